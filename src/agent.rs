@@ -1,0 +1,152 @@
+//! The agent: perfscope serving its own API over HTTP(S), with its own
+//! middleware and monitors, shutting down in order.
+//!
+//! Order on SIGTERM or Ctrl-C: `/readyz` turns 503, the listener stops
+//! accepting, in-flight requests drain (bounded by
+//! `PERFSCOPE_SHUTDOWN_GRACE`), then background tasks are cancelled and
+//! joined.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
+use poem::web::Redirect;
+use poem::{EndpointExt, Route, Server, get, handler};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError};
+use crate::{Perfscope, api};
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A setting is unusable (e.g. an unreadable TLS file).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listener could not be bound, or serving failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[handler]
+fn root() -> Redirect {
+    Redirect::see_other("/docs")
+}
+
+/// Binds the listener (TLS when configured).
+async fn bind(config: &Config) -> Result<BoxAcceptor, AgentError> {
+    let io_error = |source| AgentError::Io {
+        context: format!("binding {}", config.listen),
+        source,
+    };
+    let tcp = TcpListener::bind(config.listen);
+    match &config.tls {
+        None => Ok(tcp.into_acceptor().await.map_err(io_error)?.boxed()),
+        #[cfg(feature = "tls")]
+        Some(files) => {
+            use poem::listener::{RustlsCertificate, RustlsConfig};
+            let read = |var: &'static str, path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| ConfigError {
+                    var,
+                    value: path.display().to_string(),
+                    expected: format!("expected a readable PEM file ({e})"),
+                })
+            };
+            let cert = read("PERFSCOPE_TLS_CERT", &files.cert)?;
+            let key = read("PERFSCOPE_TLS_KEY", &files.key)?;
+            let tls = RustlsConfig::new().fallback(RustlsCertificate::new().cert(cert).key(key));
+            Ok(tcp
+                .rustls(tls)
+                .into_acceptor()
+                .await
+                .map_err(io_error)?
+                .boxed())
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(files) => Err(AgentError::Config(ConfigError {
+            var: "PERFSCOPE_TLS_CERT",
+            value: files.cert.display().to_string(),
+            expected: "TLS support is not compiled in; build with --features tls".into(),
+        })),
+    }
+}
+
+/// Serves the agent until `shutdown` resolves; `on_bound` gets the bound
+/// address (useful with port 0).
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), AgentError> {
+    let perfscope = Perfscope::new(config.clone());
+    let acceptor = bind(&config).await?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .unwrap_or(config.listen);
+    let cancel = CancellationToken::new();
+    let background = perfscope.start(&cancel);
+
+    let app = Route::new()
+        .at("/", get(root))
+        .nest("/", api::endpoint(&perfscope))
+        .with(perfscope.middleware());
+
+    tracing::info!(
+        address = %bound,
+        tls = config.tls.is_some(),
+        admin_token = config.admin_token.is_some(),
+        "perfscope listening"
+    );
+    on_bound(bound);
+
+    let draining = {
+        let perfscope = perfscope.clone();
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            perfscope.begin_shutdown();
+        }
+    };
+    let served = Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, draining, Some(config.shutdown_grace))
+        .await;
+    cancel.cancel();
+    background.join().await;
+    tracing::info!("stopped");
+    served.map_err(|source| AgentError::Io {
+        context: "serving".into(),
+        source,
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

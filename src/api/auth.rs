@@ -1,0 +1,93 @@
+//! Bearer-token checks for admin endpoints, in constant time.
+//!
+//! The admin token (`PERFSCOPE_ADMIN_TOKEN`) opens every admin endpoint; the
+//! metrics token (`PERFSCOPE_METRICS_TOKEN`) opens the metrics endpoint
+//! only, so Prometheus never holds the admin token. With no admin token
+//! configured, admin endpoints answer 401 whatever is sent.
+
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::config::Secret;
+
+/// `Authorization: Bearer <token>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct BearerToken(pub Bearer);
+
+/// What a token may open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Admin endpoints (the admin token only).
+    Admin,
+    /// The metrics endpoint (the admin or the metrics token).
+    Metrics,
+}
+
+/// Compares in time independent of where the two differ (only the length
+/// of the expected token can be learned, not its content).
+fn matches(given: &str, expected: Option<&Secret>) -> bool {
+    expected.is_some_and(|secret| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())))
+}
+
+/// Checks `token` for `access` against the configured tokens.
+pub fn authorize(
+    token: &BearerToken,
+    access: Access,
+    admin: Option<&Secret>,
+    metrics: Option<&Secret>,
+) -> Result<(), ApiError> {
+    let given = token.0.token.as_str();
+    let admin_ok = matches(given, admin);
+    let metrics_ok = access == Access::Metrics && matches(given, metrics);
+    if admin_ok || metrics_ok {
+        return Ok(());
+    }
+    if admin.is_none() && (access == Access::Admin || metrics.is_none()) {
+        return Err(ApiError::unauthorized(
+            "no token is configured for this endpoint; set PERFSCOPE_ADMIN_TOKEN",
+        ));
+    }
+    Err(ApiError::unauthorized("invalid bearer token"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> BearerToken {
+        BearerToken(Bearer {
+            token: token.to_owned(),
+        })
+    }
+
+    #[test]
+    fn admin_token_opens_everything_metrics_token_only_metrics() {
+        let admin = Secret::new("admin-token-0123456789");
+        let metrics = Secret::new("metrics-token-0123456789");
+        let a = bearer("admin-token-0123456789");
+        let m = bearer("metrics-token-0123456789");
+        assert!(authorize(&a, Access::Admin, Some(&admin), Some(&metrics)).is_ok());
+        assert!(authorize(&a, Access::Metrics, Some(&admin), Some(&metrics)).is_ok());
+        assert!(authorize(&m, Access::Metrics, Some(&admin), Some(&metrics)).is_ok());
+        assert!(authorize(&m, Access::Admin, Some(&admin), Some(&metrics)).is_err());
+        assert!(
+            authorize(
+                &bearer("admin-token-012345678"),
+                Access::Admin,
+                Some(&admin),
+                None
+            )
+            .is_err()
+        );
+        assert!(authorize(&bearer(""), Access::Metrics, Some(&admin), Some(&metrics)).is_err());
+    }
+
+    #[test]
+    fn nothing_opens_without_configured_tokens() {
+        assert!(authorize(&bearer("anything-at-all-123"), Access::Admin, None, None).is_err());
+        assert!(authorize(&bearer("anything-at-all-123"), Access::Metrics, None, None).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! `GET /healthz` (liveness: the process answers) and `GET /readyz`
+//! (readiness of the agent itself, with each dependency's state in the
+//! body). A dependency such as the database is reported, not part of the
+//! verdict: the agent must stay up to report an outage.
+
+use std::collections::BTreeMap;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::ApiTags;
+use crate::Perfscope;
+
+/// A verdict or a dependency's state.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Ready,
+    NotReady,
+    NotStarted,
+    ShuttingDown,
+}
+
+/// Liveness.
+#[derive(Object, Debug)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: CheckStatus,
+}
+
+/// Readiness with the state of each part.
+#[derive(Object, Debug)]
+pub struct Readiness {
+    /// `ready`, or `not_ready` while shutting down.
+    pub status: CheckStatus,
+    /// Each part's state, e.g. `runtime_monitor`.
+    pub checks: BTreeMap<String, CheckStatus>,
+}
+
+#[derive(ApiResponse)]
+enum HealthResponse {
+    /// The process is alive.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+}
+
+#[derive(ApiResponse)]
+enum ReadyResponse {
+    /// Ready for traffic.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Not ready (shutting down).
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+/// The health operations.
+pub struct HealthApi {
+    pub(super) perfscope: Perfscope,
+}
+
+#[OpenApi]
+impl HealthApi {
+    /// Liveness: 200 while the process answers.
+    #[oai(
+        path = "/healthz",
+        method = "get",
+        tag = "ApiTags::Health",
+        operation_id = "healthz"
+    )]
+    async fn healthz(&self) -> HealthResponse {
+        HealthResponse::Ok(Json(Health {
+            status: CheckStatus::Ok,
+        }))
+    }
+
+    /// Readiness: 200 when the agent takes traffic, 503 while it shuts down.
+    #[oai(
+        path = "/readyz",
+        method = "get",
+        tag = "ApiTags::Health",
+        operation_id = "readyz"
+    )]
+    async fn readyz(&self) -> ReadyResponse {
+        let mut checks = BTreeMap::new();
+        checks.insert(
+            "runtime_monitor".to_owned(),
+            if self.perfscope.is_monitoring() {
+                CheckStatus::Ok
+            } else {
+                CheckStatus::NotStarted
+            },
+        );
+        if self.perfscope.is_shutting_down() {
+            checks.insert("server".to_owned(), CheckStatus::ShuttingDown);
+            ReadyResponse::NotReady(Json(Readiness {
+                status: CheckStatus::NotReady,
+                checks,
+            }))
+        } else {
+            checks.insert("server".to_owned(), CheckStatus::Ok);
+            ReadyResponse::Ready(Json(Readiness {
+                status: CheckStatus::Ready,
+                checks,
+            }))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Command line of the `perfscope` binary: `serve` (the default) and
+//! `openapi`. Every setting is a flag and an environment variable of the
+//! same name; values arrive as text and are checked by
+//! [`crate::config::RawConfig::validate`], so errors name the variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::RawConfig;
+
+/// perfscope: performance monitoring for Poem/Tokio APIs on PostgreSQL.
+#[derive(Parser, Debug)]
+#[command(name = "perfscope", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings for `serve` when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the agent (the default).
+    Serve(ServeArgs),
+    /// Print the OpenAPI spec as JSON and exit.
+    Openapi,
+}
+
+/// Settings of the agent.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "PERFSCOPE_LISTEN")]
+    pub listen: Option<String>,
+    /// Bearer token for admin endpoints (at least 16 characters); unset, they answer 401.
+    #[arg(long, env = "PERFSCOPE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Read-only bearer token accepted by the metrics endpoint only.
+    #[arg(long, env = "PERFSCOPE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// PEM certificate chain for TLS (with --tls-key).
+    #[arg(long, env = "PERFSCOPE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, env = "PERFSCOPE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Postgres connection string.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Connections opened at start-up [default: 2].
+    #[arg(long, env = "DATABASE_POOL_MIN")]
+    pub database_pool_min: Option<String>,
+    /// Pool size [default: 10].
+    #[arg(long, env = "DATABASE_POOL_MAX")]
+    pub database_pool_max: Option<String>,
+    /// Default TTL of cached queries, ms [default: 300000].
+    #[arg(long, env = "QUERY_CACHE_TTL")]
+    pub query_cache_ttl: Option<String>,
+    /// Entries per query cache [default: 1000].
+    #[arg(long, env = "MAX_CACHE_SIZE")]
+    pub max_cache_size: Option<String>,
+    /// Slow-query threshold, ms [default: 1000].
+    #[arg(long, env = "SLOW_QUERY_THRESHOLD")]
+    pub slow_query_threshold: Option<String>,
+    /// Share of the memory limit that counts as high, (0, 1] [default: 0.9].
+    #[arg(long, env = "HIGH_MEMORY_THRESHOLD")]
+    pub high_memory_threshold: Option<String>,
+    /// Event-loop lag that counts as high, ms [default: 100].
+    #[arg(long, env = "EVENT_LOOP_LAG_THRESHOLD")]
+    pub event_loop_lag_threshold: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "PERFSCOPE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Series per metric family before new label sets fold into an overflow series [default: 2000].
+    #[arg(long, env = "PERFSCOPE_MAX_SERIES_PER_FAMILY")]
+    pub max_series_per_family: Option<String>,
+    /// Request-duration buckets, seconds, comma-separated [default: 0.001 … 10].
+    #[arg(long, env = "PERFSCOPE_HTTP_BUCKETS")]
+    pub http_buckets: Option<String>,
+    /// Query-duration buckets, seconds, comma-separated [default: 0.0005 … 10].
+    #[arg(long, env = "PERFSCOPE_DB_BUCKETS")]
+    pub db_buckets: Option<String>,
+    /// Largest accepted request body, bytes [default: 65536].
+    #[arg(long, env = "PERFSCOPE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<String>,
+    /// Runtime sampling interval, ms [default: 1000].
+    #[arg(long, env = "PERFSCOPE_RUNTIME_SAMPLE_INTERVAL")]
+    pub runtime_sample_interval: Option<String>,
+    /// How long shutdown waits for in-flight requests, ms [default: 10000].
+    #[arg(long, env = "PERFSCOPE_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<String>,
+}
+
+impl From<ServeArgs> for RawConfig {
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            listen: args.listen,
+            admin_token: args.admin_token,
+            metrics_token: args.metrics_token,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            database_url: args.database_url,
+            pool_min: args.database_pool_min,
+            pool_max: args.database_pool_max,
+            query_cache_ttl: args.query_cache_ttl,
+            max_cache_size: args.max_cache_size,
+            slow_query_threshold: args.slow_query_threshold,
+            high_memory_threshold: args.high_memory_threshold,
+            event_loop_lag_threshold: args.event_loop_lag_threshold,
+            log_format: args.log_format,
+            max_series_per_family: args.max_series_per_family,
+            http_buckets: args.http_buckets,
+            db_buckets: args.db_buckets,
+            max_body_bytes: args.max_body_bytes,
+            runtime_sample_interval: args.runtime_sample_interval,
+            shutdown_grace: args.shutdown_grace,
+        }
+    }
+}

@@ -1,0 +1,622 @@
+//! Typed configuration for the agent and the library.
+//!
+//! Values come from flags or the environment (see [`crate::cli`]) as raw text
+//! and are validated here, so that a bad value fails fast at start-up with one
+//! line naming the variable and the accepted range, e.g.
+//! `HIGH_MEMORY_THRESHOLD=1.7: expected a ratio in (0, 1]`. `Debug` never
+//! prints a token or a database password.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::metrics::Buckets;
+
+/// Default listen address: loopback only, so a fresh agent is not exposed.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Connections created at start-up to warm the pool.
+pub const DEFAULT_POOL_MIN: u32 = 2;
+/// Pool size.
+pub const DEFAULT_POOL_MAX: u32 = 10;
+/// Default TTL of a cached query, in milliseconds.
+pub const DEFAULT_QUERY_CACHE_TTL_MS: u64 = 300_000;
+/// Default number of entries a query cache holds.
+pub const DEFAULT_MAX_CACHE_SIZE: u64 = 1_000;
+/// A query slower than this (ms) is a slow query.
+pub const DEFAULT_SLOW_QUERY_THRESHOLD_MS: u64 = 1_000;
+/// Resident memory over this share of the limit is high.
+pub const DEFAULT_HIGH_MEMORY_THRESHOLD: f64 = 0.9;
+/// Event-loop lag over this (ms) is high.
+pub const DEFAULT_EVENT_LOOP_LAG_THRESHOLD_MS: u64 = 100;
+/// Series a metric family may hold before new label sets fold into one
+/// overflow series.
+pub const DEFAULT_MAX_SERIES_PER_FAMILY: usize = 2_000;
+/// Largest request body the API accepts, in bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// How often the runtime is sampled, in milliseconds.
+pub const DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS: u64 = 1_000;
+/// How long shutdown waits for in-flight requests, in milliseconds.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+
+/// Output format of the agent's logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A value that must never be printed: tokens and DSNs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A Postgres connection string whose `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(Secret);
+
+impl DatabaseUrl {
+    /// Wraps a connection string (URL or `key=value` form).
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(Secret::new(value))
+    }
+
+    /// The full connection string, password included.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The connection string with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_dsn(self.expose())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+/// Replaces the password of a URL-form (`postgres://user:pw@host`) or
+/// key/value-form (`password=pw`) connection string.
+fn redact_dsn(dsn: &str) -> String {
+    if let Some(scheme_end) = dsn.find("://") {
+        let rest = &dsn[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                return format!(
+                    "{}{}:***{}",
+                    &dsn[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &rest[at..]
+                );
+            }
+        }
+        return dsn.to_owned();
+    }
+    dsn.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// TLS certificate and key for the listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the agent listens on (`PERFSCOPE_LISTEN`).
+    pub listen: SocketAddr,
+    /// Bearer token for admin endpoints; `None` means they answer 401.
+    pub admin_token: Option<Secret>,
+    /// Read-only token accepted by the metrics endpoint only.
+    pub metrics_token: Option<Secret>,
+    /// TLS for the listener, when both files are given.
+    pub tls: Option<TlsFiles>,
+    /// The database to use and watch.
+    pub database_url: Option<DatabaseUrl>,
+    /// Connections opened at start-up.
+    pub pool_min: u32,
+    /// Pool size.
+    pub pool_max: u32,
+    /// Default TTL of cached queries.
+    pub query_cache_ttl: Duration,
+    /// Entries per query cache.
+    pub max_cache_size: u64,
+    /// Threshold of the slow-query log.
+    pub slow_query_threshold: Duration,
+    /// Share of the memory limit that counts as high, in (0, 1].
+    pub high_memory_threshold: f64,
+    /// Event-loop lag that counts as high.
+    pub event_loop_lag_threshold: Duration,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Series cap per metric family.
+    pub max_series_per_family: usize,
+    /// Buckets of `http_request_duration_seconds`.
+    pub http_buckets: Buckets,
+    /// Buckets of database query histograms.
+    pub db_buckets: Buckets,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Runtime sampling interval.
+    pub runtime_sample_interval: Duration,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_token: None,
+            metrics_token: None,
+            tls: None,
+            database_url: None,
+            pool_min: DEFAULT_POOL_MIN,
+            pool_max: DEFAULT_POOL_MAX,
+            query_cache_ttl: Duration::from_millis(DEFAULT_QUERY_CACHE_TTL_MS),
+            max_cache_size: DEFAULT_MAX_CACHE_SIZE,
+            slow_query_threshold: Duration::from_millis(DEFAULT_SLOW_QUERY_THRESHOLD_MS),
+            high_memory_threshold: DEFAULT_HIGH_MEMORY_THRESHOLD,
+            event_loop_lag_threshold: Duration::from_millis(DEFAULT_EVENT_LOOP_LAG_THRESHOLD_MS),
+            log_format: LogFormat::Text,
+            max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
+            http_buckets: Buckets::default_http(),
+            db_buckets: Buckets::default_db(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            runtime_sample_interval: Duration::from_millis(DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS),
+            shutdown_grace: Duration::from_millis(DEFAULT_SHUTDOWN_GRACE_MS),
+        }
+    }
+}
+
+/// A configuration value that is out of range, named by its variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}={value}: {expected}")]
+pub struct ConfigError {
+    /// The environment variable (the flag of the same name works too).
+    pub var: &'static str,
+    /// The value given, or `***` for secrets.
+    pub value: String,
+    /// What is accepted.
+    pub expected: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, value: &str, expected: impl Into<String>) -> Self {
+        Self {
+            var,
+            value: value.to_owned(),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// Raw text of each setting, as given by flags or the environment.
+///
+/// Kept apart from [`Config`] so that every value is checked in one place
+/// and the error names the variable whichever way the value arrived.
+#[derive(Clone, Debug, Default)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub admin_token: Option<String>,
+    pub metrics_token: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub pool_min: Option<String>,
+    pub pool_max: Option<String>,
+    pub query_cache_ttl: Option<String>,
+    pub max_cache_size: Option<String>,
+    pub slow_query_threshold: Option<String>,
+    pub high_memory_threshold: Option<String>,
+    pub event_loop_lag_threshold: Option<String>,
+    pub log_format: Option<String>,
+    pub max_series_per_family: Option<String>,
+    pub http_buckets: Option<String>,
+    pub db_buckets: Option<String>,
+    pub max_body_bytes: Option<String>,
+    pub runtime_sample_interval: Option<String>,
+    pub shutdown_grace: Option<String>,
+}
+
+impl RawConfig {
+    /// Validates every value; the first bad one is returned.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let listen = match &self.listen {
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::new(
+                    "PERFSCOPE_LISTEN",
+                    v,
+                    "expected a socket address such as 127.0.0.1:8080",
+                )
+            })?,
+            None => defaults.listen,
+        };
+        let admin_token = token("PERFSCOPE_ADMIN_TOKEN", self.admin_token.as_deref())?;
+        let metrics_token = token("PERFSCOPE_METRICS_TOKEN", self.metrics_token.as_deref())?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (Some(cert), None) => {
+                return Err(ConfigError::new(
+                    "PERFSCOPE_TLS_KEY",
+                    "",
+                    format!(
+                        "expected a key file, since PERFSCOPE_TLS_CERT={} is set",
+                        cert.display()
+                    ),
+                ));
+            }
+            (None, Some(key)) => {
+                return Err(ConfigError::new(
+                    "PERFSCOPE_TLS_CERT",
+                    "",
+                    format!(
+                        "expected a certificate file, since PERFSCOPE_TLS_KEY={} is set",
+                        key.display()
+                    ),
+                ));
+            }
+        };
+        let database_url = match self.database_url.as_deref() {
+            None | Some("") => None,
+            Some(v) => Some(DatabaseUrl::new(v)),
+        };
+        let pool_max = int_in(
+            "DATABASE_POOL_MAX",
+            self.pool_max.as_deref(),
+            1,
+            1_000,
+            defaults.pool_max,
+        )?;
+        let pool_min = int_in(
+            "DATABASE_POOL_MIN",
+            self.pool_min.as_deref(),
+            0,
+            1_000,
+            defaults.pool_min,
+        )?;
+        if pool_min > pool_max {
+            return Err(ConfigError::new(
+                "DATABASE_POOL_MIN",
+                &pool_min.to_string(),
+                format!("expected at most DATABASE_POOL_MAX ({pool_max})"),
+            ));
+        }
+        Ok(Config {
+            listen,
+            admin_token,
+            metrics_token,
+            tls,
+            database_url,
+            pool_min,
+            pool_max,
+            query_cache_ttl: millis(
+                "QUERY_CACHE_TTL",
+                self.query_cache_ttl.as_deref(),
+                1,
+                86_400_000,
+                defaults.query_cache_ttl,
+            )?,
+            max_cache_size: int_in(
+                "MAX_CACHE_SIZE",
+                self.max_cache_size.as_deref(),
+                1,
+                10_000_000,
+                defaults.max_cache_size,
+            )?,
+            slow_query_threshold: millis(
+                "SLOW_QUERY_THRESHOLD",
+                self.slow_query_threshold.as_deref(),
+                0,
+                3_600_000,
+                defaults.slow_query_threshold,
+            )?,
+            high_memory_threshold: ratio(
+                "HIGH_MEMORY_THRESHOLD",
+                self.high_memory_threshold.as_deref(),
+                defaults.high_memory_threshold,
+            )?,
+            event_loop_lag_threshold: millis(
+                "EVENT_LOOP_LAG_THRESHOLD",
+                self.event_loop_lag_threshold.as_deref(),
+                1,
+                60_000,
+                defaults.event_loop_lag_threshold,
+            )?,
+            log_format: match self.log_format.as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "PERFSCOPE_LOG_FORMAT",
+                        other,
+                        "expected text or json",
+                    ));
+                }
+            },
+            max_series_per_family: int_in(
+                "PERFSCOPE_MAX_SERIES_PER_FAMILY",
+                self.max_series_per_family.as_deref(),
+                1,
+                1_000_000,
+                defaults.max_series_per_family,
+            )?,
+            http_buckets: buckets(
+                "PERFSCOPE_HTTP_BUCKETS",
+                self.http_buckets.as_deref(),
+                defaults.http_buckets,
+            )?,
+            db_buckets: buckets(
+                "PERFSCOPE_DB_BUCKETS",
+                self.db_buckets.as_deref(),
+                defaults.db_buckets,
+            )?,
+            max_body_bytes: int_in(
+                "PERFSCOPE_MAX_BODY_BYTES",
+                self.max_body_bytes.as_deref(),
+                64,
+                64 * 1024 * 1024,
+                defaults.max_body_bytes,
+            )?,
+            runtime_sample_interval: millis(
+                "PERFSCOPE_RUNTIME_SAMPLE_INTERVAL",
+                self.runtime_sample_interval.as_deref(),
+                100,
+                60_000,
+                defaults.runtime_sample_interval,
+            )?,
+            shutdown_grace: millis(
+                "PERFSCOPE_SHUTDOWN_GRACE",
+                self.shutdown_grace.as_deref(),
+                0,
+                600_000,
+                defaults.shutdown_grace,
+            )?,
+        })
+    }
+}
+
+fn token(var: &'static str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(v) if v.len() < 16 => Err(ConfigError::new(
+            var,
+            "***",
+            "expected a token of at least 16 characters",
+        )),
+        Some(v) if v.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(ConfigError::new(
+            var,
+            "***",
+            "expected a token without spaces or control characters",
+        )),
+        Some(v) => Ok(Some(Secret::new(v))),
+    }
+}
+
+fn int_in<T>(
+    var: &'static str,
+    value: Option<&str>,
+    min: T,
+    max: T,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match v.trim().parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(ConfigError::new(
+            var,
+            v,
+            format!("expected an integer in [{min}, {max}]"),
+        )),
+    }
+}
+
+fn millis(
+    var: &'static str,
+    value: Option<&str>,
+    min: u64,
+    max: u64,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match v.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Duration::from_millis(n)),
+        _ => Err(ConfigError::new(
+            var,
+            v,
+            format!("expected milliseconds in [{min}, {max}]"),
+        )),
+    }
+}
+
+fn ratio(var: &'static str, value: Option<&str>, default: f64) -> Result<f64, ConfigError> {
+    let Some(v) = value else {
+        return Ok(default);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(r),
+        _ => Err(ConfigError::new(var, v, "expected a ratio in (0, 1]")),
+    }
+}
+
+fn buckets(
+    var: &'static str,
+    value: Option<&str>,
+    default: Buckets,
+) -> Result<Buckets, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => Buckets::parse(v).map_err(|why| ConfigError::new(var, v, why)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let config = RawConfig::default().validate().expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.pool_max, 10);
+        assert_eq!(config.slow_query_threshold, Duration::from_millis(1000));
+        assert!(config.admin_token.is_none());
+    }
+
+    #[test]
+    fn bad_ratio_names_the_variable() {
+        let raw = RawConfig {
+            high_memory_threshold: Some("1.7".into()),
+            ..Default::default()
+        };
+        let err = raw.validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HIGH_MEMORY_THRESHOLD=1.7: expected a ratio in (0, 1]"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_LISTEN=nope",
+            ),
+            (
+                RawConfig {
+                    pool_max: Some("0".into()),
+                    ..Default::default()
+                },
+                "DATABASE_POOL_MAX=0",
+            ),
+            (
+                RawConfig {
+                    pool_min: Some("20".into()),
+                    ..Default::default()
+                },
+                "DATABASE_POOL_MIN=20",
+            ),
+            (
+                RawConfig {
+                    slow_query_threshold: Some("-5".into()),
+                    ..Default::default()
+                },
+                "SLOW_QUERY_THRESHOLD=-5",
+            ),
+            (
+                RawConfig {
+                    log_format: Some("xml".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_LOG_FORMAT=xml",
+            ),
+            (
+                RawConfig {
+                    http_buckets: Some("0.5,0.1".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_HTTP_BUCKETS=0.5,0.1",
+            ),
+            (
+                RawConfig {
+                    admin_token: Some("short".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_ADMIN_TOKEN=***",
+            ),
+        ];
+        for (raw, prefix) in cases {
+            let err = raw.validate().unwrap_err().to_string();
+            assert!(err.starts_with(prefix), "{err} should start with {prefix}");
+            assert!(err.contains("expected"), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let raw = RawConfig {
+            admin_token: Some("admin-token-0123456789".into()),
+            metrics_token: Some("metrics-token-0123456789".into()),
+            database_url: Some("postgres://app:hunter2secret@db:5432/app".into()),
+            ..Default::default()
+        };
+        let config = raw.validate().expect("valid");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("admin-token-0123456789"), "{debug}");
+        assert!(!debug.contains("metrics-token-0123456789"), "{debug}");
+        assert!(!debug.contains("hunter2secret"), "{debug}");
+        assert!(debug.contains("postgres://app:***@db:5432/app"), "{debug}");
+    }
+
+    #[test]
+    fn key_value_dsn_is_redacted() {
+        assert_eq!(
+            redact_dsn("host=db user=app password=s3cret dbname=app"),
+            "host=db user=app password=*** dbname=app"
+        );
+        assert_eq!(redact_dsn("postgres://db/app"), "postgres://db/app");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let raw = RawConfig {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        };
+        let err = raw.validate().unwrap_err();
+        assert_eq!(err.var, "PERFSCOPE_TLS_KEY");
+    }
+}

@@ -1,0 +1,86 @@
+//! [`BodyLimit`]: refuses request bodies over a size with 413.
+//!
+//! Poem's `SizeLimit` demands a `Content-Length` on every request, GETs
+//! included; this one rejects a declared length over the limit at once and
+//! reads a chunked body only up to the limit before refusing it, so a client
+//! cannot make the agent buffer more than `max_bytes`.
+
+use poem::http::StatusCode;
+use poem::web::headers::{ContentLength, HeaderMapExt};
+use poem::{Body, Endpoint, Middleware, Request, Result};
+use tokio::io::AsyncReadExt;
+
+/// Middleware limiting request bodies to `max_bytes`.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimit {
+    max_bytes: usize,
+}
+
+impl BodyLimit {
+    /// A limit of `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
+        Self { max_bytes }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for BodyLimit {
+    type Output = BodyLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        BodyLimitEndpoint {
+            inner,
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+/// The endpoint produced by [`BodyLimit`].
+#[derive(Debug)]
+pub struct BodyLimitEndpoint<E> {
+    inner: E,
+    max_bytes: usize,
+}
+
+fn too_large(max_bytes: usize) -> poem::Error {
+    poem::Error::from_string(
+        format!("request body is larger than the limit of {max_bytes} bytes"),
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+}
+
+impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        match req.headers().typed_get::<ContentLength>() {
+            Some(ContentLength(length)) => {
+                if length > self.max_bytes as u64 {
+                    return Err(too_large(self.max_bytes));
+                }
+                // Hyper enforces the declared length, so the body cannot
+                // grow past it.
+            }
+            None if req
+                .headers()
+                .contains_key(poem::http::header::TRANSFER_ENCODING) =>
+            {
+                let limit = self.max_bytes as u64 + 1;
+                let mut buffer = Vec::new();
+                req.take_body()
+                    .into_async_read()
+                    .take(limit)
+                    .read_to_end(&mut buffer)
+                    .await
+                    .map_err(|e| {
+                        poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST)
+                    })?;
+                if buffer.len() > self.max_bytes {
+                    return Err(too_large(self.max_bytes));
+                }
+                req.set_body(Body::from(buffer));
+            }
+            None => {}
+        }
+        self.inner.call(req).await
+    }
+}

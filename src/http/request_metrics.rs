@@ -1,0 +1,104 @@
+//! [`RequestMetrics`]: times every request into
+//! `http_request_duration_seconds{method, route, status_code}` and counts
+//! `http_requests_in_flight`.
+//!
+//! Poem sets the route template (`PathPattern`) only after routing, on the
+//! response or the error that comes back, so the middleware reads it there;
+//! a request that matched no route is labelled `unmatched`. Put it outside
+//! the routes (`Route::new()...with(perfscope.middleware())`).
+//!
+//! ```
+//! use poem::{Route, get, handler, EndpointExt, test::TestClient};
+//!
+//! #[handler]
+//! fn user() -> &'static str { "ok" }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+//! let app = Route::new().at("/users/:id", get(user)).with(perfscope.middleware());
+//! TestClient::new(app).get("/users/42").send().await.assert_status_is_ok();
+//!
+//! let text = perfscope.encode_metrics().unwrap();
+//! assert!(text.contains(
+//!     r#"http_request_duration_seconds_count{method="GET",route="/users/:id",status_code="200"} 1"#
+//! ));
+//! # });
+//! ```
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::PathPattern;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use crate::metrics::http::{HttpLabels, HttpMethod, HttpMetrics, RouteLabel, StatusLabel};
+
+/// Middleware recording request metrics; see the module docs.
+#[derive(Clone, Debug)]
+pub struct RequestMetrics {
+    metrics: Arc<HttpMetrics>,
+}
+
+impl RequestMetrics {
+    /// Middleware recording into `metrics`.
+    pub fn new(metrics: Arc<HttpMetrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RequestMetrics {
+    type Output = RequestMetricsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestMetricsEndpoint {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// The endpoint produced by [`RequestMetrics`].
+#[derive(Debug)]
+pub struct RequestMetricsEndpoint<E> {
+    inner: E,
+    metrics: Arc<HttpMetrics>,
+}
+
+/// Decrements the in-flight gauge even if the request future is dropped.
+struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn route_of(pattern: Option<&PathPattern>) -> RouteLabel {
+    pattern.map_or(RouteLabel::Unmatched, |p| RouteLabel::Template(p.0.clone()))
+}
+
+impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let method = HttpMethod::from(req.method());
+        self.metrics.in_flight.inc();
+        let _in_flight = InFlight(&self.metrics.in_flight);
+        let started = Instant::now();
+
+        let result = self.inner.call(req).await.map(IntoResponse::into_response);
+
+        let elapsed = started.elapsed().as_secs_f64();
+        let (status, route) = match &result {
+            Ok(response) => (response.status(), route_of(response.data::<PathPattern>())),
+            Err(error) => (error.status(), route_of(error.data::<PathPattern>())),
+        };
+        let labels = HttpLabels {
+            method,
+            route,
+            status_code: StatusLabel(Some(status.as_u16())),
+        };
+        self.metrics.observe(&labels, elapsed);
+        result
+    }
+}

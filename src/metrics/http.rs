@@ -1,0 +1,233 @@
+//! HTTP server metrics: `http_request_duration_seconds{method, route,
+//! status_code}` and `http_requests_in_flight`.
+//!
+//! `route` is the matched route template (poem's `PathPattern`), never the
+//! raw path, whose ids and tokens would make one series per request;
+//! requests that match no route are `unmatched`. Methods outside the
+//! standard set are `other`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use super::bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
+use super::histogram::{AtomicHistogram, Buckets, HistogramSnapshot};
+
+/// The `method` label: the standard methods, everything else `other`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Connect,
+    Options,
+    Trace,
+    Patch,
+    Other,
+}
+
+impl HttpMethod {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+            Self::Options => "OPTIONS",
+            Self::Trace => "TRACE",
+            Self::Patch => "PATCH",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl From<&poem::http::Method> for HttpMethod {
+    fn from(method: &poem::http::Method) -> Self {
+        use poem::http::Method;
+        match *method {
+            Method::GET => Self::Get,
+            Method::HEAD => Self::Head,
+            Method::POST => Self::Post,
+            Method::PUT => Self::Put,
+            Method::DELETE => Self::Delete,
+            Method::CONNECT => Self::Connect,
+            Method::OPTIONS => Self::Options,
+            Method::TRACE => Self::Trace,
+            Method::PATCH => Self::Patch,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl EncodeLabelValue for HttpMethod {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// The `route` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub enum RouteLabel {
+    /// A matched route template, e.g. `/users/:id`.
+    Template(Arc<str>),
+    /// The request matched no route.
+    Unmatched,
+    /// The family reached its series cap.
+    Overflow,
+}
+
+impl RouteLabel {
+    /// The label value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Template(template) => template,
+            Self::Unmatched => "unmatched",
+            Self::Overflow => "__overflow__",
+        }
+    }
+}
+
+impl EncodeLabelValue for RouteLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// The `status_code` label: the numeric code, or `other` in the overflow
+/// series.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct StatusLabel(pub Option<u16>);
+
+impl EncodeLabelValue for StatusLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        match self.0 {
+            Some(code) => std::fmt::Write::write_str(encoder, itoa_u16(code).as_str()),
+            None => std::fmt::Write::write_str(encoder, "other"),
+        }
+    }
+}
+
+/// Three ASCII digits without an allocation.
+fn itoa_u16(code: u16) -> ShortStr {
+    let mut buf = [b'0'; 5];
+    let mut n = code;
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    ShortStr { buf, start }
+}
+
+struct ShortStr {
+    buf: [u8; 5],
+    start: usize,
+}
+
+impl ShortStr {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("other")
+    }
+}
+
+/// Labels of `http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: HttpMethod,
+    pub route: RouteLabel,
+    pub status_code: StatusLabel,
+}
+
+impl OverflowLabels for HttpLabels {
+    fn overflow() -> Self {
+        Self {
+            method: HttpMethod::Other,
+            route: RouteLabel::Overflow,
+            status_code: StatusLabel(None),
+        }
+    }
+}
+
+/// The HTTP server's metric families.
+#[derive(Debug)]
+pub struct HttpMetrics {
+    /// `http_request_duration_seconds{method, route, status_code}`.
+    pub request_duration: BoundedFamily<HttpLabels, AtomicHistogram, Buckets>,
+    /// `http_requests_in_flight`.
+    pub in_flight: Gauge,
+}
+
+impl HttpMetrics {
+    /// Defines and registers the families.
+    pub fn register(
+        registry: &mut Registry,
+        accounting: &SeriesAccounting,
+        buckets: Buckets,
+    ) -> Self {
+        let request_duration = BoundedFamily::register(
+            registry,
+            accounting,
+            "http_request_duration",
+            "Duration of HTTP requests by method, route template and status code",
+            Some(Unit::Seconds),
+            buckets,
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "HTTP requests being served",
+            in_flight.clone(),
+        );
+        Self {
+            request_duration,
+            in_flight,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe(&self, labels: &HttpLabels, seconds: f64) {
+        self.request_duration.get(labels).observe(seconds);
+    }
+
+    /// The merged history of every series whose method and route match
+    /// (`method` `None` matches any), for rating a duration against it.
+    pub fn history(&self, method: Option<HttpMethod>, route: &str) -> HistogramSnapshot {
+        let mut merged = HistogramSnapshot::default();
+        self.request_duration.for_each(|labels, histogram| {
+            if labels.route.as_str() == route && method.is_none_or(|m| m == labels.method) {
+                merged.merge(&histogram.snapshot());
+            }
+        });
+        merged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_encode_without_allocation() {
+        assert_eq!(itoa_u16(200).as_str(), "200");
+        assert_eq!(itoa_u16(0).as_str(), "0");
+        assert_eq!(itoa_u16(65535).as_str(), "65535");
+    }
+
+    #[test]
+    fn methods_fold_to_other() {
+        let custom = poem::http::Method::from_bytes(b"PURGE").expect("valid method");
+        assert_eq!(HttpMethod::from(&custom), HttpMethod::Other);
+        assert_eq!(HttpMethod::from(&poem::http::Method::GET).as_str(), "GET");
+    }
+}

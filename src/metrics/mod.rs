@@ -1,0 +1,31 @@
+//! The in-process Prometheus exporter: one registry, built once at start-up
+//! and then shared read-only, and one file per subsystem's metric set.
+//!
+//! Each subsystem defines its families once, with typed label sets, base
+//! units and HELP text ([`http`], [`runtime`], [`process`], [`custom`]).
+//! Families whose labels can take outside values are [`BoundedFamily`]s, so
+//! no input can grow the exposition without bound. Exposition is
+//! OpenMetrics text, as prometheus-client encodes it.
+
+pub mod bounded;
+pub mod custom;
+pub mod histogram;
+pub mod http;
+pub mod process;
+pub mod runtime;
+
+pub use bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
+pub use histogram::{AtomicHistogram, Buckets, HistogramSnapshot};
+
+use prometheus_client::registry::Registry;
+
+/// Content type of the exposition: OpenMetrics 1.0 text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Encodes the whole registry as OpenMetrics text, `# EOF` included.
+pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::with_capacity(16 * 1024);
+    prometheus_client::encoding::text::encode(&mut text, registry)?;
+    Ok(text)
+}

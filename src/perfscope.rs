@@ -1,0 +1,145 @@
+//! [`Perfscope`], the handle a host app (or the agent) builds once: it owns
+//! the metrics registry and every subsystem's metric set, and hands out the
+//! HTTP middleware, the measurement API, the mountable API endpoint and the
+//! background monitors.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::RequestMetrics;
+use crate::measure::Measurements;
+use crate::metrics::custom::CustomMetrics;
+use crate::metrics::http::HttpMetrics;
+use crate::metrics::process::ProcessCollector;
+use crate::metrics::runtime::RuntimeMetrics;
+use crate::metrics::{self, SeriesAccounting};
+use crate::runtime::{RuntimeMonitor, RuntimeTasks};
+
+/// The shared state of one perfscope instance; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Perfscope {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    registry: Registry,
+    http: Arc<HttpMetrics>,
+    custom: Arc<CustomMetrics>,
+    runtime: RuntimeMonitor,
+    started_at: Instant,
+    monitoring: AtomicBool,
+    shutting_down: AtomicBool,
+}
+
+/// Background work started by [`Perfscope::start`].
+#[derive(Debug)]
+pub struct BackgroundTasks {
+    runtime: RuntimeTasks,
+}
+
+impl BackgroundTasks {
+    /// Waits until every background task has stopped (cancel first).
+    pub async fn join(self) {
+        self.runtime.join().await;
+    }
+}
+
+impl Perfscope {
+    /// Builds the registry and every metric family from `config`.
+    pub fn new(config: Config) -> Self {
+        let mut registry = Registry::default();
+        let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
+        let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
+        let custom = CustomMetrics::register(&mut registry, &accounting);
+        let runtime = RuntimeMetrics::register(&mut registry);
+        registry.register_collector(Box::new(ProcessCollector));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                registry,
+                http: Arc::new(http),
+                custom: Arc::new(custom),
+                runtime: RuntimeMonitor::new(runtime),
+                started_at: Instant::now(),
+                monitoring: AtomicBool::new(false),
+                shutting_down: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The registry, for host apps that want to add their own families
+    /// before sharing it (it is read-only once shared).
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The whole exposition as OpenMetrics text.
+    pub fn encode_metrics(&self) -> Result<String, std::fmt::Error> {
+        metrics::encode(&self.inner.registry)
+    }
+
+    /// The HTTP metrics middleware, for `Route::with`.
+    pub fn middleware(&self) -> RequestMetrics {
+        RequestMetrics::new(self.inner.http.clone())
+    }
+
+    /// The HTTP metric families.
+    pub fn http_metrics(&self) -> &HttpMetrics {
+        &self.inner.http
+    }
+
+    /// The custom-measurement API.
+    pub fn measurements(&self) -> Measurements {
+        Measurements::new(self.inner.custom.clone())
+    }
+
+    /// The runtime monitor (latest readings).
+    pub fn runtime(&self) -> &RuntimeMonitor {
+        &self.inner.runtime
+    }
+
+    /// Seconds since this instance was built.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started_at.elapsed()
+    }
+
+    /// Starts the background monitors on the current Tokio runtime; they
+    /// stop when `cancel` fires.
+    pub fn start(&self, cancel: &CancellationToken) -> BackgroundTasks {
+        self.inner.monitoring.store(true, Ordering::Relaxed);
+        BackgroundTasks {
+            runtime: self
+                .inner
+                .runtime
+                .start(self.inner.config.runtime_sample_interval, cancel),
+        }
+    }
+
+    /// Whether [`Perfscope::start`] has run.
+    pub fn is_monitoring(&self) -> bool {
+        self.inner.monitoring.load(Ordering::Relaxed)
+    }
+
+    /// Marks the instance as shutting down: `/readyz` answers 503 so load
+    /// balancers stop sending traffic while in-flight requests drain.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
+    }
+}
