@@ -11,7 +11,10 @@ use std::net::SocketAddr;
 
 use poem::listener::{Acceptor, AcceptorExt, BoxAcceptor, Listener, TcpListener};
 use poem::web::Redirect;
-use poem::{EndpointExt, Route, Server, get, handler};
+use std::sync::Arc;
+
+use poem::http::Method;
+use poem::{Endpoint, EndpointExt, IntoResponse, PathPattern, Request, Response, Route, Server};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
@@ -34,9 +37,15 @@ pub enum AgentError {
     },
 }
 
-#[handler]
-fn root() -> Redirect {
-    Redirect::see_other("/docs")
+/// `GET /` redirects to the docs (a nest at "/" owns "/", so this sits
+/// in front of the routes rather than beside them).
+async fn redirect_root<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
+    if req.uri().path() == "/" && req.method() == Method::GET {
+        let mut response = Redirect::see_other("/docs").into_response();
+        response.set_data(PathPattern(Arc::from("/")));
+        return Ok(response);
+    }
+    endpoint.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Binds the listener (TLS when configured).
@@ -95,8 +104,8 @@ pub async fn serve(
     let background = perfscope.start(&cancel);
 
     let app = Route::new()
-        .at("/", get(root))
         .nest("/", api::endpoint(&perfscope))
+        .around(redirect_root)
         .with(perfscope.middleware());
 
     tracing::info!(

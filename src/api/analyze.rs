@@ -6,13 +6,15 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiError;
+use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::analyze::{Baseline, BaselineSource, Performance, analyze};
 use crate::metrics::http::HttpMethod;
 
 /// What to analyze.
-#[derive(Object, Debug)]
+#[derive(Object, Debug, serde::Deserialize)]
 #[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
     /// The operation: a custom measurement's name, a route template
     /// (`/users/:id`) or a method and route (`GET /users/:id`).
@@ -79,7 +81,7 @@ impl AnalyzeApi {
         tag = "ApiTags::Performance",
         operation_id = "analyze"
     )]
-    async fn analyze(&self, body: Json<AnalyzeRequest>) -> Result<AnalyzeResponse, ApiError> {
+    async fn analyze(&self, body: StrictJson<AnalyzeRequest>) -> Result<AnalyzeResponse, ApiError> {
         let AnalyzeRequest {
             operation,
             duration,

@@ -17,12 +17,14 @@ mod auth;
 mod error;
 mod health;
 mod metrics;
+mod payload;
 mod stats;
 
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
 pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
 pub use health::{CheckStatus, Health, Readiness};
+pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
 use poem::{Endpoint, EndpointExt, Route};

@@ -22,6 +22,11 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// Marks a response to a request that matched no route, so that an outer
+/// `Route` tagging it with its own prefix does not make it look matched.
+#[derive(Clone, Copy, Debug)]
+pub struct UnmatchedRoute;
+
 /// Middleware turning errors into JSON responses.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonErrors;
@@ -91,15 +96,41 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         match self.inner.call(req).await {
             Ok(response) => Ok(response.into_response()),
+            Err(error) if error.is_from_response() => {
+                // An answer the endpoint built itself (e.g. a documented
+                // error variant): keep it as it is.
+                let pattern = error.data::<PathPattern>().cloned();
+                let mut response = error.into_response();
+                if let Some(pattern) = pattern {
+                    response.set_data(pattern);
+                }
+                Ok(response)
+            }
             Err(error) => {
                 let status = error.status();
                 if status.is_server_error() {
                     tracing::error!(%status, error = %error, "request failed");
                 }
-                let pattern = error.data::<PathPattern>().cloned();
-                let mut response = error_response(status, error.to_string());
+                // A NotFoundError matched no route, whatever prefix a nested
+                // Route tagged it with.
+                let unmatched = error.is::<poem::error::NotFoundError>();
+                let pattern = if unmatched {
+                    None
+                } else {
+                    error.data::<PathPattern>().cloned()
+                };
+                let message = if status == StatusCode::UNAUTHORIZED {
+                    "missing or malformed Authorization header; expected `Bearer <token>`"
+                        .to_owned()
+                } else {
+                    error.to_string()
+                };
+                let mut response = error_response(status, message);
                 if let Some(pattern) = pattern {
                     response.set_data(pattern);
+                }
+                if unmatched {
+                    response.set_data(UnmatchedRoute);
                 }
                 Ok(response)
             }

@@ -7,5 +7,7 @@ mod json_errors;
 mod request_metrics;
 
 pub use body_limit::{BodyLimit, BodyLimitEndpoint};
-pub use json_errors::{ErrorBody, JsonErrors, JsonErrorsEndpoint, error_code, error_response};
+pub use json_errors::{
+    ErrorBody, JsonErrors, JsonErrorsEndpoint, UnmatchedRoute, error_code, error_response,
+};
 pub use request_metrics::{RequestMetrics, RequestMetricsEndpoint};

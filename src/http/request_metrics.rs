@@ -29,8 +29,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use poem::PathPattern;
+use poem::error::NotFoundError;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
+use super::UnmatchedRoute;
 use crate::metrics::http::{HttpLabels, HttpMethod, HttpMetrics, RouteLabel, StatusLabel};
 
 /// Middleware recording request metrics; see the module docs.
@@ -90,7 +92,14 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
 
         let elapsed = started.elapsed().as_secs_f64();
         let (status, route) = match &result {
+            Ok(response) if response.data::<UnmatchedRoute>().is_some() => {
+                (response.status(), RouteLabel::Unmatched)
+            }
             Ok(response) => (response.status(), route_of(response.data::<PathPattern>())),
+            // A nested `Route` tags its own NotFoundError with the prefix it
+            // matched (e.g. "" for a nest at "/"): that request matched no
+            // route.
+            Err(error) if error.is::<NotFoundError>() => (error.status(), RouteLabel::Unmatched),
             Err(error) => (error.status(), route_of(error.data::<PathPattern>())),
         };
         let labels = HttpLabels {

@@ -1,0 +1,92 @@
+//! [`StrictJson`], a JSON request payload whose errors name the field.
+//!
+//! poem-openapi's `Json<T>` reports a missing field or a wrong type as
+//! "Expected input type "string", found null" without saying which field.
+//! This payload documents the same schema, but first deserializes with
+//! serde (through `serde_path_to_error`, so the message carries the field's
+//! path: "missing field `operation`", "duration: invalid type ...") and then
+//! runs poem-openapi's parser for the declared validators, whose messages
+//! name the field too.
+
+use std::ops::Deref;
+
+use poem::{FromRequest, Request, RequestBody, Result};
+use poem_openapi::error::ParseRequestPayloadError;
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A JSON body deserialized strictly; see the module docs.
+#[derive(Debug, Clone)]
+pub struct StrictJson<T>(pub T);
+
+impl<T> Deref for StrictJson<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Type> Payload for StrictJson<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.parse::<mime::Mime>().is_ok_and(|mime| {
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+        })
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+fn payload_error(reason: impl Into<String>) -> poem::Error {
+    ParseRequestPayloadError {
+        reason: reason.into(),
+    }
+    .into()
+}
+
+impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for StrictJson<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
+        let data = Vec::<u8>::from_request(request, body).await?;
+        if data.is_empty() {
+            return Err(payload_error(
+                "the request body is empty; expected a JSON object",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&data)
+            .map_err(|e| payload_error(format!("malformed JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(payload_error(format!(
+                "expected a JSON object `{}`",
+                T::name()
+            )));
+        }
+        if let Err(error) = serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            return Err(payload_error(if path == "." {
+                inner.to_string()
+            } else {
+                format!("field `{path}`: {inner}")
+            }));
+        }
+        T::parse_from_json(Some(value))
+            .map(Self)
+            .map_err(|e| payload_error(e.into_message()))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(StrictJson<T>, T: ParseFromJSON + DeserializeOwned);

@@ -1,0 +1,138 @@
+//! Shared helpers of the integration tests: an agent served in-process on a
+//! real loopback socket, the agent binary as a child process, and the
+//! external tools (Python's OpenMetrics parser, Prometheus) that
+//! `bash tests/run.sh` installs.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use perfscope::config::{Config, RawConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
+/// An agent served by this test's runtime on 127.0.0.1:0.
+pub struct TestAgent {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), perfscope::agent::AgentError>>,
+}
+
+impl TestAgent {
+    /// Starts an agent with both tokens and `tweak` applied to its raw config.
+    pub async fn start_with(tweak: impl FnOnce(&mut RawConfig)) -> Self {
+        let mut raw = RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            metrics_token: Some(METRICS_TOKEN.into()),
+            runtime_sample_interval: Some("200".into()),
+            ..Default::default()
+        };
+        tweak(&mut raw);
+        let config: Config = raw.validate().expect("test config is valid");
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(perfscope::agent::serve(
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+        ));
+        let addr = tokio::time::timeout(Duration::from_secs(10), bound_rx)
+            .await
+            .expect("agent binds within 10 s")
+            .expect("agent reports its address");
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the agent and waits until it has shut down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("agent stops within 15 s")
+            .expect("agent task joins")
+            .expect("agent served without error");
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with `prometheus_client` that tests/run.sh prepares.
+pub fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("PERFSCOPE_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `bash tests/run.sh`, which creates it with the test tools",
+        venv.display()
+    );
+    venv
+}
+
+/// A tool on PATH, or a clear failure saying how to get it.
+pub fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not installed: run `bash tests/run.sh`, which installs it")
+        })
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A fresh temporary directory under the target dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
