@@ -1,0 +1,384 @@
+//! The agent against real outside parts: the Prometheus project's strict
+//! OpenMetrics parser (Python `prometheus_client`), a real Prometheus server
+//! scraping with the bearer token, the binary's configuration errors and
+//! signal handling, and TLS checked by curl. `bash tests/run.sh` installs
+//! the tools.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{ADMIN_TOKEN, METRICS_TOKEN, TestAgent, client, free_port, python, temp_dir, tool};
+
+const BIN: &str = env!("CARGO_BIN_EXE_perfscope");
+
+/// Kills a child process when dropped, so a failing test leaves nothing
+/// running.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn traffic(agent: &TestAgent) {
+    let http = client();
+    for path in ["/healthz", "/readyz", "/api/performance/stats", "/missing"] {
+        http.get(agent.url(path)).send().await.expect("request");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_openmetrics_parser_accepts_a_real_scrape() {
+    let agent = TestAgent::start().await;
+    traffic(&agent).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let scrape = client()
+        .get(agent.url("/api/performance/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let dir = temp_dir("openmetrics");
+    let file = dir.join("scrape.txt");
+    std::fs::write(&file, &scrape).expect("write scrape");
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+families = list(text_string_to_metric_families(open(sys.argv[1]).read()))
+for family in families:
+    print(family.name, family.type, len(family.samples))
+"#;
+    let output = Command::new(python())
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the strict parser rejected the scrape: {}\n{scrape}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for family in [
+        "http_request_duration_seconds histogram",
+        "http_requests_in_flight gauge",
+        "runtime_event_loop_lag_seconds gauge",
+        "runtime_scheduling_delay_seconds histogram",
+        "process_cpu_seconds counter",
+        "process_resident_memory_bytes gauge",
+        "perfscope_metric_series gauge",
+    ] {
+        assert!(
+            stdout.contains(family),
+            "parser did not see {family}:\n{stdout}"
+        );
+    }
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_with_the_metrics_token() {
+    let agent = TestAgent::start().await;
+    traffic(&agent).await;
+    let dir = temp_dir("prometheus");
+    let prometheus_port = free_port();
+    let config = format!(
+        r#"global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: perfscope
+    metrics_path: /api/performance/metrics
+    authorization:
+      type: Bearer
+      credentials: {METRICS_TOKEN}
+    static_configs:
+      - targets: ["{}"]
+"#,
+        agent.addr
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("write config");
+    let _prometheus = Reaper(
+        Command::new(tool("prometheus"))
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts"),
+    );
+    let query = |q: &'static str| {
+        let url = format!("http://127.0.0.1:{prometheus_port}/api/v1/query");
+        async move {
+            let response = client().get(url).query(&[("query", q)]).send().await.ok()?;
+            let body: Value = response.json().await.ok()?;
+            let result = body["data"]["result"].as_array()?.clone();
+            (!result.is_empty()).then_some(result)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let up = loop {
+        if let Some(result) = query(r#"up{job="perfscope"}"#).await {
+            if result[0]["value"][1] == "1" {
+                break result;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped the agent successfully"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(up[0]["metric"]["job"], "perfscope");
+    let healthz = query(r#"http_request_duration_seconds_count{route="/healthz",method="GET"}"#)
+        .await
+        .expect("Prometheus has the request series");
+    assert_eq!(healthz[0]["metric"]["status_code"], "200");
+    let unmatched = query(r#"http_request_duration_seconds_count{route="unmatched"}"#)
+        .await
+        .expect("Prometheus has the unmatched series");
+    assert_eq!(unmatched[0]["metric"]["status_code"], "404");
+    assert!(query("runtime_event_loop_lag_seconds").await.is_some());
+    assert!(query("process_resident_memory_bytes").await.is_some());
+    agent.stop().await;
+}
+
+fn agent_command() -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_naming_the_variable() {
+    let cases = [
+        (
+            "HIGH_MEMORY_THRESHOLD",
+            "1.7",
+            "HIGH_MEMORY_THRESHOLD=1.7: expected a ratio in (0, 1]",
+        ),
+        (
+            "DATABASE_POOL_MAX",
+            "0",
+            "DATABASE_POOL_MAX=0: expected an integer in [1, 1000]",
+        ),
+        (
+            "PERFSCOPE_LISTEN",
+            "localhost",
+            "PERFSCOPE_LISTEN=localhost: expected a socket address",
+        ),
+        (
+            "PERFSCOPE_LOG_FORMAT",
+            "xml",
+            "PERFSCOPE_LOG_FORMAT=xml: expected text or json",
+        ),
+        (
+            "SLOW_QUERY_THRESHOLD",
+            "soon",
+            "SLOW_QUERY_THRESHOLD=soon: expected milliseconds",
+        ),
+        (
+            "PERFSCOPE_TLS_CERT",
+            "/nonexistent.pem",
+            "PERFSCOPE_TLS_KEY=",
+        ),
+    ];
+    for (var, value, expected) in cases {
+        let output = agent_command()
+            .env(var, value)
+            .output()
+            .expect("binary runs");
+        assert_eq!(output.status.code(), Some(2), "{var}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{stderr:?} should contain {expected:?}"
+        );
+    }
+    // A flag is checked the same way.
+    let output = agent_command()
+        .args(["serve", "--high-memory-threshold", "0"])
+        .output()
+        .expect("binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("HIGH_MEMORY_THRESHOLD=0"));
+    // Secrets are never echoed.
+    let output = agent_command()
+        .env("PERFSCOPE_ADMIN_TOKEN", "short-secret")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!stderr.contains("short-secret"), "{stderr}");
+}
+
+#[test]
+fn openapi_subcommand_prints_the_committed_spec() {
+    let output = agent_command()
+        .arg("openapi")
+        .output()
+        .expect("binary runs");
+    assert!(output.status.success());
+    let committed = std::fs::read_to_string(support::repo_root().join("openapi/openapi.json"))
+        .expect("committed spec");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim_end(),
+        committed.trim_end()
+    );
+}
+
+/// Starts the binary on port 0 with JSON logs and returns it with the
+/// address it logged.
+fn spawn_agent(extra: &[(&str, &str)]) -> (Reaper, String, std::thread::JoinHandle<Vec<String>>) {
+    let mut command = agent_command();
+    command
+        .env("PERFSCOPE_LISTEN", "127.0.0.1:0")
+        .env("PERFSCOPE_LOG_FORMAT", "json")
+        .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN);
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let logs = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent {
+                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                    if entry["fields"]["message"] == "perfscope listening" {
+                        let _ =
+                            tx.send(entry["fields"]["address"].as_str().unwrap_or("").to_owned());
+                        sent = true;
+                    }
+                }
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent logs its address as JSON");
+    (Reaper(child), address, logs)
+}
+
+#[test]
+fn sigterm_stops_the_agent_cleanly() {
+    let (mut agent, address, logs) = spawn_agent(&[]);
+    let response = plain_http::get(&format!("http://{address}/readyz"));
+    assert_eq!(response, 200);
+    // SAFETY: kill(2) with a valid pid of our own child.
+    let rc = unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = agent.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let logs = logs.join().expect("log reader");
+    assert!(
+        logs.iter().any(|l| l.contains("\"stopped\"")),
+        "the agent logs that it stopped: {logs:?}"
+    );
+}
+
+/// A plain HTTP/1.0 GET over a std socket, answering the status code, so
+/// this synchronous test needs no client runtime.
+mod plain_http {
+    use std::io::{Read, Write};
+
+    pub fn get(url: &str) -> u16 {
+        let rest = url.trim_start_matches("http://");
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut stream = std::net::TcpStream::connect(host).expect("connect");
+        write!(stream, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("read");
+        answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_listener_serves_https() {
+    let dir = temp_dir("tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let generated = Command::new(tool("openssl"))
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let (_agent, address, _logs) = spawn_agent(&[
+        ("PERFSCOPE_TLS_CERT", cert.to_str().expect("utf-8 path")),
+        ("PERFSCOPE_TLS_KEY", key.to_str().expect("utf-8 path")),
+    ]);
+    let output = Command::new(tool("curl"))
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(&cert)
+        .arg(format!("https://{address}/healthz"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        r#"{"status":"ok"}"#
+    );
+}
