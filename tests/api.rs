@@ -496,3 +496,70 @@ fn committed_openapi_spec_matches_the_code() {
         "openapi/openapi.json is out of date: regenerate it with\n    cargo run -- openapi > openapi/openapi.json"
     );
 }
+
+/// The exact exposition of a few families, as Prometheus will read them.
+#[test]
+fn exposition_is_exact_for_known_observations() {
+    use perfscope::metrics::http::{HttpLabels, HttpMethod, RouteLabel, StatusLabel};
+    let config = perfscope::config::RawConfig {
+        http_buckets: Some("0.1,1".into()),
+        max_series_per_family: Some("1".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid");
+    let perfscope = perfscope::Perfscope::new(config);
+    let labels = |route: &str| HttpLabels {
+        method: HttpMethod::Get,
+        route: RouteLabel::Template(route.into()),
+        status_code: StatusLabel(Some(200)),
+    };
+    perfscope.http_metrics().observe(&labels("/users/:id"), 0.25);
+    perfscope.http_metrics().observe(&labels("/users/:id"), 0.05);
+    // Past the cap of one series: folds into the overflow series.
+    perfscope.http_metrics().observe(&labels("/orders/:id"), 2.0);
+
+    let text = perfscope.encode_metrics().expect("encodes");
+    let expected = "\
+# HELP http_request_duration_seconds Duration of HTTP requests by method, route template and status code.
+# TYPE http_request_duration_seconds histogram
+# UNIT http_request_duration_seconds seconds
+http_request_duration_seconds_sum{method=\"GET\",route=\"/users/:id\",status_code=\"200\"} 0.3
+http_request_duration_seconds_count{method=\"GET\",route=\"/users/:id\",status_code=\"200\"} 2
+http_request_duration_seconds_bucket{le=\"0.1\",method=\"GET\",route=\"/users/:id\",status_code=\"200\"} 1
+http_request_duration_seconds_bucket{le=\"1.0\",method=\"GET\",route=\"/users/:id\",status_code=\"200\"} 2
+http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/users/:id\",status_code=\"200\"} 2
+http_request_duration_seconds_sum{method=\"other\",route=\"__overflow__\",status_code=\"other\"} 2.0
+http_request_duration_seconds_count{method=\"other\",route=\"__overflow__\",status_code=\"other\"} 1
+http_request_duration_seconds_bucket{le=\"0.1\",method=\"other\",route=\"__overflow__\",status_code=\"other\"} 0
+http_request_duration_seconds_bucket{le=\"1.0\",method=\"other\",route=\"__overflow__\",status_code=\"other\"} 0
+http_request_duration_seconds_bucket{le=\"+Inf\",method=\"other\",route=\"__overflow__\",status_code=\"other\"} 1
+";
+    // Series order inside a family follows a hash map; compare as sets of
+    // lines within the block, and the header lines exactly.
+    let block: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("http_request_duration_seconds"))
+        .collect();
+    let mut got = block.clone();
+    let mut want: Vec<&str> = expected.lines().collect();
+    assert_eq!(&block[..3], &want[..3], "{text}");
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "{text}");
+    assert!(text.contains("\nperfscope_metric_series{family=\"http_request_duration\"} 2\n"), "{text}");
+    assert!(
+        text.contains("\nperfscope_metric_overflow_total{family=\"http_request_duration\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n# TYPE perfscope_metric_overflow counter\n"), "{text}");
+
+    let measurements = perfscope.measurements();
+    drop(measurements.start("rebuild"));
+    let text = perfscope.encode_metrics().expect("encodes");
+    assert!(
+        text.contains("\ncustom_operation_duration_seconds_count{operation=\"rebuild\",outcome=\"success\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"));
+}

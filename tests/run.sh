@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one test command: installs the tools the integration tests talk to
+# (when missing), then runs every test with every feature.
+#
+#   bash tests/run.sh            # all tests
+#   bash tests/run.sh api        # extra arguments go to `cargo test`
+#
+# Tools: Prometheus (Debian package `prometheus`, also gives promtool),
+# openssl and curl for the TLS test, and a Python venv at .venv with
+# `prometheus_client` for the strict OpenMetrics parser.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+if ((${#need_apt[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "tests/run.sh: installing ${need_apt[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import prometheus_client' >/dev/null 2>&1; then
+  echo "tests/run.sh: preparing .venv with prometheus-client" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check prometheus-client
+fi
+export PERFSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
+
+exec cargo test --all-features "$@"
