@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             println!("{}", perfscope::api::spec_json());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         None => cli.serve,
     };
     let config: Config = match RawConfig::from(args).validate() {

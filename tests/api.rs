@@ -514,10 +514,16 @@ fn exposition_is_exact_for_known_observations() {
         route: RouteLabel::Template(route.into()),
         status_code: StatusLabel(Some(200)),
     };
-    perfscope.http_metrics().observe(&labels("/users/:id"), 0.25);
-    perfscope.http_metrics().observe(&labels("/users/:id"), 0.05);
+    perfscope
+        .http_metrics()
+        .observe(&labels("/users/:id"), 0.25);
+    perfscope
+        .http_metrics()
+        .observe(&labels("/users/:id"), 0.05);
     // Past the cap of one series: folds into the overflow series.
-    perfscope.http_metrics().observe(&labels("/orders/:id"), 2.0);
+    perfscope
+        .http_metrics()
+        .observe(&labels("/orders/:id"), 2.0);
 
     let text = perfscope.encode_metrics().expect("encodes");
     let expected = "\
@@ -547,12 +553,18 @@ http_request_duration_seconds_bucket{le=\"+Inf\",method=\"other\",route=\"__over
     got.sort_unstable();
     want.sort_unstable();
     assert_eq!(got, want, "{text}");
-    assert!(text.contains("\nperfscope_metric_series{family=\"http_request_duration\"} 2\n"), "{text}");
+    assert!(
+        text.contains("\nperfscope_metric_series{family=\"http_request_duration\"} 2\n"),
+        "{text}"
+    );
     assert!(
         text.contains("\nperfscope_metric_overflow_total{family=\"http_request_duration\"} 1\n"),
         "{text}"
     );
-    assert!(text.contains("\n# TYPE perfscope_metric_overflow counter\n"), "{text}");
+    assert!(
+        text.contains("\n# TYPE perfscope_metric_overflow counter\n"),
+        "{text}"
+    );
 
     let measurements = perfscope.measurements();
     drop(measurements.start("rebuild"));

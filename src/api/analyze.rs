@@ -37,6 +37,7 @@ pub struct AnalyzeResult {
     /// What it means and what to do.
     pub suggestions: Vec<String>,
     /// The operation's own percentiles, when it has enough history.
+    #[oai(skip_serializing_if_is_none)]
     pub baseline: Option<Baseline>,
 }
 

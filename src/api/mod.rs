@@ -27,11 +27,13 @@ pub use health::{CheckStatus, Health, Readiness};
 pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
-use poem::{Endpoint, EndpointExt, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem::endpoint::make_sync;
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, Response, Route};
+use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 use crate::Perfscope;
-use crate::http::{BodyLimit, JsonErrors};
+use crate::http::{AllowHeader, BodyLimit, JsonErrors};
 
 /// Tags grouping the operations in Swagger UI.
 #[derive(Tags)]
@@ -70,19 +72,75 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
     )
 }
 
+/// Request objects that refuse unknown fields. poem-openapi enforces
+/// `deny_unknown_fields` but does not say so in the schema, so the spec is
+/// patched with `additionalProperties: false` for them (otherwise clients
+/// and fuzzers rightly read extra fields as allowed).
+const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest"];
+
+fn close_schemas(spec: &str) -> String {
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_owned();
+    };
+    for name in CLOSED_SCHEMAS {
+        if let Some(schema) = document
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            schema.insert(
+                "additionalProperties".to_owned(),
+                serde_json::Value::Bool(false),
+            );
+        }
+    }
+    serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.to_owned())
+}
+
+/// The spec of `service` as pretty JSON, closed schemas patched.
+fn spec_of(service: &OpenApiService<Apis, ()>) -> String {
+    close_schemas(&service.spec())
+}
+
 /// The spec as pretty JSON, as committed in `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    service(&Perfscope::new(crate::Config::default())).spec()
+    spec_of(&service(&Perfscope::new(crate::Config::default())))
 }
 
 /// The API, Swagger UI at `/docs` and the spec at `/openapi.json`, with JSON
 /// errors and the body limit; mount it at `/`.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
     let service = service(perfscope);
+    let spec = spec_of(&service);
+    let docs = service.swagger_ui_html().replace(&service.spec(), &spec);
     Route::new()
-        .nest("/docs", service.swagger_ui())
-        .at("/openapi.json", service.spec_endpoint())
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .at(
+            "/openapi.json",
+            make_sync(move |_| {
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            }),
+        )
         .nest("/", service)
         .with(BodyLimit::new(perfscope.config().max_body_bytes))
         .with(JsonErrors)
+        .with(allow_header())
+}
+
+/// `Allow` values for every documented path.
+fn allow_header() -> AllowHeader {
+    AllowHeader::new(
+        Apis::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .map(|path| {
+                let methods = path
+                    .operations
+                    .iter()
+                    .map(|op| op.method.to_string())
+                    .collect();
+                (path.path, methods)
+            }),
+    )
 }

@@ -23,14 +23,18 @@ pub struct MemoryStats {
     /// Resident set size, as a string.
     pub rss: String,
     /// `heapUsed` in bytes.
+    #[oai(skip_serializing_if_is_none)]
     pub heap_used_bytes: Option<u64>,
     /// `heapTotal` in bytes.
+    #[oai(skip_serializing_if_is_none)]
     pub heap_total_bytes: Option<u64>,
     /// `rss` in bytes.
     pub rss_bytes: u64,
     /// The container (cgroup v2) memory limit, when set.
+    #[oai(skip_serializing_if_is_none)]
     pub limit_bytes: Option<u64>,
     /// `rssBytes / limitBytes`, when there is a limit.
+    #[oai(skip_serializing_if_is_none)]
     pub utilization: Option<f64>,
 }
 

@@ -53,13 +53,12 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
         match req.headers().typed_get::<ContentLength>() {
-            Some(ContentLength(length)) => {
-                if length > self.max_bytes as u64 {
-                    return Err(too_large(self.max_bytes));
-                }
-                // Hyper enforces the declared length, so the body cannot
-                // grow past it.
+            // Hyper enforces a declared length, so a body within it cannot
+            // grow past it.
+            Some(ContentLength(length)) if length > self.max_bytes as u64 => {
+                return Err(too_large(self.max_bytes));
             }
+            Some(_) => {}
             None if req
                 .headers()
                 .contains_key(poem::http::header::TRANSFER_ENCODING) =>

@@ -1,11 +1,13 @@
 //! Poem middleware, each an `Xxx` / `XxxEndpoint` pair in its own file:
-//! request metrics by route template, JSON error bodies, and a request-body
-//! limit.
+//! request metrics by route template, JSON error bodies, a request-body
+//! limit, and `Allow` on 405 answers.
 
+mod allow_header;
 mod body_limit;
 mod json_errors;
 mod request_metrics;
 
+pub use allow_header::{AllowHeader, AllowHeaderEndpoint};
 pub use body_limit::{BodyLimit, BodyLimitEndpoint};
 pub use json_errors::{
     ErrorBody, JsonErrors, JsonErrorsEndpoint, UnmatchedRoute, error_code, error_response,
