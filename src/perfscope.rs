@@ -54,12 +54,20 @@ impl BackgroundTasks {
 impl Perfscope {
     /// Builds the registry and every metric family from `config`.
     pub fn new(config: Config) -> Self {
+        Self::with_registry(config, |_| {})
+    }
+
+    /// Like [`Perfscope::new`], letting the host app register its own
+    /// families in the same registry before it is frozen and shared, so one
+    /// scrape serves both.
+    pub fn with_registry(config: Config, register: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
         let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
         let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
         let custom = CustomMetrics::register(&mut registry, &accounting);
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
+        register(&mut registry);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -79,8 +87,8 @@ impl Perfscope {
         &self.inner.config
     }
 
-    /// The registry, for host apps that want to add their own families
-    /// before sharing it (it is read-only once shared).
+    /// The registry (read-only once built; see [`Perfscope::with_registry`]
+    /// to add families).
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
     }

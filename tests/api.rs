@@ -575,3 +575,16 @@ http_request_duration_seconds_bucket{le=\"+Inf\",method=\"other\",route=\"__over
     );
     assert!(text.ends_with("# EOF\n"));
 }
+
+/// A host app's own families share the registry and the scrape.
+#[test]
+fn host_families_join_the_registry() {
+    let requests = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let perfscope = perfscope::Perfscope::with_registry(perfscope::Config::default(), |registry| {
+        registry.register("orders_placed", "Orders placed", requests.clone());
+    });
+    requests.inc_by(3);
+    let text = perfscope.encode_metrics().expect("encodes");
+    assert!(text.contains("\norders_placed_total 3\n"), "{text}");
+    assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
+}
