@@ -106,6 +106,7 @@ pub async fn serve(
     let app = Route::new()
         .nest("/", api::endpoint(&perfscope))
         .around(redirect_root)
+        .with(crate::http::catch_panic())
         .with(perfscope.middleware());
 
     tracing::info!(

@@ -586,5 +586,5 @@ fn host_families_join_the_registry() {
     requests.inc_by(3);
     let text = perfscope.encode_metrics().expect("encodes");
     assert!(text.contains("\norders_placed_total 3\n"), "{text}");
-    assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
+    assert!(text.contains("# TYPE runtime_workers gauge"), "{text}");
 }

@@ -27,8 +27,10 @@ pub use health::{CheckStatus, Health, Readiness};
 pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 use poem::endpoint::make_sync;
-use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
@@ -111,9 +113,28 @@ pub fn spec_json() -> String {
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
     let service = service(perfscope);
     let spec = spec_of(&service);
-    let docs = service.swagger_ui_html().replace(&service.spec(), &spec);
+    // Swagger UI's page is 1.5 MB: built on the first visit, not at start.
+    let docs = {
+        let perfscope = perfscope.clone();
+        let page = Arc::new(OnceLock::<Bytes>::new());
+        make_sync(move |_| {
+            Response::builder()
+                .content_type("text/html; charset=utf-8")
+                .body(
+                    page.get_or_init(|| {
+                        let service = self::service(&perfscope);
+                        Bytes::from(
+                            service
+                                .swagger_ui_html()
+                                .replace(&service.spec(), &spec_of(&service)),
+                        )
+                    })
+                    .clone(),
+                )
+        })
+    };
     Route::new()
-        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .at("/docs", docs)
         .at(
             "/openapi.json",
             make_sync(move |_| {

@@ -5,6 +5,7 @@
 mod allow_header;
 mod body_limit;
 mod json_errors;
+mod panic;
 mod request_metrics;
 
 pub use allow_header::{AllowHeader, AllowHeaderEndpoint};
@@ -12,4 +13,5 @@ pub use body_limit::{BodyLimit, BodyLimitEndpoint};
 pub use json_errors::{
     ErrorBody, JsonErrors, JsonErrorsEndpoint, UnmatchedRoute, error_code, error_response,
 };
+pub use panic::{JsonPanicHandler, catch_panic};
 pub use request_metrics::{RequestMetrics, RequestMetricsEndpoint};

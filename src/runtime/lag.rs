@@ -14,8 +14,9 @@
 //!   parks, so a worker that is unparked and has published nothing for
 //!   `t` has been inside one poll (or one slow batch) for about `t`.
 //!
-//! The watchdog's resolution is its interval ([`WATCHDOG_INTERVAL`]); it
-//! reads a few atomics per worker per tick.
+//! The watchdog's resolution is its interval ([`WATCHDOG_INTERVAL`]), or
+//! half of [`WATCHDOG_IDLE_INTERVAL`] for a block that starts right after
+//! every worker was parked; it reads two atomics per worker per tick.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often the watchdog reads the workers' counters.
 pub const WATCHDOG_INTERVAL: Duration = Duration::from_millis(2);
+/// How often the watchdog reads while every worker is parked.
+pub const WATCHDOG_IDLE_INTERVAL: Duration = Duration::from_millis(5);
 /// How often the probe wakes.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -75,18 +78,30 @@ pub fn spawn_watchdog(
             let start = Instant::now();
             let mut last: Vec<(WorkerReading, Instant)> =
                 (0..workers).map(|w| (read(w), start)).collect();
+            let mut previous_tick = start;
             while !cancel.is_cancelled() {
-                thread::sleep(interval);
+                // With every worker parked nothing can block, so the
+                // watchdog backs off to keep an idle service idle.
+                let all_parked = last.iter().all(|(r, _)| r.park_unpark % 2 == 1);
+                thread::sleep(if all_parked {
+                    WATCHDOG_IDLE_INTERVAL
+                } else {
+                    interval
+                });
                 let now = Instant::now();
                 for (worker, (reading, since)) in last.iter_mut().enumerate() {
                     let current = read(worker);
                     if current != *reading {
+                        // The change happened somewhere since the previous
+                        // tick; the midpoint halves the error of a long
+                        // (idle) tick.
+                        *since = previous_tick + now.duration_since(previous_tick) / 2;
                         *reading = current;
-                        *since = now;
                     } else if current.park_unpark % 2 == 0 {
                         window.record(now.duration_since(*since));
                     }
                 }
+                previous_tick = now;
             }
         })
 }
