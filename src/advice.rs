@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::db::DbInsights;
 use crate::runtime::RuntimeSnapshot;
 use crate::runtime::process::ProcessSnapshot;
 
@@ -164,4 +165,123 @@ mod tests {
         assert_eq!(advice.len(), 1);
         assert_eq!(advice[0].kind, "high_memory");
     }
+}
+
+/// A statement worth a look: slow, or repeated per request (N+1).
+///
+/// Without the admin token the statement text and table are left out
+/// (they may name objects an outsider should not learn); kinds, routes,
+/// counts and timings stay.
+#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct QueryFinding {
+    /// `slow_query` or `n_plus_one`.
+    pub kind: String,
+    /// Where it was seen: `app` (the timed pool of this process).
+    pub source: String,
+    /// How serious it is.
+    pub severity: Severity,
+    /// What was seen and what to do.
+    pub message: String,
+    /// The normalized statement (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub statement: Option<String>,
+    /// Its main table (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub table: Option<String>,
+    /// The route template that issued it, when known.
+    #[oai(skip_serializing_if_is_none)]
+    pub route: Option<String>,
+    /// A stable id of the normalized statement (hex).
+    pub fingerprint: String,
+    /// Executions counted (slow ones, or requests for N+1).
+    pub calls: u64,
+    /// Total time of those executions, ms.
+    pub total_ms: f64,
+    /// Mean time, ms.
+    pub mean_ms: f64,
+    /// Slowest, ms.
+    pub max_ms: f64,
+    /// For N+1: the most executions seen in one request.
+    #[oai(skip_serializing_if_is_none)]
+    pub per_request: Option<u32>,
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}
+
+/// The worst statements of the in-process slow log and the N+1 suspects,
+/// at most `limit` of each.
+pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFinding> {
+    let mut findings = Vec::new();
+    for suspect in db.n_plus_one.suspects().into_iter().take(limit) {
+        let route = suspect.route.to_string();
+        let message = if admin {
+            format!(
+                "{route} ran `{}` up to {} times in one request ({} requests): load the rows in one query (a JOIN or `= ANY($1)`) instead of one per item.",
+                suspect.statement.normalized, suspect.max_per_request, suspect.requests
+            )
+        } else {
+            format!(
+                "{route} ran one statement up to {} times in one request ({} requests): an N+1 pattern; load the rows in one query.",
+                suspect.max_per_request, suspect.requests
+            )
+        };
+        findings.push(QueryFinding {
+            kind: "n_plus_one".into(),
+            source: "app".into(),
+            severity: if suspect.max_per_request >= db.n_plus_one.threshold() * 5 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            message,
+            statement: admin.then(|| suspect.statement.normalized.to_string()),
+            table: admin.then(|| suspect.statement.model.to_string()),
+            route: Some(route),
+            fingerprint: format!("{:016x}", suspect.statement.fingerprint),
+            calls: suspect.requests,
+            total_ms: 0.0,
+            mean_ms: 0.0,
+            max_ms: 0.0,
+            per_request: Some(suspect.max_per_request),
+        });
+    }
+    let threshold = db.slow_threshold();
+    for slow in db.slow_log.summary().into_iter().take(limit) {
+        let mean = slow.total / u32::try_from(slow.count.max(1)).unwrap_or(u32::MAX);
+        let from = slow
+            .route
+            .as_deref()
+            .map_or_else(String::new, |route| format!(" from {route}"));
+        let message = format!(
+            "A {} statement{from} ran slower than {} ms {} times (mean {:.0} ms, max {:.0} ms).",
+            slow.statement.verb.as_str(),
+            threshold.as_millis(),
+            slow.count,
+            millis(mean),
+            millis(slow.max)
+        );
+        findings.push(QueryFinding {
+            kind: "slow_query".into(),
+            source: "app".into(),
+            severity: if slow.max >= threshold * 5 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            message,
+            statement: admin.then(|| slow.statement.normalized.to_string()),
+            table: admin.then(|| slow.statement.model.to_string()),
+            route: slow.route.as_deref().map(str::to_owned),
+            fingerprint: format!("{:016x}", slow.statement.fingerprint),
+            calls: slow.count,
+            total_ms: millis(slow.total),
+            mean_ms: millis(mean),
+            max_ms: millis(slow.max),
+            per_request: None,
+        });
+    }
+    findings
 }

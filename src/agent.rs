@@ -102,6 +102,8 @@ pub async fn serve(
         .unwrap_or(config.listen);
     let cancel = CancellationToken::new();
     let background = perfscope.start(&cancel);
+    #[cfg(feature = "postgres")]
+    let database = watch_database(&perfscope, &config, &cancel).await?;
 
     let app = Route::new()
         .nest("/", api::endpoint(&perfscope))
@@ -130,11 +132,48 @@ pub async fn serve(
         .await;
     cancel.cancel();
     background.join().await;
+    #[cfg(feature = "postgres")]
+    if let Some(task) = database {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     served.map_err(|source| AgentError::Io {
         context: "serving".into(),
         source,
     })
+}
+
+/// Connects the pool to `DATABASE_URL` (when set) and keeps its gauges and
+/// the readiness report current. A database that is down at start-up is
+/// reported, not fatal: the agent must stay up to report the outage.
+#[cfg(feature = "postgres")]
+async fn watch_database(
+    perfscope: &Perfscope,
+    config: &Config,
+    cancel: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>, AgentError> {
+    let Some(url) = &config.database_url else {
+        return Ok(None);
+    };
+    let settings = crate::db::PoolSettings {
+        min: config.pool_min,
+        max: config.pool_max,
+        ..Default::default()
+    };
+    let pool = perfscope
+        .connect_pool(url.expose(), settings)
+        .await
+        .map_err(|error| ConfigError {
+            var: "DATABASE_URL",
+            value: url.redacted(),
+            expected: format!(
+                "expected a postgres:// URL or key=value connection string ({error})"
+            ),
+        })?;
+    let health = perfscope.clone();
+    Ok(Some(pool.spawn_status(cancel.clone(), move |up| {
+        health.set_database_health(up);
+    })))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -36,6 +36,7 @@ pub mod analyze;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod http;
 pub mod measure;
 pub mod metrics;
@@ -43,4 +44,4 @@ mod perfscope;
 pub mod runtime;
 
 pub use config::Config;
-pub use perfscope::{BackgroundTasks, Perfscope};
+pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};

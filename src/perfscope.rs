@@ -4,16 +4,18 @@
 //! background monitors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Instant;
 
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::db::DbInsights;
 use crate::http::RequestMetrics;
 use crate::measure::Measurements;
 use crate::metrics::custom::CustomMetrics;
+use crate::metrics::db::DbMetrics;
 use crate::metrics::http::HttpMetrics;
 use crate::metrics::process::ProcessCollector;
 use crate::metrics::runtime::RuntimeMetrics;
@@ -32,10 +34,24 @@ struct Inner {
     registry: Registry,
     http: Arc<HttpMetrics>,
     custom: Arc<CustomMetrics>,
+    db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
+    database: AtomicU8,
     started_at: Instant,
     monitoring: AtomicBool,
     shutting_down: AtomicBool,
+}
+
+/// The database as readiness reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DatabaseHealth {
+    /// No database is configured.
+    NotConfigured = 0,
+    /// The last health check succeeded.
+    Up = 1,
+    /// The last health check failed.
+    Down = 2,
 }
 
 /// Background work started by [`Perfscope::start`].
@@ -65,6 +81,8 @@ impl Perfscope {
         let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
         let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
         let custom = CustomMetrics::register(&mut registry, &accounting);
+        let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
+        let db = DbInsights::new(db, config.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         register(&mut registry);
@@ -74,7 +92,9 @@ impl Perfscope {
                 registry,
                 http: Arc::new(http),
                 custom: Arc::new(custom),
+                db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
+                database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -98,9 +118,44 @@ impl Perfscope {
         metrics::encode(&self.inner.registry)
     }
 
-    /// The HTTP metrics middleware, for `Route::with`.
+    /// The HTTP metrics middleware, for `Route::with`. It also opens the
+    /// per-request database context the timed pool records into.
     pub fn middleware(&self) -> RequestMetrics {
-        RequestMetrics::new(self.inner.http.clone())
+        RequestMetrics::new(self.inner.http.clone(), self.inner.db.clone())
+    }
+
+    /// The database insights: query metrics, slow log, N+1 suspects.
+    pub fn db(&self) -> &Arc<DbInsights> {
+        &self.inner.db
+    }
+
+    /// Builds a [`crate::db::TimedPool`] recording into this instance.
+    #[cfg(feature = "postgres")]
+    pub async fn connect_pool(
+        &self,
+        url: &str,
+        settings: crate::db::PoolSettings,
+    ) -> Result<crate::db::TimedPool, crate::db::DbError> {
+        crate::db::TimedPool::connect(self.inner.db.clone(), url, settings).await
+    }
+
+    /// The database's state as `/readyz` reports it.
+    pub fn database_health(&self) -> DatabaseHealth {
+        match self.inner.database.load(Ordering::Relaxed) {
+            1 => DatabaseHealth::Up,
+            2 => DatabaseHealth::Down,
+            _ => DatabaseHealth::NotConfigured,
+        }
+    }
+
+    /// Records the database's state (the pool's health check calls this).
+    pub fn set_database_health(&self, up: bool) {
+        let state = if up {
+            DatabaseHealth::Up
+        } else {
+            DatabaseHealth::Down
+        };
+        self.inner.database.store(state as u8, Ordering::Relaxed);
     }
 
     /// The HTTP metric families.

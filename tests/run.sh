@@ -6,8 +6,9 @@
 #   bash tests/run.sh api        # extra arguments go to `cargo test`
 #
 # Tools: Prometheus (Debian package `prometheus`, also gives promtool),
-# openssl and curl for the TLS test, and a Python venv at .venv with
-# `prometheus_client` for the strict OpenMetrics parser.
+# openssl and curl for the TLS test, PostgreSQL server binaries for the
+# throwaway clusters the database tests start, and a Python venv at .venv
+# with `prometheus_client` for the strict OpenMetrics parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,9 @@ command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# PostgreSQL server binaries for the throwaway test clusters (contrib, with
+# pg_stat_statements, is part of Debian's server package).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql-15)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2

@@ -53,6 +53,17 @@ pub fn authorize(
     Err(ApiError::unauthorized("invalid bearer token"))
 }
 
+/// Whether `request` carries the admin token, for endpoints that are
+/// public but show more to an admin (redaction).
+pub fn is_admin(request: &poem::Request, admin: Option<&Secret>) -> bool {
+    request
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|token| matches(token.trim(), admin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz`
 //! (readiness of the agent itself, with each dependency's state in the
-//! body). A dependency such as the database is reported, not part of the
-//! verdict: the agent must stay up to report an outage.
+//! body). The database (`ok`, `unreachable`, `not_configured`) is reported,
+//! not part of the verdict: the agent must stay up to report an outage.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +20,8 @@ pub enum CheckStatus {
     NotReady,
     NotStarted,
     ShuttingDown,
+    NotConfigured,
+    Unreachable,
 }
 
 /// Liveness.
@@ -90,6 +92,14 @@ impl HealthApi {
                 CheckStatus::Ok
             } else {
                 CheckStatus::NotStarted
+            },
+        );
+        checks.insert(
+            "database".to_owned(),
+            match self.perfscope.database_health() {
+                crate::DatabaseHealth::NotConfigured => CheckStatus::NotConfigured,
+                crate::DatabaseHealth::Up => CheckStatus::Ok,
+                crate::DatabaseHealth::Down => CheckStatus::Unreachable,
             },
         );
         if self.perfscope.is_shutting_down() {

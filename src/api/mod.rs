@@ -18,6 +18,7 @@ mod error;
 mod health;
 mod metrics;
 mod payload;
+mod slow_queries;
 mod stats;
 
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
@@ -25,6 +26,7 @@ pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
 pub use health::{CheckStatus, Health, Readiness};
 pub use payload::StrictJson;
+pub use slow_queries::{SlowQueries, SlowQueryEntry};
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
 use std::sync::{Arc, OnceLock};
@@ -48,6 +50,7 @@ pub enum ApiTags {
 
 type Apis = (
     stats::StatsApi,
+    slow_queries::SlowQueriesApi,
     metrics::MetricsApi,
     analyze::AnalyzeApi,
     health::HealthApi,
@@ -57,6 +60,9 @@ type Apis = (
 pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
     let apis = (
         stats::StatsApi {
+            perfscope: perfscope.clone(),
+        },
+        slow_queries::SlowQueriesApi {
             perfscope: perfscope.clone(),
         },
         metrics::MetricsApi {

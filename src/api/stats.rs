@@ -6,9 +6,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
+use super::auth::is_admin;
 use super::error::ApiError;
 use crate::Perfscope;
-use crate::advice::{Recommendation, runtime_advice};
+use crate::advice::{QueryFinding, Recommendation, query_findings, runtime_advice};
 use crate::runtime::process::ProcessSnapshot;
 
 /// Memory of the process.
@@ -70,8 +71,9 @@ pub struct SystemStats {
 #[derive(Object, Debug, Default)]
 #[oai(rename_all = "camelCase")]
 pub struct Recommendations {
-    /// Slow queries worth a look.
-    pub slow_queries: Vec<Recommendation>,
+    /// Slow statements and N+1 suspects (statement text and tables only
+    /// with the admin token).
+    pub slow_queries: Vec<QueryFinding>,
     /// Indexes worth creating or dropping.
     pub index_suggestions: Vec<Recommendation>,
     /// Cache sizing and TTL advice.
@@ -96,6 +98,9 @@ enum StatsResponse {
     Ok(Json<Stats>),
 }
 
+/// Findings of each kind listed in the stats.
+const STATS_FINDINGS: usize = 5;
+
 /// Formats bytes the way the seed did: megabytes with two decimals.
 pub fn human_bytes(bytes: u64) -> String {
     format!("{:.2}MB", bytes as f64 / 1024.0 / 1024.0)
@@ -108,14 +113,16 @@ pub struct StatsApi {
 
 #[OpenApi]
 impl StatsApi {
-    /// Process, runtime and advice at a glance.
+    /// Process, runtime and advice at a glance. Public; with the admin
+    /// token the query findings include statement texts and tables.
     #[oai(
         path = "/api/performance/stats",
         method = "get",
         tag = "ApiTags::Performance",
         operation_id = "getStats"
     )]
-    async fn stats(&self) -> Result<StatsResponse, ApiError> {
+    async fn stats(&self, request: &poem::Request) -> Result<StatsResponse, ApiError> {
+        let admin = is_admin(request, self.perfscope.config().admin_token.as_ref());
         let process = ProcessSnapshot::read();
         let runtime = self.perfscope.runtime().snapshot();
         let config = self.perfscope.config();
@@ -128,6 +135,7 @@ impl StatsApi {
                 config.event_loop_lag_threshold,
                 config.high_memory_threshold,
             ),
+            slow_queries: query_findings(self.perfscope.db(), admin, STATS_FINDINGS),
             ..Recommendations::default()
         };
         Ok(StatsResponse::Ok(Json(Stats {

@@ -7,6 +7,11 @@
 //! a request that matched no route is labelled `unmatched`. Put it outside
 //! the routes (`Route::new()...with(perfscope.middleware())`).
 //!
+//! It also opens the request's database context (see [`crate::db::context`])
+//! and, when the response is back, attributes the request's statements to
+//! its route: per-route database time, N+1 suspects, the route of its slow
+//! queries.
+//!
 //! ```
 //! use poem::{Route, get, handler, EndpointExt, test::TestClient};
 //!
@@ -33,18 +38,21 @@ use poem::error::NotFoundError;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::UnmatchedRoute;
+use crate::db::{DbInsights, context};
 use crate::metrics::http::{HttpLabels, HttpMethod, HttpMetrics, RouteLabel, StatusLabel};
 
 /// Middleware recording request metrics; see the module docs.
 #[derive(Clone, Debug)]
 pub struct RequestMetrics {
     metrics: Arc<HttpMetrics>,
+    db: Arc<DbInsights>,
 }
 
 impl RequestMetrics {
-    /// Middleware recording into `metrics`.
-    pub fn new(metrics: Arc<HttpMetrics>) -> Self {
-        Self { metrics }
+    /// Middleware recording into `metrics`, attributing each request's
+    /// database work through `db`.
+    pub fn new(metrics: Arc<HttpMetrics>, db: Arc<DbInsights>) -> Self {
+        Self { metrics, db }
     }
 }
 
@@ -55,6 +63,7 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
         RequestMetricsEndpoint {
             inner,
             metrics: self.metrics.clone(),
+            db: self.db.clone(),
         }
     }
 }
@@ -64,6 +73,7 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
 pub struct RequestMetricsEndpoint<E> {
     inner: E,
     metrics: Arc<HttpMetrics>,
+    db: Arc<DbInsights>,
 }
 
 /// Decrements the in-flight gauge even if the request future is dropped.
@@ -88,7 +98,8 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
         let _in_flight = InFlight(&self.metrics.in_flight);
         let started = Instant::now();
 
-        let result = self.inner.call(req).await.map(IntoResponse::into_response);
+        let (result, db) = context::scope(self.inner.call(req)).await;
+        let result = result.map(IntoResponse::into_response);
 
         let elapsed = started.elapsed().as_secs_f64();
         let (status, route) = match &result {
@@ -102,6 +113,9 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
             Err(error) if error.is::<NotFoundError>() => (error.status(), RouteLabel::Unmatched),
             Err(error) => (error.status(), route_of(error.data::<PathPattern>())),
         };
+        if let Some(db) = db {
+            self.db.finish_request(&route, &db);
+        }
         let labels = HttpLabels {
             method,
             route,

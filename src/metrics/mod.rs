@@ -9,6 +9,7 @@
 
 pub mod bounded;
 pub mod custom;
+pub mod db;
 pub mod histogram;
 pub mod http;
 pub mod process;

@@ -1,0 +1,122 @@
+//! [`DbInsights`]: where every timed statement lands — the query metrics,
+//! the slow log, the request context — and where a finished request's
+//! database work is attributed to its route (per-route database time, N+1
+//! suspects, the route of its slow entries).
+//!
+//! It needs no database driver, so the HTTP middleware uses it whether or
+//! not the `postgres` feature is on.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use super::context::{self, RequestDb};
+use super::n_plus_one::NPlusOne;
+use super::slow_log::{SlowLog, SlowQuery};
+use super::statement::StatementInfo;
+use crate::metrics::db::{DbMetrics, ErrorKind, QueryErrorLabels, QueryLabels, RouteDbLabels};
+use crate::metrics::http::RouteLabel;
+
+/// The database side of one perfscope instance.
+#[derive(Debug)]
+pub struct DbInsights {
+    /// The metric families.
+    pub metrics: DbMetrics,
+    /// The slow-query log.
+    pub slow_log: SlowLog,
+    /// N+1 suspects.
+    pub n_plus_one: NPlusOne,
+    slow_threshold: Duration,
+}
+
+impl DbInsights {
+    /// Insights recording statements slower than `slow_threshold`.
+    pub fn new(metrics: DbMetrics, slow_threshold: Duration) -> Self {
+        Self {
+            metrics,
+            slow_log: SlowLog::default(),
+            n_plus_one: NPlusOne::default(),
+            slow_threshold,
+        }
+    }
+
+    /// The slow-query threshold.
+    pub fn slow_threshold(&self) -> Duration {
+        self.slow_threshold
+    }
+
+    /// Records one finished statement: its duration (and error kind) in
+    /// the metrics, the slow log when over the threshold, and the current
+    /// request's context.
+    pub fn record(
+        &self,
+        statement: &Arc<StatementInfo>,
+        operation: Option<&Cow<'static, str>>,
+        elapsed: Duration,
+        error: Option<ErrorKind>,
+    ) {
+        let operation = operation
+            .cloned()
+            .unwrap_or(Cow::Borrowed(statement.verb.as_str()));
+        let labels = QueryLabels {
+            operation,
+            model: statement.model.clone(),
+        };
+        self.metrics
+            .query_duration
+            .get(&labels)
+            .observe(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            self.metrics
+                .query_errors
+                .get(&QueryErrorLabels {
+                    operation: labels.operation.clone(),
+                    model: labels.model.clone(),
+                    kind,
+                })
+                .inc();
+        }
+        let slow = (elapsed >= self.slow_threshold).then(|| {
+            self.metrics.slow_queries.get(&labels).inc();
+            let entry = Arc::new(SlowQuery {
+                statement: statement.clone(),
+                operation: Arc::from(labels.operation.as_ref()),
+                duration: elapsed,
+                at: SystemTime::now(),
+                failed: error.is_some(),
+                route: OnceLock::new(),
+            });
+            self.slow_log.push(entry.clone());
+            entry
+        });
+        context::record(statement, elapsed, slow.as_ref());
+    }
+
+    /// Attributes a finished request's database work to its route.
+    pub fn finish_request(&self, route: &RouteLabel, db: &RequestDb) {
+        let route_name: Arc<str> = match route {
+            RouteLabel::Template(template) => template.clone(),
+            other => Arc::from(other.as_str()),
+        };
+        for entry in &db.slow {
+            let _ = entry.route.set(route_name.clone());
+        }
+        let labels = RouteDbLabels {
+            route: route.clone(),
+        };
+        self.metrics
+            .route_duration
+            .get(&labels)
+            .observe(db.db_time.as_secs_f64());
+        self.metrics.route_queries.get(&labels).inc_by(db.queries);
+        let mut suspect = false;
+        for statement in &db.statements {
+            suspect |= self
+                .n_plus_one
+                .observe(&route_name, &statement.statement, statement.count);
+        }
+        if suspect {
+            self.metrics.n_plus_one.get(&labels).inc();
+        }
+    }
+}

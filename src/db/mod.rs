@@ -1,0 +1,19 @@
+//! The database side of perfscope's library: statement analysis
+//! (normalized text, fingerprint, verb, table), the slow-query log, the
+//! per-request context and N+1 detection — all driver-free — and, with the
+//! `postgres` feature, the timed deadpool-postgres pool that feeds them.
+
+pub mod context;
+pub mod insights;
+pub mod n_plus_one;
+#[cfg(feature = "postgres")]
+pub mod pool;
+pub mod slow_log;
+pub mod statement;
+
+pub use insights::DbInsights;
+#[cfg(feature = "postgres")]
+pub use pool::{
+    DbError, NamedClient, NamedTransaction, PoolSettings, TimedClient, TimedPool, TimedSql,
+    TimedStatement, TimedTransaction,
+};

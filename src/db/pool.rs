@@ -1,0 +1,586 @@
+//! [`TimedPool`]: a deadpool-postgres pool whose clients time every
+//! statement.
+//!
+//! deadpool and tokio-postgres have no per-query hook and their client
+//! traits are sealed, so the wrapper is ours: [`TimedClient`] and
+//! [`TimedTransaction`] offer `query`, `query_one`, `query_opt`, `execute`,
+//! `batch_execute` and `prepare`, each timed into
+//! `db_query_duration_seconds{operation, model}`, failures into
+//! `db_query_errors_total`, slow ones into the slow log and every one into
+//! the current request's context. `named("findMany")` overrides the
+//! `operation` label; `raw()` is the escape hatch to the driver's client.
+//!
+//! Wait, create and recycle timeouts are always set, so a black-holed
+//! database cannot hang a caller; `DATABASE_POOL_MIN` connections are opened
+//! at start-up to warm the pool (deadpool has no minimum of its own).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{
+    Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Timeouts,
+};
+use tokio_postgres::ToStatement;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, Statement};
+use tokio_util::sync::CancellationToken;
+
+use super::insights::DbInsights;
+use super::statement::{self, StatementInfo};
+use crate::metrics::db::{ErrorKind, PoolLabels, PoolStateLabels, PoolTimeoutLabels};
+
+/// How long a caller waits for a free connection.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a connection may take.
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long checking a returned connection may take.
+pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the pool's gauges and health are refreshed.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+/// Distinct statement texts whose analysis is cached; past it the cache
+/// starts over (applications have a bounded set of statements; a
+/// pathological one that builds texts with values inside stays bounded).
+pub const STATEMENT_CACHE_CAPACITY: usize = 4_096;
+
+/// Why a pool operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The connection string is not valid.
+    #[error("invalid database URL: {0}")]
+    Config(String),
+    /// No connection could be had (timeout, closed pool, backend error).
+    #[error("database pool: {0}")]
+    Pool(#[from] PoolError),
+    /// A statement failed.
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+}
+
+/// What the pool and its clients share.
+#[derive(Debug)]
+struct Shared {
+    name: Arc<str>,
+    insights: Arc<DbInsights>,
+    statements: RwLock<HashMap<Box<str>, Arc<StatementInfo>>>,
+}
+
+impl Shared {
+    fn statement(&self, sql: &str) -> Arc<StatementInfo> {
+        if let Some(info) = self
+            .statements
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sql)
+        {
+            return info.clone();
+        }
+        let info = Arc::new(statement::analyze(sql));
+        let mut cache = self
+            .statements
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= STATEMENT_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(sql.into(), info.clone());
+        info
+    }
+
+    fn pool_labels(&self) -> PoolLabels {
+        PoolLabels {
+            pool: self.name.clone(),
+        }
+    }
+
+    fn count_timeout(&self, error: &PoolError) {
+        let kind = match error {
+            PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) => "wait",
+            PoolError::Timeout(deadpool_postgres::TimeoutType::Create) => "create",
+            PoolError::Timeout(deadpool_postgres::TimeoutType::Recycle) => "recycle",
+            _ => return,
+        };
+        self.insights
+            .metrics
+            .pool_timeouts
+            .get_or_create(&PoolTimeoutLabels {
+                pool: self.name.clone(),
+                kind,
+            })
+            .inc();
+    }
+}
+
+/// A pool of timed Postgres connections; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TimedPool {
+    pool: Pool,
+    shared: Arc<Shared>,
+}
+
+/// Settings of a [`TimedPool`].
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// The pool's name, its `pool` label (`default` for `DATABASE_URL`).
+    pub name: String,
+    /// Connections opened at start-up.
+    pub min: u32,
+    /// Pool size.
+    pub max: u32,
+    /// Waiting for a free connection.
+    pub wait_timeout: Duration,
+    /// Opening a connection.
+    pub create_timeout: Duration,
+    /// Checking a returned connection.
+    pub recycle_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            min: crate::config::DEFAULT_POOL_MIN,
+            max: crate::config::DEFAULT_POOL_MAX,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            create_timeout: DEFAULT_CREATE_TIMEOUT,
+            recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
+        }
+    }
+}
+
+impl TimedPool {
+    /// Builds the pool for `url` and opens `settings.min` connections. A
+    /// database that is down at start-up is not fatal: the warm-up failure
+    /// is logged and connections are opened on demand later.
+    pub async fn connect(
+        insights: Arc<DbInsights>,
+        url: &str,
+        settings: PoolSettings,
+    ) -> Result<Self, DbError> {
+        let mut pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Config(e.to_string()))?;
+        if pg_config.get_connect_timeout().is_none() {
+            pg_config.connect_timeout(settings.create_timeout);
+        }
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("perfscope");
+        }
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.max.max(1) as usize)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(settings.wait_timeout),
+                create: Some(settings.create_timeout),
+                recycle: Some(settings.recycle_timeout),
+            })
+            .build()
+            .map_err(|e| DbError::Config(e.to_string()))?;
+        let timed = Self {
+            pool,
+            shared: Arc::new(Shared {
+                name: settings.name.into(),
+                insights,
+                statements: RwLock::default(),
+            }),
+        };
+        timed.refresh_status();
+        timed.warm(settings.min).await;
+        Ok(timed)
+    }
+
+    /// Opens up to `min` connections at once and returns them to the pool.
+    async fn warm(&self, min: u32) {
+        let mut held = Vec::new();
+        for _ in 0..min.min(self.pool.status().max_size as u32) {
+            match self.pool.get().await {
+                Ok(client) => held.push(client),
+                Err(error) => {
+                    tracing::warn!(pool = %self.shared.name, %error, "could not warm the pool; connecting on demand");
+                    break;
+                }
+            }
+        }
+        drop(held);
+        self.refresh_status();
+    }
+
+    /// A connection, timed into `db_pool_wait_duration_seconds`.
+    pub async fn get(&self) -> Result<TimedClient, DbError> {
+        let started = Instant::now();
+        let result = self.pool.get().await;
+        self.shared
+            .insights
+            .metrics
+            .pool_wait
+            .get_or_create(&self.shared.pool_labels())
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(object) => Ok(TimedClient {
+                object,
+                shared: self.shared.clone(),
+            }),
+            Err(error) => {
+                self.shared.count_timeout(&error);
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The underlying deadpool pool (escape hatch; its statements are not
+    /// timed).
+    pub fn raw(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The pool's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Updates the pool gauges from deadpool's status.
+    pub fn refresh_status(&self) {
+        let status = self.pool.status();
+        let metrics = &self.shared.insights.metrics;
+        let labels = self.shared.pool_labels();
+        let in_use = status.size.saturating_sub(status.available);
+        for (state, value) in [("idle", status.available), ("in_use", in_use)] {
+            metrics
+                .pool_connections
+                .get_or_create(&PoolStateLabels {
+                    pool: self.shared.name.clone(),
+                    state,
+                })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+        metrics
+            .pool_max
+            .get_or_create(&labels)
+            .set(i64::try_from(status.max_size).unwrap_or(i64::MAX));
+        metrics
+            .pool_waiting
+            .get_or_create(&labels)
+            .set(i64::try_from(status.waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Checks the database answers (`SELECT 1` on a pooled connection).
+    pub async fn ping(&self) -> Result<(), DbError> {
+        let client = self.get().await?;
+        client.object.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Refreshes the gauges and the health every [`STATUS_INTERVAL`] until
+    /// `cancel` fires; `on_health` gets each ping's result.
+    pub fn spawn_status(
+        &self,
+        cancel: CancellationToken,
+        on_health: impl Fn(bool) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(STATUS_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                let healthy = tokio::select! {
+                    () = cancel.cancelled() => return,
+                    result = pool.ping() => result.is_ok(),
+                };
+                on_health(healthy);
+                pool.refresh_status();
+            }
+        })
+    }
+}
+
+/// A SQL text or a prepared [`TimedStatement`].
+pub trait TimedSql: Sync {
+    /// What the driver executes.
+    type Statement: ToStatement + Sync + Send + ?Sized;
+    /// The driver's statement.
+    fn statement(&self) -> &Self::Statement;
+    /// What perfscope records about it.
+    #[doc(hidden)]
+    fn info(&self, pool: &SharedRef<'_>) -> Arc<StatementInfo>;
+}
+
+/// Opaque access to the pool's statement cache, for [`TimedSql`].
+#[doc(hidden)]
+pub struct SharedRef<'a>(&'a Shared);
+
+impl TimedSql for str {
+    type Statement = str;
+
+    fn statement(&self) -> &str {
+        self
+    }
+
+    fn info(&self, pool: &SharedRef<'_>) -> Arc<StatementInfo> {
+        pool.0.statement(self)
+    }
+}
+
+/// A prepared statement that remembers its text's analysis.
+#[derive(Clone, Debug)]
+pub struct TimedStatement {
+    statement: Statement,
+    info: Arc<StatementInfo>,
+}
+
+impl TimedStatement {
+    /// The driver's statement.
+    pub fn raw(&self) -> &Statement {
+        &self.statement
+    }
+}
+
+impl TimedSql for TimedStatement {
+    type Statement = Statement;
+
+    fn statement(&self) -> &Statement {
+        &self.statement
+    }
+
+    fn info(&self, _pool: &SharedRef<'_>) -> Arc<StatementInfo> {
+        self.info.clone()
+    }
+}
+
+fn error_kind(error: &tokio_postgres::Error) -> ErrorKind {
+    ErrorKind::from_sqlstate(error.code().map(|c| c.code()))
+}
+
+/// Times `future` and records it under `info`.
+async fn timed<T>(
+    shared: &Shared,
+    info: &Arc<StatementInfo>,
+    operation: Option<&Cow<'static, str>>,
+    future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    let started = Instant::now();
+    let result = future.await;
+    let elapsed = started.elapsed();
+    let kind = result.as_ref().err().map(error_kind);
+    shared.insights.record(info, operation, elapsed, kind);
+    result
+}
+
+/// Generates the timed statement methods for a client-like type whose
+/// `driver()` derefs to a tokio-postgres client or transaction.
+macro_rules! timed_methods {
+    () => {
+        /// Runs a statement and returns its rows.
+        pub async fn query<S: TimedSql + ?Sized>(
+            &self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Vec<Row>, tokio_postgres::Error> {
+            let (driver, shared, op) = self.parts();
+            let info = sql.info(&SharedRef(shared));
+            timed(shared, &info, op, driver.query(sql.statement(), params)).await
+        }
+
+        /// Runs a statement that returns exactly one row.
+        pub async fn query_one<S: TimedSql + ?Sized>(
+            &self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Row, tokio_postgres::Error> {
+            let (driver, shared, op) = self.parts();
+            let info = sql.info(&SharedRef(shared));
+            timed(shared, &info, op, driver.query_one(sql.statement(), params)).await
+        }
+
+        /// Runs a statement that returns at most one row.
+        pub async fn query_opt<S: TimedSql + ?Sized>(
+            &self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<Option<Row>, tokio_postgres::Error> {
+            let (driver, shared, op) = self.parts();
+            let info = sql.info(&SharedRef(shared));
+            timed(shared, &info, op, driver.query_opt(sql.statement(), params)).await
+        }
+
+        /// Runs a statement and returns the rows it affected.
+        pub async fn execute<S: TimedSql + ?Sized>(
+            &self,
+            sql: &S,
+            params: &[&(dyn ToSql + Sync)],
+        ) -> Result<u64, tokio_postgres::Error> {
+            let (driver, shared, op) = self.parts();
+            let info = sql.info(&SharedRef(shared));
+            timed(shared, &info, op, driver.execute(sql.statement(), params)).await
+        }
+
+        /// Runs several statements separated by `;` (simple protocol, no
+        /// parameters), timed as one.
+        pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+            let (driver, shared, op) = self.parts();
+            let info = shared.statement(sql);
+            timed(shared, &info, op, driver.batch_execute(sql)).await
+        }
+    };
+}
+
+/// A pooled connection whose statements are timed.
+pub struct TimedClient {
+    object: deadpool_postgres::Object,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TimedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimedClient")
+            .field("pool", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimedClient {
+    fn parts(&self) -> (&tokio_postgres::Client, &Shared, Option<&Cow<'static, str>>) {
+        (&self.object, &self.shared, None)
+    }
+
+    timed_methods!();
+
+    /// Prepares (and caches on the connection) a statement.
+    pub async fn prepare(&self, sql: &str) -> Result<TimedStatement, tokio_postgres::Error> {
+        let statement = self.object.prepare_cached(sql).await?;
+        Ok(TimedStatement {
+            statement,
+            info: self.shared.statement(sql),
+        })
+    }
+
+    /// Starts a transaction whose statements are timed too.
+    pub async fn transaction(&mut self) -> Result<TimedTransaction<'_>, tokio_postgres::Error> {
+        let shared = self.shared.clone();
+        let tx = self.object.transaction().await?;
+        Ok(TimedTransaction { tx, shared })
+    }
+
+    /// The same statements recorded under a caller-given `operation` label
+    /// (e.g. `findMany`) instead of the SQL verb.
+    pub fn named(&self, operation: impl Into<Cow<'static, str>>) -> NamedClient<'_> {
+        NamedClient {
+            driver: &self.object,
+            shared: &self.shared,
+            operation: operation.into(),
+        }
+    }
+
+    /// The driver's client (escape hatch; statements run on it are not
+    /// timed).
+    pub fn raw(&self) -> &deadpool_postgres::Object {
+        &self.object
+    }
+}
+
+/// A transaction whose statements are timed.
+pub struct TimedTransaction<'a> {
+    tx: deadpool_postgres::Transaction<'a>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for TimedTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimedTransaction")
+            .field("pool", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TimedTransaction<'_> {
+    fn parts(
+        &self,
+    ) -> (
+        &tokio_postgres::Transaction<'_>,
+        &Shared,
+        Option<&Cow<'static, str>>,
+    ) {
+        (&self.tx, &self.shared, None)
+    }
+
+    timed_methods!();
+
+    /// Prepares (and caches on the connection) a statement.
+    pub async fn prepare(&self, sql: &str) -> Result<TimedStatement, tokio_postgres::Error> {
+        let statement = self.tx.prepare_cached(sql).await?;
+        Ok(TimedStatement {
+            statement,
+            info: self.shared.statement(sql),
+        })
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<(), tokio_postgres::Error> {
+        let info = self.shared.statement("COMMIT");
+        let shared = self.shared.clone();
+        timed(&shared, &info, None, self.tx.commit()).await
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), tokio_postgres::Error> {
+        let info = self.shared.statement("ROLLBACK");
+        let shared = self.shared.clone();
+        timed(&shared, &info, None, self.tx.rollback()).await
+    }
+
+    /// The same statements under a caller-given `operation` label.
+    pub fn named(&self, operation: impl Into<Cow<'static, str>>) -> NamedTransaction<'_> {
+        NamedTransaction {
+            driver: &self.tx,
+            shared: &self.shared,
+            operation: operation.into(),
+        }
+    }
+}
+
+/// [`TimedClient::named`].
+pub struct NamedClient<'a> {
+    driver: &'a tokio_postgres::Client,
+    shared: &'a Shared,
+    operation: Cow<'static, str>,
+}
+
+impl NamedClient<'_> {
+    fn parts(&self) -> (&tokio_postgres::Client, &Shared, Option<&Cow<'static, str>>) {
+        (self.driver, self.shared, Some(&self.operation))
+    }
+
+    timed_methods!();
+}
+
+/// [`TimedTransaction::named`].
+pub struct NamedTransaction<'a> {
+    driver: &'a tokio_postgres::Transaction<'a>,
+    shared: &'a Shared,
+    operation: Cow<'static, str>,
+}
+
+impl NamedTransaction<'_> {
+    fn parts(
+        &self,
+    ) -> (
+        &tokio_postgres::Transaction<'_>,
+        &Shared,
+        Option<&Cow<'static, str>>,
+    ) {
+        (self.driver, self.shared, Some(&self.operation))
+    }
+
+    timed_methods!();
+}

@@ -1,0 +1,438 @@
+//! The timed pool against a real PostgreSQL cluster the test starts: query
+//! metrics and error kinds, named operations, prepared statements and
+//! transactions, pool timeouts, the slow log with route attribution, N+1
+//! detection, per-route database time, the slow-queries endpoint with
+//! redaction in stats, and readiness through a database outage.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use perfscope::Perfscope;
+use perfscope::config::RawConfig;
+use perfscope::db::{PoolSettings, TimedPool};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::{Data, Path};
+use poem::{EndpointExt, Route, Server, get, handler};
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::pg::PgCluster;
+use support::{ADMIN_TOKEN, TestAgent, client};
+
+fn perfscope_with(slow_ms: &str) -> Perfscope {
+    let config = RawConfig {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        slow_query_threshold: Some(slow_ms.into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid config");
+    Perfscope::new(config)
+}
+
+async fn setup_schema(cluster: &PgCluster) {
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE users (id int PRIMARY KEY, email text UNIQUE NOT NULL);
+             INSERT INTO users SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 50) g;
+             CREATE TABLE orders (id int PRIMARY KEY, user_id int NOT NULL REFERENCES users(id));
+             INSERT INTO orders SELECT g, 1 + g % 50 FROM generate_series(1, 200) g;",
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_statement_is_timed_with_verb_table_and_error_kind() {
+    let cluster = PgCluster::start();
+    setup_schema(&cluster).await;
+    let perfscope = perfscope_with("1000");
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let mut client = pool.get().await.expect("client");
+    let rows = client
+        .query("SELECT email FROM users WHERE id = $1", &[&7i32])
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 1);
+    client
+        .query_one("select count(*) from orders", &[])
+        .await
+        .expect("query_one");
+    assert!(
+        client
+            .query_opt("select id from users where id = $1", &[&999i32])
+            .await
+            .expect("query_opt")
+            .is_none()
+    );
+    client
+        .named("findManyOrders")
+        .query("SELECT * FROM orders WHERE user_id = $1", &[&3i32])
+        .await
+        .expect("named");
+    let prepared = client
+        .prepare("UPDATE users SET email = email WHERE id = $1")
+        .await
+        .expect("prepare");
+    assert_eq!(
+        client.execute(&prepared, &[&1i32]).await.expect("execute"),
+        1
+    );
+    // A unique violation and a syntax error are counted by kind, never by message.
+    let duplicate = client
+        .execute(
+            "INSERT INTO users VALUES ($1, 'user1@example.com')",
+            &[&1000i32],
+        )
+        .await;
+    assert!(duplicate.is_err());
+    assert!(client.query("SELEC nonsense", &[]).await.is_err());
+    {
+        let tx = client.transaction().await.expect("begin");
+        tx.execute("DELETE FROM orders WHERE id = $1", &[&1i32])
+            .await
+            .expect("delete");
+        tx.rollback().await.expect("rollback");
+    }
+    client
+        .batch_execute("SET application_name = 'x'; SELECT 1")
+        .await
+        .expect("batch");
+    drop(client);
+    pool.refresh_status();
+
+    let text = perfscope.encode_metrics().expect("encodes");
+    for line in [
+        "db_query_duration_seconds_count{operation=\"select\",model=\"users\"} 2",
+        "db_query_duration_seconds_count{operation=\"select\",model=\"orders\"} 1",
+        "db_query_duration_seconds_count{operation=\"findManyOrders\",model=\"orders\"} 1",
+        "db_query_duration_seconds_count{operation=\"update\",model=\"users\"} 1",
+        "db_query_duration_seconds_count{operation=\"delete\",model=\"orders\"} 1",
+        "db_query_duration_seconds_count{operation=\"session\",model=\"unknown\"} 2",
+        "db_query_errors_total{operation=\"insert\",model=\"users\",kind=\"constraint\"} 1",
+        "db_query_errors_total{operation=\"other\",model=\"unknown\",kind=\"syntax\"} 1",
+        "db_pool_max{pool=\"default\"} 10",
+        "db_pool_connections{pool=\"default\",state=\"idle\"} 2",
+        "db_pool_connections{pool=\"default\",state=\"in_use\"} 0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        text.contains("db_pool_wait_duration_seconds_count{pool=\"default\"} 1"),
+        "{text}"
+    );
+    // No literal or error message leaks into the exposition.
+    assert!(
+        !text.contains("example.com") && !text.contains("nonsense"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_timeouts_bound_every_wait() {
+    // A peer that accepts TCP and never answers: a black-holed database.
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = black_hole.local_addr().expect("addr").port();
+    let perfscope = perfscope_with("1000");
+    let settings = PoolSettings {
+        min: 0,
+        max: 1,
+        create_timeout: Duration::from_millis(300),
+        wait_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let pool = perfscope
+        .connect_pool(&format!("postgres://app@127.0.0.1:{port}/app"), settings)
+        .await
+        .expect("pool builds without connecting");
+    let started = Instant::now();
+    assert!(pool.get().await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = perfscope.encode_metrics().expect("encodes");
+    assert!(
+        text.contains("db_pool_timeouts_total{pool=\"default\",kind=\"create\"} 1"),
+        "{text}"
+    );
+    drop(black_hole);
+
+    // A full pool: the second caller waits at most the wait timeout.
+    let cluster = PgCluster::start();
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings {
+                name: "small".into(),
+                min: 1,
+                max: 1,
+                wait_timeout: Duration::from_millis(200),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pool");
+    let held = pool.get().await.expect("first");
+    let started = Instant::now();
+    assert!(pool.get().await.is_err());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(held);
+    assert!(pool.get().await.is_ok(), "the pool serves again once freed");
+    let text = perfscope.encode_metrics().expect("encodes");
+    assert!(
+        text.contains("db_pool_timeouts_total{pool=\"small\",kind=\"wait\"} 1"),
+        "{text}"
+    );
+}
+
+#[handler]
+async fn slow_report(pool: Data<&TimedPool>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::InternalServerError)?;
+    client
+        .query("SELECT pg_sleep(0.15), 'secret-literal'", &[])
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    Ok("done".into())
+}
+
+#[handler]
+async fn user_orders(pool: Data<&TimedPool>, Path(user): Path<i32>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::InternalServerError)?;
+    let orders = client
+        .query("SELECT id FROM orders WHERE user_id = $1", &[&user])
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    // The N+1: one query per order instead of one for all.
+    for order in &orders {
+        let id: i32 = order.get(0);
+        client
+            .query_one("SELECT id, user_id FROM orders WHERE id = $1", &[&id])
+            .await
+            .map_err(poem::error::InternalServerError)?;
+    }
+    Ok(orders.len().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_log_n_plus_one_and_route_time_are_attributed_to_routes() {
+    let cluster = PgCluster::start();
+    setup_schema(&cluster).await;
+    let perfscope = perfscope_with("100");
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let app = Route::new()
+        .at("/reports/slow", get(slow_report))
+        .at("/users/:id/orders", get(user_orders))
+        .nest("/", perfscope::api::endpoint(&perfscope))
+        .data(pool)
+        .with(perfscope.middleware());
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .copied()
+        .expect("socket address");
+    let server = tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let url = |path: &str| format!("http://{addr}{path}");
+    let http = client();
+
+    let slow = http
+        .get(url("/reports/slow"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(slow.status(), StatusCode::OK);
+    for user in [3, 4] {
+        let response = http
+            .get(url(&format!("/users/{user}/orders")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.text().await.expect("body"), "4");
+    }
+
+    // The slow log has the pg_sleep statement, normalized, with its route.
+    let report: Value = http
+        .get(url("/api/performance/slow-queries"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let queries = report["queries"].as_array().expect("queries");
+    assert_eq!(queries.len(), 1, "{report}");
+    assert_eq!(queries[0]["statement"], "select pg_sleep(?), ?");
+    assert_eq!(queries[0]["route"], "/reports/slow");
+    assert!(queries[0]["maxMs"].as_f64().expect("maxMs") >= 150.0);
+    assert!(!report.to_string().contains("secret-literal"));
+    let unauthorized = http
+        .get(url("/api/performance/slow-queries"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+
+    // N+1 on /users/:id/orders: 4 orders per user is under the threshold of
+    // 10, so raise the count with a user who has more.
+    cluster
+        .exec(
+            "postgres",
+            "INSERT INTO orders SELECT g, 50 FROM generate_series(1001, 1012) g",
+        )
+        .await;
+    http.get(url("/users/50/orders"))
+        .send()
+        .await
+        .expect("request");
+    let stats: Value = http
+        .get(url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let findings = stats["recommendations"]["slowQueries"]
+        .as_array()
+        .expect("array");
+    let n_plus_one = findings
+        .iter()
+        .find(|f| f["kind"] == "n_plus_one")
+        .unwrap_or_else(|| panic!("no N+1 finding in {stats}"));
+    assert_eq!(n_plus_one["route"], "/users/:id/orders");
+    assert!(n_plus_one["perRequest"].as_u64().expect("perRequest") >= 10);
+    // Without the admin token: no statement text, no table.
+    assert!(n_plus_one.get("statement").is_none() && n_plus_one.get("table").is_none());
+    assert!(!stats.to_string().contains("orders WHERE"), "{stats}");
+    let admin_stats: Value = http
+        .get(url("/api/performance/stats"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let admin_finding = admin_stats["recommendations"]["slowQueries"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|f| f["kind"] == "n_plus_one")
+        .expect("finding")
+        .clone();
+    assert_eq!(
+        admin_finding["statement"],
+        "select id, user_id from orders where id = $1"
+    );
+    assert_eq!(admin_finding["table"], "orders");
+
+    let text = perfscope.encode_metrics().expect("encodes");
+    // 1 + 4 statements for users 3 and 4, 1 + 16 for user 50.
+    assert!(
+        text.contains("db_route_queries_total{route=\"/users/:id/orders\"} 27"),
+        "{text}"
+    );
+    assert!(text.contains("db_route_duration_seconds_count{route=\"/users/:id/orders\"} 3"));
+    assert!(text.contains("db_n_plus_one_requests_total{route=\"/users/:id/orders\"} 1"));
+    assert!(text.contains("db_slow_queries_total{operation=\"select\",model=\"unknown\"} 1"));
+    server.abort();
+}
+
+async fn readiness(agent: &TestAgent) -> Value {
+    client()
+        .get(agent.url("/readyz"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn wait_for_database(agent: &TestAgent, state: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let ready = readiness(agent).await;
+        if ready["checks"]["database"] == state {
+            assert_eq!(
+                ready["status"], "ready",
+                "the database never changes the verdict"
+            );
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "database never became {state}: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_a_database_outage_and_recovery() {
+    let cluster = Arc::new(PgCluster::start());
+    let url = cluster.url("postgres", "postgres");
+    let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
+    wait_for_database(&agent, "ok").await;
+    let stopper = cluster.clone();
+    tokio::task::spawn_blocking(move || stopper.stop())
+        .await
+        .expect("stop");
+    wait_for_database(&agent, "unreachable").await;
+    // Endpoints that do not need the database keep working.
+    let stats = client()
+        .get(agent.url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(stats.status(), StatusCode::OK);
+    let starter = cluster.clone();
+    tokio::task::spawn_blocking(move || starter.restart())
+        .await
+        .expect("restart");
+    let recovered = wait_for_database(&agent, "ok").await;
+    assert!(
+        recovered < Duration::from_secs(10),
+        "recovered in {recovered:?}"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_database_url_names_the_variable_without_the_password() {
+    let raw = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        database_url: Some("postgres://app:hunter2@127.0.0.1:5432/app?sslmode=bogus".into()),
+        ..Default::default()
+    };
+    let config = raw
+        .validate()
+        .expect("validates (the URL is checked on connect)");
+    let error = perfscope::agent::serve(config, async {}, |_| {})
+        .await
+        .expect_err("a bad URL is refused");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("DATABASE_URL=postgres://app:***@"),
+        "{message}"
+    );
+    assert!(!message.contains("hunter2"), "{message}");
+}
