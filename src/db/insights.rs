@@ -14,6 +14,7 @@ use super::context::{self, RequestDb};
 use super::n_plus_one::NPlusOne;
 use super::slow_log::{SlowLog, SlowQuery};
 use super::statement::StatementInfo;
+use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{DbMetrics, ErrorKind, QueryErrorLabels, QueryLabels, RouteDbLabels};
 use crate::metrics::http::RouteLabel;
 
@@ -45,27 +46,50 @@ impl DbInsights {
         self.slow_threshold
     }
 
+    /// The `db_query_duration_seconds` series of a statement under its
+    /// default operation (its verb), for callers that cache it per
+    /// statement and skip the family lookup on every execution.
+    pub fn duration_series(&self, statement: &StatementInfo) -> AtomicHistogram {
+        self.metrics
+            .query_duration
+            .get(&QueryLabels {
+                operation: Cow::Borrowed(statement.verb.as_str()),
+                model: statement.model.clone(),
+            })
+            .clone()
+    }
+
     /// Records one finished statement: its duration (and error kind) in
     /// the metrics, the slow log when over the threshold, and the current
-    /// request's context.
+    /// request's context. `series` is the statement's cached duration
+    /// series when `operation` is its default.
     pub fn record(
         &self,
         statement: &Arc<StatementInfo>,
         operation: Option<&Cow<'static, str>>,
+        series: Option<&AtomicHistogram>,
         elapsed: Duration,
         error: Option<ErrorKind>,
     ) {
-        let operation = operation
-            .cloned()
-            .unwrap_or(Cow::Borrowed(statement.verb.as_str()));
-        let labels = QueryLabels {
-            operation,
+        let labels = || QueryLabels {
+            operation: operation
+                .cloned()
+                .unwrap_or(Cow::Borrowed(statement.verb.as_str())),
             model: statement.model.clone(),
         };
-        self.metrics
-            .query_duration
-            .get(&labels)
-            .observe(elapsed.as_secs_f64());
+        match (series, operation) {
+            (Some(series), None) => series.observe(elapsed.as_secs_f64()),
+            _ => self
+                .metrics
+                .query_duration
+                .get(&labels())
+                .observe(elapsed.as_secs_f64()),
+        }
+        if error.is_none() && elapsed < self.slow_threshold {
+            context::record(statement, elapsed, None);
+            return;
+        }
+        let labels = labels();
         if let Some(kind) = error {
             self.metrics
                 .query_errors

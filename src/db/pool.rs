@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::insights::DbInsights;
 use super::statement::{self, StatementInfo};
+use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{ErrorKind, PoolLabels, PoolStateLabels, PoolTimeoutLabels};
 
 /// How long a caller waits for a free connection.
@@ -58,16 +59,25 @@ pub enum DbError {
     Query(#[from] tokio_postgres::Error),
 }
 
+/// A statement's analysis and its duration series, cached per text.
+#[derive(Debug)]
+#[doc(hidden)]
+pub struct CachedStatement {
+    info: Arc<StatementInfo>,
+    series: AtomicHistogram,
+}
+
 /// What the pool and its clients share.
 #[derive(Debug)]
 struct Shared {
     name: Arc<str>,
     insights: Arc<DbInsights>,
-    statements: RwLock<HashMap<Box<str>, Arc<StatementInfo>>>,
+    statements: RwLock<HashMap<Box<str>, Arc<CachedStatement>>>,
+    wait_series: AtomicHistogram,
 }
 
 impl Shared {
-    fn statement(&self, sql: &str) -> Arc<StatementInfo> {
+    fn statement(&self, sql: &str) -> Arc<CachedStatement> {
         if let Some(info) = self
             .statements
             .read()
@@ -77,6 +87,10 @@ impl Shared {
             return info.clone();
         }
         let info = Arc::new(statement::analyze(sql));
+        let info = Arc::new(CachedStatement {
+            series: self.insights.duration_series(&info),
+            info,
+        });
         let mut cache = self
             .statements
             .write()
@@ -184,12 +198,19 @@ impl TimedPool {
             })
             .build()
             .map_err(|e| DbError::Config(e.to_string()))?;
+        let name: Arc<str> = settings.name.into();
+        let wait_series = insights
+            .metrics
+            .pool_wait
+            .get_or_create(&PoolLabels { pool: name.clone() })
+            .clone();
         let timed = Self {
             pool,
             shared: Arc::new(Shared {
-                name: settings.name.into(),
+                name,
                 insights,
                 statements: RwLock::default(),
+                wait_series,
             }),
         };
         timed.refresh_status();
@@ -218,10 +239,7 @@ impl TimedPool {
         let started = Instant::now();
         let result = self.pool.get().await;
         self.shared
-            .insights
-            .metrics
-            .pool_wait
-            .get_or_create(&self.shared.pool_labels())
+            .wait_series
             .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(object) => Ok(TimedClient {
@@ -313,7 +331,7 @@ pub trait TimedSql: Sync {
     fn statement(&self) -> &Self::Statement;
     /// What perfscope records about it.
     #[doc(hidden)]
-    fn info(&self, pool: &SharedRef<'_>) -> Arc<StatementInfo>;
+    fn cached(&self, pool: &SharedRef<'_>) -> Arc<CachedStatement>;
 }
 
 /// Opaque access to the pool's statement cache, for [`TimedSql`].
@@ -327,7 +345,7 @@ impl TimedSql for str {
         self
     }
 
-    fn info(&self, pool: &SharedRef<'_>) -> Arc<StatementInfo> {
+    fn cached(&self, pool: &SharedRef<'_>) -> Arc<CachedStatement> {
         pool.0.statement(self)
     }
 }
@@ -336,7 +354,7 @@ impl TimedSql for str {
 #[derive(Clone, Debug)]
 pub struct TimedStatement {
     statement: Statement,
-    info: Arc<StatementInfo>,
+    cached: Arc<CachedStatement>,
 }
 
 impl TimedStatement {
@@ -353,8 +371,8 @@ impl TimedSql for TimedStatement {
         &self.statement
     }
 
-    fn info(&self, _pool: &SharedRef<'_>) -> Arc<StatementInfo> {
-        self.info.clone()
+    fn cached(&self, _pool: &SharedRef<'_>) -> Arc<CachedStatement> {
+        self.cached.clone()
     }
 }
 
@@ -362,10 +380,10 @@ fn error_kind(error: &tokio_postgres::Error) -> ErrorKind {
     ErrorKind::from_sqlstate(error.code().map(|c| c.code()))
 }
 
-/// Times `future` and records it under `info`.
+/// Times `future` and records it under `cached`.
 async fn timed<T>(
     shared: &Shared,
-    info: &Arc<StatementInfo>,
+    cached: &CachedStatement,
     operation: Option<&Cow<'static, str>>,
     future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {
@@ -373,7 +391,9 @@ async fn timed<T>(
     let result = future.await;
     let elapsed = started.elapsed();
     let kind = result.as_ref().err().map(error_kind);
-    shared.insights.record(info, operation, elapsed, kind);
+    shared
+        .insights
+        .record(&cached.info, operation, Some(&cached.series), elapsed, kind);
     result
 }
 
@@ -388,8 +408,8 @@ macro_rules! timed_methods {
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Vec<Row>, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
-            let info = sql.info(&SharedRef(shared));
-            timed(shared, &info, op, driver.query(sql.statement(), params)).await
+            let cached = sql.cached(&SharedRef(shared));
+            timed(shared, &cached, op, driver.query(sql.statement(), params)).await
         }
 
         /// Runs a statement that returns exactly one row.
@@ -399,8 +419,14 @@ macro_rules! timed_methods {
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Row, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
-            let info = sql.info(&SharedRef(shared));
-            timed(shared, &info, op, driver.query_one(sql.statement(), params)).await
+            let cached = sql.cached(&SharedRef(shared));
+            timed(
+                shared,
+                &cached,
+                op,
+                driver.query_one(sql.statement(), params),
+            )
+            .await
         }
 
         /// Runs a statement that returns at most one row.
@@ -410,8 +436,14 @@ macro_rules! timed_methods {
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Option<Row>, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
-            let info = sql.info(&SharedRef(shared));
-            timed(shared, &info, op, driver.query_opt(sql.statement(), params)).await
+            let cached = sql.cached(&SharedRef(shared));
+            timed(
+                shared,
+                &cached,
+                op,
+                driver.query_opt(sql.statement(), params),
+            )
+            .await
         }
 
         /// Runs a statement and returns the rows it affected.
@@ -421,16 +453,16 @@ macro_rules! timed_methods {
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<u64, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
-            let info = sql.info(&SharedRef(shared));
-            timed(shared, &info, op, driver.execute(sql.statement(), params)).await
+            let cached = sql.cached(&SharedRef(shared));
+            timed(shared, &cached, op, driver.execute(sql.statement(), params)).await
         }
 
         /// Runs several statements separated by `;` (simple protocol, no
         /// parameters), timed as one.
         pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
-            let info = shared.statement(sql);
-            timed(shared, &info, op, driver.batch_execute(sql)).await
+            let cached = shared.statement(sql);
+            timed(shared, &cached, op, driver.batch_execute(sql)).await
         }
     };
 }
@@ -461,7 +493,7 @@ impl TimedClient {
         let statement = self.object.prepare_cached(sql).await?;
         Ok(TimedStatement {
             statement,
-            info: self.shared.statement(sql),
+            cached: self.shared.statement(sql),
         })
     }
 
@@ -521,22 +553,22 @@ impl TimedTransaction<'_> {
         let statement = self.tx.prepare_cached(sql).await?;
         Ok(TimedStatement {
             statement,
-            info: self.shared.statement(sql),
+            cached: self.shared.statement(sql),
         })
     }
 
     /// Commits.
     pub async fn commit(self) -> Result<(), tokio_postgres::Error> {
-        let info = self.shared.statement("COMMIT");
+        let cached = self.shared.statement("COMMIT");
         let shared = self.shared.clone();
-        timed(&shared, &info, None, self.tx.commit()).await
+        timed(&shared, &cached, None, self.tx.commit()).await
     }
 
     /// Rolls back.
     pub async fn rollback(self) -> Result<(), tokio_postgres::Error> {
-        let info = self.shared.statement("ROLLBACK");
+        let cached = self.shared.statement("ROLLBACK");
         let shared = self.shared.clone();
-        timed(&shared, &info, None, self.tx.rollback()).await
+        timed(&shared, &cached, None, self.tx.rollback()).await
     }
 
     /// The same statements under a caller-given `operation` label.

@@ -35,6 +35,15 @@ fn server_bin() -> PathBuf {
     })
 }
 
+/// A free loopback port (bound, then released; `start_with` retries on a
+/// race).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -107,7 +116,7 @@ impl PgCluster {
         );
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = super::free_port();
+            let port = free_port();
             let conf = format!(
                 "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
                  shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n\

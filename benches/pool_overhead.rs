@@ -1,0 +1,164 @@
+//! The timed pool against raw deadpool-postgres on the same loopback
+//! database, in one run: 16 tasks loop over `get()` + one statement for a
+//! fixed time, alternating raw and timed, three rounds; printed as
+//! statements per second and, last, `ratio: X` (timed / raw, medians).
+//! Goal: ≥ 0.98.
+//!
+//!     cargo bench --bench pool_overhead
+
+#[path = "../tests/support/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use perfscope::db::PoolSettings;
+
+const TASKS: usize = 16;
+const ROUND: Duration = Duration::from_secs(4);
+const ROUNDS: usize = 5;
+
+async fn run<F, Fut>(query: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let query = Arc::new(query);
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + ROUND;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let query = query.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    query().await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    done.load(Ordering::Relaxed) as f64 / ROUND.as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cluster = pg::PgCluster::start();
+    runtime.block_on(async {
+        cluster
+            .exec(
+                "postgres",
+                "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric NOT NULL);
+                 INSERT INTO items SELECT g, 'item ' || g, g * 1.5 FROM generate_series(1, 100000) g;
+                 ANALYZE items;",
+            )
+            .await;
+        let url = cluster.url("postgres", "postgres");
+        let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+        let settings = PoolSettings {
+            min: 10,
+            max: 10,
+            ..Default::default()
+        };
+        let timed = perfscope
+            .connect_pool(&url, settings.clone())
+            .await
+            .expect("timed pool");
+        let raw = {
+            let config: tokio_postgres::Config = url.parse().expect("url");
+            let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+            deadpool_postgres::Pool::builder(manager)
+                .max_size(10)
+                .build()
+                .expect("raw pool")
+        };
+        // Open the raw pool's connections too, so neither pays for connects.
+        let warm: Vec<_> = futures_join(&raw).await;
+        drop(warm);
+        for (name, sql) in [
+            ("SELECT 1", "SELECT 1"),
+            ("point query", "SELECT id, name, price FROM items WHERE id = $1"),
+        ] {
+            let (mut raw_runs, mut timed_runs) = (Vec::new(), Vec::new());
+            let with_param = sql.contains("$1");
+            for round in 1..=ROUNDS {
+                let raw_pool = raw.clone();
+                let raw_query = move || {
+                    let pool = raw_pool.clone();
+                    async move {
+                        let client = pool.get().await.expect("raw client");
+                        let id = 1 + (rand_id() % 100_000) as i32;
+                        if with_param {
+                            client.query(sql, &[&id]).await.expect("raw query");
+                        } else {
+                            client.query(sql, &[]).await.expect("raw query");
+                        }
+                    }
+                };
+                let timed_pool = timed.clone();
+                let timed_query = move || {
+                    let pool = timed_pool.clone();
+                    async move {
+                        let client = pool.get().await.expect("timed client");
+                        let id = 1 + (rand_id() % 100_000) as i32;
+                        if with_param {
+                            client.query(sql, &[&id]).await.expect("timed query");
+                        } else {
+                            client.query(sql, &[]).await.expect("timed query");
+                        }
+                    }
+                };
+                // Alternate which goes first, so drift favours neither.
+                let (r, t) = if round % 2 == 1 {
+                    let r = run(raw_query).await;
+                    (r, run(timed_query).await)
+                } else {
+                    let t = run(timed_query).await;
+                    (run(raw_query).await, t)
+                };
+                println!("{name}, round {round}: raw {r:.0}/s, timed {t:.0}/s");
+                raw_runs.push(r);
+                timed_runs.push(t);
+            }
+            let (r, t) = (median(raw_runs), median(timed_runs));
+            println!("{name}: raw median {r:.0}/s, timed median {t:.0}/s, ratio {:.3}", t / r);
+        }
+    });
+}
+
+async fn futures_join(pool: &deadpool_postgres::Pool) -> Vec<deadpool_postgres::Object> {
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        held.push(pool.get().await.expect("warm"));
+    }
+    held
+}
+
+/// A cheap per-thread pseudo-random id (xorshift), so both pools read the
+/// same spread of rows.
+fn rand_id() -> u64 {
+    use std::cell::Cell;
+    thread_local!(static STATE: Cell<u64> = const { Cell::new(0x9E37_79B9_7F4A_7C15) });
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
