@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use crate::db::DbInsights;
+#[cfg(feature = "postgres")]
+use crate::db::statement::Verb;
 use crate::runtime::RuntimeSnapshot;
 use crate::runtime::process::ProcessSnapshot;
 
@@ -177,7 +179,8 @@ mod tests {
 pub struct QueryFinding {
     /// `slow_query` or `n_plus_one`.
     pub kind: String,
-    /// Where it was seen: `app` (the timed pool of this process).
+    /// Where it was seen: `app` (the timed pool of this process) or
+    /// `pg_stat_statements`.
     pub source: String,
     /// How serious it is.
     pub severity: Severity,
@@ -256,7 +259,7 @@ pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFi
             .as_deref()
             .map_or_else(String::new, |route| format!(" from {route}"));
         let message = format!(
-            "A {} statement{from} ran slower than {} ms {} times (mean {:.0} ms, max {:.0} ms).",
+            "A `{}` statement{from} ran slower than {} ms {} times (mean {:.0} ms, max {:.0} ms).",
             slow.statement.verb.as_str(),
             threshold.as_millis(),
             slow.count,
@@ -282,6 +285,97 @@ pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFi
             max_ms: millis(slow.max),
             per_request: None,
         });
+    }
+    findings
+}
+
+/// Rows per call over which a statement is flagged as returning too much.
+pub const MANY_ROWS_PER_CALL: f64 = 1_000.0;
+/// Buffer hit ratio under which a statement is flagged as reading from disk.
+pub const LOW_HIT_RATIO: f64 = 0.9;
+/// Blocks a statement must have read before its hit ratio means anything.
+pub const MIN_BLOCKS_READ: i64 = 1_000;
+
+/// pg_stat_statements' worst statements (by total time) of every watched
+/// database, with why they are slow where the figures tell.
+#[cfg(feature = "postgres")]
+pub fn pg_findings(
+    watched: &crate::pg::Watched,
+    admin: bool,
+    slow_threshold: Duration,
+    limit: usize,
+) -> Vec<QueryFinding> {
+    let threshold_ms = millis(slow_threshold);
+    let mut findings = Vec::new();
+    for database in watched.all() {
+        let snapshot = database.statements.latest();
+        for statement in snapshot.statements.iter().take(limit) {
+            let Some(text) = &statement.text else {
+                continue;
+            };
+            let f = match statement.window {
+                Some(window) if window.calls > 0 => window,
+                _ => statement.cumulative,
+            };
+            let info = crate::db::statement::analyze(text);
+            let dml = matches!(
+                info.verb,
+                Verb::Select | Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge
+            );
+            if f.calls == 0 || !dml {
+                continue;
+            }
+            let mut why = Vec::new();
+            if f.mean_ms() >= threshold_ms {
+                why.push(format!(
+                    "mean {:.0} ms is over the {:.0} ms threshold",
+                    f.mean_ms(),
+                    threshold_ms
+                ));
+            }
+            let reads_enough = f.shared_read >= MIN_BLOCKS_READ;
+            if let Some(ratio) = f.hit_ratio().filter(|r| *r < LOW_HIT_RATIO && reads_enough) {
+                why.push(format!(
+                    "only {:.0}% of its blocks come from shared buffers: it reads from disk (a missing index, or a cache too small)",
+                    ratio * 100.0
+                ));
+            }
+            let rows_per_call = f.rows as f64 / f.calls as f64;
+            if rows_per_call >= MANY_ROWS_PER_CALL {
+                why.push(format!(
+                    "{rows_per_call:.0} rows per call: paginate, or aggregate in SQL"
+                ));
+            }
+            if why.is_empty() {
+                continue;
+            }
+            findings.push(QueryFinding {
+                kind: "slow_query".into(),
+                source: "pg_stat_statements".into(),
+                severity: if f.mean_ms() >= threshold_ms * 5.0 {
+                    Severity::High
+                } else {
+                    Severity::Medium
+                },
+                message: format!(
+                    "A `{}` statement in database {} ({} calls, {:.0} ms in all): {}.",
+                    info.verb.as_str(),
+                    database.name,
+                    f.calls,
+                    f.total_ms,
+                    why.join("; ")
+                ),
+                statement: admin.then(|| text.to_string()),
+                table: admin.then(|| info.model.to_string()),
+                route: None,
+                fingerprint: format!("{:016x}", info.fingerprint),
+                calls: u64::try_from(f.calls).unwrap_or(0),
+                total_ms: f.total_ms,
+                mean_ms: f.mean_ms(),
+                max_ms: statement.max_ms,
+                per_request: None,
+            });
+        }
     }
     findings
 }

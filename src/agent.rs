@@ -171,8 +171,13 @@ async fn watch_database(
             ),
         })?;
     let health = perfscope.clone();
-    Ok(Some(pool.spawn_status(cancel.clone(), move |up| {
+    let status = pool.spawn_status(cancel.clone(), move |up| {
         health.set_database_health(up);
+    });
+    let readers = perfscope.watch_database("default", pool, cancel.clone());
+    Ok(Some(tokio::spawn(async move {
+        let _ = status.await;
+        let _ = readers.await;
     })))
 }
 

@@ -93,6 +93,15 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests, ms [default: 10000].
     #[arg(long, env = "PERFSCOPE_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<String>,
+    /// How often the Postgres readers run, ms [default: 15000].
+    #[arg(long, env = "PERFSCOPE_READ_INTERVAL")]
+    pub read_interval: Option<String>,
+    /// statement_timeout of each reader pass, ms [default: 5000].
+    #[arg(long, env = "PERFSCOPE_READ_TIMEOUT")]
+    pub read_timeout: Option<String>,
+    /// Statements per database exported as pg_stat_statements_* series [default: 50].
+    #[arg(long, env = "PERFSCOPE_TOP_STATEMENTS")]
+    pub top_statements: Option<String>,
 }
 
 impl From<ServeArgs> for RawConfig {
@@ -118,6 +127,9 @@ impl From<ServeArgs> for RawConfig {
             max_body_bytes: args.max_body_bytes,
             runtime_sample_interval: args.runtime_sample_interval,
             shutdown_grace: args.shutdown_grace,
+            read_interval: args.read_interval,
+            read_timeout: args.read_timeout,
+            top_statements: args.top_statements,
         }
     }
 }

@@ -39,6 +39,12 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS: u64 = 1_000;
 /// How long shutdown waits for in-flight requests, in milliseconds.
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// How often the Postgres readers run, in milliseconds.
+pub const DEFAULT_READ_INTERVAL_MS: u64 = 15_000;
+/// `statement_timeout` of each reader pass, in milliseconds.
+pub const DEFAULT_READ_TIMEOUT_MS: u64 = 5_000;
+/// Statements per database exported as `pg_stat_statements_*` series.
+pub const DEFAULT_TOP_STATEMENTS: usize = 50;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +182,12 @@ pub struct Config {
     pub runtime_sample_interval: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How often the Postgres readers run.
+    pub read_interval: Duration,
+    /// `statement_timeout` of each reader pass.
+    pub read_timeout: Duration,
+    /// Statements per database exported as metrics.
+    pub top_statements: usize,
 }
 
 impl Default for Config {
@@ -202,6 +214,9 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             runtime_sample_interval: Duration::from_millis(DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS),
             shutdown_grace: Duration::from_millis(DEFAULT_SHUTDOWN_GRACE_MS),
+            read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
+            read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
+            top_statements: DEFAULT_TOP_STATEMENTS,
         }
     }
 }
@@ -254,6 +269,9 @@ pub struct RawConfig {
     pub max_body_bytes: Option<String>,
     pub runtime_sample_interval: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub read_interval: Option<String>,
+    pub read_timeout: Option<String>,
+    pub top_statements: Option<String>,
 }
 
 impl RawConfig {
@@ -413,6 +431,27 @@ impl RawConfig {
                 0,
                 600_000,
                 defaults.shutdown_grace,
+            )?,
+            read_interval: millis(
+                "PERFSCOPE_READ_INTERVAL",
+                self.read_interval.as_deref(),
+                100,
+                3_600_000,
+                defaults.read_interval,
+            )?,
+            read_timeout: millis(
+                "PERFSCOPE_READ_TIMEOUT",
+                self.read_timeout.as_deref(),
+                100,
+                600_000,
+                defaults.read_timeout,
+            )?,
+            top_statements: int_in(
+                "PERFSCOPE_TOP_STATEMENTS",
+                self.top_statements.as_deref(),
+                0,
+                1_000,
+                defaults.top_statements,
             )?,
         })
     }

@@ -41,6 +41,8 @@ pub mod http;
 pub mod measure;
 pub mod metrics;
 mod perfscope;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod runtime;
 
 pub use config::Config;

@@ -40,6 +40,10 @@ struct Inner {
     started_at: Instant,
     monitoring: AtomicBool,
     shutting_down: AtomicBool,
+    #[cfg(feature = "postgres")]
+    watched: Arc<crate::pg::Watched>,
+    #[cfg(feature = "postgres")]
+    pg_metrics: Arc<crate::metrics::pg::PgMetrics>,
 }
 
 /// The database as readiness reports it.
@@ -85,6 +89,14 @@ impl Perfscope {
         let db = DbInsights::new(db, config.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
+        #[cfg(feature = "postgres")]
+        let watched = Arc::new(crate::pg::Watched::default());
+        #[cfg(feature = "postgres")]
+        let pg_metrics = Arc::new(crate::metrics::pg::PgMetrics::register(
+            &mut registry,
+            watched.clone(),
+            config.top_statements,
+        ));
         register(&mut registry);
         Self {
             inner: Arc::new(Inner {
@@ -95,6 +107,10 @@ impl Perfscope {
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
                 database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
+                #[cfg(feature = "postgres")]
+                watched,
+                #[cfg(feature = "postgres")]
+                pg_metrics,
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -137,6 +153,40 @@ impl Perfscope {
         settings: crate::db::PoolSettings,
     ) -> Result<crate::db::TimedPool, crate::db::DbError> {
         crate::db::TimedPool::connect(self.inner.db.clone(), url, settings).await
+    }
+
+    /// The databases the agent reads (pg_stat_statements and, later, the
+    /// other views).
+    #[cfg(feature = "postgres")]
+    pub fn watched(&self) -> &Arc<crate::pg::Watched> {
+        &self.inner.watched
+    }
+
+    /// Starts reading a database's statistics views through `pool` every
+    /// `PERFSCOPE_READ_INTERVAL`, under the `database` label `name`, until
+    /// `cancel` fires.
+    #[cfg(feature = "postgres")]
+    pub fn watch_database(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let statements = Arc::new(crate::pg::statements::StatementsReader::default());
+        let name: Arc<str> = Arc::from(name);
+        self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
+            name: name.clone(),
+            statements: statements.clone(),
+        }));
+        crate::pg::runner::spawn(
+            pool,
+            name,
+            vec![statements],
+            self.inner.pg_metrics.clone(),
+            self.inner.config.read_interval,
+            self.inner.config.read_timeout,
+            cancel,
+        )
     }
 
     /// The database's state as `/readyz` reports it.

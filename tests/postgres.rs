@@ -436,3 +436,165 @@ async fn a_bad_database_url_names_the_variable_without_the_password() {
     );
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+async fn metrics_text(agent: &TestAgent) -> String {
+    client()
+        .get(agent.url("/api/performance/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The agent, connected as the least-privilege role from sql/install.sql,
+/// reads pg_stat_statements: existing slow statements show at once,
+/// texts are normalized again (a password in ALTER ROLE never leaves), its
+/// own statements are left out, and a reset is detected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
+    let cluster = PgCluster::start();
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    cluster.exec("postgres", &install).await;
+    setup_schema(&cluster).await;
+    // Workload before the agent starts: it must show on the first pass.
+    cluster
+        .exec(
+            "postgres",
+            "SELECT pg_sleep(0.25); SELECT pg_sleep(0.25);
+             SELECT count(*) FROM orders o JOIN users u ON u.id = o.user_id WHERE u.email LIKE '%7%';
+             ALTER ROLE postgres PASSWORD 'hunter2-secret-password';",
+        )
+        .await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+        raw.slow_query_threshold = Some("100".into());
+    })
+    .await;
+
+    let report: Value = eventually("pg_stat_statements entries", async || {
+        let report: Value = client()
+            .get(agent.url("/api/performance/slow-queries"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        report["queries"]
+            .as_array()?
+            .iter()
+            .any(|q| q["source"] == "pg_stat_statements" && q["statement"] == "select pg_sleep($1)")
+            .then_some(report)
+    })
+    .await;
+    let text = report.to_string();
+    assert!(
+        !text.contains("hunter2"),
+        "a password left the agent: {text}"
+    );
+    assert!(
+        !text.contains("perfscope */"),
+        "the agent's own statements are reported: {text}"
+    );
+    let sleep = report["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .find(|q| q["statement"] == "select pg_sleep($1)")
+        .expect("pg_sleep")
+        .clone();
+    assert_eq!(sleep["database"], "default");
+    assert_eq!(sleep["calls"], 2);
+    assert!(
+        sleep["meanMs"].as_f64().expect("meanMs") >= 250.0,
+        "{sleep}"
+    );
+    assert!(
+        sleep["queryid"]
+            .as_str()
+            .is_some_and(|id| id.parse::<i64>().is_ok())
+    );
+    assert!(
+        report["queries"]
+            .as_array()
+            .expect("queries")
+            .iter()
+            .any(|q| q["statement"] == "alter role postgres password ?"),
+        "{text}"
+    );
+
+    // The stats say why, without the statement for the public.
+    let stats: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let finding = stats["recommendations"]["slowQueries"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|f| f["source"] == "pg_stat_statements")
+        .unwrap_or_else(|| panic!("no pg_stat_statements finding: {stats}"))
+        .clone();
+    assert!(
+        finding["message"]
+            .as_str()
+            .expect("message")
+            .contains("over the"),
+        "{finding}"
+    );
+    assert!(finding.get("statement").is_none(), "{finding}");
+
+    let metrics = metrics_text(&agent).await;
+    assert!(
+        metrics.contains(
+            "perfscope_reader_success{database=\"default\",reader=\"pg_stat_statements\"} 1"
+        ),
+        "{metrics}"
+    );
+    let queryid = sleep["queryid"].as_str().expect("queryid");
+    assert!(
+        metrics.contains(&format!(
+            "pg_stat_statements_calls_total{{database=\"default\",queryid=\"{queryid}\"}} 2"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pg_stat_statements_resets_detected_total{database=\"default\"} 0"));
+
+    // A reset by the DBA is detected and reported.
+    cluster
+        .exec("postgres", "SELECT pg_stat_statements_reset()")
+        .await;
+    eventually("the reset to be detected", async || {
+        metrics_text(&agent)
+            .await
+            .contains("pg_stat_statements_resets_detected_total{database=\"default\"} 1")
+            .then_some(())
+    })
+    .await;
+    agent.stop().await;
+}

@@ -1,6 +1,10 @@
-//! `GET /api/performance/slow-queries` (admin): the statements that ran
-//! longer than `SLOW_QUERY_THRESHOLD`, from the in-process slow log of the
-//! timed pool (with the route that issued them), worst total first.
+//! `GET /api/performance/slow-queries` (admin): the union of the
+//! in-process slow log of the timed pool (statements over
+//! `SLOW_QUERY_THRESHOLD`, with the route that issued them) and
+//! pg_stat_statements' worst statements of each watched database, by mean
+//! and by total time (over the window since the previous pass, or since the
+//! last stats reset on the first pass). Every text is normalized by
+//! perfscope.
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -17,8 +21,16 @@ const MAX_ENTRIES: usize = 100;
 #[derive(Object, Debug)]
 #[oai(rename_all = "camelCase")]
 pub struct SlowQueryEntry {
-    /// Where it was seen: `app` (this process's timed pool).
+    /// Where it was seen: `app` (this process's timed pool) or
+    /// `pg_stat_statements`.
     pub source: String,
+    /// The watched database (`pg_stat_statements` entries).
+    #[oai(skip_serializing_if_is_none)]
+    pub database: Option<String>,
+    /// pg_stat_statements' queryid, as a string (`pg_stat_statements`
+    /// entries).
+    #[oai(skip_serializing_if_is_none)]
+    pub queryid: Option<String>,
     /// The normalized statement (no literal values).
     pub statement: String,
     /// A stable id of the normalized statement (hex).
@@ -38,7 +50,17 @@ pub struct SlowQueryEntry {
     pub max_ms: f64,
     /// Total, ms.
     pub total_ms: f64,
-    /// When the newest finished, seconds since the Unix epoch.
+    /// Rows returned or affected (`pg_stat_statements` entries).
+    #[oai(skip_serializing_if_is_none)]
+    pub rows: Option<i64>,
+    /// Shared-buffer hit ratio (`pg_stat_statements` entries).
+    #[oai(skip_serializing_if_is_none)]
+    pub hit_ratio: Option<f64>,
+    /// Whether the figures cover the window since the previous read
+    /// (`true`) or everything since the last stats reset.
+    pub windowed: bool,
+    /// When the newest finished (app) or was read (pg_stat_statements),
+    /// seconds since the Unix epoch.
     pub last_seen: f64,
 }
 
@@ -78,7 +100,8 @@ impl SlowQueriesApi {
         let config = self.perfscope.config();
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
         let db = self.perfscope.db();
-        let queries = db
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut queries: Vec<SlowQueryEntry> = db
             .slow_log
             .summary()
             .into_iter()
@@ -87,6 +110,8 @@ impl SlowQueriesApi {
                 let millis = |d: std::time::Duration| d.as_secs_f64() * 1_000.0;
                 SlowQueryEntry {
                     source: "app".into(),
+                    database: None,
+                    queryid: None,
                     statement: slow.statement.normalized.to_string(),
                     fingerprint: format!("{:016x}", slow.statement.fingerprint),
                     operation: slow.statement.verb.as_str().into(),
@@ -96,6 +121,9 @@ impl SlowQueriesApi {
                     mean_ms: millis(slow.total) / slow.count.max(1) as f64,
                     max_ms: millis(slow.max),
                     total_ms: millis(slow.total),
+                    rows: None,
+                    hit_ratio: None,
+                    windowed: false,
                     last_seen: slow
                         .last_at
                         .duration_since(std::time::UNIX_EPOCH)
@@ -103,9 +131,84 @@ impl SlowQueriesApi {
                 }
             })
             .collect();
+        #[cfg(feature = "postgres")]
+        queries.extend(pg_entries(&self.perfscope, db));
         Ok(SlowQueriesResponse::Ok(Json(SlowQueries {
             threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
             queries,
         })))
     }
+}
+
+/// Statements of each watched database listed: the worst by mean and the
+/// worst by total.
+#[cfg(feature = "postgres")]
+const PG_WORST: usize = 20;
+
+#[cfg(feature = "postgres")]
+fn pg_entries(perfscope: &Perfscope, db: &crate::db::DbInsights) -> Vec<SlowQueryEntry> {
+    use crate::pg::statements::StatementView;
+    let routes: Vec<(u64, std::sync::Arc<str>)> = db
+        .slow_log
+        .summary()
+        .into_iter()
+        .filter_map(|s| s.route.map(|r| (s.statement.fingerprint, r)))
+        .collect();
+    let mut entries = Vec::new();
+    for database in perfscope.watched().all() {
+        let snapshot = database.statements.latest();
+        let figures = |s: &StatementView| match s.window {
+            Some(window) if window.calls > 0 => (window, true),
+            _ => (s.cumulative, false),
+        };
+        let mut by_mean: Vec<&StatementView> = snapshot
+            .statements
+            .iter()
+            .filter(|s| s.text.is_some() && figures(s).0.calls > 0)
+            .collect();
+        by_mean.sort_by(|a, b| figures(b).0.mean_ms().total_cmp(&figures(a).0.mean_ms()));
+        let mut by_total = by_mean.clone();
+        by_total.sort_by(|a, b| figures(b).0.total_ms.total_cmp(&figures(a).0.total_ms));
+        let mut chosen: Vec<&StatementView> = Vec::new();
+        for s in by_total
+            .into_iter()
+            .take(PG_WORST)
+            .chain(by_mean.into_iter().take(PG_WORST))
+        {
+            if !chosen.iter().any(|c| c.queryid == s.queryid) {
+                chosen.push(s);
+            }
+        }
+        let read_at = snapshot
+            .at
+            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0.0, |d| d.as_secs_f64());
+        for s in chosen {
+            let Some(text) = &s.text else { continue };
+            let (f, windowed) = figures(s);
+            let info = crate::db::statement::analyze(text);
+            entries.push(SlowQueryEntry {
+                source: "pg_stat_statements".into(),
+                database: Some(database.name.to_string()),
+                queryid: Some(s.queryid.to_string()),
+                statement: text.to_string(),
+                fingerprint: format!("{:016x}", info.fingerprint),
+                operation: info.verb.as_str().into(),
+                table: info.model.to_string(),
+                route: routes
+                    .iter()
+                    .find(|(fingerprint, _)| *fingerprint == info.fingerprint)
+                    .map(|(_, route)| route.to_string()),
+                calls: u64::try_from(f.calls).unwrap_or(0),
+                mean_ms: f.mean_ms(),
+                max_ms: s.max_ms,
+                total_ms: f.total_ms,
+                rows: Some(f.rows),
+                hit_ratio: f.hit_ratio(),
+                windowed,
+                last_seen: read_at,
+            });
+        }
+    }
+    entries
 }

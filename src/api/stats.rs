@@ -128,6 +128,15 @@ impl StatsApi {
         let config = self.perfscope.config();
         let allocator = process.allocator;
         let unavailable = || "unavailable".to_owned();
+        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+        let mut slow_queries = query_findings(self.perfscope.db(), admin, STATS_FINDINGS);
+        #[cfg(feature = "postgres")]
+        slow_queries.extend(crate::advice::pg_findings(
+            self.perfscope.watched(),
+            admin,
+            config.slow_query_threshold,
+            STATS_FINDINGS,
+        ));
         let recommendations = Recommendations {
             runtime: runtime_advice(
                 &runtime,
@@ -135,7 +144,7 @@ impl StatsApi {
                 config.event_loop_lag_threshold,
                 config.high_memory_threshold,
             ),
-            slow_queries: query_findings(self.perfscope.db(), admin, STATS_FINDINGS),
+            slow_queries,
             ..Recommendations::default()
         };
         Ok(StatsResponse::Ok(Json(Stats {

@@ -12,6 +12,8 @@ pub mod custom;
 pub mod db;
 pub mod histogram;
 pub mod http;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod process;
 pub mod runtime;
 

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
 pub mod pg;
 
 use std::net::SocketAddr;

@@ -1,0 +1,18 @@
+-- pg_stat_statements for PostgreSQL 14 to 16: every statement of the
+-- watched database, without query texts (fetched for new queryids only).
+-- $1: the most rows to read.
+SELECT /* perfscope */
+    s.queryid,
+    s.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS own,
+    s.calls,
+    s.total_exec_time,
+    s.max_exec_time,
+    s.rows,
+    s.shared_blks_hit,
+    s.shared_blks_read,
+    s.blk_read_time + s.blk_write_time AS io_time
+FROM pg_stat_statements(false) s
+WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.queryid IS NOT NULL
+ORDER BY s.total_exec_time DESC
+LIMIT $1

@@ -1,0 +1,172 @@
+//! Metrics from Postgres' own views: the readers' health
+//! (`perfscope_reader_*{database, reader}`) and, through a collector that
+//! reads the latest pass at scrape time, the top statements by total time
+//! as `pg_stat_statements_*{database, queryid}` (the text only through the
+//! API: it may be long and it names tables), plus evictions and detected
+//! resets per database.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::atomic::AtomicU64;
+
+use crate::pg::Watched;
+
+/// Statements exported per database by default (inside the series cap).
+pub const DEFAULT_TOP_STATEMENTS: usize = 50;
+
+/// `database` and `reader`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReaderLabels {
+    pub database: Arc<str>,
+    pub reader: &'static str,
+}
+
+/// The readers' health families.
+#[derive(Debug, Default)]
+pub struct PgMetrics {
+    /// `perfscope_reader_duration_seconds{database, reader}`: the last read.
+    pub reader_duration: Family<ReaderLabels, Gauge<f64, AtomicU64>>,
+    /// `perfscope_reader_success{database, reader}`: 1 when the last read
+    /// worked.
+    pub reader_success: Family<ReaderLabels, Gauge>,
+    /// `perfscope_reader_errors_total{database, reader}`.
+    pub reader_errors: Family<ReaderLabels, Counter>,
+}
+
+impl PgMetrics {
+    /// Defines and registers the families, and the statements collector
+    /// over `watched`.
+    pub fn register(registry: &mut Registry, watched: Arc<Watched>, top: usize) -> Self {
+        let metrics = Self::default();
+        registry.register_with_unit(
+            "perfscope_reader_duration",
+            "Duration of the last read of each Postgres reader",
+            Unit::Seconds,
+            metrics.reader_duration.clone(),
+        );
+        registry.register(
+            "perfscope_reader_success",
+            "Whether the last read of each Postgres reader succeeded (1) or failed (0)",
+            metrics.reader_success.clone(),
+        );
+        registry.register(
+            "perfscope_reader_errors",
+            "Failed reads of each Postgres reader",
+            metrics.reader_errors.clone(),
+        );
+        registry.register_collector(Box::new(StatementsCollector { watched, top }));
+        metrics
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatementLabels {
+    database: Arc<str>,
+    queryid: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatabaseLabels {
+    database: Arc<str>,
+}
+
+/// Encodes the latest pg_stat_statements pass of every watched database.
+#[derive(Debug)]
+struct StatementsCollector {
+    watched: Arc<Watched>,
+    top: usize,
+}
+
+type Value = fn(&crate::pg::statements::StatementView) -> f64;
+
+impl Collector for StatementsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let databases = self.watched.all();
+        if databases.is_empty() {
+            return Ok(());
+        }
+        let snapshots: Vec<_> = databases
+            .iter()
+            .map(|db| (db.name.clone(), db.statements.latest()))
+            .collect();
+        let families: [(&str, &str, Option<Unit>, Value); 5] = [
+            (
+                "pg_stat_statements_calls",
+                "Executions of the statement (top statements by total time)",
+                None,
+                |s| s.cumulative.calls as f64,
+            ),
+            (
+                "pg_stat_statements_exec",
+                "Total execution time of the statement",
+                Some(Unit::Seconds),
+                |s| s.cumulative.total_ms / 1_000.0,
+            ),
+            (
+                "pg_stat_statements_rows",
+                "Rows returned or affected by the statement",
+                None,
+                |s| s.cumulative.rows as f64,
+            ),
+            (
+                "pg_stat_statements_shared_blks_hit",
+                "Shared buffer hits of the statement",
+                None,
+                |s| s.cumulative.shared_hit as f64,
+            ),
+            (
+                "pg_stat_statements_shared_blks_read",
+                "Shared blocks read by the statement",
+                None,
+                |s| s.cumulative.shared_read as f64,
+            ),
+        ];
+        for (name, help, unit, value) in families {
+            let mut family =
+                encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Counter)?;
+            for (database, snapshot) in &snapshots {
+                for statement in snapshot.statements.iter().take(self.top) {
+                    let labels = StatementLabels {
+                        database: database.clone(),
+                        queryid: statement.queryid.to_string(),
+                    };
+                    ConstCounter::new(value(statement)).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        let mut evicted = encoder.encode_descriptor(
+            "pg_stat_statements_evicted",
+            "Statements pg_stat_statements evicted for lack of room since its last reset (pg_stat_statements_info.dealloc)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (database, snapshot) in &snapshots {
+            ConstCounter::new(u64::try_from(snapshot.evicted).unwrap_or(0)).encode(
+                evicted.encode_family(&DatabaseLabels {
+                    database: database.clone(),
+                })?,
+            )?;
+        }
+        let mut resets = encoder.encode_descriptor(
+            "pg_stat_statements_resets_detected",
+            "pg_stat_statements resets seen by the agent since it started",
+            None,
+            MetricType::Counter,
+        )?;
+        for (database, snapshot) in &snapshots {
+            ConstCounter::new(snapshot.resets_detected).encode(resets.encode_family(
+                &DatabaseLabels {
+                    database: database.clone(),
+                },
+            )?)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! Reading Postgres itself: one reader per statistics view, each in its own
+//! file behind [`Reader`], run by [`runner`], which owns the per-read
+//! `statement_timeout`, the timing and the success metric, so a failing
+//! reader logs and counts but never takes the agent down.
+
+pub mod runner;
+pub mod statements;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::db::TimedTransaction;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A statement failed (including `statement_timeout`).
+    #[error(transparent)]
+    Query(#[from] tokio_postgres::Error),
+    /// The server cannot be read (e.g. a version past end of life).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The read took longer than its deadline.
+    #[error("the read timed out")]
+    Timeout,
+    /// No connection could be had.
+    #[error(transparent)]
+    Pool(#[from] crate::db::DbError),
+}
+
+/// One statistics view's reader.
+pub trait Reader: Send + Sync + 'static {
+    /// Its name, the `reader` label.
+    fn name(&self) -> &'static str;
+    /// One pass, inside a read-only transaction whose `statement_timeout`
+    /// the runner has set.
+    fn read<'a>(
+        &'a self,
+        tx: &'a TimedTransaction<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>>;
+}
+
+/// A watched database and its readers' latest results.
+#[derive(Debug)]
+pub struct WatchedDatabase {
+    /// Its name, the `database` label (`default` for `DATABASE_URL`).
+    pub name: Arc<str>,
+    /// The pg_stat_statements reader.
+    pub statements: Arc<statements::StatementsReader>,
+}
+
+/// Every watched database, for the API and the metrics collector.
+#[derive(Debug, Default)]
+pub struct Watched {
+    databases: RwLock<Vec<Arc<WatchedDatabase>>>,
+}
+
+impl Watched {
+    /// Adds a database.
+    pub fn add(&self, database: Arc<WatchedDatabase>) {
+        self.databases
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(database);
+    }
+
+    /// Every watched database.
+    pub fn all(&self) -> Vec<Arc<WatchedDatabase>> {
+        self.databases
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,97 @@
+//! Runs a database's readers on an interval. Each read gets a pooled
+//! connection and a read-only transaction with `SET LOCAL
+//! statement_timeout`, plus a client-side deadline as a backstop; its
+//! duration and success go to `perfscope_reader_duration_seconds` and
+//! `perfscope_reader_success{database, reader}` (as postgres_exporter's
+//! scrape-collector metrics do), failures to
+//! `perfscope_reader_errors_total` and the log. The loop stops with the
+//! cancellation token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{ReadError, Reader};
+use crate::db::TimedPool;
+use crate::metrics::pg::{PgMetrics, ReaderLabels};
+
+/// How often readers run by default.
+pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_secs(15);
+/// `statement_timeout` of each read by default.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs every reader once.
+pub async fn run_once(
+    pool: &TimedPool,
+    database: &Arc<str>,
+    readers: &[Arc<dyn Reader>],
+    metrics: &PgMetrics,
+    timeout: Duration,
+) {
+    for reader in readers {
+        let labels = ReaderLabels {
+            database: database.clone(),
+            reader: reader.name(),
+        };
+        let started = Instant::now();
+        let deadline = timeout + Duration::from_secs(1);
+        let result =
+            match tokio::time::timeout(deadline, read(pool, reader.as_ref(), timeout)).await {
+                Ok(result) => result,
+                Err(_) => Err(ReadError::Timeout),
+            };
+        metrics
+            .reader_duration
+            .get_or_create(&labels)
+            .set(started.elapsed().as_secs_f64());
+        let ok = result.is_ok();
+        metrics
+            .reader_success
+            .get_or_create(&labels)
+            .set(i64::from(ok));
+        if let Err(error) = result {
+            metrics.reader_errors.get_or_create(&labels).inc();
+            tracing::warn!(database = %database, reader = reader.name(), %error, "reader failed");
+        }
+    }
+}
+
+async fn read(pool: &TimedPool, reader: &dyn Reader, timeout: Duration) -> Result<(), ReadError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .await?;
+    reader.read(&tx).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Runs the readers every `interval` until `cancel` fires.
+pub fn spawn(
+    pool: TimedPool,
+    database: Arc<str>,
+    readers: Vec<Arc<dyn Reader>>,
+    metrics: Arc<PgMetrics>,
+    interval: Duration,
+    timeout: Duration,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = run_once(&pool, &database, &readers, &metrics, timeout) => {}
+            }
+        }
+    })
+}

@@ -1,0 +1,328 @@
+//! The pg_stat_statements reader: the watched database's statements, their
+//! cumulative figures and the deltas since the previous pass.
+//!
+//! - SQL per version band (14–16, 17+; older servers are past end of life
+//!   and refused with a clear message), from `sql/queries/`.
+//! - Texts are not loaded on every pass (`pg_stat_statements(false)`); a
+//!   queryid's text is fetched once, when it first appears, and normalized
+//!   again by perfscope (pg_stat_statements keeps utility statements
+//!   verbatim: `ALTER ROLE … PASSWORD '…'` arrives with the password).
+//! - The agent's own statements (its role, or the `/* perfscope */` marker)
+//!   are left out.
+//! - Never a reset: the first pass reports the cumulative figures since the
+//!   last stats reset, so a fresh agent shows existing slow queries at
+//!   once; resets (a new `stats_reset`, or calls going down) and evictions
+//!   (`dealloc`) are detected and reported.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use super::{ReadError, Reader};
+use crate::db::TimedTransaction;
+use crate::db::statement;
+
+const STATEMENTS_14: &str = include_str!("../../sql/queries/statements_14.sql");
+const STATEMENTS_17: &str = include_str!("../../sql/queries/statements_17.sql");
+const STATEMENT_TEXTS: &str = include_str!("../../sql/queries/statement_texts.sql");
+const STATEMENTS_INFO: &str = include_str!("../../sql/queries/statements_info.sql");
+/// The marker the agent's own queries start with.
+const OWN_MARKER: &str = "/* perfscope */";
+/// Statements read per pass at most (pg_stat_statements.max's default).
+pub const DEFAULT_STATEMENT_LIMIT: i64 = 5_000;
+/// Texts kept; past it the cache starts over (refetched as needed).
+const TEXT_CACHE_CAPACITY: usize = 20_000;
+
+/// The lowest server version read (`server_version_num`).
+pub const MIN_SERVER_VERSION: i32 = 140_000;
+
+/// The SQL for a server version, or why it is refused.
+pub fn statements_sql(server_version_num: i32) -> Result<&'static str, ReadError> {
+    match server_version_num {
+        v if v < MIN_SERVER_VERSION => Err(ReadError::Unsupported(format!(
+            "PostgreSQL {}.{} is past end of life; perfscope reads pg_stat_statements on 14 or later",
+            v / 10_000,
+            v % 10_000 / 100
+        ))),
+        v if v < 170_000 => Ok(STATEMENTS_14),
+        _ => Ok(STATEMENTS_17),
+    }
+}
+
+/// Cumulative (or windowed) figures of one statement.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Figures {
+    /// Executions.
+    pub calls: i64,
+    /// Total execution time, ms.
+    pub total_ms: f64,
+    /// Rows returned or affected.
+    pub rows: i64,
+    /// Shared buffer hits.
+    pub shared_hit: i64,
+    /// Shared blocks read.
+    pub shared_read: i64,
+    /// Time in block I/O, ms (with track_io_timing).
+    pub io_ms: f64,
+}
+
+impl Figures {
+    fn minus(&self, earlier: &Figures) -> Figures {
+        Figures {
+            calls: self.calls - earlier.calls,
+            total_ms: self.total_ms - earlier.total_ms,
+            rows: self.rows - earlier.rows,
+            shared_hit: self.shared_hit - earlier.shared_hit,
+            shared_read: self.shared_read - earlier.shared_read,
+            io_ms: self.io_ms - earlier.io_ms,
+        }
+    }
+
+    /// Mean time per call, ms.
+    pub fn mean_ms(&self) -> f64 {
+        if self.calls > 0 {
+            self.total_ms / self.calls as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Shared-buffer hit ratio, when any block was touched.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        let total = self.shared_hit + self.shared_read;
+        (total > 0).then(|| self.shared_hit as f64 / total as f64)
+    }
+}
+
+/// One statement as the last pass saw it.
+#[derive(Clone, Debug)]
+pub struct StatementView {
+    /// pg_stat_statements' id.
+    pub queryid: i64,
+    /// The text, normalized by perfscope (`None` until fetched).
+    pub text: Option<Arc<str>>,
+    /// Since the last stats reset.
+    pub cumulative: Figures,
+    /// The slowest execution since the last reset, ms.
+    pub max_ms: f64,
+    /// Since the previous pass (`None` on the first pass after start or a
+    /// reset).
+    pub window: Option<Figures>,
+}
+
+/// What one pass read.
+#[derive(Clone, Debug, Default)]
+pub struct StatementsSnapshot {
+    /// When it was read.
+    pub at: Option<SystemTime>,
+    /// Every statement of the database but the agent's, worst total first.
+    pub statements: Vec<StatementView>,
+    /// pg_stat_statements' evictions since its last reset (`dealloc`).
+    pub evicted: i64,
+    /// Its last reset.
+    pub stats_reset: Option<SystemTime>,
+    /// Resets detected since the agent started.
+    pub resets_detected: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    previous: HashMap<i64, Figures>,
+    texts: HashMap<i64, Arc<str>>,
+    own: HashSet<i64>,
+    stats_reset: Option<SystemTime>,
+    resets_detected: u64,
+}
+
+/// The reader of one database's pg_stat_statements.
+#[derive(Debug)]
+pub struct StatementsReader {
+    limit: i64,
+    state: Mutex<State>,
+    latest: RwLock<Arc<StatementsSnapshot>>,
+}
+
+impl Default for StatementsReader {
+    fn default() -> Self {
+        Self::new(DEFAULT_STATEMENT_LIMIT)
+    }
+}
+
+impl StatementsReader {
+    /// A reader reading at most `limit` statements per pass.
+    pub fn new(limit: i64) -> Self {
+        Self {
+            limit,
+            state: Mutex::default(),
+            latest: RwLock::default(),
+        }
+    }
+
+    /// The latest pass.
+    pub fn latest(&self) -> Arc<StatementsSnapshot> {
+        self.latest
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
+        let version: i32 = tx
+            .query_one(
+                "SELECT /* perfscope */ current_setting('server_version_num')::int",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
+        let sql = statements_sql(version)?;
+        let rows = tx.query(sql, &[&self.limit]).await?;
+        let info = tx.query_one(STATEMENTS_INFO, &[]).await?;
+        let evicted: i64 = info.try_get(0)?;
+        let stats_reset: Option<SystemTime> = info.try_get(1)?;
+
+        let mut read: Vec<(i64, bool, Figures, f64)> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            read.push((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                Figures {
+                    calls: row.try_get(2)?,
+                    total_ms: row.try_get(3)?,
+                    rows: row.try_get(5)?,
+                    shared_hit: row.try_get(6)?,
+                    shared_read: row.try_get(7)?,
+                    io_ms: row.try_get(8)?,
+                },
+                row.try_get(4)?,
+            ));
+        }
+
+        let missing: Vec<i64> = {
+            let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            read.iter()
+                .filter(|(id, own, ..)| {
+                    !own && !state.texts.contains_key(id) && !state.own.contains(id)
+                })
+                .map(|(id, ..)| *id)
+                .collect()
+        };
+        let fetched = if missing.is_empty() {
+            Vec::new()
+        } else {
+            tx.query(STATEMENT_TEXTS, &[&missing]).await?
+        };
+
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.texts.len() + fetched.len() > TEXT_CACHE_CAPACITY {
+            state.texts.clear();
+        }
+        for row in &fetched {
+            let queryid: i64 = row.try_get(0)?;
+            let text: Option<String> = row.try_get(1)?;
+            let text = text.unwrap_or_default();
+            if text.trim_start().starts_with(OWN_MARKER) {
+                state.own.insert(queryid);
+            } else {
+                state
+                    .texts
+                    .insert(queryid, Arc::from(statement::normalize(&text)));
+            }
+        }
+        read.retain(|(id, own, ..)| !own && !state.own.contains(id));
+
+        // A reset: pg_stat_statements_info says so, or calls went down.
+        let reset = (state.stats_reset.is_some() && state.stats_reset != stats_reset)
+            || read.iter().any(|(id, _, figures, _)| {
+                state
+                    .previous
+                    .get(id)
+                    .is_some_and(|before| figures.calls < before.calls)
+            });
+        if reset {
+            state.resets_detected += 1;
+            state.previous.clear();
+            tracing::info!("pg_stat_statements was reset; windows start over");
+        }
+        state.stats_reset = stats_reset;
+
+        let statements: Vec<StatementView> = read
+            .iter()
+            .map(|(id, _, figures, max_ms)| StatementView {
+                queryid: *id,
+                text: state.texts.get(id).cloned(),
+                cumulative: *figures,
+                max_ms: *max_ms,
+                window: state.previous.get(id).map(|before| figures.minus(before)),
+            })
+            .collect();
+        state.previous = read.iter().map(|(id, _, f, _)| (*id, *f)).collect();
+        let snapshot = StatementsSnapshot {
+            at: Some(SystemTime::now()),
+            statements,
+            evicted,
+            stats_reset,
+            resets_detected: state.resets_detected,
+        };
+        drop(state);
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        Ok(())
+    }
+}
+
+impl Reader for StatementsReader {
+    fn name(&self) -> &'static str {
+        "pg_stat_statements"
+    }
+
+    fn read<'a>(
+        &'a self,
+        tx: &'a TimedTransaction<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
+        Box::pin(self.pass(tx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_is_chosen_by_version_band() {
+        assert!(statements_sql(130_012).is_err());
+        assert!(
+            statements_sql(130_012)
+                .unwrap_err()
+                .to_string()
+                .contains("13.0 is past end of life")
+        );
+        assert_eq!(statements_sql(140_000).ok(), Some(STATEMENTS_14));
+        assert_eq!(statements_sql(160_004).ok(), Some(STATEMENTS_14));
+        assert_eq!(statements_sql(170_000).ok(), Some(STATEMENTS_17));
+        assert!(STATEMENTS_17.contains("shared_blk_read_time"));
+        assert!(STATEMENTS_14.contains("blk_read_time + s.blk_write_time"));
+    }
+
+    #[test]
+    fn figures_arithmetic() {
+        let now = Figures {
+            calls: 10,
+            total_ms: 100.0,
+            rows: 20,
+            shared_hit: 90,
+            shared_read: 10,
+            io_ms: 0.0,
+        };
+        let before = Figures {
+            calls: 4,
+            total_ms: 40.0,
+            ..Default::default()
+        };
+        let window = now.minus(&before);
+        assert_eq!(window.calls, 6);
+        assert!((window.mean_ms() - 10.0).abs() < 1e-9);
+        assert_eq!(now.hit_ratio(), Some(0.9));
+        assert_eq!(Figures::default().hit_ratio(), None);
+    }
+}
