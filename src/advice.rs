@@ -379,3 +379,72 @@ pub fn pg_findings(
     }
     findings
 }
+
+/// Buffer hit ratio under which the database's cache is too small (PgHero's
+/// threshold).
+pub const LOW_DATABASE_HIT_RATIO: f64 = 0.99;
+/// Blocks touched before the database hit ratio means anything.
+pub const MIN_DATABASE_BLOCKS: i64 = 10_000;
+/// Share of `max_connections` in use that is a finding.
+pub const HIGH_CONNECTION_SHARE: f64 = 0.8;
+/// Share of dead tuples among all tuples that is a vacuum backlog.
+pub const HIGH_DEAD_TUPLE_SHARE: f64 = 0.2;
+
+/// Cache and health advice from the database reader of each watched
+/// database: `(cache, health)`.
+#[cfg(feature = "postgres")]
+pub fn database_advice(watched: &crate::pg::Watched) -> (Vec<Recommendation>, Vec<Recommendation>) {
+    let (mut cache, mut health) = (Vec::new(), Vec::new());
+    for database in watched.all() {
+        let Some(s) = database.database.latest() else {
+            continue;
+        };
+        let name = &database.name;
+        if let Some(ratio) = s.hit_ratio().filter(|r| {
+            *r < LOW_DATABASE_HIT_RATIO && s.blks_hit + s.blks_read >= MIN_DATABASE_BLOCKS
+        }) {
+            cache.push(Recommendation {
+                kind: "buffer_hit_ratio".into(),
+                severity: if ratio < 0.95 { Severity::High } else { Severity::Medium },
+                message: format!(
+                    "Database {name} serves {:.2}% of block reads from shared buffers (goal: 99%): raise shared_buffers or the instance's memory, or index the statements that read the most blocks.",
+                    ratio * 100.0
+                ),
+                value: ratio,
+                threshold: LOW_DATABASE_HIT_RATIO,
+            });
+        }
+        let max = f64::from(s.max_connections.max(1));
+        let share = s.server_connections() as f64 / max;
+        if share >= HIGH_CONNECTION_SHARE {
+            health.push(Recommendation {
+                kind: "connections".into(),
+                severity: Severity::High,
+                message: format!(
+                    "{} of max_connections {} are in use ({:.0}%): new connections will soon be refused. Lower pool sizes, close idle sessions, or put PgBouncer in front.",
+                    s.server_connections(),
+                    s.max_connections,
+                    share * 100.0
+                ),
+                value: share,
+                threshold: HIGH_CONNECTION_SHARE,
+            });
+        }
+        let tuples = (s.dead_tuples + s.live_tuples).max(1) as f64;
+        let dead = s.dead_tuples as f64 / tuples;
+        if dead >= HIGH_DEAD_TUPLE_SHARE && s.dead_tuples >= 10_000 {
+            health.push(Recommendation {
+                kind: "dead_tuples".into(),
+                severity: Severity::Medium,
+                message: format!(
+                    "{:.0}% of the tuples in {name}'s tables are dead ({}): autovacuum is behind. Check its settings for the busiest tables, or run VACUUM.",
+                    dead * 100.0,
+                    s.dead_tuples
+                ),
+                value: dead,
+                threshold: HIGH_DEAD_TUPLE_SHARE,
+            });
+        }
+    }
+    (cache, health)
+}

@@ -173,15 +173,17 @@ impl Perfscope {
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let statements = Arc::new(crate::pg::statements::StatementsReader::default());
+        let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let name: Arc<str> = Arc::from(name);
         self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
             name: name.clone(),
             statements: statements.clone(),
+            database: database.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements],
+            vec![statements, database],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,

@@ -584,6 +584,24 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
         "{metrics}"
     );
     assert!(metrics.contains("pg_stat_statements_resets_detected_total{database=\"default\"} 0"));
+    // The database reader (it runs after the statements reader in a pass):
+    // size, cache, connections against the limit.
+    let metrics = eventually("the database reader", async || {
+        let text = metrics_text(&agent).await;
+        text.contains("perfscope_reader_success{database=\"default\",reader=\"database\"} 1")
+            .then_some(text)
+    })
+    .await;
+    for family in [
+        "pg_database_size_bytes{database=\"default\"} ",
+        "pg_database_buffer_hit_ratio{database=\"default\"} ",
+        "pg_database_deadlocks_total{database=\"default\"} 0",
+        "pg_server_max_connections{database=\"default\"} 60",
+        "pg_database_connections{database=\"default\",state=\"active\"} ",
+    ] {
+        assert!(metrics.contains(family), "missing {family} in {metrics}");
+    }
+    assert!(stats["recommendations"]["health"].is_array());
 
     // A reset by the DBA is detected and reported.
     cluster

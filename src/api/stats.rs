@@ -80,6 +80,8 @@ pub struct Recommendations {
     pub cache_recommendations: Vec<Recommendation>,
     /// Runtime advice: sustained lag, saturation, memory.
     pub runtime: Vec<Recommendation>,
+    /// Database health: connections near the limit, vacuum backlog.
+    pub health: Vec<Recommendation>,
 }
 
 /// The stats document.
@@ -137,6 +139,11 @@ impl StatsApi {
             config.slow_query_threshold,
             STATS_FINDINGS,
         ));
+        #[cfg(feature = "postgres")]
+        let (cache_recommendations, health) =
+            crate::advice::database_advice(self.perfscope.watched());
+        #[cfg(not(feature = "postgres"))]
+        let (cache_recommendations, health) = (Vec::new(), Vec::new());
         let recommendations = Recommendations {
             runtime: runtime_advice(
                 &runtime,
@@ -145,6 +152,8 @@ impl StatsApi {
                 config.high_memory_threshold,
             ),
             slow_queries,
+            cache_recommendations,
+            health,
             ..Recommendations::default()
         };
         Ok(StatsResponse::Ok(Json(Stats {

@@ -3,7 +3,8 @@
 //! reads the latest pass at scrape time, the top statements by total time
 //! as `pg_stat_statements_*{database, queryid}` (the text only through the
 //! API: it may be long and it names tables), plus evictions and detected
-//! resets per database.
+//! resets per database, and the database reader's figures
+//! (`pg_database_*`, `pg_server_*`).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
@@ -85,6 +86,118 @@ struct StatementsCollector {
 }
 
 type Value = fn(&crate::pg::statements::StatementView) -> f64;
+type DatabaseValue = fn(&crate::pg::database::DatabaseSnapshot) -> Option<f64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    database: Arc<str>,
+    state: String,
+}
+
+impl StatementsCollector {
+    /// The per-database families from the database reader.
+    fn encode_databases(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        databases: &[Arc<crate::pg::WatchedDatabase>],
+    ) -> Result<(), std::fmt::Error> {
+        let snapshots: Vec<_> = databases
+            .iter()
+            .filter_map(|db| db.database.latest().map(|s| (db.name.clone(), s)))
+            .collect();
+        if snapshots.is_empty() {
+            return Ok(());
+        }
+        let families: [(&str, &str, Option<Unit>, MetricType, DatabaseValue); 8] = [
+            (
+                "pg_database_size",
+                "Size of the database",
+                Some(Unit::Bytes),
+                MetricType::Gauge,
+                |s| Some(s.size_bytes as f64),
+            ),
+            (
+                "pg_database_buffer_hit_ratio",
+                "Share of block reads served from shared buffers since the stats reset",
+                None,
+                MetricType::Gauge,
+                |s| s.hit_ratio(),
+            ),
+            (
+                "pg_database_deadlocks",
+                "Deadlocks detected in the database",
+                None,
+                MetricType::Counter,
+                |s| Some(s.deadlocks as f64),
+            ),
+            (
+                "pg_database_xact_commit",
+                "Committed transactions",
+                None,
+                MetricType::Counter,
+                |s| Some(s.xact_commit as f64),
+            ),
+            (
+                "pg_database_xact_rollback",
+                "Rolled-back transactions",
+                None,
+                MetricType::Counter,
+                |s| Some(s.xact_rollback as f64),
+            ),
+            (
+                "pg_database_dead_tuples",
+                "Dead tuples in user tables (vacuum backlog)",
+                None,
+                MetricType::Gauge,
+                |s| Some(s.dead_tuples as f64),
+            ),
+            (
+                "pg_server_connections",
+                "Client connections to the whole server",
+                None,
+                MetricType::Gauge,
+                |s| Some(s.server_connections() as f64),
+            ),
+            (
+                "pg_server_max_connections",
+                "The server's max_connections",
+                None,
+                MetricType::Gauge,
+                |s| Some(f64::from(s.max_connections)),
+            ),
+        ];
+        for (name, help, unit, kind, value) in families {
+            let mut family = encoder.encode_descriptor(name, help, unit.as_ref(), kind)?;
+            for (database, snapshot) in &snapshots {
+                let Some(v) = value(snapshot) else { continue };
+                let labels = DatabaseLabels {
+                    database: database.clone(),
+                };
+                let metric = family.encode_family(&labels)?;
+                match kind {
+                    MetricType::Counter => ConstCounter::new(v).encode(metric)?,
+                    _ => ConstGauge::new(v).encode(metric)?,
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "pg_database_connections",
+            "Client connections to the database by state",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (database, snapshot) in &snapshots {
+            for (state, _, here) in &snapshot.connections {
+                let labels = ConnectionLabels {
+                    database: database.clone(),
+                    state: state.replace(' ', "_"),
+                };
+                ConstGauge::new(*here as f64).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
 
 impl Collector for StatementsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -154,6 +267,7 @@ impl Collector for StatementsCollector {
                 })?,
             )?;
         }
+        self.encode_databases(&mut encoder, &databases)?;
         let mut resets = encoder.encode_descriptor(
             "pg_stat_statements_resets_detected",
             "pg_stat_statements resets seen by the agent since it started",

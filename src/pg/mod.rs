@@ -3,6 +3,7 @@
 //! `statement_timeout`, the timing and the success metric, so a failing
 //! reader logs and counts but never takes the agent down.
 
+pub mod database;
 pub mod runner;
 pub mod statements;
 
@@ -48,6 +49,8 @@ pub struct WatchedDatabase {
     pub name: Arc<str>,
     /// The pg_stat_statements reader.
     pub statements: Arc<statements::StatementsReader>,
+    /// The database figures reader.
+    pub database: Arc<database::DatabaseReader>,
 }
 
 /// Every watched database, for the API and the metrics collector.
