@@ -175,15 +175,20 @@ impl Perfscope {
         let statements = Arc::new(crate::pg::statements::StatementsReader::default());
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let name: Arc<str> = Arc::from(name);
+        let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
+            name.clone(),
+            statements.clone(),
+        ));
         self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
             name: name.clone(),
             statements: statements.clone(),
             database: database.clone(),
+            advisor: advisor.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements, database],
+            vec![statements, database, advisor],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,

@@ -616,3 +616,210 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
     .await;
     agent.stop().await;
 }
+
+/// Runs `sql` with `params` `times` times as the superuser, so it lands in
+/// pg_stat_statements as the application's statement.
+async fn workload(
+    cluster: &PgCluster,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    times: usize,
+) {
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    let task = tokio::spawn(connection);
+    for _ in 0..times {
+        client
+            .query(sql, params)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    drop(client);
+    let _ = task.await;
+}
+
+fn suggestion_for<'a>(suggestions: &'a [Value], table: &str) -> Vec<&'a Value> {
+    suggestions.iter().filter(|s| s["table"] == table).collect()
+}
+
+/// The advisor's scenarios, each one able to fail: an unindexed column,
+/// a composite in selectivity order, an ORDER BY … LIMIT, a join's filtered
+/// side, an already-indexed column, a low-selectivity column; with hypopg
+/// (cost before/after) and, once hypopg is dropped, from statistics alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_advice_scenarios() {
+    let cluster = PgCluster::start();
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    cluster.exec("postgres", &install).await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL, region text NOT NULL);
+             INSERT INTO customers SELECT g, 'c' || g || '@example.com', 'r' || (g % 3) FROM generate_series(1, 50000) g;
+             CREATE TABLE coupons (id int PRIMARY KEY, code text NOT NULL);
+             INSERT INTO coupons SELECT g, 'CODE' || g FROM generate_series(1, 20000) g;
+             CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL, coupon_id int,
+                                  reference text UNIQUE NOT NULL, flag boolean NOT NULL, total numeric NOT NULL);
+             INSERT INTO orders SELECT g, 1 + g % 50000, 1 + g % 20000, 'REF' || g, g % 2 = 0, g % 1000
+               FROM generate_series(1, 100000) g;
+             CREATE TABLE line_items (id int PRIMARY KEY, order_id int NOT NULL, product_id int NOT NULL, qty int NOT NULL);
+             INSERT INTO line_items SELECT g, 1 + g % 50000, 1 + g % 200, 1 FROM generate_series(1, 100000) g;
+             CREATE TABLE events (id int PRIMARY KEY, account_id int NOT NULL, created_at timestamptz NOT NULL);
+             INSERT INTO events SELECT g, 1 + g % 5000, now() - g * interval '1 minute' FROM generate_series(1, 100000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;",
+        )
+        .await;
+    let email = "c42@example.com";
+    workload(
+        &cluster,
+        "SELECT id, region FROM customers WHERE email = $1",
+        &[&email],
+        3,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT qty FROM line_items WHERE product_id = $1 AND order_id = $2",
+        &[&7i32, &70i32],
+        3,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM events WHERE account_id = $1 ORDER BY created_at DESC LIMIT 20",
+        &[&9i32],
+        3,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT o.id, o.total FROM orders o JOIN coupons k ON k.id = o.coupon_id WHERE k.code = $1",
+        &[&"CODE77"],
+        3,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM orders WHERE reference = $1",
+        &[&"REF5"],
+        3,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT count(*) FROM orders WHERE flag = $1",
+        &[&true],
+        3,
+    )
+    .await;
+
+    let hypopg = std::path::Path::new("/usr/share/postgresql")
+        .read_dir()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|dir| dir.path().join("extension/hypopg.control").exists());
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let fetch = async || -> Option<Vec<Value>> {
+        let stats: Value = client()
+            .get(agent.url("/api/performance/stats"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        stats["recommendations"]["indexSuggestions"]
+            .as_array()
+            .cloned()
+    };
+    let suggestions = eventually("index suggestions", async || {
+        fetch().await.filter(|s| s.len() >= 4)
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&suggestions).unwrap_or_default();
+
+    let customers = suggestion_for(&suggestions, "public.customers");
+    assert_eq!(customers.len(), 1, "{dump}");
+    assert_eq!(
+        customers[0]["columns"],
+        serde_json::json!(["email"]),
+        "{dump}"
+    );
+    assert_eq!(
+        customers[0]["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"customers\" (\"email\");"
+    );
+    assert_eq!(
+        customers[0]["helps"][0],
+        "select id, region from customers where email = $1"
+    );
+    if hypopg {
+        assert_eq!(customers[0]["confirmedBy"], "hypopg", "{dump}");
+        let saving = customers[0]["estimatedSaving"].as_f64().expect("saving");
+        assert!(saving > 0.5, "{dump}");
+        assert!(customers[0]["costAfter"].as_f64() < customers[0]["costBefore"].as_f64());
+    }
+    // Most selective equality column first: order_id (50,000 values) before
+    // product_id (200).
+    let items = suggestion_for(&suggestions, "public.line_items");
+    assert_eq!(items.len(), 1, "{dump}");
+    assert_eq!(
+        items[0]["columns"],
+        serde_json::json!(["order_id", "product_id"]),
+        "{dump}"
+    );
+    // The filter, then the order the LIMIT reads.
+    let events = suggestion_for(&suggestions, "public.events");
+    assert_eq!(
+        events[0]["columns"],
+        serde_json::json!(["account_id", "created_at"]),
+        "{dump}"
+    );
+    // The join's filtered side.
+    let coupons = suggestion_for(&suggestions, "public.coupons");
+    assert_eq!(coupons[0]["columns"], serde_json::json!(["code"]), "{dump}");
+    // reference is indexed already; flag has two values: nothing for orders.
+    assert!(
+        suggestion_for(&suggestions, "public.orders").is_empty(),
+        "{dump}"
+    );
+
+    // Without the admin token: no names, the numbers stay.
+    let public: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let public_text = public["recommendations"]["indexSuggestions"].to_string();
+    assert!(
+        !public_text.contains("customers") && !public_text.contains("email"),
+        "{public_text}"
+    );
+    assert!(public_text.contains("totalMs"));
+
+    if hypopg {
+        // From statistics alone once hypopg is gone.
+        cluster.exec("postgres", "DROP EXTENSION hypopg").await;
+        eventually("statistics-only suggestions", async || {
+            let suggestions = fetch().await?;
+            let customers = suggestion_for(&suggestions, "public.customers");
+            (customers.first()?["confirmedBy"] == "statistics").then_some(())
+        })
+        .await;
+    }
+    agent.stop().await;
+}

@@ -20,6 +20,13 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # PostgreSQL server binaries for the throwaway test clusters (contrib, with
 # pg_stat_statements, is part of Debian's server package).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql-15)
+# hypopg, so the index advisor's tests cover hypothetical indexes (they
+# also cover the path without it by dropping the extension).
+for bin in /usr/lib/postgresql/*/bin; do
+  major=$(basename "$(dirname "$bin")")
+  [ -e "/usr/share/postgresql/$major/extension/hypopg.control" ] || need_apt+=("postgresql-$major-hypopg")
+done
+compgen -G '/usr/lib/postgresql/*/bin' >/dev/null || need_apt+=(postgresql-15-hypopg)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2

@@ -74,8 +74,9 @@ pub struct Recommendations {
     /// Slow statements and N+1 suspects (statement text and tables only
     /// with the admin token).
     pub slow_queries: Vec<QueryFinding>,
-    /// Indexes worth creating or dropping.
-    pub index_suggestions: Vec<Recommendation>,
+    /// Indexes worth creating, from the slowest statements (table, columns
+    /// and statements only with the admin token).
+    pub index_suggestions: Vec<IndexSuggestionOut>,
     /// Cache sizing and TTL advice.
     pub cache_recommendations: Vec<Recommendation>,
     /// Runtime advice: sustained lag, saturation, memory.
@@ -99,6 +100,11 @@ enum StatsResponse {
     #[oai(status = 200)]
     Ok(Json<Stats>),
 }
+
+#[cfg(feature = "postgres")]
+type IndexSuggestionOut = crate::pg::advisor::IndexSuggestion;
+#[cfg(not(feature = "postgres"))]
+type IndexSuggestionOut = Recommendation;
 
 /// Findings of each kind listed in the stats.
 const STATS_FINDINGS: usize = 5;
@@ -144,7 +150,19 @@ impl StatsApi {
             crate::advice::database_advice(self.perfscope.watched());
         #[cfg(not(feature = "postgres"))]
         let (cache_recommendations, health) = (Vec::new(), Vec::new());
+        #[cfg(feature = "postgres")]
+        let index_suggestions: Vec<IndexSuggestionOut> = self
+            .perfscope
+            .watched()
+            .all()
+            .iter()
+            .flat_map(|db| db.advisor.latest().suggestions.clone())
+            .map(|s| if admin { s } else { s.redacted() })
+            .collect();
+        #[cfg(not(feature = "postgres"))]
+        let index_suggestions: Vec<IndexSuggestionOut> = Vec::new();
         let recommendations = Recommendations {
+            index_suggestions,
             runtime: runtime_advice(
                 &runtime,
                 &process,
@@ -154,7 +172,6 @@ impl StatsApi {
             slow_queries,
             cache_recommendations,
             health,
-            ..Recommendations::default()
         };
         Ok(StatsResponse::Ok(Json(Stats {
             system: SystemStats {

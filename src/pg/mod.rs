@@ -3,6 +3,7 @@
 //! `statement_timeout`, the timing and the success metric, so a failing
 //! reader logs and counts but never takes the agent down.
 
+pub mod advisor;
 pub mod database;
 pub mod runner;
 pub mod statements;
@@ -51,6 +52,8 @@ pub struct WatchedDatabase {
     pub statements: Arc<statements::StatementsReader>,
     /// The database figures reader.
     pub database: Arc<database::DatabaseReader>,
+    /// The index advisor.
+    pub advisor: Arc<advisor::IndexAdvisor>,
 }
 
 /// Every watched database, for the API and the metrics collector.

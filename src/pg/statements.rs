@@ -103,6 +103,11 @@ pub struct StatementView {
     pub queryid: i64,
     /// The text, normalized by perfscope (`None` until fetched).
     pub text: Option<Arc<str>>,
+    /// pg_stat_statements' own text, kept in memory for SELECT, INSERT,
+    /// UPDATE and DELETE only (whose constants the server already replaced
+    /// with `$n`), for the index advisor's parser and EXPLAIN. Never
+    /// served.
+    pub raw: Option<Arc<str>>,
     /// Since the last stats reset.
     pub cumulative: Figures,
     /// The slowest execution since the last reset, ms.
@@ -131,6 +136,7 @@ pub struct StatementsSnapshot {
 struct State {
     previous: HashMap<i64, Figures>,
     texts: HashMap<i64, Arc<str>>,
+    raw: HashMap<i64, Arc<str>>,
     own: HashSet<i64>,
     stats_reset: Option<SystemTime>,
     resets_detected: u64,
@@ -217,6 +223,7 @@ impl StatementsReader {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.texts.len() + fetched.len() > TEXT_CACHE_CAPACITY {
             state.texts.clear();
+            state.raw.clear();
         }
         for row in &fetched {
             let queryid: i64 = row.try_get(0)?;
@@ -225,9 +232,17 @@ impl StatementsReader {
             if text.trim_start().starts_with(OWN_MARKER) {
                 state.own.insert(queryid);
             } else {
-                state
-                    .texts
-                    .insert(queryid, Arc::from(statement::normalize(&text)));
+                let info = statement::analyze(&text);
+                if matches!(
+                    info.verb,
+                    statement::Verb::Select
+                        | statement::Verb::Insert
+                        | statement::Verb::Update
+                        | statement::Verb::Delete
+                ) {
+                    state.raw.insert(queryid, Arc::from(text.as_str()));
+                }
+                state.texts.insert(queryid, info.normalized);
             }
         }
         read.retain(|(id, own, ..)| !own && !state.own.contains(id));
@@ -252,6 +267,7 @@ impl StatementsReader {
             .map(|(id, _, figures, max_ms)| StatementView {
                 queryid: *id,
                 text: state.texts.get(id).cloned(),
+                raw: state.raw.get(id).cloned(),
                 cumulative: *figures,
                 max_ms: *max_ms,
                 window: state.previous.get(id).map(|before| figures.minus(before)),

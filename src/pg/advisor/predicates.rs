@@ -1,0 +1,351 @@
+//! Which columns a statement filters and orders by, per table, read with a
+//! real SQL parser (`sqlparser`'s PostgreSQL dialect).
+//!
+//! Why sqlparser and not pg_query (libpg_query, Postgres' own grammar): it
+//! is pure Rust, so the build needs no libclang or C toolchain, and what the
+//! advisor needs — tables with aliases, WHERE/ON conjunctions, ORDER BY,
+//! LIMIT — is well inside the grammar it covers. Statements it rejects are
+//! skipped and counted by the advisor.
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
+    OrderByKind, Query, SetExpr, Statement, TableFactor, TableWithJoins,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+/// How one table is used by a statement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableUse {
+    /// The table as written (`schema.table` when qualified; unquoted names
+    /// lowercased).
+    pub table: String,
+    /// Columns compared with `=`, `IN` or `= ANY`.
+    pub equality: Vec<String>,
+    /// Columns compared with `<`, `>`, `BETWEEN`.
+    pub range: Vec<String>,
+    /// Columns of the ORDER BY, when the statement has a LIMIT.
+    pub order_by: Vec<String>,
+}
+
+/// The statement could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("unparsable statement: {0}")]
+pub struct Unparsable(pub String);
+
+fn ident(part: &sqlparser::ast::Ident) -> String {
+    if part.quote_style.is_some() {
+        part.value.clone()
+    } else {
+        part.value.to_lowercase()
+    }
+}
+
+fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .filter_map(|part| match part {
+            ObjectNamePart::Identifier(i) => Some(ident(i)),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[derive(Default)]
+struct Scope {
+    /// alias (or bare name) → table.
+    tables: HashMap<String, String>,
+    /// Tables in FROM order.
+    order: Vec<String>,
+    uses: HashMap<String, TableUse>,
+}
+
+impl Scope {
+    fn add_table(&mut self, factor: &TableFactor) {
+        if let TableFactor::Table { name, alias, .. } = factor {
+            let table = object_name(name);
+            let short = table.rsplit('.').next().unwrap_or(&table).to_owned();
+            self.tables.insert(table.clone(), table.clone());
+            self.tables.insert(short, table.clone());
+            if let Some(alias) = alias {
+                self.tables.insert(ident(&alias.name), table.clone());
+            }
+            if !self.order.contains(&table) {
+                self.order.push(table);
+            }
+        }
+    }
+
+    fn add_from(&mut self, from: &[TableWithJoins]) {
+        for item in from {
+            self.add_table(&item.relation);
+            for join in &item.joins {
+                self.add_table(&join.relation);
+            }
+        }
+    }
+
+    /// The table and column of a column reference.
+    fn column(&self, expr: &Expr) -> Option<(String, String)> {
+        match expr {
+            Expr::Identifier(column) if self.order.len() == 1 => {
+                Some((self.order[0].clone(), ident(column)))
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let column = ident(&parts[parts.len() - 1]);
+                let qualifier = parts[..parts.len() - 1]
+                    .iter()
+                    .map(ident)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                self.tables.get(&qualifier).map(|t| (t.clone(), column))
+            }
+            Expr::Nested(inner) => self.column(inner),
+            _ => None,
+        }
+    }
+
+    fn is_column(expr: &Expr) -> bool {
+        match expr {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+            Expr::Nested(inner) => Self::is_column(inner),
+            _ => false,
+        }
+    }
+
+    fn use_of(&mut self, table: &str) -> &mut TableUse {
+        self.uses
+            .entry(table.to_owned())
+            .or_insert_with(|| TableUse {
+                table: table.to_owned(),
+                ..TableUse::default()
+            })
+    }
+
+    fn push(&mut self, kind: Kind, column: Option<(String, String)>) {
+        let Some((table, column)) = column else {
+            return;
+        };
+        let entry = self.use_of(&table);
+        let list = match kind {
+            Kind::Equality => &mut entry.equality,
+            Kind::Range => &mut entry.range,
+            Kind::Order => &mut entry.order_by,
+        };
+        if !list.contains(&column) {
+            list.push(column);
+        }
+    }
+
+    /// Walks a conjunction of predicates.
+    fn predicate(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Nested(inner) => self.predicate(inner),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                self.predicate(left);
+                self.predicate(right);
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let kind = match op {
+                    BinaryOperator::Eq => Kind::Equality,
+                    BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq => Kind::Range,
+                    _ => return,
+                };
+                // A column against a value: a join condition (column
+                // against column) is not a filter.
+                match (Self::is_column(left), Self::is_column(right)) {
+                    (true, false) => {
+                        let column = self.column(left);
+                        self.push(kind, column);
+                    }
+                    (false, true) => {
+                        let column = self.column(right);
+                        self.push(kind, column);
+                    }
+                    _ => {}
+                }
+            }
+            Expr::In {
+                expr,
+                negated: false,
+                ..
+            } => {
+                let column = self.column(expr);
+                self.push(Kind::Equality, column);
+            }
+            Expr::AnyOp {
+                left,
+                compare_op: BinaryOperator::Eq,
+                ..
+            } => {
+                let column = self.column(left);
+                self.push(Kind::Equality, column);
+            }
+            Expr::Between {
+                expr,
+                negated: false,
+                ..
+            } => {
+                let column = self.column(expr);
+                self.push(Kind::Range, column);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Equality,
+    Range,
+    Order,
+}
+
+fn from_query(query: &Query, scope: &mut Scope) {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return;
+    };
+    scope.add_from(&select.from);
+    for item in &select.from {
+        for join in &item.joins {
+            let constraint = match &join.join_operator {
+                JoinOperator::Join(c)
+                | JoinOperator::Inner(c)
+                | JoinOperator::Left(c)
+                | JoinOperator::LeftOuter(c)
+                | JoinOperator::Right(c)
+                | JoinOperator::RightOuter(c) => Some(c),
+                _ => None,
+            };
+            if let Some(JoinConstraint::On(on)) = constraint {
+                scope.predicate(on);
+            }
+        }
+    }
+    if let Some(selection) = &select.selection {
+        scope.predicate(selection);
+    }
+    let limited = matches!(
+        &query.limit_clause,
+        Some(LimitClause::LimitOffset { limit: Some(_), .. })
+    ) || query.fetch.is_some();
+    if limited {
+        if let Some(order_by) = &query.order_by {
+            if let OrderByKind::Expressions(list) = &order_by.kind {
+                for item in list {
+                    let column = scope.column(&item.expr);
+                    scope.push(Kind::Order, column);
+                }
+            }
+        }
+    }
+}
+
+/// The tables a statement filters or orders, with their columns.
+pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
+    let statements =
+        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Unparsable(e.to_string()))?;
+    let mut scope = Scope::default();
+    match statements.first() {
+        Some(Statement::Query(query)) => from_query(query, &mut scope),
+        Some(Statement::Update(update)) => {
+            scope.add_from(std::slice::from_ref(&update.table));
+            if let Some(selection) = &update.selection {
+                scope.predicate(selection);
+            }
+        }
+        Some(Statement::Delete(delete)) => {
+            let tables = match &delete.from {
+                sqlparser::ast::FromTable::WithFromKeyword(t)
+                | sqlparser::ast::FromTable::WithoutKeyword(t) => t,
+            };
+            scope.add_from(tables);
+            if let Some(selection) = &delete.selection {
+                scope.predicate(selection);
+            }
+        }
+        _ => {}
+    }
+    let order = scope.order.clone();
+    let mut uses: Vec<TableUse> = order
+        .iter()
+        .filter_map(|table| scope.uses.remove(table))
+        .collect();
+    uses.retain(|u| !u.equality.is_empty() || !u.range.is_empty() || !u.order_by.is_empty());
+    Ok(uses)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> TableUse {
+        let uses = table_uses(sql).expect("parses");
+        assert_eq!(uses.len(), 1, "{uses:?}");
+        uses.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn equality_range_and_in() {
+        let u = one(
+            "SELECT * FROM orders WHERE customer_id = $1 AND created_at > $2 AND status IN ($3, $4)",
+        );
+        assert_eq!(u.table, "orders");
+        assert_eq!(u.equality, vec!["customer_id", "status"]);
+        assert_eq!(u.range, vec!["created_at"]);
+    }
+
+    #[test]
+    fn order_by_counts_only_with_limit() {
+        let u = one("select * from events where account_id = $1 order by created_at desc limit $2");
+        assert_eq!(u.order_by, vec!["created_at"]);
+        let u = one("select * from events where account_id = $1 order by created_at");
+        assert!(u.order_by.is_empty());
+    }
+
+    #[test]
+    fn aliases_and_joins() {
+        let uses = table_uses(
+            "SELECT o.id FROM orders o JOIN users AS u ON u.id = o.user_id WHERE u.email = $1 AND o.total >= $2",
+        )
+        .expect("parses");
+        let users = uses.iter().find(|u| u.table == "users").expect("users");
+        assert_eq!(users.equality, vec!["email"]);
+        let orders = uses.iter().find(|u| u.table == "orders").expect("orders");
+        assert_eq!(orders.range, vec!["total"]);
+        assert!(
+            orders.equality.is_empty(),
+            "a join condition is not a filter"
+        );
+    }
+
+    #[test]
+    fn update_delete_any_between_schema() {
+        assert_eq!(
+            one("update public.items set x = 1 where sku = $1").table,
+            "public.items"
+        );
+        assert_eq!(one("delete from t where a = any($1)").equality, vec!["a"]);
+        assert_eq!(
+            one("select 1 from t where b between $1 and $2").range,
+            vec!["b"]
+        );
+    }
+
+    #[test]
+    fn unqualified_columns_with_several_tables_are_skipped() {
+        let uses = table_uses("select * from a, b where x = $1").expect("parses");
+        assert!(uses.is_empty());
+        assert!(table_uses("select from where").is_err());
+    }
+}
