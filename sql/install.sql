@@ -48,3 +48,4 @@ GRANT pg_monitor TO perfscope;
 -- Maintenance (POST /api/performance/optimize): VACUUM, ANALYZE and
 -- REINDEX need the table's owner, or on PostgreSQL 17+ pg_maintain:
 --     GRANT pg_maintain TO perfscope;          -- PostgreSQL 17+
+--     GRANT app_owner TO perfscope;            -- before 17: membership in the tables' owner role

@@ -175,6 +175,7 @@ async fn watch_database(
         health.set_database_health(up);
     });
     let readers = perfscope.watch_database("default", pool, cancel.clone());
+    perfscope.enable_maintenance(url.clone());
     Ok(Some(tokio::spawn(async move {
         let _ = status.await;
         let _ = readers.await;

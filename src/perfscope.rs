@@ -44,6 +44,8 @@ struct Inner {
     watched: Arc<crate::pg::Watched>,
     #[cfg(feature = "postgres")]
     pg_metrics: Arc<crate::metrics::pg::PgMetrics>,
+    #[cfg(feature = "postgres")]
+    maintenance: std::sync::OnceLock<Arc<crate::pg::maintenance::Maintenance>>,
 }
 
 /// The database as readiness reports it.
@@ -111,6 +113,8 @@ impl Perfscope {
                 watched,
                 #[cfg(feature = "postgres")]
                 pg_metrics,
+                #[cfg(feature = "postgres")]
+                maintenance: std::sync::OnceLock::new(),
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -194,6 +198,37 @@ impl Perfscope {
             self.inner.config.read_timeout,
             cancel,
         )
+    }
+
+    /// Enables `POST /api/performance/optimize` on the database at `url`.
+    #[cfg(feature = "postgres")]
+    pub fn enable_maintenance(&self, url: crate::config::DatabaseUrl) {
+        let _ = self
+            .inner
+            .maintenance
+            .set(Arc::new(crate::pg::maintenance::Maintenance::new(
+                url,
+                crate::pg::maintenance::DEFAULT_STATEMENT_TIMEOUT,
+            )));
+    }
+
+    /// The maintenance runner, when a database is configured.
+    #[cfg(feature = "postgres")]
+    pub fn maintenance(&self) -> Option<&Arc<crate::pg::maintenance::Maintenance>> {
+        self.inner.maintenance.get()
+    }
+
+    /// Counts a maintenance request or result.
+    #[cfg(feature = "postgres")]
+    pub fn count_maintenance(&self, task: crate::pg::maintenance::Task, outcome: &'static str) {
+        self.inner
+            .pg_metrics
+            .maintenance
+            .get_or_create(&crate::metrics::pg::MaintenanceLabels {
+                task: task.as_str(),
+                outcome,
+            })
+            .inc();
     }
 
     /// The database's state as `/readyz` reports it.

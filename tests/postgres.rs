@@ -823,3 +823,147 @@ async fn index_advice_scenarios() {
     }
     agent.stop().await;
 }
+
+async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
+    let response = client()
+        .post(agent.url("/api/performance/optimize"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Maintenance: 202 and a job to poll, 409 for a second task while one
+/// runs (held behind a lock), 404 for a missing table, 400 for an unknown
+/// task or an injection attempt (and the table survives), 403 when the role
+/// may not maintain the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_runs_one_safe_task_at_a_time() {
+    let cluster = PgCluster::start();
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    cluster.exec("postgres", &install).await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE app;
+             CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
+             ALTER TABLE accounts OWNER TO app;
+             INSERT INTO accounts SELECT g, g FROM generate_series(1, 1000) g;
+             CREATE TABLE audit (id int PRIMARY KEY);
+             GRANT app TO perfscope;",
+        )
+        .await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
+
+    // Hold a lock so the first task waits (within its lock_timeout).
+    let (holder, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    let holder_task = tokio::spawn(connection);
+    holder
+        .batch_execute("BEGIN; LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let (status, job) = optimize(
+        &agent,
+        serde_json::json!({"task": "vacuum", "table": "accounts"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["state"], "running");
+    assert_eq!(job["table"], "public.accounts");
+    let (status, busy) = optimize(&agent, serde_json::json!({"task": "analyze"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{busy}");
+    holder.batch_execute("COMMIT").await.expect("unlock");
+    let id = job["id"].as_u64().expect("id");
+    let done = eventually("the job to finish", async || {
+        let job: Value = client()
+            .get(agent.url(&format!("/api/performance/optimize/{id}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (job["state"] != "running").then_some(job)
+    })
+    .await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert!(done["durationMs"].as_f64().expect("duration") > 0.0);
+
+    let (status, reindex) = optimize(
+        &agent,
+        serde_json::json!({"task": "reindex", "table": "public.accounts"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reindex}");
+
+    let (status, missing) = optimize(
+        &agent,
+        serde_json::json!({"task": "analyze", "table": "nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+    for (body, field) in [
+        (
+            serde_json::json!({"task": "drop", "table": "accounts"}),
+            "task",
+        ),
+        (
+            serde_json::json!({"task": "analyze", "table": "accounts; DROP TABLE accounts"}),
+            "table",
+        ),
+        (
+            serde_json::json!({"task": "analyze", "table": "accounts\"; DROP TABLE accounts; --"}),
+            "table",
+        ),
+        (serde_json::json!({"task": "reindex"}), "table"),
+        (serde_json::json!({"task": "analyze", "extra": 1}), "extra"),
+    ] {
+        let (status, error) = optimize(&agent, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap_or("").contains(field),
+            "{body}: {error}"
+        );
+    }
+    let (status, forbidden) = optimize(
+        &agent,
+        serde_json::json!({"task": "vacuum", "table": "audit"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{forbidden}");
+    // The table survived every attempt.
+    let count: i64 = holder
+        .query_one("SELECT count(*) FROM accounts", &[])
+        .await
+        .expect("accounts still exists")
+        .get(0);
+    assert_eq!(count, 1000);
+    let unauthorized = client()
+        .post(agent.url("/api/performance/optimize"))
+        .json(&serde_json::json!({"task": "analyze"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let metrics = metrics_text(&agent).await;
+    assert!(
+        metrics.contains("perfscope_maintenance_total{task=\"vacuum\",outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("perfscope_maintenance_total{task=\"analyze\",outcome=\"busy\"} 1"),
+        "{metrics}"
+    );
+    drop(holder);
+    let _ = holder_task.await;
+    agent.stop().await;
+}

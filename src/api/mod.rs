@@ -17,6 +17,8 @@ mod auth;
 mod error;
 mod health;
 mod metrics;
+#[cfg(feature = "postgres")]
+mod optimize;
 mod payload;
 mod slow_queries;
 mod stats;
@@ -48,6 +50,16 @@ pub enum ApiTags {
     Health,
 }
 
+#[cfg(feature = "postgres")]
+type Apis = (
+    stats::StatsApi,
+    slow_queries::SlowQueriesApi,
+    metrics::MetricsApi,
+    analyze::AnalyzeApi,
+    health::HealthApi,
+    optimize::OptimizeApi,
+);
+#[cfg(not(feature = "postgres"))]
 type Apis = (
     stats::StatsApi,
     slow_queries::SlowQueriesApi,
@@ -74,6 +86,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         health::HealthApi {
             perfscope: perfscope.clone(),
         },
+        #[cfg(feature = "postgres")]
+        optimize::OptimizeApi {
+            perfscope: perfscope.clone(),
+        },
     );
     OpenApiService::new(apis, "perfscope", env!("CARGO_PKG_VERSION")).description(
         "Performance monitoring and optimization agent for web APIs backed by PostgreSQL.",
@@ -84,7 +100,7 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
 /// `deny_unknown_fields` but does not say so in the schema, so the spec is
 /// patched with `additionalProperties: false` for them (otherwise clients
 /// and fuzzers rightly read extra fields as allowed).
-const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest"];
+const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest", "OptimizeRequest"];
 
 fn close_schemas(spec: &str) -> String {
     let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {

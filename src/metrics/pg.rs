@@ -39,6 +39,15 @@ pub struct PgMetrics {
     pub reader_success: Family<ReaderLabels, Gauge>,
     /// `perfscope_reader_errors_total{database, reader}`.
     pub reader_errors: Family<ReaderLabels, Counter>,
+    /// `perfscope_maintenance_total{task, outcome}`.
+    pub maintenance: Family<MaintenanceLabels, Counter>,
+}
+
+/// `task` and `outcome` of a maintenance request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MaintenanceLabels {
+    pub task: &'static str,
+    pub outcome: &'static str,
 }
 
 impl PgMetrics {
@@ -61,6 +70,11 @@ impl PgMetrics {
             "perfscope_reader_errors",
             "Failed reads of each Postgres reader",
             metrics.reader_errors.clone(),
+        );
+        registry.register(
+            "perfscope_maintenance",
+            "Maintenance requests by task and outcome (started, succeeded, failed, busy, not_found, forbidden, bad_request, unavailable)",
+            metrics.maintenance.clone(),
         );
         registry.register_collector(Box::new(StatementsCollector { watched, top }));
         metrics

@@ -5,6 +5,7 @@
 
 pub mod advisor;
 pub mod database;
+pub mod maintenance;
 pub mod runner;
 pub mod statements;
 

@@ -1,0 +1,155 @@
+//! `POST /api/performance/optimize` and `GET /api/performance/optimize/{id}`
+//! (admin): safe maintenance on the database (see [`crate::pg::maintenance`]).
+//! Every request is logged and counted in
+//! `perfscope_maintenance_total{task, outcome}`.
+
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::auth::{Access, BearerToken, authorize};
+use super::error::ApiError;
+use super::payload::StrictJson;
+use crate::Perfscope;
+use crate::http::ErrorBody;
+use crate::pg::maintenance::{Job, MaintenanceError, Task};
+
+/// A maintenance request.
+#[derive(Object, Debug, serde::Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    /// `analyze`, `vacuum` or `reindex`.
+    pub task: Task,
+    /// `table` or `schema.table` (letters, digits, underscores); omitted:
+    /// the whole database (not for `reindex`).
+    #[oai(validator(min_length = 1, max_length = 127))]
+    pub table: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum OptimizeResponse {
+    /// Started in the background; poll `GET /api/performance/optimize/{id}`.
+    #[oai(status = 202)]
+    Accepted(Json<Job>),
+    /// The agent's role may not maintain that table.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such table.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Another task is running.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// No database configured, or it is unreachable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum JobResponse {
+    /// The job.
+    #[oai(status = 200)]
+    Ok(Json<Job>),
+    /// No such job.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+}
+
+fn body(error: &str, message: String) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: error.to_owned(),
+        message,
+    })
+}
+
+/// The maintenance operations.
+pub struct OptimizeApi {
+    pub(super) perfscope: Perfscope,
+}
+
+#[OpenApi]
+impl OptimizeApi {
+    /// Runs ANALYZE, VACUUM (ANALYZE) or REINDEX TABLE CONCURRENTLY in the
+    /// background, one task at a time, under lock and statement timeouts.
+    /// Admin token required.
+    #[oai(
+        path = "/api/performance/optimize",
+        method = "post",
+        tag = "ApiTags::Performance",
+        operation_id = "optimize"
+    )]
+    async fn optimize(
+        &self,
+        token: BearerToken,
+        request: StrictJson<OptimizeRequest>,
+    ) -> Result<OptimizeResponse, ApiError> {
+        let config = self.perfscope.config();
+        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        let Some(maintenance) = self.perfscope.maintenance() else {
+            return Ok(OptimizeResponse::Unavailable(body(
+                "unavailable",
+                "no database is configured; set DATABASE_URL".into(),
+            )));
+        };
+        let task = request.task;
+        let counter = self.perfscope.clone();
+        let started = maintenance
+            .start(task, request.table.as_deref(), move |task, ok| {
+                counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
+            })
+            .await;
+        let outcome = match &started {
+            Ok(_) => "started",
+            Err(MaintenanceError::BadRequest(_)) => "bad_request",
+            Err(MaintenanceError::NotFound(_)) => "not_found",
+            Err(MaintenanceError::Forbidden(_)) => "forbidden",
+            Err(MaintenanceError::Busy(_)) => "busy",
+            Err(MaintenanceError::Unavailable(_)) => "unavailable",
+        };
+        self.perfscope.count_maintenance(task, outcome);
+        tracing::info!(task = task.as_str(), table = ?request.table, outcome, "maintenance requested");
+        match started {
+            Ok(job) => Ok(OptimizeResponse::Accepted(Json(job))),
+            Err(MaintenanceError::BadRequest(message)) => Err(ApiError::bad_request(message)),
+            Err(e @ MaintenanceError::NotFound(_)) => {
+                Ok(OptimizeResponse::NotFound(body("not_found", e.to_string())))
+            }
+            Err(e @ MaintenanceError::Forbidden(_)) => Ok(OptimizeResponse::Forbidden(body(
+                "forbidden",
+                e.to_string(),
+            ))),
+            Err(e @ MaintenanceError::Busy(_)) => {
+                Ok(OptimizeResponse::Conflict(body("conflict", e.to_string())))
+            }
+            Err(e @ MaintenanceError::Unavailable(_)) => Ok(OptimizeResponse::Unavailable(body(
+                "unavailable",
+                e.to_string(),
+            ))),
+        }
+    }
+
+    /// A maintenance job's state, duration and, for VACUUM, progress.
+    /// Admin token required.
+    #[oai(
+        path = "/api/performance/optimize/:id",
+        method = "get",
+        tag = "ApiTags::Performance",
+        operation_id = "getOptimizeJob"
+    )]
+    async fn job(&self, token: BearerToken, id: Path<u64>) -> Result<JobResponse, ApiError> {
+        let config = self.perfscope.config();
+        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        let job = match self.perfscope.maintenance() {
+            Some(maintenance) => maintenance.job(id.0).await,
+            None => None,
+        };
+        Ok(match job {
+            Some(job) => JobResponse::Ok(Json(job)),
+            None => {
+                JobResponse::NotFound(body("not_found", format!("no maintenance job {}", id.0)))
+            }
+        })
+    }
+}
