@@ -175,9 +175,8 @@ impl Maintenance {
         table: Option<&str>,
         on_done: impl FnOnce(Task, bool) + Send + 'static,
     ) -> Result<Job, MaintenanceError> {
-        if let Some(running) = self.running() {
-            return Err(MaintenanceError::Busy(running));
-        }
+        // Bad input is refused before "busy": the caller should learn what
+        // is wrong with the request whatever else is running.
         let client = self.connect().await?;
         let target = match table {
             None => None,
@@ -223,6 +222,9 @@ impl Maintenance {
                 ));
             }
         };
+        if let Some(running) = self.running() {
+            return Err(MaintenanceError::Busy(running));
+        }
         let pid: Option<i32> = client
             .query_one("SELECT /* perfscope */ pg_backend_pid()", &[])
             .await
