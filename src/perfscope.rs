@@ -188,6 +188,7 @@ impl Perfscope {
             statements: statements.clone(),
             database: database.clone(),
             advisor: advisor.clone(),
+            pool: pool.clone(),
         }));
         crate::pg::runner::spawn(
             pool,

@@ -967,3 +967,67 @@ async fn maintenance_runs_one_safe_task_at_a_time() {
     let _ = holder_task.await;
     agent.stop().await;
 }
+
+fn capability<'a>(check: &'a Value, name: &str) -> &'a Value {
+    check["capabilities"]
+        .as_array()
+        .expect("capabilities")
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no capability {name} in {check}"))
+}
+
+/// The self-check names what is missing and the fix: a bare role in a
+/// database without the extensions, then the same after sql/install.sql.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_check_reports_missing_pieces_with_their_fix() {
+    let cluster = PgCluster::start();
+    cluster.exec("postgres", "CREATE ROLE bare LOGIN").await;
+    let url = cluster.url("bare", "postgres");
+    let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
+    let get = |path: &'static str| {
+        let url = agent.url(path);
+        async move {
+            let response = client()
+                .get(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .expect("request");
+            (
+                response.status(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, check) = get("/api/performance/database").await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["role"], "bare");
+    assert_eq!(capability(&check, "pg_stat_statements_loaded")["ok"], true);
+    let created = capability(&check, "pg_stat_statements_created");
+    assert_eq!(created["ok"], false);
+    assert_eq!(
+        created["fix"],
+        "CREATE EXTENSION pg_stat_statements;   -- as a superuser, see sql/install.sql"
+    );
+    assert!(created["disables"].to_string().contains("index advice"));
+    let monitor = capability(&check, "pg_monitor");
+    assert_eq!(monitor["ok"], false);
+    assert_eq!(monitor["fix"], "GRANT pg_monitor TO bare;");
+    let (status, _) = get("/api/performance/database?database=nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    cluster.exec("postgres", &install).await;
+    cluster.exec("postgres", "GRANT pg_monitor TO bare").await;
+    let (_, check) = get("/api/performance/database").await;
+    assert_eq!(
+        capability(&check, "pg_stat_statements_created")["ok"],
+        true,
+        "{check}"
+    );
+    assert_eq!(capability(&check, "pg_monitor")["ok"], true, "{check}");
+    assert!(capability(&check, "pg_monitor").get("fix").is_none());
+    agent.stop().await;
+}

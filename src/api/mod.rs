@@ -14,6 +14,8 @@
 
 mod analyze;
 mod auth;
+#[cfg(feature = "postgres")]
+mod database;
 mod error;
 mod health;
 mod metrics;
@@ -58,6 +60,7 @@ type Apis = (
     analyze::AnalyzeApi,
     health::HealthApi,
     optimize::OptimizeApi,
+    database::DatabaseApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -88,6 +91,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         optimize::OptimizeApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        database::DatabaseApi {
             perfscope: perfscope.clone(),
         },
     );

@@ -7,6 +7,7 @@ pub mod advisor;
 pub mod database;
 pub mod maintenance;
 pub mod runner;
+pub mod self_check;
 pub mod statements;
 
 use std::future::Future;
@@ -55,6 +56,8 @@ pub struct WatchedDatabase {
     pub database: Arc<database::DatabaseReader>,
     /// The index advisor.
     pub advisor: Arc<advisor::IndexAdvisor>,
+    /// The pool its readers use.
+    pub pool: crate::db::TimedPool,
 }
 
 /// Every watched database, for the API and the metrics collector.
@@ -70,6 +73,11 @@ impl Watched {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .push(database);
+    }
+
+    /// A watched database by name.
+    pub fn get(&self, name: &str) -> Option<Arc<WatchedDatabase>> {
+        self.all().into_iter().find(|db| &*db.name == name)
     }
 
     /// Every watched database.

@@ -1,0 +1,16 @@
+-- What the agent can do in this database, and why not.
+SELECT /* perfscope */
+    current_setting('server_version') AS server_version,
+    current_setting('server_version_num')::int AS server_version_num,
+    -- shared_preload_libraries itself is readable only by superusers and
+    -- pg_read_all_settings; the library's own settings exist only once it
+    -- is loaded, and anyone may see them.
+    EXISTS (SELECT 1 FROM pg_settings WHERE name = 'pg_stat_statements.max') AS pgss_loaded,
+    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS pgss_created,
+    EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg') AS hypopg_available,
+    EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg') AS hypopg_created,
+    pg_has_role(current_user, 'pg_monitor', 'MEMBER') AS pg_monitor,
+    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+    current_setting('track_io_timing')::bool AS track_io_timing,
+    current_user::text AS role,
+    current_database()::text AS database

@@ -1,0 +1,141 @@
+//! The capability self-check behind `GET /api/performance/database`: the
+//! server version, whether pg_stat_statements is loaded and created,
+//! whether hypopg is available, whether the agent's role has pg_monitor —
+//! and for each missing piece, which features are off and the exact SQL or
+//! configuration line that fixes it.
+
+use super::statements::MIN_SERVER_VERSION;
+use crate::db::{DbError, TimedPool};
+
+const SELF_CHECK: &str = include_str!("../../sql/queries/self_check.sql");
+
+/// One capability.
+#[derive(Clone, Debug, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Capability {
+    /// A stable name, e.g. `pg_stat_statements_loaded`.
+    pub name: String,
+    /// Whether it is there.
+    pub ok: bool,
+    /// What it is for.
+    pub detail: String,
+    /// Features that are off without it.
+    pub disables: Vec<String>,
+    /// The SQL or configuration that fixes it, when missing.
+    #[oai(skip_serializing_if_is_none)]
+    pub fix: Option<String>,
+}
+
+/// The self-check of one database.
+#[derive(Clone, Debug, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SelfCheck {
+    /// The watched database's name (`default` for `DATABASE_URL`).
+    pub database: String,
+    /// `current_database()`.
+    pub database_name: String,
+    /// The role the agent connects as.
+    pub role: String,
+    /// `server_version`.
+    pub server_version: String,
+    /// Each capability.
+    pub capabilities: Vec<Capability>,
+}
+
+fn capability(name: &str, ok: bool, detail: &str, disables: &[&str], fix: &str) -> Capability {
+    Capability {
+        name: name.into(),
+        ok,
+        detail: detail.into(),
+        disables: if ok {
+            Vec::new()
+        } else {
+            disables.iter().map(|s| (*s).to_owned()).collect()
+        },
+        fix: (!ok).then(|| fix.to_owned()),
+    }
+}
+
+/// Runs the self-check through `pool`.
+pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
+    let client = pool.get().await?;
+    let row = client.query_one(SELF_CHECK, &[]).await?;
+    let version_num: i32 = row.try_get(1)?;
+    let loaded: bool = row.try_get(2)?;
+    let created: bool = row.try_get(3)?;
+    let hypopg_available: bool = row.try_get(4)?;
+    let hypopg_created: bool = row.try_get(5)?;
+    let monitor: bool = row.try_get::<_, bool>(6)? || row.try_get::<_, bool>(7)?;
+    let io_timing: bool = row.try_get(8)?;
+    let role: String = row.try_get(9)?;
+    let capabilities = vec![
+        capability(
+            "server_version",
+            version_num >= MIN_SERVER_VERSION,
+            "PostgreSQL 14 or later (older versions are past end of life)",
+            &["slow queries from pg_stat_statements", "index advice"],
+            "upgrade the server to a supported PostgreSQL version (14 or later)",
+        ),
+        capability(
+            "pg_stat_statements_loaded",
+            loaded,
+            "pg_stat_statements in shared_preload_libraries (collects statement statistics)",
+            &[
+                "slow queries from pg_stat_statements",
+                "index advice",
+                "pg_stat_statements_* metrics",
+            ],
+            "shared_preload_libraries = 'pg_stat_statements'   # postgresql.conf, then restart the server",
+        ),
+        capability(
+            "pg_stat_statements_created",
+            created,
+            "the pg_stat_statements extension in this database (its views)",
+            &[
+                "slow queries from pg_stat_statements",
+                "index advice",
+                "pg_stat_statements_* metrics",
+            ],
+            "CREATE EXTENSION pg_stat_statements;   -- as a superuser, see sql/install.sql",
+        ),
+        capability(
+            "pg_monitor",
+            monitor,
+            "the agent's role in pg_monitor (reads every role's statements and the statistics views)",
+            &[
+                "statements of other roles in pg_stat_statements",
+                "connection and activity figures",
+            ],
+            &format!("GRANT pg_monitor TO {role};"),
+        ),
+        capability(
+            "hypopg",
+            hypopg_created,
+            if hypopg_available {
+                "the hypopg extension (hypothetical indexes confirm index suggestions with a cost estimate)"
+            } else {
+                "the hypopg extension (not installed on the server)"
+            },
+            &["cost before/after on index suggestions (they come from statistics alone)"],
+            if hypopg_available {
+                "CREATE EXTENSION hypopg;"
+            } else {
+                "install the server package (Debian: apt-get install postgresql-<major>-hypopg), then CREATE EXTENSION hypopg;"
+            },
+        ),
+        capability(
+            "track_io_timing",
+            io_timing,
+            "track_io_timing (I/O time per statement)",
+            &["I/O time in slow-query figures"],
+            "ALTER SYSTEM SET track_io_timing = on; SELECT pg_reload_conf();",
+        ),
+    ];
+    Ok(SelfCheck {
+        database: name.to_owned(),
+        database_name: row.try_get(10)?,
+        role,
+        server_version: row.try_get(0)?,
+        capabilities,
+    })
+}
