@@ -32,6 +32,9 @@ pub struct Recommendation {
     pub value: f64,
     /// The threshold it crossed.
     pub threshold: f64,
+    /// The objects concerned (admin only: they name tables and indexes).
+    #[oai(skip_serializing_if_is_none)]
+    pub objects: Option<Vec<String>>,
 }
 
 /// Share of recent intervals over the lag threshold that makes lag
@@ -68,6 +71,7 @@ pub fn runtime_advice(
             ),
             value: worst.as_secs_f64(),
             threshold: lag_threshold.as_secs_f64(),
+            objects: None,
         });
     }
     if runtime.utilization >= SATURATED_UTILIZATION {
@@ -80,6 +84,7 @@ pub fn runtime_advice(
             ),
             value: runtime.utilization,
             threshold: SATURATED_UTILIZATION,
+            objects: None,
         });
     }
     if let (Some(utilization), Some(limit)) =
@@ -97,6 +102,7 @@ pub fn runtime_advice(
                 ),
                 value: utilization,
                 threshold: memory_threshold,
+                objects: None,
             });
         }
     }
@@ -390,12 +396,93 @@ pub const HIGH_CONNECTION_SHARE: f64 = 0.8;
 /// Share of dead tuples among all tuples that is a vacuum backlog.
 pub const HIGH_DEAD_TUPLE_SHARE: f64 = 0.2;
 
-/// Cache and health advice from the database reader of each watched
-/// database: `(cache, health)`.
+/// Each health kind's finding name, severity, and what it means and what
+/// to do.
 #[cfg(feature = "postgres")]
-pub fn database_advice(watched: &crate::pg::Watched) -> (Vec<Recommendation>, Vec<Recommendation>) {
+fn health_text(kind: &str) -> Option<(&'static str, Severity, &'static str)> {
+    Some(match kind {
+        "invalid" => (
+            "invalid_index",
+            Severity::High,
+            "invalid index(es), left by a failed CREATE INDEX CONCURRENTLY: they slow writes and serve no read. Drop and recreate them.",
+        ),
+        "unused" => (
+            "unused_index",
+            Severity::Low,
+            "index(es) over 1 MB never scanned since the statistics reset: they cost writes and space. Drop them after checking replicas and rare jobs.",
+        ),
+        "redundant" => (
+            "redundant_index",
+            Severity::Low,
+            "index(es) whose columns lead another index of the same table: the other serves their reads. Drop them.",
+        ),
+        "vacuum_overdue" => (
+            "vacuum_overdue",
+            Severity::Medium,
+            "table(s) with more dead than 40% of live tuples: autovacuum is behind. Tune it for them or run VACUUM.",
+        ),
+        "sequence" => (
+            "sequence_exhaustion",
+            Severity::High,
+            "sequence(s) past 75% of their maximum: inserts will fail when one runs out. Move the column to bigint.",
+        ),
+        "wraparound" => (
+            "wraparound",
+            Severity::High,
+            "database(s) with a transaction-ID age over 1 billion of ~2.1 billion: aggressive vacuum is needed before wraparound forces a shutdown.",
+        ),
+        _ => return None,
+    })
+}
+
+/// Cache and health advice from the database and health readers of each
+/// watched database: `(cache, health)`. Object names only for the admin.
+#[cfg(feature = "postgres")]
+pub fn database_advice(
+    watched: &crate::pg::Watched,
+    admin: bool,
+) -> (Vec<Recommendation>, Vec<Recommendation>) {
     let (mut cache, mut health) = (Vec::new(), Vec::new());
     for database in watched.all() {
+        let items = database.health.latest();
+        for kind in [
+            "invalid",
+            "unused",
+            "redundant",
+            "vacuum_overdue",
+            "sequence",
+            "wraparound",
+        ] {
+            let of_kind: Vec<&crate::pg::health::HealthItem> =
+                items.iter().filter(|i| i.kind == kind).collect();
+            let Some((name, severity, text)) = health_text(kind) else {
+                continue;
+            };
+            if of_kind.is_empty() {
+                continue;
+            }
+            let worst = of_kind.iter().map(|i| i.value).fold(0.0, f64::max);
+            let limit = of_kind.iter().map(|i| i.limit).fold(0.0, f64::max);
+            health.push(Recommendation {
+                kind: name.to_owned(),
+                severity,
+                message: format!("Database {}: {} {text}", database.name, of_kind.len()),
+                value: worst,
+                threshold: limit,
+                objects: admin.then(|| {
+                    of_kind
+                        .iter()
+                        .map(|i| {
+                            if i.detail.is_empty() {
+                                i.object.clone()
+                            } else {
+                                format!("{} ({})", i.object, i.detail)
+                            }
+                        })
+                        .collect()
+                }),
+            });
+        }
         let Some(s) = database.database.latest() else {
             continue;
         };
@@ -412,6 +499,7 @@ pub fn database_advice(watched: &crate::pg::Watched) -> (Vec<Recommendation>, Ve
                 ),
                 value: ratio,
                 threshold: LOW_DATABASE_HIT_RATIO,
+                objects: None,
             });
         }
         let max = f64::from(s.max_connections.max(1));
@@ -428,6 +516,7 @@ pub fn database_advice(watched: &crate::pg::Watched) -> (Vec<Recommendation>, Ve
                 ),
                 value: share,
                 threshold: HIGH_CONNECTION_SHARE,
+                objects: None,
             });
         }
         let tuples = (s.dead_tuples + s.live_tuples).max(1) as f64;
@@ -443,6 +532,7 @@ pub fn database_advice(watched: &crate::pg::Watched) -> (Vec<Recommendation>, Ve
                 ),
                 value: dead,
                 threshold: HIGH_DEAD_TUPLE_SHARE,
+                objects: None,
             });
         }
     }

@@ -178,6 +178,7 @@ impl Perfscope {
     ) -> tokio::task::JoinHandle<()> {
         let statements = Arc::new(crate::pg::statements::StatementsReader::default());
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
+        let health = Arc::new(crate::pg::health::HealthReader::default());
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),
@@ -188,12 +189,13 @@ impl Perfscope {
             statements: statements.clone(),
             database: database.clone(),
             advisor: advisor.clone(),
+            health: health.clone(),
             pool: pool.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements, database, advisor],
+            vec![statements, database, advisor, health],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,

@@ -1031,3 +1031,92 @@ async fn the_self_check_reports_missing_pieces_with_their_fix() {
     assert!(capability(&check, "pg_monitor").get("fix").is_none());
     agent.stop().await;
 }
+
+/// Health findings: an invalid index (a failed CREATE UNIQUE INDEX
+/// CONCURRENTLY), an unused one, a redundant one; names only for the admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_findings_name_invalid_unused_and_redundant_indexes() {
+    let cluster = PgCluster::start();
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    cluster.exec("postgres", &install).await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE docs (id int PRIMARY KEY, author text NOT NULL, title text NOT NULL, slug text NOT NULL);
+             INSERT INTO docs SELECT g, 'author ' || (g % 100), 'title ' || g, 's' || (g % 10) FROM generate_series(1, 60000) g;
+             CREATE INDEX docs_title ON docs (title);
+             CREATE INDEX docs_author ON docs (author);
+             CREATE INDEX docs_author_title ON docs (author, title);",
+        )
+        .await;
+    // Fails on duplicate slugs and leaves an invalid index behind.
+    let (superuser, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    let task = tokio::spawn(connection);
+    assert!(
+        superuser
+            .batch_execute("CREATE UNIQUE INDEX CONCURRENTLY docs_slug ON docs (slug)")
+            .await
+            .is_err()
+    );
+    drop(superuser);
+    let _ = task.await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let stats_of = |admin: bool| {
+        let url = agent.url("/api/performance/stats");
+        async move {
+            let mut request = client().get(url);
+            if admin {
+                request = request.bearer_auth(ADMIN_TOKEN);
+            }
+            request.send().await.ok()?.json::<Value>().await.ok()
+        }
+    };
+    let health = eventually("health findings", async || {
+        let stats = stats_of(true).await?;
+        let health = stats["recommendations"]["health"].as_array()?.clone();
+        (health.len() >= 3).then_some(health)
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&health).unwrap_or_default();
+    let find = |kind: &str| {
+        health
+            .iter()
+            .find(|h| h["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {dump}"))
+            .clone()
+    };
+    assert_eq!(
+        find("invalid_index")["objects"],
+        serde_json::json!(["public.docs_slug (public.docs)"]),
+        "{dump}"
+    );
+    assert_eq!(find("invalid_index")["severity"], "high");
+    let unused = find("unused_index")["objects"].to_string();
+    assert!(unused.contains("public.docs_title"), "{dump}");
+    assert!(
+        !unused.contains("docs_pkey"),
+        "primary keys are never 'unused': {dump}"
+    );
+    assert_eq!(
+        find("redundant_index")["objects"],
+        serde_json::json!(["public.docs_author (public.docs_author_title on public.docs)"]),
+        "{dump}"
+    );
+    let public = stats_of(false).await.expect("stats");
+    let text = public["recommendations"]["health"].to_string();
+    assert!(
+        text.contains("invalid_index") && !text.contains("docs_"),
+        "{text}"
+    );
+    agent.stop().await;
+}

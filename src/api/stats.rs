@@ -147,7 +147,7 @@ impl StatsApi {
         ));
         #[cfg(feature = "postgres")]
         let (cache_recommendations, health) =
-            crate::advice::database_advice(self.perfscope.watched());
+            crate::advice::database_advice(self.perfscope.watched(), admin);
         #[cfg(not(feature = "postgres"))]
         let (cache_recommendations, health) = (Vec::new(), Vec::new());
         #[cfg(feature = "postgres")]

@@ -5,6 +5,7 @@
 
 pub mod advisor;
 pub mod database;
+pub mod health;
 pub mod maintenance;
 pub mod runner;
 pub mod self_check;
@@ -56,6 +57,8 @@ pub struct WatchedDatabase {
     pub database: Arc<database::DatabaseReader>,
     /// The index advisor.
     pub advisor: Arc<advisor::IndexAdvisor>,
+    /// The health reader.
+    pub health: Arc<health::HealthReader>,
     /// The pool its readers use.
     pub pool: crate::db::TimedPool,
 }
