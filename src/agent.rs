@@ -143,8 +143,15 @@ pub async fn serve(
     })
 }
 
+/// Connections of the pool that reads a database of
+/// `PERFSCOPE_WATCH_DATABASES` (readers only, no application traffic).
+#[cfg(feature = "postgres")]
+const WATCHED_POOL_SIZE: u32 = 2;
+
 /// Connects the pool to `DATABASE_URL` (when set) and keeps its gauges and
-/// the readiness report current. A database that is down at start-up is
+/// the readiness report current; starts the readers of it and of every
+/// database of `PERFSCOPE_WATCH_DATABASES`, each on its own small pool, so
+/// one database being down never stops the others. A database that is down at start-up is
 /// reported, not fatal: the agent must stay up to report the outage.
 #[cfg(feature = "postgres")]
 async fn watch_database(
@@ -152,8 +159,34 @@ async fn watch_database(
     config: &Config,
     cancel: &CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, AgentError> {
+    let mut tasks = Vec::new();
+    for (name, url) in &config.watch_databases {
+        let settings = crate::db::PoolSettings {
+            name: name.clone(),
+            min: 0,
+            max: WATCHED_POOL_SIZE,
+            ..Default::default()
+        };
+        let pool = perfscope
+            .connect_pool(url.expose(), settings)
+            .await
+            .map_err(|error| ConfigError {
+                var: "PERFSCOPE_WATCH_DATABASES",
+                value: format!("{name}={}", url.redacted()),
+                expected: format!(
+                    "expected a postgres:// URL or key=value connection string ({error})"
+                ),
+            })?;
+        tasks.push(perfscope.watch_database(name, pool, cancel.clone()));
+    }
     let Some(url) = &config.database_url else {
-        return Ok(None);
+        return Ok((!tasks.is_empty()).then(|| {
+            tokio::spawn(async move {
+                for task in tasks {
+                    let _ = task.await;
+                }
+            })
+        }));
     };
     let settings = crate::db::PoolSettings {
         min: config.pool_min,
@@ -179,6 +212,9 @@ async fn watch_database(
     Ok(Some(tokio::spawn(async move {
         let _ = status.await;
         let _ = readers.await;
+        for task in tasks {
+            let _ = task.await;
+        }
     })))
 }
 

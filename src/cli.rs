@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Postgres connection string.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// More databases to watch, comma-separated name=postgres://... pairs (readers and advice only).
+    #[arg(long, env = "PERFSCOPE_WATCH_DATABASES", hide_env_values = true)]
+    pub watch_databases: Option<String>,
     /// Connections opened at start-up [default: 2].
     #[arg(long, env = "DATABASE_POOL_MIN")]
     pub database_pool_min: Option<String>,
@@ -113,6 +116,7 @@ impl From<ServeArgs> for RawConfig {
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
             database_url: args.database_url,
+            watch_databases: args.watch_databases,
             pool_min: args.database_pool_min,
             pool_max: args.database_pool_max,
             query_cache_ttl: args.query_cache_ttl,

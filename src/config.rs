@@ -154,6 +154,9 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// The database to use and watch.
     pub database_url: Option<DatabaseUrl>,
+    /// More databases to watch (readers, advice, self-check; no app
+    /// traffic), by name.
+    pub watch_databases: Vec<(String, DatabaseUrl)>,
     /// Connections opened at start-up.
     pub pool_min: u32,
     /// Pool size.
@@ -200,6 +203,7 @@ impl Default for Config {
             metrics_token: None,
             tls: None,
             database_url: None,
+            watch_databases: Vec::new(),
             pool_min: DEFAULT_POOL_MIN,
             pool_max: DEFAULT_POOL_MAX,
             query_cache_ttl: Duration::from_millis(DEFAULT_QUERY_CACHE_TTL_MS),
@@ -255,6 +259,7 @@ pub struct RawConfig {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub watch_databases: Option<String>,
     pub pool_min: Option<String>,
     pub pool_max: Option<String>,
     pub query_cache_ttl: Option<String>,
@@ -321,6 +326,7 @@ impl RawConfig {
             None | Some("") => None,
             Some(v) => Some(DatabaseUrl::new(v)),
         };
+        let watch_databases = watch_list(self.watch_databases.as_deref())?;
         let pool_max = int_in(
             "DATABASE_POOL_MAX",
             self.pool_max.as_deref(),
@@ -348,6 +354,7 @@ impl RawConfig {
             metrics_token,
             tls,
             database_url,
+            watch_databases,
             pool_min,
             pool_max,
             query_cache_ttl: millis(
@@ -455,6 +462,49 @@ impl RawConfig {
             )?,
         })
     }
+}
+
+/// Parses `PERFSCOPE_WATCH_DATABASES`: comma-separated `name=url` pairs.
+/// Errors never show a password.
+fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigError> {
+    const VAR: &str = "PERFSCOPE_WATCH_DATABASES";
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let mut list: Vec<(String, DatabaseUrl)> = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, url)) = pair.split_once('=') else {
+            return Err(ConfigError::new(
+                VAR,
+                &redact_dsn(pair),
+                "expected comma-separated name=postgres://... pairs",
+            ));
+        };
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid || name == "default" || list.iter().any(|(n, _)| n == name) {
+            return Err(ConfigError::new(
+                VAR,
+                &redact_dsn(pair),
+                format!(
+                    "expected a unique name other than `default`, of lowercase letters, digits, `_` or `-` (got {name:?})"
+                ),
+            ));
+        }
+        if url.trim().is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                name,
+                "expected a connection string after `=`",
+            ));
+        }
+        list.push((name.to_owned(), DatabaseUrl::new(url.trim())));
+    }
+    Ok(list)
 }
 
 fn token(var: &'static str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
@@ -647,6 +697,49 @@ mod tests {
             "host=db user=app password=*** dbname=app"
         );
         assert_eq!(redact_dsn("postgres://db/app"), "postgres://db/app");
+    }
+
+    #[test]
+    fn watch_databases_parse_and_hide_passwords() {
+        let raw = RawConfig {
+            watch_databases: Some(
+                "analytics=postgres://ro:s3cret@db2/analytics, billing=host=db3 password=p4ss"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let config = raw.validate().expect("valid");
+        assert_eq!(config.watch_databases.len(), 2);
+        assert_eq!(config.watch_databases[0].0, "analytics");
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("p4ss"),
+            "{debug}"
+        );
+        for bad in [
+            "nameonly",
+            "default=postgres://x/y",
+            "Bad=postgres://x/y",
+            "a=x,a=y",
+            "a=",
+        ] {
+            let raw = RawConfig {
+                watch_databases: Some(bad.into()),
+                ..Default::default()
+            };
+            let err = raw.validate().expect_err(bad).to_string();
+            assert!(err.starts_with("PERFSCOPE_WATCH_DATABASES="), "{err}");
+        }
+        let raw = RawConfig {
+            watch_databases: Some("Bad=postgres://u:hunter2@h/d".into()),
+            ..Default::default()
+        };
+        assert!(
+            !raw.validate()
+                .expect_err("bad")
+                .to_string()
+                .contains("hunter2")
+        );
     }
 
     #[test]

@@ -1120,3 +1120,82 @@ async fn health_findings_name_invalid_unused_and_redundant_indexes() {
     );
     agent.stop().await;
 }
+
+fn reader_success(metrics: &str, database: &str) -> Option<bool> {
+    let line = format!("perfscope_reader_success{{database=\"{database}\",reader=\"database\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map(|v| v.trim() == "1")
+}
+
+/// A second database from PERFSCOPE_WATCH_DATABASES is read under its own
+/// label, and stopping it never stops the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_watched_database_does_not_stop_the_others() {
+    let first = PgCluster::start();
+    let second = Arc::new(PgCluster::start());
+    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
+        .expect("sql/install.sql");
+    first.exec("postgres", &install).await;
+    second.exec("postgres", &install).await;
+    second.exec("postgres", "SELECT pg_sleep(0.05)").await;
+    let first_url = first.url("perfscope", "postgres");
+    let watch = format!("second={}", second.url("perfscope", "postgres"));
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(first_url.clone());
+        raw.watch_databases = Some(watch.clone());
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    eventually("both databases read", async || {
+        let metrics = metrics_text(&agent).await;
+        (reader_success(&metrics, "default") == Some(true)
+            && reader_success(&metrics, "second") == Some(true)
+            && metrics.contains("pg_stat_statements_calls_total{database=\"second\""))
+        .then_some(())
+    })
+    .await;
+    let (status, check) = {
+        let response = client()
+            .get(agent.url("/api/performance/database?database=second"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        (
+            response.status(),
+            response.json::<Value>().await.expect("json"),
+        )
+    };
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(check["database"], "second");
+
+    let stopper = second.clone();
+    tokio::task::spawn_blocking(move || stopper.stop())
+        .await
+        .expect("stop");
+    eventually("the second database's reads to fail", async || {
+        (reader_success(&metrics_text(&agent).await, "second") == Some(false)).then_some(())
+    })
+    .await;
+    // The first keeps being read: its success stays 1 over further passes.
+    let errors_before = metrics_text(&agent).await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let metrics = metrics_text(&agent).await;
+    assert_eq!(reader_success(&metrics, "default"), Some(true), "{metrics}");
+    assert!(
+        !metrics.contains("perfscope_reader_errors_total{database=\"default\""),
+        "{errors_before}"
+    );
+    let ready: Value = client()
+        .get(agent.url("/readyz"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["status"], "ready");
+    agent.stop().await;
+}
