@@ -347,7 +347,7 @@ pub fn pg_findings(
                 ));
             }
             let rows_per_call = f.rows as f64 / f.calls as f64;
-            if rows_per_call >= MANY_ROWS_PER_CALL {
+            if info.verb == Verb::Select && rows_per_call >= MANY_ROWS_PER_CALL {
                 why.push(format!(
                     "{rows_per_call:.0} rows per call: paginate, or aggregate in SQL"
                 ));

@@ -94,6 +94,18 @@ pub async fn serve(
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), AgentError> {
     let perfscope = Perfscope::new(config.clone());
+    serve_with(&perfscope, Route::new(), shutdown, on_bound).await
+}
+
+/// Serves the agent's endpoints plus `routes` (a host's own, e.g. the
+/// demo's) with `perfscope`'s middleware, until `shutdown` resolves.
+pub async fn serve_with(
+    perfscope: &Perfscope,
+    routes: Route,
+    shutdown: impl Future<Output = ()> + Send,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), AgentError> {
+    let config = perfscope.config().clone();
     let acceptor = bind(&config).await?;
     let bound = acceptor
         .local_addr()
@@ -103,10 +115,10 @@ pub async fn serve(
     let cancel = CancellationToken::new();
     let background = perfscope.start(&cancel);
     #[cfg(feature = "postgres")]
-    let database = watch_database(&perfscope, &config, &cancel).await?;
+    let database = watch_database(perfscope, &config, &cancel).await?;
 
-    let app = Route::new()
-        .nest("/", api::endpoint(&perfscope))
+    let app = routes
+        .nest("/", api::endpoint(perfscope))
         .around(redirect_root)
         .with(crate::http::catch_panic())
         .with(perfscope.middleware());

@@ -28,6 +28,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Print the OpenAPI spec as JSON and exit.
     Openapi,
+    /// Run the agent on a throwaway Postgres with a demo app and workload
+    /// (prints the URLs and the admin token).
+    Demo(Box<ServeArgs>),
 }
 
 /// Settings of the agent.

@@ -37,6 +37,8 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
+#[cfg(feature = "postgres")]
+pub mod demo;
 pub mod http;
 pub mod measure;
 pub mod metrics;

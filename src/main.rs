@@ -23,15 +23,51 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+#[cfg(feature = "postgres")]
+fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let ran = runtime.block_on(perfscope::demo::run(
+        config,
+        perfscope::agent::shutdown_signal(),
+        |addr, token| {
+            println!("perfscope demo is running (Ctrl-C to stop)");
+            println!("  Swagger UI:  {scheme}://{addr}/docs");
+            println!("  stats:       {scheme}://{addr}/api/performance/stats");
+            println!("  admin token: {token}");
+            println!(
+                "  try:         curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/api/performance/slow-queries"
+            );
+        },
+    ));
+    match ran {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("perfscope demo: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn run_demo(_: &tokio::runtime::Runtime, _: Config) -> ExitCode {
+    eprintln!("perfscope demo: built without the `postgres` feature");
+    ExitCode::FAILURE
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
+    let (args, demo) = match cli.command {
         Some(Command::Openapi) => {
             println!("{}", perfscope::api::spec_json());
             return ExitCode::SUCCESS;
         }
-        Some(Command::Serve(args)) => *args,
-        None => cli.serve,
+        Some(Command::Serve(args)) => (*args, false),
+        Some(Command::Demo(args)) => (*args, true),
+        None => (cli.serve, false),
     };
     let config: Config = match RawConfig::from(args).validate() {
         Ok(config) => config,
@@ -51,6 +87,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if demo {
+        return run_demo(&runtime, config);
+    }
     let served = runtime.block_on(perfscope::agent::serve(
         config,
         perfscope::agent::shutdown_signal(),

@@ -382,3 +382,80 @@ fn tls_listener_serves_https() {
         r#"{"status":"ok"}"#
     );
 }
+
+/// `perfscope demo` end to end: a throwaway cluster, the demo app and its
+/// workload; within a minute the stats show the N+1 route and the index
+/// for the unindexed search, and SIGTERM stops everything.
+#[cfg(feature = "postgres")]
+#[test]
+fn the_demo_shows_n_plus_one_and_index_advice() {
+    let mut command = agent_command();
+    command.arg("demo").env("PERFSCOPE_LISTEN", "127.0.0.1:0");
+    let mut child = Reaper(command.spawn().expect("demo starts"));
+    let stdout = child.0.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut docs, mut token) = (None, None);
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(url) = line.trim().strip_prefix("Swagger UI:") {
+            docs = Some(url.trim().to_owned());
+        }
+        if let Some(t) = line.trim().strip_prefix("admin token:") {
+            token = Some(t.trim().to_owned());
+            break;
+        }
+    }
+    let docs = docs.expect("the demo prints the Swagger UI URL");
+    let token = token.expect("the demo prints an admin token");
+    let base = docs.trim_end_matches("/docs").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let stats = loop {
+        let stats: Option<Value> = runtime.block_on(async {
+            client()
+                .get(format!("{base}/api/performance/stats"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()
+        });
+        if let Some(stats) = stats {
+            let r = &stats["recommendations"];
+            let n_plus_one = r["slowQueries"].as_array().is_some_and(|a| {
+                a.iter().any(|f| {
+                    f["kind"] == "n_plus_one" && f["route"] == "/demo/customers/:id/orders"
+                })
+            });
+            let index = r["indexSuggestions"].as_array().is_some_and(|a| {
+                a.iter().any(|s| {
+                    s["table"] == "public.customers" && s["columns"] == serde_json::json!(["email"])
+                })
+            });
+            if n_plus_one && index {
+                break stats;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo never showed its findings"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(stats["system"]["uptime"].as_f64().is_some());
+    // SAFETY: kill(2) with a valid pid of our own child.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_postgres::NoTls;
 
 use super::advisor::quote_ident;
+use super::describe;
 
 const TABLE: &str = include_str!("../../sql/queries/maintenance_table.sql");
 const VACUUM_PROGRESS: &str = include_str!("../../sql/queries/vacuum_progress.sql");
@@ -324,14 +325,6 @@ impl Maintenance {
             }
         }
         Some(job)
-    }
-}
-
-/// SQLSTATE and message of a failure (the endpoint is admin-only).
-fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! reader logs and counts but never takes the agent down.
 
 pub mod advisor;
+pub mod cluster;
 pub mod database;
 pub mod health;
 pub mod maintenance;
@@ -21,7 +22,7 @@ use crate::db::TimedTransaction;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// A statement failed (including `statement_timeout`).
-    #[error(transparent)]
+    #[error("{}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
     /// The server cannot be read (e.g. a version past end of life).
     #[error("{0}")]
@@ -32,6 +33,14 @@ pub enum ReadError {
     /// No connection could be had.
     #[error(transparent)]
     Pool(#[from] crate::db::DbError),
+}
+
+/// The server's message and SQLSTATE, not just "db error".
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 /// One statistics view's reader.

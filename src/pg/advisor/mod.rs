@@ -162,15 +162,18 @@ impl IndexAdvisor {
         tx.batch_execute("/* perfscope */ SAVEPOINT perfscope_advice")
             .await
             .ok()?;
-        let result = Self::cost_inner(tx, sql, version, hypothetical).await;
+        let mut prepared = false;
+        let result = Self::cost_inner(tx, sql, version, hypothetical, &mut prepared).await;
         let cleanup = if result.is_some() {
             "/* perfscope */ RELEASE SAVEPOINT perfscope_advice"
         } else {
             "/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_advice"
         };
         let _ = tx.batch_execute(cleanup).await;
-        if version < 160_000 {
-            // Prepared statements outlive a rolled-back savepoint.
+        if prepared {
+            // A prepared statement outlives a rolled-back savepoint; only
+            // one that exists is deallocated, or the error would abort the
+            // whole read.
             let _ = tx
                 .batch_execute("/* perfscope */ DEALLOCATE perfscope_advice")
                 .await;
@@ -183,6 +186,7 @@ impl IndexAdvisor {
         sql: &str,
         version: i32,
         hypothetical: Option<&str>,
+        prepared: &mut bool,
     ) -> Option<f64> {
         if let Some(index) = hypothetical {
             tx.query(
@@ -201,11 +205,15 @@ impl IndexAdvisor {
             .ok()?
         } else {
             let params = max_param(sql);
+            tx.batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
+                .await
+                .ok()?;
             tx.batch_execute(&format!(
-                "/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan; PREPARE perfscope_advice AS {sql}"
+                "/* perfscope */ PREPARE perfscope_advice AS {sql}"
             ))
             .await
             .ok()?;
+            *prepared = true;
             let nulls = vec!["NULL"; params].join(", ");
             let execute = if params == 0 {
                 "EXECUTE perfscope_advice".to_owned()

@@ -1,0 +1,250 @@
+//! `perfscope demo`: the main job on an embedded default. It starts a
+//! throwaway Postgres cluster (pg_stat_statements, and hypopg when the
+//! server has it), creates a small shop schema, and serves in one process
+//! the agent's endpoints plus a small demo API built with the library,
+//! whose routes issue the queries a real app gets wrong: a search by an
+//! unindexed column, an N+1 list, a slow report. A background workload
+//! drives those routes over HTTP, so route attribution, N+1 detection, the
+//! slow log and index advice all show within a minute.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use poem::web::{Data, Path, Query};
+use poem::{EndpointExt, Route, get, handler};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::Perfscope;
+use crate::agent::{AgentError, serve_with};
+use crate::config::{Config, ConfigError, DatabaseUrl, Secret};
+use crate::db::{PoolSettings, TimedPool};
+use crate::pg::cluster::Cluster;
+
+const INSTALL: &str = include_str!("../sql/install.sql");
+
+const SCHEMA: &str = "
+CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL);
+INSERT INTO customers SELECT g, 'customer' || g || '@example.com', 'Customer ' || g
+  FROM generate_series(1, 50000) g;
+CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id),
+                     total numeric NOT NULL, created_at timestamptz NOT NULL);
+INSERT INTO orders SELECT g, 1 + g % 5000, (g % 500) + 0.99, now() - g * interval '30 seconds'
+  FROM generate_series(1, 200000) g;
+CREATE INDEX orders_customer ON orders (customer_id);
+CREATE TABLE order_items (id int PRIMARY KEY, order_id int NOT NULL, sku text NOT NULL, qty int NOT NULL);
+INSERT INTO order_items SELECT g, 1 + g % 200000, 'SKU' || (g % 1000), 1 + g % 3
+  FROM generate_series(1, 400000) g;
+CREATE INDEX order_items_order ON order_items (order_id);
+ANALYZE;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;
+";
+
+/// Why the demo could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// No cluster (e.g. no server binaries: the message says what to install).
+    #[error(transparent)]
+    Cluster(#[from] crate::pg::cluster::ClusterError),
+    /// Setting up the schema or the pool failed.
+    #[error("setting up the demo database: {0}")]
+    Setup(String),
+    /// The agent failed.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+fn setup(error: impl std::fmt::Display) -> DemoError {
+    DemoError::Setup(error.to_string())
+}
+
+/// A fresh random token (hex), for an admin token the user did not set.
+fn random_token() -> Result<String, DemoError> {
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(setup)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[derive(serde::Deserialize)]
+struct Search {
+    email: String,
+}
+
+/// Search by an unindexed column: a sequential scan on every call.
+#[handler]
+async fn search(pool: Data<&TimedPool>, Query(query): Query<Search>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
+    let rows = client
+        .named("findCustomerByEmail")
+        .query(
+            "SELECT id, name FROM customers WHERE email = $1",
+            &[&query.email],
+        )
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    Ok(format!("{} customer(s)", rows.len()))
+}
+
+/// The N+1: one query for the orders, then one per order for its items.
+#[handler]
+async fn customer_orders(pool: Data<&TimedPool>, Path(id): Path<i32>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
+    let orders = client
+        .query(
+            "SELECT id, total FROM orders WHERE customer_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    let mut items = 0;
+    for order in &orders {
+        let order_id: i32 = order.try_get(0).map_err(poem::error::InternalServerError)?;
+        items += client
+            .query(
+                "SELECT sku, qty FROM order_items WHERE order_id = $1",
+                &[&order_id],
+            )
+            .await
+            .map_err(poem::error::InternalServerError)?
+            .len();
+    }
+    Ok(format!("{} orders, {items} items", orders.len()))
+}
+
+/// A slow report (the sleep stands for a heavy aggregate).
+#[handler]
+async fn report(pool: Data<&TimedPool>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
+    client
+        .query("SELECT pg_sleep(1.1)", &[])
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    let rows = client
+        .query(
+            "SELECT customer_id, sum(total) FROM orders WHERE created_at > now() - interval '30 days' GROUP BY 1 ORDER BY 2 DESC LIMIT 20",
+            &[],
+        )
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    Ok(format!("{} rows", rows.len()))
+}
+
+/// GET over a plain TCP connection (the workload needs nothing more).
+async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<()> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut sink = Vec::new();
+    stream.read_to_end(&mut sink).await?;
+    Ok(())
+}
+
+/// Drives the demo routes until `cancel` fires.
+async fn workload(addr: SocketAddr, cancel: CancellationToken) {
+    let mut n: u64 = 0;
+    loop {
+        n += 1;
+        let path = match n % 20 {
+            0 => "/demo/reports/slow".to_owned(),
+            i if i % 2 == 0 => format!("/demo/customers/{}/orders", 1 + (n * 7919) % 5000),
+            _ => format!(
+                "/demo/customers/search?email=customer{}@example.com",
+                1 + (n * 104729) % 50000
+            ),
+        };
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = http_get(addr, &path) => {}
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+/// Runs the demo until `shutdown` resolves; `on_ready` gets the bound
+/// address and the admin token once everything is up.
+pub async fn run(
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    on_ready: impl FnOnce(SocketAddr, &str),
+) -> Result<(), DemoError> {
+    tracing::info!("starting a throwaway PostgreSQL cluster");
+    let cluster = tokio::task::spawn_blocking(|| Cluster::start(""))
+        .await
+        .map_err(setup)??;
+    cluster.exec("postgres", INSTALL).await.map_err(setup)?;
+    tracing::info!("creating the demo schema (about 650,000 rows)");
+    cluster.exec("postgres", SCHEMA).await.map_err(setup)?;
+    // The schema load is not the app's workload.
+    cluster
+        .exec("postgres", "SELECT pg_stat_statements_reset()")
+        .await
+        .map_err(setup)?;
+
+    let token = match &config.admin_token {
+        Some(token) => token.expose().to_owned(),
+        None => {
+            let token = random_token()?;
+            config.admin_token = Some(Secret::new(token.as_str()));
+            token
+        }
+    };
+    // The agent reads as the least-privilege role; the demo app is the
+    // database's owner.
+    config.database_url = Some(DatabaseUrl::new(cluster.url("perfscope", "postgres")));
+    if config.read_interval > Duration::from_secs(5) {
+        config.read_interval = Duration::from_secs(5);
+    }
+    let perfscope = Perfscope::new(config);
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings {
+                name: "demo".into(),
+                ..PoolSettings::default()
+            },
+        )
+        .await
+        .map_err(|e| {
+            DemoError::Agent(AgentError::Config(ConfigError {
+                var: "DATABASE_URL",
+                value: "demo cluster".into(),
+                expected: e.to_string(),
+            }))
+        })?;
+    let routes = Route::new()
+        .at("/demo/customers/search", get(search).data(pool.clone()))
+        .at(
+            "/demo/customers/:id/orders",
+            get(customer_orders).data(pool.clone()),
+        )
+        .at("/demo/reports/slow", get(report).data(pool));
+
+    let cancel = CancellationToken::new();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let drive = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if let Ok(addr) = bound_rx.await {
+                workload(addr, cancel).await;
+            }
+        })
+    };
+    let served = serve_with(&perfscope, routes, shutdown, |addr| {
+        on_ready(addr, &token);
+        let _ = bound_tx.send(addr);
+    })
+    .await;
+    cancel.cancel();
+    let _ = drive.await;
+    drop(cluster);
+    served.map_err(DemoError::from)
+}

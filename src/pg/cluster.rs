@@ -1,0 +1,250 @@
+//! A throwaway PostgreSQL cluster: initdb + pg_ctl on a free loopback port
+//! with pg_stat_statements preloaded, the server log in a file, stop and
+//! start for outage tests, run as the `postgres` OS user when we are root.
+//! The tests and `perfscope demo` both use it. (The `pgtemp` crate does
+//! part of this but needs sudo as root, picks ports racily and cannot
+//! restart a cluster.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Why a cluster could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// No server binaries are installed.
+    #[error(
+        "no PostgreSQL server binaries under /usr/lib/postgresql: install them (Debian: apt-get install postgresql-15 postgresql-15-hypopg)"
+    )]
+    NoServer,
+    /// A step failed; the message has the tool's output.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A running cluster; stopped and removed when dropped.
+#[derive(Debug)]
+pub struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+}
+
+/// The newest server binaries on the machine.
+pub fn server_bin() -> Result<PathBuf, ClusterError> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, bin)| bin)
+        .ok_or(ClusterError::NoServer)
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn free_port() -> Result<u16, ClusterError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| ClusterError::Failed(format!("no free port: {e}")))
+}
+
+/// Runs a server binary, as `postgres` when we are root.
+fn run(bin: &Path, program: &str, args: &[&str]) -> Result<Output, ClusterError> {
+    let path = bin.join(program);
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&path);
+        c
+    } else {
+        Command::new(&path)
+    };
+    command
+        .args(args)
+        .env_remove("PGDATA")
+        .output()
+        .map_err(|e| ClusterError::Failed(format!("cannot run {}: {e}", path.display())))
+}
+
+fn path_str(path: &Path) -> Result<&str, ClusterError> {
+    path.to_str()
+        .ok_or_else(|| ClusterError::Failed(format!("not UTF-8: {}", path.display())))
+}
+
+impl Cluster {
+    /// initdb and start a cluster with `extra_conf` lines added to its
+    /// configuration.
+    pub fn start(extra_conf: &str) -> Result<Self, ClusterError> {
+        let bin = server_bin()?;
+        let dir = std::env::temp_dir().join(format!(
+            "perfscope-pg-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ClusterError::Failed(format!("{}: {e}", dir.display())))?;
+        if is_root() {
+            let chown = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&dir)
+                .status()
+                .map_err(|e| ClusterError::Failed(format!("chown: {e}")))?;
+            if !chown.success() {
+                return Err(ClusterError::Failed(format!(
+                    "chown of {} failed",
+                    dir.display()
+                )));
+            }
+        }
+        let data = dir.join("data");
+        let init = run(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+        )?;
+        if !init.status.success() {
+            return Err(ClusterError::Failed(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&init.stderr)
+            )));
+        }
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let conf = format!(
+                "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\n\
+                 shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n\
+                 fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 60\n{extra_conf}\n",
+                dir.display()
+            );
+            std::fs::write(data.join("postgresql.auto.conf"), conf)
+                .map_err(|e| ClusterError::Failed(format!("writing the configuration: {e}")))?;
+            let cluster = Self {
+                bin: bin.clone(),
+                dir: dir.clone(),
+                port,
+            };
+            match cluster.pg_ctl_start() {
+                Ok(()) => return Ok(cluster),
+                Err(error) => {
+                    last_error = error.to_string();
+                    // Keep the data directory for the next port.
+                    std::mem::forget(cluster);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(ClusterError::Failed(format!(
+            "the cluster did not start: {last_error}"
+        )))
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), ClusterError> {
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let out = run(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        )?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(ClusterError::Failed(format!(
+                "{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )))
+        }
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (fast shutdown), keeping the data.
+    pub fn stop(&self) -> Result<(), ClusterError> {
+        let data = self.dir.join("data");
+        let out = run(
+            &self.bin,
+            "pg_ctl",
+            &["-D", path_str(&data)?, "-m", "fast", "-w", "stop"],
+        )?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(ClusterError::Failed(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    }
+
+    /// Starts it again on the same port.
+    pub fn restart(&self) -> Result<(), ClusterError> {
+        self.pg_ctl_start()
+    }
+
+    /// A connection URL (trust authentication: no password).
+    pub fn url(&self, user: &str, database: &str) -> String {
+        format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Connects as the superuser and runs `sql` (several statements).
+    pub async fn exec(&self, database: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.url("postgres", database), tokio_postgres::NoTls).await?;
+        let task = tokio::spawn(connection);
+        let result = client.batch_execute(sql).await;
+        drop(client);
+        let _ = task.await;
+        result
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        if let Some(data) = data.to_str() {
+            let _ = run(
+                &self.bin,
+                "pg_ctl",
+                &["-D", data, "-m", "immediate", "-w", "stop"],
+            );
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
