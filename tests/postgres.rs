@@ -493,7 +493,7 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
 
     let report: Value = eventually("pg_stat_statements entries", async || {
         let report: Value = client()
-            .get(agent.url("/api/performance/slow-queries"))
+            .get(agent.url("/api/performance/slow-queries?database=default"))
             .bearer_auth(ADMIN_TOKEN)
             .send()
             .await

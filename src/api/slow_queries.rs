@@ -6,6 +6,7 @@
 //! last stats reset on the first pass). Every text is normalized by
 //! perfscope.
 
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
@@ -96,9 +97,18 @@ impl SlowQueriesApi {
         tag = "ApiTags::Performance",
         operation_id = "getSlowQueries"
     )]
-    async fn slow_queries(&self, token: BearerToken) -> Result<SlowQueriesResponse, ApiError> {
+    async fn slow_queries(
+        &self,
+        token: BearerToken,
+        /// Only this watched database's pg_stat_statements entries (the
+        /// in-process slow log is always included).
+        #[oai(validator(min_length = 1, max_length = 63))]
+        database: Query<Option<String>>,
+    ) -> Result<SlowQueriesResponse, ApiError> {
         let config = self.perfscope.config();
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        #[cfg(not(feature = "postgres"))]
+        let _ = &database;
         let db = self.perfscope.db();
         #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
         let mut queries: Vec<SlowQueryEntry> = db
@@ -132,7 +142,7 @@ impl SlowQueriesApi {
             })
             .collect();
         #[cfg(feature = "postgres")]
-        queries.extend(pg_entries(&self.perfscope, db));
+        queries.extend(pg_entries(&self.perfscope, db, database.0.as_deref()));
         Ok(SlowQueriesResponse::Ok(Json(SlowQueries {
             threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
             queries,
@@ -146,7 +156,11 @@ impl SlowQueriesApi {
 const PG_WORST: usize = 20;
 
 #[cfg(feature = "postgres")]
-fn pg_entries(perfscope: &Perfscope, db: &crate::db::DbInsights) -> Vec<SlowQueryEntry> {
+fn pg_entries(
+    perfscope: &Perfscope,
+    db: &crate::db::DbInsights,
+    only: Option<&str>,
+) -> Vec<SlowQueryEntry> {
     use crate::pg::statements::StatementView;
     let routes: Vec<(u64, std::sync::Arc<str>)> = db
         .slow_log
@@ -156,6 +170,9 @@ fn pg_entries(perfscope: &Perfscope, db: &crate::db::DbInsights) -> Vec<SlowQuer
         .collect();
     let mut entries = Vec::new();
     for database in perfscope.watched().all() {
+        if only.is_some_and(|name| name != &*database.name) {
+            continue;
+        }
         let snapshot = database.statements.latest();
         let figures = |s: &StatementView| match s.window {
             Some(window) if window.calls > 0 => (window, true),

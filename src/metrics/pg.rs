@@ -282,6 +282,19 @@ impl Collector for StatementsCollector {
             )?;
         }
         self.encode_databases(&mut encoder, &databases)?;
+        let mut unparsable = encoder.encode_descriptor(
+            "perfscope_advisor_unparsable_statements",
+            "Statements the index advisor's SQL parser rejected on its last pass (skipped)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for database in &databases {
+            ConstGauge::new(database.advisor.latest().unparsable as f64).encode(
+                unparsable.encode_family(&DatabaseLabels {
+                    database: database.name.clone(),
+                })?,
+            )?;
+        }
         let mut resets = encoder.encode_descriptor(
             "pg_stat_statements_resets_detected",
             "pg_stat_statements resets seen by the agent since it started",
