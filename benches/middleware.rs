@@ -50,5 +50,11 @@ fn observation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, middleware, observation);
+fn clock(c: &mut Criterion) {
+    c.bench_function("Instant::now", |b| {
+        b.iter(|| black_box(std::time::Instant::now()))
+    });
+}
+
+criterion_group!(benches, middleware, observation, clock);
 criterion_main!(benches);

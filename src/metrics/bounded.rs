@@ -9,18 +9,23 @@
 //! is `perfscope_metric_series{family}`.
 //!
 //! The hot path (a label set that already has a series) is one read lock on
-//! the family, as with a plain `Family`; only the creation of a new series
-//! takes a mutex.
+//! an index hashed with FxHash (prometheus-client's `Family` hashes with
+//! SipHash, which is most of a lookup's cost for a label set holding a route
+//! template); the index holds clones of the family's metrics, which share
+//! their state. Only the creation of a new series takes a mutex.
 
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
 
-use parking_lot::MappedRwLockReadGuard;
+use std::collections::HashMap;
+
+use parking_lot::{MappedRwLockReadGuard, RwLock, RwLockReadGuard};
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use rustc_hash::FxBuildHasher;
 
 /// A label set that knows which label set its family folds into once full.
 pub trait OverflowLabels {
@@ -70,9 +75,30 @@ impl SeriesAccounting {
 }
 
 #[derive(Debug)]
-struct Known<S> {
-    series: Vec<S>,
+struct Known {
+    series: usize,
     overflowed: bool,
+}
+
+/// A series handed out by [`BoundedFamily::get`]: borrowed from the index
+/// (the hot path) or a clone made when it was created (clones share state).
+#[derive(Debug)]
+pub enum Series<'a, M> {
+    /// Found in the index.
+    Indexed(MappedRwLockReadGuard<'a, M>),
+    /// Just created.
+    Created(M),
+}
+
+impl<M> std::ops::Deref for Series<'_, M> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        match self {
+            Self::Indexed(metric) => metric,
+            Self::Created(metric) => metric,
+        }
+    }
 }
 
 /// A `Family` that holds at most `cap` series plus one overflow series.
@@ -80,8 +106,10 @@ struct Known<S> {
 pub struct BoundedFamily<S, M, C = fn() -> M> {
     name: &'static str,
     family: Family<S, M, C>,
-    /// Label sets in creation order, for read-back (e.g. quantiles per route).
-    known: Mutex<Known<S>>,
+    /// The series by label set, for fast lookups and read-back.
+    index: RwLock<HashMap<S, M, FxBuildHasher>>,
+    /// Series accounting; held while a series is created.
+    known: Mutex<Known>,
     accounting: SeriesAccounting,
 }
 
@@ -98,6 +126,7 @@ where
         + 'static,
     M: EncodeMetric
         + prometheus_client::metrics::TypedMetric
+        + Clone
         + std::fmt::Debug
         + Send
         + Sync
@@ -126,8 +155,9 @@ where
         Self {
             name,
             family,
+            index: RwLock::new(HashMap::default()),
             known: Mutex::new(Known {
-                series: Vec::new(),
+                series: 0,
                 overflowed: false,
             }),
             accounting: accounting.clone(),
@@ -136,22 +166,25 @@ where
 
     /// The series for `labels`, or the overflow series once the family is
     /// full.
-    pub fn get(&self, labels: &S) -> MappedRwLockReadGuard<'_, M> {
-        if let Some(metric) = self.family.get(labels) {
-            return metric;
+    pub fn get(&self, labels: &S) -> Series<'_, M> {
+        match RwLockReadGuard::try_map(self.index.read(), |index| index.get(labels)) {
+            Ok(metric) => Series::Indexed(metric),
+            Err(guard) => {
+                drop(guard);
+                Series::Created(self.create(labels))
+            }
         }
-        self.create(labels)
     }
 
     #[cold]
-    fn create(&self, labels: &S) -> MappedRwLockReadGuard<'_, M> {
+    fn create(&self, labels: &S) -> M {
         let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
         // Another caller may have created it while this one waited.
-        if let Some(metric) = self.family.get(labels) {
-            return metric;
-        }
-        let target = if known.series.len() < self.accounting.cap {
-            known.series.push(labels.clone());
+        let exists = self.index.read().contains_key(labels);
+        let target = if exists {
+            labels.clone()
+        } else if known.series < self.accounting.cap {
+            known.series += 1;
             labels.clone()
         } else {
             known.overflowed = true;
@@ -161,25 +194,25 @@ where
                 .inc();
             S::overflow()
         };
-        let series = known.series.len() + usize::from(known.overflowed);
+        let metric = self.family.get_or_create(&target).clone();
+        self.index
+            .write()
+            .entry(target)
+            .or_insert_with(|| metric.clone());
+        let series = known.series + usize::from(known.overflowed);
         self.accounting
             .series
             .get_or_create(&FamilyLabel { family: self.name })
             .set(i64::try_from(series).unwrap_or(i64::MAX));
-        self.family.get_or_create(&target)
+        metric
     }
 
-    /// Calls `f` for every series (not the overflow one), in creation order.
+    /// Calls `f` for every series (not the overflow one).
     pub fn for_each(&self, mut f: impl FnMut(&S, &M)) {
-        let known = self
-            .known
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .series
-            .clone();
-        for labels in &known {
-            if let Some(metric) = self.family.get(labels) {
-                f(labels, &metric);
+        let overflow = S::overflow();
+        for (labels, metric) in self.index.read().iter() {
+            if *labels != overflow {
+                f(labels, metric);
             }
         }
     }
@@ -259,6 +292,7 @@ mod tests {
         );
         let mut seen = Vec::new();
         family.for_each(|labels, _| seen.push(labels.path.clone()));
+        seen.sort();
         assert_eq!(seen, vec!["/p/0", "/p/1", "/p/2"]);
     }
 }
