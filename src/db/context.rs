@@ -60,10 +60,13 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let scope: *const RequestScope = this.scope;
+        // Only shared references to the scope exist from here on (this one
+        // and those `record` makes from `CURRENT`); the `RefCell` inside
+        // gives the mutation.
+        let scope: &RequestScope = this.scope;
         let _restore = Restore(CURRENT.with(|current| current.replace(scope)));
         match this.future.poll(cx) {
-            Poll::Ready(output) => Poll::Ready((output, this.scope.db.take())),
+            Poll::Ready(output) => Poll::Ready((output, scope.db.take())),
             Poll::Pending => Poll::Pending,
         }
     }
