@@ -302,8 +302,11 @@ pub const LOW_HIT_RATIO: f64 = 0.9;
 /// Blocks a statement must have read before its hit ratio means anything.
 pub const MIN_BLOCKS_READ: i64 = 1_000;
 
-/// pg_stat_statements' worst statements (by total time) of every watched
-/// database, with why they are slow where the figures tell.
+/// pg_stat_statements' worst statements (by total time, at most `limit`
+/// per database) of every watched database that have a reason to be
+/// listed: over the slow threshold, a sequential scan of a large table in
+/// their plan (from the index advisor), a low buffer hit ratio, or many rows
+/// per call.
 #[cfg(feature = "postgres")]
 pub fn pg_findings(
     watched: &crate::pg::Watched,
@@ -315,7 +318,12 @@ pub fn pg_findings(
     let mut findings = Vec::new();
     for database in watched.all() {
         let snapshot = database.statements.latest();
-        for statement in snapshot.statements.iter().take(limit) {
+        let advisor = database.advisor.latest();
+        let mut listed = 0;
+        for statement in &snapshot.statements {
+            if listed == limit {
+                break;
+            }
             let Some(text) = &statement.text else {
                 continue;
             };
@@ -339,6 +347,18 @@ pub fn pg_findings(
                     threshold_ms
                 ));
             }
+            if let Some(scans) = advisor.seq_scans.get(&statement.queryid) {
+                for (table, rows) in scans {
+                    let what = if admin {
+                        table.as_str()
+                    } else {
+                        "a large table"
+                    };
+                    why.push(format!(
+                        "its plan reads {what} (~{rows} rows) with a sequential scan"
+                    ));
+                }
+            }
             let reads_enough = f.shared_read >= MIN_BLOCKS_READ;
             if let Some(ratio) = f.hit_ratio().filter(|r| *r < LOW_HIT_RATIO && reads_enough) {
                 why.push(format!(
@@ -355,6 +375,7 @@ pub fn pg_findings(
             if why.is_empty() {
                 continue;
             }
+            listed += 1;
             findings.push(QueryFinding {
                 kind: "slow_query".into(),
                 source: "pg_stat_statements".into(),

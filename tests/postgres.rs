@@ -804,6 +804,30 @@ async fn index_advice_scenarios() {
         .json()
         .await
         .expect("json");
+    // The statements' findings say why: the sequential scan of the table.
+    let admin_stats: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let scan = admin_stats["recommendations"]["slowQueries"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|f| f["statement"] == "select id, region from customers where email = $1")
+        .unwrap_or_else(|| panic!("no finding for the email search: {admin_stats}"))
+        .clone();
+    assert!(
+        scan["message"]
+            .as_str()
+            .expect("message")
+            .contains("reads public.customers (~50000 rows) with a sequential scan"),
+        "{scan}"
+    );
     let public_text = public["recommendations"]["indexSuggestions"].to_string();
     assert!(
         !public_text.contains("customers") && !public_text.contains("email"),

@@ -99,6 +99,9 @@ pub struct Advice {
     pub unparsable: u64,
     /// Whether hypopg was available.
     pub hypopg: bool,
+    /// For each statement (by queryid) whose generic plan scans a table of
+    /// at least [`MIN_ROWS`] rows sequentially: `(schema.table, rows)`.
+    pub seq_scans: HashMap<i64, Vec<(String, i64)>>,
 }
 
 /// Quotes an identifier for SQL.
@@ -151,14 +154,15 @@ impl IndexAdvisor {
         }))
     }
 
-    /// The generic plan's total cost of `sql`, or `None` when it cannot be
-    /// planned (e.g. no SELECT privilege). Runs in a savepoint.
+    /// The generic plan of `sql` (cost and sequentially scanned tables), or
+    /// `None` when it cannot be planned (e.g. no SELECT privilege). Runs in
+    /// a savepoint.
     async fn cost(
         tx: &TimedTransaction<'_>,
         sql: &str,
         version: i32,
         hypothetical: Option<&str>,
-    ) -> Option<f64> {
+    ) -> Option<Plan> {
         tx.batch_execute("/* perfscope */ SAVEPOINT perfscope_advice")
             .await
             .ok()?;
@@ -187,7 +191,7 @@ impl IndexAdvisor {
         version: i32,
         hypothetical: Option<&str>,
         prepared: &mut bool,
-    ) -> Option<f64> {
+    ) -> Option<Plan> {
         if let Some(index) = hypothetical {
             tx.query(
                 "/* perfscope */ SELECT * FROM hypopg_create_index($1)",
@@ -231,7 +235,13 @@ impl IndexAdvisor {
             let _ = tx.query("/* perfscope */ SELECT hypopg_reset()", &[]).await;
         }
         let json: serde_json::Value = plan.try_get(0).ok()?;
-        json.pointer("/0/Plan/Total Cost")?.as_f64()
+        let root = json.pointer("/0/Plan")?;
+        let mut seq_scans = Vec::new();
+        collect_seq_scans(root, &mut seq_scans);
+        Some(Plan {
+            cost: root.get("Total Cost")?.as_f64()?,
+            seq_scans,
+        })
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
@@ -268,11 +278,31 @@ impl IndexAdvisor {
                     continue;
                 }
             };
-            for table_use in uses {
+            for table_use in &uses {
                 if !tables.contains_key(&table_use.table) {
                     let table = Self::table(tx, &table_use.table).await?;
                     tables.insert(table_use.table.clone(), table);
                 }
+            }
+            // The statement's own plan: its cost, and which large tables it
+            // reads sequentially (a reason the stats give for slowness).
+            let before = if uses.is_empty() {
+                None
+            } else {
+                Self::cost(tx, raw, version, None).await
+            };
+            if let Some(plan) = &before {
+                let large: Vec<(String, i64)> = tables
+                    .values()
+                    .flatten()
+                    .filter(|t| t.rows >= MIN_ROWS && plan.seq_scans.contains(&t.name))
+                    .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
+                    .collect();
+                if !large.is_empty() {
+                    advice.seq_scans.insert(statement.queryid, large);
+                }
+            }
+            for table_use in uses {
                 let Some(Some(table)) = tables.get(&table_use.table) else {
                     continue;
                 };
@@ -293,9 +323,8 @@ impl IndexAdvisor {
                         .join(", ")
                 );
                 let (before, after) = if hypopg {
-                    let before = Self::cost(tx, raw, version, None).await;
                     let after = Self::cost(tx, raw, version, Some(&index_sql)).await;
-                    match (before, after) {
+                    match (before.as_ref().map(|p| p.cost), after.map(|p| p.cost)) {
                         (Some(b), Some(a)) if b > 0.0 && (1.0 - a / b) >= MIN_SAVING => {
                             (Some(b), Some(a))
                         }
@@ -405,6 +434,30 @@ impl IndexAdvisor {
             return Ok(None);
         }
         Ok(Some(columns))
+    }
+}
+
+/// What perfscope reads off a generic plan.
+#[derive(Clone, Debug, PartialEq)]
+struct Plan {
+    cost: f64,
+    /// Relations read by a sequential scan.
+    seq_scans: Vec<String>,
+}
+
+/// The relations of every `Seq Scan` node under `node`.
+fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
+    if node.get("Node Type").and_then(|t| t.as_str()) == Some("Seq Scan") {
+        if let Some(relation) = node.get("Relation Name").and_then(|r| r.as_str()) {
+            if !out.iter().any(|r| r == relation) {
+                out.push(relation.to_owned());
+            }
+        }
+    }
+    if let Some(children) = node.get("Plans").and_then(|p| p.as_array()) {
+        for child in children {
+            collect_seq_scans(child, out);
+        }
     }
 }
 
