@@ -200,8 +200,9 @@ pub async fn run(
     // The agent reads as the least-privilege role; the demo app is the
     // database's owner.
     config.database_url = Some(DatabaseUrl::new(cluster.url("perfscope", "postgres")));
-    if config.read_interval > Duration::from_secs(5) {
-        config.read_interval = Duration::from_secs(5);
+    // Quick feedback: read every 2 s (the advisor every 8 s).
+    if config.read_interval > Duration::from_secs(2) {
+        config.read_interval = Duration::from_secs(2);
     }
     let perfscope = Perfscope::new(config);
     let pool = perfscope

@@ -30,10 +30,9 @@ fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
     } else {
         "http"
     };
-    let ran = runtime.block_on(perfscope::demo::run(
-        config,
-        perfscope::agent::shutdown_signal(),
-        |addr, token| {
+    let ran = runtime.block_on(async {
+        let shutdown = perfscope::agent::shutdown_signal();
+        perfscope::demo::run(config, shutdown, |addr, token| {
             println!("perfscope demo is running (Ctrl-C to stop)");
             println!("  Swagger UI:  {scheme}://{addr}/docs");
             println!("  stats:       {scheme}://{addr}/api/performance/stats");
@@ -41,8 +40,9 @@ fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
             println!(
                 "  try:         curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/api/performance/slow-queries"
             );
-        },
-    ));
+        })
+        .await
+    });
     match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -90,11 +90,10 @@ fn main() -> ExitCode {
     if demo {
         return run_demo(&runtime, config);
     }
-    let served = runtime.block_on(perfscope::agent::serve(
-        config,
-        perfscope::agent::shutdown_signal(),
-        |_| {},
-    ));
+    let served = runtime.block_on(async {
+        let shutdown = perfscope::agent::shutdown_signal();
+        perfscope::agent::serve(config, shutdown, |_| {}).await
+    });
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(perfscope::agent::AgentError::Config(error)) => {

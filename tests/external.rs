@@ -305,8 +305,8 @@ fn sigterm_stops_the_agent_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "exit status {status:?}");
     let logs = logs.join().expect("log reader");
+    assert!(status.success(), "exit status {status:?}; logs: {logs:?}");
     assert!(
         logs.iter().any(|l| l.contains("\"stopped\"")),
         "the agent logs that it stopped: {logs:?}"

@@ -47,6 +47,11 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
 pub trait Reader: Send + Sync + 'static {
     /// Its name, the `reader` label.
     fn name(&self) -> &'static str;
+    /// Runs on every n-th pass of the runner (1: every pass). Expensive
+    /// readers (the advisor plans statements) run less often.
+    fn every(&self) -> u64 {
+        1
+    }
     /// One pass, inside a read-only transaction whose `statement_timeout`
     /// the runner has set.
     fn read<'a>(

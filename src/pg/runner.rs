@@ -21,15 +21,20 @@ pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_secs(15);
 /// `statement_timeout` of each read by default.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs every reader once.
+/// Runs the readers due on pass number `pass` (counting from 0: every
+/// reader runs on the first pass).
 pub async fn run_once(
     pool: &TimedPool,
     database: &Arc<str>,
     readers: &[Arc<dyn Reader>],
     metrics: &PgMetrics,
     timeout: Duration,
+    pass: u64,
 ) {
     for reader in readers {
+        if pass % reader.every().max(1) != 0 {
+            continue;
+        }
         let labels = ReaderLabels {
             database: database.clone(),
             reader: reader.name(),
@@ -81,6 +86,7 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut pass: u64 = 0;
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -90,8 +96,9 @@ pub fn spawn(
             }
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = run_once(&pool, &database, &readers, &metrics, timeout) => {}
+                () = run_once(&pool, &database, &readers, &metrics, timeout, pass) => {}
             }
+            pass = pass.wrapping_add(1);
         }
     })
 }

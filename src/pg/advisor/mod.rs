@@ -484,9 +484,17 @@ fn max_param(sql: &str) -> usize {
     max
 }
 
+/// The advisor runs on every this-many runner passes (each of its passes
+/// EXPLAINs up to [`STATEMENTS_CONSIDERED`] statements twice).
+pub const ADVISOR_EVERY: u64 = 4;
+
 impl Reader for IndexAdvisor {
     fn name(&self) -> &'static str {
         "index_advisor"
+    }
+
+    fn every(&self) -> u64 {
+        ADVISOR_EVERY
     }
 
     fn read<'a>(
