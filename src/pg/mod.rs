@@ -43,6 +43,18 @@ pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The server's `server_version_num` (e.g. 150004), which picks the SQL
+/// of a version band.
+pub(crate) async fn server_version(tx: &TimedTransaction<'_>) -> Result<i32, ReadError> {
+    Ok(tx
+        .query_one(
+            "SELECT /* perfscope */ current_setting('server_version_num')::int",
+            &[],
+        )
+        .await?
+        .try_get(0)?)
+}
+
 /// One statistics view's reader.
 pub trait Reader: Send + Sync + 'static {
     /// Its name, the `reader` label.

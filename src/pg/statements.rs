@@ -175,13 +175,7 @@ impl StatementsReader {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let version: i32 = tx
-            .query_one(
-                "SELECT /* perfscope */ current_setting('server_version_num')::int",
-                &[],
-            )
-            .await?
-            .try_get(0)?;
+        let version = super::server_version(tx).await?;
         let sql = statements_sql(version)?;
         let rows = tx.query(sql, &[&self.limit]).await?;
         let info = tx.query_one(STATEMENTS_INFO, &[]).await?;

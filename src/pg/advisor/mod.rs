@@ -245,13 +245,7 @@ impl IndexAdvisor {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let version: i32 = tx
-            .query_one(
-                "SELECT /* perfscope */ current_setting('server_version_num')::int",
-                &[],
-            )
-            .await?
-            .try_get(0)?;
+        let version = crate::pg::server_version(tx).await?;
         let hypopg: bool = tx
             .query_one(
                 "SELECT /* perfscope */ EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
@@ -312,16 +306,8 @@ impl IndexAdvisor {
                 let Some(columns) = self.candidate(tx, table, &table_use).await? else {
                     continue;
                 };
-                let index_sql = format!(
-                    "CREATE INDEX ON {}.{} ({})",
-                    quote_ident(&table.schema),
-                    quote_ident(&table.name),
-                    columns
-                        .iter()
-                        .map(|c| quote_ident(c))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                let target = index_target(table, &columns);
+                let index_sql = format!("CREATE INDEX ON {target}");
                 let (before, after) = if hypopg {
                     let after = Self::cost(tx, raw, version, Some(&index_sql)).await;
                     match (before.as_ref().map(|p| p.cost), after.map(|p| p.cost)) {
@@ -340,16 +326,7 @@ impl IndexAdvisor {
                     database: self.database.to_string(),
                     table: Some(format!("{}.{}", table.schema, table.name)),
                     columns: Some(columns.clone()),
-                    create_statement: Some(format!(
-                        "CREATE INDEX CONCURRENTLY ON {}.{} ({});",
-                        quote_ident(&table.schema),
-                        quote_ident(&table.name),
-                        columns
-                            .iter()
-                            .map(|c| quote_ident(c))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
+                    create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
                     helps: Some(Vec::new()),
                     queryids: Vec::new(),
                     calls: 0,
@@ -435,6 +412,17 @@ impl IndexAdvisor {
         }
         Ok(Some(columns))
     }
+}
+
+/// `"schema"."table" ("c1", "c2")`, quoted from the catalog's names.
+fn index_target(table: &Table, columns: &[String]) -> String {
+    let columns: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    format!(
+        "{}.{} ({})",
+        quote_ident(&table.schema),
+        quote_ident(&table.name),
+        columns.join(", ")
+    )
 }
 
 /// What perfscope reads off a generic plan.
