@@ -189,6 +189,11 @@ async fn watch_database(
                     "expected a postgres:// URL or key=value connection string ({error})"
                 ),
             })?;
+        let health = perfscope.clone();
+        let label = name.clone();
+        tasks.push(pool.spawn_status(cancel.clone(), move |up| {
+            health.set_watched_health(&label, up);
+        }));
         tasks.push(perfscope.watch_database(name, pool, cancel.clone()));
     }
     let Some(url) = &config.database_url else {

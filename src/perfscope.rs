@@ -37,6 +37,8 @@ struct Inner {
     db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
     database: AtomicU8,
+    /// Health of the databases of `PERFSCOPE_WATCH_DATABASES`, by name.
+    watched_health: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
     started_at: Instant,
     monitoring: AtomicBool,
     shutting_down: AtomicBool,
@@ -109,6 +111,7 @@ impl Perfscope {
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
                 database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
+                watched_health: std::sync::Mutex::default(),
                 #[cfg(feature = "postgres")]
                 watched,
                 #[cfg(feature = "postgres")]
@@ -241,6 +244,26 @@ impl Perfscope {
             2 => DatabaseHealth::Down,
             _ => DatabaseHealth::NotConfigured,
         }
+    }
+
+    /// Records the state of a watched database other than `DATABASE_URL`.
+    pub fn set_watched_health(&self, name: &str, up: bool) {
+        self.inner
+            .watched_health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_owned(), up);
+    }
+
+    /// The state of each watched database other than `DATABASE_URL`.
+    pub fn watched_health(&self) -> Vec<(String, bool)> {
+        self.inner
+            .watched_health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, up)| (name.clone(), *up))
+            .collect()
     }
 
     /// Records the database's state (the pool's health check calls this).

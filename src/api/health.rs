@@ -1,7 +1,8 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz`
 //! (readiness of the agent itself, with each dependency's state in the
-//! body). The database (`ok`, `unreachable`, `not_configured`) is reported,
-//! not part of the verdict: the agent must stay up to report an outage.
+//! body). The database (`ok`, `unreachable`, `not_configured`) and each
+//! watched database (`database:<name>`) are reported, not part of the
+//! verdict: the agent must stay up to report an outage.
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,16 @@ impl HealthApi {
                 crate::DatabaseHealth::Down => CheckStatus::Unreachable,
             },
         );
+        for (name, up) in self.perfscope.watched_health() {
+            checks.insert(
+                format!("database:{name}"),
+                if up {
+                    CheckStatus::Ok
+                } else {
+                    CheckStatus::Unreachable
+                },
+            );
+        }
         if self.perfscope.is_shutting_down() {
             checks.insert("server".to_owned(), CheckStatus::ShuttingDown);
             ReadyResponse::NotReady(Json(Readiness {
