@@ -437,6 +437,21 @@ async fn a_bad_database_url_names_the_variable_without_the_password() {
     assert!(!message.contains("hunter2"), "{message}");
 }
 
+/// `/api/performance/stats`, with or without the admin token.
+async fn stats(agent: &TestAgent, admin: bool) -> Value {
+    let mut request = client().get(agent.url("/api/performance/stats"));
+    if admin {
+        request = request.bearer_auth(ADMIN_TOKEN);
+    }
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
 async fn metrics_text(agent: &TestAgent) -> String {
     client()
         .get(agent.url("/api/performance/metrics"))
@@ -470,9 +485,7 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
     let cluster = PgCluster::start();
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    cluster.exec("postgres", &install).await;
+    cluster.install().await;
     setup_schema(&cluster).await;
     // Workload before the agent starts: it must show on the first pass.
     cluster
@@ -545,14 +558,7 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
     );
 
     // The stats say why, without the statement for the public.
-    let stats: Value = client()
-        .get(agent.url("/api/performance/stats"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let stats: Value = stats(&agent, false).await;
     let finding = stats["recommendations"]["slowQueries"]
         .as_array()
         .expect("array")
@@ -651,9 +657,7 @@ fn suggestion_for<'a>(suggestions: &'a [Value], table: &str) -> Vec<&'a Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_advice_scenarios() {
     let cluster = PgCluster::start();
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    cluster.exec("postgres", &install).await;
+    cluster.install().await;
     cluster
         .exec(
             "postgres",
@@ -796,24 +800,9 @@ async fn index_advice_scenarios() {
     );
 
     // Without the admin token: no names, the numbers stay.
-    let public: Value = client()
-        .get(agent.url("/api/performance/stats"))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let public: Value = stats(&agent, false).await;
     // The statements' findings say why: the sequential scan of the table.
-    let admin_stats: Value = client()
-        .get(agent.url("/api/performance/stats"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let admin_stats: Value = stats(&agent, true).await;
     let scan = admin_stats["recommendations"]["slowQueries"]
         .as_array()
         .expect("array")
@@ -867,9 +856,7 @@ async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_runs_one_safe_task_at_a_time() {
     let cluster = PgCluster::start();
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    cluster.exec("postgres", &install).await;
+    cluster.install().await;
     cluster
         .exec(
             "postgres",
@@ -1041,9 +1028,7 @@ async fn the_self_check_reports_missing_pieces_with_their_fix() {
     let (status, _) = get("/api/performance/database?database=nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    cluster.exec("postgres", &install).await;
+    cluster.install().await;
     cluster.exec("postgres", "GRANT pg_monitor TO bare").await;
     let (_, check) = get("/api/performance/database").await;
     assert_eq!(
@@ -1061,9 +1046,7 @@ async fn the_self_check_reports_missing_pieces_with_their_fix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_findings_name_invalid_unused_and_redundant_indexes() {
     let cluster = PgCluster::start();
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    cluster.exec("postgres", &install).await;
+    cluster.install().await;
     cluster
         .exec(
             "postgres",
@@ -1159,10 +1142,8 @@ fn reader_success(metrics: &str, database: &str) -> Option<bool> {
 async fn a_stopped_watched_database_does_not_stop_the_others() {
     let first = PgCluster::start();
     let second = Arc::new(PgCluster::start());
-    let install = std::fs::read_to_string(support::repo_root().join("sql/install.sql"))
-        .expect("sql/install.sql");
-    first.exec("postgres", &install).await;
-    second.exec("postgres", &install).await;
+    first.install().await;
+    second.install().await;
     second.exec("postgres", "SELECT pg_sleep(0.05)").await;
     let first_url = first.url("perfscope", "postgres");
     let watch = format!("second={}", second.url("perfscope", "postgres"));

@@ -36,6 +36,15 @@ impl PgCluster {
         self.cluster.url(user, database)
     }
 
+    /// Runs sql/install.sql (extensions, the least-privilege `perfscope`
+    /// role) as the superuser.
+    pub async fn install(&self) {
+        let install =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/install.sql"))
+                .expect("sql/install.sql");
+        self.exec("postgres", &install).await;
+    }
+
     /// Connects as the superuser and runs `sql` (several statements).
     pub async fn exec(&self, database: &str, sql: &str) {
         self.cluster
