@@ -324,7 +324,7 @@ impl RawConfig {
         };
         let database_url = match self.database_url.as_deref() {
             None | Some("") => None,
-            Some(v) => Some(DatabaseUrl::new(v)),
+            Some(v) => Some(checked_dsn("DATABASE_URL", "", v)?),
         };
         let watch_databases = watch_list(self.watch_databases.as_deref())?;
         let pool_max = int_in(
@@ -502,9 +502,33 @@ fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigE
                 "expected a connection string after `=`",
             ));
         }
-        list.push((name.to_owned(), DatabaseUrl::new(url.trim())));
+        list.push((name.to_owned(), checked_dsn(VAR, name, url.trim())?));
     }
     Ok(list)
+}
+
+/// A connection string whose options (e.g. `sslmode`, `sslrootcert`) the
+/// agent can use. The error names the option, never the password.
+fn checked_dsn(var: &'static str, name: &str, url: &str) -> Result<DatabaseUrl, ConfigError> {
+    #[cfg(feature = "postgres")]
+    {
+        let shown = if name.is_empty() {
+            redact_dsn(url)
+        } else {
+            name.to_owned()
+        };
+        crate::db::connect::ConnectOptions::parse(url)
+            .and_then(|options| options.connector())
+            .map_err(|reason| {
+                ConfigError::new(
+                    var,
+                    &shown,
+                    format!("expected a usable connection string: {reason}"),
+                )
+            })?;
+    }
+    let _ = name;
+    Ok(DatabaseUrl::new(url))
 }
 
 fn token(var: &'static str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
@@ -688,6 +712,36 @@ mod tests {
         assert!(!debug.contains("metrics-token-0123456789"), "{debug}");
         assert!(!debug.contains("hunter2secret"), "{debug}");
         assert!(debug.contains("postgres://app:***@db:5432/app"), "{debug}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn unusable_tls_options_name_the_variable_not_the_password() {
+        let raw = RawConfig {
+            database_url: Some(
+                "postgres://app:hunter2@db/shop?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"
+                    .into(),
+            ),
+            ..Default::default()
+        };
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("DATABASE_URL=postgres://app:***@db/shop"),
+            "{err}"
+        );
+        assert!(err.contains("sslrootcert=/nonexistent/ca.pem"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let raw = RawConfig {
+            watch_databases: Some("reports=postgres://r:hunter2@db/r?sslmode=sometimes".into()),
+            ..Default::default()
+        };
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("PERFSCOPE_WATCH_DATABASES=reports: expected"),
+            "{err}"
+        );
+        assert!(err.contains("sslmode=sometimes"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

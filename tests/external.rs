@@ -199,6 +199,11 @@ fn bad_configuration_exits_non_zero_naming_the_variable() {
             "SLOW_QUERY_THRESHOLD=soon: expected milliseconds",
         ),
         (
+            "DATABASE_URL",
+            "postgres://app:hunter2@db/shop?sslmode=always",
+            "DATABASE_URL=postgres://app:***@db/shop?sslmode=always: expected a usable connection string: sslmode=always: expected disable, allow, prefer, require, verify-ca or verify-full",
+        ),
+        (
             "PERFSCOPE_TLS_CERT",
             "/nonexistent.pem",
             "PERFSCOPE_TLS_KEY=",
@@ -215,6 +220,10 @@ fn bad_configuration_exits_non_zero_naming_the_variable() {
         assert!(
             stderr.contains(expected),
             "{stderr:?} should contain {expected:?}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password was echoed: {stderr}"
         );
     }
     // A flag is checked the same way.

@@ -416,25 +416,24 @@ async fn readiness_reports_a_database_outage_and_recovery() {
     agent.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_database_url_names_the_variable_without_the_password() {
-    let raw = RawConfig {
-        listen: Some("127.0.0.1:0".into()),
-        database_url: Some("postgres://app:hunter2@127.0.0.1:5432/app?sslmode=bogus".into()),
-        ..Default::default()
-    };
-    let config = raw
-        .validate()
-        .expect("validates (the URL is checked on connect)");
-    let error = perfscope::agent::serve(config, async {}, |_| {})
-        .await
-        .expect_err("a bad URL is refused");
-    let message = error.to_string();
-    assert!(
-        message.starts_with("DATABASE_URL=postgres://app:***@"),
-        "{message}"
-    );
-    assert!(!message.contains("hunter2"), "{message}");
+#[test]
+fn a_bad_database_url_names_the_variable_without_the_password() {
+    for url in [
+        "postgres://app:hunter2@127.0.0.1:5432/app?sslmode=bogus",
+        "postgres://app:hunter2@127.0.0.1:5432/app?connect_timeout=soon",
+    ] {
+        let raw = RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            database_url: Some(url.into()),
+            ..Default::default()
+        };
+        let message = raw.validate().expect_err("refused").to_string();
+        assert!(
+            message.starts_with("DATABASE_URL=postgres://app:***@"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
+    }
 }
 
 /// `/api/performance/stats`, with or without the admin token.
@@ -1208,4 +1207,160 @@ async fn a_stopped_watched_database_does_not_stop_the_others() {
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(ready["checks"]["database"], "ok", "{ready}");
     agent.stop().await;
+}
+
+/// Runs openssl with `args`, panicking with its output on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new(support::tool("openssl"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A test CA and a server certificate it signed for `DNS:localhost` only.
+fn test_certificates(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "1", "-subj", "/CN=perfscope test CA"],
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req", "-new"][..],
+            &ec,
+            &["-subj", "/CN=localhost"],
+            &["-addext", "subjectAltName=DNS:localhost"],
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-copy_extensions",
+            "copy",
+            "-out",
+            "server.pem",
+        ],
+    );
+}
+
+/// Whether a pooled connection to `url` is encrypted, or why none was had.
+async fn encrypted(url: &str) -> Result<bool, String> {
+    let perfscope = perfscope_with("1000");
+    let settings = PoolSettings {
+        min: 0,
+        create_timeout: Duration::from_secs(5),
+        ..PoolSettings::default()
+    };
+    let pool = perfscope
+        .connect_pool(url, settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = pool.get().await.map_err(|e| format!("{e:?}"))?;
+    let row = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_postgres_follows_libpq_sslmode() {
+    let cluster = PgCluster::start();
+    let dir = support::temp_dir("pg-tls");
+    test_certificates(&dir);
+    let read = |name: &str| std::fs::read(dir.join(name)).expect("certificate file");
+    cluster
+        .enable_tls(&read("server.pem"), &read("server.key"))
+        .await;
+    let ca = dir.join("ca.pem");
+    let ca = ca.to_str().expect("utf-8 path");
+    let port = cluster.port;
+    let url =
+        |host: &str, options: &str| format!("postgres://postgres@{host}:{port}/postgres?{options}");
+
+    // Full verification against the right name and CA: encrypted.
+    assert_eq!(
+        encrypted(&url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}")
+        ))
+        .await,
+        Ok(true)
+    );
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses,
+    // verify-ca (chain only) accepts.
+    let wrong_name = encrypted(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .await;
+    assert!(
+        wrong_name
+            .as_ref()
+            .is_err_and(|e| e.contains("NotValidForName")),
+        "{wrong_name:?}"
+    );
+    assert_eq!(
+        encrypted(&url(
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={ca}")
+        ))
+        .await,
+        Ok(true)
+    );
+    // The test CA is not a public root: without sslrootcert, verification fails.
+    let unknown = encrypted(&url("localhost", "sslmode=verify-full")).await;
+    assert!(
+        unknown.as_ref().is_err_and(|e| e.contains("UnknownIssuer")),
+        "{unknown:?}"
+    );
+    // require and the default prefer encrypt without verifying, as libpq does;
+    // disable does not encrypt.
+    assert_eq!(
+        encrypted(&url("127.0.0.1", "sslmode=require")).await,
+        Ok(true)
+    );
+    assert_eq!(
+        encrypted(&url("127.0.0.1", "application_name=t")).await,
+        Ok(true)
+    );
+    assert_eq!(
+        encrypted(&url("127.0.0.1", "sslmode=disable")).await,
+        Ok(false)
+    );
 }

@@ -13,4 +13,7 @@ SELECT /* perfscope */
     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
     current_setting('track_io_timing')::bool AS track_io_timing,
     current_user::text AS role,
-    current_database()::text AS database
+    current_database()::text AS database,
+    coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS encrypted,
+    -- A Unix socket (no address) or loopback does not cross a network.
+    coalesce(inet_server_addr() <<= '127.0.0.0/8'::inet OR inet_server_addr() = '::1'::inet, true) AS local

@@ -3,6 +3,8 @@
 //! per-request context and N+1 detection — all driver-free — and, with the
 //! `postgres` feature, the timed deadpool-postgres pool that feeds them.
 
+#[cfg(feature = "postgres")]
+pub mod connect;
 pub mod context;
 pub mod insights;
 pub mod n_plus_one;
@@ -10,6 +12,8 @@ pub mod n_plus_one;
 pub mod pool;
 pub mod slow_log;
 pub mod statement;
+#[cfg(all(feature = "postgres", feature = "tls"))]
+mod tls;
 
 pub use insights::DbInsights;
 #[cfg(feature = "postgres")]

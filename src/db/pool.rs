@@ -19,14 +19,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{
-    Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Timeouts,
-};
+use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Timeouts};
 use tokio_postgres::ToStatement;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row, Statement};
+use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 
+use super::connect::ConnectOptions;
 use super::insights::DbInsights;
 use super::statement::{self, StatementInfo};
 use crate::metrics::AtomicHistogram;
@@ -172,18 +171,17 @@ impl TimedPool {
         url: &str,
         settings: PoolSettings,
     ) -> Result<Self, DbError> {
-        let mut pg_config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| DbError::Config(e.to_string()))?;
+        let options = ConnectOptions::parse(url).map_err(DbError::Config)?;
+        let connector = options.connector().map_err(DbError::Config)?;
+        let mut pg_config = options.config;
         if pg_config.get_connect_timeout().is_none() {
             pg_config.connect_timeout(settings.create_timeout);
         }
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("perfscope");
         }
-        let manager = Manager::from_config(
+        let manager = connector.manager(
             pg_config,
-            NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

@@ -218,6 +218,70 @@ impl Cluster {
         self.pg_ctl_start()
     }
 
+    /// Turns TLS on with a PEM certificate (chain) and key, written into
+    /// the data directory, and waits until new connections can use it.
+    pub async fn enable_tls(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), ClusterError> {
+        let data = self.dir.join("data");
+        for (name, contents) in [("server.crt", cert_pem), ("server.key", key_pem)] {
+            let path = data.join(name);
+            std::fs::write(&path, contents)
+                .map_err(|e| ClusterError::Failed(format!("{}: {e}", path.display())))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| ClusterError::Failed(format!("{}: {e}", path.display())))?;
+            if is_root() {
+                let chown = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(&path)
+                    .status()
+                    .map_err(|e| ClusterError::Failed(format!("chown: {e}")))?;
+                if !chown.success() {
+                    return Err(ClusterError::Failed(format!(
+                        "chown of {} failed",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        let failed = |e: tokio_postgres::Error| {
+            let reason = e
+                .as_db_error()
+                .map_or_else(|| e.to_string(), |d| d.message().to_owned());
+            ClusterError::Failed(format!("enabling TLS: {reason}"))
+        };
+        // ALTER SYSTEM cannot run in the implicit transaction of a batch.
+        for sql in [
+            "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+            "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+            "ALTER SYSTEM SET ssl = on",
+            "SELECT pg_reload_conf()",
+        ] {
+            self.exec("postgres", sql).await.map_err(failed)?;
+        }
+        // The reload is asynchronous: wait until a new session sees it.
+        for _ in 0..100 {
+            let (client, connection) =
+                tokio_postgres::connect(&self.url("postgres", "postgres"), tokio_postgres::NoTls)
+                    .await
+                    .map_err(failed)?;
+            let task = tokio::spawn(connection);
+            let on: String = client
+                .query_one("SHOW ssl", &[])
+                .await
+                .map_err(failed)?
+                .try_get(0)
+                .map_err(failed)?;
+            drop(client);
+            let _ = task.await;
+            if on == "on" {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(ClusterError::Failed(
+            "ssl did not turn on after a reload".into(),
+        ))
+    }
+
     /// A connection URL (trust authentication: no password).
     pub fn url(&self, user: &str, database: &str) -> String {
         format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)

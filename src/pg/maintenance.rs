@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio_postgres::NoTls;
+use crate::db::connect::ConnectOptions;
 
 use super::advisor::quote_ident;
 use super::describe;
@@ -152,21 +152,16 @@ impl Maintenance {
     }
 
     async fn connect(&self) -> Result<tokio_postgres::Client, MaintenanceError> {
-        let mut config: tokio_postgres::Config = self
-            .url
-            .expose()
-            .parse()
-            .map_err(|e: tokio_postgres::Error| MaintenanceError::Unavailable(e.to_string()))?;
+        let options =
+            ConnectOptions::parse(self.url.expose()).map_err(MaintenanceError::Unavailable)?;
+        let connector = options.connector().map_err(MaintenanceError::Unavailable)?;
+        let mut config = options.config;
         config.application_name("perfscope-maintenance");
         config.connect_timeout(Duration::from_secs(5));
-        let (client, connection) = config
-            .connect(NoTls)
+        connector
+            .connect(&config)
             .await
-            .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
+            .map_err(|e| MaintenanceError::Unavailable(e.to_string()))
     }
 
     /// Starts `task` on `table` in the background and returns its job.

@@ -56,6 +56,24 @@ fn capability(name: &str, ok: bool, detail: &str, disables: &[&str], fix: &str) 
     }
 }
 
+/// Whether the agent's connection is encrypted; a loopback or Unix-socket
+/// connection does not need to be.
+fn encryption(encrypted: bool, local: bool) -> Capability {
+    capability(
+        "tls",
+        encrypted || local,
+        if encrypted {
+            "the agent's connection is encrypted (TLS)"
+        } else if local {
+            "the agent's connection is local (loopback or Unix socket), so not encrypted"
+        } else {
+            "the agent's connection crosses the network unencrypted"
+        },
+        &["confidentiality of the agent's credentials and of statement texts on the network"],
+        "ssl = on on the server, and sslmode=verify-full&sslrootcert=<CA file> in the connection string",
+    )
+}
+
 /// Runs the self-check through `pool`.
 pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
     let client = pool.get().await?;
@@ -130,6 +148,7 @@ pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
             &["I/O time in slow-query figures"],
             "ALTER SYSTEM SET track_io_timing = on; SELECT pg_reload_conf();",
         ),
+        encryption(row.try_get(11)?, row.try_get(12)?),
     ];
     Ok(SelfCheck {
         database: name.to_owned(),

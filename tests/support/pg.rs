@@ -45,6 +45,14 @@ impl PgCluster {
         self.exec("postgres", &install).await;
     }
 
+    /// Turns TLS on with this certificate (chain) and key.
+    pub async fn enable_tls(&self, cert_pem: &[u8], key_pem: &[u8]) {
+        self.cluster
+            .enable_tls(cert_pem, key_pem)
+            .await
+            .expect("TLS turns on");
+    }
+
     /// Connects as the superuser and runs `sql` (several statements).
     pub async fn exec(&self, database: &str, sql: &str) {
         self.cluster
