@@ -10,10 +10,12 @@ use std::time::Instant;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::{CacheSettings, Caches};
 use crate::config::Config;
 use crate::db::DbInsights;
 use crate::http::RequestMetrics;
 use crate::measure::Measurements;
+use crate::metrics::cache::CacheMetrics;
 use crate::metrics::custom::CustomMetrics;
 use crate::metrics::db::DbMetrics;
 use crate::metrics::http::HttpMetrics;
@@ -34,6 +36,7 @@ struct Inner {
     registry: Registry,
     http: Arc<HttpMetrics>,
     custom: Arc<CustomMetrics>,
+    caches: Caches,
     db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
     database: AtomicU8,
@@ -89,6 +92,13 @@ impl Perfscope {
         let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
         let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
         let custom = CustomMetrics::register(&mut registry, &accounting);
+        let caches = Caches::new(
+            CacheMetrics::register(&mut registry, &accounting, config.db_buckets.clone()),
+            CacheSettings {
+                max_entries: usize::try_from(config.max_cache_size).unwrap_or(usize::MAX),
+                default_ttl: config.query_cache_ttl,
+            },
+        );
         let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
         let db = DbInsights::new(db, config.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
@@ -108,6 +118,7 @@ impl Perfscope {
                 registry,
                 http: Arc::new(http),
                 custom: Arc::new(custom),
+                caches,
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
                 database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
@@ -279,6 +290,20 @@ impl Perfscope {
     /// The HTTP metric families.
     pub fn http_metrics(&self) -> &HttpMetrics {
         &self.inner.http
+    }
+
+    /// The caches: [`Caches::query_cache`] for a measured query cache,
+    /// [`Caches::track`] for caches the app keeps itself.
+    pub fn caches(&self) -> &Caches {
+        &self.inner.caches
+    }
+
+    /// Records a lookup on a cache the app keeps itself, named by
+    /// `operation` (the seed's `trackCacheOperation(operation, hit)`).
+    pub fn track_cache_operation(&self, operation: &str, hit: bool) {
+        self.inner
+            .caches
+            .track(operation, "", crate::cache::TrackedOperation::Get { hit });
     }
 
     /// The custom-measurement API.

@@ -150,6 +150,11 @@ impl StatsApi {
             crate::advice::database_advice(self.perfscope.watched(), admin);
         #[cfg(not(feature = "postgres"))]
         let (cache_recommendations, health) = (Vec::new(), Vec::new());
+        let mut cache_recommendations = cache_recommendations;
+        cache_recommendations.extend(crate::cache::advice::cache_advice(
+            self.perfscope.caches(),
+            admin,
+        ));
         #[cfg(feature = "postgres")]
         let index_suggestions: Vec<IndexSuggestionOut> = self
             .perfscope

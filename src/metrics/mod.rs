@@ -8,6 +8,7 @@
 //! OpenMetrics text, as prometheus-client encodes it.
 
 pub mod bounded;
+pub mod cache;
 pub mod custom;
 pub mod db;
 pub mod histogram;
