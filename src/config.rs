@@ -527,7 +527,8 @@ fn checked_dsn(var: &'static str, name: &str, url: &str) -> Result<DatabaseUrl, 
                 )
             })?;
     }
-    let _ = name;
+    #[cfg(not(feature = "postgres"))]
+    let _ = (var, name);
     Ok(DatabaseUrl::new(url))
 }
 

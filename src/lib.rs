@@ -34,6 +34,7 @@ pub mod advice;
 pub mod agent;
 pub mod analyze;
 pub mod api;
+pub mod batch;
 pub mod cache;
 pub mod cli;
 pub mod config;

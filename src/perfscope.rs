@@ -10,11 +10,13 @@ use std::time::Instant;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::batch::Batches;
 use crate::cache::{CacheSettings, Caches};
 use crate::config::Config;
 use crate::db::DbInsights;
 use crate::http::RequestMetrics;
 use crate::measure::Measurements;
+use crate::metrics::batch::BatchMetrics;
 use crate::metrics::cache::CacheMetrics;
 use crate::metrics::custom::CustomMetrics;
 use crate::metrics::db::DbMetrics;
@@ -37,6 +39,7 @@ struct Inner {
     http: Arc<HttpMetrics>,
     custom: Arc<CustomMetrics>,
     caches: Caches,
+    batches: Batches,
     db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
     database: AtomicU8,
@@ -99,6 +102,7 @@ impl Perfscope {
                 default_ttl: config.query_cache_ttl,
             },
         );
+        let batches = Batches::new(BatchMetrics::register(&mut registry, &accounting));
         let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
         let db = DbInsights::new(db, config.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
@@ -119,6 +123,7 @@ impl Perfscope {
                 http: Arc::new(http),
                 custom: Arc::new(custom),
                 caches,
+                batches,
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
                 database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
@@ -296,6 +301,12 @@ impl Perfscope {
     /// [`Caches::track`] for caches the app keeps itself.
     pub fn caches(&self) -> &Caches {
         &self.inner.caches
+    }
+
+    /// Batch operations: [`Batches::batch_operation`] cuts a slice into batches, runs
+    /// them with bounded concurrency and reports each one.
+    pub fn batches(&self) -> &Batches {
+        &self.inner.batches
     }
 
     /// Records a lookup on a cache the app keeps itself, named by

@@ -1364,3 +1364,211 @@ async fn tls_to_postgres_follows_libpq_sslmode() {
         Ok(false)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_in_writes_100k_rows_in_one_timed_statement() {
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE events (id bigint PRIMARY KEY, name text NOT NULL, amount float8, at timestamptz NOT NULL DEFAULT now());",
+        )
+        .await;
+    let perfscope = perfscope_with("60000");
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let client = pool.get().await.expect("client");
+    let rows: Vec<(i64, String, Option<f64>)> = (0..100_000i64)
+        .map(|i| {
+            (
+                i,
+                format!("event {i}"),
+                (i % 7 != 0).then_some(i as f64 / 4.0),
+            )
+        })
+        .collect();
+    let written = client
+        .copy_in(
+            "public.events",
+            &["id", "name", "amount"],
+            rows.iter().map(|(id, name, amount)| {
+                [
+                    id as &(dyn tokio_postgres::types::ToSql + Sync),
+                    name,
+                    amount,
+                ]
+            }),
+        )
+        .await
+        .expect("copy");
+    assert_eq!(written, 100_000);
+    let row = client
+        .query_one(
+            "SELECT count(*), sum(id)::text, count(amount), max(name) FILTER (WHERE id = 99999) FROM events",
+            &[],
+        )
+        .await
+        .expect("read back");
+    assert_eq!(row.get::<_, i64>(0), 100_000);
+    assert_eq!(row.get::<_, String>(1), "4999950000");
+    assert_eq!(row.get::<_, i64>(2), 100_000 - 14_286);
+    assert_eq!(row.get::<_, String>(3), "event 99999");
+    // Timed as one COPY statement on the table.
+    let text = perfscope.encode_metrics().expect("metrics");
+    assert!(
+        text.contains(
+            r#"db_query_duration_seconds_count{operation="copy",model="public.events"} 1"#
+        ),
+        "{}",
+        text.lines()
+            .filter(|l| l.starts_with("db_query_duration_seconds_count"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // A row of the wrong width aborts the whole COPY: nothing partial.
+    let bad = client
+        .copy_in(
+            "events",
+            &["id", "name"],
+            [[
+                &1_000_000i64 as &(dyn tokio_postgres::types::ToSql + Sync),
+                &"ok",
+            ]]
+            .into_iter()
+            .map(|r| r.to_vec())
+            .chain([vec![
+                &1_000_001i64 as &(dyn tokio_postgres::types::ToSql + Sync),
+            ]]),
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(perfscope::db::DbError::Invalid(_))),
+        "{bad:?}"
+    );
+    // An identifier is quoted, never interpolated: this names a table
+    // that does not exist, and events survives.
+    let injected = client
+        .copy_in(
+            "events; DROP TABLE events",
+            &["id"],
+            std::iter::empty::<[&(dyn tokio_postgres::types::ToSql + Sync); 1]>(),
+        )
+        .await;
+    assert!(injected.is_err());
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM events", &[])
+        .await
+        .expect("events survives")
+        .get(0);
+    assert_eq!(count, 100_000, "the failed COPY left nothing behind");
+}
+
+async fn collect_pages(
+    pool: &TimedPool,
+    keyset: perfscope::db::Keyset,
+) -> Result<Vec<Vec<tokio_postgres::Row>>, perfscope::db::DbError> {
+    use tokio_stream::StreamExt;
+    let mut pages = std::pin::pin!(pool.cursor_paginate(keyset));
+    let mut all = Vec::new();
+    while let Some(page) = pages.next().await {
+        all.push(page?);
+    }
+    Ok(all)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
+    use perfscope::db::Keyset;
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE posts (author int NOT NULL, seq int NOT NULL, title text, PRIMARY KEY (author, seq));
+             INSERT INTO posts SELECT g % 37, g, 'post ' || g FROM generate_series(1, 5000) g;
+             CREATE TABLE loose (id int, note text);
+             INSERT INTO loose SELECT g, 'n' FROM generate_series(1, 10) g;",
+        )
+        .await;
+    let perfscope = perfscope_with("60000");
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+
+    // A composite key, while another task inserts rows with larger keys.
+    let writer = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let client = pool.get().await.expect("client");
+            for g in 5001..5400 {
+                client
+                    .execute("INSERT INTO posts VALUES (100, $1, 'late')", &[&g])
+                    .await
+                    .expect("insert");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let pages = collect_pages(
+        &pool,
+        Keyset::new("posts", &["author", "seq"])
+            .select(&["title"])
+            .page_size(97),
+    )
+    .await
+    .expect("pages");
+    writer.await.expect("writer");
+    assert!(pages.iter().all(|p| p.len() <= 97), "bounded to one page");
+    let mut seen = std::collections::HashSet::new();
+    let mut previous: Option<(i32, i32)> = None;
+    for row in pages.iter().flatten() {
+        // The key columns were appended after the selected one.
+        let key: (i32, i32) = (row.get(1), row.get(2));
+        assert!(
+            previous < Some(key),
+            "in key order: {previous:?} then {key:?}"
+        );
+        previous = Some(key);
+        assert!(seen.insert(key), "{key:?} visited twice");
+    }
+    for g in 1..=5000 {
+        assert!(seen.contains(&(g % 37, g)), "row {g} was skipped");
+    }
+
+    // Descending, filtered, single key.
+    let pages = collect_pages(
+        &pool,
+        Keyset::new("posts", &["author", "seq"])
+            .filter("author = $1", vec![std::sync::Arc::new(5i32)])
+            .descending()
+            .page_size(10),
+    )
+    .await
+    .expect("filtered pages");
+    let seqs: Vec<i32> = pages.iter().flatten().map(|r| r.get("seq")).collect();
+    let expected: Vec<i32> = (1..=5000).rev().filter(|g| g % 37 == 5).collect();
+    assert_eq!(seqs, expected);
+
+    // Refused: a key that does not order rows uniquely, a missing column,
+    // a missing table.
+    for (keyset, message) in [
+        (Keyset::new("posts", &["author"]), "does not order rows"),
+        (Keyset::new("loose", &["id"]), "does not order rows"),
+        (
+            Keyset::new("posts", &["author", "nope"]),
+            "has no column nope",
+        ),
+        (Keyset::new("missing_table", &["id"]), "does not exist"),
+    ] {
+        let error = collect_pages(&pool, keyset).await.expect_err("refused");
+        assert!(error.to_string().contains(message), "{error}");
+    }
+}

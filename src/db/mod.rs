@@ -6,8 +6,12 @@
 #[cfg(feature = "postgres")]
 pub mod connect;
 pub mod context;
+#[cfg(feature = "postgres")]
+pub mod copy;
 pub mod insights;
 pub mod n_plus_one;
+#[cfg(feature = "postgres")]
+pub mod paginate;
 #[cfg(feature = "postgres")]
 pub mod pool;
 pub mod slow_log;
@@ -16,6 +20,8 @@ pub mod statement;
 mod tls;
 
 pub use insights::DbInsights;
+#[cfg(feature = "postgres")]
+pub use paginate::Keyset;
 #[cfg(feature = "postgres")]
 pub use pool::{
     DbError, NamedClient, NamedTransaction, PoolSettings, TimedClient, TimedPool, TimedSql,

@@ -56,6 +56,10 @@ pub enum DbError {
     /// A statement failed.
     #[error(transparent)]
     Query(#[from] tokio_postgres::Error),
+    /// A table or column name is not a valid identifier, does not exist,
+    /// or (for keyset pagination) does not order rows uniquely.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A statement's analysis and its duration series, cached per text.
@@ -68,7 +72,7 @@ pub struct CachedStatement {
 
 /// What the pool and its clients share.
 #[derive(Debug)]
-struct Shared {
+pub(super) struct Shared {
     name: Arc<str>,
     insights: Arc<DbInsights>,
     statements: RwLock<HashMap<Box<str>, Arc<CachedStatement>>>,
@@ -76,7 +80,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn statement(&self, sql: &str) -> Arc<CachedStatement> {
+    pub(super) fn statement(&self, sql: &str) -> Arc<CachedStatement> {
         if let Some(info) = self
             .statements
             .read()
@@ -379,7 +383,7 @@ fn error_kind(error: &tokio_postgres::Error) -> ErrorKind {
 }
 
 /// Times `future` and records it under `cached`.
-async fn timed<T>(
+pub(super) async fn timed<T>(
     shared: &Shared,
     cached: &CachedStatement,
     operation: Option<&Cow<'static, str>>,
@@ -453,6 +457,24 @@ macro_rules! timed_methods {
             let (driver, shared, op) = self.parts();
             let cached = sql.cached(&SharedRef(shared));
             timed(shared, &cached, op, driver.execute(sql.statement(), params)).await
+        }
+
+        /// Bulk-inserts `rows` (each one value per column, in `columns`
+        /// order) into `table` with `COPY … FROM STDIN BINARY`, timed as
+        /// one statement; returns the rows written. `table` (`name` or
+        /// `schema.name`) and `columns` are quoted as identifiers, and
+        /// their types come from the catalog.
+        pub async fn copy_in<'r, R>(
+            &self,
+            table: &str,
+            columns: &[&str],
+            rows: impl IntoIterator<Item = R>,
+        ) -> Result<u64, DbError>
+        where
+            R: AsRef<[&'r (dyn ToSql + Sync)]>,
+        {
+            let (driver, shared, op) = self.parts();
+            super::copy::copy_in(driver, shared, op, table, columns, rows).await
         }
 
         /// Runs several statements separated by `;` (simple protocol, no
