@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 
 use crate::metrics::batch::{BatchLabels, BatchMetrics};
 use crate::metrics::custom::Outcome;
@@ -89,6 +90,27 @@ impl<T, E> BatchReport<T, E> {
     }
 }
 
+/// Runs one batch and times it.
+async fn run_batch<'a, I, T, E, F, Fut>(
+    f: &F,
+    index: usize,
+    start: usize,
+    chunk: &'a [I],
+) -> BatchOutcome<T, E>
+where
+    F: Fn(usize, &'a [I]) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let started = Instant::now();
+    let result = f(index, chunk).await;
+    BatchOutcome {
+        index,
+        items: start..start + chunk.len(),
+        duration: started.elapsed(),
+        result,
+    }
+}
+
 /// Runs batch operations into the batch metrics.
 #[derive(Clone, Debug)]
 pub struct Batches {
@@ -118,40 +140,39 @@ impl Batches {
     {
         let operation = operation.into();
         let size = options.batch_size.max(1);
+        let concurrency = options.concurrency.max(1);
         let series = |outcome| BatchLabels {
             operation: operation.clone(),
             outcome,
         };
         let (ok, failed) = (series(Outcome::Success), series(Outcome::Error));
-        let f = &f;
-        let runs = items.chunks(size).enumerate().map(|(index, chunk)| {
-            let start = index * size;
-            async move {
-                let started = Instant::now();
-                let result = f(index, chunk).await;
-                BatchOutcome {
-                    index,
-                    items: start..start + chunk.len(),
-                    duration: started.elapsed(),
-                    result,
-                }
+        // A plain loop over FuturesUnordered rather than stream
+        // combinators with closures: their higher-ranked lifetimes make a
+        // caller's future fail the `Send` check poem's handlers need.
+        let mut chunks = items.chunks(size).enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut batches = Vec::with_capacity(items.len().div_ceil(size));
+        loop {
+            while running.len() < concurrency {
+                let Some((index, chunk)) = chunks.next() else {
+                    break;
+                };
+                running.push(run_batch(&f, index, index * size, chunk));
             }
-        });
-        let mut batches: Vec<BatchOutcome<T, E>> = futures_util::stream::iter(runs)
-            .buffer_unordered(options.concurrency.max(1))
-            .inspect(|outcome| {
-                let labels = if outcome.result.is_ok() { &ok } else { &failed };
-                self.metrics
-                    .duration
-                    .get(labels)
-                    .observe(outcome.duration.as_secs_f64());
-                self.metrics
-                    .items
-                    .get(labels)
-                    .inc_by(outcome.items.len() as u64);
-            })
-            .collect()
-            .await;
+            let Some(outcome) = running.next().await else {
+                break;
+            };
+            let labels = if outcome.result.is_ok() { &ok } else { &failed };
+            self.metrics
+                .duration
+                .get(labels)
+                .observe(outcome.duration.as_secs_f64());
+            self.metrics
+                .items
+                .get(labels)
+                .inc_by(outcome.items.len() as u64);
+            batches.push(outcome);
+        }
         batches.sort_by_key(|b| b.index);
         BatchReport { batches }
     }

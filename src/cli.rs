@@ -140,3 +140,27 @@ impl From<ServeArgs> for RawConfig {
         }
     }
 }
+
+/// The environment variables alone, for [`crate::Config::from_env`].
+#[derive(Parser, Debug)]
+#[command(name = "perfscope")]
+struct EnvOnly {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+impl crate::Config {
+    /// The configuration from the environment variables the agent reads
+    /// (`SLOW_QUERY_THRESHOLD`, `MAX_CACHE_SIZE`, … — see the README),
+    /// for a host app that uses perfscope as a library. Errors name the
+    /// variable, as the agent's do.
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let args = match EnvOnly::try_parse_from(["perfscope"]) {
+            Ok(parsed) => parsed.serve,
+            // Every setting is optional text: clap has nothing to refuse
+            // without arguments, but if it ever does, fall back to none.
+            Err(_) => ServeArgs::default(),
+        };
+        RawConfig::from(args).validate()
+    }
+}

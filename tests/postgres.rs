@@ -1557,6 +1557,16 @@ async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
     let expected: Vec<i32> = (1..=5000).rev().filter(|g| g % 37 == 5).collect();
     assert_eq!(seqs, expected);
 
+    // No rows, no pages.
+    let none = collect_pages(
+        &pool,
+        Keyset::new("posts", &["author", "seq"])
+            .filter("author = $1", vec![std::sync::Arc::new(999i32)]),
+    )
+    .await
+    .expect("no pages");
+    assert!(none.is_empty(), "{} pages", none.len());
+
     // Refused: a key that does not order rows uniquely, a missing column,
     // a missing table.
     for (keyset, message) in [
@@ -1571,4 +1581,173 @@ async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
         let error = collect_pages(&pool, keyset).await.expect_err("refused");
         assert!(error.to_string().contains(message), "{error}");
     }
+}
+
+/// `examples/shop`, built (or found fresh) by cargo with the features of
+/// the README's test command, so a stale binary is never run.
+fn shop_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--example", "shop", "--all-features"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --example shop");
+    profile_dir.join("examples").join("shop")
+}
+
+/// Kills the child on drop.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_app_uses_the_whole_toolkit() {
+    use std::io::BufRead;
+    let cluster = PgCluster::start();
+    let mut child = Child(
+        std::process::Command::new(shop_binary())
+            .env("DATABASE_URL", cluster.url("postgres", "postgres"))
+            .env("SHOP_LISTEN", "127.0.0.1:0")
+            .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the example starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let base = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        lines
+            .find_map(|l| {
+                l.ok()?
+                    .strip_prefix("shop listening on ")
+                    .map(str::to_owned)
+            })
+            .expect("the example prints its address")
+    })
+    .await
+    .expect("reader");
+    let http = client();
+
+    // Import: 5,000 users COPY'd in five batches.
+    let import: Value = http
+        .post(format!("{base}/users/import?count=5000"))
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(import["imported"], 5000, "{import}");
+    assert_eq!(import["batches"], 5, "{import}");
+    assert_eq!(import["failedBatches"], serde_json::json!([]), "{import}");
+    cluster
+        .exec(
+            "postgres",
+            "INSERT INTO orders SELECT g, 1 + g % 5000, g FROM generate_series(1, 20000) g",
+        )
+        .await;
+
+    // The cache: a miss, a hit, and invalidation on rename.
+    for _ in 0..2 {
+        let user: Value = http
+            .get(format!("{base}/users/42"))
+            .send()
+            .await
+            .expect("user")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(user["email"], "user42@example.com");
+    }
+    let renamed = http
+        .put(format!("{base}/users/42/name"))
+        .json(&serde_json::json!({"name": "Ada"}))
+        .send()
+        .await
+        .expect("rename");
+    assert_eq!(renamed.status(), StatusCode::NO_CONTENT);
+    let user: Value = http
+        .get(format!("{base}/users/42"))
+        .send()
+        .await
+        .expect("user")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        user["name"], "Ada",
+        "the rename invalidated the cached user"
+    );
+    assert_eq!(
+        http.get(format!("{base}/users/999999"))
+            .send()
+            .await
+            .expect("404")
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Pages of one user's orders, and a report over every order by keyset.
+    let page: Value = http
+        .get(format!("{base}/users/7/orders"))
+        .send()
+        .await
+        .expect("orders")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["orders"].as_array().map(Vec::len), Some(4));
+    let report: Value = http
+        .get(format!("{base}/reports/orders"))
+        .send()
+        .await
+        .expect("report")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(report["orders"], 20000, "{report}");
+    assert_eq!(report["pages"], 40, "{report}");
+    assert_eq!(report["totalCents"], 200_010_000i64, "{report}");
+
+    // One scrape shows every part.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for expected in [
+        r#"http_request_duration_seconds_count{method="GET",route="/users/:id",status_code="200"} 3"#,
+        r#"db_query_duration_seconds_count{operation="copy",model="users"} 5"#,
+        r#"db_query_duration_seconds_count{operation="findUser",model="users"} 3"#,
+        r#"batch_items_total{operation="import_users",outcome="success"} 5000"#,
+        r#"cache_operations_total{cache="users",prefix="user",operation="get",result="hit"} 1"#,
+        r#"cache_operations_total{cache="users",prefix="user",operation="invalidate",result="ok"} 1"#,
+        r#"custom_operation_duration_seconds_count{operation="orders_report",outcome="success"} 1"#,
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}");
+    }
+    // Stopped by Ctrl-C, cleanly.
+    // SAFETY: kill on our own child's pid.
+    let rc = unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
 }

@@ -57,11 +57,11 @@ pub(super) async fn copy_in<'r, C, R>(
     operation: Option<&Cow<'static, str>>,
     table: &str,
     columns: &[&str],
-    rows: impl IntoIterator<Item = R>,
+    rows: Vec<R>,
 ) -> Result<u64, DbError>
 where
     C: GenericClient + Sync,
-    R: AsRef<[&'r (dyn ToSql + Sync)]>,
+    R: AsRef<[&'r (dyn ToSql + Sync)]> + Send + Sync,
 {
     let target = quoted_table(table)?;
     let list = quoted_columns(columns)?;

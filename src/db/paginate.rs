@@ -105,8 +105,12 @@ impl Keyset {
                 return None;
             }
             let page = state.next_page().await;
-            if page.is_err() {
-                state.done = true;
+            match &page {
+                // No more rows: the stream ends rather than yield an
+                // empty page.
+                Ok(rows) if rows.is_empty() => return None,
+                Ok(_) => {}
+                Err(_) => state.done = true,
             }
             Some((page, state))
         })

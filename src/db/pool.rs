@@ -464,17 +464,23 @@ macro_rules! timed_methods {
         /// one statement; returns the rows written. `table` (`name` or
         /// `schema.name`) and `columns` are quoted as identifiers, and
         /// their types come from the catalog.
-        pub async fn copy_in<'r, R>(
-            &self,
-            table: &str,
-            columns: &[&str],
-            rows: impl IntoIterator<Item = R>,
-        ) -> Result<u64, DbError>
+        ///
+        /// The rows are gathered (as references) before the future
+        /// starts, so an iterator with a closure does not become part of a
+        /// future that must be `Send`.
+        pub fn copy_in<'s, 'r, R, Rows>(
+            &'s self,
+            table: &'s str,
+            columns: &'s [&'s str],
+            rows: Rows,
+        ) -> impl std::future::Future<Output = Result<u64, DbError>> + Send + use<'s, 'r, R, Rows>
         where
-            R: AsRef<[&'r (dyn ToSql + Sync)]>,
+            R: AsRef<[&'r (dyn ToSql + Sync)]> + Send + Sync,
+            Rows: IntoIterator<Item = R>,
         {
+            let rows: Vec<R> = rows.into_iter().collect();
             let (driver, shared, op) = self.parts();
-            super::copy::copy_in(driver, shared, op, table, columns, rows).await
+            super::copy::copy_in(driver, shared, op, table, columns, rows)
         }
 
         /// Runs several statements separated by `;` (simple protocol, no
