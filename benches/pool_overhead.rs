@@ -21,7 +21,22 @@ const TASKS: usize = 16;
 const ROUND: Duration = Duration::from_secs(4);
 const ROUNDS: usize = 7;
 
-async fn run<F, Fut>(query: F) -> f64
+/// This process's CPU time (user + system) so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Statements per second, and this process's CPU µs per statement (the
+/// client side: the pool, the driver and, for the timed pool, perfscope —
+/// what the wrapper adds shows here without Postgres' scheduling noise).
+async fn run<F, Fut>(query: F) -> (f64, f64)
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -29,6 +44,7 @@ where
     let query = Arc::new(query);
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + ROUND;
+    let cpu_before = cpu_time();
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
             let query = query.clone();
@@ -44,7 +60,9 @@ where
     for task in tasks {
         task.await.expect("task");
     }
-    done.load(Ordering::Relaxed) as f64 / ROUND.as_secs_f64()
+    let statements = done.load(Ordering::Relaxed) as f64;
+    let cpu = (cpu_time() - cpu_before).as_secs_f64() * 1e6;
+    (statements / ROUND.as_secs_f64(), cpu / statements.max(1.0))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -82,10 +100,19 @@ fn main() {
         let raw = {
             let config: tokio_postgres::Config = url.parse().expect("url");
             let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-            deadpool_postgres::Pool::builder(manager)
-                .max_size(10)
-                .build()
-                .expect("raw pool")
+            let builder = deadpool_postgres::Pool::builder(manager).max_size(10);
+            let builder = if std::env::var_os("RAW_TIMEOUTS").is_some() {
+                builder
+                    .runtime(deadpool_postgres::Runtime::Tokio1)
+                    .timeouts(deadpool_postgres::Timeouts {
+                        wait: Some(Duration::from_secs(5)),
+                        create: Some(Duration::from_secs(5)),
+                        recycle: Some(Duration::from_secs(5)),
+                    })
+            } else {
+                builder
+            };
+            builder.build().expect("raw pool")
         };
         // Open the raw pool's connections too, so neither pays for connects.
         let warm: Vec<_> = futures_join(&raw).await;
@@ -95,6 +122,7 @@ fn main() {
             ("point query", "SELECT id, name, price FROM items WHERE id = $1"),
         ] {
             let (mut raw_runs, mut timed_runs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut cpu_added, mut raw_cpu) = (Vec::new(), Vec::new());
             let with_param = sql.contains("$1");
             for round in 1..=ROUNDS {
                 let raw_pool = raw.clone();
@@ -124,7 +152,7 @@ fn main() {
                     }
                 };
                 // Alternate which goes first, so drift favours neither.
-                let (r, t) = if round % 2 == 1 {
+                let ((r, r_cpu), (t, t_cpu)) = if round % 2 == 1 {
                     let r = run(raw_query).await;
                     (r, run(timed_query).await)
                 } else {
@@ -132,17 +160,21 @@ fn main() {
                     (run(raw_query).await, t)
                 };
                 println!(
-                    "{name}, round {round}: raw {r:.0}/s, timed {t:.0}/s, ratio {:.3}",
+                    "{name}, round {round}: raw {r:.0}/s {r_cpu:.1} µs CPU/stmt, timed {t:.0}/s {t_cpu:.1} µs CPU/stmt, ratio {:.3}",
                     t / r
                 );
                 raw_runs.push(r);
                 timed_runs.push(t);
                 ratios.push(t / r);
+                cpu_added.push(t_cpu - r_cpu);
+                raw_cpu.push(r_cpu);
             }
             let (r, t) = (median(raw_runs), median(timed_runs));
             println!(
-                "{name}: raw median {r:.0}/s, timed median {t:.0}/s, ratio {:.3} (median of the paired rounds' ratios)",
-                median(ratios)
+                "{name}: raw median {r:.0}/s, timed median {t:.0}/s, ratio {:.3} (median of the paired rounds' ratios); client CPU per statement: raw {:.1} µs, timed adds {:.2} µs",
+                median(ratios),
+                median(raw_cpu),
+                median(cpu_added)
             );
         }
     });

@@ -16,10 +16,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Timeouts};
+use parking_lot::RwLock;
+use rustc_hash::FxBuildHasher;
 use tokio_postgres::ToStatement;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -75,18 +77,14 @@ pub struct CachedStatement {
 pub(super) struct Shared {
     name: Arc<str>,
     insights: Arc<DbInsights>,
-    statements: RwLock<HashMap<Box<str>, Arc<CachedStatement>>>,
+    /// By text; FxHash, as the texts are the application's own.
+    statements: RwLock<HashMap<Box<str>, Arc<CachedStatement>, FxBuildHasher>>,
     wait_series: AtomicHistogram,
 }
 
 impl Shared {
     pub(super) fn statement(&self, sql: &str) -> Arc<CachedStatement> {
-        if let Some(info) = self
-            .statements
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(sql)
-        {
+        if let Some(info) = self.statements.read().get(sql) {
             return info.clone();
         }
         let info = Arc::new(statement::analyze(sql));
@@ -94,10 +92,7 @@ impl Shared {
             series: self.insights.duration_series(&info),
             info,
         });
-        let mut cache = self
-            .statements
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cache = self.statements.write();
         if cache.len() >= STATEMENT_CACHE_CAPACITY {
             cache.clear();
         }
