@@ -3,7 +3,8 @@
 //! server has it), creates a small shop schema, and serves in one process
 //! the agent's endpoints plus a small demo API built with the library,
 //! whose routes issue the queries a real app gets wrong: a search by an
-//! unindexed column, an N+1 list, a slow report. A background workload
+//! unindexed column, an N+1 list, a slow report (timed as a custom
+//! measurement) — and a cached customer lookup, so the cache metrics show. A background workload
 //! drives those routes over HTTP, so route attribution, N+1 detection, the
 //! slow log and index advice all show within a minute.
 
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Perfscope;
 use crate::agent::{AgentError, serve_with};
+use crate::cache::QueryCache;
 use crate::config::{Config, ConfigError, DatabaseUrl, Secret};
 use crate::db::{PoolSettings, TimedPool};
 use crate::pg::cluster::Cluster;
@@ -114,22 +116,53 @@ async fn customer_orders(pool: Data<&TimedPool>, Path(id): Path<i32>) -> poem::R
     Ok(format!("{} orders, {items} items", orders.len()))
 }
 
-/// A slow report (the sleep stands for a heavy aggregate).
+/// A customer's name through the `customers` query cache: the workload
+/// asks for a small set of ids, so most lookups hit.
 #[handler]
-async fn report(pool: Data<&TimedPool>) -> poem::Result<String> {
-    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
-    client
-        .query("SELECT pg_sleep(1.1)", &[])
-        .await
-        .map_err(poem::error::InternalServerError)?;
-    let rows = client
-        .query(
-            "SELECT customer_id, sum(total) FROM orders WHERE created_at > now() - interval '30 days' GROUP BY 1 ORDER BY 2 DESC LIMIT 20",
-            &[],
+async fn customer(
+    pool: Data<&TimedPool>,
+    cache: Data<&QueryCache<Option<String>>>,
+    Path(id): Path<i32>,
+) -> poem::Result<String> {
+    let pool = pool.clone();
+    let name = cache
+        .cached_query(
+            &format!("customer:{id}"),
+            || async move {
+                let client = pool.get().await?;
+                let row = client
+                    .named("findCustomer")
+                    .query_opt("SELECT name FROM customers WHERE id = $1", &[&id])
+                    .await?;
+                Ok::<_, crate::db::DbError>(row.map(|r| r.get(0)))
+            },
+            None,
         )
         .await
         .map_err(poem::error::InternalServerError)?;
-    Ok(format!("{} rows", rows.len()))
+    name.ok_or_else(|| poem::error::NotFound(std::io::Error::other("no such customer")))
+}
+
+/// A slow report (the sleep stands for a heavy aggregate), timed as the
+/// custom measurement `slow_report`.
+#[handler]
+async fn report(pool: Data<&TimedPool>, perfscope: Data<&Perfscope>) -> poem::Result<String> {
+    let pool = pool.clone();
+    perfscope
+        .measurements()
+        .track("slow_report", async move {
+            let client = pool.get().await?;
+            client.query("SELECT pg_sleep(1.1)", &[]).await?;
+            let rows = client
+                .query(
+                    "SELECT customer_id, sum(total) FROM orders WHERE created_at > now() - interval '30 days' GROUP BY 1 ORDER BY 2 DESC LIMIT 20",
+                    &[],
+                )
+                .await?;
+            Ok::<_, crate::db::DbError>(format!("{} rows", rows.len()))
+        })
+        .await
+        .map_err(poem::error::InternalServerError)
 }
 
 /// GET over a plain TCP connection (the workload needs nothing more).
@@ -152,6 +185,7 @@ async fn workload(addr: SocketAddr, cancel: CancellationToken) {
         n += 1;
         let path = match n % 20 {
             0 => "/demo/reports/slow".to_owned(),
+            5 | 10 | 15 => format!("/demo/customers/{}", 1 + n % 25),
             i if i % 2 == 0 => format!("/demo/customers/{}/orders", 1 + (n * 7919) % 5000),
             _ => format!(
                 "/demo/customers/search?email=customer{}@example.com",
@@ -221,13 +255,23 @@ pub async fn run(
                 expected: e.to_string(),
             }))
         })?;
+    let customers = perfscope
+        .caches()
+        .query_cache::<Option<String>>("customers");
     let routes = Route::new()
         .at("/demo/customers/search", get(search).data(pool.clone()))
+        .at(
+            "/demo/customers/:id",
+            get(customer).data(pool.clone()).data(customers),
+        )
         .at(
             "/demo/customers/:id/orders",
             get(customer_orders).data(pool.clone()),
         )
-        .at("/demo/reports/slow", get(report).data(pool));
+        .at(
+            "/demo/reports/slow",
+            get(report).data(pool).data(perfscope.clone()),
+        );
 
     let cancel = CancellationToken::new();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();

@@ -8,7 +8,8 @@
 # Tools: Prometheus (Debian package `prometheus`, also gives promtool),
 # openssl and curl for the TLS test, PostgreSQL server binaries for the
 # throwaway clusters the database tests start, and a Python venv at .venv
-# with `prometheus_client` for the strict OpenMetrics parser.
+# with `prometheus_client` (the strict OpenMetrics parser), the Helm v4 SDK
+# (`helm-python-sdk`), `kubernetes-validate` and PyYAML for the chart tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,11 +38,19 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import prometheus_client' >/dev/null 2>&1; then
-  echo "tests/run.sh: preparing .venv with prometheus-client" >&2
+python_tools=(prometheus-client helm-python-sdk kubernetes-validate pyyaml)
+if [ ! -x .venv/bin/python ] ||
+  ! .venv/bin/python -c 'import prometheus_client, helm_python, kubernetes_validate, yaml' >/dev/null 2>&1; then
+  echo "tests/run.sh: preparing .venv with ${python_tools[*]}" >&2
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check prometheus-client
+  .venv/bin/pip install -q --disable-pip-version-check "${python_tools[@]}"
 fi
 export PERFSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
 
-exec cargo test --all-features "$@"
+cargo test --all-features "$@"
+# The Helm chart, alert rules and dashboard (helm-python-sdk, kubernetes-
+# validate, promtool, and a live scrape of the `perfscope demo` binary the
+# tests just built); skipped when arguments narrow the run.
+if [ $# -eq 0 ]; then
+  .venv/bin/python tests/helm_chart.py
+fi
