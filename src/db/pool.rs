@@ -578,6 +578,13 @@ impl TimedTransaction<'_> {
         })
     }
 
+    /// The driver's transaction (escape hatch; statements run on it are
+    /// not timed — the index advisor's probes, whose expected failures are
+    /// not the application's errors, use it).
+    pub fn raw(&self) -> &deadpool_postgres::Transaction<'_> {
+        &self.tx
+    }
+
     /// Commits.
     pub async fn commit(self) -> Result<(), tokio_postgres::Error> {
         let cached = self.shared.statement("COMMIT");

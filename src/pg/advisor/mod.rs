@@ -156,9 +156,11 @@ impl IndexAdvisor {
 
     /// The generic plan of `sql` (cost and sequentially scanned tables), or
     /// `None` when it cannot be planned (e.g. no SELECT privilege). Runs in
-    /// a savepoint.
+    /// a savepoint, untimed: statements that cannot be planned (e.g. a
+    /// parameter whose type the server cannot infer) are expected here and
+    /// must not count as the application's query errors.
     async fn cost(
-        tx: &TimedTransaction<'_>,
+        tx: &tokio_postgres::Transaction<'_>,
         sql: &str,
         version: i32,
         hypothetical: Option<&str>,
@@ -186,7 +188,7 @@ impl IndexAdvisor {
     }
 
     async fn cost_inner(
-        tx: &TimedTransaction<'_>,
+        tx: &tokio_postgres::Transaction<'_>,
         sql: &str,
         version: i32,
         hypothetical: Option<&str>,
@@ -283,7 +285,7 @@ impl IndexAdvisor {
             let before = if uses.is_empty() {
                 None
             } else {
-                Self::cost(tx, raw, version, None).await
+                Self::cost(tx.raw(), raw, version, None).await
             };
             if let Some(plan) = &before {
                 let large: Vec<(String, i64)> = tables
@@ -309,7 +311,7 @@ impl IndexAdvisor {
                 let target = index_target(table, &columns);
                 let index_sql = format!("CREATE INDEX ON {target}");
                 let (before, after) = if hypopg {
-                    let after = Self::cost(tx, raw, version, Some(&index_sql)).await;
+                    let after = Self::cost(tx.raw(), raw, version, Some(&index_sql)).await;
                     match (before.as_ref().map(|p| p.cost), after.map(|p| p.cost)) {
                         (Some(b), Some(a)) if b > 0.0 && (1.0 - a / b) >= MIN_SAVING => {
                             (Some(b), Some(a))
