@@ -108,6 +108,21 @@ pub struct ServeArgs {
     /// Statements per database exported as pg_stat_statements_* series [default: 50].
     #[arg(long, env = "PERFSCOPE_TOP_STATEMENTS")]
     pub top_statements: Option<String>,
+    /// Webhook URLs alerts are posted to, comma-separated.
+    #[arg(long, env = "ALERT_WEBHOOK_URLS", hide_env_values = true)]
+    pub alert_webhook_urls: Option<String>,
+    /// Key of the HMAC-SHA256 signature header of webhook bodies (at least 16 characters).
+    #[arg(long, env = "ALERT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub alert_webhook_secret: Option<String>,
+    /// How long a condition must hold before its alert fires, ms [default: 60000].
+    #[arg(long, env = "PERFSCOPE_ALERT_FOR")]
+    pub alert_for: Option<String>,
+    /// At most one slow-query alert per statement per window, ms [default: 600000].
+    #[arg(long, env = "PERFSCOPE_ALERT_DEDUP_WINDOW")]
+    pub alert_dedup_window: Option<String>,
+    /// How long a webhook notification is retried, ms [default: 30000].
+    #[arg(long, env = "PERFSCOPE_WEBHOOK_DEADLINE")]
+    pub webhook_deadline: Option<String>,
 }
 
 impl From<ServeArgs> for RawConfig {
@@ -137,6 +152,11 @@ impl From<ServeArgs> for RawConfig {
             read_interval: args.read_interval,
             read_timeout: args.read_timeout,
             top_statements: args.top_statements,
+            alert_webhook_urls: args.alert_webhook_urls,
+            alert_webhook_secret: args.alert_webhook_secret,
+            alert_for: args.alert_for,
+            alert_dedup_window: args.alert_dedup_window,
+            webhook_deadline: args.webhook_deadline,
         }
     }
 }

@@ -45,6 +45,12 @@ pub const DEFAULT_READ_INTERVAL_MS: u64 = 15_000;
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 5_000;
 /// Statements per database exported as `pg_stat_statements_*` series.
 pub const DEFAULT_TOP_STATEMENTS: usize = 50;
+/// How long a condition must hold before its alert fires, in ms.
+pub const DEFAULT_ALERT_FOR_MS: u64 = 60_000;
+/// Slow-query alerts per statement fingerprint: at most one per window, ms.
+pub const DEFAULT_ALERT_DEDUP_WINDOW_MS: u64 = 600_000;
+/// How long a webhook notification is retried before it is given up, ms.
+pub const DEFAULT_WEBHOOK_DEADLINE_MS: u64 = 30_000;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +197,17 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Statements per database exported as metrics.
     pub top_statements: usize,
+    /// Webhook URLs alerts are posted to (they may embed tokens, so they
+    /// are secrets).
+    pub alert_webhook_urls: Vec<Secret>,
+    /// Key of the HMAC-SHA256 signature of each webhook body.
+    pub alert_webhook_secret: Option<Secret>,
+    /// How long a condition must hold before its alert fires.
+    pub alert_for: Duration,
+    /// At most one slow-query alert per statement fingerprint per window.
+    pub alert_dedup_window: Duration,
+    /// How long a webhook notification is retried before it is given up.
+    pub webhook_deadline: Duration,
 }
 
 impl Default for Config {
@@ -221,6 +238,11 @@ impl Default for Config {
             read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             top_statements: DEFAULT_TOP_STATEMENTS,
+            alert_webhook_urls: Vec::new(),
+            alert_webhook_secret: None,
+            alert_for: Duration::from_millis(DEFAULT_ALERT_FOR_MS),
+            alert_dedup_window: Duration::from_millis(DEFAULT_ALERT_DEDUP_WINDOW_MS),
+            webhook_deadline: Duration::from_millis(DEFAULT_WEBHOOK_DEADLINE_MS),
         }
     }
 }
@@ -277,6 +299,11 @@ pub struct RawConfig {
     pub read_interval: Option<String>,
     pub read_timeout: Option<String>,
     pub top_statements: Option<String>,
+    pub alert_webhook_urls: Option<String>,
+    pub alert_webhook_secret: Option<String>,
+    pub alert_for: Option<String>,
+    pub alert_dedup_window: Option<String>,
+    pub webhook_deadline: Option<String>,
 }
 
 impl RawConfig {
@@ -460,6 +487,32 @@ impl RawConfig {
                 1_000,
                 defaults.top_statements,
             )?,
+            alert_webhook_urls: webhook_urls(self.alert_webhook_urls.as_deref())?,
+            alert_webhook_secret: token(
+                "ALERT_WEBHOOK_SECRET",
+                self.alert_webhook_secret.as_deref(),
+            )?,
+            alert_for: millis(
+                "PERFSCOPE_ALERT_FOR",
+                self.alert_for.as_deref(),
+                0,
+                86_400_000,
+                defaults.alert_for,
+            )?,
+            alert_dedup_window: millis(
+                "PERFSCOPE_ALERT_DEDUP_WINDOW",
+                self.alert_dedup_window.as_deref(),
+                1_000,
+                86_400_000,
+                defaults.alert_dedup_window,
+            )?,
+            webhook_deadline: millis(
+                "PERFSCOPE_WEBHOOK_DEADLINE",
+                self.webhook_deadline.as_deref(),
+                100,
+                600_000,
+                defaults.webhook_deadline,
+            )?,
         })
     }
 }
@@ -530,6 +583,41 @@ fn checked_dsn(var: &'static str, name: &str, url: &str) -> Result<DatabaseUrl, 
     #[cfg(not(feature = "postgres"))]
     let _ = (var, name);
     Ok(DatabaseUrl::new(url))
+}
+
+/// `ALERT_WEBHOOK_URLS`: comma-separated http(s) URLs. They may embed
+/// tokens (Slack, Teams), so errors never show them.
+fn webhook_urls(value: Option<&str>) -> Result<Vec<Secret>, ConfigError> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let mut urls = Vec::new();
+    for (i, url) in value
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .enumerate()
+    {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host_ok = rest.is_some_and(|r| {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !host.contains(char::is_whitespace)
+        });
+        if !host_ok {
+            return Err(ConfigError::new(
+                "ALERT_WEBHOOK_URLS",
+                "***",
+                format!(
+                    "expected comma-separated http:// or https:// URLs (URL {} is not one)",
+                    i + 1
+                ),
+            ));
+        }
+        urls.push(Secret::new(url));
+    }
+    Ok(urls)
 }
 
 fn token(var: &'static str, value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
@@ -743,6 +831,40 @@ mod tests {
         );
         assert!(err.contains("sslmode=sometimes"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn webhook_urls_are_checked_and_never_shown() {
+        let raw = RawConfig {
+            alert_webhook_urls: Some(
+                "https://hooks.example.com/T0/B0/xoxb-secret, http://127.0.0.1:9000/hook".into(),
+            ),
+            alert_webhook_secret: Some("webhook-signing-secret-01".into()),
+            alert_for: Some("5000".into()),
+            ..Default::default()
+        };
+        let config = raw.validate().expect("valid");
+        assert_eq!(config.alert_webhook_urls.len(), 2);
+        assert_eq!(config.alert_for, Duration::from_secs(5));
+        assert!(!format!("{config:?}").contains("xoxb-secret"));
+        let raw = RawConfig {
+            alert_webhook_urls: Some("https://ok.example.com/a,ftp://files/xoxb-secret".into()),
+            ..Default::default()
+        };
+        let err = raw.validate().unwrap_err().to_string();
+        assert!(err.starts_with("ALERT_WEBHOOK_URLS=***: expected"), "{err}");
+        assert!(err.contains("URL 2"), "{err}");
+        assert!(!err.contains("xoxb-secret"), "{err}");
+        let raw = RawConfig {
+            alert_webhook_secret: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(
+            raw.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("ALERT_WEBHOOK_SECRET=***")
+        );
     }
 
     #[test]

@@ -32,6 +32,7 @@
 
 pub mod advice;
 pub mod agent;
+pub mod alerts;
 pub mod analyze;
 pub mod api;
 pub mod batch;

@@ -10,12 +10,14 @@ use std::time::Instant;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
+use crate::alerts::Alerts;
 use crate::batch::Batches;
 use crate::cache::{CacheSettings, Caches};
 use crate::config::Config;
 use crate::db::DbInsights;
 use crate::http::RequestMetrics;
 use crate::measure::Measurements;
+use crate::metrics::alerts::AlertMetrics;
 use crate::metrics::batch::BatchMetrics;
 use crate::metrics::cache::CacheMetrics;
 use crate::metrics::custom::CustomMetrics;
@@ -40,6 +42,7 @@ struct Inner {
     custom: Arc<CustomMetrics>,
     caches: Caches,
     batches: Batches,
+    alerts: Arc<Alerts>,
     db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
     database: AtomicU8,
@@ -72,12 +75,17 @@ pub enum DatabaseHealth {
 #[derive(Debug)]
 pub struct BackgroundTasks {
     runtime: RuntimeTasks,
+    /// The alert loop and the alert sinks' workers.
+    others: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl BackgroundTasks {
     /// Waits until every background task has stopped (cancel first).
     pub async fn join(self) {
         self.runtime.join().await;
+        for task in self.others {
+            let _ = task.await;
+        }
     }
 }
 
@@ -103,6 +111,7 @@ impl Perfscope {
             },
         );
         let batches = Batches::new(BatchMetrics::register(&mut registry, &accounting));
+        let alerts = Arc::new(Alerts::new(&config, AlertMetrics::register(&mut registry)));
         let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
         let db = DbInsights::new(db, config.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
@@ -124,6 +133,7 @@ impl Perfscope {
                 custom: Arc::new(custom),
                 caches,
                 batches,
+                alerts,
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
                 database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
@@ -336,12 +346,80 @@ impl Perfscope {
     /// stop when `cancel` fires.
     pub fn start(&self, cancel: &CancellationToken) -> BackgroundTasks {
         self.inner.monitoring.store(true, Ordering::Relaxed);
-        BackgroundTasks {
-            runtime: self
-                .inner
-                .runtime
-                .start(self.inner.config.runtime_sample_interval, cancel),
+        let runtime = self
+            .inner
+            .runtime
+            .start(self.inner.config.runtime_sample_interval, cancel);
+        let mut others = self.start_alert_sinks(cancel);
+        others.push(self.spawn_alert_loop(cancel));
+        BackgroundTasks { runtime, others }
+    }
+
+    /// The webhook workers, when `ALERT_WEBHOOK_URLS` is set.
+    fn start_alert_sinks(&self, cancel: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let config = &self.inner.config;
+        if config.alert_webhook_urls.is_empty() {
+            return Vec::new();
         }
+        #[cfg(feature = "webhooks")]
+        {
+            match crate::alerts::webhook::WebhookSink::spawn(
+                &config.alert_webhook_urls,
+                config.alert_webhook_secret.as_ref(),
+                config.webhook_deadline,
+                self.inner.alerts.metrics().clone(),
+                cancel,
+            ) {
+                Ok((sink, workers)) => {
+                    self.inner.alerts.add_sink(sink);
+                    workers
+                }
+                Err(error) => {
+                    tracing::error!(%error, "alert webhooks are off");
+                    Vec::new()
+                }
+            }
+        }
+        #[cfg(not(feature = "webhooks"))]
+        {
+            let _ = cancel;
+            tracing::warn!(
+                "ALERT_WEBHOOK_URLS is set but perfscope was built without the `webhooks` feature: alerts go to the log only"
+            );
+            Vec::new()
+        }
+    }
+
+    /// Evaluates the alert rules on every runtime sample until `cancel`.
+    fn spawn_alert_loop(&self, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
+        let perfscope = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime_sample_interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut slow_seen = perfscope.inner.db.slow_log.since(u64::MAX).1;
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                let (slow, seen) = perfscope.inner.db.slow_log.since(slow_seen);
+                slow_seen = seen;
+                let readings = crate::alerts::Readings {
+                    memory_utilization: crate::runtime::process::ProcessSnapshot::read()
+                        .memory_utilization(),
+                    lag: Some(perfscope.inner.runtime.snapshot().lag),
+                    pools: perfscope.inner.db.pool_readings(),
+                    slow,
+                };
+                perfscope.inner.alerts.evaluate(&readings, Instant::now());
+            }
+        })
+    }
+
+    /// The alert rules, their state and recent notifications.
+    pub fn alerts(&self) -> &Alerts {
+        &self.inner.alerts
     }
 
     /// Whether [`Perfscope::start`] has run.

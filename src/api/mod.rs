@@ -12,6 +12,7 @@
 //! # let _ = app;
 //! ```
 
+mod alerts;
 mod analyze;
 mod auth;
 #[cfg(feature = "postgres")]
@@ -56,6 +57,7 @@ pub enum ApiTags {
 type Apis = (
     stats::StatsApi,
     slow_queries::SlowQueriesApi,
+    alerts::AlertsApi,
     metrics::MetricsApi,
     analyze::AnalyzeApi,
     health::HealthApi,
@@ -66,6 +68,7 @@ type Apis = (
 type Apis = (
     stats::StatsApi,
     slow_queries::SlowQueriesApi,
+    alerts::AlertsApi,
     metrics::MetricsApi,
     analyze::AnalyzeApi,
     health::HealthApi,
@@ -78,6 +81,9 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
             perfscope: perfscope.clone(),
         },
         slow_queries::SlowQueriesApi {
+            perfscope: perfscope.clone(),
+        },
+        alerts::AlertsApi {
             perfscope: perfscope.clone(),
         },
         metrics::MetricsApi {

@@ -28,6 +28,26 @@ pub struct DbInsights {
     /// N+1 suspects.
     pub n_plus_one: NPlusOne,
     slow_threshold: Duration,
+    /// How each pool reads its own state, for the alert rules.
+    pools: parking_lot::Mutex<Vec<PoolProbe>>,
+}
+
+/// Reads one pool's state (registered by the pool, driver-free here).
+pub struct PoolProbe(Box<dyn Fn() -> Option<crate::alerts::PoolReading> + Send + Sync>);
+
+impl PoolProbe {
+    /// A probe calling `read`.
+    pub fn new(
+        read: impl Fn() -> Option<crate::alerts::PoolReading> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Box::new(read))
+    }
+}
+
+impl std::fmt::Debug for PoolProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolProbe")
+    }
 }
 
 impl DbInsights {
@@ -38,7 +58,22 @@ impl DbInsights {
             slow_log: SlowLog::default(),
             n_plus_one: NPlusOne::default(),
             slow_threshold,
+            pools: parking_lot::Mutex::default(),
         }
+    }
+
+    /// Registers a pool for the alert rules.
+    pub fn register_pool(&self, probe: PoolProbe) {
+        self.pools.lock().push(probe);
+    }
+
+    /// Every registered pool's state.
+    pub fn pool_readings(&self) -> Vec<crate::alerts::PoolReading> {
+        self.pools
+            .lock()
+            .iter()
+            .filter_map(|probe| (probe.0)())
+            .collect()
     }
 
     /// The slow-query threshold.

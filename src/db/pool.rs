@@ -100,6 +100,17 @@ impl Shared {
         info
     }
 
+    fn wait_timeouts(&self) -> u64 {
+        self.insights
+            .metrics
+            .pool_timeouts
+            .get_or_create(&PoolTimeoutLabels {
+                pool: self.name.clone(),
+                kind: "wait",
+            })
+            .get()
+    }
+
     fn pool_labels(&self) -> PoolLabels {
         PoolLabels {
             pool: self.name.clone(),
@@ -210,6 +221,24 @@ impl TimedPool {
                 wait_series,
             }),
         };
+        {
+            let pool = timed.pool.weak();
+            let shared = Arc::downgrade(&timed.shared);
+            timed
+                .shared
+                .insights
+                .register_pool(super::insights::PoolProbe::new(move || {
+                    // A dropped pool reads as nothing.
+                    let (pool, shared) = (pool.upgrade()?, shared.upgrade()?);
+                    let status = pool.status();
+                    Some(crate::alerts::PoolReading {
+                        name: shared.name.clone(),
+                        idle: status.available,
+                        waiting: status.waiting,
+                        wait_timeouts: shared.wait_timeouts(),
+                    })
+                }));
+        }
         timed.refresh_status();
         timed.warm(settings.min).await;
         Ok(timed)

@@ -37,6 +37,8 @@ pub struct SlowQuery {
 pub struct SlowLog {
     entries: Mutex<VecDeque<Arc<SlowQuery>>>,
     capacity: usize,
+    /// Entries ever pushed (under the same lock), for [`SlowLog::since`].
+    pushed: std::sync::atomic::AtomicU64,
 }
 
 impl Default for SlowLog {
@@ -51,6 +53,7 @@ impl SlowLog {
         Self {
             entries: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
             capacity: capacity.max(1),
+            pushed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -61,6 +64,20 @@ impl SlowLog {
             entries.pop_front();
         }
         entries.push_back(entry);
+        self.pushed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The entries pushed after the first `seen` (oldest first, as many as
+    /// the ring still holds) and the new count to pass next time.
+    pub fn since(&self, seen: u64) -> (Vec<Arc<SlowQuery>>, u64) {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let pushed = self.pushed.load(std::sync::atomic::Ordering::Relaxed);
+        let new = usize::try_from(pushed.saturating_sub(seen))
+            .unwrap_or(usize::MAX)
+            .min(entries.len());
+        let skip = entries.len() - new;
+        (entries.iter().skip(skip).cloned().collect(), pushed)
     }
 
     /// The entries, newest first.

@@ -7,6 +7,7 @@
 //! no input can grow the exposition without bound. Exposition is
 //! OpenMetrics text, as prometheus-client encodes it.
 
+pub mod alerts;
 pub mod batch;
 pub mod bounded;
 pub mod cache;
