@@ -310,7 +310,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .at("/metrics", get(metrics))
         .nest("/", perfscope::api::endpoint(&perfscope))
         .data(app)
-        .with(perfscope.middleware());
+        .with(perfscope.middleware())
+        // Sentry transactions with query spans, when SENTRY_DSN is set.
+        .with(perfscope.sentry_middleware());
 
     let acceptor = TcpListener::bind(listen).into_acceptor().await?;
     for address in acceptor.local_addr() {

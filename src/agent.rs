@@ -122,6 +122,8 @@ pub async fn serve_with(
         .around(redirect_root)
         .with(crate::http::catch_panic())
         .with(perfscope.middleware());
+    #[cfg(feature = "sentry")]
+    let app = app.with(perfscope.sentry_middleware());
 
     tracing::info!(
         address = %bound,

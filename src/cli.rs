@@ -123,6 +123,18 @@ pub struct ServeArgs {
     /// How long a webhook notification is retried, ms [default: 30000].
     #[arg(long, env = "PERFSCOPE_WEBHOOK_DEADLINE")]
     pub webhook_deadline: Option<String>,
+    /// Sentry DSN; unset, Sentry is off.
+    #[arg(long, env = "SENTRY_DSN", hide_env_values = true)]
+    pub sentry_dsn: Option<String>,
+    /// Sentry environment tag.
+    #[arg(long, env = "SENTRY_ENVIRONMENT")]
+    pub sentry_environment: Option<String>,
+    /// Sentry release tag [default: perfscope@<version>].
+    #[arg(long, env = "SENTRY_RELEASE")]
+    pub sentry_release: Option<String>,
+    /// Share of requests sent to Sentry as transactions, [0, 1] [default: 0.1].
+    #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE")]
+    pub sentry_traces_sample_rate: Option<String>,
 }
 
 impl From<ServeArgs> for RawConfig {
@@ -157,6 +169,10 @@ impl From<ServeArgs> for RawConfig {
             alert_for: args.alert_for,
             alert_dedup_window: args.alert_dedup_window,
             webhook_deadline: args.webhook_deadline,
+            sentry_dsn: args.sentry_dsn,
+            sentry_environment: args.sentry_environment,
+            sentry_release: args.sentry_release,
+            sentry_traces_sample_rate: args.sentry_traces_sample_rate,
         }
     }
 }

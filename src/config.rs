@@ -51,6 +51,8 @@ pub const DEFAULT_ALERT_FOR_MS: u64 = 60_000;
 pub const DEFAULT_ALERT_DEDUP_WINDOW_MS: u64 = 600_000;
 /// How long a webhook notification is retried before it is given up, ms.
 pub const DEFAULT_WEBHOOK_DEADLINE_MS: u64 = 30_000;
+/// Share of requests sent to Sentry as transactions.
+pub const DEFAULT_SENTRY_TRACES_SAMPLE_RATE: f64 = 0.1;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +210,14 @@ pub struct Config {
     pub alert_dedup_window: Duration,
     /// How long a webhook notification is retried before it is given up.
     pub webhook_deadline: Duration,
+    /// Sentry's DSN; unset, Sentry is off and costs nothing.
+    pub sentry_dsn: Option<Secret>,
+    /// Sentry's environment tag.
+    pub sentry_environment: Option<String>,
+    /// Sentry's release tag.
+    pub sentry_release: Option<String>,
+    /// Share of requests sent to Sentry as transactions, [0, 1].
+    pub sentry_traces_sample_rate: f64,
 }
 
 impl Default for Config {
@@ -243,6 +253,10 @@ impl Default for Config {
             alert_for: Duration::from_millis(DEFAULT_ALERT_FOR_MS),
             alert_dedup_window: Duration::from_millis(DEFAULT_ALERT_DEDUP_WINDOW_MS),
             webhook_deadline: Duration::from_millis(DEFAULT_WEBHOOK_DEADLINE_MS),
+            sentry_dsn: None,
+            sentry_environment: None,
+            sentry_release: None,
+            sentry_traces_sample_rate: DEFAULT_SENTRY_TRACES_SAMPLE_RATE,
         }
     }
 }
@@ -304,6 +318,10 @@ pub struct RawConfig {
     pub alert_for: Option<String>,
     pub alert_dedup_window: Option<String>,
     pub webhook_deadline: Option<String>,
+    pub sentry_dsn: Option<String>,
+    pub sentry_environment: Option<String>,
+    pub sentry_release: Option<String>,
+    pub sentry_traces_sample_rate: Option<String>,
 }
 
 impl RawConfig {
@@ -513,6 +531,23 @@ impl RawConfig {
                 600_000,
                 defaults.webhook_deadline,
             )?,
+            sentry_dsn: sentry_dsn(self.sentry_dsn.as_deref())?,
+            sentry_environment: label("SENTRY_ENVIRONMENT", self.sentry_environment.as_deref())?,
+            sentry_release: label("SENTRY_RELEASE", self.sentry_release.as_deref())?,
+            sentry_traces_sample_rate: match self.sentry_traces_sample_rate.as_deref() {
+                None | Some("") => defaults.sentry_traces_sample_rate,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "SENTRY_TRACES_SAMPLE_RATE",
+                            v,
+                            "expected a share in [0, 1]",
+                        )
+                    })?,
+            },
         })
     }
 }
@@ -583,6 +618,36 @@ fn checked_dsn(var: &'static str, name: &str, url: &str) -> Result<DatabaseUrl, 
     #[cfg(not(feature = "postgres"))]
     let _ = (var, name);
     Ok(DatabaseUrl::new(url))
+}
+
+/// `SENTRY_DSN`: checked by the Sentry SDK's own parser when the `sentry`
+/// feature is on. A DSN holds a key, so errors never show it.
+fn sentry_dsn(value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    #[cfg(feature = "sentry")]
+    if value.parse::<sentry::types::Dsn>().is_err() {
+        return Err(ConfigError::new(
+            "SENTRY_DSN",
+            "***",
+            "expected a Sentry DSN such as https://<key>@o0.ingest.sentry.io/<project>",
+        ));
+    }
+    Ok(Some(Secret::new(value)))
+}
+
+/// A short free-text tag (environment, release): printable, ≤ 200 bytes.
+fn label(var: &'static str, value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.len() <= 200 && !v.chars().any(char::is_control) => Ok(Some(v.to_owned())),
+        Some(v) => Err(ConfigError::new(
+            var,
+            &v.chars().take(40).collect::<String>(),
+            "expected a printable tag of at most 200 bytes",
+        )),
+    }
 }
 
 /// `ALERT_WEBHOOK_URLS`: comma-separated http(s) URLs. They may embed

@@ -49,6 +49,7 @@ mod perfscope;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod runtime;
+pub mod telemetry;
 
 pub use config::Config;
 pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};

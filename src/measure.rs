@@ -47,9 +47,12 @@ impl Measurements {
     /// as a success unless [`MeasureGuard::fail`] was called (or as a panic
     /// when dropped while unwinding).
     pub fn start(&self, operation: impl Into<Cow<'static, str>>) -> MeasureGuard {
+        let operation = operation.into();
         MeasureGuard {
             metrics: self.metrics.clone(),
-            operation: Some(operation.into()),
+            #[cfg(feature = "sentry")]
+            span: crate::telemetry::sentry::enter_child_span("function", &operation),
+            operation: Some(operation),
             outcome: Outcome::Success,
             started: Instant::now(),
         }
@@ -87,6 +90,9 @@ impl Measurements {
 #[must_use = "the measurement is recorded when the guard is dropped"]
 pub struct MeasureGuard {
     metrics: Arc<CustomMetrics>,
+    /// A Sentry span, when a transaction is running.
+    #[cfg(feature = "sentry")]
+    span: Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)>,
     operation: Option<Cow<'static, str>>,
     outcome: Outcome,
     started: Instant,
@@ -112,6 +118,8 @@ impl Drop for MeasureGuard {
         } else {
             self.outcome
         };
+        #[cfg(feature = "sentry")]
+        crate::telemetry::sentry::exit_child_span(self.span.take(), outcome == Outcome::Success);
         let labels = OperationLabels { operation, outcome };
         self.metrics
             .operation_duration

@@ -77,14 +77,29 @@ pub struct BackgroundTasks {
     runtime: RuntimeTasks,
     /// The alert loop and the alert sinks' workers.
     others: Vec<tokio::task::JoinHandle<()>>,
+    /// The Sentry client and its transport's task.
+    #[cfg(feature = "sentry")]
+    sentry: Option<(
+        crate::telemetry::sentry::SentryGuard,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 impl BackgroundTasks {
-    /// Waits until every background task has stopped (cancel first).
+    /// Waits until every background task has stopped (cancel first); the
+    /// sinks flush what they hold, each within its deadline.
     pub async fn join(self) {
         self.runtime.join().await;
         for task in self.others {
             let _ = task.await;
+        }
+        #[cfg(feature = "sentry")]
+        if let Some((guard, transport)) = self.sentry {
+            // Closing flushes the queue within its deadline; the transport
+            // task then only waits on a channel the SDK's options keep open.
+            guard.close().await;
+            transport.abort();
+            let _ = transport.await;
         }
     }
 }
@@ -352,7 +367,32 @@ impl Perfscope {
             .start(self.inner.config.runtime_sample_interval, cancel);
         let mut others = self.start_alert_sinks(cancel);
         others.push(self.spawn_alert_loop(cancel));
-        BackgroundTasks { runtime, others }
+        #[cfg(feature = "sentry")]
+        let sentry = crate::telemetry::sentry::init(
+            &self.inner.config,
+            self.inner
+                .alerts
+                .metrics()
+                .dropped
+                .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "sentry" })
+                .clone(),
+        );
+        BackgroundTasks {
+            runtime,
+            others,
+            #[cfg(feature = "sentry")]
+            sentry,
+        }
+    }
+
+    /// The Sentry middleware (sentry-tower's `SentryHttpLayer` bridged to
+    /// poem): a transaction per request named by route template, spans for
+    /// queries and measurements, 5xx answers as events. It does nothing
+    /// until [`Perfscope::start`] has started Sentry (`SENTRY_DSN`). Put it
+    /// outside [`Perfscope::middleware`].
+    #[cfg(feature = "sentry")]
+    pub fn sentry_middleware(&self) -> crate::http::sentry::SentryBridge {
+        crate::http::sentry::SentryBridge
     }
 
     /// The webhook workers, when `ALERT_WEBHOOK_URLS` is set.

@@ -413,9 +413,14 @@ pub(super) async fn timed<T>(
     operation: Option<&Cow<'static, str>>,
     future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {
+    #[cfg(feature = "sentry")]
+    let span = crate::telemetry::sentry::child_span("db.sql.query", &cached.info.normalized)
+        .inspect(|span| span.set_data("db.system", "postgresql".into()));
     let started = Instant::now();
     let result = future.await;
     let elapsed = started.elapsed();
+    #[cfg(feature = "sentry")]
+    crate::telemetry::sentry::finish_span(span, result.is_ok());
     let kind = result.as_ref().err().map(error_kind);
     shared
         .insights

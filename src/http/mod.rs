@@ -7,6 +7,8 @@ mod body_limit;
 mod json_errors;
 mod panic;
 mod request_metrics;
+#[cfg(feature = "sentry")]
+pub mod sentry;
 
 pub use allow_header::{AllowHeader, AllowHeaderEndpoint};
 pub use body_limit::{BodyLimit, BodyLimitEndpoint};

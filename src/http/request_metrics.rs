@@ -89,6 +89,20 @@ fn route_of(pattern: Option<&PathPattern>) -> RouteLabel {
     pattern.map_or(RouteLabel::Unmatched, |p| RouteLabel::Template(p.0.clone()))
 }
 
+/// The route template a response (or error) came from, `unmatched` when
+/// no route matched.
+pub(crate) fn route_of_result(result: &Result<Response>) -> RouteLabel {
+    match result {
+        Ok(response) if response.data::<UnmatchedRoute>().is_some() => RouteLabel::Unmatched,
+        Ok(response) => route_of(response.data::<PathPattern>()),
+        // A nested `Route` tags its own NotFoundError with the prefix it
+        // matched (e.g. "" for a nest at "/"): that request matched no
+        // route.
+        Err(error) if error.is::<NotFoundError>() => RouteLabel::Unmatched,
+        Err(error) => route_of(error.data::<PathPattern>()),
+    }
+}
+
 impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
     type Output = Response;
 
@@ -102,17 +116,11 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
         let result = result.map(IntoResponse::into_response);
 
         let elapsed = started.elapsed().as_secs_f64();
-        let (status, route) = match &result {
-            Ok(response) if response.data::<UnmatchedRoute>().is_some() => {
-                (response.status(), RouteLabel::Unmatched)
-            }
-            Ok(response) => (response.status(), route_of(response.data::<PathPattern>())),
-            // A nested `Route` tags its own NotFoundError with the prefix it
-            // matched (e.g. "" for a nest at "/"): that request matched no
-            // route.
-            Err(error) if error.is::<NotFoundError>() => (error.status(), RouteLabel::Unmatched),
-            Err(error) => (error.status(), route_of(error.data::<PathPattern>())),
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
         };
+        let route = route_of_result(&result);
         if let Some(db) = db {
             self.db.finish_request(&route, &db);
         }

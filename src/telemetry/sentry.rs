@@ -1,0 +1,238 @@
+//! Sentry, when `SENTRY_DSN` is set: the client, its transport, and the
+//! spans the library opens for queries and measurements.
+//!
+//! The transport is ours: a bounded queue (of [`QUEUE_CAPACITY`]
+//! envelopes) and one task that POSTs them with a timeout. The SDK's own
+//! transport drops on a full channel and only logs it at debug level; this
+//! one counts every envelope it drops — queue full, receiver down, slow,
+//! black-holed or answering 429 — in `perfscope_telemetry_dropped_total
+//! {sink="sentry"}`, so Sentry never slows a request and its losses show.
+//!
+//! Nothing personal leaves: `send_default_pii` is off, and every event's
+//! request keeps its method alone (no URL, query, headers, cookies or
+//! body); transactions get the same treatment in the HTTP bridge.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use sentry::protocol::Event;
+use sentry::types::Dsn;
+use sentry::{ClientOptions, Envelope, Transport};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+
+/// Envelopes queued before new ones are dropped.
+pub const QUEUE_CAPACITY: usize = 100;
+/// Longest single POST.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for queued envelopes.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a Sentry client is running (checked before any span is made,
+/// so Sentry off costs one atomic load).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// The running client; [`SentryGuard::close`] flushes it with a deadline.
+pub struct SentryGuard {
+    guard: sentry::ClientInitGuard,
+}
+
+impl std::fmt::Debug for SentryGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SentryGuard")
+    }
+}
+
+impl SentryGuard {
+    /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops.
+    pub async fn close(self) {
+        ENABLED.store(false, Ordering::Relaxed);
+        let guard = self.guard;
+        // Closing blocks on the flush: off the runtime's workers.
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(client) = sentry::Hub::main().client() {
+                client.close(Some(FLUSH_DEADLINE));
+            }
+            drop(guard);
+        })
+        .await;
+    }
+}
+
+/// Starts Sentry when `SENTRY_DSN` is set: the client and its transport's
+/// task (which ends once the client is closed).
+pub fn init(config: &Config, dropped: Counter) -> Option<(SentryGuard, JoinHandle<()>)> {
+    let dsn: Dsn = config.sentry_dsn.as_ref()?.expose().parse().ok()?;
+    let (transport, worker) = QueueTransport::spawn(dsn.clone(), dropped);
+    let mut options =
+        ClientOptions::default().traces_sample_rate(config.sentry_traces_sample_rate as f32);
+    options.dsn = Some(dsn);
+    options.environment = config.sentry_environment.clone().map(Cow::Owned);
+    options.release = config.sentry_release.clone().map(Cow::Owned);
+    options.send_default_pii = false;
+    // `Arc<impl Transport>` is the factory the options take.
+    options.transport = Some(Arc::new(Arc::new(transport)));
+    options.before_send = Some(Arc::new(|mut event: Event<'static>| {
+        scrub(&mut event);
+        Some(event)
+    }));
+    let guard = sentry::init(options);
+    ENABLED.store(true, Ordering::Relaxed);
+    Some((SentryGuard { guard }, worker))
+}
+
+/// Keeps only the method of an event's request.
+fn scrub(event: &mut Event<'static>) {
+    if let Some(request) = event.request.as_mut() {
+        *request = sentry::protocol::Request {
+            method: request.method.take(),
+            ..Default::default()
+        };
+    }
+    event.user = None;
+}
+
+/// The bounded, counting transport.
+#[derive(Debug, Clone)]
+struct QueueTransport {
+    tx: mpsc::Sender<Envelope>,
+    pending: Arc<AtomicUsize>,
+    dropped: Counter,
+}
+
+impl QueueTransport {
+    fn spawn(dsn: Dsn, dropped: Counter) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let worker = tokio::spawn(deliver(dsn, rx, pending.clone(), dropped.clone()));
+        (
+            Self {
+                tx,
+                pending,
+                dropped,
+            },
+            worker,
+        )
+    }
+}
+
+impl Transport for QueueTransport {
+    fn send_envelope(&self, envelope: Envelope) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.tx.try_send(envelope).is_err() {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            self.dropped.inc();
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while self.pending.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+}
+
+/// POSTs each envelope; failures are dropped and counted.
+async fn deliver(
+    dsn: Dsn,
+    mut rx: mpsc::Receiver<Envelope>,
+    pending: Arc<AtomicUsize>,
+    dropped: Counter,
+) {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(SEND_TIMEOUT)
+        .timeout(SEND_TIMEOUT)
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "the Sentry transport could not start: Sentry is off");
+            return;
+        }
+    };
+    let url = dsn.envelope_api_url().to_string();
+    let agent = concat!("perfscope/", env!("CARGO_PKG_VERSION"));
+    let auth = dsn.to_auth(Some(agent)).to_string();
+    while let Some(envelope) = rx.recv().await {
+        let mut body = Vec::new();
+        let sent = envelope.to_writer(&mut body).is_ok()
+            && client
+                .post(url.as_str())
+                .header("x-sentry-auth", auth.as_str())
+                .header("content-type", "application/x-sentry-envelope")
+                .body(body)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+        if !sent {
+            dropped.inc();
+            tracing::debug!("a Sentry envelope was dropped");
+        }
+        pending.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A child span of the current transaction, when Sentry is on and one is
+/// running in this task's hub.
+pub fn child_span(op: &str, description: &str) -> Option<sentry::TransactionOrSpan> {
+    if !enabled() {
+        return None;
+    }
+    let parent = sentry::configure_scope(|scope| scope.get_span())?;
+    Some(parent.start_child(op, description).into())
+}
+
+/// A child span of the current transaction that becomes the scope's
+/// current span (so spans opened inside it are its children), with the
+/// span to restore when it ends.
+pub fn enter_child_span(
+    op: &str,
+    description: &str,
+) -> Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)> {
+    if !enabled() {
+        return None;
+    }
+    sentry::configure_scope(|scope| {
+        let parent = scope.get_span()?;
+        let span: sentry::TransactionOrSpan = parent.start_child(op, description).into();
+        scope.set_span(Some(span.clone()));
+        Some((span, parent))
+    })
+}
+
+/// Ends a span from [`enter_child_span`], restoring its parent.
+pub fn exit_child_span(
+    entered: Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)>,
+    ok: bool,
+) {
+    if let Some((span, parent)) = entered {
+        sentry::configure_scope(|scope| scope.set_span(Some(parent)));
+        finish_span(Some(span), ok);
+    }
+}
+
+/// Finishes a span with the status of what it timed.
+pub fn finish_span(span: Option<sentry::TransactionOrSpan>, ok: bool) {
+    if let Some(span) = span {
+        span.set_status(if ok {
+            sentry::protocol::SpanStatus::Ok
+        } else {
+            sentry::protocol::SpanStatus::InternalError
+        });
+        span.finish();
+    }
+}

@@ -1,0 +1,373 @@
+//! Sentry end to end, over the SDK's envelopes to a real HTTP receiver on
+//! loopback: a transaction per request named by route template (unmatched
+//! as `METHOD unmatched`), continuing an incoming `sentry-trace`, with a
+//! span per query (normalized SQL, `db.system`) and per measurement; 5xx
+//! answers and panics as events; nothing personal in anything sent; and a
+//! receiver that never answers costs requests nothing while the drops are
+//! counted. One test function: the Sentry client is process-global.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use perfscope::Perfscope;
+use perfscope::config::RawConfig;
+use perfscope::db::{PoolSettings, TimedPool};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::{Data, Path};
+use poem::{EndpointExt, Route, Server, get, handler, post};
+use serde_json::Value;
+use support::pg::PgCluster;
+use support::{ADMIN_TOKEN, client};
+
+/// Envelope items the receiver got: (type, payload).
+#[derive(Default)]
+struct Inbox {
+    items: Mutex<Vec<(String, Value)>>,
+    raw: Mutex<String>,
+}
+
+#[handler]
+async fn envelope(body: Vec<u8>, inbox: Data<&Arc<Inbox>>) -> &'static str {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    inbox.raw.lock().push_str(&text);
+    let mut lines = text.lines();
+    let _header = lines.next();
+    while let Some(item_header) = lines.next() {
+        let Ok(header) = serde_json::from_str::<Value>(item_header) else {
+            continue;
+        };
+        let kind = header["type"].as_str().unwrap_or("").to_owned();
+        let payload = lines.next().unwrap_or("");
+        let value = serde_json::from_str(payload).unwrap_or(Value::Null);
+        inbox.items.lock().push((kind, value));
+    }
+    "{}"
+}
+
+async fn receiver() -> (String, Arc<Inbox>) {
+    let inbox = Arc::new(Inbox::default());
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .expect("address");
+    let app = Route::new()
+        .at("/api/1/envelope/", post(envelope))
+        .data(inbox.clone());
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    (format!("http://public@{addr}/1"), inbox)
+}
+
+#[handler]
+async fn item_handler(
+    pool: Data<&TimedPool>,
+    perfscope: Data<&Perfscope>,
+    Path(id): Path<i32>,
+) -> poem::Result<String> {
+    let pool = pool.clone();
+    perfscope
+        .measurements()
+        .track("load_item", async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_one("SELECT name FROM items WHERE id = $1", &[&id])
+                .await?;
+            Ok::<_, perfscope::db::DbError>(row.get::<_, String>(0))
+        })
+        .await
+        .map_err(poem::error::InternalServerError)
+}
+
+#[handler]
+fn boom_handler() -> poem::Result<String> {
+    Err(poem::Error::from_status(
+        poem::http::StatusCode::BAD_GATEWAY,
+    ))
+}
+
+#[handler]
+fn explode() -> String {
+    panic!("the handler exploded")
+}
+
+/// Serves the agent plus the test routes; returns its base URL and a stop.
+async fn serve(
+    perfscope: Perfscope,
+    pool: TimedPool,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let routes = Route::new()
+        .at(
+            "/items/:id",
+            get(item_handler).data(pool).data(perfscope.clone()),
+        )
+        .at("/boom", get(boom_handler))
+        .at("/explode", get(explode));
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        perfscope::agent::serve_with(
+            &perfscope,
+            routes,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .expect("served");
+    });
+    let addr = bound_rx.await.expect("bound");
+    (format!("http://{addr}"), stop, task)
+}
+
+fn perfscope(dsn: &str) -> Perfscope {
+    let config = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        sentry_dsn: Some(dsn.into()),
+        sentry_traces_sample_rate: Some("1.0".into()),
+        sentry_environment: Some("test".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    Perfscope::new(config)
+}
+
+async fn until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !probe() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn transactions(inbox: &Inbox) -> Vec<Value> {
+    inbox
+        .items
+        .lock()
+        .iter()
+        .filter(|(kind, _)| kind == "transaction")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn events(inbox: &Inbox) -> Vec<Value> {
+    inbox
+        .items
+        .lock()
+        .iter()
+        .filter(|(kind, _)| kind == "event")
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentry_transactions_spans_and_events_over_real_envelopes() {
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;",
+        )
+        .await;
+    let (dsn, inbox) = receiver().await;
+    let perfscope = perfscope(&dsn);
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let (base, stop, task) = serve(perfscope.clone(), pool).await;
+    let http = client();
+
+    // A request continuing a trace, with a secret in the query and a token
+    // in a header.
+    let response = http
+        .get(format!("{base}/items/42?session=hunter2"))
+        .header(
+            "sentry-trace",
+            "771a43a4192642f0b136d5159a501700-b7ad6b7169203331-1",
+        )
+        .header("authorization", "Bearer very-secret-token-0123")
+        .send()
+        .await
+        .expect("item");
+    assert_eq!(response.text().await.expect("text"), "item 42");
+    for path in ["/no/such/route", "/boom", "/explode"] {
+        let _ = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("sent");
+    }
+    until("four transactions", Duration::from_secs(10), || {
+        transactions(&inbox).len() >= 4
+    })
+    .await;
+    until("the 5xx and panic events", Duration::from_secs(10), || {
+        events(&inbox).len() >= 2
+    })
+    .await;
+
+    let all = transactions(&inbox);
+    let names: Vec<&str> = all
+        .iter()
+        .filter_map(|t| t["transaction"].as_str())
+        .collect();
+    // A panic unwinds through poem's router before it tags the response
+    // with the route template, so a panicking request is `unmatched` too
+    // (its panic event carries the message and stack).
+    for expected in ["GET /items/:id", "GET unmatched", "GET /boom"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    assert_eq!(
+        names.iter().filter(|n| **n == "GET unmatched").count(),
+        2,
+        "{names:?}"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("42") || n.contains("/no/such")),
+        "{names:?}"
+    );
+    let item = all
+        .iter()
+        .find(|t| t["transaction"] == "GET /items/:id")
+        .expect("the item transaction");
+    let trace = &item["contexts"]["trace"];
+    assert_eq!(trace["op"], "http.server");
+    assert_eq!(
+        trace["trace_id"], "771a43a4192642f0b136d5159a501700",
+        "continued"
+    );
+    assert_eq!(trace["parent_span_id"], "b7ad6b7169203331");
+    assert_eq!(trace["status"], "ok");
+    let spans = item["spans"].as_array().cloned().unwrap_or_default();
+    let measure = spans
+        .iter()
+        .find(|s| s["op"] == "function")
+        .expect("a measurement span");
+    assert_eq!(measure["description"], "load_item");
+    let query = spans
+        .iter()
+        .find(|s| s["op"] == "db.sql.query")
+        .expect("a query span");
+    assert_eq!(query["description"], "select name from items where id = $1");
+    assert_eq!(query["data"]["db.system"], "postgresql");
+    assert_eq!(
+        query["parent_span_id"], measure["span_id"],
+        "the query ran inside the measurement"
+    );
+    let boom = all
+        .iter()
+        .find(|t| t["transaction"] == "GET /boom")
+        .expect("boom");
+    assert_eq!(boom["contexts"]["trace"]["status"], "internal_error");
+
+    let events = events(&inbox);
+    let failure = events
+        .iter()
+        .find(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("GET /boom answered 502"))
+        })
+        .expect("the 5xx event");
+    assert_eq!(failure["tags"]["route"], "/boom");
+    // Error is the protocol's default level, so it may be left out.
+    assert!(
+        failure["level"].is_null() || failure["level"] == "error",
+        "{failure}"
+    );
+    let panic = events
+        .iter()
+        .find(|e| e.to_string().contains("the handler exploded"))
+        .expect("the panic event");
+    assert_eq!(panic["request"]["method"], "GET");
+    assert!(panic["request"].get("url").is_none(), "{panic}");
+    // Nothing personal anywhere: no query values, no headers.
+    let raw = inbox.raw.lock().clone();
+    for secret in ["hunter2", "very-secret-token", "Bearer", "authorization"] {
+        assert!(!raw.contains(secret), "{secret} reached Sentry");
+    }
+    let _ = stop.send(());
+    task.await.expect("agent stops");
+
+    // A Sentry that accepts and never answers: requests stay fine, and the
+    // transport drops and counts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let black_hole = listener.local_addr().expect("address");
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let hold = held.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            hold.lock().push(socket);
+        }
+    });
+    let perfscope = self::perfscope(&format!("http://public@{black_hole}/1"));
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let (base, stop, task) = serve(perfscope.clone(), pool).await;
+    let started = Instant::now();
+    for i in 0..300 {
+        let response = http
+            .get(format!("{base}/items/{}", 1 + i % 100))
+            .send()
+            .await
+            .expect("item");
+        assert_eq!(response.status(), 200);
+    }
+    let elapsed = started.elapsed();
+    let metrics = http
+        .get(format!("{base}/api/performance/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let dropped: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"perfscope_telemetry_dropped_total{sink="sentry"} "#))
+        .and_then(|v| v.parse().ok())
+        .expect("the sentry drop counter");
+    assert!(dropped >= 100.0, "{dropped} dropped of 300 transactions");
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "300 requests took {elapsed:?}"
+    );
+    let stopping = Instant::now();
+    let _ = stop.send(());
+    task.await.expect("agent stops");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        stopping.elapsed()
+    );
+}
