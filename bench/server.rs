@@ -1,11 +1,14 @@
 //! The service `bench/http-overhead` loads: one trivial endpoint, served
-//! either bare or with perfscope's HTTP metrics middleware and runtime
-//! monitoring on, so the two differ only by perfscope.
+//! bare, with perfscope's HTTP metrics middleware and runtime monitoring on
+//! (`instrumented`), or with Sentry too (`full`: every request a
+//! transaction, sample rate 1.0, sent to a local receiver) — so they differ
+//! only by perfscope. `receiver` is that Sentry receiver: it answers 200 to
+//! every envelope.
 //!
-//! Usage: bench_server <bare|instrumented> <port>
+//! Usage: bench_server <bare|instrumented|full|receiver> <port> [receiver port]
 
 use poem::listener::TcpListener;
-use poem::{EndpointExt, Route, Server, get, handler};
+use poem::{EndpointExt, Route, Server, get, handler, post};
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
@@ -14,6 +17,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[handler]
 fn hello() -> &'static str {
     "hello"
+}
+
+#[handler]
+fn envelope(_body: Vec<u8>) -> &'static str {
+    "{}"
 }
 
 fn main() -> std::io::Result<()> {
@@ -34,6 +42,36 @@ fn main() -> std::io::Result<()> {
                 let _monitors = perfscope.start(&cancel);
                 Server::new(listener)
                     .run(routes.with(perfscope.middleware()))
+                    .await
+            }
+            "full" => {
+                let receiver = args.next().unwrap_or_else(|| "18089".into());
+                let config = perfscope::Config {
+                    sentry_dsn: Some(perfscope::config::Secret::new(format!(
+                        "http://public@127.0.0.1:{receiver}/1"
+                    ))),
+                    sentry_traces_sample_rate: 1.0,
+                    ..perfscope::Config::default()
+                };
+                let perfscope = perfscope::Perfscope::new(config);
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let _monitors = perfscope.start(&cancel);
+                let exposition = perfscope.clone();
+                let metrics = poem::endpoint::make_sync(move |_| {
+                    exposition.encode_metrics().unwrap_or_default()
+                });
+                Server::new(listener)
+                    .run(
+                        routes
+                            .at("/metrics", get(metrics))
+                            .with(perfscope.middleware())
+                            .with(perfscope.sentry_middleware()),
+                    )
+                    .await
+            }
+            "receiver" => {
+                Server::new(listener)
+                    .run(Route::new().at("/api/1/envelope/", post(envelope)))
                     .await
             }
             _ => Server::new(listener).run(routes).await,

@@ -377,6 +377,12 @@ impl Perfscope {
                 .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "sentry" })
                 .clone(),
         );
+        #[cfg(feature = "sentry")]
+        if sentry.is_some() {
+            self.inner
+                .alerts
+                .add_sink(Arc::new(crate::telemetry::sentry::AlertEvents));
+        }
         BackgroundTasks {
             runtime,
             others,

@@ -140,6 +140,7 @@ fn perfscope(dsn: &str) -> Perfscope {
         sentry_dsn: Some(dsn.into()),
         sentry_traces_sample_rate: Some("1.0".into()),
         sentry_environment: Some("test".into()),
+        alert_for: Some("0".into()),
         ..Default::default()
     }
     .validate()
@@ -217,13 +218,23 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
             .await
             .expect("sent");
     }
+    // An alert becomes a Sentry event too.
+    perfscope.alerts().evaluate(
+        &perfscope::alerts::Readings {
+            lag: Some(Duration::from_secs(2)),
+            ..Default::default()
+        },
+        Instant::now(),
+    );
     until("four transactions", Duration::from_secs(10), || {
         transactions(&inbox).len() >= 4
     })
     .await;
-    until("the 5xx and panic events", Duration::from_secs(10), || {
-        events(&inbox).len() >= 2
-    })
+    until(
+        "the 5xx, panic and alert events",
+        Duration::from_secs(10),
+        || events(&inbox).len() >= 3,
+    )
     .await;
 
     let all = transactions(&inbox);
@@ -301,6 +312,12 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         .iter()
         .find(|e| e.to_string().contains("the handler exploded"))
         .expect("the panic event");
+    let alert = events
+        .iter()
+        .find(|e| e["tags"]["alert.rule"] == "event_loop_lag")
+        .expect("the alert event");
+    assert_eq!(alert["tags"]["alert.state"], "firing");
+    assert_eq!(alert["level"], "warning");
     assert_eq!(panic["request"]["method"], "GET");
     assert!(panic["request"].get("url").is_none(), "{panic}");
     // Nothing personal anywhere: no query values, no headers.
@@ -333,6 +350,14 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         .await
         .expect("pool");
     let (base, stop, task) = serve(perfscope.clone(), pool).await;
+    assert!(
+        perfscope::telemetry::sentry::enabled(),
+        "Sentry is on again"
+    );
+    assert!(
+        sentry::Hub::main().client().is_some_and(|c| c.is_enabled()),
+        "a client is bound"
+    );
     let started = Instant::now();
     for i in 0..300 {
         let response = http
@@ -357,7 +382,15 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         .find_map(|l| l.strip_prefix(r#"perfscope_telemetry_dropped_total{sink="sentry"} "#))
         .and_then(|v| v.parse().ok())
         .expect("the sentry drop counter");
-    assert!(dropped >= 100.0, "{dropped} dropped of 300 transactions");
+    assert!(
+        dropped >= 100.0,
+        "{dropped} dropped of 300 transactions: {}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("dropped") || l.contains("http_request_duration_seconds_count"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     assert!(
         elapsed < Duration::from_secs(20),
         "300 requests took {elapsed:?}"

@@ -43,7 +43,7 @@ pub fn enabled() -> bool {
 
 /// The running client; [`SentryGuard::close`] flushes it with a deadline.
 pub struct SentryGuard {
-    guard: sentry::ClientInitGuard,
+    client: Arc<sentry::Client>,
 }
 
 impl std::fmt::Debug for SentryGuard {
@@ -56,13 +56,10 @@ impl SentryGuard {
     /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops.
     pub async fn close(self) {
         ENABLED.store(false, Ordering::Relaxed);
-        let guard = self.guard;
+        let client = self.client;
         // Closing blocks on the flush: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || {
-            if let Some(client) = sentry::Hub::main().client() {
-                client.close(Some(FLUSH_DEADLINE));
-            }
-            drop(guard);
+            client.close(Some(FLUSH_DEADLINE));
         })
         .await;
     }
@@ -85,9 +82,13 @@ pub fn init(config: &Config, dropped: Counter) -> Option<(SentryGuard, JoinHandl
         scrub(&mut event);
         Some(event)
     }));
-    let guard = sentry::init(options);
+    // `sentry::init` binds to the calling thread's hub, which is the main
+    // hub only on the thread that first touched it: bind to the main hub
+    // explicitly, which every request's hub is made from.
+    let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
+    sentry::Hub::main().bind_client(Some(client.clone()));
     ENABLED.store(true, Ordering::Relaxed);
-    Some((SentryGuard { guard }, worker))
+    Some((SentryGuard { client }, worker))
 }
 
 /// Keeps only the method of an event's request.
@@ -234,5 +235,41 @@ pub fn finish_span(span: Option<sentry::TransactionOrSpan>, ok: bool) {
             sentry::protocol::SpanStatus::InternalError
         });
         span.finish();
+    }
+}
+
+/// Alert notifications as Sentry events (`warning` when firing or for a
+/// slow query, `info` when resolved), through the same bounded transport.
+#[derive(Debug, Default)]
+pub struct AlertEvents;
+
+impl crate::alerts::Sink for AlertEvents {
+    fn name(&self) -> &'static str {
+        "sentry"
+    }
+
+    fn send(&self, notification: Arc<crate::alerts::Notification>) {
+        if !enabled() {
+            return;
+        }
+        let level = if notification.state == "resolved" {
+            sentry::Level::Info
+        } else {
+            sentry::Level::Warning
+        };
+        // A hub of its own (an alert belongs to no request): scopes pushed
+        // on the shared main hub from several threads would interleave.
+        let hub = sentry::Hub::new_from_top(sentry::Hub::main());
+        hub.configure_scope(|scope| {
+            scope.set_tag("alert.rule", notification.rule.as_str());
+            scope.set_tag("alert.state", notification.state.as_str());
+            scope.set_tag("alert.subject", notification.subject.as_str());
+            scope.set_extra("value", notification.value.into());
+            scope.set_extra("threshold", notification.threshold.into());
+            if let Some(statement) = &notification.statement {
+                scope.set_extra("statement", statement.as_str().into());
+            }
+        });
+        hub.capture_message(&notification.message, level);
     }
 }
