@@ -15,9 +15,8 @@ use perfscope::alerts::Readings;
 use perfscope::config::{RawConfig, Secret};
 use perfscope::db::slow_log::SlowQuery;
 use perfscope::db::statement;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Data;
-use poem::{EndpointExt, Request, Route, Server, handler, post};
+use poem::{EndpointExt, Request, Route, handler, post};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{ADMIN_TOKEN, TestAgent, client};
@@ -59,17 +58,8 @@ async fn receiver(script: Vec<u16>) -> (String, Arc<Inbox>) {
         received: Mutex::default(),
         script: Mutex::new(script),
     });
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .expect("address");
-    let app = Route::new().at("/hook", post(receive)).data(inbox.clone());
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let addr =
+        support::serve_loopback(Route::new().at("/hook", post(receive)).data(inbox.clone())).await;
     (format!("http://{addr}/hook"), inbox)
 }
 

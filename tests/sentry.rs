@@ -15,9 +15,8 @@ use parking_lot::Mutex;
 use perfscope::Perfscope;
 use perfscope::config::RawConfig;
 use perfscope::db::{PoolSettings, TimedPool};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Path};
-use poem::{EndpointExt, Route, Server, get, handler, post};
+use poem::{EndpointExt, Route, get, handler, post};
 use serde_json::Value;
 use support::pg::PgCluster;
 use support::{ADMIN_TOKEN, client};
@@ -49,19 +48,10 @@ async fn envelope(body: Vec<u8>, inbox: Data<&Arc<Inbox>>) -> &'static str {
 
 async fn receiver() -> (String, Arc<Inbox>) {
     let inbox = Arc::new(Inbox::default());
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .expect("address");
     let app = Route::new()
         .at("/api/1/envelope/", post(envelope))
         .data(inbox.clone());
-    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let addr = support::serve_loopback(app).await;
     (format!("http://public@{addr}/1"), inbox)
 }
 

@@ -81,6 +81,23 @@ impl TestAgent {
     }
 }
 
+/// Serves `app` on 127.0.0.1:0 in the background (a receiver for the
+/// sinks under test); its address.
+pub async fn serve_loopback(app: impl poem::Endpoint + 'static) -> SocketAddr {
+    use poem::listener::{Acceptor, Listener};
+    let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind a loopback port");
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .expect("a socket address");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    addr
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
