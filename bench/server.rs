@@ -50,7 +50,11 @@ fn main() -> std::io::Result<()> {
                     sentry_dsn: Some(perfscope::config::Secret::new(format!(
                         "http://public@127.0.0.1:{receiver}/1"
                     ))),
-                    sentry_traces_sample_rate: 1.0,
+                    // BENCH_SENTRY_RATE: the transaction sample rate [1.0].
+                    sentry_traces_sample_rate: std::env::var("BENCH_SENTRY_RATE")
+                        .ok()
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(1.0),
                     ..perfscope::Config::default()
                 };
                 let perfscope = perfscope::Perfscope::new(config);

@@ -398,7 +398,7 @@ impl Perfscope {
     /// outside [`Perfscope::middleware`].
     #[cfg(feature = "sentry")]
     pub fn sentry_middleware(&self) -> crate::http::sentry::SentryBridge {
-        crate::http::sentry::SentryBridge
+        crate::http::sentry::SentryBridge::new(self.inner.config.sentry_traces_sample_rate)
     }
 
     /// The webhook workers, when `ALERT_WEBHOOK_URLS` is set.

@@ -2,8 +2,8 @@
 //! `SentryHttpLayer`, which serves `http::Request`s, not poem's.
 //!
 //! The bridge hands the layer an `http::Request<()>` with the request's
-//! method, URI and headers (what the layer reads: `sentry-trace` and
-//! `baggage` continue an incoming trace) and carries the original
+//! method, path and the `sentry-trace` and `baggage` headers (which
+//! continue an incoming trace) and carries the original
 //! `poem::Request` — with its remote address and everything poem keeps —
 //! in the request's extensions to the inner service, which calls the poem
 //! endpoint. After routing it names the transaction `METHOD /route/:template`
@@ -17,6 +17,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -28,8 +29,22 @@ use super::request_metrics::route_of_result;
 use crate::telemetry::sentry::enabled;
 
 /// The middleware; see [`crate::Perfscope::sentry_middleware`].
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SentryBridge;
+#[derive(Clone, Debug)]
+pub struct SentryBridge {
+    sampler: Arc<Sampler>,
+}
+
+impl SentryBridge {
+    /// A bridge sending `rate` of the requests as transactions.
+    pub fn new(rate: f64) -> Self {
+        Self {
+            sampler: Arc::new(Sampler {
+                rate: rate.clamp(0.0, 1.0),
+                seen: AtomicU64::new(0),
+            }),
+        }
+    }
+}
 
 impl<E: Endpoint + 'static> Middleware<E> for SentryBridge {
     type Output = SentryBridgeEndpoint<E>;
@@ -37,6 +52,7 @@ impl<E: Endpoint + 'static> Middleware<E> for SentryBridge {
     fn transform(&self, inner: E) -> Self::Output {
         SentryBridgeEndpoint {
             inner: Arc::new(inner),
+            sampler: self.sampler.clone(),
         }
     }
 }
@@ -44,6 +60,38 @@ impl<E: Endpoint + 'static> Middleware<E> for SentryBridge {
 /// The endpoint [`SentryBridge`] makes.
 pub struct SentryBridgeEndpoint<E> {
     inner: Arc<E>,
+    sampler: Arc<Sampler>,
+}
+
+/// Decides, before any Sentry work, whether a request becomes a
+/// transaction: a caller's `sentry-trace` decision is kept; otherwise
+/// exactly `rate` of the requests are taken (every 1/rate-th, by count).
+/// Unsampled requests skip the layer, the hub and the transaction — which
+/// cost several µs each even when the SDK drops them — and keep only the
+/// 5xx capture. (The client itself samples at 1.0, so the decision is made
+/// once.)
+#[derive(Debug)]
+struct Sampler {
+    rate: f64,
+    seen: AtomicU64,
+}
+
+impl Sampler {
+    fn sample(&self, req: &Request) -> bool {
+        let parent = req
+            .headers()
+            .get("sentry-trace")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split('-').nth(2));
+        match parent {
+            Some("1") => true,
+            Some("0") => false,
+            _ => {
+                let n = self.seen.fetch_add(1, Ordering::Relaxed) as f64;
+                ((n + 1.0) * self.rate).floor() > (n * self.rate).floor()
+            }
+        }
+    }
 }
 
 /// The poem request, riding through the tower layer.
@@ -60,10 +108,29 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
         if !enabled() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
+        if !self.sampler.sample(&req) {
+            let method = req.method().to_string();
+            let result = self.inner.call(req).await.map(IntoResponse::into_response);
+            if let Some(status) = server_error(&result) {
+                let route = route_of_result(&result);
+                let hub = Hub::new_from_top(Hub::main());
+                report_server_error(&hub, &method, route.as_str(), status);
+            }
+            return result;
+        }
+        // Only what the layer needs: the method, the path (no authority and
+        // no Host header, so it builds no URL — which would be dropped as
+        // personal data anyway), and the trace-continuation headers.
         let mut probe = http::Request::new(());
         *probe.method_mut() = req.method().clone();
-        *probe.uri_mut() = req.uri().clone();
-        *probe.headers_mut() = req.headers().clone();
+        if let Ok(path) = http::Uri::try_from(req.uri().path()) {
+            *probe.uri_mut() = path;
+        }
+        for name in ["sentry-trace", "baggage"] {
+            if let Some(value) = req.headers().get(name) {
+                probe.headers_mut().insert(name, value.clone());
+            }
+        }
         let method = req.method().to_string();
         probe
             .extensions_mut()
@@ -97,18 +164,9 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
                 });
                 let status = response.status();
                 if status.is_server_error() {
-                    sentry::with_scope(
-                        |scope| {
-                            scope.set_tag("http.status_code", status.as_u16());
-                            scope.set_tag("http.method", method.as_str());
-                        },
-                        || {
-                            sentry::capture_message(
-                                &format!("{name} answered {}", status.as_u16()),
-                                sentry::Level::Error,
-                            )
-                        },
-                    );
+                    Hub::with_active(|hub| {
+                        report_server_error(hub, &method, route.as_str(), status)
+                    });
                 }
                 let mut answer = http::Response::new(Answer(response));
                 *answer.status_mut() = status;
@@ -122,5 +180,70 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
             Ok(answer) => Ok(answer.into_body().0),
             Err(never) => match never {},
         }
+    }
+}
+
+/// The status of a 5xx answer.
+fn server_error(result: &Result<Response>) -> Option<poem::http::StatusCode> {
+    let status = match result {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    status.is_server_error().then_some(status)
+}
+
+/// Captures a 5xx answer as an event on `hub`, tagged with the route.
+fn report_server_error(hub: &Hub, method: &str, route: &str, status: poem::http::StatusCode) {
+    hub.with_scope(
+        |scope| {
+            scope.set_tag("route", route);
+            scope.set_tag("http.status_code", status.as_u16());
+            scope.set_tag("http.method", method);
+            let method = method.to_owned();
+            scope.add_event_processor(move |mut event| {
+                event.request = Some(sentry::protocol::Request {
+                    method: Some(method.clone()),
+                    ..Default::default()
+                });
+                Some(event)
+            });
+        },
+        || {
+            hub.capture_message(
+                &format!("{method} {route} answered {}", status.as_u16()),
+                sentry::Level::Error,
+            )
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(trace: Option<&str>) -> Request {
+        let builder = Request::builder().uri_str("/users/1");
+        match trace {
+            Some(value) => builder.header("sentry-trace", value).finish(),
+            None => builder.finish(),
+        }
+    }
+
+    #[test]
+    fn exactly_the_rate_is_sampled_and_a_callers_decision_is_kept() {
+        let sampler = Sampler {
+            rate: 0.25,
+            seen: AtomicU64::new(0),
+        };
+        let taken = (0..100).filter(|_| sampler.sample(&request(None))).count();
+        assert_eq!(taken, 25);
+        let parent = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331";
+        assert!(sampler.sample(&request(Some(&format!("{parent}-1")))));
+        assert!(!sampler.sample(&request(Some(&format!("{parent}-0")))));
+        let none = Sampler {
+            rate: 0.0,
+            seen: AtomicU64::new(0),
+        };
+        assert!((0..100).all(|_| !none.sample(&request(None))));
     }
 }

@@ -70,8 +70,10 @@ impl SentryGuard {
 pub fn init(config: &Config, dropped: Counter) -> Option<(SentryGuard, JoinHandle<()>)> {
     let dsn: Dsn = config.sentry_dsn.as_ref()?.expose().parse().ok()?;
     let (transport, worker) = QueueTransport::spawn(dsn.clone(), dropped);
-    let mut options =
-        ClientOptions::default().traces_sample_rate(config.sentry_traces_sample_rate as f32);
+    // The HTTP bridge decides which requests become transactions (at
+    // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
+    // every transaction it is given.
+    let mut options = ClientOptions::default().traces_sample_rate(1.0);
     options.dsn = Some(dsn);
     options.environment = config.sentry_environment.clone().map(Cow::Owned);
     options.release = config.sentry_release.clone().map(Cow::Owned);
