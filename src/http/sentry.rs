@@ -1,5 +1,8 @@
-//! A poem middleware that runs each request through sentry-tower's
+//! A poem middleware that runs each sampled request through sentry-tower's
 //! `SentryHttpLayer`, which serves `http::Request`s, not poem's.
+//!
+//! It samples first ([`Sampler`]): an unsampled request goes straight to
+//! the endpoint and costs no Sentry work unless it answers 5xx.
 //!
 //! The bridge hands the layer an `http::Request<()>` with the request's
 //! method, path and the `sentry-trace` and `baggage` headers (which
@@ -9,9 +12,9 @@
 //! endpoint. After routing it names the transaction `METHOD /route/:template`
 //! (`METHOD unmatched` when nothing matched; never the raw path), keeps
 //! only the method as request data (no URL, query or headers), and
-//! captures 5xx answers as events tagged with the route. Each request gets
-//! its own hub, so spans opened by the timed pool and by measurements
-//! inside the handler become the transaction's children.
+//! captures 5xx answers as events tagged with the route. Each sampled
+//! request gets its own hub, so spans opened by the timed pool and by
+//! measurements inside the handler become the transaction's children.
 //!
 //! With Sentry off (no `SENTRY_DSN`) the request passes straight through.
 
