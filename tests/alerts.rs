@@ -249,18 +249,7 @@ async fn deliveries_retry_on_500_and_give_up_at_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_never_answers_costs_the_caller_nothing() {
-    // Accepts connections and never reads or answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let hold = held.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            hold.lock().push(socket);
-        }
-    });
+    let addr = support::black_hole().await;
     let perfscope = perfscope_with_webhook(&format!("http://{addr}/hook"), "60000");
     let cancel = tokio_util::sync::CancellationToken::new();
     let tasks = perfscope.start(&cancel);

@@ -320,17 +320,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
 
     // A Sentry that accepts and never answers: requests stay fine, and the
     // transport drops and counts.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let black_hole = listener.local_addr().expect("address");
-    let held = Arc::new(Mutex::new(Vec::new()));
-    let hold = held.clone();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            hold.lock().push(socket);
-        }
-    });
+    let black_hole = support::black_hole().await;
     let perfscope = self::perfscope(&format!("http://public@{black_hole}/1"));
     let pool = perfscope
         .connect_pool(

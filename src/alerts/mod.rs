@@ -107,6 +107,18 @@ pub struct Notification {
     pub at: u64,
 }
 
+impl Notification {
+    /// Its rule as a `'static` label value (every notification is made
+    /// from a [`Rule`]).
+    pub fn rule_label(&self) -> &'static str {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == self.rule)
+            .unwrap_or(Rule::SlowQuery)
+            .as_str()
+    }
+}
+
 /// A condition firing now.
 #[derive(Clone, Debug, PartialEq, Serialize, poem_openapi::Object)]
 #[serde(rename_all = "camelCase")]
@@ -399,11 +411,7 @@ impl Alerts {
     }
 
     fn notify(&self, notification: Arc<Notification>) {
-        let rule = Rule::ALL
-            .into_iter()
-            .find(|r| r.as_str() == notification.rule)
-            .unwrap_or(Rule::SlowQuery)
-            .as_str();
+        let rule = notification.rule_label();
         match notification.state.as_str() {
             "resolved" => tracing::info!(
                 rule,

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Notification, Rule, Sink};
+use super::{Notification, Sink};
 use crate::config::Secret;
 use crate::metrics::alerts::{AlertMetrics, NotificationLabels, SinkLabels};
 
@@ -38,14 +38,6 @@ pub const SIGNATURE_HEADER: &str = "x-perfscope-signature";
 pub struct WebhookSink {
     queues: Vec<mpsc::Sender<Arc<Notification>>>,
     metrics: AlertMetrics,
-}
-
-fn rule_label(notification: &Notification) -> &'static str {
-    Rule::ALL
-        .into_iter()
-        .find(|r| r.as_str() == notification.rule)
-        .unwrap_or(Rule::SlowQuery)
-        .as_str()
 }
 
 impl Sink for WebhookSink {
@@ -70,7 +62,7 @@ fn count(metrics: &AlertMetrics, notification: &Notification, outcome: &'static 
     metrics
         .notifications
         .get_or_create(&NotificationLabels {
-            rule: rule_label(notification),
+            rule: notification.rule_label(),
             sink: "webhook",
             outcome,
         })

@@ -112,12 +112,13 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
         if !self.sampler.sample(&req) {
-            let method = req.method().to_string();
+            // Method is a cheap clone; it becomes text only for a 5xx.
+            let method = req.method().clone();
             let result = self.inner.call(req).await.map(IntoResponse::into_response);
             if let Some(status) = server_error(&result) {
                 let route = route_of_result(&result);
                 let hub = Hub::new_from_top(Hub::main());
-                report_server_error(&hub, &method, route.as_str(), status);
+                report_server_error(&hub, method.as_str(), route.as_str(), status);
             }
             return result;
         }

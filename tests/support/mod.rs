@@ -98,6 +98,22 @@ pub async fn serve_loopback(app: impl poem::Endpoint + 'static) -> SocketAddr {
     addr
 }
 
+/// A loopback port that accepts connections and never reads or answers
+/// them (a sink that is black-holed); its address.
+pub async fn black_hole() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("a socket address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
