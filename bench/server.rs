@@ -1,9 +1,10 @@
 //! The service `bench/http-overhead` loads: one trivial endpoint, served
 //! bare, with perfscope's HTTP metrics middleware and runtime monitoring on
-//! (`instrumented`), or with Sentry too (`full`: every request a
-//! transaction, sample rate 1.0, sent to a local receiver) — so they differ
-//! only by perfscope. `receiver` is that Sentry receiver: it answers 200 to
-//! every envelope.
+//! (`instrumented`), or with Sentry and OpenTelemetry too (`full`: every
+//! request a Sentry transaction, sample rate 1.0, and an OTLP server span,
+//! all sent to a local receiver) — so they differ only by perfscope.
+//! `receiver` is that receiver: it answers 200 to every Sentry envelope and
+//! every OTLP/HTTP export.
 //!
 //! Usage: bench_server <bare|instrumented|full|receiver> <port> [receiver port]
 
@@ -22,6 +23,14 @@ fn hello() -> &'static str {
 #[handler]
 fn envelope(_body: Vec<u8>) -> &'static str {
     "{}"
+}
+
+/// An empty `ExportTraceServiceResponse` (all fields default).
+#[handler]
+fn traces(_body: Vec<u8>) -> poem::Response {
+    poem::Response::builder()
+        .content_type("application/x-protobuf")
+        .body(Vec::<u8>::new())
 }
 
 fn main() -> std::io::Result<()> {
@@ -55,6 +64,13 @@ fn main() -> std::io::Result<()> {
                         .ok()
                         .and_then(|r| r.parse().ok())
                         .unwrap_or(1.0),
+                    // BENCH_OTLP=0 leaves OpenTelemetry off.
+                    otlp: (std::env::var("BENCH_OTLP").as_deref() != Ok("0")).then(|| {
+                        perfscope::config::OtlpConfig::new(
+                            format!("http://127.0.0.1:{receiver}/v1/traces"),
+                            perfscope::config::OtlpProtocol::HttpProtobuf,
+                        )
+                    }),
                     ..perfscope::Config::default()
                 };
                 let perfscope = perfscope::Perfscope::new(config);
@@ -69,13 +85,18 @@ fn main() -> std::io::Result<()> {
                         routes
                             .at("/metrics", get(metrics))
                             .with(perfscope.middleware())
-                            .with(perfscope.sentry_middleware()),
+                            .with(perfscope.sentry_middleware())
+                            .with(perfscope.otel_middleware()),
                     )
                     .await
             }
             "receiver" => {
                 Server::new(listener)
-                    .run(Route::new().at("/api/1/envelope/", post(envelope)))
+                    .run(
+                        Route::new()
+                            .at("/api/1/envelope/", post(envelope))
+                            .at("/v1/traces", post(traces)),
+                    )
                     .await
             }
             _ => Server::new(listener).run(routes).await,

@@ -312,7 +312,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .data(app)
         .with(perfscope.middleware())
         // Sentry transactions with query spans, when SENTRY_DSN is set.
-        .with(perfscope.sentry_middleware());
+        .with(perfscope.sentry_middleware())
+        // OpenTelemetry spans over OTLP, when OTEL_EXPORTER_OTLP_ENDPOINT
+        // is set; outermost, so Sentry continues its trace.
+        .with(perfscope.otel_middleware());
 
     let acceptor = TcpListener::bind(listen).into_acceptor().await?;
     for address in acceptor.local_addr() {

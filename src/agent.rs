@@ -124,6 +124,10 @@ pub async fn serve_with(
         .with(perfscope.middleware());
     #[cfg(feature = "sentry")]
     let app = app.with(perfscope.sentry_middleware());
+    // Outermost, so the Sentry transaction continues the OpenTelemetry
+    // span's trace.
+    #[cfg(feature = "otlp")]
+    let app = app.with(perfscope.otel_middleware());
 
     tracing::info!(
         address = %bound,

@@ -135,6 +135,43 @@ pub struct ServeArgs {
     /// Share of requests sent to Sentry as transactions, [0, 1] [default: 0.1].
     #[arg(long, env = "SENTRY_TRACES_SAMPLE_RATE")]
     pub sentry_traces_sample_rate: Option<String>,
+    /// OTLP base endpoint; set, traces are exported (`/v1/traces` is added over HTTP).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", hide_env_values = true)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// OTLP traces endpoint, used as given (wins over OTEL_EXPORTER_OTLP_ENDPOINT).
+    #[arg(
+        long,
+        env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        hide_env_values = true
+    )]
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+    /// grpc or http/protobuf [default: http/protobuf].
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL")]
+    pub otel_exporter_otlp_protocol: Option<String>,
+    /// Protocol for traces alone (wins over OTEL_EXPORTER_OTLP_PROTOCOL).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")]
+    pub otel_exporter_otlp_traces_protocol: Option<String>,
+    /// service.name of the spans [default: unknown_service:<executable>].
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+    /// true turns OpenTelemetry off.
+    #[arg(long, env = "OTEL_SDK_DISABLED")]
+    pub otel_sdk_disabled: Option<String>,
+    /// otlp or none [default: otlp].
+    #[arg(long, env = "OTEL_TRACES_EXPORTER")]
+    pub otel_traces_exporter: Option<String>,
+    /// Finished spans queued for export before new ones are dropped [default: 2048].
+    #[arg(long, env = "OTEL_BSP_MAX_QUEUE_SIZE")]
+    pub otel_bsp_max_queue_size: Option<String>,
+    /// Longest wait before queued spans are sent, ms [default: 5000].
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY")]
+    pub otel_bsp_schedule_delay: Option<String>,
+    /// Spans per export [default: 512].
+    #[arg(long, env = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE")]
+    pub otel_bsp_max_export_batch_size: Option<String>,
+    /// Longest export call, ms [default: 30000].
+    #[arg(long, env = "OTEL_BSP_EXPORT_TIMEOUT")]
+    pub otel_bsp_export_timeout: Option<String>,
 }
 
 impl From<ServeArgs> for RawConfig {
@@ -173,6 +210,19 @@ impl From<ServeArgs> for RawConfig {
             sentry_environment: args.sentry_environment,
             sentry_release: args.sentry_release,
             sentry_traces_sample_rate: args.sentry_traces_sample_rate,
+            otlp: crate::config::RawOtlp {
+                endpoint: args.otel_exporter_otlp_endpoint,
+                traces_endpoint: args.otel_exporter_otlp_traces_endpoint,
+                protocol: args.otel_exporter_otlp_protocol,
+                traces_protocol: args.otel_exporter_otlp_traces_protocol,
+                service_name: args.otel_service_name,
+                sdk_disabled: args.otel_sdk_disabled,
+                traces_exporter: args.otel_traces_exporter,
+                bsp_max_queue_size: args.otel_bsp_max_queue_size,
+                bsp_schedule_delay: args.otel_bsp_schedule_delay,
+                bsp_max_export_batch_size: args.otel_bsp_max_export_batch_size,
+                bsp_export_timeout: args.otel_bsp_export_timeout,
+            },
         }
     }
 }

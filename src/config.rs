@@ -218,6 +218,58 @@ pub struct Config {
     pub sentry_release: Option<String>,
     /// Share of requests sent to Sentry as transactions, [0, 1].
     pub sentry_traces_sample_rate: f64,
+    /// OpenTelemetry traces over OTLP; `None` (no `OTEL_EXPORTER_OTLP_*
+    /// ENDPOINT`) leaves them off, at no cost.
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `grpc`: tonic, HTTP/2.
+    Grpc,
+    /// `http/protobuf` (the specification's default): POSTs to `/v1/traces`.
+    HttpProtobuf,
+}
+
+/// Where and how spans are exported, from the standard OpenTelemetry
+/// variables. The exporter reads `OTEL_EXPORTER_OTLP_HEADERS` (which may
+/// hold credentials) and the SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_TRACES_SAMPLER[_ARG]` themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// The full traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,
+    /// or `OTEL_EXPORTER_OTLP_ENDPOINT` (plus `/v1/traces` over HTTP).
+    pub endpoint: String,
+    /// gRPC or HTTP/protobuf.
+    pub protocol: OtlpProtocol,
+    /// `OTEL_SERVICE_NAME`; unset, the SDK's `unknown_service:<executable>`
+    /// unless `OTEL_RESOURCE_ATTRIBUTES` names one.
+    pub service_name: Option<String>,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`: finished spans queued before new ones are
+    /// dropped (and counted).
+    pub max_queue_size: usize,
+    /// `OTEL_BSP_SCHEDULE_DELAY`: the longest a span waits to be sent.
+    pub schedule_delay: Duration,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: spans per export call.
+    pub max_export_batch_size: usize,
+    /// `OTEL_BSP_EXPORT_TIMEOUT`: the longest one export call may take.
+    pub export_timeout: Duration,
+}
+
+impl OtlpConfig {
+    /// Defaults of the specification for `endpoint` over `protocol`.
+    pub fn new(endpoint: impl Into<String>, protocol: OtlpProtocol) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            protocol,
+            service_name: None,
+            max_queue_size: 2048,
+            schedule_delay: Duration::from_millis(5000),
+            max_export_batch_size: 512,
+            export_timeout: Duration::from_millis(30_000),
+        }
+    }
 }
 
 impl Default for Config {
@@ -257,6 +309,7 @@ impl Default for Config {
             sentry_environment: None,
             sentry_release: None,
             sentry_traces_sample_rate: DEFAULT_SENTRY_TRACES_SAMPLE_RATE,
+            otlp: None,
         }
     }
 }
@@ -322,6 +375,23 @@ pub struct RawConfig {
     pub sentry_environment: Option<String>,
     pub sentry_release: Option<String>,
     pub sentry_traces_sample_rate: Option<String>,
+    pub otlp: RawOtlp,
+}
+
+/// The OpenTelemetry variables perfscope checks itself.
+#[derive(Clone, Debug, Default)]
+pub struct RawOtlp {
+    pub endpoint: Option<String>,
+    pub traces_endpoint: Option<String>,
+    pub protocol: Option<String>,
+    pub traces_protocol: Option<String>,
+    pub service_name: Option<String>,
+    pub sdk_disabled: Option<String>,
+    pub traces_exporter: Option<String>,
+    pub bsp_max_queue_size: Option<String>,
+    pub bsp_schedule_delay: Option<String>,
+    pub bsp_max_export_batch_size: Option<String>,
+    pub bsp_export_timeout: Option<String>,
 }
 
 impl RawConfig {
@@ -548,6 +618,7 @@ impl RawConfig {
                         )
                     })?,
             },
+            otlp: otlp(&self.otlp)?,
         })
     }
 }
@@ -635,6 +706,107 @@ fn sentry_dsn(value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
         ));
     }
     Ok(Some(Secret::new(value)))
+}
+
+/// The OTLP exporter's settings: on when an endpoint variable is set,
+/// unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`.
+fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    if set(&raw.sdk_disabled).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    match set(&raw.traces_exporter) {
+        None | Some("otlp") => {}
+        Some("none") => return Ok(None),
+        Some(other) => {
+            return Err(ConfigError::new(
+                "OTEL_TRACES_EXPORTER",
+                other,
+                "expected otlp or none",
+            ));
+        }
+    }
+    let (protocol_var, protocol) = match (set(&raw.traces_protocol), set(&raw.protocol)) {
+        (Some(v), _) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(v)),
+        (None, v) => ("OTEL_EXPORTER_OTLP_PROTOCOL", v),
+    };
+    let protocol = match protocol {
+        None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        Some("grpc") => OtlpProtocol::Grpc,
+        Some(other) => {
+            return Err(ConfigError::new(
+                protocol_var,
+                other,
+                "expected grpc or http/protobuf",
+            ));
+        }
+    };
+    let endpoint = match (set(&raw.traces_endpoint), set(&raw.endpoint)) {
+        (Some(url), _) => otlp_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url)?.to_owned(),
+        (None, Some(url)) => {
+            let base = otlp_url("OTEL_EXPORTER_OTLP_ENDPOINT", url)?;
+            match protocol {
+                OtlpProtocol::Grpc => base.to_owned(),
+                OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    let defaults = OtlpConfig::new(endpoint, protocol);
+    Ok(Some(OtlpConfig {
+        service_name: label("OTEL_SERVICE_NAME", raw.service_name.as_deref())?,
+        max_queue_size: int_in(
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            set(&raw.bsp_max_queue_size),
+            1,
+            1_000_000,
+            defaults.max_queue_size,
+        )?,
+        schedule_delay: millis(
+            "OTEL_BSP_SCHEDULE_DELAY",
+            set(&raw.bsp_schedule_delay),
+            1,
+            600_000,
+            defaults.schedule_delay,
+        )?,
+        max_export_batch_size: int_in(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            set(&raw.bsp_max_export_batch_size),
+            1,
+            1_000_000,
+            defaults.max_export_batch_size,
+        )?,
+        export_timeout: millis(
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            set(&raw.bsp_export_timeout),
+            1,
+            600_000,
+            defaults.export_timeout,
+        )?,
+        ..defaults
+    }))
+}
+
+/// An OTLP endpoint: an http(s) URL with a host. Not echoed in errors (it
+/// may carry credentials).
+fn otlp_url<'a>(var: &'static str, url: &'a str) -> Result<&'a str, ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
+            Ok(url)
+        }
+        _ => Err(ConfigError::new(
+            var,
+            "***",
+            "expected an http:// or https:// URL such as http://otel-collector:4318",
+        )),
+    }
 }
 
 /// A short free-text tag (environment, release): printable, ≤ 200 bytes.

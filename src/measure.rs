@@ -120,10 +120,24 @@ impl Drop for MeasureGuard {
         };
         #[cfg(feature = "sentry")]
         crate::telemetry::sentry::exit_child_span(self.span.take(), outcome == Outcome::Success);
+        let elapsed = self.started.elapsed();
+        #[cfg(feature = "otlp")]
+        crate::telemetry::otlp::record_child(
+            || operation.to_string(),
+            opentelemetry::trace::SpanKind::Internal,
+            elapsed,
+            outcome == Outcome::Success,
+            || {
+                vec![opentelemetry::KeyValue::new(
+                    "perfscope.outcome",
+                    outcome.as_str(),
+                )]
+            },
+        );
         let labels = OperationLabels { operation, outcome };
         self.metrics
             .operation_duration
             .get(&labels)
-            .observe(self.started.elapsed().as_secs_f64());
+            .observe(elapsed.as_secs_f64());
     }
 }

@@ -57,6 +57,9 @@ struct Inner {
     pg_metrics: Arc<crate::metrics::pg::PgMetrics>,
     #[cfg(feature = "postgres")]
     maintenance: std::sync::OnceLock<Arc<crate::pg::maintenance::Maintenance>>,
+    /// The OpenTelemetry tracer while OTLP runs.
+    #[cfg(feature = "otlp")]
+    otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
 }
 
 /// The database as readiness reports it.
@@ -83,6 +86,9 @@ pub struct BackgroundTasks {
         crate::telemetry::sentry::SentryGuard,
         tokio::task::JoinHandle<()>,
     )>,
+    /// The OTLP tracer and its export thread.
+    #[cfg(feature = "otlp")]
+    otlp: Option<crate::telemetry::otlp::OtlpGuard>,
 }
 
 impl BackgroundTasks {
@@ -100,6 +106,10 @@ impl BackgroundTasks {
             guard.close().await;
             transport.abort();
             let _ = transport.await;
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(guard) = self.otlp {
+            guard.close().await;
         }
     }
 }
@@ -162,6 +172,8 @@ impl Perfscope {
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
+                #[cfg(feature = "otlp")]
+                otlp: Arc::default(),
             }),
         }
     }
@@ -365,6 +377,12 @@ impl Perfscope {
             .inner
             .runtime
             .start(self.inner.config.runtime_sample_interval, cancel);
+        #[cfg(not(feature = "otlp"))]
+        if self.inner.config.otlp.is_some() {
+            tracing::warn!(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but perfscope was built without the `otlp` feature: traces are off"
+            );
+        }
         let mut others = self.start_alert_sinks(cancel);
         others.push(self.spawn_alert_loop(cancel));
         #[cfg(feature = "sentry")]
@@ -388,7 +406,34 @@ impl Perfscope {
             others,
             #[cfg(feature = "sentry")]
             sentry,
+            #[cfg(feature = "otlp")]
+            otlp: self.start_otlp(),
         }
+    }
+
+    /// Starts the OTLP exporter when an endpoint is configured.
+    #[cfg(feature = "otlp")]
+    fn start_otlp(&self) -> Option<crate::telemetry::otlp::OtlpGuard> {
+        let config = self.inner.config.otlp.as_ref()?;
+        let dropped = self
+            .inner
+            .alerts
+            .metrics()
+            .dropped
+            .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "otlp" })
+            .clone();
+        crate::telemetry::otlp::init(config, self.inner.otlp.clone(), dropped)
+    }
+
+    /// The OpenTelemetry middleware: a server span per request named by
+    /// route template, continuing `traceparent` (or `sentry-trace`), with a
+    /// client span per query and an internal span per measurement. It does
+    /// nothing until [`Perfscope::start`] has started OTLP
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT`). Put it outermost, outside
+    /// [`Perfscope::sentry_middleware`], so both tools see one trace id.
+    #[cfg(feature = "otlp")]
+    pub fn otel_middleware(&self) -> crate::http::otel::OtelTracing {
+        crate::http::otel::OtelTracing::new(self.inner.otlp.clone())
     }
 
     /// The Sentry middleware (sentry-tower's `SentryHttpLayer` bridged to

@@ -113,12 +113,12 @@ impl DbInsights {
             model: statement.model.clone(),
         };
         match (series, operation) {
-            (Some(series), None) => series.observe(elapsed.as_secs_f64()),
+            (Some(series), None) => series.observe_traced(elapsed.as_secs_f64()),
             _ => self
                 .metrics
                 .query_duration
                 .get(&labels())
-                .observe(elapsed.as_secs_f64()),
+                .observe_traced(elapsed.as_secs_f64()),
         }
         if error.is_none() && elapsed < self.slow_threshold {
             context::record(statement, elapsed, None);

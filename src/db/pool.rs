@@ -421,11 +421,55 @@ pub(super) async fn timed<T>(
     let elapsed = started.elapsed();
     #[cfg(feature = "sentry")]
     crate::telemetry::sentry::finish_span(span, result.is_ok());
+    #[cfg(feature = "otlp")]
+    query_span(&cached.info, elapsed, result.as_ref().err());
     let kind = result.as_ref().err().map(error_kind);
     shared
         .insights
         .record(&cached.info, operation, Some(&cached.series), elapsed, kind);
     result
+}
+
+/// The OpenTelemetry client span of a query inside a traced request, with
+/// the database semantic conventions: named `VERB table`, the normalized
+/// text (never a literal value) as `db.query.text`.
+#[cfg(feature = "otlp")]
+fn query_span(
+    info: &super::statement::StatementInfo,
+    elapsed: std::time::Duration,
+    error: Option<&tokio_postgres::Error>,
+) {
+    use opentelemetry::KeyValue;
+    let table = (&*info.model != "unknown").then(|| info.model.clone());
+    let verb = info.verb.as_str().to_ascii_uppercase();
+    let code = error.and_then(|e| e.code()).map(|c| c.code().to_owned());
+    crate::telemetry::otlp::record_child(
+        || match &table {
+            Some(table) => format!("{verb} {table}"),
+            None => verb.clone(),
+        },
+        opentelemetry::trace::SpanKind::Client,
+        elapsed,
+        error.is_none(),
+        || {
+            let mut attributes = vec![
+                KeyValue::new("db.system.name", "postgresql"),
+                KeyValue::new("db.system", "postgresql"),
+                KeyValue::new("db.operation.name", verb.clone()),
+                KeyValue::new("db.query.text", info.normalized.to_string()),
+            ];
+            if let Some(table) = table.clone() {
+                attributes.push(KeyValue::new("db.collection.name", table.to_string()));
+            }
+            if let Some(code) = code.clone() {
+                attributes.push(KeyValue::new("db.response.status_code", code.clone()));
+                attributes.push(KeyValue::new("error.type", code));
+            } else if error.is_some() {
+                attributes.push(KeyValue::new("error.type", "connection"));
+            }
+            attributes
+        },
+    );
 }
 
 /// Generates the timed statement methods for a client-like type whose

@@ -5,6 +5,8 @@
 mod allow_header;
 mod body_limit;
 mod json_errors;
+#[cfg(feature = "otlp")]
+pub mod otel;
 mod panic;
 mod request_metrics;
 #[cfg(feature = "sentry")]

@@ -135,6 +135,8 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
                 probe.headers_mut().insert(name, value.clone());
             }
         }
+        #[cfg(feature = "otlp")]
+        continue_otel_trace(&mut probe);
         let method = req.method().to_string();
         probe
             .extensions_mut()
@@ -184,6 +186,22 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
             Ok(answer) => Ok(answer.into_body().0),
             Err(never) => match never {},
         }
+    }
+}
+
+/// Inside an OpenTelemetry server span (see [`crate::http::otel`]) and
+/// without a caller's `sentry-trace`, the transaction continues that span:
+/// same W3C trace id, the span as its parent — one trace in both tools.
+/// No sampled flag is passed: the bridge has already decided.
+#[cfg(feature = "otlp")]
+fn continue_otel_trace(probe: &mut http::Request<()>) {
+    if probe.headers().contains_key("sentry-trace") {
+        return;
+    }
+    if let Some((trace_id, span_id, _)) = crate::telemetry::otlp::current_span_ids()
+        && let Ok(value) = http::HeaderValue::try_from(format!("{trace_id}-{span_id}"))
+    {
+        probe.headers_mut().insert("sentry-trace", value);
     }
 }
 

@@ -18,7 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
-use super::histogram::{AtomicHistogram, Buckets};
+use super::histogram::{AtomicHistogram, Buckets, TracedBuckets};
 use super::http::RouteLabel;
 
 /// Labels of `db_query_duration_seconds`.
@@ -156,7 +156,7 @@ impl OverflowLabels for RouteDbLabels {
 #[derive(Debug)]
 pub struct DbMetrics {
     /// `db_query_duration_seconds{operation, model}`.
-    pub query_duration: BoundedFamily<QueryLabels, AtomicHistogram, Buckets>,
+    pub query_duration: BoundedFamily<QueryLabels, AtomicHistogram, TracedBuckets>,
     /// `db_query_errors_total{operation, model, kind}`.
     pub query_errors: BoundedFamily<QueryErrorLabels, Counter>,
     /// `db_slow_queries_total{operation, model}`.
@@ -194,7 +194,7 @@ impl DbMetrics {
                 "db_query_duration",
                 "Duration of database statements by operation (SQL verb or caller-given name) and model (main table)",
                 Some(Unit::Seconds),
-                buckets.clone(),
+                TracedBuckets(buckets.clone()),
             ),
             query_errors: BoundedFamily::register(
                 registry,

@@ -8,10 +8,23 @@
 //! interpolation Prometheus' `histogram_quantile` uses. It encodes through
 //! prometheus-client's public encoder, so it sits in a `Family` like any
 //! other metric.
+//!
+//! The request and query latency families are built with
+//! [`TracedBuckets`]: each bucket then keeps the last traced observation
+//! (value, trace id, time) as an OpenMetrics exemplar, so Grafana can jump
+//! from a latency bucket to the trace. prometheus-client offers no public
+//! way to build an `Exemplar` for a custom metric, so [`encode`] writes
+//! them: each traced histogram logs its exemplars as it is encoded, and
+//! [`encode`] appends them to that series' bucket lines in the same order.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::exemplar::Exemplar;
@@ -88,6 +101,27 @@ impl MetricConstructor<AtomicHistogram> for Buckets {
     }
 }
 
+/// Buckets of a histogram that keeps exemplars (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracedBuckets(pub Buckets);
+
+impl MetricConstructor<AtomicHistogram> for TracedBuckets {
+    fn new_metric(&self) -> AtomicHistogram {
+        AtomicHistogram::with_exemplars(self.0.clone())
+    }
+}
+
+/// The last traced observation of a bucket.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StoredExemplar {
+    /// W3C trace id.
+    pub trace_id: [u8; 16],
+    /// The observed value (seconds).
+    pub value: f64,
+    /// When it was observed.
+    pub at: SystemTime,
+}
+
 /// A histogram with one atomic counter per bucket.
 #[derive(Clone, Debug)]
 pub struct AtomicHistogram {
@@ -101,27 +135,91 @@ struct Inner {
     counts: Box<[AtomicU64]>,
     /// `f64` bits of the sum of observations.
     sum: AtomicU64,
+    /// One slot per bucket, for histograms built with [`TracedBuckets`].
+    exemplars: Option<Box<[Mutex<Option<StoredExemplar>>]>>,
 }
 
 impl AtomicHistogram {
     /// An empty histogram with these buckets.
     pub fn new(buckets: Buckets) -> Self {
-        let counts = (0..=buckets.bounds().len())
-            .map(|_| AtomicU64::new(0))
-            .collect();
+        Self::build(buckets, false)
+    }
+
+    /// An empty histogram that keeps one exemplar per bucket.
+    pub fn with_exemplars(buckets: Buckets) -> Self {
+        Self::build(buckets, true)
+    }
+
+    fn build(buckets: Buckets, exemplars: bool) -> Self {
+        let slots = buckets.bounds().len() + 1;
+        let counts = (0..slots).map(|_| AtomicU64::new(0)).collect();
+        let exemplars = exemplars.then(|| (0..slots).map(|_| Mutex::new(None)).collect());
         Self {
             inner: Arc::new(Inner {
                 buckets,
                 counts,
                 sum: AtomicU64::new(0f64.to_bits()),
+                exemplars,
             }),
         }
     }
 
     /// Records one observation (seconds). NaN is ignored.
     pub fn observe(&self, value: f64) {
-        if value.is_nan() {
+        self.observe_at(value);
+    }
+
+    /// Records one observation and, for a histogram with exemplars inside
+    /// a sampled trace, keeps the trace id as its bucket's exemplar.
+    pub fn observe_traced(&self, value: f64) {
+        let Some(index) = self.observe_at(value) else {
             return;
+        };
+        let Some(slots) = &self.inner.exemplars else {
+            return;
+        };
+        if let Some(trace_id) = crate::telemetry::current_trace_id() {
+            self.keep_exemplar(slots, index, trace_id, value);
+        }
+    }
+
+    /// Records one observation with `trace_id` as its bucket's exemplar.
+    pub fn observe_with_exemplar(&self, value: f64, trace_id: [u8; 16]) {
+        if let (Some(index), Some(slots)) = (self.observe_at(value), &self.inner.exemplars) {
+            self.keep_exemplar(slots, index, trace_id, value);
+        }
+    }
+
+    fn keep_exemplar(
+        &self,
+        slots: &[Mutex<Option<StoredExemplar>>],
+        index: usize,
+        trace_id: [u8; 16],
+        value: f64,
+    ) {
+        // A contended slot keeps the other writer's exemplar: never wait.
+        if let Some(mut slot) = slots[index].try_lock() {
+            *slot = Some(StoredExemplar {
+                trace_id,
+                value,
+                at: SystemTime::now(),
+            });
+        }
+    }
+
+    /// The exemplar of each bucket (`+Inf` last); empty without exemplars.
+    pub fn exemplars(&self) -> Vec<Option<StoredExemplar>> {
+        self.inner
+            .exemplars
+            .as_deref()
+            .map(|slots| slots.iter().map(|slot| *slot.lock()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts `value` into its bucket; the bucket's index.
+    fn observe_at(&self, value: f64) -> Option<usize> {
+        if value.is_nan() {
+            return None;
         }
         let index = self
             .inner
@@ -136,6 +234,7 @@ impl AtomicHistogram {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + value).to_bits())
             });
+        Some(index)
     }
 
     /// A consistent-enough copy of the counts (each bucket read once).
@@ -167,6 +266,13 @@ impl TypedMetric for AtomicHistogram {
 
 impl EncodeMetric for AtomicHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        if self.inner.exemplars.is_some() {
+            ENCODED_EXEMPLARS.with_borrow_mut(|log| {
+                if let Some(log) = log {
+                    log.push(self.exemplars());
+                }
+            });
+        }
         let snapshot = self.snapshot();
         encoder.encode_histogram::<NoLabelSet>(
             snapshot.sum,
@@ -179,6 +285,83 @@ impl EncodeMetric for AtomicHistogram {
     fn metric_type(&self) -> MetricType {
         Self::TYPE
     }
+}
+
+thread_local! {
+    /// The exemplars of each traced series, in the order an [`encode`] on
+    /// this thread wrote them.
+    static ENCODED_EXEMPLARS: RefCell<Option<Vec<Vec<Option<StoredExemplar>>>>> =
+        const { RefCell::new(None) };
+}
+
+/// Encodes `registry` as OpenMetrics text, with the exemplars of the
+/// histograms built with [`TracedBuckets`] (see the module docs).
+pub fn encode(
+    registry: &prometheus_client::registry::Registry,
+    traced_families: &[&str],
+) -> Result<String, std::fmt::Error> {
+    let mut text = String::with_capacity(16 * 1024);
+    ENCODED_EXEMPLARS.with_borrow_mut(|log| *log = Some(Vec::new()));
+    let encoded = prometheus_client::encoding::text::encode(&mut text, registry);
+    let log = ENCODED_EXEMPLARS
+        .with_borrow_mut(Option::take)
+        .unwrap_or_default();
+    encoded?;
+    if log.iter().flatten().all(Option::is_none) {
+        return Ok(text);
+    }
+    annotate(&text, traced_families, &log)
+}
+
+/// Appends ` # {trace_id="…"} value timestamp` to the bucket lines of the
+/// traced families: the n-th series of those families (each starts with
+/// its `_sum` line) takes the n-th logged set of exemplars.
+fn annotate(
+    text: &str,
+    traced_families: &[&str],
+    log: &[Vec<Option<StoredExemplar>>],
+) -> Result<String, std::fmt::Error> {
+    let mut out = String::with_capacity(text.len() + log.len() * 256);
+    let mut series: Option<usize> = None;
+    let mut bucket = 0usize;
+    for line in text.lines() {
+        out.push_str(line);
+        let family = traced_families
+            .iter()
+            .find(|name| line.starts_with(*name) && line.as_bytes().get(name.len()) == Some(&b'_'));
+        if let Some(name) = family {
+            let suffix = &line[name.len() + 1..];
+            if suffix.starts_with("sum") {
+                series = Some(series.map_or(0, |n| n + 1));
+                bucket = 0;
+            } else if suffix.starts_with("bucket") {
+                let exemplar = series
+                    .and_then(|n| log.get(n))
+                    .and_then(|slots| slots.get(bucket))
+                    .copied()
+                    .flatten();
+                bucket += 1;
+                if let Some(exemplar) = exemplar {
+                    write_exemplar(&mut out, &exemplar)?;
+                }
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+fn write_exemplar(out: &mut String, exemplar: &StoredExemplar) -> std::fmt::Result {
+    out.push_str(" # {trace_id=\"");
+    for byte in exemplar.trace_id {
+        write!(out, "{byte:02x}")?;
+    }
+    let at = exemplar
+        .at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    write!(out, "\"}} {} {at:.3}", exemplar.value)
 }
 
 /// A read-back copy of a histogram: per-bucket (not cumulative) counts.
@@ -296,6 +479,60 @@ mod tests {
         merged.merge(&b.snapshot());
         assert_eq!(merged.count, 2);
         assert_eq!(merged.buckets, vec![(1.0, 1), (f64::INFINITY, 1)]);
+    }
+
+    #[test]
+    fn traced_buckets_keep_the_last_exemplar_and_the_scrape_shows_it() {
+        use prometheus_client::metrics::family::Family;
+        use prometheus_client::registry::Registry;
+
+        #[derive(
+            Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet,
+        )]
+        struct Route {
+            route: String,
+        }
+        let traced = Family::<Route, AtomicHistogram, TracedBuckets>::new_with_constructor(
+            TracedBuckets(Buckets::new(&[0.1, 1.0]).expect("valid")),
+        );
+        let plain = Family::<Route, AtomicHistogram, Buckets>::new_with_constructor(
+            Buckets::new(&[0.1]).expect("valid"),
+        );
+        let mut registry = Registry::default();
+        registry.register("plain_seconds", "not traced", plain.clone());
+        registry.register("traced_seconds", "traced", traced.clone());
+        let a = Route { route: "/a".into() };
+        let b = Route { route: "/b".into() };
+        plain.get_or_create(&a).observe(0.05);
+        traced.get_or_create(&a).observe(0.05);
+        traced
+            .get_or_create(&b)
+            .observe_with_exemplar(0.5, [0xab; 16]);
+        traced
+            .get_or_create(&b)
+            .observe_with_exemplar(0.7, [0xcd; 16]);
+        traced.get_or_create(&b).observe(0.8);
+        assert_eq!(traced.get_or_create(&a).exemplars(), vec![None, None, None]);
+
+        let text = encode(&registry, &["traced_seconds"]).expect("encodes");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(" # {")).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "traced_seconds_bucket{{route=\"/b\",le=\"1.0\"}} 3 # {{trace_id=\"{}\"}} 0.7 ",
+                "cd".repeat(16)
+            )),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Without exemplars the text is the encoder's own.
+        let mut plain_text = String::new();
+        prometheus_client::encoding::text::encode(&mut plain_text, &registry).expect("encodes");
+        assert_eq!(
+            plain_text.lines().count(),
+            text.lines().count(),
+            "annotating adds no line"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
-use super::histogram::{AtomicHistogram, Buckets, HistogramSnapshot};
+use super::histogram::{AtomicHistogram, Buckets, HistogramSnapshot, TracedBuckets};
 
 /// The `method` label: the standard methods, everything else `other`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -163,7 +163,7 @@ impl OverflowLabels for HttpLabels {
 #[derive(Debug)]
 pub struct HttpMetrics {
     /// `http_request_duration_seconds{method, route, status_code}`.
-    pub request_duration: BoundedFamily<HttpLabels, AtomicHistogram, Buckets>,
+    pub request_duration: BoundedFamily<HttpLabels, AtomicHistogram, TracedBuckets>,
     /// `http_requests_in_flight`.
     pub in_flight: Gauge,
 }
@@ -181,7 +181,7 @@ impl HttpMetrics {
             "http_request_duration",
             "Duration of HTTP requests by method, route template and status code",
             Some(Unit::Seconds),
-            buckets,
+            TracedBuckets(buckets),
         );
         let in_flight = Gauge::default();
         registry.register(
@@ -195,9 +195,10 @@ impl HttpMetrics {
         }
     }
 
-    /// Records one finished request.
+    /// Records one finished request (with its trace id as the bucket's
+    /// exemplar inside a sampled trace).
     pub fn observe(&self, labels: &HttpLabels, seconds: f64) {
-        self.request_duration.get(labels).observe(seconds);
+        self.request_duration.get(labels).observe_traced(seconds);
     }
 
     /// The merged history of every series whose method and route match

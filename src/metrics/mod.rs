@@ -21,7 +21,7 @@ pub mod process;
 pub mod runtime;
 
 pub use bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
-pub use histogram::{AtomicHistogram, Buckets, HistogramSnapshot};
+pub use histogram::{AtomicHistogram, Buckets, HistogramSnapshot, StoredExemplar, TracedBuckets};
 
 use prometheus_client::registry::Registry;
 
@@ -31,7 +31,9 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// Encodes the whole registry as OpenMetrics text, `# EOF` included.
 pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
-    let mut text = String::with_capacity(16 * 1024);
-    prometheus_client::encoding::text::encode(&mut text, registry)?;
-    Ok(text)
+    histogram::encode(registry, TRACED_FAMILIES)
 }
+
+/// The families whose buckets carry trace-id exemplars.
+pub const TRACED_FAMILIES: &[&str] =
+    &["http_request_duration_seconds", "db_query_duration_seconds"];

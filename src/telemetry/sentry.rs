@@ -56,6 +56,7 @@ impl SentryGuard {
     /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops.
     pub async fn close(self) {
         ENABLED.store(false, Ordering::Relaxed);
+        super::tracing_stopped();
         let client = self.client;
         // Closing blocks on the flush: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || {
@@ -90,6 +91,7 @@ pub fn init(config: &Config, dropped: Counter) -> Option<(SentryGuard, JoinHandl
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     sentry::Hub::main().bind_client(Some(client.clone()));
     ENABLED.store(true, Ordering::Relaxed);
+    super::tracing_started();
     Some((SentryGuard { client }, worker))
 }
 
@@ -187,6 +189,40 @@ async fn deliver(
         }
         pending.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// The trace id of the current transaction, when one is sampled.
+pub fn current_trace_id() -> Option<[u8; 16]> {
+    if !enabled() {
+        return None;
+    }
+    // The bridge samples before it opens a transaction (the client keeps
+    // every one it is given): a running transaction is a sampled one.
+    let span = sentry::configure_scope(|scope| scope.get_span())?;
+    hex_trace_id(&span.get_trace_context().trace_id.to_string())
+}
+
+/// `sentry-trace` and `baggage` for an outgoing call inside the current
+/// transaction.
+pub fn outgoing_headers(headers: &mut Vec<(&'static str, String)>) {
+    if !enabled() {
+        return;
+    }
+    if let Some(span) = sentry::configure_scope(|scope| scope.get_span()) {
+        headers.extend(span.iter_headers());
+    }
+}
+
+/// 32 hex digits as 16 bytes.
+fn hex_trace_id(hex: &str) -> Option<[u8; 16]> {
+    let mut bytes = [0u8; 16];
+    if hex.len() != 32 {
+        return None;
+    }
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// A child span of the current transaction, when Sentry is on and one is

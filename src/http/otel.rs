@@ -1,0 +1,151 @@
+//! [`OtelTracing`]: an OpenTelemetry server span per request, exported over
+//! OTLP (see [`crate::telemetry::otlp`]).
+//!
+//! The span continues the caller's W3C `traceparent` (or, failing that, a
+//! Sentry `sentry-trace`, so a trace Sentry started stays one trace), is
+//! named `METHOD /route/:template` once routing is known (the method alone
+//! when no route matched, as the HTTP semantic conventions say; never the
+//! raw path), and carries `http.request.method`, `http.route`,
+//! `http.response.status_code`, `url.scheme` and
+//! `network.protocol.version`; a 5xx answer sets the error status and
+//! `error.type`. No URL, query, header or client address is recorded.
+//!
+//! The handler runs inside the span's context, with the tracer beside it:
+//! the timed pool opens a client span per query and measurements an
+//! internal span there, the latency histograms take the trace id as an
+//! exemplar, and [`crate::telemetry::trace_headers`] hands the trace on.
+//! Put it outermost: `.with(perfscope.middleware())
+//! .with(perfscope.sentry_middleware()).with(perfscope.otel_middleware())`.
+//! With OTLP off the request passes straight through.
+
+use std::sync::Arc;
+
+use opentelemetry::context::FutureExt;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use poem::http::HeaderMap;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use super::request_metrics::route_of_result;
+use crate::metrics::http::RouteLabel;
+use crate::telemetry::otlp::{ActiveTracer, OtlpSlot, context_from_sentry_trace};
+
+/// The middleware; see [`crate::Perfscope::otel_middleware`].
+#[derive(Clone, Debug)]
+pub struct OtelTracing {
+    slot: Arc<OtlpSlot>,
+}
+
+impl OtelTracing {
+    /// Traces requests with the tracer `slot` holds while OTLP runs.
+    pub fn new(slot: Arc<OtlpSlot>) -> Self {
+        Self { slot }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for OtelTracing {
+    type Output = OtelTracingEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        OtelTracingEndpoint {
+            inner,
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+/// The endpoint [`OtelTracing`] makes.
+#[derive(Debug)]
+pub struct OtelTracingEndpoint<E> {
+    inner: E,
+    slot: Arc<OtlpSlot>,
+}
+
+/// Reads propagation headers from poem's header map.
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The caller's trace: `traceparent`, else `sentry-trace`, else none.
+fn parent_context(headers: &HeaderMap) -> Context {
+    if headers.contains_key("traceparent") {
+        let cx = TraceContextPropagator::new().extract(&Headers(headers));
+        if cx.span().span_context().is_valid() {
+            return cx;
+        }
+    }
+    headers
+        .get("sentry-trace")
+        .and_then(|v| v.to_str().ok())
+        .and_then(context_from_sentry_trace)
+        .unwrap_or_default()
+}
+
+impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let Some(tracer) = self.slot.tracer() else {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        };
+        let parent = parent_context(req.headers());
+        let method = req.method().clone();
+        let scheme = if req.uri().scheme_str() == Some("https") {
+            "https"
+        } else {
+            "http"
+        };
+        let version = match req.version() {
+            poem::http::Version::HTTP_10 => "1.0",
+            poem::http::Version::HTTP_2 => "2",
+            poem::http::Version::HTTP_3 => "3",
+            _ => "1.1",
+        };
+        let span = tracer
+            .span_builder(method.as_str().to_owned())
+            .with_kind(SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("http.request.method", method.as_str().to_owned()),
+                KeyValue::new("url.scheme", scheme),
+                KeyValue::new("network.protocol.version", version),
+            ])
+            .start_with_context(&tracer, &parent);
+        let cx = parent.with_span(span).with_value(ActiveTracer(tracer));
+        let result = self
+            .inner
+            .call(req)
+            .with_context(cx.clone())
+            .await
+            .map(IntoResponse::into_response);
+
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
+        };
+        let span = cx.span();
+        if let RouteLabel::Template(route) = route_of_result(&result) {
+            span.update_name(format!("{} {route}", method.as_str()));
+            span.set_attribute(KeyValue::new("http.route", route.to_string()));
+        }
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
+        if status.is_server_error() {
+            span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+            span.set_status(Status::error(""));
+        }
+        span.end();
+        result
+    }
+}

@@ -1,0 +1,446 @@
+//! OpenTelemetry traces over OTLP, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: the tracer, its export
+//! queue, and the spans the library opens for queries and measurements.
+//!
+//! The queue is ours ([`QueueProcessor`]): the SDK's batch processor drops
+//! spans on a full queue and keeps the count private, so a sink that is
+//! slow, down or black-holed would lose spans unseen. This one has the
+//! same settings (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`,
+//! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT`), never
+//! blocks the span's thread, and counts every span it loses — queue full or
+//! export failed — in `perfscope_telemetry_dropped_total{sink="otlp"}`. Its
+//! exports run on a thread of their own (`perfscope-otlp`): the HTTP
+//! exporter uses reqwest's blocking client, which must not run on a Tokio
+//! worker; the gRPC exporter's channel runs on the runtime it was built in.
+//!
+//! The tracer lives in an [`OtlpSlot`] of its [`crate::Perfscope`], not in
+//! a global: the request middleware ([`crate::http::otel`]) puts the server
+//! span and the tracer into the request's OpenTelemetry context, and the
+//! timed pool and measurements open their spans from that context — so
+//! spans exist only inside traced requests, and two instances in one
+//! process (tests) do not share a tracer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor};
+use parking_lot::RwLock;
+use prometheus_client::metrics::counter::Counter;
+
+use crate::config::{OtlpConfig, OtlpProtocol};
+
+/// How long shutdown waits for queued spans.
+pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the export thread looks for a flush or shutdown request.
+const TICK: Duration = Duration::from_millis(50);
+/// Instrumentation scope of perfscope's spans.
+const SCOPE: &str = "perfscope";
+
+/// The tracer of one [`crate::Perfscope`], set while OTLP is running.
+#[derive(Debug, Default)]
+pub struct OtlpSlot {
+    tracer: RwLock<Option<SdkTracer>>,
+    on: AtomicBool,
+}
+
+impl OtlpSlot {
+    /// The running tracer (one atomic load when OTLP is off).
+    pub fn tracer(&self) -> Option<SdkTracer> {
+        if !self.on.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.tracer.read().clone()
+    }
+
+    fn set(&self, tracer: Option<SdkTracer>) {
+        self.on.store(tracer.is_some(), Ordering::Relaxed);
+        *self.tracer.write() = tracer;
+    }
+}
+
+/// The tracer a traced request's context carries, for the spans opened
+/// inside it.
+#[derive(Clone, Debug)]
+pub struct ActiveTracer(pub SdkTracer);
+
+/// The running pipeline; [`OtlpGuard::close`] flushes it with a deadline.
+#[derive(Debug)]
+pub struct OtlpGuard {
+    provider: SdkTracerProvider,
+    slot: Arc<OtlpSlot>,
+}
+
+impl OtlpGuard {
+    /// Stops new spans, then exports what is queued (up to
+    /// [`FLUSH_DEADLINE`]).
+    pub async fn close(self) {
+        self.slot.set(None);
+        super::tracing_stopped();
+        let provider = self.provider;
+        // Shutting down waits on the export thread: off the runtime.
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(error) = provider.shutdown_with_timeout(FLUSH_DEADLINE) {
+                tracing::warn!(%error, "OTLP spans were left unsent at shutdown");
+            }
+        })
+        .await;
+    }
+}
+
+/// Starts the exporter and the tracer described by `config`, into `slot`.
+/// Errors (an endpoint the exporter refuses) are logged and leave OTLP off.
+pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Option<OtlpGuard> {
+    let exporter = match build_exporter(config) {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            tracing::error!(%error, "the OTLP exporter could not start: traces are off");
+            return None;
+        }
+    };
+    let mut resource = Resource::builder();
+    if let Some(name) = &config.service_name {
+        resource = resource.with_service_name(name.clone());
+    }
+    let resource = resource.build();
+    let mut exporter = exporter;
+    opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
+    let processor = QueueProcessor::spawn(exporter, config, dropped)?;
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_span_processor(processor)
+        .build();
+    let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
+        &provider,
+        opentelemetry::InstrumentationScope::builder(SCOPE)
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .build(),
+    );
+    slot.set(Some(tracer));
+    super::tracing_started();
+    Some(OtlpGuard { provider, slot })
+}
+
+fn build_exporter(config: &OtlpConfig) -> Result<SpanExporter, String> {
+    let built = match config.protocol {
+        OtlpProtocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(config.endpoint.clone())
+            .with_timeout(config.export_timeout)
+            .build(),
+        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_endpoint(config.endpoint.clone())
+            .with_timeout(config.export_timeout)
+            .build(),
+    };
+    built.map_err(|e| e.to_string())
+}
+
+/// What the export thread is asked besides spans.
+enum Control {
+    Flush(SyncSender<()>),
+    Shutdown(SyncSender<()>),
+}
+
+/// The bounded, counting span processor (see the module docs).
+#[derive(Debug)]
+struct QueueProcessor {
+    spans: SyncSender<SpanData>,
+    control: parking_lot::Mutex<mpsc::Sender<Control>>,
+    dropped: Counter,
+}
+
+impl QueueProcessor {
+    fn spawn(exporter: SpanExporter, config: &OtlpConfig, dropped: Counter) -> Option<Self> {
+        let (spans, queue) = mpsc::sync_channel(config.max_queue_size);
+        let (control, requests) = mpsc::channel();
+        let worker = ExportWorker {
+            exporter,
+            queue,
+            requests,
+            dropped: dropped.clone(),
+            batch_size: config.max_export_batch_size,
+            delay: config.schedule_delay,
+        };
+        match std::thread::Builder::new()
+            .name("perfscope-otlp".into())
+            .spawn(move || worker.run())
+        {
+            Ok(_) => Some(Self {
+                spans,
+                control: parking_lot::Mutex::new(control),
+                dropped,
+            }),
+            Err(error) => {
+                tracing::error!(%error, "the OTLP export thread could not start: traces are off");
+                None
+            }
+        }
+    }
+
+    /// Sends `request` and waits up to `timeout` for the thread's answer.
+    fn ask(&self, request: fn(SyncSender<()>) -> Control, timeout: Duration) -> OTelSdkResult {
+        let (done, answer) = mpsc::sync_channel(1);
+        if self.control.lock().send(request(done)).is_err() {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        answer
+            .recv_timeout(timeout)
+            .map_err(|_| OTelSdkError::Timeout(timeout))
+    }
+}
+
+impl SpanProcessor for QueueProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        match self.spans.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.inc();
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.ask(Control::Flush, FLUSH_DEADLINE)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.ask(Control::Shutdown, timeout)
+    }
+}
+
+/// The export thread: batches by size or delay, exports one batch at a
+/// time, counts what fails.
+struct ExportWorker {
+    exporter: SpanExporter,
+    queue: Receiver<SpanData>,
+    requests: mpsc::Receiver<Control>,
+    dropped: Counter,
+    batch_size: usize,
+    delay: Duration,
+}
+
+impl ExportWorker {
+    fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut due = Instant::now() + self.delay;
+        loop {
+            match self.queue.recv_timeout(TICK.min(self.delay)) {
+                Ok(span) => batch.push(span),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.drain(&mut batch);
+                    return;
+                }
+            }
+            if batch.len() >= self.batch_size || (Instant::now() >= due && !batch.is_empty()) {
+                self.export(&mut batch);
+                due = Instant::now() + self.delay;
+            } else if batch.is_empty() {
+                due = Instant::now() + self.delay;
+            }
+            match self.requests.try_recv() {
+                Ok(Control::Flush(done)) => {
+                    self.drain(&mut batch);
+                    let _ = done.send(());
+                }
+                Ok(Control::Shutdown(done)) => {
+                    self.drain(&mut batch);
+                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&mut self.exporter);
+                    let _ = done.send(());
+                    return;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Exports everything queued so far.
+    fn drain(&mut self, batch: &mut Vec<SpanData>) {
+        while let Ok(span) = self.queue.try_recv() {
+            batch.push(span);
+            if batch.len() >= self.batch_size {
+                self.export(batch);
+            }
+        }
+        if !batch.is_empty() {
+            self.export(batch);
+        }
+    }
+
+    fn export(&mut self, batch: &mut Vec<SpanData>) {
+        let spans = std::mem::replace(batch, Vec::with_capacity(self.batch_size));
+        let count = spans.len() as u64;
+        let result = futures_executor::block_on(opentelemetry_sdk::trace::SpanExporter::export(
+            &self.exporter,
+            spans,
+        ));
+        if let Err(error) = result {
+            self.dropped.inc_by(count);
+            tracing::debug!(%error, count, "OTLP spans were dropped");
+        }
+    }
+}
+
+/// The trace id of the current context's span, when it is sampled.
+pub fn current_trace_id() -> Option<[u8; 16]> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        (context.is_valid() && context.is_sampled()).then(|| context.trace_id().to_bytes())
+    })
+}
+
+/// The current span's ids, when a valid span is current.
+pub fn current_span_ids() -> Option<(TraceId, SpanId, bool)> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        context
+            .is_valid()
+            .then(|| (context.trace_id(), context.span_id(), context.is_sampled()))
+    })
+}
+
+/// A remote parent from a Sentry `sentry-trace` header
+/// (`<32 hex trace id>-<16 hex span id>[-<0|1>]`), so a request Sentry
+/// started continues as the same trace in OpenTelemetry.
+pub fn context_from_sentry_trace(value: &str) -> Option<Context> {
+    let mut parts = value.trim().split('-');
+    let trace_id = TraceId::from_hex(parts.next()?).ok()?;
+    let span_id = SpanId::from_hex(parts.next()?).ok()?;
+    let flags = match parts.next() {
+        Some("0") => TraceFlags::default(),
+        _ => TraceFlags::SAMPLED,
+    };
+    let context = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
+    context
+        .is_valid()
+        .then(|| Context::new().with_remote_span_context(context))
+}
+
+/// A finished child of the current traced request's span: `name`, `kind`,
+/// lasting `elapsed` up to now, with `attributes`; errors set the status.
+/// Nothing happens outside a traced request.
+pub fn record_child(
+    name: impl FnOnce() -> String,
+    kind: SpanKind,
+    elapsed: Duration,
+    ok: bool,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) {
+    Context::map_current(|cx| {
+        let Some(ActiveTracer(tracer)) = cx.get::<ActiveTracer>() else {
+            return;
+        };
+        if !cx.span().span_context().is_sampled() {
+            return;
+        }
+        let end = SystemTime::now();
+        let mut span = tracer
+            .span_builder(name())
+            .with_kind(kind)
+            .with_start_time(end - elapsed)
+            .with_attributes(attributes())
+            .start_with_context(tracer, cx);
+        if !ok {
+            opentelemetry::trace::Span::set_status(&mut span, Status::error(""));
+        }
+        opentelemetry::trace::Span::end_with_timestamp(&mut span, end);
+    });
+}
+
+/// `traceparent` (and `tracestate`) for an outgoing call made inside the
+/// current traced request.
+pub fn outgoing_headers(headers: &mut Vec<(&'static str, String)>) {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        if !context.is_valid() {
+            return;
+        }
+        headers.push((
+            "traceparent",
+            format!(
+                "00-{}-{}-{:02x}",
+                context.trace_id(),
+                context.span_id(),
+                context.trace_flags().to_u8()
+            ),
+        ));
+        let state = context.trace_state().header();
+        if !state.is_empty() {
+            headers.push(("tracestate", state));
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentry_trace_header_becomes_a_remote_parent() {
+        let cx = context_from_sentry_trace("771a43a4192642f0b136d5159a501700-b7ad6b7169203331-0")
+            .expect("valid header");
+        let span = cx.span();
+        let context = span.span_context();
+        assert_eq!(
+            context.trace_id().to_string(),
+            "771a43a4192642f0b136d5159a501700"
+        );
+        assert_eq!(context.span_id().to_string(), "b7ad6b7169203331");
+        assert!(context.is_remote());
+        assert!(!context.is_sampled());
+        let sampled =
+            context_from_sentry_trace("771a43a4192642f0b136d5159a501700-b7ad6b7169203331")
+                .expect("valid header");
+        assert!(sampled.span().span_context().is_sampled());
+        assert!(context_from_sentry_trace("nonsense").is_none());
+        assert!(
+            context_from_sentry_trace("00000000000000000000000000000000-b7ad6b7169203331")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn outgoing_headers_carry_the_current_span() {
+        let context = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").expect("hex"),
+            SpanId::from_hex("00f067aa0ba902b7").expect("hex"),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let _attached = Context::new().with_remote_span_context(context).attach();
+        let mut headers = Vec::new();
+        outgoing_headers(&mut headers);
+        assert_eq!(
+            headers,
+            vec![(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()
+            )]
+        );
+        assert_eq!(
+            current_trace_id(),
+            Some(
+                TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736")
+                    .expect("hex")
+                    .to_bytes()
+            )
+        );
+    }
+}

@@ -1,0 +1,658 @@
+//! OpenTelemetry end to end, over OTLP to real receivers on loopback built
+//! on `opentelemetry-proto` (gRPC through tonic, and HTTP/protobuf): a
+//! server span per request named by route template, continuing a caller's
+//! `traceparent` (or `sentry-trace`); a client span per query with the
+//! database conventions and the normalized SQL; an internal span per
+//! measurement; the service name; the same trace id in the Sentry
+//! transaction (a real envelope receiver) and in the latency histograms'
+//! exemplars; `traceparent` handed on for outgoing calls; and a receiver
+//! that never answers costs requests nothing while the drops are counted
+//! and memory stays flat. One test function: Sentry's client is
+//! process-global.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use parking_lot::Mutex;
+use perfscope::Perfscope;
+use perfscope::config::{RawConfig, RawOtlp};
+use perfscope::db::{PoolSettings, TimedPool};
+use poem::web::{Data, Json, Path};
+use poem::{EndpointExt, Route, get, handler, post};
+use prost::Message;
+use serde_json::Value;
+use support::pg::PgCluster;
+use support::{ADMIN_TOKEN, client};
+
+/// Every export request a receiver got.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<ExportTraceServiceRequest>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.lock().push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A received span with its service's name.
+#[derive(Clone, Debug)]
+struct Received {
+    service: String,
+    span: Span,
+}
+
+impl Collector {
+    fn spans(&self) -> Vec<Received> {
+        let mut spans = Vec::new();
+        for request in self.0.lock().iter() {
+            for resource in &request.resource_spans {
+                let service = resource
+                    .resource
+                    .as_ref()
+                    .and_then(|r| text(&r.attributes, "service.name"))
+                    .unwrap_or_default();
+                for scope in &resource.scope_spans {
+                    for span in &scope.spans {
+                        spans.push(Received {
+                            service: service.clone(),
+                            span: span.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        spans
+    }
+}
+
+fn attribute<'a>(
+    attributes: &'a [opentelemetry_proto::tonic::common::v1::KeyValue],
+    key: &str,
+) -> Option<&'a Any> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn text(
+    attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    key: &str,
+) -> Option<String> {
+    match attribute(attributes, key)? {
+        Any::StringValue(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn int(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<i64> {
+    match attribute(attributes, key)? {
+        Any::IntValue(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The gRPC receiver; its endpoint.
+async fn grpc_receiver(collector: Collector) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("http://{addr}")
+}
+
+#[handler]
+async fn http_export(body: Vec<u8>, collector: Data<&Collector>) -> poem::Response {
+    match ExportTraceServiceRequest::decode(body.as_slice()) {
+        Ok(request) => {
+            collector.0.0.lock().push(request);
+            poem::Response::builder()
+                .content_type("application/x-protobuf")
+                .body(ExportTraceServiceResponse::default().encode_to_vec())
+        }
+        Err(_) => poem::Response::builder()
+            .status(poem::http::StatusCode::BAD_REQUEST)
+            .finish(),
+    }
+}
+
+/// The HTTP/protobuf receiver; its base endpoint (`/v1/traces` is added by
+/// the exporter).
+async fn http_receiver(collector: Collector) -> String {
+    let app = Route::new()
+        .at("/v1/traces", post(http_export))
+        .data(collector);
+    format!("http://{}", support::serve_loopback(app).await)
+}
+
+/// Sentry transactions the envelope receiver got.
+#[derive(Clone, Default)]
+struct Envelopes(Arc<Mutex<Vec<Value>>>);
+
+#[handler]
+async fn envelope(body: Vec<u8>, inbox: Data<&Envelopes>) -> &'static str {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let mut lines = text.lines().skip(1);
+    while let Some(header) = lines.next() {
+        let kind = serde_json::from_str::<Value>(header).unwrap_or(Value::Null);
+        let payload = lines.next().unwrap_or("");
+        if kind["type"] == "transaction"
+            && let Ok(value) = serde_json::from_str(payload)
+        {
+            inbox.0.0.lock().push(value);
+        }
+    }
+    "{}"
+}
+
+/// An item, loaded inside a measurement; the answer is the trace headers
+/// an outgoing call made here would carry.
+#[handler]
+async fn item_handler(
+    pool: Data<&TimedPool>,
+    perfscope: Data<&Perfscope>,
+    Path(id): Path<i32>,
+) -> poem::Result<Json<Value>> {
+    let pool = pool.clone();
+    let name = perfscope
+        .measurements()
+        .track("load_item", async move {
+            let client = pool.get().await?;
+            let row = client
+                .query_one(
+                    "SELECT name FROM items WHERE id = $1 AND name <> 'hunter2'",
+                    &[&id],
+                )
+                .await?;
+            Ok::<_, perfscope::db::DbError>(row.get::<_, String>(0))
+        })
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    let headers: serde_json::Map<String, Value> = perfscope::telemetry::trace_headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::String(v)))
+        .collect();
+    Ok(Json(
+        serde_json::json!({ "name": name, "outgoing": headers }),
+    ))
+}
+
+struct Served {
+    base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    perfscope: Perfscope,
+}
+
+impl Served {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("agent stops");
+    }
+}
+
+async fn serve(cluster: &PgCluster, otlp: RawOtlp, sentry_dsn: Option<String>) -> Served {
+    let config = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        sentry_dsn,
+        sentry_traces_sample_rate: Some("1.0".into()),
+        otlp,
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    let perfscope = Perfscope::new(config);
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    let routes = Route::new().at(
+        "/items/:id",
+        get(item_handler).data(pool).data(perfscope.clone()),
+    );
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = perfscope.clone();
+    let task = tokio::spawn(async move {
+        perfscope::agent::serve_with(
+            &served,
+            routes,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .expect("served");
+    });
+    let addr = bound_rx.await.expect("bound");
+    Served {
+        base: format!("http://{addr}"),
+        stop,
+        task,
+        perfscope,
+    }
+}
+
+async fn until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !probe() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Trace ids of the exemplars on `family`'s bucket lines.
+fn exemplar_trace_ids(scrape: &str, family: &str) -> Vec<String> {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}_bucket")))
+        .filter_map(|l| l.split_once(" # {trace_id=\"").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+fn dropped(scrape: &str, sink: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "perfscope_telemetry_dropped_total{{sink=\"{sink}\"}} "
+            ))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+const T1: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const P1: &str = "00f067aa0ba902b7";
+const T2: &str = "771a43a4192642f0b136d5159a501700";
+const P2: &str = "b7ad6b7169203331";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() {
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;",
+        )
+        .await;
+    let http = client();
+
+    // --- gRPC, with Sentry on beside it.
+    let grpc = Collector::default();
+    let grpc_endpoint = grpc_receiver(grpc.clone()).await;
+    let envelopes = Envelopes::default();
+    let sentry_addr = support::serve_loopback(
+        Route::new()
+            .at("/api/1/envelope/", post(envelope))
+            .data(envelopes.clone()),
+    )
+    .await;
+    let served = serve(
+        &cluster,
+        RawOtlp {
+            endpoint: Some(grpc_endpoint),
+            protocol: Some("grpc".into()),
+            service_name: Some("otlp-test".into()),
+            bsp_schedule_delay: Some("100".into()),
+            ..Default::default()
+        },
+        Some(format!("http://public@{sentry_addr}/1")),
+    )
+    .await;
+    let base = &served.base;
+
+    // (1) A caller's traceparent.
+    let answer: Value = http
+        .get(format!("{base}/items/1"))
+        .header("traceparent", format!("00-{T1}-{P1}-01"))
+        .send()
+        .await
+        .expect("item 1")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["name"], "item 1");
+    // (2) A caller's sentry-trace only.
+    let status = http
+        .get(format!("{base}/items/2"))
+        .header("sentry-trace", format!("{T2}-{P2}-1"))
+        .send()
+        .await
+        .expect("item 2")
+        .status();
+    assert_eq!(status, 200);
+    // (3) No caller trace; (4) no route.
+    let fresh: Value = http
+        .get(format!("{base}/items/3"))
+        .send()
+        .await
+        .expect("item 3")
+        .json()
+        .await
+        .expect("json");
+    let status = http
+        .get(format!("{base}/no/such/path"))
+        .send()
+        .await
+        .expect("unmatched")
+        .status();
+    assert_eq!(status, 404);
+    let scrape = http
+        .get(format!("{base}/api/performance/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    served.stop().await;
+    until("the gRPC receiver's spans", Duration::from_secs(10), || {
+        grpc.spans()
+            .iter()
+            .filter(|r| r.span.kind == SpanKind::Server as i32)
+            .count()
+            >= 4
+    })
+    .await;
+    let spans = grpc.spans();
+    let server = |trace: &str| {
+        spans
+            .iter()
+            .find(|r| r.span.kind == SpanKind::Server as i32 && hex(&r.span.trace_id) == trace)
+            .unwrap_or_else(|| panic!("a server span in trace {trace}: {spans:#?}"))
+            .clone()
+    };
+    let children = |of: &Received| -> Vec<Received> {
+        spans
+            .iter()
+            .filter(|r| r.span.parent_span_id == of.span.span_id)
+            .cloned()
+            .collect()
+    };
+
+    // (1) continues the caller's trace, named by route, HTTP conventions.
+    let first = server(T1);
+    assert_eq!(first.service, "otlp-test");
+    assert_eq!(first.span.name, "GET /items/:id");
+    assert_eq!(hex(&first.span.parent_span_id), P1);
+    let attributes = &first.span.attributes;
+    assert_eq!(
+        text(attributes, "http.route").as_deref(),
+        Some("/items/:id")
+    );
+    assert_eq!(
+        text(attributes, "http.request.method").as_deref(),
+        Some("GET")
+    );
+    assert_eq!(int(attributes, "http.response.status_code"), Some(200));
+    assert!(
+        attributes.iter().all(|kv| !kv.key.starts_with("url.path")
+            && !kv.key.starts_with("url.query")
+            && !kv.key.starts_with("client.")),
+        "no URL or client address: {attributes:?}"
+    );
+    // Its children: the query (database conventions, normalized SQL) and
+    // the measurement.
+    let kids = children(&first);
+    let query = kids
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Client as i32)
+        .unwrap_or_else(|| panic!("a client span under the server span: {kids:#?}"));
+    assert_eq!(query.span.name, "SELECT items");
+    assert_eq!(
+        text(&query.span.attributes, "db.system.name").as_deref(),
+        Some("postgresql")
+    );
+    let sql = text(&query.span.attributes, "db.query.text").expect("db.query.text");
+    assert!(sql.contains("from items"), "{sql}");
+    assert!(
+        !sql.contains("hunter2"),
+        "a literal reached the span: {sql}"
+    );
+    assert_eq!(hex(&query.span.trace_id), T1);
+    let measurement = kids
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Internal as i32)
+        .unwrap_or_else(|| panic!("a measurement span: {kids:#?}"));
+    assert_eq!(measurement.span.name, "load_item");
+    assert!(query.span.start_time_unix_nano >= first.span.start_time_unix_nano);
+    assert!(query.span.end_time_unix_nano <= first.span.end_time_unix_nano);
+    // Outgoing calls carry the trace on, from the server span.
+    assert_eq!(
+        answer["outgoing"]["traceparent"],
+        format!("00-{T1}-{}-01", hex(&first.span.span_id))
+    );
+    assert!(
+        answer["outgoing"]["sentry-trace"]
+            .as_str()
+            .is_some_and(|v| v.starts_with(T1)),
+        "{answer}"
+    );
+
+    // (2) continues a Sentry trace; (4) is named by its method alone.
+    let second = server(T2);
+    assert_eq!(hex(&second.span.parent_span_id), P2);
+    let unmatched = spans
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Server as i32 && r.span.name == "GET")
+        .unwrap_or_else(|| panic!("the unmatched request's span: {spans:#?}"));
+    assert_eq!(
+        int(&unmatched.span.attributes, "http.response.status_code"),
+        Some(404)
+    );
+    assert!(text(&unmatched.span.attributes, "http.route").is_none());
+
+    // (3) started a trace here, handed on with the OpenTelemetry span.
+    let fresh_trace = fresh["outgoing"]["traceparent"]
+        .as_str()
+        .and_then(|v| v.split('-').nth(1))
+        .expect("a traceparent")
+        .to_owned();
+    let third = server(&fresh_trace);
+    assert!(third.span.parent_span_id.is_empty(), "a root span");
+
+    // Sentry saw the same traces: each transaction's trace id is an
+    // OpenTelemetry trace id, (3)'s included, parented by the server span.
+    until("three Sentry transactions", Duration::from_secs(10), || {
+        envelopes.0.lock().len() >= 3
+    })
+    .await;
+    let transactions = envelopes.0.lock().clone();
+    let trace_of = |name: &str, trace: &str| {
+        transactions
+            .iter()
+            .find(|t| t["contexts"]["trace"]["trace_id"] == trace)
+            .unwrap_or_else(|| {
+                panic!("a Sentry transaction in {name} trace {trace}: {transactions:#?}")
+            })
+            .clone()
+    };
+    let t1 = trace_of("the traceparent", T1);
+    assert_eq!(t1["transaction"], "GET /items/:id");
+    assert_eq!(
+        t1["contexts"]["trace"]["parent_span_id"],
+        hex(&first.span.span_id)
+    );
+    trace_of("the sentry-trace", T2);
+    let t3 = trace_of("the fresh", &fresh_trace);
+    assert_eq!(
+        t3["contexts"]["trace"]["parent_span_id"],
+        hex(&third.span.span_id)
+    );
+
+    // Exemplars: the latency buckets point at traces the receiver has.
+    let traces: Vec<String> = spans.iter().map(|r| hex(&r.span.trace_id)).collect();
+    for family in ["http_request_duration_seconds", "db_query_duration_seconds"] {
+        let ids = exemplar_trace_ids(&scrape, family);
+        assert!(!ids.is_empty(), "no exemplar on {family}: {scrape}");
+        for id in &ids {
+            assert!(
+                traces.contains(id),
+                "{family} exemplar {id} is no received trace"
+            );
+        }
+    }
+
+    // --- HTTP/protobuf, OpenTelemetry alone.
+    let over_http = Collector::default();
+    let http_endpoint = http_receiver(over_http.clone()).await;
+    let served = serve(
+        &cluster,
+        RawOtlp {
+            endpoint: Some(http_endpoint),
+            protocol: Some("http/protobuf".into()),
+            service_name: Some("otlp-http-test".into()),
+            bsp_schedule_delay: Some("100".into()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let status = http
+        .get(format!("{}/items/5", served.base))
+        .header("traceparent", format!("00-{T1}-{P1}-01"))
+        .send()
+        .await
+        .expect("item 5")
+        .status();
+    assert_eq!(status, 200);
+    served.stop().await;
+    until("the HTTP receiver's spans", Duration::from_secs(10), || {
+        over_http.spans().len() >= 3
+    })
+    .await;
+    let spans = over_http.spans();
+    let server = spans
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Server as i32)
+        .expect("a server span over HTTP");
+    assert_eq!(server.service, "otlp-http-test");
+    assert_eq!(server.span.name, "GET /items/:id");
+    assert_eq!(hex(&server.span.trace_id), T1);
+    assert!(
+        spans.iter().any(|r| r.span.kind == SpanKind::Client as i32
+            && r.span.parent_span_id == server.span.span_id),
+        "{spans:#?}"
+    );
+
+    // --- A receiver that accepts and never answers, with a small queue:
+    // requests are unaffected, spans are dropped and counted, memory stays
+    // flat.
+    let black_hole = support::black_hole().await;
+    let served = serve(
+        &cluster,
+        RawOtlp {
+            endpoint: Some(format!("http://{black_hole}")),
+            protocol: Some("grpc".into()),
+            bsp_max_queue_size: Some("64".into()),
+            bsp_export_timeout: Some("1000".into()),
+            bsp_schedule_delay: Some("50".into()),
+            ..Default::default()
+        },
+        Some(format!("http://public@{black_hole}/1")),
+    )
+    .await;
+    let load = |n: usize| {
+        let http = http.clone();
+        let base = served.base.clone();
+        async move {
+            let mut tasks = Vec::new();
+            for worker in 0..8 {
+                let http = http.clone();
+                let base = base.clone();
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..n / 8 {
+                        let status = http
+                            .get(format!("{base}/items/{}", 1 + (worker * 13 + i) % 100))
+                            .send()
+                            .await
+                            .expect("item")
+                            .status();
+                        assert_eq!(status, 200);
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("load");
+            }
+        }
+    };
+    let started = Instant::now();
+    load(400).await;
+    let before = resident_bytes();
+    load(2000).await;
+    let after = resident_bytes();
+    let elapsed = started.elapsed();
+    let scrape = served.perfscope.encode_metrics().expect("scrape");
+    let otlp_dropped = dropped(&scrape, "otlp");
+    assert!(
+        otlp_dropped >= 1000.0,
+        "{otlp_dropped} spans dropped of ~7200"
+    );
+    assert!(
+        dropped(&scrape, "sentry") >= 100.0,
+        "Sentry drops counted too"
+    );
+    assert!(
+        after < before + 24 * 1024 * 1024,
+        "resident memory grew from {before} to {after} bytes"
+    );
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "2400 requests took {elapsed:?}"
+    );
+    let stopping = Instant::now();
+    served.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "shutdown with a dead sink took {:?}",
+        stopping.elapsed()
+    );
+}
