@@ -89,9 +89,9 @@ pub fn runtime_advice(
     }
     if let (Some(utilization), Some(limit)) =
         (process.memory_utilization(), process.memory_limit_bytes)
+        && utilization >= memory_threshold
     {
-        if utilization >= memory_threshold {
-            advice.push(Recommendation {
+        advice.push(Recommendation {
                 kind: "high_memory".into(),
                 severity: Severity::High,
                 message: format!(
@@ -104,7 +104,6 @@ pub fn runtime_advice(
                 threshold: memory_threshold,
                 objects: None,
             });
-        }
     }
     advice
 }

@@ -134,10 +134,10 @@ scrape_configs:
     };
     let deadline = Instant::now() + Duration::from_secs(45);
     let up = loop {
-        if let Some(result) = query(r#"up{job="perfscope"}"#).await {
-            if result[0]["value"][1] == "1" {
-                break result;
-            }
+        if let Some(result) = query(r#"up{job="perfscope"}"#).await
+            && result[0]["value"][1] == "1"
+        {
+            break result;
         }
         assert!(
             Instant::now() < deadline,
@@ -276,14 +276,12 @@ fn spawn_agent(extra: &[(&str, &str)]) -> (Reaper, String, std::thread::JoinHand
         let mut lines = Vec::new();
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent {
-                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                    if entry["fields"]["message"] == "perfscope listening" {
-                        let _ =
-                            tx.send(entry["fields"]["address"].as_str().unwrap_or("").to_owned());
-                        sent = true;
-                    }
-                }
+            if !sent
+                && let Ok(entry) = serde_json::from_str::<Value>(&line)
+                && entry["fields"]["message"] == "perfscope listening"
+            {
+                let _ = tx.send(entry["fields"]["address"].as_str().unwrap_or("").to_owned());
+                sent = true;
             }
             lines.push(line);
         }

@@ -179,6 +179,13 @@ class Chart(unittest.TestCase):
         for var in ["DATABASE_URL", "PERFSCOPE_ADMIN_TOKEN", "SENTRY_DSN", "OTEL_EXPORTER_OTLP_HEADERS"]:
             ref = env[var]["valueFrom"]["secretKeyRef"]
             self.assertEqual(ref["name"], secret["metadata"]["name"])
+        # OTLP export is configured from the values, credentials aside.
+        (config,) = [o for o in by_kind(objects, "ConfigMap") if "PERFSCOPE_LISTEN" in o["data"]]
+        self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.monitoring:4317")
+        self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"], "grpc")
+        self.assertTrue(config["data"]["OTEL_SERVICE_NAME"].startswith("perfscope"))
+        self.assertEqual(config["data"]["OTEL_TRACES_SAMPLER_ARG"], "0.25")
+        self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", config["data"])
         # A password never lands in the ConfigMap or the pod spec.
         text = yaml.safe_dump([o for o in objects if o["kind"] != "Secret"])
         self.assertNotIn("change-me", text)

@@ -540,6 +540,32 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
         }
     }
 
+    // The strict OpenMetrics parser takes the exemplars.
+    let file = support::temp_dir("otlp-exemplars").join("scrape.txt");
+    std::fs::write(&file, &scrape).expect("write scrape");
+    let script = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+ids = {s.exemplar.labels["trace_id"] for f in text_string_to_metric_families(open(sys.argv[1]).read())
+       for s in f.samples if s.exemplar}
+print("\n".join(sorted(ids)))
+"#;
+    let output = std::process::Command::new(support::python())
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the strict parser rejected the exemplars: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let parsed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        parsed.lines().any(|id| traces.iter().any(|t| t == id)),
+        "the parser saw no received trace id: {parsed}"
+    );
+
     // --- HTTP/protobuf, OpenTelemetry alone.
     let over_http = Collector::default();
     let http_endpoint = http_receiver(over_http.clone()).await;

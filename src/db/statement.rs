@@ -364,10 +364,10 @@ fn table_at(tokens: &[Token<'_>], mut i: usize) -> Option<String> {
         _ => None,
     };
     let first = part(tokens.get(i))?;
-    if tokens.get(i + 1) == Some(&Token::Symbol(".")) {
-        if let Some(second) = part(tokens.get(i + 2)) {
-            return Some(format!("{first}.{second}"));
-        }
+    if tokens.get(i + 1) == Some(&Token::Symbol("."))
+        && let Some(second) = part(tokens.get(i + 2))
+    {
+        return Some(format!("{first}.{second}"));
     }
     Some(first)
 }

@@ -59,10 +59,10 @@ impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let allow = self.allowed.get(req.uri().path()).cloned();
         let mut response = self.inner.call(req).await?.into_response();
-        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-            if let Some(allow) = allow {
-                response.headers_mut().insert(header::ALLOW, allow);
-            }
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED
+            && let Some(allow) = allow
+        {
+            response.headers_mut().insert(header::ALLOW, allow);
         }
         Ok(response)
     }

@@ -519,7 +519,7 @@ mod tests {
         assert_eq!(lines.len(), 1, "{text}");
         assert!(
             lines[0].starts_with(&format!(
-                "traced_seconds_bucket{{route=\"/b\",le=\"1.0\"}} 3 # {{trace_id=\"{}\"}} 0.7 ",
+                "traced_seconds_bucket{{le=\"1.0\",route=\"/b\"}} 3 # {{trace_id=\"{}\"}} 0.7 ",
                 "cd".repeat(16)
             )),
             "{text}"

@@ -308,15 +308,14 @@ impl Maintenance {
         };
         if job.state == JobState::Running {
             job.duration_ms = started.elapsed().as_secs_f64() * 1_000.0;
-            if let (Task::Vacuum, Some(pid)) = (job.task, pid) {
-                if let Ok(client) = self.connect().await {
-                    if let Ok(Some(row)) = client.query_opt(VACUUM_PROGRESS, &[&pid]).await {
-                        job.phase = row.try_get(0).ok();
-                        let total: i64 = row.try_get(1).unwrap_or(0);
-                        let scanned: i64 = row.try_get(2).unwrap_or(0);
-                        job.progress = (total > 0).then(|| scanned as f64 / total as f64);
-                    }
-                }
+            if let (Task::Vacuum, Some(pid)) = (job.task, pid)
+                && let Ok(client) = self.connect().await
+                && let Ok(Some(row)) = client.query_opt(VACUUM_PROGRESS, &[&pid]).await
+            {
+                job.phase = row.try_get(0).ok();
+                let total: i64 = row.try_get(1).unwrap_or(0);
+                let scanned: i64 = row.try_get(2).unwrap_or(0);
+                job.progress = (total > 0).then(|| scanned as f64 / total as f64);
             }
         }
         Some(job)

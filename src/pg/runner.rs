@@ -32,7 +32,7 @@ pub async fn run_once(
     pass: u64,
 ) {
     for reader in readers {
-        if pass % reader.every().max(1) != 0 {
+        if !pass.is_multiple_of(reader.every().max(1)) {
             continue;
         }
         let labels = ReaderLabels {

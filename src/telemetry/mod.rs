@@ -61,6 +61,7 @@ pub fn current_trace_id() -> Option<[u8; 16]> {
 /// // for (name, value) in headers { request = request.header(name, value); }
 /// ```
 pub fn trace_headers() -> Vec<(&'static str, String)> {
+    #[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(unused_mut))]
     let mut headers = Vec::new();
     if TRACING.load(Ordering::Relaxed) == 0 {
         return headers;

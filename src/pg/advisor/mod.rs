@@ -349,12 +349,12 @@ impl IndexAdvisor {
                 entry.queryids.push(statement.queryid.to_string());
                 entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
                 entry.total_ms += statement.cumulative.total_ms;
-                if let (Some(b), Some(a)) = (before, after) {
-                    if entry.cost_before.is_none() {
-                        entry.cost_before = Some(b);
-                        entry.cost_after = Some(a);
-                        entry.estimated_saving = Some(1.0 - a / b);
-                    }
+                if let (Some(b), Some(a)) = (before, after)
+                    && entry.cost_before.is_none()
+                {
+                    entry.cost_before = Some(b);
+                    entry.cost_after = Some(a);
+                    entry.estimated_saving = Some(1.0 - a / b);
                 }
             }
         }
@@ -437,12 +437,11 @@ struct Plan {
 
 /// The relations of every `Seq Scan` node under `node`.
 fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
-    if node.get("Node Type").and_then(|t| t.as_str()) == Some("Seq Scan") {
-        if let Some(relation) = node.get("Relation Name").and_then(|r| r.as_str()) {
-            if !out.iter().any(|r| r == relation) {
-                out.push(relation.to_owned());
-            }
-        }
+    if node.get("Node Type").and_then(|t| t.as_str()) == Some("Seq Scan")
+        && let Some(relation) = node.get("Relation Name").and_then(|r| r.as_str())
+        && !out.iter().any(|r| r == relation)
+    {
+        out.push(relation.to_owned());
     }
     if let Some(children) = node.get("Plans").and_then(|p| p.as_array()) {
         for child in children {

@@ -239,14 +239,13 @@ fn from_query(query: &Query, scope: &mut Scope) {
         &query.limit_clause,
         Some(LimitClause::LimitOffset { limit: Some(_), .. })
     ) || query.fetch.is_some();
-    if limited {
-        if let Some(order_by) = &query.order_by {
-            if let OrderByKind::Expressions(list) = &order_by.kind {
-                for item in list {
-                    let column = scope.column(&item.expr);
-                    scope.push(Kind::Order, column);
-                }
-            }
+    if limited
+        && let Some(order_by) = &query.order_by
+        && let OrderByKind::Expressions(list) = &order_by.kind
+    {
+        for item in list {
+            let column = scope.column(&item.expr);
+            scope.push(Kind::Order, column);
         }
     }
 }
