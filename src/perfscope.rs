@@ -425,6 +425,41 @@ impl Perfscope {
         crate::telemetry::otlp::init(config, self.inner.otlp.clone(), dropped)
     }
 
+    /// A `tracing` layer that turns the host app's spans (`#[instrument]`,
+    /// `info_span!`) inside a traced request into OpenTelemetry spans of
+    /// that request's trace — children of its server span — and its events
+    /// into span events. Spans outside traced requests are ignored, so
+    /// background work makes no stray traces. `None` until
+    /// [`Perfscope::start`] has started OTLP; add it to the subscriber then
+    /// (e.g. through `tracing_subscriber::reload`).
+    ///
+    /// ```no_run
+    /// # async fn run(perfscope: perfscope::Perfscope) {
+    /// use tracing_subscriber::prelude::*;
+    /// let cancel = tokio_util::sync::CancellationToken::new();
+    /// let _tasks = perfscope.start(&cancel);
+    /// tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::fmt::layer())
+    ///     .with(perfscope.otel_tracing_layer())
+    ///     .init();
+    /// # }
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn otel_tracing_layer<S>(&self) -> Option<impl tracing_subscriber::Layer<S> + use<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        use tracing_subscriber::Layer;
+        let tracer = self.inner.otlp.tracer()?;
+        Some(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(tracing_subscriber::filter::filter_fn(|_| {
+                    crate::telemetry::otlp::in_traced_request()
+                })),
+        )
+    }
+
     /// The OpenTelemetry middleware: a server span per request named by
     /// route template, continuing `traceparent` (or `sentry-trace`), with a
     /// client span per query and an internal span per measurement. It does

@@ -194,10 +194,14 @@ async fn item_handler(
         })
         .await
         .map_err(poem::error::InternalServerError)?;
-    let headers: serde_json::Map<String, Value> = perfscope::telemetry::trace_headers()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Value::String(v)))
-        .collect();
+    // A span of the app's own, through `otel_tracing_layer`.
+    let headers: serde_json::Map<String, Value> = tracing::info_span!("render_item", item = id)
+        .in_scope(|| {
+            perfscope::telemetry::trace_headers()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Value::String(v)))
+                .collect()
+        });
     Ok(Json(
         serde_json::json!({ "name": name, "outgoing": headers }),
     ))
@@ -346,6 +350,17 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
     )
     .await;
     let base = &served.base;
+    // The app's tracing spans join the request's trace (this binary's
+    // only test sets the global subscriber).
+    {
+        use tracing_subscriber::prelude::*;
+        let layer = served
+            .perfscope
+            .otel_tracing_layer()
+            .expect("OTLP is running");
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("the only subscriber");
+    }
 
     // (1) A caller's traceparent.
     let answer: Value = http
@@ -459,15 +474,21 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
     assert_eq!(hex(&query.span.trace_id), T1);
     let measurement = kids
         .iter()
-        .find(|r| r.span.kind == SpanKind::Internal as i32)
+        .find(|r| r.span.kind == SpanKind::Internal as i32 && r.span.name == "load_item")
         .unwrap_or_else(|| panic!("a measurement span: {kids:#?}"));
-    assert_eq!(measurement.span.name, "load_item");
+    assert_eq!(hex(&measurement.span.trace_id), T1);
+    let own = kids
+        .iter()
+        .find(|r| r.span.name == "render_item")
+        .unwrap_or_else(|| panic!("the app's tracing span: {kids:#?}"));
+    assert_eq!(int(&own.span.attributes, "item"), Some(1));
     assert!(query.span.start_time_unix_nano >= first.span.start_time_unix_nano);
     assert!(query.span.end_time_unix_nano <= first.span.end_time_unix_nano);
-    // Outgoing calls carry the trace on, from the server span.
+    // Outgoing calls carry the trace on, from the span they are made in
+    // (here the app's own, which the tracing layer made current).
     assert_eq!(
         answer["outgoing"]["traceparent"],
-        format!("00-{T1}-{}-01", hex(&first.span.span_id))
+        format!("00-{T1}-{}-01", hex(&own.span.span_id))
     );
     assert!(
         answer["outgoing"]["sentry-trace"]

@@ -294,6 +294,12 @@ impl ExportWorker {
     }
 }
 
+/// Whether the current context is inside a request [`crate::http::otel`]
+/// traces.
+pub fn in_traced_request() -> bool {
+    Context::map_current(|cx| cx.get::<ActiveTracer>().is_some())
+}
+
 /// The trace id of the current context's span, when it is sampled.
 pub fn current_trace_id() -> Option<[u8; 16]> {
     Context::map_current(|cx| {
