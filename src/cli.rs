@@ -172,6 +172,12 @@ pub struct ServeArgs {
     /// Longest export call, ms [default: 30000].
     #[arg(long, env = "OTEL_BSP_EXPORT_TIMEOUT")]
     pub otel_bsp_export_timeout: Option<String>,
+    /// The exporter's timeout per request, ms [default: 10000].
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT")]
+    pub otel_exporter_otlp_timeout: Option<String>,
+    /// The traces exporter's timeout per request, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")]
+    pub otel_exporter_otlp_traces_timeout: Option<String>,
 }
 
 impl From<ServeArgs> for RawConfig {
@@ -222,6 +228,8 @@ impl From<ServeArgs> for RawConfig {
                 bsp_schedule_delay: args.otel_bsp_schedule_delay,
                 bsp_max_export_batch_size: args.otel_bsp_max_export_batch_size,
                 bsp_export_timeout: args.otel_bsp_export_timeout,
+                timeout: args.otel_exporter_otlp_timeout,
+                traces_timeout: args.otel_exporter_otlp_traces_timeout,
             },
         }
     }

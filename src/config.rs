@@ -253,7 +253,9 @@ pub struct OtlpConfig {
     pub schedule_delay: Duration,
     /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: spans per export call.
     pub max_export_batch_size: usize,
-    /// `OTEL_BSP_EXPORT_TIMEOUT`: the longest one export call may take.
+    /// The longest one export call may take: the smaller of
+    /// `OTEL_BSP_EXPORT_TIMEOUT` (30 s) and the exporter's
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` (10 s).
     pub export_timeout: Duration,
 }
 
@@ -267,7 +269,7 @@ impl OtlpConfig {
             max_queue_size: 2048,
             schedule_delay: Duration::from_millis(5000),
             max_export_batch_size: 512,
-            export_timeout: Duration::from_millis(30_000),
+            export_timeout: Duration::from_millis(10_000),
         }
     }
 }
@@ -392,6 +394,8 @@ pub struct RawOtlp {
     pub bsp_schedule_delay: Option<String>,
     pub bsp_max_export_batch_size: Option<String>,
     pub bsp_export_timeout: Option<String>,
+    pub timeout: Option<String>,
+    pub traces_timeout: Option<String>,
 }
 
 impl RawConfig {
@@ -783,8 +787,24 @@ fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
             set(&raw.bsp_export_timeout),
             1,
             600_000,
-            defaults.export_timeout,
-        )?,
+            Duration::from_millis(30_000),
+        )?
+        .min(match set(&raw.traces_timeout) {
+            Some(v) => millis(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                Some(v),
+                1,
+                600_000,
+                defaults.export_timeout,
+            )?,
+            None => millis(
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                set(&raw.timeout),
+                1,
+                600_000,
+                defaults.export_timeout,
+            )?,
+        }),
         ..defaults
     }))
 }
@@ -1164,5 +1184,82 @@ mod tests {
         };
         let err = raw.validate().unwrap_err();
         assert_eq!(err.var, "PERFSCOPE_TLS_KEY");
+    }
+
+    fn otlp_of(raw: RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
+        RawConfig {
+            otlp: raw,
+            ..Default::default()
+        }
+        .validate()
+        .map(|c| c.otlp)
+    }
+
+    #[test]
+    fn otlp_follows_the_opentelemetry_variables() {
+        assert_eq!(otlp_of(RawOtlp::default()), Ok(None));
+        let http = otlp_of(RawOtlp {
+            endpoint: Some("http://collector:4318/".into()),
+            ..Default::default()
+        })
+        .expect("valid")
+        .expect("on");
+        assert_eq!(http.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(http.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(http.export_timeout, Duration::from_secs(10));
+        let grpc = otlp_of(RawOtlp {
+            endpoint: Some("http://collector:4317".into()),
+            traces_endpoint: Some("https://traces.example.com:4317".into()),
+            protocol: Some("http/protobuf".into()),
+            traces_protocol: Some("grpc".into()),
+            bsp_max_queue_size: Some("64".into()),
+            bsp_export_timeout: Some("2000".into()),
+            ..Default::default()
+        })
+        .expect("valid")
+        .expect("on");
+        assert_eq!(grpc.endpoint, "https://traces.example.com:4317");
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert_eq!(grpc.max_queue_size, 64);
+        assert_eq!(grpc.export_timeout, Duration::from_secs(2));
+        for off in [
+            RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                sdk_disabled: Some("true".into()),
+                ..Default::default()
+            },
+            RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                traces_exporter: Some("none".into()),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(otlp_of(off), Ok(None));
+        }
+        let bad = |raw: RawOtlp| otlp_of(raw).expect_err("refused");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            protocol: Some("http/json".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        let err = bad(RawOtlp {
+            traces_endpoint: Some("collector:4317?token=hunter2".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            bsp_schedule_delay: Some("soon".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_BSP_SCHEDULE_DELAY");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            timeout: Some("-1".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
     }
 }

@@ -277,6 +277,20 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         query["parent_span_id"], measure["span_id"],
         "the query ran inside the measurement"
     );
+    // Without OpenTelemetry, the latency exemplars are Sentry's trace ids.
+    let scrape = perfscope.encode_metrics().expect("scrape");
+    let exemplar = scrape
+        .lines()
+        .filter(|l| {
+            l.starts_with("http_request_duration_seconds_bucket")
+                && l.contains("route=\"/items/:id\"")
+        })
+        .find_map(|l| {
+            l.split_once(" # {trace_id=\"")
+                .map(|(_, rest)| rest[..32].to_owned())
+        })
+        .unwrap_or_else(|| panic!("an exemplar on the item route: {scrape}"));
+    assert_eq!(exemplar, "771a43a4192642f0b136d5159a501700");
     let boom = all
         .iter()
         .find(|t| t["transaction"] == "GET /boom")

@@ -21,8 +21,8 @@
 //! process (tests) do not share a tracer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
@@ -153,9 +153,17 @@ enum Control {
 }
 
 /// The bounded, counting span processor (see the module docs).
+///
+/// Ending a span is a `try_send` and an atomic add: the export thread is
+/// not woken per span (a futex wake per request cost more than the span
+/// itself) but sleeps for [`TICK`] and is woken once a batch is waiting.
 #[derive(Debug)]
 struct QueueProcessor {
     spans: SyncSender<SpanData>,
+    /// Spans queued and not yet taken by the export thread.
+    queued: Arc<AtomicUsize>,
+    batch_size: usize,
+    worker: std::thread::Thread,
     control: parking_lot::Mutex<mpsc::Sender<Control>>,
     dropped: Counter,
 }
@@ -164,20 +172,26 @@ impl QueueProcessor {
     fn spawn(exporter: SpanExporter, config: &OtlpConfig, dropped: Counter) -> Option<Self> {
         let (spans, queue) = mpsc::sync_channel(config.max_queue_size);
         let (control, requests) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let batch_size = config.max_export_batch_size.min(config.max_queue_size);
         let worker = ExportWorker {
             exporter,
             queue,
+            queued: queued.clone(),
             requests,
             dropped: dropped.clone(),
-            batch_size: config.max_export_batch_size,
+            batch_size,
             delay: config.schedule_delay,
         };
         match std::thread::Builder::new()
             .name("perfscope-otlp".into())
             .spawn(move || worker.run())
         {
-            Ok(_) => Some(Self {
+            Ok(handle) => Some(Self {
                 spans,
+                queued,
+                batch_size,
+                worker: handle.thread().clone(),
                 control: parking_lot::Mutex::new(control),
                 dropped,
             }),
@@ -194,6 +208,7 @@ impl QueueProcessor {
         if self.control.lock().send(request(done)).is_err() {
             return Err(OTelSdkError::AlreadyShutdown);
         }
+        self.worker.unpark();
         answer
             .recv_timeout(timeout)
             .map_err(|_| OTelSdkError::Timeout(timeout))
@@ -205,7 +220,11 @@ impl SpanProcessor for QueueProcessor {
 
     fn on_end(&self, span: SpanData) {
         match self.spans.try_send(span) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.queued.fetch_add(1, Ordering::Relaxed) + 1 == self.batch_size {
+                    self.worker.unpark();
+                }
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.dropped.inc();
             }
@@ -226,6 +245,7 @@ impl SpanProcessor for QueueProcessor {
 struct ExportWorker {
     exporter: SpanExporter,
     queue: Receiver<SpanData>,
+    queued: Arc<AtomicUsize>,
     requests: mpsc::Receiver<Control>,
     dropped: Counter,
     batch_size: usize,
@@ -237,20 +257,7 @@ impl ExportWorker {
         let mut batch = Vec::with_capacity(self.batch_size);
         let mut due = Instant::now() + self.delay;
         loop {
-            match self.queue.recv_timeout(TICK.min(self.delay)) {
-                Ok(span) => batch.push(span),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.drain(&mut batch);
-                    return;
-                }
-            }
-            if batch.len() >= self.batch_size || (Instant::now() >= due && !batch.is_empty()) {
-                self.export(&mut batch);
-                due = Instant::now() + self.delay;
-            } else if batch.is_empty() {
-                due = Instant::now() + self.delay;
-            }
+            std::thread::park_timeout(TICK.min(self.delay));
             match self.requests.try_recv() {
                 Ok(Control::Flush(done)) => {
                     self.drain(&mut batch);
@@ -258,24 +265,58 @@ impl ExportWorker {
                 }
                 Ok(Control::Shutdown(done)) => {
                     self.drain(&mut batch);
-                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&self.exporter);
+                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&mut self.exporter);
                     let _ = done.send(());
                     return;
                 }
-                Err(_) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    // The processor is gone without a shutdown.
+                    self.drain(&mut batch);
+                    return;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            // Export full batches now, a partial one once it is due.
+            loop {
+                self.take(&mut batch);
+                if batch.len() >= self.batch_size {
+                    self.export(&mut batch);
+                    due = Instant::now() + self.delay;
+                } else {
+                    break;
+                }
+            }
+            if batch.is_empty() {
+                due = Instant::now() + self.delay;
+            } else if Instant::now() >= due {
+                self.export(&mut batch);
+                due = Instant::now() + self.delay;
             }
         }
     }
 
-    /// Exports everything queued so far.
-    fn drain(&mut self, batch: &mut Vec<SpanData>) {
-        while let Ok(span) = self.queue.try_recv() {
-            batch.push(span);
-            if batch.len() >= self.batch_size {
-                self.export(batch);
+    /// Moves queued spans into `batch`, up to a batch.
+    fn take(&mut self, batch: &mut Vec<SpanData>) {
+        let mut taken = 0;
+        while batch.len() < self.batch_size {
+            match self.queue.try_recv() {
+                Ok(span) => {
+                    batch.push(span);
+                    taken += 1;
+                }
+                Err(_) => break,
             }
         }
-        if !batch.is_empty() {
+        self.queued.fetch_sub(taken, Ordering::Relaxed);
+    }
+
+    /// Exports everything queued so far.
+    fn drain(&mut self, batch: &mut Vec<SpanData>) {
+        loop {
+            self.take(batch);
+            if batch.is_empty() {
+                return;
+            }
             self.export(batch);
         }
     }
