@@ -265,7 +265,7 @@ impl ExportWorker {
                 }
                 Ok(Control::Shutdown(done)) => {
                     self.drain(&mut batch);
-                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&mut self.exporter);
+                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&self.exporter);
                     let _ = done.send(());
                     return;
                 }
