@@ -314,6 +314,7 @@ const T1: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const P1: &str = "00f067aa0ba902b7";
 const T2: &str = "771a43a4192642f0b136d5159a501700";
 const P2: &str = "b7ad6b7169203331";
+const T3: &str = "0af7651916cd43dd8448eb211c80319c";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() {
@@ -391,6 +392,24 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
         .json()
         .await
         .expect("json");
+    // (5) A caller that decided not to sample: no span is exported, the
+    // decision travels on.
+    let unsampled: Value = http
+        .get(format!("{base}/items/4"))
+        .header("traceparent", format!("00-{T3}-{P1}-00"))
+        .send()
+        .await
+        .expect("item 4")
+        .json()
+        .await
+        .expect("json");
+    let passed_on = unsampled["outgoing"]["traceparent"]
+        .as_str()
+        .expect("a traceparent");
+    assert!(
+        passed_on.starts_with(&format!("00-{T3}-")) && passed_on.ends_with("-00"),
+        "{passed_on}"
+    );
     let status = http
         .get(format!("{base}/no/such/path"))
         .send()
@@ -509,6 +528,15 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
         Some(404)
     );
     assert!(text(&unmatched.span.attributes, "http.route").is_none());
+
+    assert!(
+        spans.iter().all(|r| hex(&r.span.trace_id) != T3),
+        "an unsampled trace was exported"
+    );
+    assert!(
+        !exemplar_trace_ids(&scrape, "http_request_duration_seconds").contains(&T3.to_owned()),
+        "an unsampled trace became an exemplar"
+    );
 
     // (3) started a trace here, handed on with the OpenTelemetry span.
     let fresh_trace = fresh["outgoing"]["traceparent"]

@@ -63,6 +63,24 @@ pub struct OtelTracingEndpoint<E> {
     slot: Arc<OtlpSlot>,
 }
 
+/// The method as a span name without allocating for the standard ones.
+fn method_name(method: &poem::http::Method) -> std::borrow::Cow<'static, str> {
+    use poem::http::Method;
+    let name = match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return std::borrow::Cow::Owned(method.as_str().to_owned()),
+    };
+    std::borrow::Cow::Borrowed(name)
+}
+
 /// Reads propagation headers from poem's header map.
 struct Headers<'a>(&'a HeaderMap);
 
@@ -111,16 +129,29 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
             poem::http::Version::HTTP_3 => "3",
             _ => "1.1",
         };
-        let span = tracer
-            .span_builder(method.as_str().to_owned())
+        // The sampler decides first; attributes and the tracer are added
+        // for recorded spans only, so an unsampled request allocates little.
+        let mut span = tracer
+            .span_builder(method_name(&method))
             .with_kind(SpanKind::Server)
-            .with_attributes([
-                KeyValue::new("http.request.method", method.as_str().to_owned()),
-                KeyValue::new("url.scheme", scheme),
-                KeyValue::new("network.protocol.version", version),
-            ])
             .start_with_context(&tracer, &parent);
-        let cx = parent.with_span(span).with_value(ActiveTracer(tracer));
+        let recording = opentelemetry::trace::Span::is_recording(&span);
+        if recording {
+            opentelemetry::trace::Span::set_attributes(
+                &mut span,
+                [
+                    KeyValue::new("http.request.method", method_name(&method)),
+                    KeyValue::new("url.scheme", scheme),
+                    KeyValue::new("network.protocol.version", version),
+                ],
+            );
+        }
+        let cx = parent.with_span(span);
+        let cx = if recording {
+            cx.with_value(ActiveTracer(tracer))
+        } else {
+            cx
+        };
         let result = self
             .inner
             .call(req)
@@ -133,6 +164,10 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
             Err(error) => error.status(),
         };
         let span = cx.span();
+        if !recording {
+            span.end();
+            return result;
+        }
         if let RouteLabel::Template(route) = route_of_result(&result) {
             span.update_name(format!("{} {route}", method.as_str()));
             span.set_attribute(KeyValue::new("http.route", route.to_string()));

@@ -67,7 +67,8 @@ pub struct SentryBridgeEndpoint<E> {
 }
 
 /// Decides, before any Sentry work, whether a request becomes a
-/// transaction: a caller's `sentry-trace` decision is kept; otherwise
+/// transaction: a caller's decision is kept (its `sentry-trace` flag, else
+/// its W3C `traceparent` sampled flag); otherwise
 /// exactly `rate` of the requests are taken (every 1/rate-th, by count).
 /// Unsampled requests skip the layer, the hub and the transaction — which
 /// cost several µs each even when the SDK drops them — and keep only the
@@ -81,11 +82,18 @@ struct Sampler {
 
 impl Sampler {
     fn sample(&self, req: &Request) -> bool {
-        let parent = req
-            .headers()
-            .get("sentry-trace")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split('-').nth(2));
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        // `sentry-trace: <trace>-<span>-<0|1>`, else W3C
+        // `traceparent: 00-<trace>-<span>-<flags>` (bit 0: sampled).
+        let parent = match header("sentry-trace") {
+            Some(value) => value.split('-').nth(2),
+            None => header("traceparent").and_then(|v| match v.split('-').nth(3) {
+                Some(flags) => u8::from_str_radix(flags, 16)
+                    .ok()
+                    .map(|f| if f & 1 == 1 { "1" } else { "0" }),
+                None => None,
+            }),
+        };
         match parent {
             Some("1") => true,
             Some("0") => false,
@@ -262,6 +270,14 @@ mod tests {
         let parent = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331";
         assert!(sampler.sample(&request(Some(&format!("{parent}-1")))));
         assert!(!sampler.sample(&request(Some(&format!("{parent}-0")))));
+        let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+        let traced = |flags: &str| {
+            Request::builder()
+                .header("traceparent", format!("{w3c}-{flags}"))
+                .finish()
+        };
+        assert!(sampler.sample(&traced("01")));
+        assert!(!sampler.sample(&traced("00")));
         let none = Sampler {
             rate: 0.0,
             seen: AtomicU64::new(0),
