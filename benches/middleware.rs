@@ -1,5 +1,8 @@
-//! Per-request cost of the metrics middleware, and of one histogram
-//! observation (perfscope's lock-free histogram beside prometheus-client's).
+//! Per-request cost of the metrics middleware, of the OpenTelemetry server
+//! span on top of it (sampled, and a caller's unsampled trace; spans go to
+//! a closed local port, so they are exported — and dropped — off the
+//! request path), and of one histogram observation (perfscope's lock-free
+//! histogram beside prometheus-client's).
 //!
 //!     cargo bench --bench middleware
 
@@ -37,6 +40,69 @@ fn middleware(c: &mut Criterion) {
     group.finish();
 }
 
+#[cfg(feature = "otlp")]
+fn tracing(c: &mut Criterion) {
+    use perfscope::config::{OtlpConfig, OtlpProtocol};
+    use perfscope::telemetry::otlp::{OtlpSlot, init};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+    let slot = std::sync::Arc::new(OtlpSlot::default());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}/v1/traces", closed.local_addr().expect("addr"));
+    drop(closed);
+    let _guard = runtime.block_on(async {
+        init(
+            &OtlpConfig::new(endpoint, OtlpProtocol::HttpProtobuf),
+            slot.clone(),
+            Default::default(),
+        )
+        .expect("OTLP starts")
+    });
+    let traced = Route::new()
+        .at("/users/:id", get(hello))
+        .with(perfscope.middleware())
+        .with(perfscope::http::otel::OtelTracing::new(slot));
+    let mut group = c.benchmark_group("request");
+    group.bench_function("with perfscope middleware and an OTel span", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                black_box(
+                    traced
+                        .call(Request::builder().uri_str("/users/42").finish())
+                        .await,
+                )
+            })
+        })
+    });
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    group.bench_function(
+        "with perfscope middleware, OTel on, caller unsampled",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    black_box(
+                        traced
+                            .call(
+                                Request::builder()
+                                    .uri_str("/users/42")
+                                    .header("traceparent", unsampled)
+                                    .finish(),
+                            )
+                            .await,
+                    )
+                })
+            })
+        },
+    );
+    group.finish();
+}
+
+#[cfg(not(feature = "otlp"))]
+fn tracing(_: &mut Criterion) {}
+
 fn observation(c: &mut Criterion) {
     let ours = AtomicHistogram::new(Buckets::default_http());
     let theirs = Histogram::new(Buckets::HTTP_DEFAULT.iter().copied());
@@ -56,5 +122,5 @@ fn clock(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, middleware, observation, clock);
+criterion_group!(benches, middleware, tracing, observation, clock);
 criterion_main!(benches);

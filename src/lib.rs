@@ -9,6 +9,9 @@
 //!   the runtime monitors ([`Perfscope::start`]).
 //! - [`metrics`] defines every metric family, bounded by a series cap.
 //! - [`runtime`] measures the Tokio runtime and the process.
+//! - [`telemetry`] sends traces out — Sentry transactions and OTLP spans,
+//!   one trace id in both and in the latency exemplars — through bounded
+//!   queues that drop and count rather than wait.
 //!
 //! ```no_run
 //! use poem::{EndpointExt, Route, Server, get, handler, listener::TcpListener};
