@@ -3,7 +3,8 @@
 //! Poem's `SizeLimit` demands a `Content-Length` on every request, GETs
 //! included; this one rejects a declared length over the limit at once and
 //! reads a chunked body only up to the limit before refusing it, so a client
-//! cannot make the agent buffer more than `max_bytes`.
+//! cannot make the agent buffer more than `max_bytes` (it discards up to
+//! 1 MiB or 1 s more, so the client reads the answer rather than a reset).
 
 use poem::http::StatusCode;
 use poem::web::headers::{ContentLength, HeaderMapExt};
@@ -41,6 +42,12 @@ pub struct BodyLimitEndpoint<E> {
     max_bytes: usize,
 }
 
+/// At most this much of an over-limit chunked body is read and discarded
+/// before the 413 goes out.
+const DRAIN_BYTES: u64 = 1024 * 1024;
+/// For at most this long.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn too_large(max_bytes: usize) -> poem::Error {
     poem::Error::from_string(
         format!("request body is larger than the limit of {max_bytes} bytes"),
@@ -65,8 +72,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             {
                 let limit = self.max_bytes as u64 + 1;
                 let mut buffer = Vec::new();
-                req.take_body()
-                    .into_async_read()
+                let mut body = req.take_body().into_async_read();
+                (&mut body)
                     .take(limit)
                     .read_to_end(&mut buffer)
                     .await
@@ -74,6 +81,15 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                         poem::Error::from_string(e.to_string(), StatusCode::BAD_REQUEST)
                     })?;
                 if buffer.len() > self.max_bytes {
+                    // Discard a bounded rest (bytes and time) before
+                    // answering: a client still sending then reads the 413
+                    // instead of a reset connection.
+                    let rest = (&mut body).take(DRAIN_BYTES);
+                    let _ = tokio::time::timeout(
+                        DRAIN_TIME,
+                        tokio::io::copy(&mut Box::pin(rest), &mut tokio::io::sink()),
+                    )
+                    .await;
                     return Err(too_large(self.max_bytes));
                 }
                 req.set_body(Body::from(buffer));

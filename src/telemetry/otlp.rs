@@ -40,7 +40,8 @@ use crate::config::{OtlpConfig, OtlpProtocol};
 
 /// How long shutdown waits for queued spans.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
-/// How often the export thread looks for a flush or shutdown request.
+/// How often the export thread wakes when it is not woken: to send a
+/// partial batch that is due, or to answer a flush or shutdown.
 const TICK: Duration = Duration::from_millis(50);
 /// Instrumentation scope of perfscope's spans.
 const SCOPE: &str = "perfscope";
@@ -99,7 +100,7 @@ impl OtlpGuard {
 /// Starts the exporter and the tracer described by `config`, into `slot`.
 /// Errors (an endpoint the exporter refuses) are logged and leave OTLP off.
 pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Option<OtlpGuard> {
-    let exporter = match build_exporter(config) {
+    let mut exporter = match build_exporter(config) {
         Ok(exporter) => exporter,
         Err(error) => {
             tracing::error!(%error, "the OTLP exporter could not start: traces are off");
@@ -111,7 +112,7 @@ pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Optio
         resource = resource.with_service_name(name.clone());
     }
     let resource = resource.build();
-    let mut exporter = exporter;
+    // The exporter sends the resource (service.name) with every batch.
     opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
     let processor = QueueProcessor::spawn(exporter, config, dropped)?;
     let provider = SdkTracerProvider::builder()
