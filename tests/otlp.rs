@@ -207,18 +207,10 @@ async fn item_handler(
     ))
 }
 
+/// The app under test and its `Perfscope`.
 struct Served {
-    base: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    app: support::HostApp,
     perfscope: Perfscope,
-}
-
-impl Served {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("agent stops");
-    }
 }
 
 async fn serve(cluster: &PgCluster, otlp: RawOtlp, sentry_dsn: Option<String>) -> Served {
@@ -244,37 +236,9 @@ async fn serve(cluster: &PgCluster, otlp: RawOtlp, sentry_dsn: Option<String>) -
         "/items/:id",
         get(item_handler).data(pool).data(perfscope.clone()),
     );
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = perfscope.clone();
-    let task = tokio::spawn(async move {
-        perfscope::agent::serve_with(
-            &served,
-            routes,
-            async move {
-                let _ = stopped.await;
-            },
-            move |addr| {
-                let _ = bound_tx.send(addr);
-            },
-        )
-        .await
-        .expect("served");
-    });
-    let addr = bound_rx.await.expect("bound");
     Served {
-        base: format!("http://{addr}"),
-        stop,
-        task,
+        app: support::HostApp::start(&perfscope, routes).await,
         perfscope,
-    }
-}
-
-async fn until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !probe() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -350,7 +314,7 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
         Some(format!("http://public@{sentry_addr}/1")),
     )
     .await;
-    let base = &served.base;
+    let base = &served.app.base;
     // The app's tracing spans join the request's trace (this binary's
     // only test sets the global subscriber).
     {
@@ -426,8 +390,8 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
         .text()
         .await
         .expect("text");
-    served.stop().await;
-    until("the gRPC receiver's spans", Duration::from_secs(10), || {
+    served.app.stop().await;
+    support::until("the gRPC receiver's spans", Duration::from_secs(10), || {
         grpc.spans()
             .iter()
             .filter(|r| r.span.kind == SpanKind::Server as i32)
@@ -549,7 +513,7 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
 
     // Sentry saw the same traces: each transaction's trace id is an
     // OpenTelemetry trace id, (3)'s included, parented by the server span.
-    until("three Sentry transactions", Duration::from_secs(10), || {
+    support::until("three Sentry transactions", Duration::from_secs(10), || {
         envelopes.0.lock().len() >= 3
     })
     .await;
@@ -631,15 +595,15 @@ print("\n".join(sorted(ids)))
     )
     .await;
     let status = http
-        .get(format!("{}/items/5", served.base))
+        .get(format!("{}/items/5", served.app.base))
         .header("traceparent", format!("00-{T1}-{P1}-01"))
         .send()
         .await
         .expect("item 5")
         .status();
     assert_eq!(status, 200);
-    served.stop().await;
-    until("the HTTP receiver's spans", Duration::from_secs(10), || {
+    served.app.stop().await;
+    support::until("the HTTP receiver's spans", Duration::from_secs(10), || {
         over_http.spans().len() >= 3
     })
     .await;
@@ -676,7 +640,7 @@ print("\n".join(sorted(ids)))
     .await;
     let load = |n: usize| {
         let http = http.clone();
-        let base = served.base.clone();
+        let base = served.app.base.clone();
         async move {
             let mut tasks = Vec::new();
             for worker in 0..8 {
@@ -724,7 +688,7 @@ print("\n".join(sorted(ids)))
         "2400 requests took {elapsed:?}"
     );
     let stopping = Instant::now();
-    served.stop().await;
+    served.app.stop().await;
     assert!(
         stopping.elapsed() < Duration::from_secs(15),
         "shutdown with a dead sink took {:?}",

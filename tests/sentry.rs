@@ -87,15 +87,8 @@ fn explode() -> String {
     panic!("the handler exploded")
 }
 
-/// Serves the agent plus the test routes; returns its base URL and a stop.
-async fn serve(
-    perfscope: Perfscope,
-    pool: TimedPool,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<()>,
-) {
+/// Serves the agent plus the test routes.
+async fn serve(perfscope: &Perfscope, pool: TimedPool) -> support::HostApp {
     let routes = Route::new()
         .at(
             "/items/:id",
@@ -103,24 +96,7 @@ async fn serve(
         )
         .at("/boom", get(boom_handler))
         .at("/explode", get(explode));
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        perfscope::agent::serve_with(
-            &perfscope,
-            routes,
-            async move {
-                let _ = stopped.await;
-            },
-            move |addr| {
-                let _ = bound_tx.send(addr);
-            },
-        )
-        .await
-        .expect("served");
-    });
-    let addr = bound_rx.await.expect("bound");
-    (format!("http://{addr}"), stop, task)
+    support::HostApp::start(perfscope, routes).await
 }
 
 fn perfscope(dsn: &str) -> Perfscope {
@@ -136,14 +112,6 @@ fn perfscope(dsn: &str) -> Perfscope {
     .validate()
     .expect("config");
     Perfscope::new(config)
-}
-
-async fn until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !probe() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn transactions(inbox: &Inbox) -> Vec<Value> {
@@ -185,7 +153,8 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         )
         .await
         .expect("pool");
-    let (base, stop, task) = serve(perfscope.clone(), pool).await;
+    let app = serve(&perfscope, pool).await;
+    let base = app.base.clone();
     let http = client();
 
     // A request continuing a trace, with a secret in the query and a token
@@ -216,11 +185,11 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         },
         Instant::now(),
     );
-    until("four transactions", Duration::from_secs(10), || {
+    support::until("four transactions", Duration::from_secs(10), || {
         transactions(&inbox).len() >= 4
     })
     .await;
-    until(
+    support::until(
         "the 5xx, panic and alert events",
         Duration::from_secs(10),
         || events(&inbox).len() >= 3,
@@ -329,8 +298,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
     for secret in ["hunter2", "very-secret-token", "Bearer", "authorization"] {
         assert!(!raw.contains(secret), "{secret} reached Sentry");
     }
-    let _ = stop.send(());
-    task.await.expect("agent stops");
+    app.stop().await;
 
     // A Sentry that accepts and never answers: requests stay fine, and the
     // transport drops and counts.
@@ -343,7 +311,8 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         )
         .await
         .expect("pool");
-    let (base, stop, task) = serve(perfscope.clone(), pool).await;
+    let app = serve(&perfscope, pool).await;
+    let base = app.base.clone();
     assert!(
         perfscope::telemetry::sentry::enabled(),
         "Sentry is on again"
@@ -390,8 +359,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
         "300 requests took {elapsed:?}"
     );
     let stopping = Instant::now();
-    let _ = stop.send(());
-    task.await.expect("agent stops");
+    app.stop().await;
     assert!(
         stopping.elapsed() < Duration::from_secs(15),
         "{:?}",

@@ -81,6 +81,64 @@ impl TestAgent {
     }
 }
 
+/// A host app: the agent's routes plus `routes` of the test's own, served
+/// for a `Perfscope` the test built (through `agent::serve_with`, which
+/// starts its background tasks and, on stop, joins them).
+pub struct HostApp {
+    pub base: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl HostApp {
+    pub async fn start(perfscope: &perfscope::Perfscope, routes: poem::Route) -> Self {
+        let (bound_tx, bound_rx) = oneshot::channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let perfscope = perfscope.clone();
+        let task = tokio::spawn(async move {
+            perfscope::agent::serve_with(
+                &perfscope,
+                routes,
+                async move {
+                    let _ = stopped.await;
+                },
+                move |addr| {
+                    let _ = bound_tx.send(addr);
+                },
+            )
+            .await
+            .expect("served");
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(10), bound_rx)
+            .await
+            .expect("binds within 10 s")
+            .expect("reports its address");
+        Self {
+            base: format!("http://{addr}"),
+            stop,
+            task,
+        }
+    }
+
+    /// Stops it and waits until it has shut down (sinks flushed).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("the app stops");
+    }
+}
+
+/// Waits until `probe` holds, polling every 50 ms, failing after `limit`.
+pub async fn until(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !probe() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Serves `app` on 127.0.0.1:0 in the background (a receiver for the
 /// sinks under test); its address.
 pub async fn serve_loopback(app: impl poem::Endpoint + 'static) -> SocketAddr {
