@@ -7,24 +7,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{ADMIN_TOKEN, METRICS_TOKEN, TestAgent, client, free_port, python, temp_dir, tool};
-
-const BIN: &str = env!("CARGO_BIN_EXE_perfscope");
-
-/// Kills a child process when dropped, so a failing test leaves nothing
-/// running.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{
+    METRICS_TOKEN, Reaper, TestAgent, agent_command, client, free_port, python, spawn_agent,
+    temp_dir, tool,
+};
 
 async fn traffic(agent: &TestAgent) {
     let http = client();
@@ -159,17 +149,6 @@ scrape_configs:
     agent.stop().await;
 }
 
-fn agent_command() -> Command {
-    let mut command = Command::new(BIN);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
 #[test]
 fn bad_configuration_exits_non_zero_naming_the_variable() {
     let cases = [
@@ -256,41 +235,6 @@ fn openapi_subcommand_prints_the_committed_spec() {
         String::from_utf8_lossy(&output.stdout).trim_end(),
         committed.trim_end()
     );
-}
-
-/// Starts the binary on port 0 with JSON logs and returns it with the
-/// address it logged.
-fn spawn_agent(extra: &[(&str, &str)]) -> (Reaper, String, std::thread::JoinHandle<Vec<String>>) {
-    let mut command = agent_command();
-    command
-        .env("PERFSCOPE_LISTEN", "127.0.0.1:0")
-        .env("PERFSCOPE_LOG_FORMAT", "json")
-        .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN);
-    for (k, v) in extra {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().expect("binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let logs = std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent
-                && let Ok(entry) = serde_json::from_str::<Value>(&line)
-                && entry["fields"]["message"] == "perfscope listening"
-            {
-                let _ = tx.send(entry["fields"]["address"].as_str().unwrap_or("").to_owned());
-                sent = true;
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the agent logs its address as JSON");
-    (Reaper(child), address, logs)
 }
 
 #[test]

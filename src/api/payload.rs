@@ -56,6 +56,44 @@ fn payload_error(reason: impl Into<String>) -> poem::Error {
     .into()
 }
 
+/// serde's message without the value it quotes (`invalid type: string
+/// "…", expected f64` → `invalid type: a string, expected f64`; `unknown
+/// variant `…`` → `unknown variant`): an answer names the field and what
+/// was expected, and never echoes what was sent, which may be a secret.
+fn without_values(message: &str) -> String {
+    // (what introduces a quoted value, what replaces it, its closing quote)
+    const QUOTED: [(&str, &str, char); 2] = [
+        ("string \"", "a string", '"'),
+        ("unknown variant `", "unknown variant", '`'),
+    ];
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some((at, (opening, replacement, quote))) = QUOTED
+        .iter()
+        .filter_map(|q| rest.find(q.0).map(|at| (at, q)))
+        .min_by_key(|(at, _)| *at)
+    {
+        out.push_str(&rest[..at]);
+        out.push_str(replacement);
+        rest = skip_quoted(&rest[at + opening.len()..], *quote);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What follows the closing `quote` (a backslash escapes one character).
+fn skip_quoted(text: &str, quote: char) -> &str {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            c if c == quote && !escaped => return &text[i + c.len_utf8()..],
+            _ => escaped = false,
+        }
+    }
+    ""
+}
+
 impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for StrictJson<T> {
     const IS_REQUIRED: bool = true;
 
@@ -77,16 +115,43 @@ impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for StrictJson<T> {
         if let Err(error) = serde_path_to_error::deserialize::<_, T>(value.clone()) {
             let path = error.path().to_string();
             let inner = error.into_inner();
+            let inner = without_values(&inner.to_string());
             return Err(payload_error(if path == "." {
-                inner.to_string()
+                inner
             } else {
                 format!("field `{path}`: {inner}")
             }));
         }
         T::parse_from_json(Some(value))
             .map(Self)
-            .map_err(|e| payload_error(e.into_message()))
+            .map_err(|e| payload_error(without_values(&e.into_message())))
     }
 }
 
 poem_openapi::impl_apirequest_for_payload!(StrictJson<T>, T: ParseFromJSON + DeserializeOwned);
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn error_messages_keep_the_field_and_drop_the_value() {
+        assert_eq!(
+            without_values(r#"invalid type: string "hunter2", expected f64"#),
+            "invalid type: a string, expected f64"
+        );
+        assert_eq!(
+            without_values(r#"invalid value: string "a \"quoted\" secret", expected x"#),
+            "invalid value: a string, expected x"
+        );
+        assert_eq!(
+            without_values("unknown variant `hunter2`, expected one of `a`, `b`"),
+            "unknown variant, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            without_values("missing field `operation`"),
+            "missing field `operation`"
+        );
+        assert_eq!(without_values(r#"string "unterminated"#), "a string");
+    }
+}

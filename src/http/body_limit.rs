@@ -3,8 +3,10 @@
 //! Poem's `SizeLimit` demands a `Content-Length` on every request, GETs
 //! included; this one rejects a declared length over the limit at once and
 //! reads a chunked body only up to the limit before refusing it, so a client
-//! cannot make the agent buffer more than `max_bytes` (it discards up to
-//! 1 MiB or 1 s more, so the client reads the answer rather than a reset).
+//! cannot make the agent buffer more than `max_bytes`. Before answering 413
+//! it reads and drops up to 1 MiB (or 1 s) of the refused body, so the
+//! client reads the answer rather than a reset, and a kept-alive connection
+//! stays usable for its next request.
 
 use poem::http::StatusCode;
 use poem::web::headers::{ContentLength, HeaderMapExt};
@@ -48,6 +50,17 @@ const DRAIN_BYTES: u64 = 1024 * 1024;
 /// For at most this long.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Reads and drops up to [`DRAIN_BYTES`] of `body`, for at most
+/// [`DRAIN_TIME`].
+async fn discard(body: impl tokio::io::AsyncRead + Send) {
+    let rest = body.take(DRAIN_BYTES);
+    let _ = tokio::time::timeout(
+        DRAIN_TIME,
+        tokio::io::copy(&mut Box::pin(rest), &mut tokio::io::sink()),
+    )
+    .await;
+}
+
 fn too_large(max_bytes: usize) -> poem::Error {
     poem::Error::from_string(
         format!("request body is larger than the limit of {max_bytes} bytes"),
@@ -63,6 +76,12 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             // Hyper enforces a declared length, so a body within it cannot
             // grow past it.
             Some(ContentLength(length)) if length > self.max_bytes as u64 => {
+                // Read the refused body first when it is small enough, so
+                // the connection stays usable: a client that reuses it for
+                // its next request would otherwise race its close.
+                if length <= DRAIN_BYTES {
+                    discard(req.take_body().into_async_read()).await;
+                }
                 return Err(too_large(self.max_bytes));
             }
             Some(_) => {}
@@ -84,12 +103,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                     // Discard a bounded rest (bytes and time) before
                     // answering: a client still sending then reads the 413
                     // instead of a reset connection.
-                    let rest = (&mut body).take(DRAIN_BYTES);
-                    let _ = tokio::time::timeout(
-                        DRAIN_TIME,
-                        tokio::io::copy(&mut Box::pin(rest), &mut tokio::io::sink()),
-                    )
-                    .await;
+                    discard(body).await;
                     return Err(too_large(self.max_bytes));
                 }
                 req.set_body(Body::from(buffer));

@@ -230,3 +230,66 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+/// The agent binary this test run built.
+pub const BIN: &str = env!("CARGO_BIN_EXE_perfscope");
+
+/// Kills a child process when dropped, so a failing test leaves nothing
+/// running.
+pub struct Reaper(pub std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The agent binary with a clean environment and piped output.
+pub fn agent_command() -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// Starts the binary on port 0 with JSON logs and returns it with the
+/// address it logged.
+pub fn spawn_agent(
+    extra: &[(&str, &str)],
+) -> (Reaper, String, std::thread::JoinHandle<Vec<String>>) {
+    let mut command = agent_command();
+    command
+        .env("PERFSCOPE_LISTEN", "127.0.0.1:0")
+        .env("PERFSCOPE_LOG_FORMAT", "json")
+        .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN);
+    for (k, v) in extra {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("binary starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let logs = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut sent = false;
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if !sent
+                && let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
+                && entry["fields"]["message"] == "perfscope listening"
+            {
+                let _ = tx.send(entry["fields"]["address"].as_str().unwrap_or("").to_owned());
+                sent = true;
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the agent logs its address as JSON");
+    (Reaper(child), address, logs)
+}

@@ -1,0 +1,306 @@
+//! Hardening: what an attacker or an unlucky day can throw at the agent.
+//!
+//! - A label cardinality attack (100,000 distinct random paths, methods and
+//!   operation names) leaves every family under its series cap, with the
+//!   overflow series counting what was folded.
+//! - A run with a password in `DATABASE_URL` (and in a watched database's
+//!   URL), both tokens, a Sentry DSN, a webhook URL with a token, a webhook
+//!   signing key and OTLP headers, and a workload with a literal value in
+//!   its SQL: none of them appears in the logs (at debug level for
+//!   perfscope), the metrics, or any answer of any endpoint.
+
+mod support;
+
+use std::time::Duration;
+
+use perfscope::Perfscope;
+use perfscope::config::RawConfig;
+use poem::http::Method;
+use poem::{Endpoint, EndpointExt, Request, Route, get, handler};
+use serde_json::Value;
+use support::pg::PgCluster;
+use support::{ADMIN_TOKEN, METRICS_TOKEN, client, spawn_agent};
+
+/// xorshift64*: deterministic random text without a dependency.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn word(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
+        (0..len)
+            .map(|_| ALPHABET[(self.next() % ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+#[handler]
+fn user() -> &'static str {
+    "user"
+}
+
+/// Series of `family` in a scrape (its sample lines, by label set).
+fn series(scrape: &str, family: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix(family))
+        .filter_map(|rest| {
+            let labels = rest.split_once('{')?.1.split_once('}')?.0;
+            // One series per label set, whatever the suffix or bucket.
+            Some(
+                labels
+                    .split(',')
+                    .filter(|kv| !kv.starts_with("le="))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        })
+        .collect()
+}
+
+fn counter(scrape: &str, sample: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cardinality_attack_stays_under_the_series_cap() {
+    const CAP: usize = 100;
+    const ATTACKS: usize = 100_000;
+    let config = RawConfig {
+        max_series_per_family: Some(CAP.to_string()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    let perfscope = Perfscope::new(config);
+    let app = Route::new()
+        .at("/users/:id", get(user))
+        .nest("/", perfscope::api::endpoint(&perfscope))
+        .with(perfscope.middleware());
+    let measurements = perfscope.measurements();
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    for i in 0..ATTACKS {
+        // A random path (matching no route, or the one template), a random
+        // or extension method, and a random operation name.
+        let path = if i % 10 == 0 {
+            format!("/users/{}", random.word(12))
+        } else {
+            format!("/{}/{}", random.word(8), random.word(16))
+        };
+        let method = if i % 7 == 0 {
+            Method::from_bytes(random.word(6).to_uppercase().as_bytes()).expect("a token")
+        } else {
+            Method::GET
+        };
+        let _ = app
+            .call(Request::builder().method(method).uri_str(&path).finish())
+            .await;
+        drop(measurements.start(random.word(20)));
+    }
+    let scrape = perfscope.encode_metrics().expect("scrape");
+    let requests = series(&scrape, "http_request_duration_seconds");
+    assert!(
+        requests.len() <= 10,
+        "{} request series: {requests:?}",
+        requests.len()
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|s| !s.contains("/users/") || s.contains(":id")),
+        "a raw path became a label: {requests:?}"
+    );
+    let operations = series(&scrape, "custom_operation_duration_seconds");
+    assert!(
+        operations.len() <= CAP + 1,
+        "{} operation series",
+        operations.len()
+    );
+    let folded = counter(
+        &scrape,
+        r#"perfscope_metric_overflow_total{family="custom_operation_duration"}"#,
+    );
+    assert!(
+        folded >= (ATTACKS - CAP) as f64,
+        "{folded} observations folded into the overflow series"
+    );
+    assert!(
+        scrape.len() < 512 * 1024,
+        "the scrape grew to {} bytes",
+        scrape.len()
+    );
+}
+
+/// Every GET path of the committed spec, with path parameters filled in.
+fn spec_get_paths() -> Vec<String> {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("the spec"),
+    )
+    .expect("JSON");
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut gets: Vec<String> = paths
+        .iter()
+        .filter(|(_, item)| item.get("get").is_some())
+        .map(|(path, _)| path.replace("{id}", "1"))
+        .collect();
+    gets.extend(
+        [
+            "/metrics",
+            "/openapi.json",
+            "/api/performance/slow-queries?database=default",
+            "/api/performance/slow-queries?database=reports",
+            "/api/performance/database?database=reports",
+        ]
+        .map(String::from),
+    );
+    gets
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_logs_metrics_or_answers() {
+    const PASSWORD: &str = "Pg-Passw0rd-Never-Shown";
+    const WATCHED_PASSWORD: &str = "Watched-Passw0rd-Never-Shown";
+    const SENTRY_KEY: &str = "sentrykeyneverShown0123";
+    const WEBHOOK_TOKEN: &str = "webhook-url-token-never-shown";
+    const WEBHOOK_SECRET: &str = "webhook-signing-key-never-shown";
+    const OTLP_KEY: &str = "otlp-api-key-never-shown";
+    const LITERAL: &str = "literal-value-never-shown";
+
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL);
+             INSERT INTO accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;",
+        )
+        .await;
+    // A workload with a literal in its text (pg_stat_statements keeps the
+    // normalized form; the agent must never show the value).
+    for _ in 0..5 {
+        cluster
+            .exec(
+                "postgres",
+                &format!("SELECT count(*) FROM accounts WHERE email <> '{LITERAL}'"),
+            )
+            .await;
+    }
+    let with_password = |password: &str| {
+        cluster.url("perfscope", "postgres").replacen(
+            "perfscope@",
+            &format!("perfscope:{password}@"),
+            1,
+        )
+    };
+    let black_hole = support::black_hole().await;
+    let (agent, address, logs) = spawn_agent(&[
+        ("DATABASE_URL", &with_password(PASSWORD)),
+        (
+            "PERFSCOPE_WATCH_DATABASES",
+            &format!("reports={}", with_password(WATCHED_PASSWORD)),
+        ),
+        ("PERFSCOPE_METRICS_TOKEN", METRICS_TOKEN),
+        ("PERFSCOPE_READ_INTERVAL", "500"),
+        ("SENTRY_DSN", &format!("http://{SENTRY_KEY}@{black_hole}/1")),
+        ("SENTRY_TRACES_SAMPLE_RATE", "1.0"),
+        (
+            "ALERT_WEBHOOK_URLS",
+            &format!("http://{black_hole}/hook?token={WEBHOOK_TOKEN}"),
+        ),
+        ("ALERT_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            &format!("http://{black_hole}"),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            &format!("x-api-key={OTLP_KEY}"),
+        ),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "500"),
+        ("RUST_LOG", "info,perfscope=debug"),
+    ]);
+    let base = format!("http://{address}");
+    let http = client();
+    // Let the readers pass over pg_stat_statements a few times.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut seen = String::new();
+    for path in spec_get_paths() {
+        for token in [None, Some(METRICS_TOKEN), Some(ADMIN_TOKEN)] {
+            let mut request = http.get(format!("{base}{path}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.expect("answered");
+            let status = response.status();
+            assert!(!status.is_server_error(), "{path}: {status}");
+            seen.push_str(&format!("{path} {status}\n"));
+            for (name, value) in response.headers() {
+                seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("")));
+            }
+            seen.push_str(&response.text().await.expect("body"));
+            seen.push('\n');
+        }
+    }
+    // Bad input echoes nothing secret either.
+    for body in [
+        format!(r#"{{"operation": "x", "duration": "{PASSWORD}"}}"#),
+        "{".to_owned(),
+    ] {
+        let response = http
+            .post(format!("{base}/api/performance/analyze"))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("answered");
+        seen.push_str(&response.text().await.expect("body"));
+    }
+    assert!(
+        seen.contains("select count(*) from accounts where email <>")
+            || seen.contains("SELECT count(*) FROM accounts WHERE email <>"),
+        "the workload's statement is listed (so the check below means something)"
+    );
+    drop(agent);
+    let logs = logs.join().expect("logs").join("\n");
+    assert!(logs.contains("perfscope listening"), "{logs}");
+
+    for secret in [
+        PASSWORD,
+        WATCHED_PASSWORD,
+        ADMIN_TOKEN,
+        METRICS_TOKEN,
+        SENTRY_KEY,
+        WEBHOOK_TOKEN,
+        WEBHOOK_SECRET,
+        OTLP_KEY,
+        LITERAL,
+    ] {
+        // The analyze body above carried the password on purpose: the
+        // answer must name the field, not echo the value.
+        if let Some(at) = seen.find(secret) {
+            let from = seen[..at]
+                .char_indices()
+                .rev()
+                .nth(300)
+                .map_or(0, |(i, _)| i);
+            panic!(
+                "{secret} in an answer: …{}…",
+                &seen[from..(at + secret.len()).min(seen.len())]
+            );
+        }
+        assert!(!logs.contains(secret), "{secret} in the logs");
+    }
+}
