@@ -139,6 +139,7 @@ fn lex(sql: &str) -> Vec<Token<'_>> {
             b'"' => {
                 let start = i;
                 i += 1;
+                let mut closed = false;
                 while i < bytes.len() {
                     if bytes[i] == b'"' {
                         if bytes.get(i + 1) == Some(&b'"') {
@@ -146,11 +147,18 @@ fn lex(sql: &str) -> Vec<Token<'_>> {
                             continue;
                         }
                         i += 1;
+                        closed = true;
                         break;
                     }
                     i += 1;
                 }
-                tokens.push(Token::Quoted(&sql[start..i.min(sql.len())]));
+                // An unterminated identifier swallows the rest of the text,
+                // literals included: it is shown as one.
+                tokens.push(if closed {
+                    Token::Quoted(&sql[start..i.min(sql.len())])
+                } else {
+                    Token::Literal
+                });
             }
             b'$' => {
                 let start = i;
@@ -455,6 +463,9 @@ mod tests {
             ("select 1, 2.5, -3e-4, .5", "select ?, ?, - ?, ?"),
             ("SELECT E'it\\'s' , 'o''k'", "select ?, ?"),
             ("SELECT $$secret$$, $tag$x$y$tag$", "select ?, ?"),
+            // Found by tests/properties.rs: an unterminated identifier
+            // swallowed a literal.
+            ("SELECT \"x FROM t WHERE pw = 'hunter2'", "select ?"),
             (
                 "ALTER ROLE app PASSWORD 'hunter2'",
                 "alter role app password ?",
