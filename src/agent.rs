@@ -145,7 +145,11 @@ pub async fn serve_with(
             perfscope.begin_shutdown();
         }
     };
+    // Slow-loris clients are cut at the head; idle kept-alive connections
+    // after IDLE_CONNECTION_TIMEOUT.
+    let acceptor = crate::http::HeaderTimeout::new(acceptor, config.header_timeout);
     let served = Server::new_with_acceptor(acceptor)
+        .idle_timeout(crate::config::IDLE_CONNECTION_TIMEOUT)
         .run_with_graceful_shutdown(app, draining, Some(config.shutdown_grace))
         .await;
     cancel.cancel();

@@ -99,6 +99,9 @@ pub struct ServeArgs {
     /// How long shutdown waits for in-flight requests, ms [default: 10000].
     #[arg(long, env = "PERFSCOPE_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<String>,
+    /// How long a request head may take to arrive before the connection is closed, ms [default: 10000].
+    #[arg(long, env = "PERFSCOPE_HEADER_TIMEOUT")]
+    pub header_timeout: Option<String>,
     /// How often the Postgres readers run, ms [default: 15000].
     #[arg(long, env = "PERFSCOPE_READ_INTERVAL")]
     pub read_interval: Option<String>,
@@ -204,6 +207,7 @@ impl From<ServeArgs> for RawConfig {
             max_body_bytes: args.max_body_bytes,
             runtime_sample_interval: args.runtime_sample_interval,
             shutdown_grace: args.shutdown_grace,
+            header_timeout: args.header_timeout,
             read_interval: args.read_interval,
             read_timeout: args.read_timeout,
             top_statements: args.top_statements,

@@ -39,6 +39,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS: u64 = 1_000;
 /// How long shutdown waits for in-flight requests, in milliseconds.
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// `PERFSCOPE_HEADER_TIMEOUT`: how long a request head may take to arrive.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// A kept-alive connection idle this long is closed.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(75);
 /// How often the Postgres readers run, in milliseconds.
 pub const DEFAULT_READ_INTERVAL_MS: u64 = 15_000;
 /// `statement_timeout` of each reader pass, in milliseconds.
@@ -193,6 +197,8 @@ pub struct Config {
     pub runtime_sample_interval: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a request head (line and headers) may take to arrive.
+    pub header_timeout: Duration,
     /// How often the Postgres readers run.
     pub read_interval: Duration,
     /// `statement_timeout` of each reader pass.
@@ -299,6 +305,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             runtime_sample_interval: Duration::from_millis(DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS),
             shutdown_grace: Duration::from_millis(DEFAULT_SHUTDOWN_GRACE_MS),
+            header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
             read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             top_statements: DEFAULT_TOP_STATEMENTS,
@@ -365,6 +372,7 @@ pub struct RawConfig {
     pub max_body_bytes: Option<String>,
     pub runtime_sample_interval: Option<String>,
     pub shutdown_grace: Option<String>,
+    pub header_timeout: Option<String>,
     pub read_interval: Option<String>,
     pub read_timeout: Option<String>,
     pub top_statements: Option<String>,
@@ -557,6 +565,13 @@ impl RawConfig {
                 0,
                 600_000,
                 defaults.shutdown_grace,
+            )?,
+            header_timeout: millis(
+                "PERFSCOPE_HEADER_TIMEOUT",
+                self.header_timeout.as_deref(),
+                100,
+                600_000,
+                defaults.header_timeout,
             )?,
             read_interval: millis(
                 "PERFSCOPE_READ_INTERVAL",

@@ -173,6 +173,16 @@ fn bad_configuration_exits_non_zero_naming_the_variable() {
             "PERFSCOPE_LOG_FORMAT=xml: expected text or json",
         ),
         (
+            "PERFSCOPE_HEADER_TIMEOUT",
+            "5",
+            "PERFSCOPE_HEADER_TIMEOUT=5: expected milliseconds in [100, 600000]",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "http/json",
+            "OTEL_EXPORTER_OTLP_PROTOCOL=http/json: expected grpc or http/protobuf",
+        ),
+        (
             "SLOW_QUERY_THRESHOLD",
             "soon",
             "SLOW_QUERY_THRESHOLD=soon: expected milliseconds",

@@ -304,3 +304,134 @@ async fn no_secret_reaches_logs_metrics_or_answers() {
         assert!(!logs.contains(secret), "{secret} in the logs");
     }
 }
+
+/// Reads until the peer closes, an error, or `limit`; what was read and
+/// whether the peer closed.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+/// Reads one response head and body of `Content-Length`.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer within 5 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "closed before answering: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_loris_client_is_cut_at_the_head() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let agent = support::TestAgent::start_with(|raw| {
+        raw.header_timeout = Some("500".into());
+    })
+    .await;
+    let head = "GET /healthz HTTP/1.1\r\nHost: perfscope\r\n\r\n";
+
+    // Silent: connects and sends nothing.
+    let mut silent = TcpStream::connect(agent.addr).await.expect("connect");
+    let started = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed && got.is_empty(), "{got}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Slow loris: a header byte every 100 ms, never ending its head.
+    let mut loris = TcpStream::connect(agent.addr).await.expect("connect");
+    loris
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let dribble = async {
+        for byte in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+            if loris.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (got, closed) = read_until_closed(&mut loris, Duration::from_secs(5)).await;
+        (got, closed)
+    };
+    let (got, closed) = dribble.await;
+    assert!(closed, "the slow head was not cut");
+    assert!(!got.contains("200 OK"), "a slow head was served: {got}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A head split over 300 ms (within the timeout) is served; then the
+    // connection may idle longer than the head timeout, and a second
+    // request is served too; a second head that dribbles is cut.
+    let mut kept = TcpStream::connect(agent.addr).await.expect("connect");
+    for part in head.as_bytes().chunks(10) {
+        kept.write_all(part).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    kept.write_all(head.as_bytes()).await.expect("write");
+    assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
+    kept.write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .expect("write");
+    let started = std::time::Instant::now();
+    let (got, closed) = read_until_closed(&mut kept, Duration::from_secs(5)).await;
+    assert!(closed && !got.contains("200 OK"), "{got}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // And the agent answers everyone else throughout.
+    let status = client()
+        .get(agent.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz")
+        .status();
+    assert_eq!(status, 200);
+    agent.stop().await;
+}

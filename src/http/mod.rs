@@ -4,6 +4,7 @@
 
 mod allow_header;
 mod body_limit;
+mod header_timeout;
 mod json_errors;
 #[cfg(feature = "otlp")]
 pub mod otel;
@@ -14,6 +15,7 @@ pub mod sentry;
 
 pub use allow_header::{AllowHeader, AllowHeaderEndpoint};
 pub use body_limit::{BodyLimit, BodyLimitEndpoint};
+pub use header_timeout::{HeadDeadline, HeaderTimeout};
 pub use json_errors::{
     ErrorBody, JsonErrors, JsonErrorsEndpoint, UnmatchedRoute, error_code, error_response,
 };

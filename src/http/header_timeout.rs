@@ -1,0 +1,249 @@
+//! [`HeaderTimeout`]: an acceptor that closes a connection whose request
+//! head (request line and headers) does not arrive in time.
+//!
+//! Poem sets no header-read timeout on hyper (hyper has one, but only with
+//! a timer poem does not install), and its idle timeout counts any byte as
+//! activity, so a slow-loris client sending one header byte a second would
+//! hold a connection — and its memory — forever. This wrapper watches the
+//! bytes read: from the first byte of a request head (or of the connection,
+//! TLS handshake included) the head must end (`\r\n\r\n`) within the
+//! timeout, or reads fail and hyper drops the connection. Once the head is
+//! in, the body and the handler take what they take; the next head on a
+//! kept-alive connection starts its clock after a response has been
+//! written. HTTP/2 (its preface) turns the watch off for the connection:
+//! its frames have no such head, and h2 bounds its own state.
+
+use std::io::{Error, ErrorKind, Result as IoResult};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use poem::http::uri::Scheme;
+use poem::listener::Acceptor;
+use poem::web::{LocalAddr, RemoteAddr};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Wraps an acceptor; see the module docs.
+pub struct HeaderTimeout<A> {
+    inner: A,
+    timeout: Duration,
+}
+
+impl<A> HeaderTimeout<A> {
+    /// Heads must arrive within `timeout`.
+    pub fn new(inner: A, timeout: Duration) -> Self {
+        Self { inner, timeout }
+    }
+}
+
+impl<A: Acceptor> Acceptor for HeaderTimeout<A> {
+    type Io = HeadDeadline<A::Io>;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn accept(&mut self) -> IoResult<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        let (io, local, remote, scheme) = self.inner.accept().await?;
+        Ok((HeadDeadline::new(io, self.timeout), local, remote, scheme))
+    }
+}
+
+/// Where a connection is in its request/response cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the first byte of a head (no clock running).
+    Idle,
+    /// Reading a head: `matched` bytes of `\r\n\r\n` seen so far.
+    Head { matched: u8 },
+    /// The head is in; the body and the handler run unwatched.
+    Served,
+    /// HTTP/2: unwatched for good.
+    Off,
+}
+
+const HEAD_END: &[u8; 4] = b"\r\n\r\n";
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// The connection's IO with a deadline on each request head.
+pub struct HeadDeadline<T> {
+    io: T,
+    timeout: Duration,
+    phase: Phase,
+    /// The first bytes of the connection, to recognise HTTP/2.
+    seen_at_start: usize,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> HeadDeadline<T> {
+    fn new(io: T, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            // The clock starts at accept: a connection that sends nothing
+            // (or stalls its TLS handshake) is a slow head too.
+            phase: Phase::Head { matched: 0 },
+            seen_at_start: 0,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    /// Follows the head through `bytes` just read.
+    fn scan(&mut self, bytes: &[u8]) {
+        if self.seen_at_start < H2_PREFACE.len() {
+            let n = (H2_PREFACE.len() - self.seen_at_start).min(bytes.len());
+            let expected = &H2_PREFACE[self.seen_at_start..self.seen_at_start + n];
+            if bytes[..n] == *expected {
+                self.seen_at_start += n;
+                if self.seen_at_start == H2_PREFACE.len() {
+                    self.phase = Phase::Off;
+                    return;
+                }
+            } else {
+                self.seen_at_start = usize::MAX;
+            }
+        }
+        for &byte in bytes {
+            match self.phase {
+                Phase::Off | Phase::Served => return,
+                Phase::Idle => {
+                    self.phase = Phase::Head { matched: 0 };
+                    let deadline = Instant::now() + self.timeout;
+                    self.deadline.as_mut().reset(deadline);
+                    self.advance(byte);
+                }
+                Phase::Head { .. } => self.advance(byte),
+            }
+        }
+    }
+
+    fn advance(&mut self, byte: u8) {
+        let Phase::Head { matched } = self.phase else {
+            return;
+        };
+        let matched = if byte == HEAD_END[matched as usize] {
+            matched + 1
+        } else if byte == HEAD_END[0] {
+            1
+        } else {
+            0
+        };
+        self.phase = if matched as usize == HEAD_END.len() {
+            Phase::Served
+        } else {
+            Phase::Head { matched }
+        };
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for HeadDeadline<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<IoResult<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.scan(&buf.filled()[before..]);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => {
+                if matches!(this.phase, Phase::Head { .. })
+                    && this.deadline.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Err(Error::new(
+                        ErrorKind::TimedOut,
+                        "the request head did not arrive in time",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<IoResult<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        // A response is going out: the next bytes read start a new head.
+        if this.phase == Phase::Served && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.phase = Phase::Idle;
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<IoResult<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<IoResult<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<IoResult<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if this.phase == Phase::Served && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.phase = Phase::Idle;
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deadline() -> HeadDeadline<()> {
+        HeadDeadline {
+            io: (),
+            timeout: Duration::from_secs(1),
+            phase: Phase::Head { matched: 0 },
+            seen_at_start: 0,
+            deadline: Box::pin(tokio::time::sleep(Duration::from_secs(1))),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_head_ends_at_the_blank_line_even_split_across_reads() {
+        let mut d = deadline();
+        d.scan(b"GET / HTTP/1.1\r\nHost: x\r");
+        assert_eq!(d.phase, Phase::Head { matched: 1 });
+        d.scan(b"\n\r");
+        assert_eq!(d.phase, Phase::Head { matched: 3 });
+        d.scan(b"\nbody bytes \r\n\r\n");
+        assert_eq!(d.phase, Phase::Served);
+    }
+
+    #[tokio::test]
+    async fn http2_turns_the_watch_off() {
+        let mut d = deadline();
+        d.scan(b"PRI * HTTP");
+        d.scan(b"/2.0\r\n\r\nSM\r\n\r\n");
+        assert_eq!(d.phase, Phase::Off);
+        let mut d = deadline();
+        d.scan(b"PRIZE /x HTTP/1.1\r\n");
+        assert_eq!(d.phase, Phase::Head { matched: 2 });
+    }
+
+    #[tokio::test]
+    async fn a_new_head_starts_from_idle() {
+        let mut d = deadline();
+        d.phase = Phase::Idle;
+        d.scan(b"G");
+        assert_eq!(d.phase, Phase::Head { matched: 0 });
+    }
+}
