@@ -435,3 +435,112 @@ async fn a_slow_loris_client_is_cut_at_the_head() {
     assert_eq!(status, 200);
     agent.stop().await;
 }
+
+/// `(reader, success)` of every reader of the default database.
+fn readers(scrape: &str) -> Vec<(String, bool)> {
+    scrape
+        .lines()
+        .filter_map(|l| l.strip_prefix(r#"perfscope_reader_success{database="default",reader=""#))
+        .filter_map(|rest| {
+            let (reader, value) = rest.split_once("\"} ")?;
+            Some((reader.to_owned(), value.trim() == "1"))
+        })
+        .collect()
+}
+
+fn reader_errors(scrape: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|l| l.starts_with(r#"perfscope_reader_errors_total{database="default""#))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_reader_times_out_is_counted_and_the_next_pass_works() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = support::TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+        raw.read_timeout = Some("400".into());
+    })
+    .await;
+    let http = client();
+    let scrape = || async {
+        http.get(agent.url("/api/performance/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = readers(&scrape().await);
+        if !now.is_empty() && now.iter().all(|(_, ok)| *ok) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readers never all worked: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let errors_before = reader_errors(&scrape().await);
+
+    // Hold pg_class exclusively: every reader's catalog query waits on the
+    // lock until its statement_timeout ends it.
+    let (locker, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE pg_catalog.pg_class IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let failing = loop {
+        let text = scrape().await;
+        let failing: Vec<String> = readers(&text)
+            .into_iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(r, _)| r)
+            .collect();
+        if !failing.is_empty() && reader_errors(&text) > errors_before {
+            break failing;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reader timed out: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The agent answers meanwhile.
+    let status = http
+        .get(agent.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz")
+        .status();
+    assert_eq!(status, 200);
+    locker.batch_execute("COMMIT").await.expect("unlock");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = readers(&scrape().await);
+        if now.iter().all(|(_, ok)| *ok) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "readers {failing:?} did not recover: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    agent.stop().await;
+}
