@@ -5,9 +5,9 @@
 //! database conventions and the normalized SQL; an internal span per
 //! measurement; the service name; the same trace id in the Sentry
 //! transaction (a real envelope receiver) and in the latency histograms'
-//! exemplars; `traceparent` handed on for outgoing calls; and a receiver
-//! that never answers costs requests nothing while the drops are counted
-//! and memory stays flat. One test function: Sentry's client is
+//! exemplars; `traceparent` handed on for outgoing calls; and OTLP, Sentry
+//! and webhook receivers that never answer (with alerts flapping) cost
+//! requests nothing while the drops are counted and memory stays flat. One test function: Sentry's client is
 //! process-global.
 
 mod support;
@@ -214,16 +214,25 @@ struct Served {
 }
 
 async fn serve(cluster: &PgCluster, otlp: RawOtlp, sentry_dsn: Option<String>) -> Served {
-    let config = RawConfig {
+    serve_with(cluster, otlp, sentry_dsn, |_| {}).await
+}
+
+async fn serve_with(
+    cluster: &PgCluster,
+    otlp: RawOtlp,
+    sentry_dsn: Option<String>,
+    tweak: impl FnOnce(&mut RawConfig),
+) -> Served {
+    let mut raw = RawConfig {
         listen: Some("127.0.0.1:0".into()),
         admin_token: Some(ADMIN_TOKEN.into()),
         sentry_dsn,
         sentry_traces_sample_rate: Some("1.0".into()),
         otlp,
         ..Default::default()
-    }
-    .validate()
-    .expect("config");
+    };
+    tweak(&mut raw);
+    let config = raw.validate().expect("config");
     let perfscope = Perfscope::new(config);
     let pool = perfscope
         .connect_pool(
@@ -625,7 +634,7 @@ print("\n".join(sorted(ids)))
     // requests are unaffected, spans are dropped and counted, memory stays
     // flat.
     let black_hole = support::black_hole().await;
-    let served = serve(
+    let served = serve_with(
         &cluster,
         RawOtlp {
             endpoint: Some(format!("http://{black_hole}")),
@@ -636,6 +645,10 @@ print("\n".join(sorted(ids)))
             ..Default::default()
         },
         Some(format!("http://public@{black_hole}/1")),
+        |raw| {
+            raw.alert_webhook_urls = Some(format!("http://{black_hole}/hook"));
+            raw.alert_for = Some("0".into());
+        },
     )
     .await;
     let load = |n: usize| {
@@ -663,10 +676,29 @@ print("\n".join(sorted(ids)))
             }
         }
     };
+    // Alerts flapping the whole time: every notification goes to the
+    // black-holed webhook and Sentry too.
+    let flapping = {
+        let alerts = served.perfscope.clone();
+        tokio::spawn(async move {
+            for i in 0..2000u64 {
+                let lag = if i % 2 == 0 { 2000 } else { 0 };
+                alerts.alerts().evaluate(
+                    &perfscope::alerts::Readings {
+                        lag: Some(Duration::from_millis(lag)),
+                        ..Default::default()
+                    },
+                    Instant::now(),
+                );
+                tokio::task::yield_now().await;
+            }
+        })
+    };
     let started = Instant::now();
     load(400).await;
     let before = resident_bytes();
     load(2000).await;
+    flapping.await.expect("alerts flap");
     let after = resident_bytes();
     let elapsed = started.elapsed();
     let scrape = served.perfscope.encode_metrics().expect("scrape");
@@ -678,6 +710,11 @@ print("\n".join(sorted(ids)))
     assert!(
         dropped(&scrape, "sentry") >= 100.0,
         "Sentry drops counted too"
+    );
+    assert!(
+        dropped(&scrape, "webhook") >= 100.0,
+        "webhook drops counted too: {}",
+        dropped(&scrape, "webhook")
     );
     assert!(
         after < before + 24 * 1024 * 1024,
