@@ -19,6 +19,8 @@
 //!   connection leaks.
 //! - Shutdown under load drains every in-flight request and refuses new
 //!   ones.
+//! - More callers than pool connections get a clear 503 after the pool's
+//!   wait timeout (counted), never a hang, while `/healthz` answers.
 
 mod support;
 
@@ -798,4 +800,94 @@ async fn shutdown_under_load_drains_in_flight_requests() {
     stopped.await.expect("stopped");
     let took = stopping.elapsed();
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+}
+
+#[handler]
+async fn hold_handler(pool: poem::web::Data<&perfscope::db::TimedPool>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(|e| {
+        poem::Error::from_string(e.to_string(), poem::http::StatusCode::SERVICE_UNAVAILABLE)
+    })?;
+    client
+        .query_one("SELECT pg_sleep(0.3)::text", &[])
+        .await
+        .map_err(|e| {
+            poem::Error::from_string(e.to_string(), poem::http::StatusCode::SERVICE_UNAVAILABLE)
+        })?;
+    Ok("held".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_callers_than_connections_get_a_clear_503_not_a_hang() {
+    let cluster = PgCluster::start();
+    let perfscope = Perfscope::new(
+        RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            ..Default::default()
+        }
+        .validate()
+        .expect("config"),
+    );
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            perfscope::db::PoolSettings {
+                name: "small".into(),
+                min: 2,
+                max: 2,
+                wait_timeout: Duration::from_millis(200),
+                create_timeout: Duration::from_secs(1),
+                recycle_timeout: Duration::from_secs(1),
+            },
+        )
+        .await
+        .expect("pool");
+    let app = support::HostApp::start(
+        &perfscope,
+        Route::new().at("/hold", get(hold_handler).data(pool)),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let callers: Vec<_> = (0..30)
+        .map(|_| {
+            let url = format!("{}/hold", app.base);
+            tokio::spawn(async move { client().get(url).send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    // The agent stays responsive while the pool is exhausted.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let healthz = client()
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let mut statuses = Vec::new();
+    for caller in callers {
+        statuses.push(
+            caller
+                .await
+                .expect("task")
+                .expect("an answer, not a dropped connection"),
+        );
+    }
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let unavailable = statuses.iter().filter(|s| **s == 503).count();
+    assert_eq!(ok + unavailable, statuses.len(), "{statuses:?}");
+    assert!(ok >= 2 && unavailable > 0, "{statuses:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let scrape = perfscope.encode_metrics().expect("scrape");
+    let timeouts = counter(
+        &scrape,
+        r#"db_pool_timeouts_total{pool="small",kind="wait"}"#,
+    );
+    assert!(
+        timeouts >= unavailable as f64,
+        "{timeouts} wait timeouts counted: {scrape}"
+    );
+    app.stop().await;
 }
