@@ -372,7 +372,7 @@ async fn a_slow_loris_client_is_cut_at_the_head() {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
     let agent = support::TestAgent::start_with(|raw| {
-        raw.header_timeout = Some("500".into());
+        raw.header_timeout = Some("1000".into());
     })
     .await;
     let head = "GET /healthz HTTP/1.1\r\nHost: perfscope\r\n\r\n";
@@ -406,6 +406,10 @@ async fn a_slow_loris_client_is_cut_at_the_head() {
         (got, closed)
     };
     let (got, closed) = dribble.await;
+    eprintln!(
+        "slow loris: cut after {:?} (head timeout 1000 ms)",
+        started.elapsed()
+    );
     assert!(closed, "the slow head was not cut");
     assert!(!got.contains("200 OK"), "a slow head was served: {got}");
     assert!(
@@ -423,7 +427,7 @@ async fn a_slow_loris_client_is_cut_at_the_head() {
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
     assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     kept.write_all(head.as_bytes()).await.expect("write");
     assert!(read_response(&mut kept).await.starts_with("HTTP/1.1 200"));
     kept.write_all(b"GET /healthz HTTP/1.1\r\n")
@@ -542,6 +546,7 @@ async fn a_hanging_reader_times_out_is_counted_and_the_next_pass_works() {
         .status();
     assert_eq!(status, 200);
     locker.batch_execute("COMMIT").await.expect("unlock");
+    let released = std::time::Instant::now();
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -555,6 +560,10 @@ async fn a_hanging_reader_times_out_is_counted_and_the_next_pass_works() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!(
+        "hanging reader: {failing:?} timed out under the lock; all readers back {:?} after its release",
+        released.elapsed()
+    );
     agent.stop().await;
 }
 
@@ -718,6 +727,12 @@ async fn postgres_stopped_and_restarted_under_load() {
     for task in load {
         task.await.expect("load");
     }
+    eprintln!(
+        "outage: recovered {recovered:?} after Postgres returned; items 200: {}, 503: {}; healthz failures: {}",
+        tally.items_ok.load(Ordering::Relaxed),
+        tally.items_unavailable.load(Ordering::Relaxed),
+        tally.healthz_failed.load(Ordering::Relaxed)
+    );
     assert!(
         recovered < Duration::from_secs(5),
         "recovered in {recovered:?}"
@@ -747,6 +762,7 @@ async fn postgres_stopped_and_restarted_under_load() {
         .await
         .expect("count")
         .get(0);
+    eprintln!("outage: {count} client connections after recovery");
     assert!(
         count <= i64::from(APP_POOL + AGENT_POOL + 2),
         "{count} connections after the outage"
@@ -755,7 +771,10 @@ async fn postgres_stopped_and_restarted_under_load() {
 }
 
 #[handler]
-async fn slow_handler() -> &'static str {
+async fn slow_handler(
+    arrived: poem::web::Data<&std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+) -> &'static str {
+    arrived.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(800)).await;
     "done"
 }
@@ -770,8 +789,12 @@ async fn shutdown_under_load_drains_in_flight_requests() {
     .validate()
     .expect("config");
     let perfscope = Perfscope::new(config);
-    let app =
-        support::HostApp::start(&perfscope, Route::new().at("/slow", get(slow_handler))).await;
+    let arrived = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = support::HostApp::start(
+        &perfscope,
+        Route::new().at("/slow", get(slow_handler).data(arrived.clone())),
+    )
+    .await;
     let base = app.base.clone();
     let in_flight: Vec<_> = (0..20)
         .map(|_| {
@@ -779,7 +802,11 @@ async fn shutdown_under_load_drains_in_flight_requests() {
             tokio::spawn(async move { client().get(url).send().await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every request is inside its handler before the stop.
+    support::until("20 requests in flight", Duration::from_secs(10), || {
+        arrived.load(std::sync::atomic::Ordering::SeqCst) == 20
+    })
+    .await;
     let stopping = std::time::Instant::now();
     let stopped = tokio::spawn(app.stop());
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -799,6 +826,7 @@ async fn shutdown_under_load_drains_in_flight_requests() {
     }
     stopped.await.expect("stopped");
     let took = stopping.elapsed();
+    eprintln!("shutdown: 20 in-flight 800 ms requests drained, stopped in {took:?}");
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
 }
 
@@ -874,6 +902,10 @@ async fn more_callers_than_connections_get_a_clear_503_not_a_hang() {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let unavailable = statuses.iter().filter(|s| **s == 503).count();
     assert_eq!(ok + unavailable, statuses.len(), "{statuses:?}");
+    eprintln!(
+        "pool exhaustion: 30 callers, 2 connections: {ok} served, {unavailable} answered 503, in {:?}",
+        started.elapsed()
+    );
     assert!(ok >= 2 && unavailable > 0, "{statuses:?}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
