@@ -21,6 +21,8 @@
 //!   ones.
 //! - More callers than pool connections get a clear 503 after the pool's
 //!   wait timeout (counted), never a hang, while `/healthz` answers.
+//! - Bursts of 2 MiB bodies (declared and chunked) past the body limit get
+//!   413s while `/healthz` answers, and the agent's memory stays bounded.
 
 mod support;
 
@@ -922,4 +924,101 @@ async fn more_callers_than_connections_get_a_clear_503_not_a_hang() {
         "{timeouts} wait timeouts counted: {scrape}"
     );
     app.stop().await;
+}
+
+fn resident_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// 60 concurrent 2 MiB bodies (half declared, half chunked) to the analyze
+/// endpoint, while `/healthz` is asked; (413 answers, connections closed
+/// while still sending).
+async fn body_burst(base: &str) -> (usize, usize) {
+    let url = format!("{base}/api/performance/analyze");
+    let mut burst = Vec::new();
+    for i in 0..60 {
+        let url = url.clone();
+        burst.push(tokio::spawn(async move {
+            let body = vec![b'x'; 2 * 1024 * 1024];
+            let request = client()
+                .post(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .header("content-type", "application/json");
+            let request = if i % 2 == 0 {
+                request.body(body)
+            } else {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                    body.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+                request.body(reqwest::Body::wrap_stream(tokio_stream::iter(chunks)))
+            };
+            request.send().await.map(|r| r.status().as_u16())
+        }));
+    }
+    let healthz = client()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz during the burst");
+    assert_eq!(healthz.status(), 200);
+    let (mut refused, mut reset) = (0, 0);
+    for request in burst {
+        match request.await.expect("task") {
+            Ok(413) => refused += 1,
+            Ok(other) => panic!("a 2 MiB body was answered {other}"),
+            // Past what the agent drains (1 MiB), a client still sending
+            // may see the connection close after the 413.
+            Err(_) => reset += 1,
+        }
+    }
+    (refused, reset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_past_the_body_limit_are_refused_with_bounded_memory() {
+    // The agent binary, so its memory is its own (the clients' 120 MiB of
+    // bodies live in this process).
+    let (agent, address, _logs) = spawn_agent(&[]);
+    let pid = agent.0.id();
+    let base = format!("http://{address}");
+    // Warm up the allocator with a few ordinary requests.
+    for _ in 0..20 {
+        let _ = client().get(format!("{base}/healthz")).send().await;
+    }
+    let before = resident_bytes(pid);
+    let (refused, reset) = body_burst(&base).await;
+    let first = resident_bytes(pid);
+    let (refused_again, reset_again) = body_burst(&base).await;
+    let second = resident_bytes(pid);
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    eprintln!(
+        "body bursts: 2 × 60 × 2 MiB: {} × 413, {} closed while sending; agent resident {:.1} → {:.1} → {:.1} MiB",
+        refused + refused_again,
+        reset + reset_again,
+        mib(before),
+        mib(first),
+        mib(second)
+    );
+    assert!(
+        refused + refused_again >= 60,
+        "{refused} + {refused_again} refused with 413"
+    );
+    // Per connection, hyper buffers what it reads: 60 at once may take some
+    // MiB, and a second burst reuses them rather than adding more.
+    assert!(
+        first < before + 64 * 1024 * 1024,
+        "the agent grew from {before} to {first} bytes in a burst"
+    );
+    assert!(
+        second < first + 8 * 1024 * 1024,
+        "a second burst grew the agent from {first} to {second} bytes"
+    );
+    drop(agent);
 }
