@@ -444,6 +444,30 @@ async fn a_slow_loris_client_is_cut_at_the_head() {
         started.elapsed()
     );
 
+    // A body sent after `100 Continue`, slower than the head timeout, is
+    // the same request's: it is served, not cut.
+    let body = r#"{"operation": "GET /users/:id", "duration": 12}"#;
+    let mut uploader = TcpStream::connect(agent.addr).await.expect("connect");
+    uploader
+        .write_all(
+            format!(
+                "POST /api/performance/analyze HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n\
+                 Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write");
+    let interim = read_response(&mut uploader).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    let (first, rest) = body.split_at(body.len() / 2);
+    uploader.write_all(first.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    uploader.write_all(rest.as_bytes()).await.expect("write");
+    let answer = read_response(&mut uploader).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
     // And the agent answers everyone else throughout.
     let status = client()
         .get(agent.url("/healthz"))

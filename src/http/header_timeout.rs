@@ -8,9 +8,10 @@
 //! bytes read: from the first byte of a request head (or of the connection,
 //! TLS handshake included) the head must end (`\r\n\r\n`) within the
 //! timeout, or reads fail and hyper drops the connection. Once the head is
-//! in, the body and the handler take what they take; the next head on a
-//! kept-alive connection starts its clock after a response has been
-//! written. HTTP/2 (its preface) turns the watch off for the connection:
+//! in, the body and the handler take what they take (an interim `100
+//! Continue` does not end the request); the next head on a kept-alive
+//! connection starts its clock with its first byte after a final response
+//! has been written. HTTP/2 (its preface) turns the watch off for the connection:
 //! its frames have no such head, and h2 bounds its own state.
 
 use std::io::{Error, ErrorKind, Result as IoResult};
@@ -118,6 +119,16 @@ impl<T> HeadDeadline<T> {
         }
     }
 
+    /// A response is going out: the next bytes read start a new head —
+    /// unless it is an interim `1xx` (`100 Continue`), after which the
+    /// client sends the body of the same request.
+    fn wrote(&mut self, bytes: &[u8]) {
+        let interim = bytes.starts_with(b"HTTP/1.1 1") || bytes.starts_with(b"HTTP/1.0 1");
+        if self.phase == Phase::Served && !interim {
+            self.phase = Phase::Idle;
+        }
+    }
+
     fn advance(&mut self, byte: u8) {
         let Phase::Head { matched } = self.phase else {
             return;
@@ -170,9 +181,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<IoResult<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        // A response is going out: the next bytes read start a new head.
-        if this.phase == Phase::Served && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.phase = Phase::Idle;
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.wrote(buf);
         }
         written
     }
@@ -192,8 +202,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for HeadDeadline<T> {
     ) -> Poll<IoResult<usize>> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if this.phase == Phase::Served && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.phase = Phase::Idle;
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            this.wrote(first);
         }
         written
     }
@@ -237,6 +251,19 @@ mod tests {
         let mut d = deadline();
         d.scan(b"PRIZE /x HTTP/1.1\r\n");
         assert_eq!(d.phase, Phase::Head { matched: 2 });
+    }
+
+    #[tokio::test]
+    async fn a_100_continue_keeps_the_body_unwatched_and_a_final_answer_ends_it() {
+        let mut d = deadline();
+        d.scan(b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        assert_eq!(d.phase, Phase::Served);
+        d.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
+        assert_eq!(d.phase, Phase::Served);
+        d.scan(b"{\"slow\": \"body\"}");
+        assert_eq!(d.phase, Phase::Served);
+        d.wrote(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        assert_eq!(d.phase, Phase::Idle);
     }
 
     #[tokio::test]
