@@ -123,15 +123,17 @@ impl Drop for MeasureGuard {
         let elapsed = self.started.elapsed();
         #[cfg(feature = "otlp")]
         crate::telemetry::otlp::record_child(
-            || operation.to_string(),
             opentelemetry::trace::SpanKind::Internal,
             elapsed,
             outcome == Outcome::Success,
             || {
-                vec![opentelemetry::KeyValue::new(
-                    "perfscope.outcome",
-                    outcome.as_str(),
-                )]
+                (
+                    operation.to_string(),
+                    vec![opentelemetry::KeyValue::new(
+                        "perfscope.outcome",
+                        outcome.as_str(),
+                    )],
+                )
             },
         );
         let labels = OperationLabels { operation, outcome };

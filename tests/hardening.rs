@@ -593,6 +593,31 @@ async fn a_hanging_reader_times_out_is_counted_and_the_next_pass_works() {
     agent.stop().await;
 }
 
+/// A pool of `max` connections (one opened at start) that waits at most
+/// `wait` for one; creating and recycling are bounded by 1 s.
+async fn small_pool(
+    perfscope: &Perfscope,
+    url: &str,
+    name: &str,
+    max: u32,
+    wait: Duration,
+) -> perfscope::db::TimedPool {
+    perfscope
+        .connect_pool(
+            url,
+            perfscope::db::PoolSettings {
+                name: name.into(),
+                min: 1,
+                max,
+                wait_timeout: wait,
+                create_timeout: Duration::from_secs(1),
+                recycle_timeout: Duration::from_secs(1),
+            },
+        )
+        .await
+        .expect("pool")
+}
+
 #[handler]
 async fn item_handler(
     pool: poem::web::Data<&perfscope::db::TimedPool>,
@@ -638,20 +663,7 @@ async fn postgres_stopped_and_restarted_under_load() {
     .validate()
     .expect("config");
     let perfscope = Perfscope::new(config);
-    let pool = perfscope
-        .connect_pool(
-            &url,
-            perfscope::db::PoolSettings {
-                name: "app".into(),
-                min: 1,
-                max: APP_POOL,
-                wait_timeout: Duration::from_secs(1),
-                create_timeout: Duration::from_secs(1),
-                recycle_timeout: Duration::from_secs(1),
-            },
-        )
-        .await
-        .expect("pool");
+    let pool = small_pool(&perfscope, &url, "app", APP_POOL, Duration::from_secs(1)).await;
     let app = support::HostApp::start(
         &perfscope,
         Route::new().at("/items/:id", get(item_handler).data(pool)),
@@ -882,20 +894,14 @@ async fn more_callers_than_connections_get_a_clear_503_not_a_hang() {
         .validate()
         .expect("config"),
     );
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            perfscope::db::PoolSettings {
-                name: "small".into(),
-                min: 2,
-                max: 2,
-                wait_timeout: Duration::from_millis(200),
-                create_timeout: Duration::from_secs(1),
-                recycle_timeout: Duration::from_secs(1),
-            },
-        )
-        .await
-        .expect("pool");
+    let pool = small_pool(
+        &perfscope,
+        &cluster.url("postgres", "postgres"),
+        "small",
+        2,
+        Duration::from_millis(200),
+    )
+    .await;
     let app = support::HostApp::start(
         &perfscope,
         Route::new().at("/hold", get(hold_handler).data(pool)),
@@ -948,18 +954,6 @@ async fn more_callers_than_connections_get_a_clear_503_not_a_hang() {
         "{timeouts} wait timeouts counted: {scrape}"
     );
     app.stop().await;
-}
-
-fn resident_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
 }
 
 /// 60 concurrent 2 MiB bodies (half declared, half chunked) to the analyze
@@ -1016,11 +1010,11 @@ async fn bursts_past_the_body_limit_are_refused_with_bounded_memory() {
     for _ in 0..20 {
         let _ = client().get(format!("{base}/healthz")).send().await;
     }
-    let before = resident_bytes(pid);
+    let before = support::resident_bytes(pid);
     let (refused, reset) = body_burst(&base).await;
-    let first = resident_bytes(pid);
+    let first = support::resident_bytes(pid);
     let (refused_again, reset_again) = body_burst(&base).await;
-    let second = resident_bytes(pid);
+    let second = support::resident_bytes(pid);
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     eprintln!(
         "body bursts: 2 × 60 × 2 MiB: {} × 413, {} closed while sending; agent resident {:.1} → {:.1} → {:.1} MiB",

@@ -151,26 +151,6 @@ async fn http_receiver(collector: Collector) -> String {
     format!("http://{}", support::serve_loopback(app).await)
 }
 
-/// Sentry transactions the envelope receiver got.
-#[derive(Clone, Default)]
-struct Envelopes(Arc<Mutex<Vec<Value>>>);
-
-#[handler]
-async fn envelope(body: Vec<u8>, inbox: Data<&Envelopes>) -> &'static str {
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let mut lines = text.lines().skip(1);
-    while let Some(header) = lines.next() {
-        let kind = serde_json::from_str::<Value>(header).unwrap_or(Value::Null);
-        let payload = lines.next().unwrap_or("");
-        if kind["type"] == "transaction"
-            && let Ok(value) = serde_json::from_str(payload)
-        {
-            inbox.0.0.lock().push(value);
-        }
-    }
-    "{}"
-}
-
 /// An item, loaded inside a measurement; the answer is the trace headers
 /// an outgoing call made here would carry.
 #[handler]
@@ -261,16 +241,6 @@ fn exemplar_trace_ids(scrape: &str, family: &str) -> Vec<String> {
         .collect()
 }
 
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
-}
-
 fn dropped(scrape: &str, sink: &str) -> f64 {
     scrape
         .lines()
@@ -292,25 +262,13 @@ const T3: &str = "0af7651916cd43dd8448eb211c80319c";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() {
     let cluster = PgCluster::start();
-    cluster
-        .exec(
-            "postgres",
-            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
-             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;",
-        )
-        .await;
+    cluster.create_items().await;
     let http = client();
 
     // --- gRPC, with Sentry on beside it.
     let grpc = Collector::default();
     let grpc_endpoint = grpc_receiver(grpc.clone()).await;
-    let envelopes = Envelopes::default();
-    let sentry_addr = support::serve_loopback(
-        Route::new()
-            .at("/api/1/envelope/", post(envelope))
-            .data(envelopes.clone()),
-    )
-    .await;
+    let (sentry_dsn, envelopes) = support::sentry_receiver().await;
     let served = serve(
         &cluster,
         RawOtlp {
@@ -320,7 +278,7 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
             bsp_schedule_delay: Some("100".into()),
             ..Default::default()
         },
-        Some(format!("http://public@{sentry_addr}/1")),
+        Some(sentry_dsn),
     )
     .await;
     let base = &served.app.base;
@@ -523,10 +481,10 @@ async fn otlp_spans_over_grpc_and_http_with_sentry_and_exemplars_on_one_trace() 
     // Sentry saw the same traces: each transaction's trace id is an
     // OpenTelemetry trace id, (3)'s included, parented by the server span.
     support::until("three Sentry transactions", Duration::from_secs(10), || {
-        envelopes.0.lock().len() >= 3
+        envelopes.of("transaction").len() >= 3
     })
     .await;
-    let transactions = envelopes.0.lock().clone();
+    let transactions = envelopes.of("transaction");
     let trace_of = |name: &str, trace: &str| {
         transactions
             .iter()
@@ -696,10 +654,10 @@ print("\n".join(sorted(ids)))
     };
     let started = Instant::now();
     load(400).await;
-    let before = resident_bytes();
+    let before = support::resident_bytes(std::process::id());
     load(2000).await;
     flapping.await.expect("alerts flap");
-    let after = resident_bytes();
+    let after = support::resident_bytes(std::process::id());
     let elapsed = started.elapsed();
     let scrape = served.perfscope.encode_metrics().expect("scrape");
     let otlp_dropped = dropped(&scrape, "otlp");

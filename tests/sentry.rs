@@ -8,52 +8,16 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use perfscope::Perfscope;
 use perfscope::config::RawConfig;
 use perfscope::db::{PoolSettings, TimedPool};
 use poem::web::{Data, Path};
-use poem::{EndpointExt, Route, get, handler, post};
+use poem::{EndpointExt, Route, get, handler};
 use serde_json::Value;
 use support::pg::PgCluster;
-use support::{ADMIN_TOKEN, client};
-
-/// Envelope items the receiver got: (type, payload).
-#[derive(Default)]
-struct Inbox {
-    items: Mutex<Vec<(String, Value)>>,
-    raw: Mutex<String>,
-}
-
-#[handler]
-async fn envelope(body: Vec<u8>, inbox: Data<&Arc<Inbox>>) -> &'static str {
-    let text = String::from_utf8_lossy(&body).into_owned();
-    inbox.raw.lock().push_str(&text);
-    let mut lines = text.lines();
-    let _header = lines.next();
-    while let Some(item_header) = lines.next() {
-        let Ok(header) = serde_json::from_str::<Value>(item_header) else {
-            continue;
-        };
-        let kind = header["type"].as_str().unwrap_or("").to_owned();
-        let payload = lines.next().unwrap_or("");
-        let value = serde_json::from_str(payload).unwrap_or(Value::Null);
-        inbox.items.lock().push((kind, value));
-    }
-    "{}"
-}
-
-async fn receiver() -> (String, Arc<Inbox>) {
-    let inbox = Arc::new(Inbox::default());
-    let app = Route::new()
-        .at("/api/1/envelope/", post(envelope))
-        .data(inbox.clone());
-    let addr = support::serve_loopback(app).await;
-    (format!("http://public@{addr}/1"), inbox)
-}
+use support::{ADMIN_TOKEN, SentryInbox, client};
 
 #[handler]
 async fn item_handler(
@@ -114,37 +78,19 @@ fn perfscope(dsn: &str) -> Perfscope {
     Perfscope::new(config)
 }
 
-fn transactions(inbox: &Inbox) -> Vec<Value> {
-    inbox
-        .items
-        .lock()
-        .iter()
-        .filter(|(kind, _)| kind == "transaction")
-        .map(|(_, v)| v.clone())
-        .collect()
+fn transactions(inbox: &SentryInbox) -> Vec<Value> {
+    inbox.of("transaction")
 }
 
-fn events(inbox: &Inbox) -> Vec<Value> {
-    inbox
-        .items
-        .lock()
-        .iter()
-        .filter(|(kind, _)| kind == "event")
-        .map(|(_, v)| v.clone())
-        .collect()
+fn events(inbox: &SentryInbox) -> Vec<Value> {
+    inbox.of("event")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sentry_transactions_spans_and_events_over_real_envelopes() {
     let cluster = PgCluster::start();
-    cluster
-        .exec(
-            "postgres",
-            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
-             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;",
-        )
-        .await;
-    let (dsn, inbox) = receiver().await;
+    cluster.create_items().await;
+    let (dsn, inbox) = support::sentry_receiver().await;
     let perfscope = perfscope(&dsn);
     let pool = perfscope
         .connect_pool(

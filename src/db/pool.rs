@@ -440,34 +440,38 @@ fn query_span(
     error: Option<&tokio_postgres::Error>,
 ) {
     use opentelemetry::KeyValue;
-    let table = (&*info.model != "unknown").then(|| info.model.clone());
-    let verb = info.verb.as_str().to_ascii_uppercase();
-    let code = error.and_then(|e| e.code()).map(|c| c.code().to_owned());
     crate::telemetry::otlp::record_child(
-        || match &table {
-            Some(table) => format!("{verb} {table}"),
-            None => verb.clone(),
-        },
         opentelemetry::trace::SpanKind::Client,
         elapsed,
         error.is_none(),
         || {
+            let verb = info.verb.keyword();
+            let table = (&*info.model != "unknown").then_some(&*info.model);
+            let name = match table {
+                Some(table) => format!("{verb} {table}"),
+                None => verb.to_owned(),
+            };
             let mut attributes = vec![
                 KeyValue::new("db.system.name", "postgresql"),
                 KeyValue::new("db.system", "postgresql"),
-                KeyValue::new("db.operation.name", verb.clone()),
+                KeyValue::new("db.operation.name", verb),
                 KeyValue::new("db.query.text", info.normalized.to_string()),
             ];
-            if let Some(table) = table.clone() {
-                attributes.push(KeyValue::new("db.collection.name", table.to_string()));
+            if let Some(table) = table {
+                attributes.push(KeyValue::new("db.collection.name", table.to_owned()));
             }
-            if let Some(code) = code.clone() {
-                attributes.push(KeyValue::new("db.response.status_code", code.clone()));
-                attributes.push(KeyValue::new("error.type", code));
-            } else if error.is_some() {
-                attributes.push(KeyValue::new("error.type", "connection"));
+            match error.map(|e| e.code()) {
+                Some(Some(code)) => {
+                    attributes.push(KeyValue::new(
+                        "db.response.status_code",
+                        code.code().to_owned(),
+                    ));
+                    attributes.push(KeyValue::new("error.type", code.code().to_owned()));
+                }
+                Some(None) => attributes.push(KeyValue::new("error.type", "connection")),
+                None => {}
             }
-            attributes
+            (name, attributes)
         },
     );
 }

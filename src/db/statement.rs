@@ -48,6 +48,23 @@ impl Verb {
         }
     }
 
+    /// The verb as SQL writes it (`SELECT`), for span names and the
+    /// `db.operation.name` attribute.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Self::Select => "SELECT",
+            Self::Insert => "INSERT",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Merge => "MERGE",
+            Self::Copy => "COPY",
+            Self::Ddl => "DDL",
+            Self::Session => "SESSION",
+            Self::Maintenance => "MAINTENANCE",
+            Self::Other => "OTHER",
+        }
+    }
+
     fn from_keyword(word: &str) -> Option<Self> {
         Some(match word {
             "select" | "values" | "table" => Self::Select,

@@ -206,7 +206,7 @@ fn continue_otel_trace(probe: &mut http::Request<()>) {
     if probe.headers().contains_key("sentry-trace") {
         return;
     }
-    if let Some((trace_id, span_id, _)) = crate::telemetry::otlp::current_span_ids()
+    if let Some((trace_id, span_id)) = crate::telemetry::otlp::current_span_ids()
         && let Ok(value) = http::HeaderValue::try_from(format!("{trace_id}-{span_id}"))
     {
         probe.headers_mut().insert("sentry-trace", value);

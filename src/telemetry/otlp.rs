@@ -62,9 +62,16 @@ impl OtlpSlot {
         self.tracer.read().clone()
     }
 
-    fn set(&self, tracer: Option<SdkTracer>) {
-        self.on.store(tracer.is_some(), Ordering::Relaxed);
-        *self.tracer.write() = tracer;
+    fn set(&self, tracer: SdkTracer) {
+        *self.tracer.write() = Some(tracer);
+        self.on.store(true, Ordering::Relaxed);
+    }
+
+    /// Empties the slot; whether it held a tracer.
+    fn clear(&self) -> bool {
+        let was_on = self.on.swap(false, Ordering::Relaxed);
+        *self.tracer.write() = None;
+        was_on
     }
 }
 
@@ -74,6 +81,8 @@ impl OtlpSlot {
 pub struct ActiveTracer(pub SdkTracer);
 
 /// The running pipeline; [`OtlpGuard::close`] flushes it with a deadline.
+/// Dropped without closing, it still stops new spans (the provider then
+/// shuts down with the SDK's own deadline).
 #[derive(Debug)]
 pub struct OtlpGuard {
     provider: SdkTracerProvider,
@@ -81,12 +90,17 @@ pub struct OtlpGuard {
 }
 
 impl OtlpGuard {
+    fn stop_spans(&self) {
+        if self.slot.clear() {
+            super::tracing_stopped();
+        }
+    }
+
     /// Stops new spans, then exports what is queued (up to
     /// [`FLUSH_DEADLINE`]).
     pub async fn close(self) {
-        self.slot.set(None);
-        super::tracing_stopped();
-        let provider = self.provider;
+        self.stop_spans();
+        let provider = self.provider.clone();
         // Shutting down waits on the export thread: off the runtime.
         let _ = tokio::task::spawn_blocking(move || {
             if let Err(error) = provider.shutdown_with_timeout(FLUSH_DEADLINE) {
@@ -94,6 +108,12 @@ impl OtlpGuard {
             }
         })
         .await;
+    }
+}
+
+impl Drop for OtlpGuard {
+    fn drop(&mut self) {
+        self.stop_spans();
     }
 }
 
@@ -125,7 +145,7 @@ pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Optio
             .with_version(env!("CARGO_PKG_VERSION"))
             .build(),
     );
-    slot.set(Some(tracer));
+    slot.set(tracer);
     super::tracing_started();
     Some(OtlpGuard { provider, slot })
 }
@@ -351,14 +371,14 @@ pub fn current_trace_id() -> Option<[u8; 16]> {
     })
 }
 
-/// The current span's ids, when a valid span is current.
-pub fn current_span_ids() -> Option<(TraceId, SpanId, bool)> {
+/// The current span's trace and span ids, when a valid span is current.
+pub fn current_span_ids() -> Option<(TraceId, SpanId)> {
     Context::map_current(|cx| {
         let span = cx.span();
         let context = span.span_context();
         context
             .is_valid()
-            .then(|| (context.trace_id(), context.span_id(), context.is_sampled()))
+            .then(|| (context.trace_id(), context.span_id()))
     })
 }
 
@@ -379,15 +399,15 @@ pub fn context_from_sentry_trace(value: &str) -> Option<Context> {
         .then(|| Context::new().with_remote_span_context(context))
 }
 
-/// A finished child of the current traced request's span: `name`, `kind`,
-/// lasting `elapsed` up to now, with `attributes`; errors set the status.
-/// Nothing happens outside a traced request.
+/// A finished child of the current traced request's span, of `kind`,
+/// lasting `elapsed` up to now, named and attributed by `describe` (called
+/// only when there is such a span, so a query or measurement outside a
+/// traced request allocates nothing); errors set the status.
 pub fn record_child(
-    name: impl FnOnce() -> String,
     kind: SpanKind,
     elapsed: Duration,
     ok: bool,
-    attributes: impl FnOnce() -> Vec<KeyValue>,
+    describe: impl FnOnce() -> (String, Vec<KeyValue>),
 ) {
     Context::map_current(|cx| {
         let Some(ActiveTracer(tracer)) = cx.get::<ActiveTracer>() else {
@@ -396,12 +416,13 @@ pub fn record_child(
         if !cx.span().span_context().is_sampled() {
             return;
         }
+        let (name, attributes) = describe();
         let end = SystemTime::now();
         let mut span = tracer
-            .span_builder(name())
+            .span_builder(name)
             .with_kind(kind)
             .with_start_time(end - elapsed)
-            .with_attributes(attributes())
+            .with_attributes(attributes)
             .start_with_context(tracer, cx);
         if !ok {
             opentelemetry::trace::Span::set_status(&mut span, Status::error(""));

@@ -53,16 +53,29 @@ impl std::fmt::Debug for SentryGuard {
 }
 
 impl SentryGuard {
+    fn stop(&self) {
+        if ENABLED.swap(false, Ordering::Relaxed) {
+            super::tracing_stopped();
+        }
+    }
+
     /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops.
     pub async fn close(self) {
-        ENABLED.store(false, Ordering::Relaxed);
-        super::tracing_stopped();
-        let client = self.client;
+        self.stop();
+        let client = self.client.clone();
         // Closing blocks on the flush: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || {
             client.close(Some(FLUSH_DEADLINE));
         })
         .await;
+    }
+}
+
+/// Dropped without closing, Sentry still stops (no more spans or events
+/// are made; queued envelopes are not waited for).
+impl Drop for SentryGuard {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -293,3 +293,68 @@ pub fn spawn_agent(
         .expect("the agent logs its address as JSON");
     (Reaper(child), address, logs)
 }
+
+/// Resident memory of process `pid` (this one: `std::process::id()`).
+pub fn resident_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .expect("VmRSS in /proc/<pid>/status")
+        * 1024
+}
+
+/// What a Sentry envelope receiver got: each item as (type, payload), and
+/// the raw text (to search for what must not be there).
+#[derive(Default)]
+pub struct SentryInbox {
+    pub items: parking_lot::Mutex<Vec<(String, serde_json::Value)>>,
+    pub raw: parking_lot::Mutex<String>,
+}
+
+impl SentryInbox {
+    /// The payloads of the items of `kind` (`transaction`, `event`).
+    pub fn of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.items
+            .lock()
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+#[poem::handler]
+async fn sentry_envelope(
+    body: Vec<u8>,
+    inbox: poem::web::Data<&std::sync::Arc<SentryInbox>>,
+) -> &'static str {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    inbox.raw.lock().push_str(&text);
+    let mut lines = text.lines().skip(1);
+    while let Some(item_header) = lines.next() {
+        let Ok(header) = serde_json::from_str::<serde_json::Value>(item_header) else {
+            continue;
+        };
+        let kind = header["type"].as_str().unwrap_or("").to_owned();
+        let payload = lines.next().unwrap_or("");
+        let value = serde_json::from_str(payload).unwrap_or(serde_json::Value::Null);
+        inbox.items.lock().push((kind, value));
+    }
+    "{}"
+}
+
+/// A Sentry receiver on loopback speaking the envelope endpoint; its DSN
+/// and inbox.
+pub async fn sentry_receiver() -> (String, std::sync::Arc<SentryInbox>) {
+    use poem::EndpointExt;
+    let inbox = std::sync::Arc::new(SentryInbox::default());
+    let app = poem::Route::new()
+        .at("/api/1/envelope/", poem::post(sentry_envelope))
+        .data(inbox.clone());
+    let addr = serve_loopback(app).await;
+    (format!("http://public@{addr}/1"), inbox)
+}

@@ -53,6 +53,16 @@ impl PgCluster {
             .expect("TLS turns on");
     }
 
+    /// Creates `items (id, name)` with items 1..=100 named `item <id>`.
+    pub async fn create_items(&self) {
+        self.exec(
+            "postgres",
+            "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+             INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 100) g;",
+        )
+        .await;
+    }
+
     /// Connects as the superuser and runs `sql` (several statements).
     pub async fn exec(&self, database: &str, sql: &str) {
         self.cluster
