@@ -116,32 +116,105 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Replaces the password of a URL-form (`postgres://user:pw@host`) or
-/// key/value-form (`password=pw`) connection string.
+/// Replaces the password of a URL-form (`postgres://user:pw@host`,
+/// `?password=pw`) or key/value-form (`password=pw`, `password = 'p w'`)
+/// connection string. Errs on the side of hiding: a URL's userinfo runs to
+/// its last `@` (a password with an unencoded `/`, `?` or `@` is still
+/// hidden), and a key/value text that does not parse is hidden whole when
+/// it mentions a password.
 fn redact_dsn(dsn: &str) -> String {
     if let Some(scheme_end) = dsn.find("://") {
-        let rest = &dsn[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            let userinfo = &rest[..at];
-            if let Some(colon) = userinfo.find(':') {
-                return format!(
-                    "{}{}:***{}",
-                    &dsn[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &rest[at..]
-                );
+        let (head, rest) = dsn.split_at(scheme_end + 3);
+        let rest = match rest.rfind('@') {
+            Some(at) => match rest[..at].find(':') {
+                Some(colon) => format!("{}:***{}", &rest[..colon], &rest[at..]),
+                None => rest.to_owned(),
+            },
+            None => rest.to_owned(),
+        };
+        return format!("{head}{}", redact_query_password(&rest));
+    }
+    redact_keyword_values(dsn).unwrap_or_else(|| {
+        if dsn.to_ascii_lowercase().contains("password") {
+            "***".to_owned()
+        } else {
+            dsn.to_owned()
+        }
+    })
+}
+
+/// Hides the values of `password=` parameters in a URL's query.
+fn redact_query_password(rest: &str) -> String {
+    let Some(question) = rest.find('?') else {
+        return rest.to_owned();
+    };
+    let params: Vec<String> = rest[question + 1..]
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => param.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", &rest[..question], params.join("&"))
+}
+
+/// libpq's `key = value` form with every `password` value hidden, or
+/// `None` when the text is not of that form.
+fn redact_keyword_values(dsn: &str) -> Option<String> {
+    let mut out = String::with_capacity(dsn.len());
+    let mut chars = dsn.chars().peekable();
+    loop {
+        while let Some(&c) = chars.peek().filter(|c| c.is_whitespace()) {
+            out.push(c);
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Some(out);
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek().filter(|c| !c.is_whitespace() && **c != '=') {
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') || key.is_empty() {
+            return None;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        let quoted = chars.peek() == Some(&'\'');
+        let mut closed = !quoted;
+        if quoted {
+            value.extend(chars.next());
+        }
+        while let Some(&c) = chars.peek() {
+            if !quoted && c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            value.push(c);
+            if c == '\\' {
+                value.extend(chars.next());
+            } else if quoted && c == '\'' {
+                closed = true;
+                break;
             }
         }
-        return dsn.to_owned();
+        if !closed {
+            return None;
+        }
+        out.push_str(&key);
+        out.push('=');
+        out.push_str(if key.eq_ignore_ascii_case("password") {
+            "***"
+        } else {
+            &value
+        });
     }
-    dsn.split_whitespace()
-        .map(|pair| match pair.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// TLS certificate and key for the listener.
@@ -651,6 +724,9 @@ fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigE
     };
     let mut list: Vec<(String, DatabaseUrl)> = Vec::new();
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        // The name and the URL are redacted apart: an invalid name may be a
+        // connection string itself (a URL whose query holds the `=`).
+        let shown = |name: &str, url: &str| format!("{}={}", redact_dsn(name), redact_dsn(url));
         let Some((name, url)) = pair.split_once('=') else {
             return Err(ConfigError::new(
                 VAR,
@@ -667,9 +743,10 @@ fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigE
         if !valid || name == "default" || list.iter().any(|(n, _)| n == name) {
             return Err(ConfigError::new(
                 VAR,
-                &redact_dsn(pair),
+                &shown(name, url),
                 format!(
-                    "expected a unique name other than `default`, of lowercase letters, digits, `_` or `-` (got {name:?})"
+                    "expected a unique name other than `default`, of lowercase letters, digits, `_` or `-` (got {:?})",
+                    redact_dsn(name)
                 ),
             ));
         }
@@ -1146,6 +1223,41 @@ mod tests {
             "host=db user=app password=*** dbname=app"
         );
         assert_eq!(redact_dsn("postgres://db/app"), "postgres://db/app");
+    }
+
+    /// Found by the `config` fuzz target: a watch-list entry whose name held
+    /// `://` was shown with its password.
+    #[test]
+    fn odd_connection_strings_never_show_the_password() {
+        for (dsn, secret) in [
+            ("postgres://u:p/ss@h/d", "p/ss"),
+            ("postgres://u:p?s@s@h/d", "p?s@s"),
+            ("postgres://u@h/d?sslmode=require&password=pq", "pq"),
+            ("postgresql://u:Pw1@h:5432/d?PASSWORD=Pw2", "Pw"),
+            ("host=db password = 'two words' user=x", "two words"),
+            ("host=db password='it\\'s' user=x", "it\\'s"),
+            ("host=db password='unterminated", "unterminated"),
+            ("password", "password"),
+        ] {
+            let shown = redact_dsn(dsn);
+            assert!(!shown.contains(secret), "{dsn} -> {shown}");
+        }
+        assert_eq!(
+            redact_dsn("host=db  password = 'a b' dbname=x"),
+            "host=db  password=*** dbname=x"
+        );
+        let raw = RawConfig {
+            watch_databases: Some("0:///x=postgres://u:hunter2@h/0:///x".into()),
+            ..Default::default()
+        };
+        let error = raw.validate().expect_err("an invalid name").to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+        let raw = RawConfig {
+            watch_databases: Some("postgres://u:hunter2@h/d?sslmode=require".into()),
+            ..Default::default()
+        };
+        let error = raw.validate().expect_err("no name").to_string();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

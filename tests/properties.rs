@@ -3,6 +3,9 @@
 //! advisor's parser, the configuration, and the analyze body. Each runs
 //! proptest's default 256 cases (`PROPTEST_CASES` raises it); a failing
 //! input is shrunk and printed, and belongs here as a regression case.
+//! The same parsers have coverage-guided fuzz targets under `fuzz/`
+//! (`bash fuzz/run`); the inputs they found are unit tests beside the code
+//! they broke.
 
 use perfscope::config::RawConfig;
 use perfscope::db::statement::analyze;

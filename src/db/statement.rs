@@ -146,6 +146,12 @@ fn lex(sql: &str) -> Vec<Token<'_>> {
                 i = skip_string(bytes, i + 1, false);
                 tokens.push(Token::Literal);
             }
+            // A Unicode escape string, `U&'d\0061ta'` (found by the
+            // `statement_model` fuzz target: it was read as the word `u`).
+            b'u' | b'U' if bytes.get(i + 1) == Some(&b'&') && bytes.get(i + 2) == Some(&b'\'') => {
+                i = skip_string(bytes, i + 3, false);
+                tokens.push(Token::Literal);
+            }
             b'e' | b'E' | b'b' | b'B' | b'x' | b'X' | b'n' | b'N' | b'u' | b'U'
                 if bytes.get(i + 1) == Some(&b'\'') =>
             {
@@ -488,6 +494,11 @@ mod tests {
                 "alter role app password ?",
             ),
             ("select x'1f', b'101', n'nat'", "select ?, ?, ?"),
+            // Found by the `statement_model` fuzz target.
+            (
+                "UPDATE U&'d\\0061ta' SET a = U&'secret'",
+                "update ? set a = ?",
+            ),
             (
                 "SELECT /* note 'x' */ a -- trailing 'y'\n FROM t",
                 "select a from t",
