@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "PERFSCOPE_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Whether an unreachable DATABASE_URL makes /readyz answer 503: required or reported [default: required].
+    #[arg(long, env = "PERFSCOPE_READINESS_DATABASE")]
+    pub readiness_database: Option<String>,
     /// Series per metric family before new label sets fold into an overflow series [default: 2000].
     #[arg(long, env = "PERFSCOPE_MAX_SERIES_PER_FAMILY")]
     pub max_series_per_family: Option<String>,
@@ -201,6 +204,7 @@ impl From<ServeArgs> for RawConfig {
             high_memory_threshold: args.high_memory_threshold,
             event_loop_lag_threshold: args.event_loop_lag_threshold,
             log_format: args.log_format,
+            readiness_database: args.readiness_database,
             max_series_per_family: args.max_series_per_family,
             http_buckets: args.http_buckets,
             db_buckets: args.db_buckets,

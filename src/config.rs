@@ -67,6 +67,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether an unreachable `DATABASE_URL` makes `/readyz` answer 503.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadinessDatabase {
+    /// Not ready while the database is unreachable (the default): a load
+    /// balancer stops sending requests that would fail anyway.
+    Required,
+    /// Ready either way, the state only shown in `checks`: for an agent
+    /// that must stay reachable to report the outage.
+    Reported,
+}
+
 /// A value that must never be printed: tokens and DSNs.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Arc<str>);
@@ -258,6 +269,8 @@ pub struct Config {
     pub event_loop_lag_threshold: Duration,
     /// Log output format.
     pub log_format: LogFormat,
+    /// Whether an unreachable database makes the instance not ready.
+    pub readiness_database: ReadinessDatabase,
     /// Series cap per metric family.
     pub max_series_per_family: usize,
     /// Buckets of `http_request_duration_seconds`.
@@ -372,6 +385,7 @@ impl Default for Config {
             high_memory_threshold: DEFAULT_HIGH_MEMORY_THRESHOLD,
             event_loop_lag_threshold: Duration::from_millis(DEFAULT_EVENT_LOOP_LAG_THRESHOLD_MS),
             log_format: LogFormat::Text,
+            readiness_database: ReadinessDatabase::Required,
             max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
             http_buckets: Buckets::default_http(),
             db_buckets: Buckets::default_db(),
@@ -439,6 +453,7 @@ pub struct RawConfig {
     pub high_memory_threshold: Option<String>,
     pub event_loop_lag_threshold: Option<String>,
     pub log_format: Option<String>,
+    pub readiness_database: Option<String>,
     pub max_series_per_family: Option<String>,
     pub http_buckets: Option<String>,
     pub db_buckets: Option<String>,
@@ -598,6 +613,17 @@ impl RawConfig {
                         "PERFSCOPE_LOG_FORMAT",
                         other,
                         "expected text or json",
+                    ));
+                }
+            },
+            readiness_database: match self.readiness_database.as_deref() {
+                None | Some("required") => ReadinessDatabase::Required,
+                Some("reported") => ReadinessDatabase::Reported,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "PERFSCOPE_READINESS_DATABASE",
+                        other,
+                        "expected required or reported",
                     ));
                 }
             },
@@ -1113,6 +1139,13 @@ mod tests {
                     ..Default::default()
                 },
                 "PERFSCOPE_LOG_FORMAT=xml",
+            ),
+            (
+                RawConfig {
+                    readiness_database: Some("optional".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_READINESS_DATABASE=optional",
             ),
             (
                 RawConfig {

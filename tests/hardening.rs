@@ -714,15 +714,18 @@ async fn postgres_stopped_and_restarted_under_load() {
         async move {
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             loop {
-                let ready: Value = client()
+                let response = client()
                     .get(format!("{base}/readyz"))
                     .send()
                     .await
-                    .expect("readyz")
-                    .json()
-                    .await
-                    .expect("json");
+                    .expect("readyz");
+                let code = response.status().as_u16();
+                let ready: Value = response.json().await.expect("json");
                 if ready["checks"]["database"] == state {
+                    // Not ready (503) exactly while the database is down.
+                    let down = state == "unreachable";
+                    assert_eq!(code, if down { 503 } else { 200 }, "{ready}");
+                    assert_eq!(ready["status"], if down { "not_ready" } else { "ready" });
                     return;
                 }
                 assert!(

@@ -232,6 +232,7 @@ class Chart(unittest.TestCase):
             ({"replicaCount": "two"}, "replicaCount"),
             ({"unknownKey": 1}, "unknownKey"),
             ({"config": {"logFormat": "xml"}}, "logFormat"),
+            ({"config": {"readinessDatabase": "maybe"}}, "readinessDatabase"),
             ({"config": {"highMemoryThreshold": 1.7}}, "highMemoryThreshold"),
             ({"serviceMonitor": {"enabled": "yes"}}, "enabled"),
             ({"port": 70000}, "port"),

@@ -356,25 +356,33 @@ async fn slow_log_n_plus_one_and_route_time_are_attributed_to_routes() {
     server.abort();
 }
 
-async fn readiness(agent: &TestAgent) -> Value {
-    client()
+async fn readiness(agent: &TestAgent) -> (StatusCode, Value) {
+    let response = client()
         .get(agent.url("/readyz"))
         .send()
         .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
 }
 
-async fn wait_for_database(agent: &TestAgent, state: &str) -> Duration {
+/// Waits until `/readyz` reports the database in `state`, then checks the
+/// verdict: `ready` (200), or `not_ready` (503) when `required` and the
+/// database is unreachable.
+async fn wait_for_database(agent: &TestAgent, state: &str, required: bool) -> Duration {
     let started = Instant::now();
     loop {
-        let ready = readiness(agent).await;
+        let (status, ready) = readiness(agent).await;
         if ready["checks"]["database"] == state {
+            let (code, verdict) = if required && state == "unreachable" {
+                (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+            } else {
+                (StatusCode::OK, "ready")
+            };
             assert_eq!(
-                ready["status"], "ready",
-                "the database never changes the verdict"
+                (status, ready["status"].as_str()),
+                (code, Some(verdict)),
+                "{ready}"
             );
             return started.elapsed();
         }
@@ -386,17 +394,26 @@ async fn wait_for_database(agent: &TestAgent, state: &str) -> Duration {
     }
 }
 
+/// Two agents on one database: the default (`required`) turns not ready
+/// while it is down, `reported` stays ready and only reports it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_reports_a_database_outage_and_recovery() {
     let cluster = Arc::new(PgCluster::start());
     let url = cluster.url("postgres", "postgres");
     let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
-    wait_for_database(&agent, "ok").await;
+    let reporter = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.readiness_database = Some("reported".into());
+    })
+    .await;
+    wait_for_database(&agent, "ok", true).await;
+    wait_for_database(&reporter, "ok", false).await;
     let stopper = cluster.clone();
     tokio::task::spawn_blocking(move || stopper.stop())
         .await
         .expect("stop");
-    wait_for_database(&agent, "unreachable").await;
+    wait_for_database(&agent, "unreachable", true).await;
+    wait_for_database(&reporter, "unreachable", false).await;
     // Endpoints that do not need the database keep working.
     let stats = client()
         .get(agent.url("/api/performance/stats"))
@@ -408,11 +425,13 @@ async fn readiness_reports_a_database_outage_and_recovery() {
     tokio::task::spawn_blocking(move || starter.restart())
         .await
         .expect("restart");
-    let recovered = wait_for_database(&agent, "ok").await;
+    let recovered = wait_for_database(&agent, "ok", true).await;
     assert!(
         recovered < Duration::from_secs(10),
         "recovered in {recovered:?}"
     );
+    wait_for_database(&reporter, "ok", false).await;
+    reporter.stop().await;
     agent.stop().await;
 }
 

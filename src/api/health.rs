@@ -1,8 +1,11 @@
 //! `GET /healthz` (liveness: the process answers) and `GET /readyz`
 //! (readiness of the agent itself, with each dependency's state in the
-//! body). The database (`ok`, `unreachable`, `not_configured`) and each
-//! watched database (`database:<name>`) are reported, not part of the
-//! verdict: the agent must stay up to report an outage.
+//! body). The database (`ok`, `unreachable`, `not_configured`) is part of
+//! the verdict by default (`PERFSCOPE_READINESS_DATABASE=required`: a load
+//! balancer stops sending requests that would fail) or only reported
+//! (`reported`: an agent that must stay reachable to report the outage).
+//! Watched databases (`database:<name>`) are observed, not depended on:
+//! they are reported and never change the verdict.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +38,8 @@ pub struct Health {
 /// Readiness with the state of each part.
 #[derive(Object, Debug)]
 pub struct Readiness {
-    /// `ready`, or `not_ready` while shutting down.
+    /// `ready`, or `not_ready` while shutting down or (by default) while
+    /// the database is unreachable.
     pub status: CheckStatus,
     /// Each part's state, e.g. `runtime_monitor`.
     pub checks: BTreeMap<String, CheckStatus>,
@@ -53,7 +57,7 @@ enum ReadyResponse {
     /// Ready for traffic.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
-    /// Not ready (shutting down).
+    /// Not ready: shutting down, or the database is unreachable.
     #[oai(status = 503)]
     NotReady(Json<Readiness>),
 }
@@ -78,7 +82,9 @@ impl HealthApi {
         }))
     }
 
-    /// Readiness: 200 when the agent takes traffic, 503 while it shuts down.
+    /// Readiness: 200 when the agent takes traffic; 503 while it shuts down
+    /// or, unless `PERFSCOPE_READINESS_DATABASE=reported`, while
+    /// `DATABASE_URL` is unreachable.
     #[oai(
         path = "/readyz",
         method = "get",
@@ -95,14 +101,14 @@ impl HealthApi {
                 CheckStatus::NotStarted
             },
         );
-        checks.insert(
-            "database".to_owned(),
-            match self.perfscope.database_health() {
-                crate::DatabaseHealth::NotConfigured => CheckStatus::NotConfigured,
-                crate::DatabaseHealth::Up => CheckStatus::Ok,
-                crate::DatabaseHealth::Down => CheckStatus::Unreachable,
-            },
-        );
+        let database = match self.perfscope.database_health() {
+            crate::DatabaseHealth::NotConfigured => CheckStatus::NotConfigured,
+            crate::DatabaseHealth::Up => CheckStatus::Ok,
+            crate::DatabaseHealth::Down => CheckStatus::Unreachable,
+        };
+        checks.insert("database".to_owned(), database);
+        let database_required = self.perfscope.config().readiness_database
+            == crate::config::ReadinessDatabase::Required;
         for (name, up) in self.perfscope.watched_health() {
             checks.insert(
                 format!("database:{name}"),
@@ -113,14 +119,21 @@ impl HealthApi {
                 },
             );
         }
-        if self.perfscope.is_shutting_down() {
-            checks.insert("server".to_owned(), CheckStatus::ShuttingDown);
+        let shutting_down = self.perfscope.is_shutting_down();
+        checks.insert(
+            "server".to_owned(),
+            if shutting_down {
+                CheckStatus::ShuttingDown
+            } else {
+                CheckStatus::Ok
+            },
+        );
+        if shutting_down || (database_required && database == CheckStatus::Unreachable) {
             ReadyResponse::NotReady(Json(Readiness {
                 status: CheckStatus::NotReady,
                 checks,
             }))
         } else {
-            checks.insert("server".to_owned(), CheckStatus::Ok);
             ReadyResponse::Ready(Json(Readiness {
                 status: CheckStatus::Ready,
                 checks,
