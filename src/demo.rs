@@ -238,12 +238,17 @@ pub async fn run(
     if config.read_interval > Duration::from_secs(2) {
         config.read_interval = Duration::from_secs(2);
     }
+    // The demo app's pool follows DATABASE_POOL_MIN/MAX too (the soak
+    // shrinks it so the pool alert fires and resolves with the load).
+    let (pool_min, pool_max) = (config.pool_min, config.pool_max);
     let perfscope = Perfscope::new(config);
     let pool = perfscope
         .connect_pool(
             &cluster.url("postgres", "postgres"),
             PoolSettings {
                 name: "demo".into(),
+                min: pool_min,
+                max: pool_max,
                 ..PoolSettings::default()
             },
         )
