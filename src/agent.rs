@@ -41,7 +41,8 @@ pub enum AgentError {
 /// in front of the routes rather than beside them).
 async fn redirect_root<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Result<Response> {
     if req.uri().path() == "/" && req.method() == Method::GET {
-        let mut response = Redirect::see_other("/docs").into_response();
+        let home = if cfg!(feature = "ui") { "/ui" } else { "/docs" };
+        let mut response = Redirect::see_other(home).into_response();
         response.set_data(PathPattern(Arc::from("/")));
         return Ok(response);
     }
@@ -117,6 +118,8 @@ pub async fn serve_with(
     #[cfg(feature = "postgres")]
     let database = watch_database(perfscope, &config, &cancel).await?;
 
+    #[cfg(feature = "ui")]
+    let routes = routes.nest("/", crate::ui::endpoint(perfscope));
     let app = routes
         .nest("/", api::endpoint(perfscope))
         .around(redirect_root)

@@ -53,6 +53,8 @@ mod perfscope;
 pub mod pg;
 pub mod runtime;
 pub mod telemetry;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 pub use config::Config;
 pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};

@@ -34,6 +34,7 @@ fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
         let shutdown = perfscope::agent::shutdown_signal();
         perfscope::demo::run(config, shutdown, |addr, token| {
             println!("perfscope demo is running (Ctrl-C to stop)");
+            println!("  web pages:   {scheme}://{addr}/ui  (log in with the admin token)");
             println!("  Swagger UI:  {scheme}://{addr}/docs");
             println!("  stats:       {scheme}://{addr}/api/performance/stats");
             println!("  admin token: {token}");

@@ -60,6 +60,9 @@ struct Inner {
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
+    /// The web pages' hour of history.
+    #[cfg(feature = "ui")]
+    history: Arc<crate::ui::history::History>,
 }
 
 /// The database as readiness reports it.
@@ -174,6 +177,8 @@ impl Perfscope {
                 shutting_down: AtomicBool::new(false),
                 #[cfg(feature = "otlp")]
                 otlp: Arc::default(),
+                #[cfg(feature = "ui")]
+                history: Arc::default(),
             }),
         }
     }
@@ -385,6 +390,8 @@ impl Perfscope {
         }
         let mut others = self.start_alert_sinks(cancel);
         others.push(self.spawn_alert_loop(cancel));
+        #[cfg(feature = "ui")]
+        others.push(self.spawn_history_sampler(cancel));
         #[cfg(feature = "sentry")]
         let sentry = crate::telemetry::sentry::init(
             &self.inner.config,
@@ -541,6 +548,38 @@ impl Perfscope {
                 perfscope.inner.alerts.evaluate(&readings, Instant::now());
             }
         })
+    }
+
+    /// Samples the history of the web pages every
+    /// [`crate::ui::history::SAMPLE_INTERVAL`] until `cancel`.
+    #[cfg(feature = "ui")]
+    fn spawn_history_sampler(&self, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
+        let perfscope = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(crate::ui::history::SAMPLE_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                perfscope.sample_history();
+            }
+        })
+    }
+
+    /// Takes one sample of the web pages' history now (the sampler does
+    /// every interval; tests and a host app may add one).
+    #[cfg(feature = "ui")]
+    pub fn sample_history(&self) {
+        self.inner.history.record(crate::ui::read(self));
+    }
+
+    /// The web pages' hour of history.
+    #[cfg(feature = "ui")]
+    pub fn history(&self) -> &crate::ui::history::History {
+        &self.inner.history
     }
 
     /// The alert rules, their state and recent notifications.

@@ -141,6 +141,10 @@ pub struct FiringAlert {
 pub struct PoolReading {
     /// The pool's name.
     pub name: Arc<str>,
+    /// Connections open.
+    pub size: usize,
+    /// The pool's limit.
+    pub max: usize,
     /// Idle connections.
     pub idle: usize,
     /// Callers waiting for one.
@@ -559,6 +563,8 @@ mod tests {
         let pool = |idle, waiting, wait_timeouts| Readings {
             pools: vec![PoolReading {
                 name: "default".into(),
+                size: 10,
+                max: 10,
                 idle,
                 waiting,
                 wait_timeouts,

@@ -28,7 +28,7 @@ pub enum Access {
 
 /// Compares in time independent of where the two differ (only the length
 /// of the expected token can be learned, not its content).
-fn matches(given: &str, expected: Option<&Secret>) -> bool {
+pub(crate) fn matches(given: &str, expected: Option<&Secret>) -> bool {
     expected.is_some_and(|secret| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())))
 }
 

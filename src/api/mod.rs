@@ -14,7 +14,7 @@
 
 mod alerts;
 mod analyze;
-mod auth;
+pub(crate) mod auth;
 #[cfg(feature = "postgres")]
 mod database;
 mod error;
@@ -23,7 +23,7 @@ mod metrics;
 #[cfg(feature = "postgres")]
 mod optimize;
 mod payload;
-mod slow_queries;
+pub(crate) mod slow_queries;
 mod stats;
 
 pub use analyze::{AnalyzeRequest, AnalyzeResult};

@@ -107,48 +107,59 @@ impl SlowQueriesApi {
     ) -> Result<SlowQueriesResponse, ApiError> {
         let config = self.perfscope.config();
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
-        #[cfg(not(feature = "postgres"))]
-        let _ = &database;
-        let db = self.perfscope.db();
-        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-        let mut queries: Vec<SlowQueryEntry> = db
-            .slow_log
-            .summary()
-            .into_iter()
-            .take(MAX_ENTRIES)
-            .map(|slow| {
-                let millis = |d: std::time::Duration| d.as_secs_f64() * 1_000.0;
-                SlowQueryEntry {
-                    source: "app".into(),
-                    database: None,
-                    queryid: None,
-                    statement: slow.statement.normalized.to_string(),
-                    fingerprint: format!("{:016x}", slow.statement.fingerprint),
-                    operation: slow.statement.verb.as_str().into(),
-                    table: slow.statement.model.to_string(),
-                    route: slow.route.as_deref().map(str::to_owned),
-                    calls: slow.count,
-                    mean_ms: millis(slow.total) / slow.count.max(1) as f64,
-                    max_ms: millis(slow.max),
-                    total_ms: millis(slow.total),
-                    rows: None,
-                    hit_ratio: None,
-                    windowed: false,
-                    last_seen: slow
-                        .last_at
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64()),
-                }
-            })
-            .collect();
-        #[cfg(feature = "postgres")]
-        queries.extend(pg_entries(&self.perfscope, db, database.0.as_deref()));
-        Ok(SlowQueriesResponse::Ok(Json(SlowQueries {
-            threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
-            queries,
-        })))
+        Ok(SlowQueriesResponse::Ok(Json(report(
+            &self.perfscope,
+            database.0.as_deref(),
+        ))))
     }
 }
+
+/// The report the endpoint answers (the web pages show it too): the slow
+/// log, then each watched database's worst statements (only `database`'s
+/// when given).
+pub fn report(perfscope: &Perfscope, database: Option<&str>) -> SlowQueries {
+    #[cfg(not(feature = "postgres"))]
+    let _ = database;
+    let db = perfscope.db();
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+    let mut queries: Vec<SlowQueryEntry> = db
+        .slow_log
+        .summary()
+        .into_iter()
+        .take(MAX_ENTRIES)
+        .map(|slow| {
+            let millis = |d: std::time::Duration| d.as_secs_f64() * 1_000.0;
+            SlowQueryEntry {
+                source: "app".into(),
+                database: None,
+                queryid: None,
+                statement: slow.statement.normalized.to_string(),
+                fingerprint: format!("{:016x}", slow.statement.fingerprint),
+                operation: slow.statement.verb.as_str().into(),
+                table: slow.statement.model.to_string(),
+                route: slow.route.as_deref().map(str::to_owned),
+                calls: slow.count,
+                mean_ms: millis(slow.total) / slow.count.max(1) as f64,
+                max_ms: millis(slow.max),
+                total_ms: millis(slow.total),
+                rows: None,
+                hit_ratio: None,
+                windowed: false,
+                last_seen: slow
+                    .last_at
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            }
+        })
+        .collect();
+    #[cfg(feature = "postgres")]
+    queries.extend(pg_entries(perfscope, db, database));
+    SlowQueries {
+        threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
+        queries,
+    }
+}
+
 
 /// Statements of each watched database listed: the worst by mean and the
 /// worst by total.

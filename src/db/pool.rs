@@ -233,6 +233,8 @@ impl TimedPool {
                     let status = pool.status();
                     Some(crate::alerts::PoolReading {
                         name: shared.name.clone(),
+                        size: status.size,
+                        max: status.max_size,
                         idle: status.available,
                         waiting: status.waiting,
                         wait_timeouts: shared.wait_timeouts(),

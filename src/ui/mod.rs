@@ -1,0 +1,581 @@
+//! The built-in web pages under `/ui`: Overview (routes, runtime, memory,
+//! pools, alerts), Queries (slow statements, N+1 suspects, database time
+//! per route), Advice (index suggestions with the ready statement, health
+//! findings, ANALYZE on request) and Database (the capability self-check).
+//!
+//! Server-rendered with maud, plain CSS and a few lines of JavaScript (auto
+//! refresh, copy buttons), all embedded in the binary; charts are SVG from
+//! the in-memory [`history::History`]. A host app mounts [`endpoint`] at
+//! `/` beside the API, so the per-route views show its own routes.
+//!
+//! Every page needs a session opened with the admin token (see
+//! [`session`]); every change is a POST carrying the session's CSRF token
+//! and is confirmed on a page of its own first. Responses forbid framing,
+//! inline script and caching.
+
+pub mod format;
+pub mod history;
+pub mod pages;
+pub mod session;
+pub mod svg;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use maud::Markup;
+use poem::http::{StatusCode, header};
+use poem::web::{Data, Form, Query};
+use poem::{Endpoint, EndpointExt, Request, Response, Route, get, handler, post};
+
+use self::history::{Reading, RouteKey, RouteReading, StatementKey};
+use self::pages::Page;
+use self::session::{Session, Sessions};
+use crate::Perfscope;
+
+const STYLE: &str = include_str!("style.css");
+const SCRIPT: &str = include_str!("app.js");
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Ui {
+    perfscope: Perfscope,
+    sessions: Arc<Sessions>,
+}
+
+/// The pages, their assets and the login, to mount at `/`.
+pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'static {
+    let ui = Ui {
+        perfscope: perfscope.clone(),
+        sessions: Arc::new(Sessions::default()),
+    };
+    Route::new()
+        .at("/ui", get(overview))
+        .at("/ui/", get(overview))
+        .at("/ui/queries", get(queries))
+        .at("/ui/advice", get(advice))
+        .at("/ui/advice/analyze", post(analyze))
+        .at("/ui/database", get(database))
+        .at("/ui/login", get(login_form).post(login))
+        .at("/ui/logout", post(logout))
+        .at("/ui/assets/style.css", get(style))
+        .at("/ui/assets/app.js", get(script))
+        .data(ui)
+        .after(|result: poem::Result<Response>| async move {
+            let mut response = result.unwrap_or_else(|error| error.into_response());
+            harden(&mut response);
+            Ok(response)
+        })
+}
+
+/// Headers every answer of the pages carries.
+fn harden(response: &mut Response) {
+    let headers = response.headers_mut();
+    let set = |headers: &mut poem::http::HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, poem::http::HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "no-referrer");
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, "cache-control", "no-store");
+    }
+}
+
+fn html(status: StatusCode, markup: Markup) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(markup.into_string())
+}
+
+fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}
+
+/// The request's session, or the answer that sends it to the login.
+fn session(ui: &Ui, request: &Request) -> Result<(String, Session), Response> {
+    let id = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(session::cookie_id)
+        .map(str::to_owned);
+    match id.and_then(|id| ui.sessions.get(&id).map(|s| (id, s))) {
+        Some(found) => Ok(found),
+        None => Err(see_other("/ui/login")),
+    }
+}
+
+/// A POST from another origin (a browser says so in `Origin`) is refused
+/// before anything else, as defence in depth behind SameSite and CSRF.
+fn same_origin(request: &Request) -> bool {
+    let Some(origin) = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    origin_host.is_some() && origin_host == host
+}
+
+fn forbidden(message: &str) -> Response {
+    html(
+        StatusCode::FORBIDDEN,
+        maud::html! { (maud::DOCTYPE) html { head { title { "Forbidden · perfscope" } link rel="stylesheet" href="/ui/assets/style.css"; }
+            body.login { main { h1 { "Forbidden" } p.error { (message) } p { a href="/ui" { "Back to the pages" } } } } } },
+    )
+}
+
+/// A checked POST form: same origin, a live session, its CSRF token.
+fn checked_post(
+    ui: &Ui,
+    request: &Request,
+    form: &HashMap<String, String>,
+) -> Result<(String, Session), Response> {
+    if !same_origin(request) {
+        return Err(forbidden("This form was posted from another site."));
+    }
+    let (id, session) = session(ui, request)?;
+    let given = form.get("csrf").map_or("", String::as_str);
+    if !session.csrf_matches(given) {
+        return Err(forbidden(
+            "The form's CSRF token is missing or stale: reload the page and try again.",
+        ));
+    }
+    Ok((id, session))
+}
+
+#[handler]
+fn style() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "private, max-age=300")
+        .body(STYLE)
+}
+
+#[handler]
+fn script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "private, max-age=300")
+        .body(SCRIPT)
+}
+
+#[handler]
+fn login_form(ui: Data<&Ui>) -> Response {
+    let configured = ui.perfscope.config().admin_token.is_some();
+    html(StatusCode::OK, pages::login(None, configured))
+}
+
+#[handler]
+async fn login(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+    if !same_origin(request) {
+        return forbidden("This form was posted from another site.");
+    }
+    let config = ui.perfscope.config();
+    let Some(expected) = config.admin_token.as_ref() else {
+        return html(StatusCode::FORBIDDEN, pages::login(None, false));
+    };
+    let given = form.ok().and_then(|Form(f)| f.get("token").cloned()).unwrap_or_default();
+    if !crate::api::auth::matches(given.trim(), Some(expected)) {
+        tracing::info!("ui: login refused");
+        return html(
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("That is not the admin token."), true),
+        );
+    }
+    let Some((id, _)) = ui.sessions.open() else {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::login(Some("No randomness for a session id; try again."), true),
+        );
+    };
+    tracing::info!(sessions = ui.sessions.len(), "ui: session opened");
+    let mut response = see_other("/ui");
+    if let Ok(value) = session::set_cookie(&id, config.tls.is_some()).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[handler]
+fn logout(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (id, _) = match checked_post(&ui, request, &form) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    ui.sessions.close(&id);
+    let mut response = see_other("/ui/login");
+    if let Ok(value) = session::clear_cookie(ui.perfscope.config().tls.is_some()).parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+#[handler]
+fn overview(ui: Data<&Ui>, request: &Request) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let data = overview_data(&ui.perfscope);
+    html(StatusCode::OK, pages::layout(Page::Overview, &session.csrf, pages::overview(&data)))
+}
+
+#[handler]
+fn queries(ui: Data<&Ui>, request: &Request) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let data = queries_data(&ui.perfscope);
+    html(StatusCode::OK, pages::layout(Page::Queries, &session.csrf, pages::queries(&data)))
+}
+
+#[handler]
+async fn advice(ui: Data<&Ui>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let mut data = advice_data(&ui.perfscope);
+    #[cfg(feature = "postgres")]
+    if let (Some(id), Some(maintenance)) = (
+        query.get("job").and_then(|j| j.parse::<u64>().ok()),
+        ui.perfscope.maintenance(),
+    ) && let Some(job) = maintenance.job(id).await
+    {
+        data.flash = Some(format!(
+            "{} {}: {:?} after {} — reload to follow it.",
+            job.task.as_str().to_uppercase(),
+            job.table.as_deref().unwrap_or("(database)"),
+            job.state,
+            format::millis(Some(job.duration_ms)),
+        ));
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = &query;
+    html(StatusCode::OK, pages::layout(Page::Advice, &session.csrf, pages::advice(&data, &session.csrf)))
+}
+
+/// `POST /ui/advice/analyze`: ANALYZE one table, after a confirmation.
+#[handler]
+async fn analyze(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (_, session) = match checked_post(&ui, request, &form) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let table = form.get("table").map_or("", String::as_str);
+    if table.is_empty() || table.len() > 127 {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::layout(Page::Advice, &session.csrf, maud::html! {
+                h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
+            }),
+        );
+    }
+    if form.get("confirmed").map(String::as_str) != Some("yes") {
+        return html(
+            StatusCode::OK,
+            pages::layout(
+                Page::Advice,
+                &session.csrf,
+                pages::confirm(
+                    &format!("Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."),
+                    "/ui/advice/analyze",
+                    &[("table", table)],
+                    &session.csrf,
+                    "/ui/advice",
+                ),
+            ),
+        );
+    }
+    start_analyze(&ui.perfscope, &session, table).await
+}
+
+#[cfg(feature = "postgres")]
+async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) -> Response {
+    use crate::pg::maintenance::{MaintenanceError, Task};
+    let Some(maintenance) = perfscope.maintenance() else {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::layout(Page::Advice, &session.csrf, maud::html! {
+                h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
+            }),
+        );
+    };
+    let counter = perfscope.clone();
+    let started = maintenance
+        .start(Task::Analyze, Some(table), move |task, ok| {
+            counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
+        })
+        .await;
+    let outcome = match &started {
+        Ok(_) => "started",
+        Err(MaintenanceError::BadRequest(_)) => "bad_request",
+        Err(MaintenanceError::NotFound(_)) => "not_found",
+        Err(MaintenanceError::Forbidden(_)) => "forbidden",
+        Err(MaintenanceError::Busy(_)) => "busy",
+        Err(MaintenanceError::Unavailable(_)) => "unavailable",
+    };
+    perfscope.count_maintenance(Task::Analyze, outcome);
+    tracing::info!(task = "analyze", table, outcome, source = "ui", "maintenance requested");
+    match started {
+        Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
+        Err(error) => {
+            let status = match error {
+                MaintenanceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                MaintenanceError::NotFound(_) => StatusCode::NOT_FOUND,
+                MaintenanceError::Forbidden(_) => StatusCode::FORBIDDEN,
+                MaintenanceError::Busy(_) => StatusCode::CONFLICT,
+                MaintenanceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            html(status, pages::layout(Page::Advice, &session.csrf, maud::html! {
+                h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
+            }))
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::layout(Page::Advice, &session.csrf, maud::html! {
+            h1 { "Advice" } p.notice { "This build has no Postgres support." }
+        }),
+    )
+}
+
+#[handler]
+async fn database(ui: Data<&Ui>, request: &Request) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    #[cfg(feature = "postgres")]
+    let body = {
+        let mut checks = Vec::new();
+        for watched in ui.perfscope.watched().all() {
+            let check = crate::pg::self_check::run(&watched.pool, &watched.name).await;
+            checks.push((
+                watched.name.to_string(),
+                check.map_err(|error| {
+                    tracing::warn!(database = %watched.name, %error, "ui: self-check failed");
+                    "The database cannot be reached; the self-check runs again on the next visit.".to_owned()
+                }),
+            ));
+        }
+        pages::database(&checks)
+    };
+    #[cfg(not(feature = "postgres"))]
+    let body = maud::html! { h1 { "Database" } p.empty { "This build has no Postgres support." } };
+    html(StatusCode::OK, pages::layout(Page::Database, &session.csrf, body))
+}
+
+/// The Overview's figures now.
+pub fn overview_data(perfscope: &Perfscope) -> pages::Overview {
+    let process = crate::runtime::process::ProcessSnapshot::read();
+    let runtime = perfscope.runtime().snapshot();
+    let config = perfscope.config();
+    pages::Overview {
+        uptime: perfscope.uptime().as_secs_f64(),
+        resident: process.resident_bytes,
+        limit: process.memory_limit_bytes,
+        memory_threshold: config.high_memory_threshold,
+        lag: runtime.lag.as_secs_f64(),
+        lag_threshold: config.event_loop_lag_threshold.as_secs_f64(),
+        utilization: runtime.utilization,
+        workers: runtime.workers,
+        runtime: perfscope.history().runtime(),
+        routes: perfscope.history().routes(),
+        pools: perfscope
+            .db()
+            .pool_readings()
+            .into_iter()
+            .map(|reading| pages::PoolRow {
+                size: reading.size,
+                max: reading.max,
+                reading,
+            })
+            .collect(),
+        alerts: perfscope.alerts().firing(),
+    }
+}
+
+/// The Queries page's figures now.
+pub fn queries_data(perfscope: &Perfscope) -> pages::Queries {
+    let report = crate::api::slow_queries::report(perfscope, None);
+    let history = perfscope.history();
+    let slow = report
+        .queries
+        .into_iter()
+        .map(|q| {
+            let trend = q
+                .database
+                .as_deref()
+                .zip(q.queryid.as_deref().and_then(|id| id.parse::<i64>().ok()))
+                .and_then(|(db, id)| history.statement(&(Arc::from(db), id)))
+                .map(|(points, _)| points);
+            pages::SlowRow {
+                source: q.source,
+                database: q.database,
+                statement: q.statement,
+                route: q.route,
+                calls: q.calls,
+                mean_ms: q.mean_ms,
+                max_ms: q.max_ms,
+                total_ms: q.total_ms,
+                rows: q.rows,
+                hit_ratio: q.hit_ratio,
+                trend,
+            }
+        })
+        .collect();
+    let db = perfscope.db();
+    let n_plus_one = db
+        .n_plus_one
+        .suspects()
+        .into_iter()
+        .map(|s| pages::NPlusOneRow {
+            route: s.route.to_string(),
+            statement: s.statement.normalized.to_string(),
+            max_per_request: s.max_per_request,
+            requests: s.requests,
+        })
+        .collect();
+    let mut routes: HashMap<String, pages::RouteDbRow> = HashMap::new();
+    db.metrics.route_duration.for_each(|labels, histogram| {
+        let snapshot = histogram.snapshot();
+        let row = routes.entry(labels.route.as_str().to_owned()).or_default();
+        row.requests += snapshot.count;
+        row.total += snapshot.sum;
+    });
+    db.metrics.route_queries.for_each(|labels, counter| {
+        routes.entry(labels.route.as_str().to_owned()).or_default().queries += counter.get();
+    });
+    let mut routes: Vec<pages::RouteDbRow> = routes
+        .into_iter()
+        .filter(|(_, row)| row.queries > 0)
+        .map(|(route, row)| pages::RouteDbRow { route, ..row })
+        .collect();
+    routes.sort_by(|a, b| b.total.total_cmp(&a.total));
+    pages::Queries {
+        threshold_ms: report.threshold_ms,
+        slow,
+        n_plus_one,
+        routes,
+        statements_missing: statements_missing(perfscope),
+    }
+}
+
+/// Why pg_stat_statements shows nothing, when it does not.
+#[cfg(feature = "postgres")]
+fn statements_missing(perfscope: &Perfscope) -> Option<String> {
+    let watched = perfscope.watched().all();
+    if watched.is_empty() {
+        return Some("No database is watched: set DATABASE_URL to read its pg_stat_statements.".to_owned());
+    }
+    watched.iter().all(|db| db.statements.latest().at.is_none()).then(|| {
+        "pg_stat_statements has not been read: it is not loaded or not readable yet. Add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf, restart, run `CREATE EXTENSION pg_stat_statements;` and grant pg_read_all_stats (sql/install.sql); the Database page checks each piece.".to_owned()
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn statements_missing(_: &Perfscope) -> Option<String> {
+    Some("This build has no Postgres support.".to_owned())
+}
+
+/// The Advice page's findings now.
+pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
+    let process = crate::runtime::process::ProcessSnapshot::read();
+    let runtime = perfscope.runtime().snapshot();
+    let config = perfscope.config();
+    let mut other = crate::advice::runtime_advice(
+        &runtime,
+        &process,
+        config.event_loop_lag_threshold,
+        config.high_memory_threshold,
+    );
+    other.extend(crate::cache::advice::cache_advice(perfscope.caches(), true));
+    #[cfg(feature = "postgres")]
+    {
+        let (cache, health) = crate::advice::database_advice(perfscope.watched(), true);
+        other.extend(cache);
+        let suggestions = perfscope
+            .watched()
+            .all()
+            .iter()
+            .flat_map(|db| db.advisor.latest().suggestions.clone())
+            .map(|s| pages::SuggestionRow {
+                database: s.database,
+                table: s.table.unwrap_or_default(),
+                columns: s.columns.unwrap_or_default(),
+                create_statement: s.create_statement.unwrap_or_default(),
+                helps: s.helps.unwrap_or_default(),
+                calls: s.calls,
+                total_ms: s.total_ms,
+                costs: s.cost_before.zip(s.cost_after),
+                saving: s.estimated_saving,
+            })
+            .collect();
+        pages::Advice {
+            suggestions,
+            health,
+            other,
+            maintenance: perfscope.maintenance().is_some(),
+            flash: None,
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    pages::Advice {
+        other,
+        ..Default::default()
+    }
+}
+
+/// One sample for the history: the routes' cumulative histograms, the
+/// runtime, and each watched database's statements.
+pub fn read(perfscope: &Perfscope) -> Reading {
+    let mut routes: HashMap<RouteKey, RouteReading> = HashMap::new();
+    perfscope.http_metrics().request_duration.for_each(|labels, histogram| {
+        let snapshot = histogram.snapshot();
+        let key = (labels.method.as_str().to_owned(), labels.route.as_str().to_owned());
+        let entry = routes.entry(key).or_default();
+        if labels.status_code.0.is_some_and(|code| code >= 500) {
+            entry.errors += snapshot.count;
+        }
+        entry.histogram.merge(&snapshot);
+    });
+    let runtime = perfscope.runtime().snapshot();
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+    let mut statements: HashMap<StatementKey, (u64, f64)> = HashMap::new();
+    #[cfg(feature = "postgres")]
+    for db in perfscope.watched().all() {
+        for s in &db.statements.latest().statements {
+            statements.insert(
+                (db.name.clone(), s.queryid),
+                (u64::try_from(s.cumulative.calls).unwrap_or(0), s.cumulative.total_ms),
+            );
+        }
+    }
+    Reading {
+        routes,
+        runtime: history::RuntimePoint {
+            lag: runtime.lag.as_secs_f64(),
+            utilization: runtime.utilization,
+            resident: crate::runtime::process::ProcessSnapshot::read().resident_bytes,
+        },
+        statements,
+    }
+}
