@@ -119,7 +119,7 @@ pub async fn serve_with(
     let database = watch_database(perfscope, &config, &cancel).await?;
 
     #[cfg(feature = "ui")]
-    let routes = routes.nest("/", crate::ui::endpoint(perfscope));
+    let routes = routes.nest("/ui", crate::ui::endpoint(perfscope));
     let app = routes
         .nest("/", api::endpoint(perfscope))
         .around(redirect_root)

@@ -9,7 +9,8 @@
 # openssl and curl for the TLS test, PostgreSQL server binaries for the
 # throwaway clusters the database tests start, and a Python venv at .venv
 # with `prometheus_client` (the strict OpenMetrics parser), the Helm v4 SDK
-# (`helm-python-sdk`), `kubernetes-validate` and PyYAML for the chart tests.
+# (`helm-python-sdk`), `kubernetes-validate` and PyYAML for the chart tests,
+# and Chromium with chromedriver for the web pages' browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,9 @@ for bin in /usr/lib/postgresql/*/bin; do
   [ -e "/usr/share/postgresql/$major/extension/hypopg.control" ] || need_apt+=("postgresql-$major-hypopg")
 done
 compgen -G '/usr/lib/postgresql/*/bin' >/dev/null || need_apt+=(postgresql-15-hypopg)
+# Headless Chromium and its WebDriver for the web pages' browser test.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need_apt[*]}; install them (apt-get install ${need_apt[*]}) or run as root" >&2

@@ -100,14 +100,9 @@ impl OptimizeApi {
                 counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
             })
             .await;
-        let outcome = match &started {
-            Ok(_) => "started",
-            Err(MaintenanceError::BadRequest(_)) => "bad_request",
-            Err(MaintenanceError::NotFound(_)) => "not_found",
-            Err(MaintenanceError::Forbidden(_)) => "forbidden",
-            Err(MaintenanceError::Busy(_)) => "busy",
-            Err(MaintenanceError::Unavailable(_)) => "unavailable",
-        };
+        let outcome = started
+            .as_ref()
+            .map_or_else(MaintenanceError::outcome, |_| "started");
         self.perfscope.count_maintenance(task, outcome);
         tracing::info!(task = task.as_str(), table = ?request.table, outcome, "maintenance requested");
         match started {

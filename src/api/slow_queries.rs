@@ -160,7 +160,6 @@ pub fn report(perfscope: &Perfscope, database: Option<&str>) -> SlowQueries {
     }
 }
 
-
 /// Statements of each watched database listed: the worst by mean and the
 /// worst by total.
 #[cfg(feature = "postgres")]
@@ -173,12 +172,6 @@ fn pg_entries(
     only: Option<&str>,
 ) -> Vec<SlowQueryEntry> {
     use crate::pg::statements::StatementView;
-    let routes: Vec<(u64, std::sync::Arc<str>)> = db
-        .slow_log
-        .summary()
-        .into_iter()
-        .filter_map(|s| s.route.map(|r| (s.statement.fingerprint, r)))
-        .collect();
     let mut entries = Vec::new();
     for database in perfscope.watched().all() {
         if only.is_some_and(|name| name != &*database.name) {
@@ -223,10 +216,7 @@ fn pg_entries(
                 fingerprint: format!("{:016x}", info.fingerprint),
                 operation: info.verb.as_str().into(),
                 table: info.model.to_string(),
-                route: routes
-                    .iter()
-                    .find(|(fingerprint, _)| *fingerprint == info.fingerprint)
-                    .map(|(_, route)| route.to_string()),
+                route: db.route_of(info.fingerprint).map(|r| r.to_string()),
                 calls: u64::try_from(f.calls).unwrap_or(0),
                 mean_ms: f.mean_ms(),
                 max_ms: s.max_ms,

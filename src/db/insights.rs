@@ -30,7 +30,14 @@ pub struct DbInsights {
     slow_threshold: Duration,
     /// How each pool reads its own state, for the alert rules.
     pools: parking_lot::Mutex<Vec<PoolProbe>>,
+    /// The route that last ran each statement (by fingerprint), so reports
+    /// of pg_stat_statements can name it; at most [`MAX_STATEMENT_ROUTES`].
+    statement_routes: parking_lot::RwLock<std::collections::HashMap<u64, Arc<str>>>,
 }
+
+/// Statements whose route is remembered; later ones are not (the first
+/// come are the app's steady statements).
+pub const MAX_STATEMENT_ROUTES: usize = 4096;
 
 /// Reads one pool's state (registered by the pool, driver-free here).
 pub struct PoolProbe(Box<dyn Fn() -> Option<crate::alerts::PoolReading> + Send + Sync>);
@@ -59,6 +66,7 @@ impl DbInsights {
             n_plus_one: NPlusOne::default(),
             slow_threshold,
             pools: parking_lot::Mutex::default(),
+            statement_routes: parking_lot::RwLock::default(),
         }
     }
 
@@ -174,8 +182,43 @@ impl DbInsights {
                 .n_plus_one
                 .observe(&route_name, &statement.statement, statement.count);
         }
+        self.remember_routes(&route_name, db);
         if suspect {
             self.metrics.n_plus_one.get(&labels).inc();
         }
+    }
+
+    /// Notes `route` as the issuer of each of the request's statements: a
+    /// read lock when nothing changed (the steady state), a write only for
+    /// a new statement or a route change.
+    fn remember_routes(&self, route: &Arc<str>, db: &RequestDb) {
+        let stale = {
+            let known = self.statement_routes.read();
+            db.statements.iter().any(|s| {
+                known
+                    .get(&s.statement.fingerprint)
+                    .map_or(known.len() < MAX_STATEMENT_ROUTES, |r| r != route)
+            })
+        };
+        if !stale {
+            return;
+        }
+        let mut known = self.statement_routes.write();
+        for s in &db.statements {
+            let len = known.len();
+            match known.get_mut(&s.statement.fingerprint) {
+                Some(existing) if existing != route => *existing = route.clone(),
+                Some(_) => {}
+                None if len < MAX_STATEMENT_ROUTES => {
+                    known.insert(s.statement.fingerprint, route.clone());
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// The route that last ran the statement of `fingerprint`, when known.
+    pub fn route_of(&self, fingerprint: u64) -> Option<Arc<str>> {
+        self.statement_routes.read().get(&fingerprint).cloned()
     }
 }

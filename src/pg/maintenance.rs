@@ -117,6 +117,19 @@ pub enum MaintenanceError {
     Unavailable(String),
 }
 
+impl MaintenanceError {
+    /// The `outcome` label of `perfscope_maintenance_total` for this refusal.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::NotFound(_) => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::Busy(_) => "busy",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
 /// Runs maintenance on one database.
 #[derive(Debug)]
 pub struct Maintenance {

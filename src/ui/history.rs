@@ -3,7 +3,7 @@
 //! [`MAX_ROUTES`] routes and the [`MAX_STATEMENTS`] statements with the most
 //! database time. Bounded by construction: a point of a route is five
 //! numbers and its interval's bucket counts (u32), so the whole history
-//! stays near 1 MiB at its caps (see [`History::approximate_bytes`]).
+//! stays near 2.5 MiB at its caps (see [`History::approximate_bytes`]).
 //!
 //! A route's point holds the bucket counts of its interval (the difference
 //! between two reads of the cumulative histograms), so the pages show exact
@@ -99,7 +99,8 @@ pub struct RouteSummary {
     pub p95: Option<f64>,
     /// 99th percentile.
     pub p99: Option<f64>,
-    /// p95 per interval, oldest first ([`POINTS`] entries).
+    /// p95 per interval, oldest first (one per sample so far, at most
+    /// [`POINTS`]).
     pub p95_points: Vec<Option<f64>>,
     /// Requests per second per interval.
     pub rate_points: Vec<Option<f64>>,
@@ -147,10 +148,7 @@ impl History {
                 state.bounds = now.histogram.buckets.iter().map(|(b, _)| *b).collect();
             }
             let before = state.previous_routes.get(key);
-            let requests = delta(
-                now.histogram.count,
-                before.map_or(0, |b| b.histogram.count),
-            );
+            let requests = delta(now.histogram.count, before.map_or(0, |b| b.histogram.count));
             if requests == 0 {
                 continue;
             }
@@ -191,9 +189,13 @@ impl History {
 
         let mut statement_points = Vec::new();
         for (key, &(calls, total_ms)) in &reading.statements {
-            let (was_calls, was_total) = state.previous_statements.get(key).copied().unwrap_or((calls, total_ms));
+            let (was_calls, was_total) = state
+                .previous_statements
+                .get(key)
+                .copied()
+                .unwrap_or((calls, total_ms));
             // A stats reset shows as counts going down: start again.
-            if calls < was_calls || calls == was_calls {
+            if calls <= was_calls {
                 continue;
             }
             statement_points.push((
@@ -254,12 +256,17 @@ impl History {
                     aligned(state.tick, series.iter().map(|p| (p.tick, f(p))))
                 };
                 let p95_points = per_tick(&|p| {
-                    point_histogram(&state.bounds, p).quantile(0.95).unwrap_or(0.0)
+                    point_histogram(&state.bounds, p)
+                        .quantile(0.95)
+                        .unwrap_or(0.0)
                 });
                 let rate_points = per_tick(&|p| f64::from(p.requests) / interval);
                 RouteSummary {
                     key: key.clone(),
-                    rate: recent as f64 / (6.0 * interval).min(state.tick as f64 * interval).max(interval),
+                    rate: recent as f64
+                        / (6.0 * interval)
+                            .min(state.tick as f64 * interval)
+                            .max(interval),
                     requests: window.count,
                     error_ratio: (window.count > 0).then(|| errors as f64 / window.count as f64),
                     p50: window.quantile(0.5),
@@ -282,7 +289,9 @@ impl History {
         let calls = series.iter().map(|p| p.calls).sum();
         let points = aligned(
             state.tick,
-            series.iter().map(|p| (p.tick, p.total_ms / p.calls.max(1) as f64)),
+            series
+                .iter()
+                .map(|p| (p.tick, p.total_ms / p.calls.max(1) as f64)),
         );
         Some((points, calls))
     }
@@ -302,7 +311,11 @@ impl History {
     pub fn approximate_bytes(&self) -> usize {
         let state = self.state.lock();
         let route_point = std::mem::size_of::<RoutePoint>() + state.bounds.len() * 4;
-        let routes: usize = state.routes.values().map(|s| s.len() * route_point + 64).sum();
+        let routes: usize = state
+            .routes
+            .values()
+            .map(|s| s.len() * route_point + 64)
+            .sum();
         let previous = state.previous_routes.len()
             * (std::mem::size_of::<RouteReading>() + state.bounds.len() * 16 + 64);
         let statements: usize = state
@@ -331,10 +344,13 @@ fn point_histogram(bounds: &[f64], point: &RoutePoint) -> HistogramSnapshot {
     }
 }
 
-/// [`POINTS`] values ending at `tick`, `None` where no point was kept.
+/// One value per sample taken so far (at most [`POINTS`]), ending at
+/// `tick`, `None` where no point was kept: the charts of every route and
+/// the runtime share this time axis.
 fn aligned(tick: u64, points: impl Iterator<Item = (u64, f64)>) -> Vec<Option<f64>> {
-    let first = tick.saturating_sub(POINTS as u64 - 1);
-    let mut out = vec![None; POINTS];
+    let len = usize::try_from(tick.min(POINTS as u64)).unwrap_or(POINTS);
+    let first = tick + 1 - len as u64;
+    let mut out = vec![None; len];
     for (at, value) in points {
         if at >= first && at <= tick {
             out[usize::try_from(at - first).unwrap_or(0)] = Some(value);
@@ -378,7 +394,11 @@ mod tests {
                             histogram: HistogramSnapshot {
                                 sum: 0.05 * *count as f64,
                                 count: *count,
-                                buckets: bounds.iter().copied().zip(buckets.iter().copied()).collect(),
+                                buckets: bounds
+                                    .iter()
+                                    .copied()
+                                    .zip(buckets.iter().copied())
+                                    .collect(),
                             },
                             errors: *errors,
                         },
@@ -403,7 +423,7 @@ mod tests {
         let p50 = a.p50.expect("p50");
         assert!(p50 > 0.01 && p50 < 0.1, "{p50}");
         assert!(a.p95.expect("p95") > 0.08);
-        assert_eq!(a.p95_points.len(), POINTS);
+        assert_eq!(a.p95_points.len(), 2, "one per sample so far");
         assert_eq!(a.p95_points.iter().flatten().count(), 2);
         // 30 requests over two 10 s intervals.
         assert!((a.rate - 1.5).abs() < 1e-9, "{}", a.rate);
@@ -422,7 +442,10 @@ mod tests {
         let (routes, _) = history.sizes();
         assert_eq!(routes, MAX_ROUTES);
         let kept = history.routes();
-        assert!(kept.iter().all(|r| r.key.1 != "/r0"), "the quietest is dropped");
+        assert!(
+            kept.iter().all(|r| r.key.1 != "/r0"),
+            "the quietest is dropped"
+        );
         // An hour of idle samples empties the history.
         for _ in 0..POINTS {
             history.record(reading(&first));
@@ -442,9 +465,60 @@ mod tests {
         history.record(reading.clone());
         let (points, calls) = history.statement(&key).expect("a history");
         assert_eq!(calls, 10);
-        assert_eq!(points.iter().flatten().copied().collect::<Vec<_>>(), vec![20.0]);
+        assert_eq!(
+            points.iter().flatten().copied().collect::<Vec<_>>(),
+            vec![20.0]
+        );
         reading.statements.insert(key.clone(), (3, 10.0));
         history.record(reading);
         assert_eq!(history.statement(&key).expect("kept").1, 10);
+    }
+
+    /// At its caps — 50 routes busy in every interval of the hour, 50
+    /// statements, and many more routes and statements read each time — the
+    /// history stays near its estimate, well under the 32 MiB memory goal.
+    #[test]
+    fn a_full_hour_at_the_caps_stays_small() {
+        let history = History::default();
+        let bounds: Vec<f64> = crate::metrics::histogram::Buckets::default_http()
+            .bounds()
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .collect();
+        for tick in 1..=(POINTS as u64 + 10) {
+            let mut reading = Reading::default();
+            for route in 0..200u64 {
+                let count = tick * (route + 1);
+                reading.routes.insert(
+                    ("GET".to_owned(), format!("/route/{route}")),
+                    RouteReading {
+                        histogram: HistogramSnapshot {
+                            sum: count as f64 * 0.01,
+                            count,
+                            buckets: bounds
+                                .iter()
+                                .map(|b| (*b, count / bounds.len() as u64))
+                                .collect(),
+                        },
+                        errors: tick,
+                    },
+                );
+            }
+            for queryid in 0..500i64 {
+                reading.statements.insert(
+                    (Arc::from("default"), queryid),
+                    (tick * 10, tick as f64 * 3.0),
+                );
+            }
+            history.record(reading);
+        }
+        assert_eq!(history.sizes(), (MAX_ROUTES, MAX_STATEMENTS));
+        let routes = history.routes();
+        assert!(routes.iter().all(|r| r.p95_points.len() == POINTS));
+        assert!(routes[0].key.1 == "/route/199", "the busiest first");
+        let bytes = history.approximate_bytes();
+        println!("history at its caps: about {bytes} bytes");
+        assert!(bytes < 4 * 1024 * 1024, "{bytes} bytes");
     }
 }

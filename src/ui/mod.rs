@@ -6,7 +6,7 @@
 //! Server-rendered with maud, plain CSS and a few lines of JavaScript (auto
 //! refresh, copy buttons), all embedded in the binary; charts are SVG from
 //! the in-memory [`history::History`]. A host app mounts [`endpoint`] at
-//! `/` beside the API, so the per-route views show its own routes.
+//! `/ui` beside the API, so the per-route views show its own routes.
 //!
 //! Every page needs a session opened with the admin token (see
 //! [`session`]); every change is a POST carrying the session's CSRF token
@@ -42,23 +42,23 @@ struct Ui {
     sessions: Arc<Sessions>,
 }
 
-/// The pages, their assets and the login, to mount at `/`.
+/// The pages, their assets and the login, to mount at `/ui` (their links
+/// are absolute): `Route::new().nest("/ui", perfscope::ui::endpoint(&p))`.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'static {
     let ui = Ui {
         perfscope: perfscope.clone(),
         sessions: Arc::new(Sessions::default()),
     };
     Route::new()
-        .at("/ui", get(overview))
-        .at("/ui/", get(overview))
-        .at("/ui/queries", get(queries))
-        .at("/ui/advice", get(advice))
-        .at("/ui/advice/analyze", post(analyze))
-        .at("/ui/database", get(database))
-        .at("/ui/login", get(login_form).post(login))
-        .at("/ui/logout", post(logout))
-        .at("/ui/assets/style.css", get(style))
-        .at("/ui/assets/app.js", get(script))
+        .at("/", get(overview))
+        .at("/queries", get(queries))
+        .at("/advice", get(advice))
+        .at("/advice/analyze", post(analyze))
+        .at("/database", get(database))
+        .at("/login", get(login_form).post(login))
+        .at("/logout", post(logout))
+        .at("/assets/style.css", get(style))
+        .at("/assets/app.js", get(script))
         .data(ui)
         .after(|result: poem::Result<Response>| async move {
             let mut response = result.unwrap_or_else(|error| error.into_response());
@@ -80,7 +80,7 @@ fn harden(response: &mut Response) {
     );
     set(headers, "x-frame-options", "DENY");
     set(headers, "x-content-type-options", "nosniff");
-    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "referrer-policy", "same-origin");
     if !headers.contains_key(header::CACHE_CONTROL) {
         set(headers, "cache-control", "no-store");
     }
@@ -100,8 +100,25 @@ fn see_other(location: &str) -> Response {
         .finish()
 }
 
-/// The request's session, or the answer that sends it to the login.
-fn session(ui: &Ui, request: &Request) -> Result<(String, Session), Response> {
+/// Why a request was not let through.
+enum Denied {
+    /// No live session: to the login form.
+    NoSession,
+    /// A refused change, with the reason shown.
+    Forbidden(&'static str),
+}
+
+impl Denied {
+    fn response(self) -> Response {
+        match self {
+            Self::NoSession => see_other("/ui/login"),
+            Self::Forbidden(reason) => forbidden(reason),
+        }
+    }
+}
+
+/// The request's session, or why there is none.
+fn session(ui: &Ui, request: &Request) -> Result<(String, Session), Denied> {
     let id = request
         .headers()
         .get_all(header::COOKIE)
@@ -111,26 +128,33 @@ fn session(ui: &Ui, request: &Request) -> Result<(String, Session), Response> {
         .map(str::to_owned);
     match id.and_then(|id| ui.sessions.get(&id).map(|s| (id, s))) {
         Some(found) => Ok(found),
-        None => Err(see_other("/ui/login")),
+        None => Err(Denied::NoSession),
     }
 }
 
-/// A POST from another origin (a browser says so in `Origin`) is refused
-/// before anything else, as defence in depth behind SameSite and CSRF.
+/// A POST from another site is refused before anything else, as defence
+/// in depth behind SameSite and the CSRF token: by `Sec-Fetch-Site` when
+/// the browser sends it, else by `Origin` (unless `null`) against `Host`.
+/// Clients that send neither (curl) still need the session and the token.
 fn same_origin(request: &Request) -> bool {
-    let Some(origin) = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
-    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    origin_host.is_some() && origin_host == host
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    match header("origin") {
+        None | Some("null") => true,
+        Some(origin) => {
+            let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+            origin_host.is_some() && origin_host == header("host")
+        }
+    }
 }
 
 fn forbidden(message: &str) -> Response {
     html(
         StatusCode::FORBIDDEN,
         maud::html! { (maud::DOCTYPE) html { head { title { "Forbidden · perfscope" } link rel="stylesheet" href="/ui/assets/style.css"; }
-            body.login { main { h1 { "Forbidden" } p.error { (message) } p { a href="/ui" { "Back to the pages" } } } } } },
+        body.login { main { h1 { "Forbidden" } p.error { (message) } p { a href="/ui" { "Back to the pages" } } } } } },
     )
 }
 
@@ -139,14 +163,14 @@ fn checked_post(
     ui: &Ui,
     request: &Request,
     form: &HashMap<String, String>,
-) -> Result<(String, Session), Response> {
+) -> Result<(String, Session), Denied> {
     if !same_origin(request) {
-        return Err(forbidden("This form was posted from another site."));
+        return Err(Denied::Forbidden("This form was posted from another site."));
     }
     let (id, session) = session(ui, request)?;
     let given = form.get("csrf").map_or("", String::as_str);
     if !session.csrf_matches(given) {
-        return Err(forbidden(
+        return Err(Denied::Forbidden(
             "The form's CSRF token is missing or stale: reload the page and try again.",
         ));
     }
@@ -176,7 +200,11 @@ fn login_form(ui: Data<&Ui>) -> Response {
 }
 
 #[handler]
-async fn login(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+async fn login(
+    ui: Data<&Ui>,
+    request: &Request,
+    form: poem::Result<Form<HashMap<String, String>>>,
+) -> Response {
     if !same_origin(request) {
         return forbidden("This form was posted from another site.");
     }
@@ -184,7 +212,10 @@ async fn login(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap
     let Some(expected) = config.admin_token.as_ref() else {
         return html(StatusCode::FORBIDDEN, pages::login(None, false));
     };
-    let given = form.ok().and_then(|Form(f)| f.get("token").cloned()).unwrap_or_default();
+    let given = form
+        .ok()
+        .and_then(|Form(f)| f.get("token").cloned())
+        .unwrap_or_default();
     if !crate::api::auth::matches(given.trim(), Some(expected)) {
         tracing::info!("ui: login refused");
         return html(
@@ -207,11 +238,15 @@ async fn login(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap
 }
 
 #[handler]
-fn logout(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+fn logout(
+    ui: Data<&Ui>,
+    request: &Request,
+    form: poem::Result<Form<HashMap<String, String>>>,
+) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let (id, _) = match checked_post(&ui, request, &form) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     ui.sessions.close(&id);
     let mut response = see_other("/ui/login");
@@ -225,27 +260,37 @@ fn logout(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<Stri
 fn overview(ui: Data<&Ui>, request: &Request) -> Response {
     let (_, session) = match session(&ui, request) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     let data = overview_data(&ui.perfscope);
-    html(StatusCode::OK, pages::layout(Page::Overview, &session.csrf, pages::overview(&data)))
+    html(
+        StatusCode::OK,
+        pages::layout(Page::Overview, &session.csrf, pages::overview(&data)),
+    )
 }
 
 #[handler]
 fn queries(ui: Data<&Ui>, request: &Request) -> Response {
     let (_, session) = match session(&ui, request) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     let data = queries_data(&ui.perfscope);
-    html(StatusCode::OK, pages::layout(Page::Queries, &session.csrf, pages::queries(&data)))
+    html(
+        StatusCode::OK,
+        pages::layout(Page::Queries, &session.csrf, pages::queries(&data)),
+    )
 }
 
 #[handler]
-async fn advice(ui: Data<&Ui>, request: &Request, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn advice(
+    ui: Data<&Ui>,
+    request: &Request,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let (_, session) = match session(&ui, request) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     let mut data = advice_data(&ui.perfscope);
     #[cfg(feature = "postgres")]
@@ -264,24 +309,39 @@ async fn advice(ui: Data<&Ui>, request: &Request, Query(query): Query<HashMap<St
     }
     #[cfg(not(feature = "postgres"))]
     let _ = &query;
-    html(StatusCode::OK, pages::layout(Page::Advice, &session.csrf, pages::advice(&data, &session.csrf)))
+    html(
+        StatusCode::OK,
+        pages::layout(
+            Page::Advice,
+            &session.csrf,
+            pages::advice(&data, &session.csrf),
+        ),
+    )
 }
 
 /// `POST /ui/advice/analyze`: ANALYZE one table, after a confirmation.
 #[handler]
-async fn analyze(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashMap<String, String>>>) -> Response {
+async fn analyze(
+    ui: Data<&Ui>,
+    request: &Request,
+    form: poem::Result<Form<HashMap<String, String>>>,
+) -> Response {
     let form = form.map(|Form(f)| f).unwrap_or_default();
     let (_, session) = match checked_post(&ui, request, &form) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     let table = form.get("table").map_or("", String::as_str);
     if table.is_empty() || table.len() > 127 {
         return html(
             StatusCode::BAD_REQUEST,
-            pages::layout(Page::Advice, &session.csrf, maud::html! {
-                h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
-            }),
+            pages::layout(
+                Page::Advice,
+                &session.csrf,
+                maud::html! {
+                    h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
+                },
+            ),
         );
     }
     if form.get("confirmed").map(String::as_str) != Some("yes") {
@@ -291,7 +351,9 @@ async fn analyze(ui: Data<&Ui>, request: &Request, form: poem::Result<Form<HashM
                 Page::Advice,
                 &session.csrf,
                 pages::confirm(
-                    &format!("Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."),
+                    &format!(
+                        "Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."
+                    ),
                     "/ui/advice/analyze",
                     &[("table", table)],
                     &session.csrf,
@@ -309,9 +371,13 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
     let Some(maintenance) = perfscope.maintenance() else {
         return html(
             StatusCode::SERVICE_UNAVAILABLE,
-            pages::layout(Page::Advice, &session.csrf, maud::html! {
-                h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
-            }),
+            pages::layout(
+                Page::Advice,
+                &session.csrf,
+                maud::html! {
+                    h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
+                },
+            ),
         );
     };
     let counter = perfscope.clone();
@@ -320,16 +386,17 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
             counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
         })
         .await;
-    let outcome = match &started {
-        Ok(_) => "started",
-        Err(MaintenanceError::BadRequest(_)) => "bad_request",
-        Err(MaintenanceError::NotFound(_)) => "not_found",
-        Err(MaintenanceError::Forbidden(_)) => "forbidden",
-        Err(MaintenanceError::Busy(_)) => "busy",
-        Err(MaintenanceError::Unavailable(_)) => "unavailable",
-    };
+    let outcome = started
+        .as_ref()
+        .map_or_else(MaintenanceError::outcome, |_| "started");
     perfscope.count_maintenance(Task::Analyze, outcome);
-    tracing::info!(task = "analyze", table, outcome, source = "ui", "maintenance requested");
+    tracing::info!(
+        task = "analyze",
+        table,
+        outcome,
+        source = "ui",
+        "maintenance requested"
+    );
     match started {
         Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
         Err(error) => {
@@ -340,9 +407,16 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
                 MaintenanceError::Busy(_) => StatusCode::CONFLICT,
                 MaintenanceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             };
-            html(status, pages::layout(Page::Advice, &session.csrf, maud::html! {
-                h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
-            }))
+            html(
+                status,
+                pages::layout(
+                    Page::Advice,
+                    &session.csrf,
+                    maud::html! {
+                        h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
+                    },
+                ),
+            )
         }
     }
 }
@@ -351,9 +425,13 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
 async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
     html(
         StatusCode::SERVICE_UNAVAILABLE,
-        pages::layout(Page::Advice, &session.csrf, maud::html! {
-            h1 { "Advice" } p.notice { "This build has no Postgres support." }
-        }),
+        pages::layout(
+            Page::Advice,
+            &session.csrf,
+            maud::html! {
+                h1 { "Advice" } p.notice { "This build has no Postgres support." }
+            },
+        ),
     )
 }
 
@@ -361,7 +439,7 @@ async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
 async fn database(ui: Data<&Ui>, request: &Request) -> Response {
     let (_, session) = match session(&ui, request) {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(denied) => return denied.response(),
     };
     #[cfg(feature = "postgres")]
     let body = {
@@ -372,7 +450,8 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
                 watched.name.to_string(),
                 check.map_err(|error| {
                     tracing::warn!(database = %watched.name, %error, "ui: self-check failed");
-                    "The database cannot be reached; the self-check runs again on the next visit.".to_owned()
+                    "The database cannot be reached; the self-check runs again on the next visit."
+                        .to_owned()
                 }),
             ));
         }
@@ -380,7 +459,10 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
     };
     #[cfg(not(feature = "postgres"))]
     let body = maud::html! { h1 { "Database" } p.empty { "This build has no Postgres support." } };
-    html(StatusCode::OK, pages::layout(Page::Database, &session.csrf, body))
+    html(
+        StatusCode::OK,
+        pages::layout(Page::Database, &session.csrf, body),
+    )
 }
 
 /// The Overview's figures now.
@@ -462,7 +544,10 @@ pub fn queries_data(perfscope: &Perfscope) -> pages::Queries {
         row.total += snapshot.sum;
     });
     db.metrics.route_queries.for_each(|labels, counter| {
-        routes.entry(labels.route.as_str().to_owned()).or_default().queries += counter.get();
+        routes
+            .entry(labels.route.as_str().to_owned())
+            .or_default()
+            .queries += counter.get();
     });
     let mut routes: Vec<pages::RouteDbRow> = routes
         .into_iter()
@@ -484,7 +569,9 @@ pub fn queries_data(perfscope: &Perfscope) -> pages::Queries {
 fn statements_missing(perfscope: &Perfscope) -> Option<String> {
     let watched = perfscope.watched().all();
     if watched.is_empty() {
-        return Some("No database is watched: set DATABASE_URL to read its pg_stat_statements.".to_owned());
+        return Some(
+            "No database is watched: set DATABASE_URL to read its pg_stat_statements.".to_owned(),
+        );
     }
     watched.iter().all(|db| db.statements.latest().at.is_none()).then(|| {
         "pg_stat_statements has not been read: it is not loaded or not readable yet. Add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf, restart, run `CREATE EXTENSION pg_stat_statements;` and grant pg_read_all_stats (sql/install.sql); the Database page checks each piece.".to_owned()
@@ -527,6 +614,7 @@ pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
                 total_ms: s.total_ms,
                 costs: s.cost_before.zip(s.cost_after),
                 saving: s.estimated_saving,
+                confirmed_by: s.confirmed_by,
             })
             .collect();
         pages::Advice {
@@ -548,15 +636,21 @@ pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
 /// runtime, and each watched database's statements.
 pub fn read(perfscope: &Perfscope) -> Reading {
     let mut routes: HashMap<RouteKey, RouteReading> = HashMap::new();
-    perfscope.http_metrics().request_duration.for_each(|labels, histogram| {
-        let snapshot = histogram.snapshot();
-        let key = (labels.method.as_str().to_owned(), labels.route.as_str().to_owned());
-        let entry = routes.entry(key).or_default();
-        if labels.status_code.0.is_some_and(|code| code >= 500) {
-            entry.errors += snapshot.count;
-        }
-        entry.histogram.merge(&snapshot);
-    });
+    perfscope
+        .http_metrics()
+        .request_duration
+        .for_each(|labels, histogram| {
+            let snapshot = histogram.snapshot();
+            let key = (
+                labels.method.as_str().to_owned(),
+                labels.route.as_str().to_owned(),
+            );
+            let entry = routes.entry(key).or_default();
+            if labels.status_code.0.is_some_and(|code| code >= 500) {
+                entry.errors += snapshot.count;
+            }
+            entry.histogram.merge(&snapshot);
+        });
     let runtime = perfscope.runtime().snapshot();
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
     let mut statements: HashMap<StatementKey, (u64, f64)> = HashMap::new();
@@ -565,7 +659,10 @@ pub fn read(perfscope: &Perfscope) -> Reading {
         for s in &db.statements.latest().statements {
             statements.insert(
                 (db.name.clone(), s.queryid),
-                (u64::try_from(s.cumulative.calls).unwrap_or(0), s.cumulative.total_ms),
+                (
+                    u64::try_from(s.cumulative.calls).unwrap_or(0),
+                    s.cumulative.total_ms,
+                ),
             );
         }
     }

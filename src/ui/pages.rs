@@ -187,7 +187,11 @@ pub struct PoolRow {
 fn meter(share: f64, warn: f64) -> Markup {
     let width = 120.0;
     let filled = (share.clamp(0.0, 1.0) * width).round();
-    let class = if share >= warn { "meter-fill warn" } else { "meter-fill" };
+    let class = if share >= warn {
+        "meter-fill warn"
+    } else {
+        "meter-fill"
+    };
     html! {
         svg.meter width="120" height="8" viewBox="0 0 120 8" role="img" aria-label=(format::percent(Some(share))) {
             rect.meter-track x="0" y="0" width="120" height="8" rx="4" {}
@@ -196,17 +200,14 @@ fn meter(share: f64, warn: f64) -> Markup {
     }
 }
 
-fn padded(points: Vec<Option<f64>>) -> Vec<Option<f64>> {
-    let mut out = vec![None; POINTS.saturating_sub(points.len())];
-    out.extend(points);
-    out
-}
-
 /// The Overview page's body.
 pub fn overview(data: &Overview) -> Markup {
-    let lag_points = padded(data.runtime.iter().map(|p| Some(p.lag)).collect());
-    let busy_points = padded(data.runtime.iter().map(|p| Some(p.utilization)).collect());
-    let memory_points = padded(data.runtime.iter().map(|p| Some(p.resident as f64)).collect());
+    let series = |f: fn(&RuntimePoint) -> f64| -> Vec<Option<f64>> {
+        data.runtime.iter().map(|p| Some(f(p))).collect()
+    };
+    let lag_points = series(|p| p.lag);
+    let busy_points = series(|p| p.utilization);
+    let memory_points = series(|p| p.resident as f64);
     let window = format::age((POINTS as u64 * SAMPLE_INTERVAL.as_secs()) as f64);
     html! {
         h1 { "Overview" }
@@ -249,7 +250,7 @@ pub fn overview(data: &Overview) -> Markup {
             }
         }
         section {
-            h2 { "Routes" span.muted { " · last " (window) } }
+            h2 { "Routes" span.muted { " · the last " (window) " at most, sampled every " (SAMPLE_INTERVAL.as_secs()) " s" } }
             @if data.routes.is_empty() {
                 p.empty { "No requests yet. Requests to this service show here within "
                     (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
@@ -482,6 +483,8 @@ pub struct SuggestionRow {
     pub costs: Option<(f64, f64)>,
     /// `1 - after / before`.
     pub saving: Option<f64>,
+    /// `hypopg` or `statistics`.
+    pub confirmed_by: String,
 }
 
 /// What the Advice page shows.
@@ -517,8 +520,10 @@ pub fn advice(data: &Advice, csrf: &str) -> Markup {
                         h3 { code { (s.table) } " (" (s.columns.join(", ")) ")" }
                         @if let Some(saving) = s.saving {
                             span.saving { "−" (format::percent(Some(saving))) " planner cost" }
+                        } @else if s.confirmed_by == "hypopg" {
+                            span.muted { "planned with hypopg" }
                         } @else {
-                            span.muted { "from statistics (hypopg not installed)" }
+                            span.muted { "from column statistics (not confirmed with hypopg)" }
                         }
                     }
                     div.statement-row {
@@ -624,7 +629,13 @@ pub fn database(checks: &[CheckResult]) -> Markup {
 }
 
 /// The confirmation of a change, posted again with `confirmed`.
-pub fn confirm(question: &str, action: &str, fields: &[(&str, &str)], csrf: &str, back: &str) -> Markup {
+pub fn confirm(
+    question: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    csrf: &str,
+    back: &str,
+) -> Markup {
     html! {
         h1 { "Confirm" }
         section.confirm {
@@ -729,7 +740,10 @@ mod tests {
             ..Default::default()
         })
         .into_string();
-        assert!(page.contains("pg_stat_statements is not loaded: add it"), "{page}");
+        assert!(
+            page.contains("pg_stat_statements is not loaded: add it"),
+            "{page}"
+        );
         assert!(page.contains("No statement is slow yet"), "{page}");
         let page = advice(&Advice::default(), "t").into_string();
         assert!(page.contains("No index suggestion"), "{page}");
@@ -738,7 +752,10 @@ mod tests {
     #[test]
     fn sql_is_escaped_and_long_sql_folds() {
         let evil = "select '<script>alert(1)</script>' from t";
-        let long = format!("select {} from orders where customer_id = $1", "a, ".repeat(60));
+        let long = format!(
+            "select {} from orders where customer_id = $1",
+            "a, ".repeat(60)
+        );
         let page = queries(&Queries {
             slow: vec![
                 SlowRow {
@@ -760,7 +777,10 @@ mod tests {
         })
         .into_string();
         assert!(!page.contains("<script>"), "{page}");
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
         assert!(page.contains("/x/&lt;b&gt;"), "{page}");
         assert!(page.contains("1.25 s"), "{page}");
         assert!(page.contains("<details class=\"sql\">"), "{page}");
@@ -782,6 +802,7 @@ mod tests {
                     total_ms: 12_000.0,
                     costs: Some((1_500.0, 8.0)),
                     saving: Some(0.9947),
+                    confirmed_by: "hypopg".into(),
                 }],
                 maintenance: true,
                 ..Default::default()
@@ -794,7 +815,10 @@ mod tests {
         assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
         assert!(page.contains("−99 % planner cost"), "{page}");
         assert!(page.contains("1500 → 8"), "{page}");
-        assert!(page.contains("name=\"csrf\" value=\"csrf-token-value\""), "{page}");
+        assert!(
+            page.contains("name=\"csrf\" value=\"csrf-token-value\""),
+            "{page}"
+        );
         assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
     }
 }

@@ -83,7 +83,11 @@ mod tests {
 
     #[test]
     fn points_scale_to_the_box_and_gaps_split_the_line() {
-        let lines = segments(&[Some(0.0), Some(2.0), None, Some(1.0), Some(2.0)], 40.0, 12.0);
+        let lines = segments(
+            &[Some(0.0), Some(2.0), None, Some(1.0), Some(2.0)],
+            40.0,
+            12.0,
+        );
         assert_eq!(lines, vec!["0.0,11.0 10.0,1.0", "30.0,6.0 40.0,1.0"]);
         assert!(segments(&[None, None], 40.0, 12.0).is_empty());
         let svg = sparkline(&[Some(1.0)], "p95 <route>").into_string();

@@ -1,0 +1,640 @@
+//! The web pages over real HTTP: sessions, CSRF and headers against an
+//! agent without a database, then every page against `perfscope demo`
+//! (a throwaway Postgres cluster with the demo's workload) — first read as
+//! HTML, then driven in headless Chromium through chromedriver (W3C
+//! WebDriver over HTTP), with a PNG screenshot of each page saved under
+//! target/ui-screenshots/ for review.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use support::{ADMIN_TOKEN, TestAgent};
+
+const PAGES: [&str; 4] = ["/ui", "/ui/queries", "/ui/advice", "/ui/database"];
+
+fn browser_like() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Logs in; the session cookie (`name=value`) and its `Set-Cookie` line.
+async fn log_in(base: &str, token: &str) -> (String, String) {
+    let response = browser_like()
+        .post(format!("{base}/ui/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/ui");
+    let set_cookie = response.headers()[SET_COOKIE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let cookie = set_cookie.split(';').next().expect("a pair").to_owned();
+    (cookie, set_cookie)
+}
+
+async fn get(base: &str, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
+    let mut request = browser_like().get(format!("{base}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("body"))
+}
+
+async fn post(
+    base: &str,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+    origin: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = browser_like()
+        .post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .form(form);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.expect("body"))
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    page[at + 19..at + 19 + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_changes_need_the_csrf_token() {
+    let agent = TestAgent::start().await;
+    let base = agent.url("");
+    // No session: every page sends to the login; the root goes to /ui.
+    for page in PAGES {
+        let (status, headers, _) = get(&base, page, None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(headers[LOCATION], "/ui/login", "{page}");
+    }
+    let (status, headers, _) = get(&base, "/", None).await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (StatusCode::SEE_OTHER, &"/ui".parse().expect("value"))
+    );
+    // A made-up session id is no session.
+    let forged = format!("perfscope_session={}", "ab".repeat(32));
+    let (status, _, _) = get(&base, "/ui", Some(&forged)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // The login form, with the hardening headers.
+    let (status, headers, body) = get(&base, "/ui/login", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("type=\"password\""), "{body}");
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+
+    // A wrong token: 401 and no cookie; a cross-site form: 403.
+    let wrong = browser_like()
+        .post(format!("{base}/ui/login"))
+        .form(&[("token", "not-the-token")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get(SET_COOKIE).is_none());
+    let cross = browser_like()
+        .post(format!("{base}/ui/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    assert!(cross.headers().get(SET_COOKIE).is_none());
+
+    // The right token: a session cookie with its flags (no Secure on
+    // plain HTTP).
+    let (cookie, set_cookie) = log_in(&base, ADMIN_TOKEN).await;
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    assert!(!set_cookie.contains(ADMIN_TOKEN));
+    for page in PAGES {
+        let (status, _, body) = get(&base, page, Some(&cookie)).await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+        assert!(!body.contains(ADMIN_TOKEN), "{page} shows the token");
+    }
+    let (_, _, overview) = get(&base, "/ui", Some(&cookie)).await;
+    let csrf = csrf_of(&overview);
+
+    // A change without the CSRF token, with a wrong one, or from another
+    // site is refused; with it, it is confirmed first.
+    let table = ("table", "public.items");
+    for (form, origin) in [
+        (vec![table], None),
+        (vec![table, ("csrf", "0".repeat(64).as_str())], None),
+        (
+            vec![table, ("csrf", csrf.as_str())],
+            Some("http://evil.example"),
+        ),
+    ] {
+        let (status, _, body) = post(&base, "/ui/advice/analyze", &cookie, &form, origin).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{form:?} {origin:?}: {body}");
+    }
+    // A browser's own word that the form came from another site.
+    let cross_site = browser_like()
+        .post(format!("{base}/ui/advice/analyze"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&[table, ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let same_origin = format!("http://{}", agent.addr);
+    let (status, _, body) = post(
+        &base,
+        "/ui/advice/analyze",
+        &cookie,
+        &[table, ("csrf", &csrf)],
+        Some(&same_origin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Run ANALYZE on public.items?"), "{body}");
+    assert!(body.contains("name=\"confirmed\" value=\"yes\""), "{body}");
+    // Confirmed, but this agent has no database: a clear 503 page.
+    let (status, _, body) = post(
+        &base,
+        "/ui/advice/analyze",
+        &cookie,
+        &[table, ("csrf", &csrf), ("confirmed", "yes")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("DATABASE_URL"), "{body}");
+    // A missing table names the field.
+    let (status, _, body) = post(
+        &base,
+        "/ui/advice/analyze",
+        &cookie,
+        &[("csrf", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("Field `table`"), "{body}");
+
+    // Logging out needs the token too, clears the cookie and ends the
+    // session server-side.
+    let (status, _, _) = post(&base, "/ui/logout", &cookie, &[], None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, headers, _) = post(&base, "/ui/logout", &cookie, &[("csrf", &csrf)], None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        headers[SET_COOKIE]
+            .to_str()
+            .expect("ascii")
+            .contains("Max-Age=0")
+    );
+    let (status, headers, _) = get(&base, "/ui", Some(&cookie)).await;
+    assert_eq!(
+        (status, &headers[LOCATION]),
+        (StatusCode::SEE_OTHER, &"/ui/login".parse().expect("value"))
+    );
+    agent.stop().await;
+}
+
+/// The demo (agent, app, throwaway Postgres, workload) served in this
+/// runtime; its address once it listens.
+async fn start_demo() -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let raw = perfscope::config::RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        runtime_sample_interval: Some("500".into()),
+        ..Default::default()
+    };
+    let config = raw.validate().expect("valid");
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        perfscope::demo::run(
+            config,
+            async move {
+                let _ = stopped.await;
+            },
+            move |addr, _| {
+                let _ = bound_tx.send(addr);
+            },
+        )
+        .await
+        .expect("the demo runs");
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(180), bound_rx)
+        .await
+        .expect("the demo starts within 3 minutes")
+        .expect("the demo reports its address");
+    (addr, stop, task)
+}
+
+async fn eventually_page(
+    base: &str,
+    path: &str,
+    cookie: &str,
+    wanted: &[&str],
+    limit: Duration,
+) -> String {
+    let started = Instant::now();
+    loop {
+        let (status, _, body) = get(base, path, Some(cookie)).await;
+        if status == StatusCode::OK && wanted.iter().all(|w| body.contains(w)) {
+            return body;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{path} never showed {wanted:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_show_the_demo_workload_in_a_browser() {
+    let (addr, stop, task) = start_demo().await;
+    let base = format!("http://{addr}");
+    let (cookie, _) = log_in(&base, ADMIN_TOKEN).await;
+    let minute = Duration::from_secs(90);
+    // The slow search by an unindexed column, its route, and the N+1.
+    let queries = eventually_page(
+        &base,
+        "/ui/queries",
+        &cookie,
+        &[
+            "from customers where email",
+            "/demo/customers/search",
+            "/demo/customers/:id/orders",
+        ],
+        minute,
+    )
+    .await;
+    assert!(queries.contains("N+1 suspects"), "{queries}");
+    // pg_stat_statements' row of the search names the route that ran it
+    // (the app's pool saw it), not only the slow log's rows.
+    let row_at = queries
+        .find("select id, name from customers where email = $1")
+        .expect("the search's statement");
+    let row_end = row_at + queries[row_at..].find("</tr>").expect("its row ends");
+    assert!(
+        queries[row_at..row_end].contains("/demo/customers/search"),
+        "{}",
+        &queries[row_at..row_end]
+    );
+    // The index suggestion with its ready statement.
+    let create = "CREATE INDEX CONCURRENTLY ON &quot;public&quot;.&quot;customers&quot; (&quot;email&quot;);";
+    let advice = eventually_page(&base, "/ui/advice", &cookie, &[create], minute).await;
+    assert!(advice.contains("data-copy="), "{advice}");
+    // Routes with their figures and a sparkline once two samples are in.
+    let overview = eventually_page(
+        &base,
+        "/ui",
+        &cookie,
+        &["/demo/customers/search", "<polyline", "demo"],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(overview.contains("ms</td>"), "{overview}");
+    let database = eventually_page(
+        &base,
+        "/ui/database",
+        &cookie,
+        &["pg_stat_statements"],
+        minute,
+    )
+    .await;
+    assert!(database.contains("PostgreSQL"), "{database}");
+
+    // ANALYZE from the Advice page: confirm, run, see the job.
+    let csrf = csrf_of(&advice);
+    let (status, _, confirm) = post(
+        &base,
+        "/ui/advice/analyze",
+        &cookie,
+        &[("table", "public.customers"), ("csrf", &csrf)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        confirm.contains("Run ANALYZE on public.customers?"),
+        "{confirm}"
+    );
+    let (status, headers, body) = post(
+        &base,
+        "/ui/advice/analyze",
+        &cookie,
+        &[
+            ("table", "public.customers"),
+            ("csrf", &csrf),
+            ("confirmed", "yes"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let job = headers[LOCATION].to_str().expect("ascii").to_owned();
+    assert!(job.starts_with("/ui/advice?job="), "{job}");
+    eventually_page(
+        &base,
+        &job,
+        &cookie,
+        &["ANALYZE public.customers: Succeeded"],
+        Duration::from_secs(30),
+    )
+    .await;
+
+    browser::tour(&base).await;
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the demo stops")
+        .expect("joins");
+}
+
+/// Headless Chromium through chromedriver, with the W3C WebDriver
+/// protocol spoken directly (a handful of JSON calls; no client crate).
+mod browser {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use base64::Engine;
+    use serde_json::{Value, json};
+
+    use super::support::ADMIN_TOKEN;
+
+    struct Driver {
+        child: Child,
+        base: String,
+        session: String,
+        http: reqwest::Client,
+        _profile: TempDir,
+    }
+
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    impl Driver {
+        async fn start() -> Self {
+            let port = free_port();
+            let child = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver (Debian package chromium-driver; tests/run.sh installs it)");
+            let base = format!("http://127.0.0.1:{port}");
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client");
+            let started = Instant::now();
+            while http.get(format!("{base}/status")).send().await.is_err() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "chromedriver never answered"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let profile = std::env::temp_dir().join(format!("perfscope-chromium-{port}"));
+            let capabilities = json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        "--disable-dev-shm-usage",
+                        format!("--user-data-dir={}", profile.display()),
+                        "--window-size=1280,1000",
+                    ]
+                }
+            }}});
+            let answer: Value = http
+                .post(format!("{base}/session"))
+                .json(&capabilities)
+                .send()
+                .await
+                .expect("new session")
+                .json()
+                .await
+                .expect("json");
+            let session = answer["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {answer}"))
+                .to_owned();
+            Self {
+                child,
+                base,
+                session,
+                http,
+                _profile: TempDir(profile),
+            }
+        }
+
+        async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+            let url = format!("{}/session/{}{path}", self.base, self.session);
+            let mut request = self.http.request(method, url);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let answer: Value = request
+                .send()
+                .await
+                .expect("webdriver call")
+                .json()
+                .await
+                .expect("json");
+            if let Some(error) = answer["value"]["error"].as_str() {
+                panic!("webdriver {path}: {error}: {}", answer["value"]["message"]);
+            }
+            answer["value"].clone()
+        }
+
+        async fn go(&self, url: &str) {
+            self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+                .await;
+        }
+
+        async fn element(&self, css: &str) -> String {
+            let found = self
+                .call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            found
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .expect("an element id")
+                .to_owned()
+        }
+
+        async fn text(&self, css: &str) -> String {
+            let id = self.element(css).await;
+            self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+
+        async fn url(&self) -> String {
+            self.call(reqwest::Method::GET, "/url", None)
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        }
+
+        async fn resize(&self, width: u32, height: u32) {
+            self.call(
+                reqwest::Method::POST,
+                "/window/rect",
+                Some(json!({"width": width, "height": height})),
+            )
+            .await;
+        }
+
+        async fn screenshot(&self, name: &str) -> PathBuf {
+            let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().expect("base64"))
+                .expect("a PNG");
+            assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+            let dir = super::support::repo_root().join("target/ui-screenshots");
+            std::fs::create_dir_all(&dir).expect("screenshot dir");
+            let path = dir.join(format!("{name}.png"));
+            std::fs::write(&path, bytes).expect("write the screenshot");
+            path
+        }
+    }
+
+    /// Logs in through the form and visits every page: the slow query and
+    /// the index suggestion are on screen; a screenshot of each.
+    pub async fn tour(base: &str) {
+        let driver = Driver::start().await;
+        driver.go(&format!("{base}/ui")).await;
+        assert!(
+            driver.url().await.ends_with("/ui/login"),
+            "no session: the login"
+        );
+        let token = driver.element("#token").await;
+        driver
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{token}/value"),
+                Some(json!({ "text": ADMIN_TOKEN })),
+            )
+            .await;
+        let submit = driver.element("form button[type=submit]").await;
+        driver
+            .call(
+                reqwest::Method::POST,
+                &format!("/element/{submit}/click"),
+                Some(json!({})),
+            )
+            .await;
+        let started = Instant::now();
+        while !driver.url().await.ends_with("/ui") {
+            if started.elapsed() > Duration::from_secs(10) {
+                let shot = driver.screenshot("login-failed").await;
+                panic!(
+                    "the login never led to /ui: at {} showing {:?} ({})",
+                    driver.url().await,
+                    driver.text("body").await,
+                    shot.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        driver.resize(1280, 1600).await;
+        let overview = driver.text("main").await;
+        assert!(overview.contains("/demo/customers/search"), "{overview}");
+        driver.screenshot("overview").await;
+        driver.go(&format!("{base}/ui/queries")).await;
+        let queries = driver.text("main").await;
+        assert!(queries.contains("customers where email"), "{queries}");
+        driver.screenshot("queries").await;
+        driver.go(&format!("{base}/ui/advice")).await;
+        let advice = driver.text("main").await;
+        assert!(
+            advice.contains("CREATE INDEX CONCURRENTLY ON \"public\".\"customers\" (\"email\");"),
+            "{advice}"
+        );
+        driver.screenshot("advice").await;
+        driver.go(&format!("{base}/ui/database")).await;
+        let database = driver.text("main").await;
+        assert!(database.contains("pg_stat_statements"), "{database}");
+        driver.screenshot("database").await;
+        // A narrow screen: the overview still reads.
+        driver.resize(390, 1400).await;
+        driver.go(&format!("{base}/ui")).await;
+        let narrow = driver.screenshot("overview-narrow").await;
+        println!(
+            "screenshots in {}",
+            narrow
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
+    }
+}
