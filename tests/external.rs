@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    METRICS_TOKEN, Reaper, TestAgent, agent_command, client, free_port, python, spawn_agent,
-    temp_dir, tool,
+    ADMIN_TOKEN, METRICS_TOKEN, Reaper, TestAgent, agent_command, client, free_port, python,
+    spawn_agent, temp_dir, tool,
 };
 
 async fn traffic(agent: &TestAgent) {
@@ -342,6 +342,25 @@ fn tls_listener_serves_https() {
         String::from_utf8_lossy(&output.stdout),
         r#"{"status":"ok"}"#
     );
+    // Over TLS the web pages' session cookie is Secure.
+    #[cfg(feature = "ui")]
+    {
+        let login = Command::new(tool("curl"))
+            .args(["-sS", "-i", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .args(["--data-urlencode", &format!("token={ADMIN_TOKEN}")])
+            .arg(format!("https://{address}/ui/login"))
+            .output()
+            .expect("curl runs");
+        let answer = String::from_utf8_lossy(&login.stdout);
+        let cookie = answer
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap_or_else(|| panic!("no session cookie: {answer}"));
+        for flag in ["Secure", "HttpOnly", "SameSite=Strict"] {
+            assert!(cookie.contains(flag), "{cookie}");
+        }
+    }
 }
 
 /// `perfscope demo` end to end: a throwaway cluster, the demo app and its

@@ -207,6 +207,20 @@ async fn pages_need_a_session_and_changes_need_the_csrf_token() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("Field `table`"), "{body}");
 
+    // A body past the limit is refused before it is read whole.
+    let huge = format!("token={}", "a".repeat(2 * 1024 * 1024));
+    let refused = browser_like()
+        .post(format!("{base}/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(huge)
+        .send()
+        .await
+        .map(|r| r.status());
+    assert!(
+        matches!(refused, Ok(StatusCode::PAYLOAD_TOO_LARGE)) || refused.is_err(),
+        "{refused:?}"
+    );
+
     // Logging out needs the token too, clears the cookie and ends the
     // session server-side.
     let (status, _, _) = post(&base, "/ui/logout", &cookie, &[], None).await;

@@ -60,6 +60,10 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
         .at("/assets/style.css", get(style))
         .at("/assets/app.js", get(script))
         .data(ui)
+        // Forms are small: the same limit as the API's bodies (413 past it).
+        .with(crate::http::BodyLimit::new(
+            perfscope.config().max_body_bytes,
+        ))
         .after(|result: poem::Result<Response>| async move {
             let mut response = result.unwrap_or_else(|error| error.into_response());
             harden(&mut response);
