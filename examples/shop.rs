@@ -309,6 +309,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .at("/reports/orders", get(orders_report))
         .at("/metrics", get(metrics))
         .nest("/", perfscope::api::endpoint(&perfscope))
+        // The web pages (log in with PERFSCOPE_ADMIN_TOKEN): the shop's own
+        // routes in the Overview, its statements in Queries.
+        .nest("/ui", perfscope::ui::endpoint(&perfscope))
         .data(app)
         .with(perfscope.middleware())
         // Sentry transactions with query spans, when SENTRY_DSN is set.
