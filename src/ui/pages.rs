@@ -821,4 +821,71 @@ mod tests {
         );
         assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
     }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_database_page_gives_the_fix_for_each_missing_piece() {
+        use crate::pg::self_check::{Capability, SelfCheck};
+        let fix =
+            "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart";
+        let checks = vec![
+            (
+                "default".to_owned(),
+                Ok(SelfCheck {
+                    database: "default".into(),
+                    database_name: "app".into(),
+                    role: "perfscope".into(),
+                    server_version: "15.18".into(),
+                    capabilities: vec![
+                        Capability {
+                            name: "pg_stat_statements_loaded".into(),
+                            ok: false,
+                            detail: "statement statistics".into(),
+                            disables: vec!["slow queries".into(), "index advice".into()],
+                            fix: Some(fix.into()),
+                        },
+                        Capability {
+                            name: "hypopg".into(),
+                            ok: true,
+                            detail: "hypothetical indexes".into(),
+                            disables: vec![],
+                            fix: None,
+                        },
+                    ],
+                }),
+            ),
+            (
+                "reports".to_owned(),
+                Err("The database cannot be reached.".to_owned()),
+            ),
+        ];
+        let page = database(&checks).into_string();
+        for expected in [
+            "app as perfscope, PostgreSQL 15.18",
+            "pg_stat_statements_loaded",
+            "missing",
+            "turns off: slow queries, index advice",
+            "ALTER SYSTEM SET shared_preload_libraries = &#39;pg_stat_statements&#39;",
+            "The database cannot be reached.",
+        ] {
+            let expected = expected.replace("&#39;", "'");
+            assert!(page.contains(&expected), "{expected} missing from {page}");
+        }
+        assert_eq!(page.matches("class=\"copy\"").count(), 1, "{page}");
+        assert!(
+            database(&[])
+                .into_string()
+                .contains("No database is watched")
+        );
+    }
+
+    #[test]
+    fn the_login_page_explains_a_missing_token_and_a_wrong_one() {
+        let page = login(Some("That is not the admin token."), true).into_string();
+        assert!(page.contains("type=\"password\""), "{page}");
+        assert!(page.contains("That is not the admin token."), "{page}");
+        let page = login(None, false).into_string();
+        assert!(page.contains("PERFSCOPE_ADMIN_TOKEN"), "{page}");
+        assert!(!page.contains("<form"), "{page}");
+    }
 }
