@@ -45,6 +45,10 @@ GRANT pg_monitor TO perfscope;
 -- tables (EXPLAIN checks the privileges of the statement it plans):
 --     GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;
 --
+-- Cancel and terminate (POST /api/performance/activity/{pid}/{action}):
+-- signal other roles' sessions (never a superuser's):
+--     GRANT pg_signal_backend TO perfscope;
+--
 -- Maintenance (POST /api/performance/optimize): VACUUM, ANALYZE and
 -- REINDEX need the table's owner, or on PostgreSQL 17+ pg_maintain:
 --     GRANT pg_maintain TO perfscope;          -- PostgreSQL 17+

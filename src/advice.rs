@@ -503,6 +503,14 @@ pub fn database_advice(
                 }),
             });
         }
+        if let Some(activity) = database.activity.latest() {
+            health.extend(activity_findings(
+                &database.name,
+                &activity,
+                database.activity.thresholds(),
+                admin,
+            ));
+        }
         let Some(s) = database.database.latest() else {
             continue;
         };
@@ -557,4 +565,85 @@ pub fn database_advice(
         }
     }
     (cache, health)
+}
+
+/// One kind of activity finding: its name, advice, severity, threshold and
+/// the age of a session that counts.
+#[cfg(feature = "postgres")]
+type ActivityKind = (
+    &'static str,
+    &'static str,
+    Severity,
+    f64,
+    fn(&crate::pg::activity::Session) -> Option<f64>,
+);
+
+/// Long-running queries, idle-in-transaction sessions and blocked sessions
+/// from the activity reader's last pass. Pids and statements only for the
+/// admin token.
+#[cfg(feature = "postgres")]
+fn activity_findings(
+    name: &str,
+    activity: &crate::pg::activity::ActivitySnapshot,
+    thresholds: crate::pg::activity::Thresholds,
+    admin: bool,
+) -> Vec<Recommendation> {
+    let kinds: [ActivityKind; 3] = [
+        (
+            "long_running",
+            "queries have been running longer than the threshold: check them in GET /api/performance/activity; cancel one with POST /api/performance/activity/{pid}/cancel, or set statement_timeout for the role.",
+            Severity::Medium,
+            thresholds.long_query.as_secs_f64(),
+            |s| s.query_seconds,
+        ),
+        (
+            "idle_in_transaction",
+            "sessions sit idle inside an open transaction: they hold locks and stop vacuum from cleaning up. Fix the app's transaction handling, or set idle_in_transaction_session_timeout.",
+            Severity::Medium,
+            thresholds.idle_in_transaction.as_secs_f64(),
+            |s| s.state_seconds,
+        ),
+        (
+            "blocked",
+            "sessions wait on locks another session holds: see the lock chains in GET /api/performance/activity, root blocker first.",
+            Severity::High,
+            0.0,
+            |s| s.state_seconds,
+        ),
+    ];
+    let mut findings = Vec::new();
+    for (kind, text, severity, threshold, seconds) in kinds {
+        let flagged: Vec<&crate::pg::activity::Session> = activity
+            .sessions
+            .iter()
+            .filter(|s| s.flags.iter().any(|f| f == kind))
+            .collect();
+        if flagged.is_empty() {
+            continue;
+        }
+        findings.push(Recommendation {
+            kind: kind.to_owned(),
+            severity,
+            message: format!("Database {name}: {} {text}", flagged.len()),
+            value: flagged
+                .iter()
+                .filter_map(|s| seconds(s))
+                .fold(0.0, f64::max),
+            threshold,
+            objects: admin.then(|| {
+                flagged
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "pid {} ({:.0} s): {}",
+                            s.pid,
+                            seconds(s).unwrap_or(0.0),
+                            s.query
+                        )
+                    })
+                    .collect()
+            }),
+        });
+    }
+    findings
 }

@@ -111,6 +111,12 @@ pub struct ServeArgs {
     /// statement_timeout of each reader pass, ms [default: 5000].
     #[arg(long, env = "PERFSCOPE_READ_TIMEOUT")]
     pub read_timeout: Option<String>,
+    /// Active queries running longer than this are flagged, ms [default: 60000].
+    #[arg(long, env = "PERFSCOPE_LONG_QUERY_THRESHOLD")]
+    pub long_query_threshold: Option<String>,
+    /// Sessions idle in a transaction longer than this are flagged, ms [default: 30000].
+    #[arg(long, env = "PERFSCOPE_IDLE_IN_TRANSACTION_THRESHOLD")]
+    pub idle_in_transaction_threshold: Option<String>,
     /// Statements per database exported as pg_stat_statements_* series [default: 50].
     #[arg(long, env = "PERFSCOPE_TOP_STATEMENTS")]
     pub top_statements: Option<String>,
@@ -214,6 +220,8 @@ impl From<ServeArgs> for RawConfig {
             header_timeout: args.header_timeout,
             read_interval: args.read_interval,
             read_timeout: args.read_timeout,
+            long_query_threshold: args.long_query_threshold,
+            idle_in_transaction_threshold: args.idle_in_transaction_threshold,
             top_statements: args.top_statements,
             alert_webhook_urls: args.alert_webhook_urls,
             alert_webhook_secret: args.alert_webhook_secret,

@@ -57,6 +57,10 @@ pub const DEFAULT_ALERT_DEDUP_WINDOW_MS: u64 = 600_000;
 pub const DEFAULT_WEBHOOK_DEADLINE_MS: u64 = 30_000;
 /// Share of requests sent to Sentry as transactions.
 pub const DEFAULT_SENTRY_TRACES_SAMPLE_RATE: f64 = 0.1;
+/// Active queries longer than this are flagged as long-running, ms.
+pub const DEFAULT_LONG_QUERY_THRESHOLD_MS: u64 = 60_000;
+/// Sessions idle in a transaction longer than this are flagged, ms.
+pub const DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS: u64 = 30_000;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,6 +293,11 @@ pub struct Config {
     pub read_interval: Duration,
     /// `statement_timeout` of each reader pass.
     pub read_timeout: Duration,
+    /// Active queries running longer than this are flagged (activity view,
+    /// findings, metrics).
+    pub long_query_threshold: Duration,
+    /// Sessions idle in a transaction longer than this are flagged.
+    pub idle_in_transaction_threshold: Duration,
     /// Statements per database exported as metrics.
     pub top_statements: usize,
     /// Webhook URLs alerts are posted to (they may embed tokens, so they
@@ -395,6 +404,10 @@ impl Default for Config {
             header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
             read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
+            long_query_threshold: Duration::from_millis(DEFAULT_LONG_QUERY_THRESHOLD_MS),
+            idle_in_transaction_threshold: Duration::from_millis(
+                DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS,
+            ),
             top_statements: DEFAULT_TOP_STATEMENTS,
             alert_webhook_urls: Vec::new(),
             alert_webhook_secret: None,
@@ -463,6 +476,8 @@ pub struct RawConfig {
     pub header_timeout: Option<String>,
     pub read_interval: Option<String>,
     pub read_timeout: Option<String>,
+    pub long_query_threshold: Option<String>,
+    pub idle_in_transaction_threshold: Option<String>,
     pub top_statements: Option<String>,
     pub alert_webhook_urls: Option<String>,
     pub alert_webhook_secret: Option<String>,
@@ -685,6 +700,20 @@ impl RawConfig {
                 100,
                 600_000,
                 defaults.read_timeout,
+            )?,
+            long_query_threshold: millis(
+                "PERFSCOPE_LONG_QUERY_THRESHOLD",
+                self.long_query_threshold.as_deref(),
+                100,
+                86_400_000,
+                defaults.long_query_threshold,
+            )?,
+            idle_in_transaction_threshold: millis(
+                "PERFSCOPE_IDLE_IN_TRANSACTION_THRESHOLD",
+                self.idle_in_transaction_threshold.as_deref(),
+                100,
+                86_400_000,
+                defaults.idle_in_transaction_threshold,
             )?,
             top_statements: int_in(
                 "PERFSCOPE_TOP_STATEMENTS",

@@ -240,6 +240,12 @@ impl Perfscope {
         let statements = Arc::new(crate::pg::statements::StatementsReader::default());
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let health = Arc::new(crate::pg::health::HealthReader::default());
+        let activity = Arc::new(crate::pg::activity::ActivityReader::new(
+            crate::pg::activity::Thresholds {
+                long_query: self.inner.config.long_query_threshold,
+                idle_in_transaction: self.inner.config.idle_in_transaction_threshold,
+            },
+        ));
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),
@@ -251,12 +257,13 @@ impl Perfscope {
             database: database.clone(),
             advisor: advisor.clone(),
             health: health.clone(),
+            activity: activity.clone(),
             pool: pool.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements, database, advisor, health],
+            vec![statements, database, advisor, health, activity],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,
@@ -292,6 +299,17 @@ impl Perfscope {
                 task: task.as_str(),
                 outcome,
             })
+            .inc();
+    }
+
+    /// Counts a cancel or terminate request in
+    /// `perfscope_admin_actions_total`.
+    #[cfg(feature = "postgres")]
+    pub fn count_admin_action(&self, action: &'static str, outcome: &'static str) {
+        self.inner
+            .pg_metrics
+            .admin_actions
+            .get_or_create(&crate::metrics::pg::AdminActionLabels { action, outcome })
             .inc();
     }
 

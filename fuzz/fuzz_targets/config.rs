@@ -10,7 +10,7 @@ use perfscope::config::{RawConfig, RawOtlp};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    values: [Option<String>; 44],
+    values: [Option<String>; 46],
 }
 
 /// A password the error must never contain: long and unlike any message.
@@ -47,6 +47,8 @@ fuzz_target!(|input: Input| {
         header_timeout: v[19].clone(),
         read_interval: v[20].clone(),
         read_timeout: v[21].clone(),
+        long_query_threshold: v[44].clone(),
+        idle_in_transaction_threshold: v[45].clone(),
         top_statements: v[22].clone(),
         alert_webhook_urls: with_secret(&v[23], |s| format!("https://h/{PASSWORD}{s}")),
         alert_webhook_secret: with_secret(&v[24], |s| format!("{PASSWORD}{s}")),

@@ -12,6 +12,8 @@
 //! # let _ = app;
 //! ```
 
+#[cfg(feature = "postgres")]
+mod activity;
 mod alerts;
 mod analyze;
 pub(crate) mod auth;
@@ -63,6 +65,7 @@ type Apis = (
     health::HealthApi,
     optimize::OptimizeApi,
     database::DatabaseApi,
+    activity::ActivityApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -101,6 +104,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         database::DatabaseApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        activity::ActivityApi {
             perfscope: perfscope.clone(),
         },
     );

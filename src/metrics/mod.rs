@@ -17,6 +17,8 @@ pub mod histogram;
 pub mod http;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "postgres")]
+pub mod pg_activity;
 pub mod process;
 pub mod runtime;
 

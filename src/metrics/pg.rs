@@ -41,6 +41,17 @@ pub struct PgMetrics {
     pub reader_errors: Family<ReaderLabels, Counter>,
     /// `perfscope_maintenance_total{task, outcome}`.
     pub maintenance: Family<MaintenanceLabels, Counter>,
+    /// `perfscope_admin_actions_total{action, outcome}`: cancel and
+    /// terminate requests.
+    pub admin_actions: Family<AdminActionLabels, Counter>,
+}
+
+/// `action` (`cancel`, `terminate`) and `outcome` (`signalled`,
+/// `not_signalled`, `refused`, `forbidden`, `unavailable`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdminActionLabels {
+    pub action: &'static str,
+    pub outcome: &'static str,
 }
 
 /// `task` and `outcome` of a maintenance request.
@@ -76,6 +87,14 @@ impl PgMetrics {
             "Maintenance requests by task and outcome (started, succeeded, failed, busy, not_found, forbidden, bad_request, unavailable)",
             metrics.maintenance.clone(),
         );
+        registry.register(
+            "perfscope_admin_actions",
+            "Cancel and terminate requests by action and outcome (signalled, not_signalled, refused, forbidden, unavailable)",
+            metrics.admin_actions.clone(),
+        );
+        registry.register_collector(Box::new(super::pg_activity::ActivityCollector {
+            watched: watched.clone(),
+        }));
         registry.register_collector(Box::new(StatementsCollector { watched, top }));
         metrics
     }

@@ -3,6 +3,7 @@
 //! `statement_timeout`, the timing and the success metric, so a failing
 //! reader logs and counts but never takes the agent down.
 
+pub mod activity;
 pub mod advisor;
 pub mod cluster;
 pub mod database;
@@ -85,6 +86,8 @@ pub struct WatchedDatabase {
     pub advisor: Arc<advisor::IndexAdvisor>,
     /// The health reader.
     pub health: Arc<health::HealthReader>,
+    /// The activity reader (sessions, locks).
+    pub activity: Arc<activity::ActivityReader>,
     /// The pool its readers use.
     pub pool: crate::db::TimedPool,
 }

@@ -1,0 +1,235 @@
+//! `GET /api/performance/activity` and
+//! `POST /api/performance/activity/{pid}/{action}` (admin): what runs in a
+//! watched database right now — its client sessions with their ages, wait
+//! events and normalized statements, flagged long-running,
+//! idle-in-transaction, blocked or blocking, and the lock chains root
+//! blocker first — and cancelling a query or terminating a session (see
+//! [`crate::pg::activity`]). Every signal request is logged and counted in
+//! `perfscope_admin_actions_total{action, outcome}`.
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::auth::{Access, BearerToken, authorize};
+use super::error::ApiError;
+use crate::Perfscope;
+use crate::http::ErrorBody;
+use crate::pg::activity::{LockChain, Session, Signal, SignalError};
+
+/// The activity of one database.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct ActivityReport {
+    /// The watched database.
+    pub database: String,
+    /// When it was read, seconds since the Unix epoch.
+    pub read_at: f64,
+    /// `PERFSCOPE_LONG_QUERY_THRESHOLD`, seconds.
+    pub long_query_seconds: f64,
+    /// `PERFSCOPE_IDLE_IN_TRANSACTION_THRESHOLD`, seconds.
+    pub idle_in_transaction_seconds: f64,
+    /// The longest-running active query, seconds.
+    pub longest_query_seconds: f64,
+    /// The oldest open transaction, seconds.
+    pub longest_transaction_seconds: f64,
+    /// The client sessions (the agent's own left out), oldest query first.
+    pub sessions: Vec<Session>,
+    /// Each root blocker and the sessions waiting behind it.
+    pub lock_chains: Vec<LockChain>,
+}
+
+/// What a signal did.
+#[derive(Object, Debug)]
+#[oai(rename_all = "camelCase")]
+pub struct SignalResult {
+    /// The backend.
+    pub pid: i32,
+    /// `cancel` or `terminate`.
+    pub action: Signal,
+    /// Whether Postgres delivered the signal (false: the process was
+    /// already gone).
+    pub signalled: bool,
+    /// What happened, in words.
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+enum ActivityResponse {
+    /// The sessions and lock chains.
+    #[oai(status = 200)]
+    Ok(Json<ActivityReport>),
+    /// No watched database by that name.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The database cannot be reached.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+#[derive(ApiResponse)]
+enum SignalResponse {
+    /// The signal was sent (or the process was already gone).
+    #[oai(status = 200)]
+    Ok(Json<SignalResult>),
+    /// The agent's role may not signal that backend.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No watched database by that name, or the pid is not one of its
+    /// client sessions.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The database cannot be reached.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn body(error: &str, message: String) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: error.to_owned(),
+        message,
+    })
+}
+
+fn unknown_database(name: &str) -> Json<ErrorBody> {
+    body(
+        "not_found",
+        format!("parameter `database`: no watched database {name:?}"),
+    )
+}
+
+/// The activity operations.
+pub struct ActivityApi {
+    pub(super) perfscope: Perfscope,
+}
+
+#[OpenApi]
+impl ActivityApi {
+    /// The database's client sessions now (state, wait event, query and
+    /// transaction age, normalized statement, flags) and its lock chains,
+    /// root blocker first. Admin token required.
+    #[oai(
+        path = "/api/performance/activity",
+        method = "get",
+        tag = "ApiTags::Performance",
+        operation_id = "getActivity"
+    )]
+    async fn activity(
+        &self,
+        token: BearerToken,
+        /// The watched database (default: `default`, the `DATABASE_URL`).
+        #[oai(validator(min_length = 1, max_length = 63))]
+        database: Query<Option<String>>,
+    ) -> Result<ActivityResponse, ApiError> {
+        let config = self.perfscope.config();
+        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        let name = database.0.as_deref().unwrap_or("default");
+        let Some(watched) = self.perfscope.watched().get(name) else {
+            return Ok(ActivityResponse::NotFound(unknown_database(name)));
+        };
+        let thresholds = watched.activity.thresholds();
+        let snapshot =
+            match crate::pg::activity::read_now(&watched.pool, thresholds, config.read_timeout)
+                .await
+            {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    tracing::warn!(database = name, %error, "activity read failed");
+                    return Ok(ActivityResponse::Unavailable(body(
+                        "unavailable",
+                        format!("database {name:?} cannot be read now"),
+                    )));
+                }
+            };
+        let summary = snapshot.summary();
+        Ok(ActivityResponse::Ok(Json(ActivityReport {
+            database: name.to_owned(),
+            read_at: snapshot
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            long_query_seconds: thresholds.long_query.as_secs_f64(),
+            idle_in_transaction_seconds: thresholds.idle_in_transaction.as_secs_f64(),
+            longest_query_seconds: summary.longest_query,
+            longest_transaction_seconds: summary.longest_transaction,
+            lock_chains: snapshot.lock_chains(),
+            sessions: snapshot.sessions,
+        })))
+    }
+
+    /// Cancels a session's running query (`cancel`, `pg_cancel_backend`)
+    /// or ends the session (`terminate`, `pg_terminate_backend`). Only a
+    /// client session of the watched database that the activity view
+    /// lists: never the agent's own, another database's, or a background
+    /// process. Logged and counted. Admin token required.
+    #[oai(
+        path = "/api/performance/activity/:pid/:action",
+        method = "post",
+        tag = "ApiTags::Performance",
+        operation_id = "signalBackend"
+    )]
+    async fn signal(
+        &self,
+        token: BearerToken,
+        /// The backend's pid (from the activity view).
+        #[oai(validator(minimum(value = "1")))]
+        pid: Path<i32>,
+        /// `cancel` or `terminate`.
+        action: Path<Signal>,
+        /// The watched database (default: `default`, the `DATABASE_URL`).
+        #[oai(validator(min_length = 1, max_length = 63))]
+        database: Query<Option<String>>,
+    ) -> Result<SignalResponse, ApiError> {
+        let config = self.perfscope.config();
+        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        let (pid, action) = (pid.0, action.0);
+        let name = database.0.as_deref().unwrap_or("default");
+        let Some(watched) = self.perfscope.watched().get(name) else {
+            return Ok(SignalResponse::NotFound(unknown_database(name)));
+        };
+        let result = crate::pg::activity::signal(&watched.pool, pid, action).await;
+        let outcome = match &result {
+            Ok(true) => "signalled",
+            Ok(false) => "not_signalled",
+            Err(error) => error.outcome(),
+        };
+        self.perfscope.count_admin_action(action.as_str(), outcome);
+        tracing::info!(
+            database = name,
+            pid,
+            action = action.as_str(),
+            outcome,
+            "backend signal requested"
+        );
+        Ok(match result {
+            Ok(signalled) => SignalResponse::Ok(Json(SignalResult {
+                pid,
+                action,
+                signalled,
+                message: match (action, signalled) {
+                    (Signal::Cancel, true) => {
+                        format!("pid {pid}: its running query was asked to cancel")
+                    }
+                    (Signal::Terminate, true) => format!("pid {pid}: its session was asked to end"),
+                    (_, false) => {
+                        format!("pid {pid}: the signal was not delivered (the process is gone)")
+                    }
+                },
+            })),
+            Err(error @ SignalError::NotASession(_)) => {
+                SignalResponse::NotFound(body("not_found", error.to_string()))
+            }
+            Err(error @ SignalError::Forbidden(_)) => {
+                SignalResponse::Forbidden(body("forbidden", error.to_string()))
+            }
+            Err(SignalError::Unavailable(detail)) => {
+                tracing::warn!(database = name, pid, %detail, "backend signal failed");
+                SignalResponse::Unavailable(body(
+                    "unavailable",
+                    format!("database {name:?} cannot be reached"),
+                ))
+            }
+        })
+    }
+}

@@ -1,0 +1,340 @@
+//! The live database view against a throwaway cluster: a sleeping session
+//! shows as running and long-running; a session holding a row lock blocks
+//! another and the chain is reported root first; the findings and metrics
+//! follow; cancel ends the blocked query and terminate ends the blocker,
+//! while a background process, the agent's own session and another
+//! database's session are refused; without pg_signal_backend the answer
+//! is a 403 that says what to grant.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::pg::PgCluster;
+use support::{ADMIN_TOKEN, TestAgent, client};
+
+/// A session of the `app` role on `database`, its pid, and the task that
+/// drives its connection.
+async fn session(cluster: &PgCluster, database: &str) -> (tokio_postgres::Client, i32) {
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("app", database), tokio_postgres::NoTls)
+            .await
+            .expect("app connects");
+    tokio::spawn(connection);
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    (client, pid)
+}
+
+async fn activity(agent: &TestAgent, database: Option<&str>) -> (StatusCode, Value) {
+    let mut request = client()
+        .get(agent.url("/api/performance/activity"))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(database) = database {
+        request = request.query(&[("database", database)]);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+async fn signal(agent: &TestAgent, pid: i32, action: &str) -> (StatusCode, Value) {
+    let response = client()
+        .post(agent.url(&format!("/api/performance/activity/{pid}/{action}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn session_of(report: &Value, pid: i32) -> Option<Value> {
+    report["sessions"]
+        .as_array()?
+        .iter()
+        .find(|s| s["pid"] == pid)
+        .cloned()
+}
+
+fn flags(session: &Value) -> Vec<String> {
+    session["flags"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_locks_and_signals() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster.create_items().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE app LOGIN; GRANT SELECT, UPDATE ON items TO app",
+        )
+        .await;
+    // CREATE DATABASE cannot run inside a multi-statement transaction.
+    cluster.exec("postgres", "CREATE DATABASE other").await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(cluster.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+        raw.long_query_threshold = Some("500".into());
+        raw.idle_in_transaction_threshold = Some("500".into());
+    })
+    .await;
+
+    // A sleeping session: running, its statement normalized, then
+    // long-running.
+    let (sleeper, sleeper_pid) = session(&cluster, "postgres").await;
+    let sleeping = tokio::spawn(async move { sleeper.query("SELECT pg_sleep(30)", &[]).await });
+    // A row lock held in an open transaction, and a session waiting on it.
+    let (holder_client, holder_pid) = session(&cluster, "postgres").await;
+    holder_client
+        .batch_execute("BEGIN; UPDATE items SET name = 'held' WHERE id = 1")
+        .await
+        .expect("the holder locks the row");
+    let (waiter, waiter_pid) = session(&cluster, "postgres").await;
+    let waiting = tokio::spawn(async move {
+        waiter
+            .execute("UPDATE items SET name = 'waiting' WHERE id = 1", &[])
+            .await
+    });
+    // A session of another database.
+    let (_other, other_pid) = session(&cluster, "other").await;
+
+    let report = eventually("the sleeper long-running and the chain", async || {
+        let (status, report) = activity(&agent, None).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        let sleeper = session_of(&report, sleeper_pid)?;
+        let holder = session_of(&report, holder_pid)?;
+        let ready = flags(&sleeper).contains(&"long_running".to_owned())
+            && flags(&holder).contains(&"idle_in_transaction".to_owned())
+            && !report["lockChains"].as_array()?.is_empty();
+        ready.then_some(report)
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&report).unwrap_or_default();
+    let sleeper = session_of(&report, sleeper_pid).expect("the sleeper");
+    assert_eq!(sleeper["state"], "active", "{dump}");
+    assert_eq!(sleeper["query"], "select pg_sleep(?)", "{dump}");
+    assert_eq!(sleeper["user"], "app");
+    assert!(sleeper["querySeconds"].as_f64() > Some(0.5), "{dump}");
+    let waiter = session_of(&report, waiter_pid).expect("the waiter");
+    assert_eq!(waiter["waitEventType"], "Lock", "{dump}");
+    assert_eq!(
+        waiter["blockedBy"],
+        serde_json::json!([holder_pid]),
+        "{dump}"
+    );
+    assert!(flags(&waiter).contains(&"blocked".to_owned()), "{dump}");
+    let holder = session_of(&report, holder_pid).expect("the holder");
+    assert!(flags(&holder).contains(&"blocking".to_owned()), "{dump}");
+    // The chain: the root blocker first, with its transaction's age.
+    let chain = &report["lockChains"][0]["sessions"];
+    assert_eq!(chain[0]["pid"], holder_pid, "{dump}");
+    assert_eq!(chain[0]["depth"], 0);
+    assert!(chain[0]["seconds"].as_f64() > Some(0.0), "{dump}");
+    assert_eq!(chain[1]["pid"], waiter_pid, "{dump}");
+    assert_eq!(chain[1]["depth"], 1);
+    // Neither the agent's sessions nor the other database's are listed.
+    let sessions = report["sessions"].as_array().expect("sessions");
+    assert!(sessions.iter().all(|s| s["user"] != "perfscope"), "{dump}");
+    assert!(session_of(&report, other_pid).is_none(), "{dump}");
+    assert!(report["longestTransactionSeconds"].as_f64() > Some(0.5));
+
+    // Findings: for the admin token with pids and statements, without it
+    // counts only.
+    let stats = eventually("activity findings in the stats", async || {
+        let stats: Value = client()
+            .get(agent.url("/api/performance/stats"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let kinds: Vec<String> = stats["recommendations"]["health"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+            .collect();
+        ["long_running", "idle_in_transaction", "blocked"]
+            .iter()
+            .all(|k| kinds.iter().any(|x| x == k))
+            .then_some(stats)
+    })
+    .await;
+    let blocked = stats["recommendations"]["health"]
+        .as_array()
+        .and_then(|h| h.iter().find(|r| r["kind"] == "blocked").cloned())
+        .expect("blocked finding");
+    assert!(
+        blocked["objects"][0]
+            .as_str()
+            .is_some_and(|o| o.contains(&format!("pid {waiter_pid}"))),
+        "{blocked}"
+    );
+    let public: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let public_health = public["recommendations"]["health"].to_string();
+    assert!(public_health.contains("\"blocked\""), "{public_health}");
+    assert!(
+        !public_health.contains(&format!("pid {waiter_pid}")),
+        "{public_health}"
+    );
+
+    // Metrics.
+    let metrics = client()
+        .get(agent.url("/api/performance/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    for family in [
+        "pg_activity_blocked_sessions{database=\"default\"} 1",
+        // The sleeper and the blocked update.
+        "pg_activity_long_running_queries{database=\"default\"} 2",
+        "pg_activity_idle_in_transaction_sessions{database=\"default\"} 1",
+        "pg_activity_longest_transaction_seconds{database=\"default\"}",
+    ] {
+        assert!(metrics.contains(family), "{family} missing");
+    }
+
+    // Without pg_signal_backend the agent's role may not signal: a 403
+    // that says what to grant.
+    let (status, answer) = signal(&agent, waiter_pid, "cancel").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("pg_signal_backend")),
+        "{answer}"
+    );
+    cluster
+        .exec("postgres", "GRANT pg_signal_backend TO perfscope")
+        .await;
+
+    // Refused: a background process, the agent's own session, another
+    // database's session, a pid that does not exist.
+    let (probe, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("the superuser connects");
+    tokio::spawn(connection);
+    let checkpointer: i32 = probe
+        .query_one(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+            &[],
+        )
+        .await
+        .expect("the checkpointer")
+        .get(0);
+    let agent_pid: i32 = probe
+        .query_one(
+            "SELECT pid FROM pg_stat_activity WHERE usename = 'perfscope' AND application_name = 'perfscope' LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("an agent session")
+        .get(0);
+    for pid in [checkpointer, agent_pid, other_pid, 999_999] {
+        let (status, answer) = signal(&agent, pid, "terminate").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "pid {pid}: {answer}");
+    }
+    let (status, _) = signal(&agent, 0, "cancel").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "pid 0 is not a pid");
+    let (status, _) = signal(&agent, waiter_pid, "explode").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an unknown action");
+
+    // Cancel ends the blocked query; the session stays.
+    let (status, answer) = signal(&agent, waiter_pid, "cancel").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["signalled"], true);
+    let cancelled = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the waiter returns")
+        .expect("joins");
+    let error = cancelled.expect_err("the blocked update was cancelled");
+    assert_eq!(
+        error.code(),
+        Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
+        "{error}"
+    );
+    // Terminate ends the blocker's session; its transaction rolls back.
+    let (status, answer) = signal(&agent, holder_pid, "terminate").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    eventually("the holder's session to end", async || {
+        holder_client.is_closed().then_some(())
+    })
+    .await;
+    let name: String = probe
+        .query_one("SELECT name FROM items WHERE id = 1", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(name, "item 1", "the terminated transaction rolled back");
+    let (status, _) = signal(&agent, sleeper_pid, "cancel").await;
+    assert_eq!(status, StatusCode::OK);
+    let slept = tokio::time::timeout(Duration::from_secs(5), sleeping)
+        .await
+        .expect("the sleeper returns")
+        .expect("joins");
+    assert!(slept.is_err(), "the sleep was cancelled");
+
+    let metrics = client()
+        .get(agent.url("/api/performance/metrics"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    for counted in [
+        "perfscope_admin_actions_total{action=\"cancel\",outcome=\"forbidden\"} 1",
+        "perfscope_admin_actions_total{action=\"cancel\",outcome=\"signalled\"} 2",
+        "perfscope_admin_actions_total{action=\"terminate\",outcome=\"signalled\"} 1",
+        "perfscope_admin_actions_total{action=\"terminate\",outcome=\"refused\"} 4",
+    ] {
+        assert!(metrics.contains(counted), "{counted} missing");
+    }
+    // An unknown database.
+    let (status, _) = activity(&agent, Some("nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    agent.stop().await;
+}
