@@ -338,3 +338,190 @@ async fn sessions_locks_and_signals() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     agent.stop().await;
 }
+
+/// The queryid of the pg_stat_statements entry whose text starts with
+/// `prefix` (read as the superuser: the slow-query list only shows the
+/// worst statements).
+async fn queryid_of(app: &tokio_postgres::Client, prefix: &str) -> String {
+    let id: i64 = app
+        .query_one(
+            "SELECT queryid FROM pg_stat_statements WHERE query LIKE $1 || '%' ORDER BY calls DESC LIMIT 1",
+            &[&prefix],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no statement {prefix}: {e}"))
+        .get(0);
+    id.to_string()
+}
+
+async fn explain(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
+    let response = client()
+        .post(agent.url("/api/performance/explain"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_plans_any_statement_and_runs_selects_only() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster.create_items().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE SEQUENCE counter; GRANT SELECT, UPDATE ON items TO perfscope; GRANT USAGE, SELECT ON counter TO perfscope",
+        )
+        .await;
+    let (app, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    tokio::spawn(connection);
+    for id in 1..=5i32 {
+        app.query("SELECT name FROM items WHERE id = $1", &[&id])
+            .await
+            .expect("select");
+        app.execute(
+            "UPDATE items SET name = $1 WHERE id = $2",
+            &[&"renamed", &(id + 50)],
+        )
+        .await
+        .expect("update");
+        app.query("SELECT nextval('counter')", &[])
+            .await
+            .expect("nextval");
+    }
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(cluster.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let select = queryid_of(&app, "SELECT name FROM items WHERE id = $1").await;
+    let update = queryid_of(&app, "UPDATE items SET name = $1 WHERE id = $2").await;
+    let counter = queryid_of(&app, "SELECT nextval").await;
+    // Once the agent's reader has seen them.
+    eventually("the statements in the agent's pass", async || {
+        let response = client()
+            .get(agent.url("/api/performance/explain"))
+            .query(&[("queryid", counter.as_str())])
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        (response.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+
+    // The generic plan of any statement: nothing runs.
+    for queryid in [&select, &update] {
+        let response = client()
+            .get(agent.url("/api/performance/explain"))
+            .query(&[("queryid", queryid.as_str())])
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let plan: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{plan}");
+        assert_eq!(plan["analyzed"], false, "{plan}");
+        assert!(plan["plan"][0]["Plan"]["Node Type"].is_string(), "{plan}");
+        assert!(
+            plan["text"].as_str().is_some_and(|t| t.contains("items")),
+            "{plan}"
+        );
+        assert!(
+            !plan["text"].as_str().unwrap_or("").contains("actual time"),
+            "{plan}"
+        );
+    }
+    // ANALYZE of the SELECT with its parameter.
+    let (status, plan) = explain(
+        &agent,
+        serde_json::json!({"queryid": select, "analyze": true, "params": ["7"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["analyzed"], true);
+    let text = plan["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("actual time") && text.contains("Execution time"),
+        "{text}"
+    );
+    assert_eq!(plan["plan"][0]["Plan"]["Actual Rows"], 1, "{plan}");
+    assert_eq!(plan["statement"], "select name from items where id = $1");
+    // Refused: ANALYZE of an UPDATE, a wrong number of values, a bad or
+    // unknown queryid.
+    let (status, answer) = explain(
+        &agent,
+        serde_json::json!({"queryid": update, "analyze": true, "params": ["x", "1"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`analyze`")),
+        "{answer}"
+    );
+    let (status, answer) = explain(
+        &agent,
+        serde_json::json!({"queryid": select, "analyze": true, "params": []}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`params`")),
+        "{answer}"
+    );
+    let (status, answer) = explain(&agent, serde_json::json!({"queryid": "abc"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`queryid`")),
+        "{answer}"
+    );
+    let (status, _) = explain(&agent, serde_json::json!({"queryid": "12345"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A SELECT with a side effect cannot run in the read-only transaction:
+    // refused by Postgres, and the sequence did not move.
+    let before: i64 = app
+        .query_one("SELECT last_value FROM counter", &[])
+        .await
+        .expect("read")
+        .get(0);
+    let (status, answer) = explain(
+        &agent,
+        // pg_stat_statements made the sequence's name a parameter.
+        serde_json::json!({"queryid": counter, "analyze": true, "params": ["counter"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("read-only")),
+        "{answer}"
+    );
+    let after: i64 = app
+        .query_one("SELECT last_value FROM counter", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(before, after, "nothing changed");
+    let renamed: i64 = app
+        .query_one("SELECT count(*) FROM items WHERE name = 'renamed'", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(renamed, 5, "the plans changed no row");
+    agent.stop().await;
+}

@@ -10,7 +10,7 @@ use perfscope::config::{RawConfig, RawOtlp};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    values: [Option<String>; 46],
+    values: [Option<String>; 47],
 }
 
 /// A password the error must never contain: long and unlike any message.
@@ -20,6 +20,8 @@ fn with_secret(value: &Option<String>, shape: impl Fn(&str) -> String) -> Option
     value.as_deref().map(shape)
 }
 
+// Every field of RawConfig is listed (no `..Default::default()`): a new
+// setting breaks this build until it is fuzzed too (CI builds it).
 fuzz_target!(|input: Input| {
     let v = &input.values;
     let raw = RawConfig {
@@ -38,6 +40,7 @@ fuzz_target!(|input: Input| {
         high_memory_threshold: v[10].clone(),
         event_loop_lag_threshold: v[11].clone(),
         log_format: v[12].clone(),
+        readiness_database: v[46].clone(),
         max_series_per_family: v[13].clone(),
         http_buckets: v[14].clone(),
         db_buckets: v[15].clone(),

@@ -20,6 +20,8 @@ pub(crate) mod auth;
 #[cfg(feature = "postgres")]
 mod database;
 mod error;
+#[cfg(feature = "postgres")]
+mod explain;
 mod health;
 mod metrics;
 #[cfg(feature = "postgres")]
@@ -66,6 +68,7 @@ type Apis = (
     optimize::OptimizeApi,
     database::DatabaseApi,
     activity::ActivityApi,
+    explain::ExplainApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -108,6 +111,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         activity::ActivityApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        explain::ExplainApi {
             perfscope: perfscope.clone(),
         },
     );

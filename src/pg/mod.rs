@@ -7,6 +7,7 @@ pub mod activity;
 pub mod advisor;
 pub mod cluster;
 pub mod database;
+pub mod explain;
 pub mod health;
 pub mod maintenance;
 pub mod runner;

@@ -451,7 +451,7 @@ fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// The highest `$n` in a statement.
-fn max_param(sql: &str) -> usize {
+pub(crate) fn max_param(sql: &str) -> usize {
     let bytes = sql.as_bytes();
     let mut max = 0;
     let mut i = 0;

@@ -1,0 +1,347 @@
+//! EXPLAIN on request, for a statement of the slow-query list (by its
+//! pg_stat_statements queryid): its generic plan — the mechanism of the
+//! index advisor (`EXPLAIN (GENERIC_PLAN)` from PostgreSQL 16, a prepared
+//! statement under `plan_cache_mode = force_generic_plan` before) — or,
+//! only when asked and only for a SELECT, `EXPLAIN (ANALYZE, BUFFERS)` with
+//! the caller's parameter values.
+//!
+//! Why it cannot change anything: the statement runs in a READ ONLY
+//! transaction (writes, `nextval`, `SELECT … FOR UPDATE` fail there) that
+//! is always rolled back, under its own `statement_timeout`; only a single
+//! statement whose verb is SELECT is analyzed; parameter values reach the
+//! server as an array and are quoted by the server itself
+//! (`quote_nullable`), never by string building here. The plan comes back
+//! as Postgres' JSON and as an indented text rendered from it (so a
+//! statement is executed at most once).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ReadError;
+use crate::db::statement::Verb;
+
+/// `statement_timeout` of an EXPLAIN ANALYZE by default.
+pub const DEFAULT_ANALYZE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explained {
+    /// Postgres' `FORMAT JSON` output.
+    pub json: Value,
+    /// An indented text rendering of it.
+    pub text: String,
+}
+
+/// Why a plan could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    /// No statement with that queryid in the last pass, or its text is not
+    /// one perfscope keeps (only SELECT, INSERT, UPDATE and DELETE).
+    #[error(
+        "parameter `queryid`: no explainable statement {0} in the last pg_stat_statements pass"
+    )]
+    NotFound(i64),
+    /// ANALYZE of anything but a single SELECT.
+    #[error("field `analyze`: only a SELECT is run with ANALYZE; this statement is {0}")]
+    NotSelect(&'static str),
+    /// Wrong parameter values.
+    #[error("field `params`: {0}")]
+    Params(String),
+    /// Postgres refused to plan or run it (privileges, timeout, …).
+    #[error("the statement could not be explained: {0}")]
+    Failed(String),
+    /// No connection.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<tokio_postgres::Error> for ExplainError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        if error.as_db_error().is_some() {
+            Self::Failed(super::describe(&error))
+        } else {
+            Self::Unavailable(error.to_string())
+        }
+    }
+}
+
+impl From<ReadError> for ExplainError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Query(e) => e.into(),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Whether `sql` is one SELECT (no second statement after a `;`).
+fn single_select(sql: &str) -> Result<(), ExplainError> {
+    let info = crate::db::statement::analyze(sql);
+    if info.verb != Verb::Select {
+        return Err(ExplainError::NotSelect(info.verb.as_str()));
+    }
+    let trimmed = sql.trim().trim_end_matches(';');
+    let normalized = crate::db::statement::normalize(trimmed);
+    if normalized.contains(';') {
+        return Err(ExplainError::NotSelect("several statements"));
+    }
+    // A data-modifying CTE, SELECT INTO or a locking clause (the READ ONLY
+    // transaction would refuse them too; this says why up front).
+    let writes = normalized
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .any(|word| {
+            matches!(
+                word,
+                "insert" | "update" | "delete" | "merge" | "into" | "share"
+            )
+        });
+    if writes {
+        return Err(ExplainError::NotSelect(
+            "a SELECT that writes or locks rows",
+        ));
+    }
+    Ok(())
+}
+
+/// Plans (and with `analyze`, runs) `sql` through `pool`.
+pub async fn explain(
+    pool: &crate::db::TimedPool,
+    queryid: i64,
+    sql: &str,
+    analyze: Option<&[Option<String>]>,
+    timeout: Duration,
+) -> Result<Explained, ExplainError> {
+    let params = super::advisor::max_param(sql);
+    if let Some(values) = analyze {
+        single_select(sql)?;
+        if values.len() != params {
+            return Err(ExplainError::Params(format!(
+                "statement {queryid} has {params} parameter(s) ($1…): give exactly {params} value(s), not {}",
+                values.len()
+            )));
+        }
+        if values.iter().flatten().any(|v| v.contains('\0')) {
+            return Err(ExplainError::Params(
+                "a value contains a NUL character".into(),
+            ));
+        }
+    }
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL plan_cache_mode = force_generic_plan",
+        timeout.as_millis().max(1)
+    ))
+    .await?;
+    // A prepared statement outlives the transaction: each call names its
+    // own and deallocates it after the rollback.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "perfscope_explain_{}",
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut prepared = false;
+    let result = plan(&tx, sql, params, analyze, &name, &mut prepared).await;
+    // Always rolled back, whatever happened.
+    let _ = tx.rollback().await;
+    if prepared {
+        let _ = client
+            .raw()
+            .batch_execute(&format!("/* perfscope */ DEALLOCATE {name}"))
+            .await;
+    }
+    let json = result?;
+    let text = render(&json);
+    Ok(Explained { json, text })
+}
+
+async fn plan(
+    tx: &crate::db::TimedTransaction<'_>,
+    sql: &str,
+    params: usize,
+    analyze: Option<&[Option<String>]>,
+    name: &str,
+    prepared: &mut bool,
+) -> Result<Value, ExplainError> {
+    let raw = tx.raw();
+    let version = super::server_version(tx).await?;
+    if analyze.is_none() && version >= 160_000 {
+        let row = raw
+            .query_one(
+                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
+                &[],
+            )
+            .await?;
+        return Ok(row.try_get(0)?);
+    }
+    raw.batch_execute(&format!("/* perfscope */ PREPARE {name} AS {sql}"))
+        .await?;
+    *prepared = true;
+    let arguments = match analyze {
+        Some(values) if params > 0 => {
+            let values: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+            let row = raw
+                .query_one(
+                    "/* perfscope */ SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
+                    &[&values],
+                )
+                .await?;
+            let quoted: String = row.try_get(0)?;
+            format!("({quoted})")
+        }
+        _ if params > 0 => format!("({})", vec!["NULL"; params].join(", ")),
+        _ => String::new(),
+    };
+    let options = if analyze.is_some() {
+        "ANALYZE, BUFFERS, FORMAT JSON"
+    } else {
+        "FORMAT JSON"
+    };
+    let row = raw
+        .query_one(
+            format!("/* perfscope */ EXPLAIN ({options}) EXECUTE {name}{arguments}").as_str(),
+            &[],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+/// An indented text of a `FORMAT JSON` plan: one line per node with its
+/// relation, estimates and, when analyzed, actual time, rows, loops and
+/// buffers.
+pub fn render(json: &Value) -> String {
+    let mut out = String::new();
+    let Some(top) = json.get(0) else {
+        return out;
+    };
+    if let Some(root) = top.get("Plan") {
+        node(root, 0, &mut out);
+    }
+    for (key, label) in [
+        ("Planning Time", "Planning"),
+        ("Execution Time", "Execution"),
+    ] {
+        if let Some(ms) = top.get(key).and_then(Value::as_f64) {
+            let _ = writeln!(out, "{label} time: {ms:.3} ms");
+        }
+    }
+    out
+}
+
+fn node(plan: &Value, depth: usize, out: &mut String) {
+    let text = |key: &str| plan.get(key).and_then(Value::as_str);
+    let number = |key: &str| plan.get(key).and_then(Value::as_f64);
+    let indent = "  ".repeat(depth);
+    let arrow = if depth == 0 { "" } else { "-> " };
+    let _ = write!(out, "{indent}{arrow}{}", text("Node Type").unwrap_or("?"));
+    if let Some(index) = text("Index Name") {
+        let _ = write!(out, " using {index}");
+    }
+    if let Some(relation) = text("Relation Name") {
+        match text("Schema") {
+            Some(schema) => {
+                let _ = write!(out, " on {schema}.{relation}");
+            }
+            None => {
+                let _ = write!(out, " on {relation}");
+            }
+        }
+    }
+    if let (Some(start), Some(total), Some(rows)) = (
+        number("Startup Cost"),
+        number("Total Cost"),
+        number("Plan Rows"),
+    ) {
+        let _ = write!(out, "  (cost={start:.2}..{total:.2} rows={rows:.0})");
+    }
+    if let (Some(start), Some(total), Some(rows), Some(loops)) = (
+        number("Actual Startup Time"),
+        number("Actual Total Time"),
+        number("Actual Rows"),
+        number("Actual Loops"),
+    ) {
+        let _ = write!(
+            out,
+            " (actual time={start:.3}..{total:.3} rows={rows:.0} loops={loops:.0})"
+        );
+    }
+    let _ = writeln!(out);
+    let hit = number("Shared Hit Blocks").unwrap_or(0.0);
+    let read = number("Shared Read Blocks").unwrap_or(0.0);
+    if plan.get("Shared Hit Blocks").is_some() && (hit > 0.0 || read > 0.0) {
+        let _ = writeln!(
+            out,
+            "{indent}   Buffers: shared hit={hit:.0} read={read:.0}"
+        );
+    }
+    for key in ["Index Cond", "Filter", "Hash Cond", "Join Filter"] {
+        if let Some(condition) = text(key) {
+            let _ = writeln!(out, "{indent}   {key}: {condition}");
+        }
+    }
+    if let Some(children) = plan.get("Plans").and_then(Value::as_array) {
+        for child in children {
+            node(child, depth + 1, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_one_select_is_analyzed() {
+        assert!(single_select("SELECT * FROM t WHERE id = $1").is_ok());
+        assert!(single_select("select 1;").is_ok());
+        assert!(matches!(
+            single_select("UPDATE t SET a = $1"),
+            Err(ExplainError::NotSelect("update"))
+        ));
+        assert!(matches!(
+            single_select("SELECT 1; DELETE FROM t"),
+            Err(ExplainError::NotSelect(_))
+        ));
+        assert!(matches!(
+            single_select("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),
+            Err(ExplainError::NotSelect(_))
+        ));
+    }
+
+    #[test]
+    fn the_text_follows_the_json() {
+        let json: Value = serde_json::json!([{
+            "Plan": {
+                "Node Type": "Nested Loop", "Startup Cost": 0.29, "Total Cost": 16.6, "Plan Rows": 1.0,
+                "Actual Startup Time": 0.02, "Actual Total Time": 0.05, "Actual Rows": 1.0, "Actual Loops": 1.0,
+                "Plans": [{
+                    "Node Type": "Index Scan", "Index Name": "orders_pkey", "Relation Name": "orders",
+                    "Schema": "public", "Startup Cost": 0.29, "Total Cost": 8.3, "Plan Rows": 1.0,
+                    "Index Cond": "(id = 42)", "Shared Hit Blocks": 3, "Shared Read Blocks": 1
+                }]
+            },
+            "Planning Time": 0.1, "Execution Time": 0.07
+        }]);
+        let text = render(&json);
+        assert!(
+            text.starts_with(
+                "Nested Loop  (cost=0.29..16.60 rows=1) (actual time=0.020..0.050 rows=1 loops=1)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  -> Index Scan using orders_pkey on public.orders  (cost=0.29..8.30 rows=1)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Buffers: shared hit=3 read=1"), "{text}");
+        assert!(text.contains("Index Cond: (id = 42)"), "{text}");
+        assert!(text.ends_with("Execution time: 0.070 ms\n"), "{text}");
+    }
+}
