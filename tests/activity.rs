@@ -295,9 +295,42 @@ async fn sessions_locks_and_signals() {
         Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
         "{error}"
     );
-    // Terminate ends the blocker's session; its transaction rolls back.
-    let (status, answer) = signal(&agent, holder_pid, "terminate").await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    // Terminate ends the blocker's session (from the Activity page, after
+    // its confirmation); its transaction rolls back.
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let (status, page) = support::ui_page(&base, "/ui/activity", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("<td class=\"num\">{holder_pid}</td>")),
+        "{page}"
+    );
+    assert!(page.contains("idle in transaction"), "{page}");
+    let csrf = support::csrf_of(&page);
+    let pid = holder_pid.to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("database", "default"),
+        ("pid", pid.as_str()),
+        ("action", "terminate"),
+    ];
+    let (status, _, confirm) = support::ui_post(&base, "/ui/activity/signal", &cookie, &form).await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains(&format!("Terminate pid {holder_pid}")),
+        "{confirm}"
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirmed", "yes"));
+    let (status, location, _) =
+        support::ui_post(&base, "/ui/activity/signal", &cookie, &confirmed).await;
+    assert_eq!(status, 303);
+    let location = location.expect("a redirect");
+    let (_, done) = support::ui_page(&base, &location, &cookie).await;
+    assert!(
+        done.contains(&format!("Terminate sent to pid {holder_pid}")),
+        "{done}"
+    );
     eventually("the holder's session to end", async || {
         holder_client.is_closed().then_some(())
     })

@@ -271,34 +271,17 @@ async fn no_secret_reaches_logs_metrics_or_answers() {
     // The web pages, logged in with the admin token, show none either.
     #[cfg(feature = "ui")]
     {
-        let pages = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let login = pages
-            .post(format!("{base}/ui/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={ADMIN_TOKEN}"))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(login.status().as_u16(), 303, "logged in");
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .expect("ascii")
-            .split(';')
-            .next()
-            .expect("a pair")
-            .to_owned();
-        for path in ["/ui", "/ui/queries", "/ui/advice", "/ui/database"] {
-            let response = pages
-                .get(format!("{base}{path}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("page");
-            assert_eq!(response.status().as_u16(), 200, "{path}");
-            seen.push_str(&response.text().await.expect("body"));
+        let cookie = support::ui_session(&base).await;
+        for path in [
+            "/ui",
+            "/ui/queries",
+            "/ui/activity",
+            "/ui/advice",
+            "/ui/database",
+        ] {
+            let (status, page) = support::ui_page(&base, path, &cookie).await;
+            assert_eq!(status, 200, "{path}");
+            seen.push_str(&page);
         }
     }
     // Bad input echoes nothing secret either.

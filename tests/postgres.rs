@@ -1761,34 +1761,8 @@ async fn the_example_app_uses_the_whole_toolkit() {
         assert!(metrics.contains(expected), "missing {expected}");
     }
     // The web pages mounted by the host show its own routes.
-    let pages = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = pages
-        .post(format!("{base}/ui/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ADMIN_TOKEN}"))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(login.status(), StatusCode::SEE_OTHER);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("a pair")
-        .to_owned();
-    let queries = pages
-        .get(format!("{base}/ui/queries"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let cookie = support::ui_session(&base).await;
+    let (_, queries) = support::ui_page(&base, "/ui/queries", &cookie).await;
     assert!(queries.contains("<code>/users/:id</code>"), "{queries}");
     // Stopped by Ctrl-C, cleanly.
     // SAFETY: kill on our own child's pid.

@@ -12,9 +12,15 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use support::{ADMIN_TOKEN, TestAgent};
+use support::{ADMIN_TOKEN, TestAgent, csrf_of};
 
-const PAGES: [&str; 4] = ["/ui", "/ui/queries", "/ui/advice", "/ui/database"];
+const PAGES: [&str; 5] = [
+    "/ui",
+    "/ui/queries",
+    "/ui/activity",
+    "/ui/advice",
+    "/ui/database",
+];
 
 fn browser_like() -> reqwest::Client {
     reqwest::Client::builder()
@@ -71,14 +77,6 @@ async fn post(
     let status = response.status();
     let headers = response.headers().clone();
     (status, headers, response.text().await.expect("body"))
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token");
-    page[at + 19..at + 19 + 64].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -628,6 +626,10 @@ mod browser {
         let queries = driver.text("main").await;
         assert!(queries.contains("customers where email"), "{queries}");
         driver.screenshot("queries").await;
+        driver.go(&format!("{base}/ui/activity")).await;
+        let activity = driver.text("main").await;
+        assert!(activity.contains("sessions"), "{activity}");
+        driver.screenshot("activity").await;
         driver.go(&format!("{base}/ui/advice")).await;
         let advice = driver.text("main").await;
         assert!(

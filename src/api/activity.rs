@@ -188,20 +188,7 @@ impl ActivityApi {
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(SignalResponse::NotFound(unknown_database(name)));
         };
-        let result = crate::pg::activity::signal(&watched.pool, pid, action).await;
-        let outcome = match &result {
-            Ok(true) => "signalled",
-            Ok(false) => "not_signalled",
-            Err(error) => error.outcome(),
-        };
-        self.perfscope.count_admin_action(action.as_str(), outcome);
-        tracing::info!(
-            database = name,
-            pid,
-            action = action.as_str(),
-            outcome,
-            "backend signal requested"
-        );
+        let result = signal_counted(&self.perfscope, &watched, pid, action, "api").await;
         Ok(match result {
             Ok(signalled) => SignalResponse::Ok(Json(SignalResult {
                 pid,
@@ -232,4 +219,31 @@ impl ActivityApi {
             }
         })
     }
+}
+
+/// Sends `action` to `pid` in `watched`, then logs and counts the request
+/// (`source`: `api` or `ui`), whatever came of it.
+pub(crate) async fn signal_counted(
+    perfscope: &Perfscope,
+    watched: &crate::pg::WatchedDatabase,
+    pid: i32,
+    action: Signal,
+    source: &'static str,
+) -> Result<bool, SignalError> {
+    let result = crate::pg::activity::signal(&watched.pool, pid, action).await;
+    let outcome = match &result {
+        Ok(true) => "signalled",
+        Ok(false) => "not_signalled",
+        Err(error) => error.outcome(),
+    };
+    perfscope.count_admin_action(action.as_str(), outcome);
+    tracing::info!(
+        database = %watched.name,
+        pid,
+        action = action.as_str(),
+        outcome,
+        source,
+        "backend signal requested"
+    );
+    result
 }

@@ -13,7 +13,7 @@
 //! ```
 
 #[cfg(feature = "postgres")]
-mod activity;
+pub(crate) mod activity;
 mod alerts;
 mod analyze;
 pub(crate) mod auth;

@@ -1,9 +1,11 @@
 //! Numbers as the pages show them: always with a unit, rounded to what a
 //! reader can compare at a glance, and a dash where there is no value.
 
-/// A duration in seconds: `850 µs`, `12.3 ms`, `1.25 s`.
+/// A duration in seconds: `850 µs`, `12.3 ms`, `1.25 s`, and from two
+/// minutes on as an age (`12 min`, `3.5 h`).
 pub fn seconds(value: Option<f64>) -> String {
     match value {
+        Some(s) if s.is_finite() && s >= 120.0 => age(s),
         Some(s) if s.is_finite() && s >= 1.0 => format!("{s:.2} s"),
         Some(s) if s.is_finite() && s >= 0.01 => format!("{:.1} ms", s * 1e3),
         Some(s) if s.is_finite() && s >= 0.001 => format!("{:.2} ms", s * 1e3),
@@ -92,6 +94,7 @@ mod tests {
         assert_eq!(seconds(Some(0.0123)), "12.3 ms");
         assert_eq!(seconds(Some(0.004_56)), "4.56 ms");
         assert_eq!(seconds(Some(1.254)), "1.25 s");
+        assert_eq!(seconds(Some(5_400.0)), "90 min");
         assert_eq!(seconds(None), "–");
         assert_eq!(seconds(Some(f64::NAN)), "–");
         assert_eq!(millis(Some(250.0)), "250.0 ms");

@@ -55,6 +55,8 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
         .at("/advice", get(advice))
         .at("/advice/analyze", post(analyze))
         .at("/database", get(database))
+        .at("/activity", get(activity))
+        .at("/activity/signal", post(signal))
         .at("/login", get(login_form).post(login))
         .at("/logout", post(logout))
         .at("/assets/style.css", get(style))
@@ -467,6 +469,178 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
         StatusCode::OK,
         pages::layout(Page::Database, &session.csrf, body),
     )
+}
+
+#[handler]
+async fn activity(
+    ui: Data<&Ui>,
+    request: &Request,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
+    #[cfg(feature = "postgres")]
+    let body = {
+        let timeout = ui.perfscope.config().read_timeout;
+        let mut databases = Vec::new();
+        for watched in ui.perfscope.watched().all() {
+            let thresholds = watched.activity.thresholds();
+            let read = crate::pg::activity::read_now(&watched.pool, thresholds, timeout).await;
+            databases.push((
+                watched.name.to_string(),
+                read.map(|snapshot| (snapshot, thresholds)).map_err(|error| {
+                    tracing::warn!(database = %watched.name, %error, "ui: activity read failed");
+                    "The database cannot be read now; reload to try again.".to_owned()
+                }),
+            ));
+        }
+        // The message is made here from a closed set, never echoed.
+        let pid = query.get("pid").and_then(|p| p.parse::<i32>().ok());
+        let flash = match (query.get("done").map(String::as_str), pid) {
+            (Some("cancel"), Some(pid)) => Some(format!(
+                "Cancel sent to pid {pid}: its query stops, the session stays."
+            )),
+            (Some("terminate"), Some(pid)) => {
+                Some(format!("Terminate sent to pid {pid}: its session ends."))
+            }
+            (Some("gone"), Some(pid)) => Some(format!("pid {pid} was already gone.")),
+            _ => None,
+        };
+        pages::activity(&databases, &session.csrf, flash.as_deref())
+    };
+    #[cfg(not(feature = "postgres"))]
+    let body = {
+        let _ = &query;
+        maud::html! { h1 { "Activity" } p.empty { "This build has no Postgres support." } }
+    };
+    html(
+        StatusCode::OK,
+        pages::layout(Page::Activity, &session.csrf, body),
+    )
+}
+
+/// `POST /ui/activity/signal`: cancel or terminate one session, after a
+/// confirmation that shows what it is running.
+#[handler]
+async fn signal(
+    ui: Data<&Ui>,
+    request: &Request,
+    form: poem::Result<Form<HashMap<String, String>>>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (_, session) = match checked_post(&ui, request, &form) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
+    let refuse = |status: StatusCode, message: String| {
+        html(
+            status,
+            pages::layout(
+                Page::Activity,
+                &session.csrf,
+                maud::html! {
+                    h1 { "Activity" } p.notice { (message) } p { a href="/ui/activity" { "Back to the activity" } }
+                },
+            ),
+        )
+    };
+    let Some(pid) = form
+        .get("pid")
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|p| *p > 0)
+    else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Field `pid`: a positive backend pid is required.".into(),
+        );
+    };
+    #[cfg(feature = "postgres")]
+    {
+        use crate::pg::activity::Signal;
+        let action = match form.get("action").map(String::as_str) {
+            Some("cancel") => Signal::Cancel,
+            Some("terminate") => Signal::Terminate,
+            _ => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Field `action`: cancel or terminate.".into(),
+                );
+            }
+        };
+        let name = form.get("database").map_or("default", String::as_str);
+        let Some(watched) = ui.perfscope.watched().get(name) else {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                format!("Field `database`: no watched database {name:?}."),
+            );
+        };
+        if form.get("confirmed").map(String::as_str) != Some("yes") {
+            let running = watched
+                .activity
+                .latest()
+                .and_then(|a| {
+                    a.sessions
+                        .iter()
+                        .find(|s| s.pid == pid)
+                        .map(|s| format!(" ({}, {}: {})", s.user, s.state, s.query))
+                })
+                .unwrap_or_default();
+            let question = match action {
+                Signal::Cancel => format!(
+                    "Cancel the running query of pid {pid}{running} in {name}? The session stays."
+                ),
+                Signal::Terminate => format!(
+                    "Terminate pid {pid}{running} in {name}? Its session ends and its open transaction rolls back."
+                ),
+            };
+            let pid_text = pid.to_string();
+            return html(
+                StatusCode::OK,
+                pages::layout(
+                    Page::Activity,
+                    &session.csrf,
+                    pages::confirm(
+                        &question,
+                        "/ui/activity/signal",
+                        &[
+                            ("database", name),
+                            ("pid", &pid_text),
+                            ("action", action.as_str()),
+                        ],
+                        &session.csrf,
+                        "/ui/activity",
+                    ),
+                ),
+            );
+        }
+        match crate::api::activity::signal_counted(&ui.perfscope, &watched, pid, action, "ui").await
+        {
+            Ok(signalled) => {
+                let outcome = if signalled { action.as_str() } else { "gone" };
+                see_other(&format!("/ui/activity?done={outcome}&pid={pid}"))
+            }
+            Err(error) => {
+                let status = match error {
+                    crate::pg::activity::SignalError::NotASession(_) => StatusCode::NOT_FOUND,
+                    crate::pg::activity::SignalError::Forbidden(_) => StatusCode::FORBIDDEN,
+                    crate::pg::activity::SignalError::Unavailable(_) => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                };
+                refuse(status, error.to_string())
+            }
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = pid;
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This build has no Postgres support.".into(),
+        )
+    }
 }
 
 /// The Overview's figures now.

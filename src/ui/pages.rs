@@ -23,10 +23,18 @@ pub enum Page {
     Advice,
     /// `/ui/database`.
     Database,
+    /// `/ui/activity`.
+    Activity,
 }
 
 impl Page {
-    const ALL: [Page; 4] = [Self::Overview, Self::Queries, Self::Advice, Self::Database];
+    const ALL: [Page; 5] = [
+        Self::Overview,
+        Self::Queries,
+        Self::Activity,
+        Self::Advice,
+        Self::Database,
+    ];
 
     fn path(self) -> &'static str {
         match self {
@@ -34,6 +42,7 @@ impl Page {
             Self::Queries => "/ui/queries",
             Self::Advice => "/ui/advice",
             Self::Database => "/ui/database",
+            Self::Activity => "/ui/activity",
         }
     }
 
@@ -43,6 +52,7 @@ impl Page {
             Self::Queries => "Queries",
             Self::Advice => "Advice",
             Self::Database => "Database",
+            Self::Activity => "Activity",
         }
     }
 }
@@ -628,6 +638,136 @@ pub fn database(checks: &[CheckResult]) -> Markup {
     }
 }
 
+/// One database's activity, or why it could not be read.
+#[cfg(feature = "postgres")]
+pub type ActivityResult = (
+    String,
+    Result<
+        (
+            crate::pg::activity::ActivitySnapshot,
+            crate::pg::activity::Thresholds,
+        ),
+        String,
+    >,
+);
+
+#[cfg(feature = "postgres")]
+fn flag_badges(flags: &[String]) -> Markup {
+    html! {
+        @for flag in flags {
+            @let class = match flag.as_str() {
+                "blocked" | "blocking" => "sev high",
+                _ => "sev medium",
+            };
+            span class=(class) { (flag.replace('_', " ")) } " "
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn signal_form(database: &str, pid: i32, action: &str, csrf: &str) -> Markup {
+    html! {
+        form.inline-action method="post" action="/ui/activity/signal" {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="database" value=(database);
+            input type="hidden" name="pid" value=(pid);
+            input type="hidden" name="action" value=(action);
+            button.secondary.small type="submit" { (action) "…" }
+        }
+    }
+}
+
+/// The Activity page's body: per database, the lock chains root first and
+/// the sessions with cancel and terminate buttons.
+#[cfg(feature = "postgres")]
+pub fn activity(databases: &[ActivityResult], csrf: &str, flash: Option<&str>) -> Markup {
+    html! {
+        h1 { "Activity" }
+        @if let Some(flash) = flash {
+            p.notice role="status" { (flash) }
+        }
+        @if databases.is_empty() {
+            p.empty { "No database is watched. Set DATABASE_URL to see its sessions and locks." }
+        }
+        @for (name, result) in databases {
+            section {
+                @match result {
+                    Err(error) => {
+                        h2 { (name) }
+                        p.notice { (error) }
+                    }
+                    Ok((snapshot, thresholds)) => {
+                        @let summary = snapshot.summary();
+                        h2 { (name) span.muted { " · " (snapshot.sessions.len()) " sessions · longest query "
+                            (format::seconds(Some(summary.longest_query).filter(|s| *s > 0.0))) " · oldest transaction "
+                            (format::seconds(Some(summary.longest_transaction).filter(|s| *s > 0.0))) } }
+                        @let chains = snapshot.lock_chains();
+                        @if !chains.is_empty() {
+                            h3 { "Lock chains" span.muted { " · root blocker first" } }
+                            @for chain in &chains {
+                                ul.chain {
+                                    @for member in &chain.sessions {
+                                        li data-depth=(member.depth.min(3)) {
+                                            @if member.depth == 0 {
+                                                span.sev.high { "root" } " "
+                                            } @else {
+                                                span.muted { "↳ waits " (format::seconds(member.seconds)) " · " }
+                                            }
+                                            strong { "pid " (member.pid) } " "
+                                            span.muted { (member.state) }
+                                            @if member.depth == 0 {
+                                                span.muted { " · transaction open " (format::seconds(member.seconds)) }
+                                            }
+                                            @if let Some(query) = &member.query {
+                                                div { (sql(query)) }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        @if snapshot.sessions.is_empty() {
+                            p.empty { "No client session besides the agent's own." }
+                        } @else {
+                            div.scroll {
+                                table.activity {
+                                    thead { tr {
+                                        th.num { "PID" } th { "User · application" } th { "State" } th { "Waiting on" }
+                                        th.num { "Query age" } th.num { "Transaction age" } th { "Statement" } th { "" }
+                                    } }
+                                    tbody {
+                                        @for session in &snapshot.sessions {
+                                            tr {
+                                                td.num { (session.pid) }
+                                                td { (session.user) @if !session.application.is_empty() { span.muted { " · " (session.application) } }
+                                                    @if !session.client.is_empty() { div.muted { (session.client) } } }
+                                                td { (session.state) div { (flag_badges(&session.flags)) } }
+                                                td { @if let Some(event) = &session.wait_event {
+                                                        (session.wait_event_type.as_deref().unwrap_or("")) ": " (event)
+                                                        @if !session.blocked_by.is_empty() {
+                                                            div.muted { "blocked by " (session.blocked_by.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")) }
+                                                        }
+                                                    } @else { span.muted { "–" } } }
+                                                td.num.warn[session.flags.iter().any(|f| f == "long_running")] { (format::seconds(session.query_seconds)) }
+                                                td.num.warn[session.transaction_seconds.is_some_and(|t| t > thresholds.idle_in_transaction.as_secs_f64())] { (format::seconds(session.transaction_seconds)) }
+                                                td.statement { (sql(&session.query)) }
+                                                td.actions {
+                                                    @if session.state == "active" { (signal_form(name, session.pid, "cancel", csrf)) }
+                                                    (signal_form(name, session.pid, "terminate", csrf))
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The confirmation of a change, posted again with `confirmed`.
 pub fn confirm(
     question: &str,
@@ -887,5 +1027,64 @@ mod tests {
         let page = login(None, false).into_string();
         assert!(page.contains("PERFSCOPE_ADMIN_TOKEN"), "{page}");
         assert!(!page.contains("<form"), "{page}");
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_activity_page_shows_chains_root_first_and_signal_forms() {
+        use crate::pg::activity::{ActivitySnapshot, Session, Thresholds};
+        let session = |pid: i32, state: &str, blocked_by: Vec<i32>, query: &str| Session {
+            pid,
+            user: "app".into(),
+            application: "api".into(),
+            client: "10.0.0.7".into(),
+            state: state.into(),
+            wait_event_type: (!blocked_by.is_empty()).then(|| "Lock".into()),
+            wait_event: (!blocked_by.is_empty()).then(|| "transactionid".into()),
+            query_seconds: Some(75.0),
+            transaction_seconds: Some(90.0),
+            state_seconds: Some(42.0),
+            query: query.into(),
+            blocked_by,
+            flags: Vec::new(),
+        };
+        let mut snapshot = ActivitySnapshot {
+            at: std::time::SystemTime::now(),
+            sessions: vec![
+                session(
+                    101,
+                    "idle in transaction",
+                    vec![],
+                    "update items set name = ? where id = ?",
+                ),
+                session(202, "active", vec![101], "select '<script>' from items"),
+            ],
+        };
+        snapshot.flag(Thresholds::default());
+        let page = activity(
+            &[("default".into(), Ok((snapshot, Thresholds::default())))],
+            "csrf-value",
+            Some("Terminate sent to pid 101: its session ends."),
+        )
+        .into_string();
+        let root = page.find("<strong>pid 101</strong>").expect("the root");
+        let waiter = page.find("<strong>pid 202</strong>").expect("the waiter");
+        assert!(root < waiter, "root first: {page}");
+        for expected in [
+            "Lock chains",
+            "transaction open 90.00 s",
+            "blocked by 101",
+            "Lock: transactionid",
+            "&lt;script&gt;",
+            "name=\"action\" value=\"terminate\"",
+            "name=\"csrf\" value=\"csrf-value\"",
+            "Terminate sent to pid 101",
+            "idle in transaction",
+        ] {
+            assert!(page.contains(expected), "{expected} missing from {page}");
+        }
+        assert!(!page.contains("<script>'"), "{page}");
+        // Only the active session can be cancelled.
+        assert_eq!(page.matches("value=\"cancel\"").count(), 1, "{page}");
     }
 }

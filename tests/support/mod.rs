@@ -358,3 +358,90 @@ pub async fn sentry_receiver() -> (String, std::sync::Arc<SentryInbox>) {
     let addr = serve_loopback(app).await;
     (format!("http://public@{addr}/1"), inbox)
 }
+
+/// Logs in to the web pages at `base` with the admin token; the session
+/// cookie as a `Cookie` header value (`perfscope_session=…`).
+pub async fn ui_session(base: &str) -> String {
+    let login = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{base}/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={ADMIN_TOKEN}"))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 303, "logged in");
+    login.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("a pair")
+        .to_owned()
+}
+
+/// A page of the web pages with the session `cookie`: status and body.
+pub async fn ui_page(base: &str, path: &str, cookie: &str) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("page");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// POSTs a form of the web pages with the session `cookie`: status,
+/// `Location` and body.
+pub async fn ui_post(
+    base: &str,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> (u16, Option<String>, String) {
+    let body: Vec<String> = form
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('=', "%3D")
+                    .replace('+', "%2B")
+                    .replace(' ', "+")
+            )
+        })
+        .collect();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned);
+    (status, location, response.text().await.expect("body"))
+}
+
+/// The CSRF token the forms of a page carry.
+pub fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    page[at + 19..at + 19 + 64].to_owned()
+}
