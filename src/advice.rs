@@ -503,6 +503,9 @@ pub fn database_advice(
                 }),
             });
         }
+        if let Some(space) = database.space.latest() {
+            health.extend(bloat_findings(&database.name, &space, admin));
+        }
         if let Some(activity) = database.activity.latest() {
             health.extend(activity_findings(
                 &database.name,
@@ -641,6 +644,57 @@ fn activity_findings(
                             s.query
                         )
                     })
+                    .collect()
+            }),
+        });
+    }
+    findings
+}
+
+/// Tables and indexes whose estimated bloat is at least half their size
+/// and 8 MiB, from the space reader's last pass. Names only for the admin
+/// token.
+#[cfg(feature = "postgres")]
+fn bloat_findings(
+    name: &str,
+    space: &crate::pg::space::SpaceSnapshot,
+    admin: bool,
+) -> Vec<Recommendation> {
+    let (tables, indexes) = space.bloated();
+    let mib = |b: Option<f64>| b.unwrap_or(0.0) / 1024.0 / 1024.0;
+    let mut findings = Vec::new();
+    if !tables.is_empty() {
+        findings.push(Recommendation {
+            kind: "table_bloat".into(),
+            severity: Severity::Medium,
+            message: format!(
+                "Database {name}: {} tables are mostly dead space (estimated from statistics): VACUUM (FULL, or pg_repack online) to give it back, and tune autovacuum for them.",
+                tables.len()
+            ),
+            value: tables.iter().filter_map(|t| t.bloat_ratio).fold(0.0, f64::max),
+            threshold: crate::pg::space::BLOAT_SHARE,
+            objects: admin.then(|| {
+                tables
+                    .iter()
+                    .map(|t| format!("{}.{} ({:.0} MiB of {:.0} MiB)", t.schema, t.name, mib(t.bloat_bytes), t.heap_bytes as f64 / 1024.0 / 1024.0))
+                    .collect()
+            }),
+        });
+    }
+    if !indexes.is_empty() {
+        findings.push(Recommendation {
+            kind: "index_bloat".into(),
+            severity: Severity::Medium,
+            message: format!(
+                "Database {name}: {} indexes are mostly empty space (estimated from statistics): REINDEX CONCURRENTLY them.",
+                indexes.len()
+            ),
+            value: indexes.iter().filter_map(|i| i.bloat_ratio).fold(0.0, f64::max),
+            threshold: crate::pg::space::BLOAT_SHARE,
+            objects: admin.then(|| {
+                indexes
+                    .iter()
+                    .map(|i| format!("{}.{} on {} ({:.0} MiB of {:.0} MiB)", i.schema, i.name, i.table, mib(i.bloat_bytes), i.bytes as f64 / 1024.0 / 1024.0))
                     .collect()
             }),
         });

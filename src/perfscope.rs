@@ -246,6 +246,7 @@ impl Perfscope {
                 idle_in_transaction: self.inner.config.idle_in_transaction_threshold,
             },
         ));
+        let space = Arc::new(crate::pg::space::SpaceReader::default());
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),
@@ -258,12 +259,13 @@ impl Perfscope {
             advisor: advisor.clone(),
             health: health.clone(),
             activity: activity.clone(),
+            space: space.clone(),
             pool: pool.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements, database, advisor, health, activity],
+            vec![statements, database, advisor, health, activity, space],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,

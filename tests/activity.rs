@@ -558,3 +558,114 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     assert_eq!(renamed, 5, "the plans changed no row");
     agent.stop().await;
 }
+
+async fn space(agent: &TestAgent) -> Value {
+    let response = client()
+        .get(agent.url("/api/performance/space"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("json")
+}
+
+fn table_of(report: &Value, name: &str) -> Value {
+    report["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("{name} not listed: {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE bloaty (id int PRIMARY KEY, payload text NOT NULL) WITH (autovacuum_enabled = off);
+             INSERT INTO bloaty SELECT g, repeat('p', 60) FROM generate_series(1, 200000) g;
+             GRANT SELECT ON bloaty TO perfscope;
+             ANALYZE bloaty;",
+        )
+        .await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(cluster.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let before = space(&agent).await;
+    let fresh = table_of(&before, "bloaty");
+    let dump = fresh.to_string();
+    assert!(fresh["rowsEstimate"].as_f64() > Some(150_000.0), "{dump}");
+    assert!(fresh["heapBytes"].as_i64() > Some(10 << 20), "{dump}");
+    assert!(fresh["indexBytes"].as_i64() > Some(1 << 20), "{dump}");
+    assert_eq!(fresh["growthBytes"], 0, "{dump}");
+    assert!(
+        fresh["bloatRatio"].as_f64() < Some(0.3),
+        "a fresh table is not bloated: {dump}"
+    );
+    let pkey = before["indexes"]
+        .as_array()
+        .and_then(|i| i.iter().find(|i| i["name"] == "bloaty_pkey").cloned())
+        .expect("the primary key listed");
+    assert_eq!(pkey["table"], "bloaty");
+    assert_eq!(pkey["method"], "btree");
+
+    cluster
+        .exec(
+            "postgres",
+            "UPDATE bloaty SET payload = payload || 'x';
+             DELETE FROM bloaty WHERE id % 10 <> 0;
+             ANALYZE bloaty;",
+        )
+        .await;
+    let after = space(&agent).await;
+    let bloated = table_of(&after, "bloaty");
+    let dump = bloated.to_string();
+    assert!(bloated["bloatRatio"].as_f64() > Some(0.5), "{dump}");
+    assert!(
+        bloated["bloatBytes"].as_f64() > Some(8.0 * 1024.0 * 1024.0),
+        "{dump}"
+    );
+    assert!(bloated["growthBytes"].as_i64() > Some(1 << 20), "{dump}");
+    // The finding, with the table's name only for the admin token.
+    let finding = eventually("a table_bloat finding", async || {
+        let stats: Value = client()
+            .get(agent.url("/api/performance/stats"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        stats["recommendations"]["health"]
+            .as_array()?
+            .iter()
+            .find(|r| r["kind"] == "table_bloat")
+            .cloned()
+    })
+    .await;
+    assert!(
+        finding["objects"][0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("public.bloaty")),
+        "{finding}"
+    );
+    let public: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let health = public["recommendations"]["health"].to_string();
+    assert!(
+        health.contains("table_bloat") && !health.contains("bloaty"),
+        "{health}"
+    );
+    agent.stop().await;
+}

@@ -28,6 +28,8 @@ mod metrics;
 mod optimize;
 mod payload;
 pub(crate) mod slow_queries;
+#[cfg(feature = "postgres")]
+mod space;
 mod stats;
 
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
@@ -69,6 +71,7 @@ type Apis = (
     database::DatabaseApi,
     activity::ActivityApi,
     explain::ExplainApi,
+    space::SpaceApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -115,6 +118,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         explain::ExplainApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        space::SpaceApi {
             perfscope: perfscope.clone(),
         },
     );

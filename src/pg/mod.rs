@@ -12,6 +12,7 @@ pub mod health;
 pub mod maintenance;
 pub mod runner;
 pub mod self_check;
+pub mod space;
 pub mod statements;
 
 use std::future::Future;
@@ -89,6 +90,8 @@ pub struct WatchedDatabase {
     pub health: Arc<health::HealthReader>,
     /// The activity reader (sessions, locks).
     pub activity: Arc<activity::ActivityReader>,
+    /// The space reader (largest tables and indexes, bloat, growth).
+    pub space: Arc<space::SpaceReader>,
     /// The pool its readers use.
     pub pool: crate::db::TimedPool,
 }

@@ -1,0 +1,288 @@
+//! The space reader: the largest tables and indexes of a watched database
+//! with row estimates, heap, TOAST and index sizes, statistics-based bloat
+//! estimates (see `sql/queries/space_*.sql`) and each table's growth since
+//! the agent first saw it. It runs on every [`SPACE_EVERY`]-th pass (sizes
+//! move slowly, and the estimate reads pg_stats); the endpoint reads
+//! afresh. Bloat worth acting on becomes a finding.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
+
+use super::{ReadError, Reader};
+use crate::db::TimedTransaction;
+
+const TABLES: &str = include_str!("../../sql/queries/space_tables.sql");
+const INDEXES: &str = include_str!("../../sql/queries/space_indexes.sql");
+
+/// Tables and indexes listed.
+pub const LISTED: i64 = 20;
+/// The reader runs on every this-many runner passes.
+pub const SPACE_EVERY: u64 = 4;
+/// Tables whose first size is remembered for growth.
+const MAX_REMEMBERED: usize = 256;
+/// Bloat worth a finding: at least this share of the relation…
+pub const BLOAT_SHARE: f64 = 0.5;
+/// …and at least this many bytes.
+pub const BLOAT_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+
+/// One table.
+#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TableSpace {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// The planner's row estimate (`reltuples`).
+    pub rows_estimate: f64,
+    /// The heap, bytes.
+    pub heap_bytes: i64,
+    /// Its TOAST table with its index, bytes.
+    pub toast_bytes: i64,
+    /// Its indexes, bytes.
+    pub index_bytes: i64,
+    /// All of it, bytes.
+    pub total_bytes: i64,
+    /// Estimated bytes of the heap beyond what the live rows need (needs
+    /// SELECT on the table for its statistics).
+    #[oai(skip_serializing_if_is_none)]
+    pub bloat_bytes: Option<f64>,
+    /// `bloatBytes / heapBytes`.
+    #[oai(skip_serializing_if_is_none)]
+    pub bloat_ratio: Option<f64>,
+    /// Growth of `totalBytes` since the agent first saw the table.
+    #[oai(skip_serializing_if_is_none)]
+    pub growth_bytes: Option<i64>,
+}
+
+/// One index.
+#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct IndexSpace {
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// Its table.
+    pub table: String,
+    /// Its access method (`btree`, `gin`, …).
+    pub method: String,
+    /// Its size, bytes.
+    pub bytes: i64,
+    /// Scans since the stats reset.
+    pub scans: i64,
+    /// Estimated bytes beyond what its entries need (B-trees on plain
+    /// columns the role may read).
+    #[oai(skip_serializing_if_is_none)]
+    pub bloat_bytes: Option<f64>,
+    /// `bloatBytes / bytes`.
+    #[oai(skip_serializing_if_is_none)]
+    pub bloat_ratio: Option<f64>,
+}
+
+/// One pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpaceSnapshot {
+    /// When it was read.
+    pub at: SystemTime,
+    /// The largest tables, largest first.
+    pub tables: Vec<TableSpace>,
+    /// The largest indexes, largest first.
+    pub indexes: Vec<IndexSpace>,
+}
+
+fn ratio(part: Option<f64>, whole: i64) -> Option<f64> {
+    part.filter(|_| whole > 0)
+        .map(|p| (p / whole as f64).clamp(0.0, 1.0))
+}
+
+/// Reads the largest tables and indexes now.
+pub async fn read_space(tx: &TimedTransaction<'_>) -> Result<SpaceSnapshot, ReadError> {
+    let mut tables = Vec::new();
+    for row in tx.query(TABLES, &[&LISTED]).await? {
+        let heap_bytes: i64 = row.try_get("heap_bytes")?;
+        let bloat_bytes: Option<f64> = row.try_get("bloat_bytes")?;
+        tables.push(TableSpace {
+            schema: row.try_get("schema")?,
+            name: row.try_get("name")?,
+            rows_estimate: row.try_get("rows_estimate")?,
+            heap_bytes,
+            toast_bytes: row.try_get("toast_bytes")?,
+            index_bytes: row.try_get("index_bytes")?,
+            total_bytes: row.try_get("total_bytes")?,
+            bloat_bytes,
+            bloat_ratio: ratio(bloat_bytes, heap_bytes),
+            growth_bytes: None,
+        });
+    }
+    let mut indexes = Vec::new();
+    for row in tx.query(INDEXES, &[&LISTED]).await? {
+        let bytes: i64 = row.try_get("bytes")?;
+        let bloat_bytes: Option<f64> = row.try_get("bloat_bytes")?;
+        indexes.push(IndexSpace {
+            schema: row.try_get("schema")?,
+            name: row.try_get("name")?,
+            table: row.try_get("table_name")?,
+            method: row.try_get("method")?,
+            bytes,
+            scans: row.try_get("scans")?,
+            bloat_bytes,
+            bloat_ratio: ratio(bloat_bytes, bytes),
+        });
+    }
+    Ok(SpaceSnapshot {
+        at: SystemTime::now(),
+        tables,
+        indexes,
+    })
+}
+
+/// Reads the space now through `pool` (a read-only transaction under
+/// `timeout`), with growth from `reader`'s memory.
+pub async fn read_now(
+    pool: &crate::db::TimedPool,
+    reader: &SpaceReader,
+    timeout: std::time::Duration,
+) -> Result<SpaceSnapshot, ReadError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .await?;
+    let mut snapshot = read_space(&tx).await?;
+    tx.commit().await?;
+    reader.annotate_growth(&mut snapshot);
+    Ok(snapshot)
+}
+
+impl SpaceSnapshot {
+    /// Tables and indexes whose bloat is worth acting on.
+    pub fn bloated(&self) -> (Vec<&TableSpace>, Vec<&IndexSpace>) {
+        let worth = |bytes: Option<f64>, share: Option<f64>| {
+            bytes.is_some_and(|b| b >= BLOAT_BYTES) && share.is_some_and(|s| s >= BLOAT_SHARE)
+        };
+        (
+            self.tables
+                .iter()
+                .filter(|t| worth(t.bloat_bytes, t.bloat_ratio))
+                .collect(),
+            self.indexes
+                .iter()
+                .filter(|i| worth(i.bloat_bytes, i.bloat_ratio))
+                .collect(),
+        )
+    }
+}
+
+/// The space reader of one database.
+#[derive(Debug, Default)]
+pub struct SpaceReader {
+    first_seen: RwLock<HashMap<String, i64>>,
+    latest: RwLock<Option<Arc<SpaceSnapshot>>>,
+}
+
+impl SpaceReader {
+    /// The latest pass, once one succeeded.
+    pub fn latest(&self) -> Option<Arc<SpaceSnapshot>> {
+        self.latest
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sets each table's growth since it was first seen (remembering the
+    /// tables seen for the first time, up to a bound).
+    pub fn annotate_growth(&self, snapshot: &mut SpaceSnapshot) {
+        let mut first = self
+            .first_seen
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for table in &mut snapshot.tables {
+            let key = format!("{}.{}", table.schema, table.name);
+            match first.get(&key) {
+                Some(was) => table.growth_bytes = Some(table.total_bytes - was),
+                None if first.len() < MAX_REMEMBERED => {
+                    first.insert(key, table.total_bytes);
+                    table.growth_bytes = Some(0);
+                }
+                None => {}
+            }
+        }
+    }
+
+    async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
+        let mut snapshot = read_space(tx).await?;
+        self.annotate_growth(&mut snapshot);
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
+        Ok(())
+    }
+}
+
+impl Reader for SpaceReader {
+    fn name(&self) -> &'static str {
+        "space"
+    }
+
+    fn every(&self) -> u64 {
+        SPACE_EVERY
+    }
+
+    fn read<'a>(
+        &'a self,
+        tx: &'a TimedTransaction<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
+        Box::pin(self.pass(tx))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(name: &str, total: i64, bloat: Option<f64>) -> TableSpace {
+        TableSpace {
+            schema: "public".into(),
+            name: name.into(),
+            rows_estimate: 1000.0,
+            heap_bytes: total,
+            toast_bytes: 0,
+            index_bytes: 0,
+            total_bytes: total,
+            bloat_bytes: bloat,
+            bloat_ratio: ratio(bloat, total),
+            growth_bytes: None,
+        }
+    }
+
+    #[test]
+    fn growth_counts_from_the_first_sight_and_bloat_needs_size_and_share() {
+        let reader = SpaceReader::default();
+        let mut first = SpaceSnapshot {
+            at: SystemTime::now(),
+            tables: vec![table("a", 100, None)],
+            indexes: Vec::new(),
+        };
+        reader.annotate_growth(&mut first);
+        assert_eq!(first.tables[0].growth_bytes, Some(0));
+        let mut later = SpaceSnapshot {
+            at: SystemTime::now(),
+            tables: vec![
+                table("a", 250, None),
+                table("big", 100 << 20, Some(80.0 * 1024.0 * 1024.0)),
+                table("small", 4 << 20, Some(3.0 * 1024.0 * 1024.0)),
+                table("mild", 100 << 20, Some(20.0 * 1024.0 * 1024.0)),
+            ],
+            indexes: Vec::new(),
+        };
+        reader.annotate_growth(&mut later);
+        assert_eq!(later.tables[0].growth_bytes, Some(150));
+        let (tables, _) = later.bloated();
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec!["big"]);
+    }
+}
