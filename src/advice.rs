@@ -503,6 +503,9 @@ pub fn database_advice(
                 }),
             });
         }
+        if let Some(replication) = database.replication.latest() {
+            health.extend(slot_findings(&database.name, &replication, admin));
+        }
         if let Some(space) = database.space.latest() {
             health.extend(bloat_findings(&database.name, &space, admin));
         }
@@ -700,4 +703,50 @@ fn bloat_findings(
         });
     }
     findings
+}
+
+/// Inactive replication slots that keep WAL from being removed. Slot names
+/// only for the admin token.
+#[cfg(feature = "postgres")]
+fn slot_findings(
+    name: &str,
+    replication: &crate::pg::replication::ReplicationSnapshot,
+    admin: bool,
+) -> Vec<Recommendation> {
+    let inactive = replication.inactive_slots();
+    if inactive.is_empty() {
+        return Vec::new();
+    }
+    let retained = inactive
+        .iter()
+        .filter_map(|s| s.retained_bytes)
+        .fold(0.0, f64::max);
+    vec![Recommendation {
+        kind: "inactive_replication_slot".into(),
+        severity: if retained >= 1024.0 * 1024.0 * 1024.0 {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        message: format!(
+            "Database {name}'s server has {} inactive replication slot(s) keeping WAL ({:.0} MiB at most): the disk fills until the consumer returns. Reconnect it, or drop the slot with pg_drop_replication_slot(name).",
+            inactive.len(),
+            retained / 1024.0 / 1024.0
+        ),
+        value: retained,
+        threshold: 0.0,
+        objects: admin.then(|| {
+            inactive
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} ({}, {:.0} MiB)",
+                        s.name,
+                        s.slot_type,
+                        s.retained_bytes.unwrap_or(0.0) / 1024.0 / 1024.0
+                    )
+                })
+                .collect()
+        }),
+    }]
 }

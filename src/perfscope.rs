@@ -247,6 +247,7 @@ impl Perfscope {
             },
         ));
         let space = Arc::new(crate::pg::space::SpaceReader::default());
+        let replication = Arc::new(crate::pg::replication::ReplicationReader::default());
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),
@@ -260,12 +261,21 @@ impl Perfscope {
             health: health.clone(),
             activity: activity.clone(),
             space: space.clone(),
+            replication: replication.clone(),
             pool: pool.clone(),
         }));
         crate::pg::runner::spawn(
             pool,
             name,
-            vec![statements, database, advisor, health, activity, space],
+            vec![
+                statements,
+                database,
+                advisor,
+                health,
+                activity,
+                space,
+                replication,
+            ],
             self.inner.pg_metrics.clone(),
             self.inner.config.read_interval,
             self.inner.config.read_timeout,

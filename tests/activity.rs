@@ -669,3 +669,134 @@ async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete(
     );
     agent.stop().await;
 }
+
+async fn replication(agent: &TestAgent, database: &str) -> Value {
+    let response = client()
+        .get(agent.url("/api/performance/replication"))
+        .query(&[("database", database)])
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_alone_then_with_a_standby_and_a_stale_slot() {
+    let primary = PgCluster::start();
+    primary.install().await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(primary.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    // A single cluster: a primary with nothing, and said so.
+    let alone = replication(&agent, "default").await;
+    assert_eq!(alone["role"], "primary", "{alone}");
+    assert_eq!(alone["standbys"], serde_json::json!([]), "{alone}");
+    assert_eq!(alone["slots"], serde_json::json!([]), "{alone}");
+    assert_eq!(
+        alone["summary"], "primary with no standby connected; no replication slot",
+        "{alone}"
+    );
+    agent.stop().await;
+
+    // A streaming standby, and a slot nobody consumes while WAL is written.
+    let standby = primary.start_standby();
+    primary
+        .exec(
+            "postgres",
+            "SELECT pg_create_physical_replication_slot('stale', true);
+             CREATE TABLE filler AS SELECT g, repeat('w', 100) AS pad FROM generate_series(1, 50000) g;",
+        )
+        .await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(primary.url("perfscope", "postgres"));
+        raw.watch_databases = Some(format!("replica={}", standby.url("perfscope", "postgres")));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let report = eventually("the standby streaming", async || {
+        let report = replication(&agent, "default").await;
+        (report["standbys"][0]["state"] == "streaming").then_some(report)
+    })
+    .await;
+    let dump = report.to_string();
+    assert_eq!(report["role"], "primary", "{dump}");
+    assert!(
+        report["standbys"][0]["bytesBehind"].as_f64().is_some(),
+        "{dump}"
+    );
+    let slot = &report["slots"][0];
+    assert_eq!(slot["name"], "stale", "{dump}");
+    assert_eq!(slot["active"], false, "{dump}");
+    assert!(slot["retainedBytes"].as_f64() > Some(1_000_000.0), "{dump}");
+    assert!(
+        report["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("1 inactive and holding WAL")),
+        "{dump}"
+    );
+    // The standby reports itself and its replay lag.
+    let replica = eventually("the standby's own view", async || {
+        let replica = replication(&agent, "replica").await;
+        (replica["role"] == "standby" && replica["standbys"][0]["replayLagSeconds"].is_number())
+            .then_some(replica)
+    })
+    .await;
+    assert_eq!(replica["standbys"][0]["name"], "self", "{replica}");
+    assert!(
+        replica["standbys"][0]["replayLagSeconds"].as_f64() >= Some(0.0),
+        "{replica}"
+    );
+    // The finding and the metrics.
+    let finding = eventually("an inactive slot finding", async || {
+        let stats: Value = client()
+            .get(agent.url("/api/performance/stats"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        stats["recommendations"]["health"]
+            .as_array()?
+            .iter()
+            .find(|r| r["kind"] == "inactive_replication_slot")
+            .cloned()
+    })
+    .await;
+    assert!(
+        finding["objects"][0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("stale")),
+        "{finding}"
+    );
+    let metrics = eventually("the replication metrics", async || {
+        let text = client()
+            .get(agent.url("/api/performance/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (text.contains("pg_replication_lag_seconds{database=\"default\"")
+            && text.contains("pg_replication_lag_seconds{database=\"replica\",standby=\"self\"}"))
+        .then_some(text)
+    })
+    .await;
+    assert!(
+        metrics.contains("pg_replication_slot_active{database=\"default\",slot=\"stale\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pg_replication_slot_retained_bytes{database=\"default\",slot=\"stale\"}"),
+        "{metrics}"
+    );
+    agent.stop().await;
+    drop(standby);
+}

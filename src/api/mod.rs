@@ -27,6 +27,8 @@ mod metrics;
 #[cfg(feature = "postgres")]
 mod optimize;
 mod payload;
+#[cfg(feature = "postgres")]
+mod replication;
 pub(crate) mod slow_queries;
 #[cfg(feature = "postgres")]
 mod space;
@@ -72,6 +74,7 @@ type Apis = (
     activity::ActivityApi,
     explain::ExplainApi,
     space::SpaceApi,
+    replication::ReplicationApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -122,6 +125,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         space::SpaceApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        replication::ReplicationApi {
             perfscope: perfscope.clone(),
         },
     );

@@ -19,6 +19,8 @@ pub mod http;
 pub mod pg;
 #[cfg(feature = "postgres")]
 pub mod pg_activity;
+#[cfg(feature = "postgres")]
+pub mod pg_replication;
 pub mod process;
 pub mod runtime;
 

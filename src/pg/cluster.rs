@@ -82,34 +82,40 @@ fn path_str(path: &Path) -> Result<&str, ClusterError> {
         .ok_or_else(|| ClusterError::Failed(format!("not UTF-8: {}", path.display())))
 }
 
+/// A fresh directory for a cluster, owned by `postgres` when we are root.
+fn new_dir() -> Result<PathBuf, ClusterError> {
+    let dir = std::env::temp_dir().join(format!(
+        "perfscope-pg-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ClusterError::Failed(format!("{}: {e}", dir.display())))?;
+    if is_root() {
+        let chown = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&dir)
+            .status()
+            .map_err(|e| ClusterError::Failed(format!("chown: {e}")))?;
+        if !chown.success() {
+            return Err(ClusterError::Failed(format!(
+                "chown of {} failed",
+                dir.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
 impl Cluster {
     /// initdb and start a cluster with `extra_conf` lines added to its
     /// configuration.
     pub fn start(extra_conf: &str) -> Result<Self, ClusterError> {
         let bin = server_bin()?;
-        let dir = std::env::temp_dir().join(format!(
-            "perfscope-pg-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| ClusterError::Failed(format!("{}: {e}", dir.display())))?;
-        if is_root() {
-            let chown = Command::new("chown")
-                .arg("postgres:postgres")
-                .arg(&dir)
-                .status()
-                .map_err(|e| ClusterError::Failed(format!("chown: {e}")))?;
-            if !chown.success() {
-                return Err(ClusterError::Failed(format!(
-                    "chown of {} failed",
-                    dir.display()
-                )));
-            }
-        }
+        let dir = new_dir()?;
         let data = dir.join("data");
         let init = run(
             &bin,
@@ -189,6 +195,72 @@ impl Cluster {
                 std::fs::read_to_string(&log).unwrap_or_default()
             )))
         }
+    }
+
+    /// A streaming standby of this cluster: a `pg_basebackup -R` of its
+    /// data started on a port of its own (stopped and removed when
+    /// dropped, like any cluster).
+    pub fn start_standby(&self) -> Result<Self, ClusterError> {
+        let dir = new_dir()?;
+        let data = dir.join("data");
+        let port = self.port.to_string();
+        let backup = run(
+            &self.bin,
+            "pg_basebackup",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-R",
+                "-X",
+                "stream",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        )?;
+        if !backup.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(ClusterError::Failed(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&backup.stderr)
+            )));
+        }
+        let conf = data.join("postgresql.auto.conf");
+        let base = std::fs::read_to_string(&conf)
+            .map_err(|e| ClusterError::Failed(format!("reading the configuration: {e}")))?;
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            // Later lines win: the standby's own port and socket directory.
+            std::fs::write(
+                &conf,
+                format!(
+                    "{base}\nport = {port}\nunix_socket_directories = '{}'\nhot_standby = on\n",
+                    dir.display()
+                ),
+            )
+            .map_err(|e| ClusterError::Failed(format!("writing the configuration: {e}")))?;
+            let standby = Self {
+                bin: self.bin.clone(),
+                dir: dir.clone(),
+                port,
+            };
+            match standby.pg_ctl_start() {
+                Ok(()) => return Ok(standby),
+                Err(error) => {
+                    last_error = error.to_string();
+                    std::mem::forget(standby);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(ClusterError::Failed(format!(
+            "the standby did not start: {last_error}"
+        )))
     }
 
     /// The port it listens on (127.0.0.1).

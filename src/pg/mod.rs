@@ -10,6 +10,7 @@ pub mod database;
 pub mod explain;
 pub mod health;
 pub mod maintenance;
+pub mod replication;
 pub mod runner;
 pub mod self_check;
 pub mod space;
@@ -92,6 +93,8 @@ pub struct WatchedDatabase {
     pub activity: Arc<activity::ActivityReader>,
     /// The space reader (largest tables and indexes, bloat, growth).
     pub space: Arc<space::SpaceReader>,
+    /// The replication reader (standbys, lag, slots).
+    pub replication: Arc<replication::ReplicationReader>,
     /// The pool its readers use.
     pub pool: crate::db::TimedPool,
 }

@@ -21,6 +21,19 @@ impl PgCluster {
         }
     }
 
+    /// A streaming standby of this cluster (pg_basebackup -R), on its own
+    /// port.
+    pub fn start_standby(&self) -> Self {
+        let cluster = self
+            .cluster
+            .start_standby()
+            .unwrap_or_else(|e| panic!("the standby starts: {e}"));
+        Self {
+            port: cluster.port(),
+            cluster,
+        }
+    }
+
     /// Stops the server (fast shutdown), keeping the data.
     pub fn stop(&self) {
         self.cluster.stop().expect("pg_ctl stop");
