@@ -27,6 +27,14 @@ struct SlotLabels {
     slot: String,
 }
 
+/// A slot family: name, help, unit, value.
+type SlotFamily = (
+    &'static str,
+    &'static str,
+    Option<Unit>,
+    fn(&crate::pg::replication::Slot) -> Option<f64>,
+);
+
 /// Encodes the latest replication pass of every watched database.
 #[derive(Debug)]
 pub struct ReplicationCollector {
@@ -45,31 +53,27 @@ impl Collector for ReplicationCollector {
         if snapshots.is_empty() {
             return Ok(());
         }
-        let mut lag = encoder.encode_descriptor(
-            "pg_replication_lag",
-            "Replay lag of each standby (on a standby: since its last replayed transaction, 0 when caught up)",
-            Some(&Unit::Seconds),
-            MetricType::Gauge,
-        )?;
-        for (database, snapshot) in &snapshots {
-            for standby in snapshot.standbys.iter().take(MAX_EXPORTED) {
-                let Some(seconds) = standby.replay_lag_seconds else {
-                    continue;
-                };
-                let labels = StandbyLabels {
-                    database: database.clone(),
-                    standby: standby.name.clone(),
-                };
-                ConstGauge::new(seconds).encode(lag.encode_family(&labels)?)?;
+        {
+            let mut lag = encoder.encode_descriptor(
+                "pg_replication_lag",
+                "Replay lag of each standby (on a standby: since its last replayed transaction, 0 when caught up)",
+                Some(&Unit::Seconds),
+                MetricType::Gauge,
+            )?;
+            for (database, snapshot) in &snapshots {
+                for standby in snapshot.standbys.iter().take(MAX_EXPORTED) {
+                    let Some(seconds) = standby.replay_lag_seconds else {
+                        continue;
+                    };
+                    let labels = StandbyLabels {
+                        database: database.clone(),
+                        standby: standby.name.clone(),
+                    };
+                    ConstGauge::new(seconds).encode(lag.encode_family(&labels)?)?;
+                }
             }
         }
-        drop(lag);
-        let families: [(
-            &str,
-            &str,
-            Option<Unit>,
-            fn(&crate::pg::replication::Slot) -> Option<f64>,
-        ); 2] = [
+        let families: [SlotFamily; 2] = [
             (
                 "pg_replication_slot_retained",
                 "WAL each replication slot keeps the server from removing",
