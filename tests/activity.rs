@@ -667,6 +667,15 @@ async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete(
         health.contains("table_bloat") && !health.contains("bloaty"),
         "{health}"
     );
+    // The Database page shows the space from the reader's last pass.
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let page = eventually("the bloated table on the Database page", async || {
+        let (_, page) = support::ui_page(&base, "/ui/database", &cookie).await;
+        (page.contains("public.bloaty") && page.contains("class=\"num warn\"")).then_some(page)
+    })
+    .await;
+    assert!(page.contains("Bloat (est.)"), "{page}");
     agent.stop().await;
 }
 
@@ -797,6 +806,15 @@ async fn replication_alone_then_with_a_standby_and_a_stale_slot() {
         metrics.contains("pg_replication_slot_retained_bytes{database=\"default\",slot=\"stale\"}"),
         "{metrics}"
     );
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let (_, page) = support::ui_page(&base, "/ui/database", &cookie).await;
+    assert!(page.contains("A primary with 1 standby(s)."), "{page}");
+    assert!(
+        page.contains("A standby, replaying from its primary."),
+        "{page}"
+    );
+    assert!(page.contains("<code>stale</code>"), "{page}");
     agent.stop().await;
     drop(standby);
 }

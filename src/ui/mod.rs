@@ -461,7 +461,23 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
                 }),
             ));
         }
-        pages::database(&checks)
+        let views: Vec<Markup> = ui
+            .perfscope
+            .watched()
+            .all()
+            .iter()
+            .map(|db| {
+                pages::space_and_replication(
+                    &db.name,
+                    db.space.latest().as_deref(),
+                    db.replication.latest().as_deref(),
+                )
+            })
+            .collect();
+        maud::html! {
+            (pages::database(&checks))
+            @for view in &views { (view) }
+        }
     };
     #[cfg(not(feature = "postgres"))]
     let body = maud::html! { h1 { "Database" } p.empty { "This build has no Postgres support." } };

@@ -638,6 +638,95 @@ pub fn database(checks: &[CheckResult]) -> Markup {
     }
 }
 
+/// The Database page's space and replication views of one database, from
+/// the readers' last passes.
+#[cfg(feature = "postgres")]
+pub fn space_and_replication(
+    name: &str,
+    space: Option<&crate::pg::space::SpaceSnapshot>,
+    replication: Option<&crate::pg::replication::ReplicationSnapshot>,
+) -> Markup {
+    let bytes = |b: i64| format::bytes(u64::try_from(b).ok());
+    html! {
+        section {
+            h2 { (name) span.muted { " · space" } }
+            @match space {
+                None => { p.empty { "Not read yet: the space reader runs every fourth pass of the readers." } }
+                Some(space) => {
+                    div.scroll {
+                        table {
+                            thead { tr { th { "Table" } th.num { "Rows" } th.num { "Heap" } th.num { "TOAST" } th.num { "Indexes" }
+                                th.num { "Total" } th.num { "Bloat (est.)" } th.num { "Growth" } } }
+                            tbody {
+                                @for t in space.tables.iter().take(10) {
+                                    tr {
+                                        td { code { (t.schema) "." (t.name) } }
+                                        td.num { (format::count(t.rows_estimate.max(0.0) as u64)) }
+                                        td.num { (bytes(t.heap_bytes)) }
+                                        td.num { (bytes(t.toast_bytes)) }
+                                        td.num { (bytes(t.index_bytes)) }
+                                        td.num { (bytes(t.total_bytes)) }
+                                        td.num.warn[t.bloat_ratio.is_some_and(|r| r >= crate::pg::space::BLOAT_SHARE)] {
+                                            (format::percent(t.bloat_ratio))
+                                        }
+                                        td.num { (t.growth_bytes.map_or_else(|| "–".to_owned(), |g| if g >= 0 { format!("+{}", bytes(g)) } else { format!("−{}", bytes(-g)) })) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { (name) span.muted { " · replication" } }
+            @match replication {
+                None => { p.empty { "Not read yet." } }
+                Some(r) => {
+                    p {
+                        @if r.standby { "A standby, replaying from its primary." }
+                        @else if r.standbys.is_empty() { "A primary with no standby connected." }
+                        @else { "A primary with " (r.standbys.len()) " standby(s)." }
+                        " "
+                        @if r.slots.is_empty() { "No replication slot." }
+                    }
+                    @if !r.standbys.is_empty() {
+                        table {
+                            thead { tr { th { "Standby" } th { "State" } th.num { "Write lag" } th.num { "Flush lag" } th.num { "Replay lag" } th.num { "Behind" } } }
+                            tbody {
+                                @for s in &r.standbys {
+                                    tr {
+                                        td { (s.name) @if !s.client.is_empty() { span.muted { " · " (s.client) } } }
+                                        td { (s.state) @if !s.sync_state.is_empty() { span.muted { " · " (s.sync_state) } } }
+                                        td.num { (format::seconds(s.write_lag_seconds)) }
+                                        td.num { (format::seconds(s.flush_lag_seconds)) }
+                                        td.num { (format::seconds(s.replay_lag_seconds)) }
+                                        td.num { (format::bytes(s.bytes_behind.map(|b| b.max(0.0) as u64))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if !r.slots.is_empty() {
+                        table {
+                            thead { tr { th { "Slot" } th { "Type" } th { "Active" } th { "WAL status" } th.num { "WAL retained" } } }
+                            tbody {
+                                @for slot in &r.slots {
+                                    tr {
+                                        td { code { (slot.name) } }
+                                        td { (slot.slot_type) }
+                                        td.warn[!slot.active] { @if slot.active { "yes" } @else { "no" } }
+                                        td { (slot.wal_status) }
+                                        td.num { (format::bytes(slot.retained_bytes.map(|b| b.max(0.0) as u64))) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One database's activity, or why it could not be read.
 #[cfg(feature = "postgres")]
 pub type ActivityResult = (
