@@ -556,6 +556,56 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         .expect("read")
         .get(0);
     assert_eq!(renamed, 5, "the plans changed no row");
+
+    // The same from the web pages: the generic plan, then (for the SELECT
+    // only) EXPLAIN ANALYZE with a value, after a confirmation.
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let (status, page) = support::ui_page(
+        &base,
+        &format!("/ui/explain?database=default&queryid={select}"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Generic plan") && page.contains("items"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"p1\""), "{page}");
+    let (_, update_page) = support::ui_page(
+        &base,
+        &format!("/ui/explain?database=default&queryid={update}"),
+        &cookie,
+    )
+    .await;
+    assert!(
+        !update_page.contains("name=\"p1\""),
+        "an UPDATE is never run: {update_page}"
+    );
+    let csrf = support::csrf_of(&page);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("database", "default"),
+        ("queryid", select.as_str()),
+        ("p1", "7"),
+    ];
+    let (status, _, confirm) = support::ui_post(&base, "/ui/explain", &cookie, &form).await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains("name=\"confirmed\" value=\"yes\""),
+        "{confirm}"
+    );
+    assert!(confirm.contains("name=\"p1\" value=\"7\""), "{confirm}");
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirmed", "yes"));
+    let (status, _, analyzed) = support::ui_post(&base, "/ui/explain", &cookie, &confirmed).await;
+    assert_eq!(status, 200, "{analyzed}");
+    assert!(
+        analyzed.contains("EXPLAIN (ANALYZE, BUFFERS)"),
+        "{analyzed}"
+    );
+    assert!(analyzed.contains("actual time="), "{analyzed}");
     agent.stop().await;
 }
 

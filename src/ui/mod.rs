@@ -57,6 +57,7 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
         .at("/database", get(database))
         .at("/activity", get(activity))
         .at("/activity/signal", post(signal))
+        .at("/explain", get(explain_page).post(explain_run))
         .at("/login", get(login_form).post(login))
         .at("/logout", post(logout))
         .at("/assets/style.css", get(style))
@@ -659,6 +660,181 @@ async fn signal(
     }
 }
 
+/// The plan of one statement: `values` carries the parameter values of an
+/// EXPLAIN ANALYZE.
+#[cfg(feature = "postgres")]
+async fn plan_view(
+    perfscope: &Perfscope,
+    db_name: &str,
+    queryid: &str,
+    values: Option<&[Option<String>]>,
+) -> Result<pages::ExplainView, (StatusCode, String)> {
+    let id: i64 = queryid.trim().parse().map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "Field `queryid`: an integer is required.".to_owned(),
+        )
+    })?;
+    let watched = perfscope.watched().get(db_name).ok_or_else(|| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("Field `database`: no watched database {db_name:?}."),
+        )
+    })?;
+    let snapshot = watched.statements.latest();
+    let statement = snapshot
+        .statements
+        .iter()
+        .find(|s| s.queryid == id)
+        .filter(|s| s.raw.is_some() && s.text.is_some())
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                crate::pg::explain::ExplainError::NotFound(id).to_string(),
+            )
+        })?;
+    let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
+        return Err((
+            StatusCode::NOT_FOUND,
+            crate::pg::explain::ExplainError::NotFound(id).to_string(),
+        ));
+    };
+    let timeout = if values.is_some() {
+        crate::pg::explain::DEFAULT_ANALYZE_TIMEOUT
+    } else {
+        perfscope.config().read_timeout
+    };
+    let plan = crate::pg::explain::explain(&watched.pool, id, raw, values, timeout)
+        .await
+        .map(|p| p.text)
+        .map_err(|e| e.to_string());
+    tracing::info!(
+        db_name,
+        queryid = id,
+        analyzed = values.is_some(),
+        source = "ui",
+        "explained"
+    );
+    let select = crate::db::statement::analyze(text).verb == crate::db::statement::Verb::Select;
+    Ok(pages::ExplainView {
+        database: db_name.to_owned(),
+        queryid: id.to_string(),
+        statement: text.to_string(),
+        plan,
+        analyzed: values.is_some(),
+        analyzable: select.then(|| crate::pg::advisor::max_param(raw)),
+    })
+}
+
+#[handler]
+async fn explain_page(
+    ui: Data<&Ui>,
+    request: &Request,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (_, session) = match session(&ui, request) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
+    #[cfg(feature = "postgres")]
+    let (status, body) = {
+        let db_name = query.get("database").map_or("default", String::as_str);
+        let queryid = query.get("queryid").map_or("", String::as_str);
+        match plan_view(&ui.perfscope, db_name, queryid, None).await {
+            Ok(view) => (StatusCode::OK, pages::explain(&view, &session.csrf)),
+            Err((status, message)) => {
+                (status, maud::html! { h1 { "Plan" } p.notice { (message) } })
+            }
+        }
+    };
+    #[cfg(not(feature = "postgres"))]
+    let (status, body) = {
+        let _ = &query;
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },
+        )
+    };
+    html(status, pages::layout(Page::Queries, &session.csrf, body))
+}
+
+/// `POST /ui/explain`: EXPLAIN ANALYZE with the form's values, after a
+/// confirmation.
+#[handler]
+async fn explain_run(
+    ui: Data<&Ui>,
+    request: &Request,
+    form: poem::Result<Form<HashMap<String, String>>>,
+) -> Response {
+    let form = form.map(|Form(f)| f).unwrap_or_default();
+    let (_, session) = match checked_post(&ui, request, &form) {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
+    let db_name = form.get("database").map_or("default", String::as_str);
+    let queryid = form.get("queryid").map_or("", String::as_str);
+    let mut values: Vec<(String, String)> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let n: usize = k.strip_prefix('p')?.parse().ok()?;
+            Some((format!("{n:05}"), v.clone()))
+        })
+        .collect();
+    values.sort();
+    if form.get("confirmed").map(String::as_str) != Some("yes") {
+        let mut fields: Vec<(String, String)> = vec![
+            ("database".into(), db_name.into()),
+            ("queryid".into(), queryid.into()),
+        ];
+        for (n, v) in &values {
+            fields.push((format!("p{}", n.trim_start_matches('0')), v.clone()));
+        }
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        return html(
+            StatusCode::OK,
+            pages::layout(
+                Page::Queries,
+                &session.csrf,
+                pages::confirm(
+                    &format!(
+                        "Run statement {queryid} of {db_name} with EXPLAIN (ANALYZE, BUFFERS)? It runs for real (read-only, rolled back, at most 10 s)."
+                    ),
+                    "/ui/explain",
+                    &borrowed,
+                    &session.csrf,
+                    &format!("/ui/explain?database={db_name}&queryid={queryid}"),
+                ),
+            ),
+        );
+    }
+    #[cfg(feature = "postgres")]
+    {
+        let params: Vec<Option<String>> = values.into_iter().map(|(_, v)| Some(v)).collect();
+        let (status, body) = match plan_view(&ui.perfscope, db_name, queryid, Some(&params)).await {
+            Ok(view) => (StatusCode::OK, pages::explain(&view, &session.csrf)),
+            Err((status, message)) => {
+                (status, maud::html! { h1 { "Plan" } p.notice { (message) } })
+            }
+        };
+        html(status, pages::layout(Page::Queries, &session.csrf, body))
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = values;
+        html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            pages::layout(
+                Page::Queries,
+                &session.csrf,
+                maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },
+            ),
+        )
+    }
+}
+
 /// The Overview's figures now.
 pub fn overview_data(perfscope: &Perfscope) -> pages::Overview {
     let process = crate::runtime::process::ProcessSnapshot::read();
@@ -706,6 +882,7 @@ pub fn queries_data(perfscope: &Perfscope) -> pages::Queries {
             pages::SlowRow {
                 source: q.source,
                 database: q.database,
+                queryid: q.queryid,
                 statement: q.statement,
                 route: q.route,
                 calls: q.calls,

@@ -326,6 +326,8 @@ pub struct SlowRow {
     pub source: String,
     /// The watched database.
     pub database: Option<String>,
+    /// pg_stat_statements' queryid (its entries).
+    pub queryid: Option<String>,
     /// The normalized text.
     pub statement: String,
     /// The route that issued it.
@@ -410,7 +412,12 @@ pub fn queries(data: &Queries) -> Markup {
                                 tr {
                                     td.statement {
                                         (sql(&row.statement))
-                                        div.muted { (row.source) @if let Some(db) = &row.database { " · " (db) } }
+                                        div.muted {
+                                            (row.source) @if let Some(db) = &row.database { " · " (db) }
+                                            @if let (Some(db), Some(id)) = (&row.database, &row.queryid) {
+                                                " · " a href=(format!("/ui/explain?database={db}&queryid={id}")) { "plan" }
+                                            }
+                                        }
                                     }
                                     td { @if let Some(route) = &row.route { code { (route) } } @else { span.muted { "–" } } }
                                     td.num { (format::count(row.calls)) }
@@ -857,6 +864,52 @@ pub fn activity(databases: &[ActivityResult], csrf: &str, flash: Option<&str>) -
     }
 }
 
+/// A statement's plan, and (for a SELECT) the form that runs it with
+/// EXPLAIN ANALYZE.
+#[derive(Clone, Debug)]
+pub struct ExplainView {
+    /// The watched database.
+    pub database: String,
+    /// The queryid.
+    pub queryid: String,
+    /// The normalized statement.
+    pub statement: String,
+    /// The plan's text, or why there is none.
+    pub plan: Result<String, String>,
+    /// Whether the plan was run (ANALYZE).
+    pub analyzed: bool,
+    /// `$n` parameters, when it may be analyzed (a SELECT).
+    pub analyzable: Option<usize>,
+}
+
+/// The Explain page's body.
+pub fn explain(view: &ExplainView, csrf: &str) -> Markup {
+    html! {
+        h1 { "Plan" span.muted { " · " (view.database) " · queryid " (view.queryid) } }
+        section {
+            pre.statement { code { (view.statement) } }
+            h2 { @if view.analyzed { "EXPLAIN (ANALYZE, BUFFERS)" } @else { "Generic plan" span.muted { " · nothing was run" } } }
+            @match &view.plan {
+                Ok(text) => { pre.plan { code { (text) } } }
+                Err(error) => { p.notice { (error) } }
+            }
+            @if let Some(params) = view.analyzable {
+                h2 { "Run it" }
+                p.muted { "EXPLAIN (ANALYZE, BUFFERS) runs the SELECT with these values in a read-only transaction that is rolled back, under a 10 s statement_timeout." }
+                form.params method="post" action="/ui/explain" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="database" value=(view.database);
+                    input type="hidden" name="queryid" value=(view.queryid);
+                    @for i in 1..=params {
+                        label { "$" (i) " " input type="text" name=(format!("p{i}")) required; }
+                    }
+                    button type="submit" { "EXPLAIN ANALYZE…" }
+                }
+            }
+        }
+    }
+}
+
 /// The confirmation of a change, posted again with `confirmed`.
 pub fn confirm(
     question: &str,
@@ -998,6 +1051,8 @@ mod tests {
                 SlowRow {
                     statement: long.clone(),
                     source: "pg_stat_statements".into(),
+                    database: Some("default".into()),
+                    queryid: Some("42".into()),
                     hit_ratio: Some(0.5),
                     ..Default::default()
                 },
@@ -1014,6 +1069,10 @@ mod tests {
         assert!(page.contains("1.25 s"), "{page}");
         assert!(page.contains("<details class=\"sql\">"), "{page}");
         assert!(page.contains("50 %"), "{page}");
+        assert!(
+            page.contains("href=\"/ui/explain?database=default&amp;queryid=42\""),
+            "{page}"
+        );
     }
 
     #[test]
