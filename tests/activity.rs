@@ -245,9 +245,33 @@ async fn sessions_locks_and_signals() {
             .is_some_and(|m| m.contains("pg_signal_backend")),
         "{answer}"
     );
+    let capability = async || -> Value {
+        let check: Value = client()
+            .get(agent.url("/api/performance/database"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        check["capabilities"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == "pg_signal_backend").cloned())
+            .expect("the pg_signal_backend capability")
+    };
+    let missing = capability().await;
+    assert_eq!(missing["ok"], false, "{missing}");
+    assert!(
+        missing["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("GRANT pg_signal_backend TO perfscope")),
+        "{missing}"
+    );
     cluster
         .exec("postgres", "GRANT pg_signal_backend TO perfscope")
         .await;
+    assert_eq!(capability().await["ok"], true);
 
     // Refused: a background process, the agent's own session, another
     // database's session, a pid that does not exist.

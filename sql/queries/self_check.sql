@@ -16,4 +16,5 @@ SELECT /* perfscope */
     current_database()::text AS database,
     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS encrypted,
     -- A Unix socket (no address) or loopback does not cross a network.
-    coalesce(inet_server_addr() <<= '127.0.0.0/8'::inet OR inet_server_addr() = '::1'::inet, true) AS local
+    coalesce(inet_server_addr() <<= '127.0.0.0/8'::inet OR inet_server_addr() = '::1'::inet, true) AS local,
+    pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal_backend

@@ -83,7 +83,9 @@ pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
     let created: bool = row.try_get(3)?;
     let hypopg_available: bool = row.try_get(4)?;
     let hypopg_created: bool = row.try_get(5)?;
-    let monitor: bool = row.try_get::<_, bool>(6)? || row.try_get::<_, bool>(7)?;
+    let superuser: bool = row.try_get(7)?;
+    let monitor: bool = row.try_get::<_, bool>(6)? || superuser;
+    let signal: bool = row.try_get::<_, bool>(13)? || superuser;
     let io_timing: bool = row.try_get(8)?;
     let role: String = row.try_get(9)?;
     let capabilities = vec![
@@ -140,6 +142,13 @@ pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
             } else {
                 "install the server package (Debian: apt-get install postgresql-<major>-hypopg), then CREATE EXTENSION hypopg;"
             },
+        ),
+        capability(
+            "pg_signal_backend",
+            signal,
+            "the agent's role in pg_signal_backend (cancels queries and ends sessions on request)",
+            &["cancel and terminate (POST /api/performance/activity/{pid}/{action})"],
+            &format!("GRANT pg_signal_backend TO {role};   -- optional"),
         ),
         capability(
             "track_io_timing",
