@@ -22,8 +22,8 @@ use crate::pg::explain::{DEFAULT_ANALYZE_TIMEOUT, ExplainError};
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExplainRequest {
-    /// pg_stat_statements' queryid (as in the slow-query list).
-    #[oai(validator(min_length = 1, max_length = 24))]
+    /// pg_stat_statements' queryid (as in the slow-query list): an integer.
+    #[oai(validator(pattern = r"^-?[0-9]{1,19}$"))]
     pub queryid: String,
     /// The watched database (default: `default`).
     #[oai(validator(min_length = 1, max_length = 63))]
@@ -98,10 +98,13 @@ impl ExplainApi {
         timeout_ms: Option<u64>,
     ) -> Result<ExplainResponse, ApiError> {
         let name = database.unwrap_or("default");
+        // The schema's pattern admits digits only; one past i64 names no
+        // statement.
         let Ok(id) = queryid.trim().parse::<i64>() else {
-            return Err(ApiError::bad_request(
-                "field `queryid`: expected pg_stat_statements' queryid, an integer".to_owned(),
-            ));
+            return Ok(ExplainResponse::NotFound(body(
+                "not_found",
+                format!("field `queryid`: no statement {queryid}"),
+            )));
         };
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(ExplainResponse::NotFound(body(
@@ -182,8 +185,9 @@ impl ExplainApi {
     async fn generic_plan(
         &self,
         token: BearerToken,
-        /// pg_stat_statements' queryid (as in the slow-query list).
-        #[oai(validator(min_length = 1, max_length = 24))]
+        /// pg_stat_statements' queryid (as in the slow-query list): an
+        /// integer.
+        #[oai(validator(pattern = r"^-?[0-9]{1,19}$"))]
         queryid: Query<String>,
         /// The watched database (default: `default`).
         #[oai(validator(min_length = 1, max_length = 63))]

@@ -141,7 +141,7 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
 /// `deny_unknown_fields` but does not say so in the schema, so the spec is
 /// patched with `additionalProperties: false` for them (otherwise clients
 /// and fuzzers rightly read extra fields as allowed).
-const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest", "OptimizeRequest"];
+const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest", "OptimizeRequest", "ExplainRequest"];
 
 fn close_schemas(spec: &str) -> String {
     let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {
