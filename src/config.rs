@@ -138,7 +138,9 @@ impl fmt::Debug for DatabaseUrl {
 /// hidden), and a key/value text that does not parse is hidden whole when
 /// it mentions a password.
 fn redact_dsn(dsn: &str) -> String {
-    if let Some(scheme_end) = dsn.find("://") {
+    let lower = dsn.trim_start().to_ascii_lowercase();
+    let url = lower.starts_with("postgres://") || lower.starts_with("postgresql://");
+    if url && let Some(scheme_end) = dsn.find("://") {
         let (head, rest) = dsn.split_at(scheme_end + 3);
         let rest = match rest.rfind('@') {
             Some(at) => match rest[..at].find(':') {
@@ -149,13 +151,31 @@ fn redact_dsn(dsn: &str) -> String {
         };
         return format!("{head}{}", redact_query_password(&rest));
     }
-    redact_keyword_values(dsn).unwrap_or_else(|| {
-        if dsn.to_ascii_lowercase().contains("password") {
-            "***".to_owned()
-        } else {
-            dsn.to_owned()
+    // Neither form parses (a mistyped URL such as `postgres:/u:pw@h`):
+    // nothing of it is shown.
+    redact_keyword_values(dsn).unwrap_or_else(|| "***".to_owned())
+}
+
+/// Whether a connection parameter's key names a secret: `password`,
+/// `sslpassword`, percent-encoded or not.
+fn secret_key(key: &str) -> bool {
+    let mut decoded = String::with_capacity(key.len());
+    let bytes = key.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = key
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            decoded.push(char::from(byte));
+            i += 3;
+            continue;
         }
-    })
+        decoded.push(char::from(bytes[i]));
+        i += 1;
+    }
+    decoded.to_ascii_lowercase().contains("password")
 }
 
 /// Hides the values of `password=` parameters in a URL's query.
@@ -166,7 +186,7 @@ fn redact_query_password(rest: &str) -> String {
     let params: Vec<String> = rest[question + 1..]
         .split('&')
         .map(|param| match param.split_once('=') {
-            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            Some((key, _)) if secret_key(key) => format!("{key}=***"),
             _ => param.to_owned(),
         })
         .collect();
@@ -224,11 +244,7 @@ fn redact_keyword_values(dsn: &str) -> Option<String> {
         }
         out.push_str(&key);
         out.push('=');
-        out.push_str(if key.eq_ignore_ascii_case("password") {
-            "***"
-        } else {
-            &value
-        });
+        out.push_str(if secret_key(&key) { "***" } else { &value });
     }
 }
 
@@ -778,15 +794,21 @@ fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigE
         return Ok(Vec::new());
     };
     let mut list: Vec<(String, DatabaseUrl)> = Vec::new();
-    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        // The name and the URL are redacted apart: an invalid name may be a
-        // connection string itself (a URL whose query holds the `=`).
-        let shown = |name: &str, url: &str| format!("{}={}", redact_dsn(name), redact_dsn(url));
+    // An error names the entry by its position (and its name when that is
+    // a valid name), never its text: a comma inside a password splits an
+    // entry, and either half may hold part of it.
+    for (index, pair) in value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        let entry = format!("entry {}", index + 1);
         let Some((name, url)) = pair.split_once('=') else {
             return Err(ConfigError::new(
                 VAR,
-                &redact_dsn(pair),
-                "expected comma-separated name=postgres://... pairs",
+                &entry,
+                "expected comma-separated name=postgres://... pairs (percent-encode a comma in a password as %2C)",
             ));
         };
         let name = name.trim();
@@ -795,14 +817,18 @@ fn watch_list(value: Option<&str>) -> Result<Vec<(String, DatabaseUrl)>, ConfigE
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !valid || name == "default" || list.iter().any(|(n, _)| n == name) {
+        if !valid {
             return Err(ConfigError::new(
                 VAR,
-                &shown(name, url),
-                format!(
-                    "expected a unique name other than `default`, of lowercase letters, digits, `_` or `-` (got {:?})",
-                    redact_dsn(name)
-                ),
+                &entry,
+                "expected name=postgres://... with a name of lowercase letters, digits, `_` or `-` (at most 63)",
+            ));
+        }
+        if name == "default" || list.iter().any(|(n, _)| n == name) {
+            return Err(ConfigError::new(
+                VAR,
+                &format!("{entry} ({name})"),
+                "expected a unique name other than `default`",
             ));
         }
         if url.trim().is_empty() {
@@ -1300,6 +1326,15 @@ mod tests {
             ("host=db password='it\\'s' user=x", "it\\'s"),
             ("host=db password='unterminated", "unterminated"),
             ("password", "password"),
+            // Found in review: key/value text with `://` inside, a
+            // mistyped URL, sslpassword, a percent-encoded key.
+            ("host=db password=s3cret application_name=a://b", "s3cret"),
+            ("postgres:/u:s3cret@h/db", "s3cret"),
+            ("postgresql//u:s3cret@h", "s3cret"),
+            ("host=db sslpassword=s3cret", "s3cret"),
+            ("postgres://h/d?sslpassword=s3cret", "s3cret"),
+            ("postgres://h/d?pass%77ord=s3cret", "s3cret"),
+            ("host=db pass%77ord=s3cret", "s3cret"),
         ] {
             let shown = redact_dsn(dsn);
             assert!(!shown.contains(secret), "{dsn} -> {shown}");
@@ -1320,6 +1355,16 @@ mod tests {
         };
         let error = raw.validate().expect_err("no name").to_string();
         assert!(!error.contains("hunter2"), "{error}");
+        // A comma inside a password splits the entry: neither half shows.
+        let raw = RawConfig {
+            watch_databases: Some("a=postgres://u:hunXQ,ter2ZW@h/d".into()),
+            ..Default::default()
+        };
+        let error = raw.validate().expect_err("a split entry").to_string();
+        assert!(
+            !error.contains("hunXQ") && !error.contains("ter2ZW"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -154,6 +154,10 @@ async fn sessions_locks_and_signals() {
     assert!(flags(&waiter).contains(&"blocked".to_owned()), "{dump}");
     let holder = session_of(&report, holder_pid).expect("the holder");
     assert!(flags(&holder).contains(&"blocking".to_owned()), "{dump}");
+    let holder_start = holder["backendStart"]
+        .as_str()
+        .expect("a backend start")
+        .to_owned();
     // The chain: the root blocker first, with its transaction's age.
     let chain = &report["lockChains"][0]["sessions"];
     assert_eq!(chain[0]["pid"], holder_pid, "{dump}");
@@ -319,6 +323,16 @@ async fn sessions_locks_and_signals() {
         Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
         "{error}"
     );
+    // A pid with another backend start (a session that reused the pid) is
+    // not signalled.
+    let response = client()
+        .post(agent.url(&format!("/api/performance/activity/{holder_pid}/terminate")))
+        .query(&[("backendStart", "1999-01-01 00:00:00+00")])
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
     // Terminate ends the blocker's session (from the Activity page, after
     // its confirmation); its transaction rolls back.
     let base = agent.url("");
@@ -337,6 +351,7 @@ async fn sessions_locks_and_signals() {
         ("database", "default"),
         ("pid", pid.as_str()),
         ("action", "terminate"),
+        ("backend_start", holder_start.as_str()),
     ];
     let (status, _, confirm) = support::ui_post(&base, "/ui/activity/signal", &cookie, &form).await;
     assert_eq!(status, 200);
@@ -386,7 +401,7 @@ async fn sessions_locks_and_signals() {
         "perfscope_admin_actions_total{action=\"cancel\",outcome=\"forbidden\"} 1",
         "perfscope_admin_actions_total{action=\"cancel\",outcome=\"signalled\"} 2",
         "perfscope_admin_actions_total{action=\"terminate\",outcome=\"signalled\"} 1",
-        "perfscope_admin_actions_total{action=\"terminate\",outcome=\"refused\"} 4",
+        "perfscope_admin_actions_total{action=\"terminate\",outcome=\"refused\"} 5",
     ] {
         assert!(metrics.contains(counted), "{counted} missing");
     }
@@ -431,7 +446,10 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     cluster
         .exec(
             "postgres",
-            "CREATE SEQUENCE counter; GRANT SELECT, UPDATE ON items TO perfscope; GRANT USAGE, SELECT ON counter TO perfscope",
+            "CREATE SEQUENCE counter; GRANT SELECT, UPDATE ON items TO perfscope; GRANT USAGE, SELECT ON counter TO perfscope;
+             CREATE FUNCTION bump() RETURNS int LANGUAGE sql
+               AS $$ INSERT INTO items SELECT max(id) + 1, 'bumped' FROM items RETURNING id $$;
+             GRANT INSERT ON items TO perfscope;",
         )
         .await;
     let (app, connection) =
@@ -449,6 +467,7 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         )
         .await
         .expect("update");
+        app.query("SELECT bump()", &[]).await.expect("bump");
         app.query("SELECT nextval('counter')", &[])
             .await
             .expect("nextval");
@@ -461,6 +480,7 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     let select = queryid_of(&app, "SELECT name FROM items WHERE id = $1").await;
     let update = queryid_of(&app, "UPDATE items SET name = $1 WHERE id = $2").await;
     let counter = queryid_of(&app, "SELECT nextval").await;
+    let bump = queryid_of(&app, "SELECT bump()").await;
     // Once the agent's reader has seen them.
     eventually("the statements in the agent's pass", async || {
         let response = client()
@@ -548,8 +568,8 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     );
     let (status, _) = explain(&agent, serde_json::json!({"queryid": "12345"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // A SELECT with a side effect cannot run in the read-only transaction:
-    // refused by Postgres, and the sequence did not move.
+    // A SELECT calling a function known to outlast the rollback is
+    // refused up front (nextval, advisory locks, signals, …)…
     let before: i64 = app
         .query_one("SELECT last_value FROM counter", &[])
         .await
@@ -561,6 +581,20 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         serde_json::json!({"queryid": counter, "analyze": true, "params": ["counter"]}),
     )
     .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`analyze`")),
+        "{answer}"
+    );
+    // …and one that writes through a function of its own cannot run in
+    // the read-only transaction: refused by Postgres (422), nothing written.
+    let (status, answer) = explain(
+        &agent,
+        serde_json::json!({"queryid": bump, "analyze": true, "params": []}),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert!(
         answer["message"]
@@ -568,6 +602,12 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
             .is_some_and(|m| m.contains("read-only")),
         "{answer}"
     );
+    let bumped: i64 = app
+        .query_one("SELECT count(*) FROM items WHERE name = 'bumped'", &[])
+        .await
+        .expect("read")
+        .get(0);
+    assert_eq!(bumped, 5, "only the workload's five");
     let after: i64 = app
         .query_one("SELECT last_value FROM counter", &[])
         .await
@@ -630,6 +670,20 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         "{analyzed}"
     );
     assert!(analyzed.contains("actual time="), "{analyzed}");
+    assert!(
+        !analyzed.contains("auto-refresh"),
+        "a POST's answer never reloads itself: {analyzed}"
+    );
+    // Parameters must be p1…pN: a gap is refused.
+    let gap = [
+        ("csrf", csrf.as_str()),
+        ("database", "default"),
+        ("queryid", select.as_str()),
+        ("p2", "7"),
+        ("confirmed", "yes"),
+    ];
+    let (status, _, _) = support::ui_post(&base, "/ui/explain", &cookie, &gap).await;
+    assert_eq!(status, 400);
     agent.stop().await;
 }
 

@@ -15,6 +15,7 @@ SELECT /* perfscope */
   extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS xact_seconds,
   extract(epoch FROM clock_timestamp() - a.state_change)::float8 AS state_seconds,
   coalesce(a.query, '') AS query,
+  a.backend_start::text AS backend_start,
   CASE WHEN a.wait_event_type = 'Lock' THEN pg_blocking_pids(a.pid) ELSE '{}'::int[] END AS blocked_by
 FROM pg_stat_activity a
 WHERE a.datname = current_database()

@@ -1,4 +1,5 @@
--- Replication as this server sees it. On a primary: each standby's state
+-- Replication as this server sees it. Its standbys (of a primary, or of a
+-- standby that cascades): each one's state
 -- and its write/flush/replay lag (pg_stat_replication, seconds) and bytes
 -- of WAL not yet replayed. On a standby: one row for itself (kind
 -- 'self') with its replay lag (time since the last replayed transaction,
@@ -12,9 +13,10 @@ SELECT /* perfscope */ 'standby'::text AS kind,
        extract(epoch FROM r.write_lag)::float8 AS write_lag,
        extract(epoch FROM r.flush_lag)::float8 AS flush_lag,
        extract(epoch FROM r.replay_lag)::float8 AS replay_lag,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 AS bytes_behind
+       pg_wal_lsn_diff(
+         CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END,
+         r.replay_lsn)::float8 AS bytes_behind
 FROM pg_stat_replication r
-WHERE NOT pg_is_in_recovery()
 UNION ALL
 SELECT 'self', 'self', '', 'recovering', '',
        NULL, NULL,

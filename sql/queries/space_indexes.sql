@@ -13,14 +13,15 @@ WITH keys AS (
   JOIN pg_namespace n ON n.oid = t.relnamespace
   CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum)
   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-  LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname AND s.attname = a.attname
+  LEFT JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
+                      AND s.attname = a.attname AND NOT s.inherited
   GROUP BY i.indexrelid
 )
 SELECT /* perfscope */ n.nspname::text AS schema,
        c.relname::text AS name,
        t.relname::text AS table_name,
        am.amname::text AS method,
-       pg_relation_size(c.oid)::bigint AS bytes,
+       coalesce(pg_relation_size(c.oid), 0)::bigint AS bytes,
        coalesce(st.idx_scan, 0)::bigint AS scans,
        CASE WHEN am.amname <> 'btree' OR NOT coalesce(k.complete, false) OR c.relpages < 10 THEN NULL
             ELSE greatest(c.relpages::float8 - 1 - ceil(
@@ -38,5 +39,5 @@ LEFT JOIN keys k ON k.indexrelid = c.oid
 WHERE c.relkind = 'i'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_toast'
-ORDER BY pg_relation_size(c.oid) DESC, c.oid
+ORDER BY pg_relation_size(c.oid) DESC NULLS LAST, c.oid
 LIMIT $1

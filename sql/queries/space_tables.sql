@@ -10,6 +10,7 @@ WITH widths AS (
          sum((1 - s.null_frac) * s.avg_width) AS row_width,
          count(*) AS columns
   FROM pg_stats s
+  WHERE NOT s.inherited
   GROUP BY 1, 2
 ),
 tables AS (
@@ -25,10 +26,10 @@ tables AS (
 SELECT t.nspname::text AS schema,
        t.relname::text AS name,
        greatest(t.reltuples, 0)::float8 AS rows_estimate,
-       pg_relation_size(t.oid)::bigint AS heap_bytes,
+       coalesce(pg_relation_size(t.oid), 0)::bigint AS heap_bytes,
        coalesce(pg_total_relation_size(nullif(t.reltoastrelid, 0)), 0)::bigint AS toast_bytes,
-       pg_indexes_size(t.oid)::bigint AS index_bytes,
-       pg_total_relation_size(t.oid)::bigint AS total_bytes,
+       coalesce(pg_indexes_size(t.oid), 0)::bigint AS index_bytes,
+       coalesce(pg_total_relation_size(t.oid), 0)::bigint AS total_bytes,
        CASE WHEN w.row_width IS NULL OR t.relpages < 10 THEN NULL
             ELSE greatest(t.relpages::float8 - ceil(
                    greatest(t.reltuples, 0) * (24 + 4 + w.row_width + 8 * ceil(w.columns / 64.0))
@@ -37,5 +38,6 @@ SELECT t.nspname::text AS schema,
        END::float8 AS bloat_bytes
 FROM tables t
 LEFT JOIN widths w ON w.schemaname = t.nspname AND w.tablename = t.relname
-ORDER BY pg_total_relation_size(t.oid) DESC, t.oid
+-- A relation dropped during the read has no size (NULL): it sorts last.
+ORDER BY pg_total_relation_size(t.oid) DESC NULLS LAST, t.oid
 LIMIT $1

@@ -180,6 +180,11 @@ impl ActivityApi {
         /// The watched database (default: `default`, the `DATABASE_URL`).
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
+        /// The session's `backendStart` from the activity view: when given,
+        /// the signal goes only to that session, never to a later one that
+        /// reused the pid.
+        #[oai(name = "backendStart", validator(min_length = 1, max_length = 64))]
+        backend_start: Query<Option<String>>,
     ) -> Result<SignalResponse, ApiError> {
         let config = self.perfscope.config();
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
@@ -188,7 +193,15 @@ impl ActivityApi {
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(SignalResponse::NotFound(unknown_database(name)));
         };
-        let result = signal_counted(&self.perfscope, &watched, pid, action, "api").await;
+        let result = signal_counted(
+            &self.perfscope,
+            &watched,
+            pid,
+            action,
+            backend_start.0.as_deref(),
+            "api",
+        )
+        .await;
         Ok(match result {
             Ok(signalled) => SignalResponse::Ok(Json(SignalResult {
                 pid,
@@ -228,9 +241,10 @@ pub(crate) async fn signal_counted(
     watched: &crate::pg::WatchedDatabase,
     pid: i32,
     action: Signal,
+    backend_start: Option<&str>,
     source: &'static str,
 ) -> Result<bool, SignalError> {
-    let result = crate::pg::activity::signal(&watched.pool, pid, action).await;
+    let result = crate::pg::activity::signal(&watched.pool, pid, action, backend_start).await;
     let outcome = match &result {
         Ok(true) => "signalled",
         Ok(false) => "not_signalled",

@@ -65,6 +65,9 @@ pub struct Session {
     pub query: String,
     /// The pids that block it, while it waits on a lock.
     pub blocked_by: Vec<i32>,
+    /// When its backend started (Postgres' text): pass it back to cancel or
+    /// terminate this very session, not a later one that reused the pid.
+    pub backend_start: String,
     /// `long_running`, `idle_in_transaction`, `blocked`, `blocking`.
     pub flags: Vec<String>,
 }
@@ -163,6 +166,9 @@ pub async fn read_activity(
             state_seconds: row.try_get("state_seconds")?,
             query: crate::db::statement::normalize(&query),
             blocked_by: row.try_get("blocked_by")?,
+            backend_start: row
+                .try_get::<_, Option<String>>("backend_start")?
+                .unwrap_or_default(),
             flags: Vec::new(),
         });
     }
@@ -422,18 +428,23 @@ impl SignalError {
 }
 
 /// Sends `signal` to `pid` through `pool`, if it is one of the database's
-/// listed client sessions; whether Postgres delivered it.
+/// listed client sessions (and, with `backend_start`, still the session
+/// that started then); whether Postgres delivered it.
 pub async fn signal(
     pool: &crate::db::TimedPool,
     pid: i32,
     signal: Signal,
+    backend_start: Option<&str>,
 ) -> Result<bool, SignalError> {
     let client = pool
         .get()
         .await
         .map_err(|e| SignalError::Unavailable(e.to_string()))?;
     let action = signal.as_str();
-    match client.query_opt(SIGNAL, &[&pid, &action]).await {
+    match client
+        .query_opt(SIGNAL, &[&pid, &action, &backend_start])
+        .await
+    {
         Ok(Some(row)) => Ok(row
             .try_get::<_, Option<bool>>(0)
             .ok()
@@ -467,6 +478,7 @@ mod tests {
             state_seconds: Some(f64::from(pid) / 2.0),
             query: format!("update t set a = $1 where id = {pid}"),
             blocked_by: blocked_by.to_vec(),
+            backend_start: "2026-11-29 06:00:00+00".into(),
             flags: Vec::new(),
         }
     }

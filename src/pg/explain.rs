@@ -76,16 +76,67 @@ impl From<ReadError> for ExplainError {
     }
 }
 
-/// Whether `sql` is one SELECT (no second statement after a `;`).
+/// Functions whose effects outlive a rolled-back read-only transaction
+/// (session locks, signals, remote writes, large objects, settings,
+/// notifications, server files and replication state), by name prefix.
+const LASTING_EFFECTS: &[&str] = &[
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_cancel_backend",
+    "pg_terminate_backend",
+    "pg_signal",
+    "dblink",
+    "lo_",
+    "set_config",
+    "pg_notify",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_switch_wal",
+    "pg_create_",
+    "pg_drop_",
+    "pg_replication_",
+    "pg_promote",
+    "pg_log_backend",
+    "pg_stat_reset",
+    "pg_file_",
+    "pg_read_",
+    "pg_import_",
+    "setval",
+    "nextval",
+];
+
+/// Parameters a statement may have (the protocol's limit).
+const MAX_PARAMS: usize = 65_535;
+
+/// Whether `sql` is a single statement.
+fn single_statement(sql: &str) -> Result<(), ExplainError> {
+    let trimmed = sql.trim().trim_end_matches(';');
+    if crate::db::statement::normalize(trimmed).contains(';') {
+        return Err(ExplainError::NotSelect("several statements"));
+    }
+    Ok(())
+}
+
+/// Whether `sql` is one SELECT that may run: no second statement, no
+/// write or lock, no function whose effect outlives the rollback.
 fn single_select(sql: &str) -> Result<(), ExplainError> {
     let info = crate::db::statement::analyze(sql);
     if info.verb != Verb::Select {
         return Err(ExplainError::NotSelect(info.verb.as_str()));
     }
-    let trimmed = sql.trim().trim_end_matches(';');
-    let normalized = crate::db::statement::normalize(trimmed);
-    if normalized.contains(';') {
-        return Err(ExplainError::NotSelect("several statements"));
+    single_statement(sql)?;
+    let normalized = crate::db::statement::normalize(sql.trim().trim_end_matches(';'));
+    let lasting = normalized
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .any(|word| {
+            LASTING_EFFECTS
+                .iter()
+                .any(|prefix| word.starts_with(prefix))
+        });
+    if lasting {
+        return Err(ExplainError::NotSelect(
+            "a SELECT calling a function whose effect outlives the rollback (locks, signals, remote or file writes)",
+        ));
     }
     // A data-modifying CTE, SELECT INTO or a locking clause (the READ ONLY
     // transaction would refuse them too; this says why up front).
@@ -105,6 +156,11 @@ fn single_select(sql: &str) -> Result<(), ExplainError> {
     Ok(())
 }
 
+/// Whether `sql` may be run with EXPLAIN ANALYZE (see [`explain`]).
+pub fn may_analyze(sql: &str) -> bool {
+    single_select(sql).is_ok()
+}
+
 /// Plans (and with `analyze`, runs) `sql` through `pool`.
 pub async fn explain(
     pool: &crate::db::TimedPool,
@@ -113,7 +169,13 @@ pub async fn explain(
     analyze: Option<&[Option<String>]>,
     timeout: Duration,
 ) -> Result<Explained, ExplainError> {
+    single_statement(sql)?;
     let params = super::advisor::max_param(sql);
+    if params > MAX_PARAMS {
+        return Err(ExplainError::Params(format!(
+            "statement {queryid} names ${params}, past the protocol's {MAX_PARAMS} parameters"
+        )));
+    }
     if let Some(values) = analyze {
         single_select(sql)?;
         if values.len() != params {
@@ -133,8 +195,15 @@ pub async fn explain(
         .await
         .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
     let tx = client.transaction().await?;
+    // The generic plan is the point without ANALYZE; with it, the plan the
+    // values would get (a custom plan, partitions pruned).
+    let plan_mode = if analyze.is_some() {
+        ""
+    } else {
+        "; SET LOCAL plan_cache_mode = force_generic_plan"
+    };
     tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}; SET LOCAL plan_cache_mode = force_generic_plan",
+        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}{plan_mode}",
         timeout.as_millis().max(1)
     ))
     .await?;
@@ -153,6 +222,14 @@ pub async fn explain(
         let _ = client
             .raw()
             .batch_execute(&format!("/* perfscope */ DEALLOCATE {name}"))
+            .await;
+    }
+    if analyze.is_some() {
+        // A session-level advisory lock the deny-list missed must not stay
+        // on a pooled connection.
+        let _ = client
+            .raw()
+            .batch_execute("/* perfscope */ SELECT pg_advisory_unlock_all()")
             .await;
     }
     let json = result?;
@@ -311,6 +388,21 @@ mod tests {
             single_select("WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d"),
             Err(ExplainError::NotSelect(_))
         ));
+        // Found in review: effects that outlive the rollback.
+        for lasting in [
+            "SELECT pg_advisory_lock($1)",
+            "select pg_try_advisory_xact_lock(1)",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+            "SELECT dblink_exec('x', 'DELETE FROM t')",
+            "SELECT set_config('a.b', $1, false)",
+            "SELECT lo_unlink($1)",
+        ] {
+            assert!(
+                matches!(single_select(lasting), Err(ExplainError::NotSelect(_))),
+                "{lasting}"
+            );
+        }
+        assert!(single_select("SELECT pg_size_pretty(pg_relation_size($1))").is_ok());
     }
 
     #[test]

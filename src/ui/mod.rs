@@ -342,7 +342,7 @@ async fn analyze(
     if table.is_empty() || table.len() > 127 {
         return html(
             StatusCode::BAD_REQUEST,
-            pages::layout(
+            pages::layout_posted(
                 Page::Advice,
                 &session.csrf,
                 maud::html! {
@@ -354,7 +354,7 @@ async fn analyze(
     if form.get("confirmed").map(String::as_str) != Some("yes") {
         return html(
             StatusCode::OK,
-            pages::layout(
+            pages::layout_posted(
                 Page::Advice,
                 &session.csrf,
                 pages::confirm(
@@ -378,7 +378,7 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
     let Some(maintenance) = perfscope.maintenance() else {
         return html(
             StatusCode::SERVICE_UNAVAILABLE,
-            pages::layout(
+            pages::layout_posted(
                 Page::Advice,
                 &session.csrf,
                 maud::html! {
@@ -416,7 +416,7 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
             };
             html(
                 status,
-                pages::layout(
+                pages::layout_posted(
                     Page::Advice,
                     &session.csrf,
                     maud::html! {
@@ -432,7 +432,7 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
 async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
     html(
         StatusCode::SERVICE_UNAVAILABLE,
-        pages::layout(
+        pages::layout_posted(
             Page::Advice,
             &session.csrf,
             maud::html! {
@@ -554,7 +554,7 @@ async fn signal(
     let refuse = |status: StatusCode, message: String| {
         html(
             status,
-            pages::layout(
+            pages::layout_posted(
                 Page::Activity,
                 &session.csrf,
                 maud::html! {
@@ -593,6 +593,11 @@ async fn signal(
                 format!("Field `database`: no watched database {name:?}."),
             );
         };
+        // The session the page listed, not a later one with its pid.
+        let backend_start = form
+            .get("backend_start")
+            .map(String::as_str)
+            .filter(|b| !b.is_empty() && b.len() <= 64);
         if form.get("confirmed").map(String::as_str) != Some("yes") {
             let running = watched
                 .activity
@@ -615,7 +620,7 @@ async fn signal(
             let pid_text = pid.to_string();
             return html(
                 StatusCode::OK,
-                pages::layout(
+                pages::layout_posted(
                     Page::Activity,
                     &session.csrf,
                     pages::confirm(
@@ -625,6 +630,7 @@ async fn signal(
                             ("database", name),
                             ("pid", &pid_text),
                             ("action", action.as_str()),
+                            ("backend_start", backend_start.unwrap_or("")),
                         ],
                         &session.csrf,
                         "/ui/activity",
@@ -632,7 +638,15 @@ async fn signal(
                 ),
             );
         }
-        match crate::api::activity::signal_counted(&ui.perfscope, &watched, pid, action, "ui").await
+        match crate::api::activity::signal_counted(
+            &ui.perfscope,
+            &watched,
+            pid,
+            action,
+            backend_start,
+            "ui",
+        )
+        .await
         {
             Ok(signalled) => {
                 let outcome = if signalled { action.as_str() } else { "gone" };
@@ -715,14 +729,17 @@ async fn plan_view(
         source = "ui",
         "explained"
     );
-    let select = crate::db::statement::analyze(text).verb == crate::db::statement::Verb::Select;
+    // The form only for a SELECT that may run, with a form-sized number of
+    // parameters.
+    let params = crate::pg::advisor::max_param(raw);
+    let select = crate::pg::explain::may_analyze(raw) && params <= 100;
     Ok(pages::ExplainView {
         database: db_name.to_owned(),
         queryid: id.to_string(),
         statement: text.to_string(),
         plan,
         analyzed: values.is_some(),
-        analyzable: select.then(|| crate::pg::advisor::max_param(raw)),
+        analyzable: select.then_some(params),
     })
 }
 
@@ -773,21 +790,38 @@ async fn explain_run(
     };
     let db_name = form.get("database").map_or("default", String::as_str);
     let queryid = form.get("queryid").map_or("", String::as_str);
-    let mut values: Vec<(String, String)> = form
-        .iter()
-        .filter_map(|(k, v)| {
-            let n: usize = k.strip_prefix('p')?.parse().ok()?;
-            Some((format!("{n:05}"), v.clone()))
-        })
+    // Exactly p1…pN, in order: a gap or another spelling of a number is
+    // refused rather than bound to the wrong parameter.
+    let values: Vec<String> = (1..)
+        .map_while(|n| form.get(&format!("p{n}")).cloned())
         .collect();
-    values.sort();
+    let stray = form.keys().any(|k| {
+        k.starts_with('p') && k != "pid" && k.len() > 1 && {
+            let n = &k[1..];
+            !(n.parse::<usize>()
+                .is_ok_and(|n| (1..=values.len()).contains(&n))
+                && n == n.trim_start_matches('0'))
+        }
+    });
+    if stray {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::layout_posted(
+                Page::Queries,
+                &session.csrf,
+                maud::html! {
+                    h1 { "Plan" } p.notice { "Fields `p1`, `p2`, …: one value per parameter, numbered from 1 without gaps." }
+                },
+            ),
+        );
+    }
     if form.get("confirmed").map(String::as_str) != Some("yes") {
         let mut fields: Vec<(String, String)> = vec![
             ("database".into(), db_name.into()),
             ("queryid".into(), queryid.into()),
         ];
-        for (n, v) in &values {
-            fields.push((format!("p{}", n.trim_start_matches('0')), v.clone()));
+        for (n, v) in values.iter().enumerate() {
+            fields.push((format!("p{}", n + 1), v.clone()));
         }
         let borrowed: Vec<(&str, &str)> = fields
             .iter()
@@ -795,7 +829,7 @@ async fn explain_run(
             .collect();
         return html(
             StatusCode::OK,
-            pages::layout(
+            pages::layout_posted(
                 Page::Queries,
                 &session.csrf,
                 pages::confirm(
@@ -812,21 +846,24 @@ async fn explain_run(
     }
     #[cfg(feature = "postgres")]
     {
-        let params: Vec<Option<String>> = values.into_iter().map(|(_, v)| Some(v)).collect();
+        let params: Vec<Option<String>> = values.into_iter().map(Some).collect();
         let (status, body) = match plan_view(&ui.perfscope, db_name, queryid, Some(&params)).await {
             Ok(view) => (StatusCode::OK, pages::explain(&view, &session.csrf)),
             Err((status, message)) => {
                 (status, maud::html! { h1 { "Plan" } p.notice { (message) } })
             }
         };
-        html(status, pages::layout(Page::Queries, &session.csrf, body))
+        html(
+            status,
+            pages::layout_posted(Page::Queries, &session.csrf, body),
+        )
     }
     #[cfg(not(feature = "postgres"))]
     {
         let _ = values;
         html(
             StatusCode::SERVICE_UNAVAILABLE,
-            pages::layout(
+            pages::layout_posted(
                 Page::Queries,
                 &session.csrf,
                 maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },

@@ -59,6 +59,16 @@ impl Page {
 
 /// The frame around every page of a logged-in session.
 pub fn layout(page: Page, csrf: &str, body: Markup) -> Markup {
+    frame(page, csrf, body, true)
+}
+
+/// The frame around the answer to a POST: no auto-refresh (a reload would
+/// post the form again).
+pub fn layout_posted(page: Page, csrf: &str, body: Markup) -> Markup {
+    frame(page, csrf, body, false)
+}
+
+fn frame(page: Page, csrf: &str, body: Markup, refreshable: bool) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -78,7 +88,9 @@ pub fn layout(page: Page, csrf: &str, body: Markup) -> Markup {
                         }
                     }
                     div.tools {
-                        label.refresh { input type="checkbox" id="auto-refresh"; " Auto-refresh" }
+                        @if refreshable {
+                            label.refresh { input type="checkbox" id="auto-refresh"; " Auto-refresh" }
+                        }
                         a href="/docs" { "API" }
                         form method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -761,12 +773,18 @@ fn flag_badges(flags: &[String]) -> Markup {
 }
 
 #[cfg(feature = "postgres")]
-fn signal_form(database: &str, pid: i32, action: &str, csrf: &str) -> Markup {
+fn signal_form(
+    database: &str,
+    session: &crate::pg::activity::Session,
+    action: &str,
+    csrf: &str,
+) -> Markup {
     html! {
         form.inline-action method="post" action="/ui/activity/signal" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="database" value=(database);
-            input type="hidden" name="pid" value=(pid);
+            input type="hidden" name="pid" value=(session.pid);
+            input type="hidden" name="backend_start" value=(session.backend_start);
             input type="hidden" name="action" value=(action);
             button.secondary.small type="submit" { (action) "…" }
         }
@@ -848,8 +866,8 @@ pub fn activity(databases: &[ActivityResult], csrf: &str, flash: Option<&str>) -
                                                 td.num.warn[session.transaction_seconds.is_some_and(|t| t > thresholds.idle_in_transaction.as_secs_f64())] { (format::seconds(session.transaction_seconds)) }
                                                 td.statement { (sql(&session.query)) }
                                                 td.actions {
-                                                    @if session.state == "active" { (signal_form(name, session.pid, "cancel", csrf)) }
-                                                    (signal_form(name, session.pid, "terminate", csrf))
+                                                    @if session.state == "active" { (signal_form(name, session, "cancel", csrf)) }
+                                                    (signal_form(name, session, "terminate", csrf))
                                                 }
                                             }
                                         }
@@ -1194,6 +1212,7 @@ mod tests {
             state_seconds: Some(42.0),
             query: query.into(),
             blocked_by,
+            backend_start: "2026-11-29 06:00:00+00".into(),
             flags: Vec::new(),
         };
         let mut snapshot = ActivitySnapshot {
