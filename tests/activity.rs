@@ -8,12 +8,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::pg::PgCluster;
-use support::{ADMIN_TOKEN, TestAgent, client};
+use support::{ADMIN_TOKEN, TestAgent, client, eventually};
 
 /// A session of the `app` role on `database`, its pid, and the task that
 /// drives its connection.
@@ -54,18 +54,23 @@ async fn signal(agent: &TestAgent, pid: i32, action: &str) -> (StatusCode, Value
     (status, response.json().await.expect("json"))
 }
 
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// The `kind` finding in the stats' health recommendations, read with the
+/// admin token.
+async fn finding(agent: &TestAgent, kind: &str) -> Option<Value> {
+    let stats: Value = client()
+        .get(agent.url("/api/performance/stats"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    stats["recommendations"]["health"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == kind)
+        .cloned()
 }
 
 fn session_of(report: &Value, pid: i32) -> Option<Value> {
@@ -760,20 +765,7 @@ async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete(
     assert!(bloated["growthBytes"].as_i64() > Some(1 << 20), "{dump}");
     // The finding, with the table's name only for the admin token.
     let finding = eventually("a table_bloat finding", async || {
-        let stats: Value = client()
-            .get(agent.url("/api/performance/stats"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        stats["recommendations"]["health"]
-            .as_array()?
-            .iter()
-            .find(|r| r["kind"] == "table_bloat")
-            .cloned()
+        finding(&agent, "table_bloat").await
     })
     .await;
     assert!(
@@ -889,20 +881,7 @@ async fn replication_alone_then_with_a_standby_and_a_stale_slot() {
     );
     // The finding and the metrics.
     let finding = eventually("an inactive slot finding", async || {
-        let stats: Value = client()
-            .get(agent.url("/api/performance/stats"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        stats["recommendations"]["health"]
-            .as_array()?
-            .iter()
-            .find(|r| r["kind"] == "inactive_replication_slot")
-            .cloned()
+        finding(&agent, "inactive_replication_slot").await
     })
     .await;
     assert!(

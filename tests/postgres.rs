@@ -18,7 +18,7 @@ use poem::{EndpointExt, Route, Server, get, handler};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::pg::PgCluster;
-use support::{ADMIN_TOKEN, TestAgent, client};
+use support::{ADMIN_TOKEN, TestAgent, client, eventually};
 
 fn perfscope_with(slow_ms: &str) -> Perfscope {
     let config = RawConfig {
@@ -480,20 +480,6 @@ async fn metrics_text(agent: &TestAgent) -> String {
         .text()
         .await
         .expect("text")
-}
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The agent, connected as the least-privilege role from sql/install.sql,

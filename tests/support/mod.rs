@@ -445,3 +445,19 @@ pub fn csrf_of(page: &str) -> String {
         .expect("a form with a CSRF token");
     page[at + 19..at + 19 + 64].to_owned()
 }
+
+/// Polls `probe` every 100 ms until it gives a value; panics naming `what`
+/// after 30 s.
+pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
