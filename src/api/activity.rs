@@ -13,7 +13,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::activity::{LockChain, Session, Signal, SignalError};
@@ -85,20 +85,6 @@ enum SignalResponse {
     Unavailable(Json<ErrorBody>),
 }
 
-fn body(error: &str, message: String) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.to_owned(),
-        message,
-    })
-}
-
-fn unknown_database(name: &str) -> Json<ErrorBody> {
-    body(
-        "not_found",
-        format!("parameter `database`: no watched database {name:?}"),
-    )
-}
-
 /// The activity operations.
 pub struct ActivityApi {
     pub(super) perfscope: Perfscope,
@@ -136,7 +122,7 @@ impl ActivityApi {
                 Ok(snapshot) => snapshot,
                 Err(error) => {
                     tracing::warn!(database = name, %error, "activity read failed");
-                    return Ok(ActivityResponse::Unavailable(body(
+                    return Ok(ActivityResponse::Unavailable(error_body(
                         "unavailable",
                         format!("database {name:?} cannot be read now"),
                     )));
@@ -218,14 +204,14 @@ impl ActivityApi {
                 },
             })),
             Err(error @ SignalError::NotASession(_)) => {
-                SignalResponse::NotFound(body("not_found", error.to_string()))
+                SignalResponse::NotFound(error_body("not_found", error.to_string()))
             }
             Err(error @ SignalError::Forbidden(_)) => {
-                SignalResponse::Forbidden(body("forbidden", error.to_string()))
+                SignalResponse::Forbidden(error_body("forbidden", error.to_string()))
             }
             Err(SignalError::Unavailable(detail)) => {
                 tracing::warn!(database = name, pid, %detail, "backend signal failed");
-                SignalResponse::Unavailable(body(
+                SignalResponse::Unavailable(error_body(
                     "unavailable",
                     format!("database {name:?} cannot be reached"),
                 ))

@@ -7,7 +7,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::self_check::{self, SelfCheck};
@@ -52,19 +52,16 @@ impl DatabaseApi {
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(DatabaseResponse::NotFound(Json(ErrorBody {
-                error: "not_found".into(),
-                message: format!("parameter `database`: no watched database {name:?}"),
-            })));
+            return Ok(DatabaseResponse::NotFound(unknown_database(name)));
         };
         match self_check::run(&watched.pool, name).await {
             Ok(check) => Ok(DatabaseResponse::Ok(Json(check))),
             Err(error) => {
                 tracing::warn!(database = name, %error, "self-check failed");
-                Ok(DatabaseResponse::Unavailable(Json(ErrorBody {
-                    error: "unavailable".into(),
-                    message: format!("database {name:?} cannot be reached"),
-                })))
+                Ok(DatabaseResponse::Unavailable(error_body(
+                    "unavailable",
+                    format!("database {name:?} cannot be reached"),
+                )))
             }
         }
     }

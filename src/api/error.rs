@@ -39,6 +39,23 @@ fn body(status: StatusCode, message: impl Into<String>) -> Json<ErrorBody> {
     })
 }
 
+/// The body of a documented answer that is not an [`ApiError`] (404, 409,
+/// 503 of an operation's own response type).
+pub(super) fn error_body(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        error: error.to_owned(),
+        message: message.into(),
+    })
+}
+
+/// The 404 body for a `database` parameter that names no watched database.
+pub(super) fn unknown_database(name: &str) -> Json<ErrorBody> {
+    error_body(
+        "not_found",
+        format!("parameter `database`: no watched database {name:?}"),
+    )
+}
+
 impl ApiError {
     /// 400 with a message that names the field.
     pub fn bad_request(message: impl Into<String>) -> Self {

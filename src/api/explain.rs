@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
@@ -77,13 +77,6 @@ enum ExplainResponse {
     Unavailable(Json<ErrorBody>),
 }
 
-fn body(error: &str, message: String) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.to_owned(),
-        message,
-    })
-}
-
 /// The explain operations.
 pub struct ExplainApi {
     pub(super) perfscope: Perfscope,
@@ -101,36 +94,32 @@ impl ExplainApi {
         // The schema's pattern admits digits only; one past i64 names no
         // statement.
         let Ok(id) = queryid.trim().parse::<i64>() else {
-            return Ok(ExplainResponse::NotFound(body(
+            return Ok(ExplainResponse::NotFound(error_body(
                 "not_found",
                 format!("field `queryid`: no statement {queryid}"),
             )));
         };
         let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(ExplainResponse::NotFound(body(
+            return Ok(ExplainResponse::NotFound(error_body(
                 "not_found",
                 format!("field `database`: no watched database {name:?}"),
             )));
         };
-        let snapshot = watched.statements.latest();
-        let Some(statement) = snapshot.statements.iter().find(|s| s.queryid == id) else {
-            return Ok(ExplainResponse::NotFound(body(
-                "not_found",
-                ExplainError::NotFound(id).to_string(),
-            )));
-        };
-        let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
-            return Ok(ExplainResponse::NotFound(body(
-                "not_found",
-                ExplainError::NotFound(id).to_string(),
-            )));
+        let (raw, text) = match crate::pg::explain::statement(&watched.statements, id) {
+            Ok(found) => found,
+            Err(error) => {
+                return Ok(ExplainResponse::NotFound(error_body(
+                    "not_found",
+                    error.to_string(),
+                )));
+            }
         };
         let timeout = if analyze.is_some() {
             timeout_ms.map_or(DEFAULT_ANALYZE_TIMEOUT, std::time::Duration::from_millis)
         } else {
             self.perfscope.config().read_timeout
         };
-        match crate::pg::explain::explain(&watched.pool, id, raw, analyze, timeout).await {
+        match crate::pg::explain::explain(&watched.pool, id, &raw, analyze, timeout).await {
             Ok(plan) => {
                 tracing::info!(
                     database = name,
@@ -150,20 +139,20 @@ impl ExplainApi {
             Err(error @ (ExplainError::NotSelect(_) | ExplainError::Params(_))) => {
                 Err(ApiError::bad_request(error.to_string()))
             }
-            Err(error @ ExplainError::NotFound(_)) => Ok(ExplainResponse::NotFound(body(
+            Err(error @ ExplainError::NotFound(_)) => Ok(ExplainResponse::NotFound(error_body(
                 "not_found",
                 error.to_string(),
             ))),
             Err(error @ ExplainError::Failed(_)) => {
                 tracing::info!(database = name, queryid = id, %error, "explain refused");
-                Ok(ExplainResponse::Failed(body(
+                Ok(ExplainResponse::Failed(error_body(
                     "explain_failed",
                     error.to_string(),
                 )))
             }
             Err(ExplainError::Unavailable(detail)) => {
                 tracing::warn!(database = name, queryid = id, %detail, "explain failed");
-                Ok(ExplainResponse::Unavailable(body(
+                Ok(ExplainResponse::Unavailable(error_body(
                     "unavailable",
                     format!("database {name:?} cannot be reached"),
                 )))

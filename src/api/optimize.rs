@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
@@ -57,13 +57,6 @@ enum JobResponse {
     NotFound(Json<ErrorBody>),
 }
 
-fn body(error: &str, message: String) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.to_owned(),
-        message,
-    })
-}
-
 /// The maintenance operations.
 pub struct OptimizeApi {
     pub(super) perfscope: Perfscope,
@@ -88,9 +81,9 @@ impl OptimizeApi {
         let config = self.perfscope.config();
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
         let Some(maintenance) = self.perfscope.maintenance() else {
-            return Ok(OptimizeResponse::Unavailable(body(
+            return Ok(OptimizeResponse::Unavailable(error_body(
                 "unavailable",
-                "no database is configured; set DATABASE_URL".into(),
+                "no database is configured; set DATABASE_URL",
             )));
         };
         let task = request.task;
@@ -108,20 +101,21 @@ impl OptimizeApi {
         match started {
             Ok(job) => Ok(OptimizeResponse::Accepted(Json(job))),
             Err(MaintenanceError::BadRequest(message)) => Err(ApiError::bad_request(message)),
-            Err(e @ MaintenanceError::NotFound(_)) => {
-                Ok(OptimizeResponse::NotFound(body("not_found", e.to_string())))
-            }
-            Err(e @ MaintenanceError::Forbidden(_)) => Ok(OptimizeResponse::Forbidden(body(
+            Err(e @ MaintenanceError::NotFound(_)) => Ok(OptimizeResponse::NotFound(error_body(
+                "not_found",
+                e.to_string(),
+            ))),
+            Err(e @ MaintenanceError::Forbidden(_)) => Ok(OptimizeResponse::Forbidden(error_body(
                 "forbidden",
                 e.to_string(),
             ))),
-            Err(e @ MaintenanceError::Busy(_)) => {
-                Ok(OptimizeResponse::Conflict(body("conflict", e.to_string())))
-            }
-            Err(e @ MaintenanceError::Unavailable(_)) => Ok(OptimizeResponse::Unavailable(body(
-                "unavailable",
+            Err(e @ MaintenanceError::Busy(_)) => Ok(OptimizeResponse::Conflict(error_body(
+                "conflict",
                 e.to_string(),
             ))),
+            Err(e @ MaintenanceError::Unavailable(_)) => Ok(OptimizeResponse::Unavailable(
+                error_body("unavailable", e.to_string()),
+            )),
         }
     }
 
@@ -142,9 +136,10 @@ impl OptimizeApi {
         };
         Ok(match job {
             Some(job) => JobResponse::Ok(Json(job)),
-            None => {
-                JobResponse::NotFound(body("not_found", format!("no maintenance job {}", id.0)))
-            }
+            None => JobResponse::NotFound(error_body(
+                "not_found",
+                format!("no maintenance job {}", id.0),
+            )),
         })
     }
 }

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::replication::{Slot, Standby};
@@ -71,10 +71,7 @@ impl ReplicationApi {
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(ReplicationResponse::NotFound(Json(ErrorBody {
-                error: "not_found".into(),
-                message: format!("parameter `database`: no watched database {name:?}"),
-            })));
+            return Ok(ReplicationResponse::NotFound(unknown_database(name)));
         };
         match crate::pg::replication::read_now(&watched.pool, config.read_timeout).await {
             Ok(snapshot) => {
@@ -105,10 +102,10 @@ impl ReplicationApi {
             }
             Err(error) => {
                 tracing::warn!(database = name, %error, "replication read failed");
-                Ok(ReplicationResponse::Unavailable(Json(ErrorBody {
-                    error: "unavailable".into(),
-                    message: format!("database {name:?} cannot be read now"),
-                })))
+                Ok(ReplicationResponse::Unavailable(error_body(
+                    "unavailable",
+                    format!("database {name:?} cannot be read now"),
+                )))
             }
         }
     }

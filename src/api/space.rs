@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::{Access, BearerToken, authorize};
-use super::error::ApiError;
+use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::space::{IndexSpace, TableSpace};
@@ -66,10 +66,7 @@ impl SpaceApi {
         authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(SpaceResponse::NotFound(Json(ErrorBody {
-                error: "not_found".into(),
-                message: format!("parameter `database`: no watched database {name:?}"),
-            })));
+            return Ok(SpaceResponse::NotFound(unknown_database(name)));
         };
         match crate::pg::space::read_now(&watched.pool, &watched.space, config.read_timeout).await {
             Ok(snapshot) => Ok(SpaceResponse::Ok(Json(SpaceReport {
@@ -79,10 +76,10 @@ impl SpaceApi {
             }))),
             Err(error) => {
                 tracing::warn!(database = name, %error, "space read failed");
-                Ok(SpaceResponse::Unavailable(Json(ErrorBody {
-                    error: "unavailable".into(),
-                    message: format!("database {name:?} cannot be read now"),
-                })))
+                Ok(SpaceResponse::Unavailable(error_body(
+                    "unavailable",
+                    format!("database {name:?} cannot be read now"),
+                )))
             }
         }
     }

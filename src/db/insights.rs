@@ -192,12 +192,18 @@ impl DbInsights {
     /// read lock when nothing changed (the steady state), a write only for
     /// a new statement or a route change.
     fn remember_routes(&self, route: &Arc<str>, db: &RequestDb) {
+        if db.statements.is_empty() {
+            return;
+        }
+        // The same route's requests share one `Arc`: a pointer compare
+        // settles the steady state without comparing text.
+        let same = |known: &Arc<str>| Arc::ptr_eq(known, route) || known == route;
         let stale = {
             let known = self.statement_routes.read();
             db.statements.iter().any(|s| {
                 known
                     .get(&s.statement.fingerprint)
-                    .map_or(known.len() < MAX_STATEMENT_ROUTES, |r| r != route)
+                    .map_or(known.len() < MAX_STATEMENT_ROUTES, |r| !same(r))
             })
         };
         if !stale {
@@ -207,7 +213,7 @@ impl DbInsights {
         for s in &db.statements {
             let len = known.len();
             match known.get_mut(&s.statement.fingerprint) {
-                Some(existing) if existing != route => *existing = route.clone(),
+                Some(existing) if !same(existing) => *existing = route.clone(),
                 Some(_) => {}
                 None if len < MAX_STATEMENT_ROUTES => {
                     known.insert(s.statement.fingerprint, route.clone());

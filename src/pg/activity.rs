@@ -18,7 +18,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{ReadError, Reader};
@@ -26,11 +26,6 @@ use crate::db::TimedTransaction;
 
 const ACTIVITY: &str = include_str!("../../sql/queries/activity.sql");
 const SIGNAL: &str = include_str!("../../sql/queries/signal_backend.sql");
-
-/// Queries running longer than this are flagged, by default.
-pub const DEFAULT_LONG_QUERY: Duration = Duration::from_secs(60);
-/// Sessions idle in a transaction longer than this are flagged, by default.
-pub const DEFAULT_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(30);
 
 /// One client session.
 #[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
@@ -139,8 +134,10 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            long_query: DEFAULT_LONG_QUERY,
-            idle_in_transaction: DEFAULT_IDLE_IN_TRANSACTION,
+            long_query: Duration::from_millis(crate::config::DEFAULT_LONG_QUERY_THRESHOLD_MS),
+            idle_in_transaction: Duration::from_millis(
+                crate::config::DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS,
+            ),
         }
     }
 }
@@ -188,12 +185,7 @@ pub async fn read_now(
     timeout: Duration,
 ) -> Result<ActivitySnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    let tx = super::read_only(&mut client, timeout).await?;
     let snapshot = read_activity(&tx, thresholds).await?;
     tx.commit().await?;
     Ok(snapshot)
@@ -331,7 +323,7 @@ impl ActivitySnapshot {
 #[derive(Debug)]
 pub struct ActivityReader {
     thresholds: Thresholds,
-    latest: RwLock<Option<Arc<ActivitySnapshot>>>,
+    latest: super::Latest<ActivitySnapshot>,
 }
 
 impl ActivityReader {
@@ -339,7 +331,7 @@ impl ActivityReader {
     pub fn new(thresholds: Thresholds) -> Self {
         Self {
             thresholds,
-            latest: RwLock::default(),
+            latest: super::Latest::default(),
         }
     }
 
@@ -350,15 +342,12 @@ impl ActivityReader {
 
     /// The latest pass, once one succeeded.
     pub fn latest(&self) -> Option<Arc<ActivitySnapshot>> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.latest.get()
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
         let snapshot = read_activity(tx, self.thresholds).await?;
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
+        self.latest.set(snapshot);
         Ok(())
     }
 }

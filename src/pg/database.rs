@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
@@ -54,16 +54,13 @@ impl DatabaseSnapshot {
 /// The reader of one database's figures.
 #[derive(Debug, Default)]
 pub struct DatabaseReader {
-    latest: RwLock<Option<Arc<DatabaseSnapshot>>>,
+    latest: super::Latest<DatabaseSnapshot>,
 }
 
 impl DatabaseReader {
     /// The latest pass, once one succeeded.
     pub fn latest(&self) -> Option<Arc<DatabaseSnapshot>> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.latest.get()
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
@@ -85,7 +82,7 @@ impl DatabaseReader {
                 .connections
                 .push((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
         }
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
+        self.latest.set(snapshot);
         Ok(())
     }
 }

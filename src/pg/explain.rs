@@ -156,6 +156,22 @@ fn single_select(sql: &str) -> Result<(), ExplainError> {
     Ok(())
 }
 
+/// Statement `queryid` of the statements reader's last pass: the server's
+/// text (what is explained) and perfscope's normalized text (what is
+/// shown). Only SELECT, INSERT, UPDATE and DELETE keep the former.
+pub fn statement(
+    statements: &super::statements::StatementsReader,
+    queryid: i64,
+) -> Result<(std::sync::Arc<str>, std::sync::Arc<str>), ExplainError> {
+    statements
+        .latest()
+        .statements
+        .iter()
+        .find(|s| s.queryid == queryid)
+        .and_then(|s| Some((s.raw.clone()?, s.text.clone()?)))
+        .ok_or(ExplainError::NotFound(queryid))
+}
+
 /// Whether `sql` may be run with EXPLAIN ANALYZE (see [`explain`]).
 pub fn may_analyze(sql: &str) -> bool {
     single_select(sql).is_ok()
@@ -194,19 +210,13 @@ pub async fn explain(
         .get()
         .await
         .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
-    let tx = client.transaction().await?;
+    let tx = super::read_only(&mut client, timeout).await?;
     // The generic plan is the point without ANALYZE; with it, the plan the
     // values would get (a custom plan, partitions pruned).
-    let plan_mode = if analyze.is_some() {
-        ""
-    } else {
-        "; SET LOCAL plan_cache_mode = force_generic_plan"
-    };
-    tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}{plan_mode}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    if analyze.is_none() {
+        tx.batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
+    }
     // A prepared statement outlives the transaction: each call names its
     // own and deallocates it after the rollback.
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -59,6 +59,48 @@ pub(crate) async fn server_version(tx: &TimedTransaction<'_>) -> Result<i32, Rea
         .try_get(0)?)
 }
 
+/// Begins the transaction every read runs in: READ ONLY, with
+/// `statement_timeout` = `timeout` (the readers, and the endpoints that read
+/// afresh).
+pub(crate) async fn read_only(
+    client: &mut crate::db::TimedClient,
+    timeout: std::time::Duration,
+) -> Result<TimedTransaction<'_>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
+        timeout.as_millis().max(1)
+    ))
+    .await?;
+    Ok(tx)
+}
+
+/// A reader's last successful pass, shared with the API, the metrics and
+/// the findings (`None` until one succeeded).
+#[derive(Debug)]
+pub struct Latest<T>(RwLock<Option<Arc<T>>>);
+
+impl<T> Default for Latest<T> {
+    fn default() -> Self {
+        Self(RwLock::new(None))
+    }
+}
+
+impl<T> Latest<T> {
+    /// The last pass.
+    pub fn get(&self) -> Option<Arc<T>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps `value` as the last pass.
+    pub fn set(&self, value: T) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(value));
+    }
+}
+
 /// One statistics view's reader.
 pub trait Reader: Send + Sync + 'static {
     /// Its name, the `reader` label.

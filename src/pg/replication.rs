@@ -7,8 +7,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
+use std::sync::Arc;
 
 use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
@@ -68,8 +67,6 @@ pub struct Slot {
 /// One pass.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReplicationSnapshot {
-    /// When it was read.
-    pub at: SystemTime,
     /// Whether this server is a standby.
     pub standby: bool,
     /// Its standbys (a primary), or itself (a standby).
@@ -119,7 +116,6 @@ pub async fn read_replication(tx: &TimedTransaction<'_>) -> Result<ReplicationSn
         });
     }
     Ok(ReplicationSnapshot {
-        at: SystemTime::now(),
         standby,
         standbys,
         slots,
@@ -132,12 +128,7 @@ pub async fn read_now(
     timeout: std::time::Duration,
 ) -> Result<ReplicationSnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    let tx = super::read_only(&mut client, timeout).await?;
     let snapshot = read_replication(&tx).await?;
     tx.commit().await?;
     Ok(snapshot)
@@ -146,21 +137,18 @@ pub async fn read_now(
 /// The replication reader of one database's server.
 #[derive(Debug, Default)]
 pub struct ReplicationReader {
-    latest: RwLock<Option<Arc<ReplicationSnapshot>>>,
+    latest: super::Latest<ReplicationSnapshot>,
 }
 
 impl ReplicationReader {
     /// The latest pass, once one succeeded.
     pub fn latest(&self) -> Option<Arc<ReplicationSnapshot>> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.latest.get()
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
         let snapshot = read_replication(tx).await?;
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
+        self.latest.set(snapshot);
         Ok(())
     }
 }

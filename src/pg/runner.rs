@@ -64,12 +64,7 @@ pub async fn run_once(
 
 async fn read(pool: &TimedPool, reader: &dyn Reader, timeout: Duration) -> Result<(), ReadError> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    let tx = super::read_only(&mut client, timeout).await?;
     reader.read(&tx).await?;
     tx.commit().await?;
     Ok(())

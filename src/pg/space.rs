@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::SystemTime;
 
 use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
@@ -86,8 +85,6 @@ pub struct IndexSpace {
 /// One pass.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpaceSnapshot {
-    /// When it was read.
-    pub at: SystemTime,
     /// The largest tables, largest first.
     pub tables: Vec<TableSpace>,
     /// The largest indexes, largest first.
@@ -133,11 +130,7 @@ pub async fn read_space(tx: &TimedTransaction<'_>) -> Result<SpaceSnapshot, Read
             bloat_ratio: ratio(bloat_bytes, bytes),
         });
     }
-    Ok(SpaceSnapshot {
-        at: SystemTime::now(),
-        tables,
-        indexes,
-    })
+    Ok(SpaceSnapshot { tables, indexes })
 }
 
 /// Reads the space now through `pool` (a read-only transaction under
@@ -148,12 +141,7 @@ pub async fn read_now(
     timeout: std::time::Duration,
 ) -> Result<SpaceSnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = client.transaction().await?;
-    tx.batch_execute(&format!(
-        "/* perfscope */ SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {}",
-        timeout.as_millis().max(1)
-    ))
-    .await?;
+    let tx = super::read_only(&mut client, timeout).await?;
     let mut snapshot = read_space(&tx).await?;
     tx.commit().await?;
     reader.annotate_growth(&mut snapshot);
@@ -183,16 +171,13 @@ impl SpaceSnapshot {
 #[derive(Debug, Default)]
 pub struct SpaceReader {
     first_seen: RwLock<HashMap<String, i64>>,
-    latest: RwLock<Option<Arc<SpaceSnapshot>>>,
+    latest: super::Latest<SpaceSnapshot>,
 }
 
 impl SpaceReader {
     /// The latest pass, once one succeeded.
     pub fn latest(&self) -> Option<Arc<SpaceSnapshot>> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.latest.get()
     }
 
     /// Sets each table's growth since it was first seen (remembering the
@@ -218,7 +203,7 @@ impl SpaceReader {
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
         let mut snapshot = read_space(tx).await?;
         self.annotate_growth(&mut snapshot);
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(snapshot));
+        self.latest.set(snapshot);
         Ok(())
     }
 }
@@ -263,14 +248,12 @@ mod tests {
     fn growth_counts_from_the_first_sight_and_bloat_needs_size_and_share() {
         let reader = SpaceReader::default();
         let mut first = SpaceSnapshot {
-            at: SystemTime::now(),
             tables: vec![table("a", 100, None)],
             indexes: Vec::new(),
         };
         reader.annotate_growth(&mut first);
         assert_eq!(first.tables[0].growth_bytes, Some(0));
         let mut later = SpaceSnapshot {
-            at: SystemTime::now(),
             tables: vec![
                 table("a", 250, None),
                 table("big", 100 << 20, Some(80.0 * 1024.0 * 1024.0)),

@@ -102,8 +102,6 @@ pub struct RouteSummary {
     /// p95 per interval, oldest first (one per sample so far, at most
     /// [`POINTS`]).
     pub p95_points: Vec<Option<f64>>,
-    /// Requests per second per interval.
-    pub rate_points: Vec<Option<f64>>,
 }
 
 #[derive(Default)]
@@ -260,7 +258,6 @@ impl History {
                         .quantile(0.95)
                         .unwrap_or(0.0)
                 });
-                let rate_points = per_tick(&|p| f64::from(p.requests) / interval);
                 RouteSummary {
                     key: key.clone(),
                     rate: recent as f64
@@ -273,7 +270,6 @@ impl History {
                     p95: window.quantile(0.95),
                     p99: window.quantile(0.99),
                     p95_points,
-                    rate_points,
                 }
             })
             .collect();

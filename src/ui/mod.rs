@@ -695,30 +695,14 @@ async fn plan_view(
             format!("Field `database`: no watched database {db_name:?}."),
         )
     })?;
-    let snapshot = watched.statements.latest();
-    let statement = snapshot
-        .statements
-        .iter()
-        .find(|s| s.queryid == id)
-        .filter(|s| s.raw.is_some() && s.text.is_some())
-        .ok_or_else(|| {
-            (
-                StatusCode::NOT_FOUND,
-                crate::pg::explain::ExplainError::NotFound(id).to_string(),
-            )
-        })?;
-    let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
-        return Err((
-            StatusCode::NOT_FOUND,
-            crate::pg::explain::ExplainError::NotFound(id).to_string(),
-        ));
-    };
+    let (raw, text) = crate::pg::explain::statement(&watched.statements, id)
+        .map_err(|error| (StatusCode::NOT_FOUND, error.to_string()))?;
     let timeout = if values.is_some() {
         crate::pg::explain::DEFAULT_ANALYZE_TIMEOUT
     } else {
         perfscope.config().read_timeout
     };
-    let plan = crate::pg::explain::explain(&watched.pool, id, raw, values, timeout)
+    let plan = crate::pg::explain::explain(&watched.pool, id, &raw, values, timeout)
         .await
         .map(|p| p.text)
         .map_err(|e| e.to_string());
@@ -731,8 +715,8 @@ async fn plan_view(
     );
     // The form only for a SELECT that may run, with a form-sized number of
     // parameters.
-    let params = crate::pg::advisor::max_param(raw);
-    let select = crate::pg::explain::may_analyze(raw) && params <= 100;
+    let params = crate::pg::advisor::max_param(&raw);
+    let select = crate::pg::explain::may_analyze(&raw) && params <= 100;
     Ok(pages::ExplainView {
         database: db_name.to_owned(),
         queryid: id.to_string(),

@@ -972,7 +972,6 @@ mod tests {
             p95: Some(0.031),
             p99: Some(1.5),
             p95_points,
-            rate_points: vec![None; POINTS],
         }
     }
 
