@@ -736,7 +736,8 @@ async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete(
     assert!(fresh["indexBytes"].as_i64() > Some(1 << 20), "{dump}");
     assert_eq!(fresh["growthBytes"], 0, "{dump}");
     assert!(
-        fresh["bloatRatio"].as_f64() < Some(0.3),
+        // Estimated (the role may read the table), and small.
+        fresh["bloatRatio"].as_f64().is_some_and(|r| r < 0.3),
         "a fresh table is not bloated: {dump}"
     );
     let pkey = before["indexes"]
