@@ -39,11 +39,32 @@ $$;
 -- in pg_stat_statements (through pg_read_all_stats). Required.
 GRANT pg_monitor TO perfscope;
 
+-- The planner role: the only role that plans statements database users
+-- wrote (index advice with hypopg, EXPLAIN on request). Planning is not
+-- inert (the planner runs IMMUTABLE functions with constant arguments), so
+-- the agent's own role never plans; this role logs in by itself, is a
+-- member of no role, owns nothing and may only read the tables it is
+-- given. The agent checks all of this before every planning session and
+-- plans nothing if it does not hold. Set its password yourself
+-- (ALTER ROLE perfscope_planner PASSWORD '...') and give it to the agent
+-- as PERFSCOPE_PLANNER_USER / PERFSCOPE_PLANNER_PASSWORD, with
+-- PERFSCOPE_PLAN_ROLES naming the application roles whose statements it
+-- may plan.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'perfscope_planner') THEN
+    CREATE ROLE perfscope_planner LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+      NOINHERIT NOREPLICATION NOBYPASSRLS;
+  END IF;
+END
+$$;
+
 -- Optional, each for one feature; uncomment what you want.
 --
--- Index advice with EXPLAIN of the slow statements needs SELECT on their
--- tables (EXPLAIN checks the privileges of the statement it plans):
---     GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;
+-- Index advice and EXPLAIN need SELECT on the advised tables, for the
+-- planner role only (EXPLAIN checks the privileges of the statement it
+-- plans); never grant it to the agent's own role for this:
+--     GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;
 --
 -- Cancel and terminate (POST /api/performance/activity/{pid}/{action}):
 -- signal other roles' sessions (never a superuser's):

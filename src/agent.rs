@@ -207,7 +207,7 @@ async fn watch_database(
         tasks.push(pool.spawn_status(cancel.clone(), move |up| {
             health.set_watched_health(&label, up);
         }));
-        tasks.push(perfscope.watch_database(name, pool, cancel.clone()));
+        tasks.push(perfscope.watch_database_at(name, pool, url, cancel.clone()));
     }
     let Some(url) = &config.database_url else {
         return Ok((!tasks.is_empty()).then(|| {
@@ -237,7 +237,7 @@ async fn watch_database(
     let status = pool.spawn_status(cancel.clone(), move |up| {
         health.set_database_health(up);
     });
-    let readers = perfscope.watch_database("default", pool, cancel.clone());
+    let readers = perfscope.watch_database_at("default", pool, url, cancel.clone());
     perfscope.enable_maintenance(url.clone());
     Ok(Some(tokio::spawn(async move {
         let _ = status.await;

@@ -120,6 +120,18 @@ pub struct ServeArgs {
     /// Statements per database exported as pg_stat_statements_* series [default: 50].
     #[arg(long, env = "PERFSCOPE_TOP_STATEMENTS")]
     pub top_statements: Option<String>,
+    /// The role that plans database users' statements for index advice and EXPLAIN (sql/install.sql creates perfscope_planner); unset, nothing is planned.
+    #[arg(long, env = "PERFSCOPE_PLANNER_USER")]
+    pub planner_user: Option<String>,
+    /// The planner role's password.
+    #[arg(long, env = "PERFSCOPE_PLANNER_PASSWORD", hide_env_values = true)]
+    pub planner_password: Option<String>,
+    /// Roles whose statements may be planned, comma-separated [default: none].
+    #[arg(long, env = "PERFSCOPE_PLAN_ROLES")]
+    pub plan_roles: Option<String>,
+    /// Roles whose functions, operators and views are trusted to run while planning, besides built-in and extension-owned ones, comma-separated.
+    #[arg(long, env = "PERFSCOPE_TRUSTED_OWNERS")]
+    pub trusted_owners: Option<String>,
     /// Webhook URLs alerts are posted to, comma-separated.
     #[arg(long, env = "ALERT_WEBHOOK_URLS", hide_env_values = true)]
     pub alert_webhook_urls: Option<String>,
@@ -223,6 +235,10 @@ impl From<ServeArgs> for RawConfig {
             long_query_threshold: args.long_query_threshold,
             idle_in_transaction_threshold: args.idle_in_transaction_threshold,
             top_statements: args.top_statements,
+            planner_user: args.planner_user,
+            planner_password: args.planner_password,
+            plan_roles: args.plan_roles,
+            trusted_owners: args.trusted_owners,
             alert_webhook_urls: args.alert_webhook_urls,
             alert_webhook_secret: args.alert_webhook_secret,
             alert_for: args.alert_for,

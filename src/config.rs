@@ -316,6 +316,9 @@ pub struct Config {
     pub idle_in_transaction_threshold: Duration,
     /// Statements per database exported as metrics.
     pub top_statements: usize,
+    /// The planner role that plans database users' statements (index
+    /// advice, EXPLAIN); `None` plans nothing (advice from statistics).
+    pub planner: Option<PlannerConfig>,
     /// Webhook URLs alerts are posted to (they may embed tokens, so they
     /// are secrets).
     pub alert_webhook_urls: Vec<Secret>,
@@ -425,6 +428,7 @@ impl Default for Config {
                 DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS,
             ),
             top_statements: DEFAULT_TOP_STATEMENTS,
+            planner: None,
             alert_webhook_urls: Vec::new(),
             alert_webhook_secret: None,
             alert_for: Duration::from_millis(DEFAULT_ALERT_FOR_MS),
@@ -495,6 +499,10 @@ pub struct RawConfig {
     pub long_query_threshold: Option<String>,
     pub idle_in_transaction_threshold: Option<String>,
     pub top_statements: Option<String>,
+    pub planner_user: Option<String>,
+    pub planner_password: Option<String>,
+    pub plan_roles: Option<String>,
+    pub trusted_owners: Option<String>,
     pub alert_webhook_urls: Option<String>,
     pub alert_webhook_secret: Option<String>,
     pub alert_for: Option<String>,
@@ -738,6 +746,7 @@ impl RawConfig {
                 1_000,
                 defaults.top_statements,
             )?,
+            planner: planner(self)?,
             alert_webhook_urls: webhook_urls(self.alert_webhook_urls.as_deref())?,
             alert_webhook_secret: token(
                 "ALERT_WEBHOOK_SECRET",
@@ -1013,6 +1022,92 @@ fn label(var: &'static str, value: Option<&str>) -> Result<Option<String>, Confi
             "expected a printable tag of at most 200 bytes",
         )),
     }
+}
+
+/// The planner role's settings (see `crate::pg::planner`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannerConfig {
+    /// `PERFSCOPE_PLANNER_USER`: the role the planner logs in as.
+    pub user: String,
+    /// `PERFSCOPE_PLANNER_PASSWORD`.
+    pub password: Option<Secret>,
+    /// `PERFSCOPE_PLAN_ROLES`: the roles whose statements may be planned.
+    pub roles: Vec<String>,
+    /// `PERFSCOPE_TRUSTED_OWNERS`: roles whose functions, operators and
+    /// views are trusted besides built-in and extension-owned ones.
+    pub trusted_owners: Vec<String>,
+}
+
+/// A comma-separated list of role names (each a valid name: at most 63
+/// bytes, no control characters).
+fn role_list(var: &'static str, value: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let mut roles = Vec::new();
+    for role in value.unwrap_or("").split(',').map(str::trim) {
+        if role.is_empty() {
+            continue;
+        }
+        if role.len() > 63 || role.chars().any(char::is_control) {
+            return Err(ConfigError::new(
+                var,
+                &role.chars().take(40).collect::<String>(),
+                "expected comma-separated role names of at most 63 bytes",
+            ));
+        }
+        if !roles.iter().any(|r| r == role) {
+            roles.push(role.to_owned());
+        }
+    }
+    Ok(roles)
+}
+
+/// `PERFSCOPE_PLANNER_USER` and the settings that only mean something
+/// with it.
+fn planner(raw: &RawConfig) -> Result<Option<PlannerConfig>, ConfigError> {
+    let user = role_list("PERFSCOPE_PLANNER_USER", raw.planner_user.as_deref())?;
+    let roles = role_list("PERFSCOPE_PLAN_ROLES", raw.plan_roles.as_deref())?;
+    let trusted_owners = role_list("PERFSCOPE_TRUSTED_OWNERS", raw.trusted_owners.as_deref())?;
+    let password = match raw.planner_password.as_deref() {
+        None | Some("") => None,
+        Some(v) if v.chars().any(char::is_control) => {
+            return Err(ConfigError::new(
+                "PERFSCOPE_PLANNER_PASSWORD",
+                "***",
+                "expected a password without control characters",
+            ));
+        }
+        Some(v) => Some(Secret::new(v)),
+    };
+    let user = match user.as_slice() {
+        [] => {
+            if password.is_some() || !roles.is_empty() {
+                let var = if password.is_some() {
+                    "PERFSCOPE_PLANNER_PASSWORD"
+                } else {
+                    "PERFSCOPE_PLAN_ROLES"
+                };
+                return Err(ConfigError::new(
+                    var,
+                    "***",
+                    "is set, but PERFSCOPE_PLANNER_USER is not: set the planner role too (sql/install.sql creates perfscope_planner)",
+                ));
+            }
+            return Ok(None);
+        }
+        [one] => one.clone(),
+        _ => {
+            return Err(ConfigError::new(
+                "PERFSCOPE_PLANNER_USER",
+                raw.planner_user.as_deref().unwrap_or(""),
+                "expected one role name",
+            ));
+        }
+    };
+    Ok(Some(PlannerConfig {
+        user,
+        password,
+        roles,
+        trusted_owners,
+    }))
 }
 
 /// `ALERT_WEBHOOK_URLS`: comma-separated http(s) URLs. They may embed

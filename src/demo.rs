@@ -40,7 +40,8 @@ INSERT INTO order_items SELECT g, 1 + g % 200000, 'SKU' || (g % 1000), 1 + g % 3
   FROM generate_series(1, 400000) g;
 CREATE INDEX order_items_order ON order_items (order_id);
 ANALYZE;
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;
+-- The planner role plans the shop's statements (index advice, EXPLAIN).
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;
 -- The shop's tables belong to a role the agent is a member of, so ANALYZE
 -- and VACUUM from the API and the Advice page work in the demo (the
 -- least-privilege role of sql/install.sql alone may only read).
@@ -242,6 +243,16 @@ pub async fn run(
     // The agent reads as the least-privilege role; the demo app is the
     // database's owner.
     config.database_url = Some(DatabaseUrl::new(cluster.url("perfscope", "postgres")));
+    // Its statements (the demo app connects as `postgres`) are planned by
+    // the planner role of sql/install.sql, unless the operator chose one.
+    if config.planner.is_none() {
+        config.planner = Some(crate::config::PlannerConfig {
+            user: "perfscope_planner".into(),
+            password: None,
+            roles: vec!["postgres".into()],
+            trusted_owners: Vec::new(),
+        });
+    }
     // Quick feedback: read every 2 s (the advisor every 8 s).
     if config.read_interval > Duration::from_secs(2) {
         config.read_interval = Duration::from_secs(2);

@@ -230,11 +230,47 @@ impl Perfscope {
     /// Starts reading a database's statistics views through `pool` every
     /// `PERFSCOPE_READ_INTERVAL`, under the `database` label `name`, until
     /// `cancel` fires.
+    ///
+    /// Nothing is planned this way (index advice comes from statistics):
+    /// use [`Self::watch_database_at`] to plan through the planner role.
     #[cfg(feature = "postgres")]
     pub fn watch_database(
         &self,
         name: &str,
         pool: crate::db::TimedPool,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.watch(name, pool, None, cancel)
+    }
+
+    /// As [`Self::watch_database`], and plans the database users'
+    /// statements (index advice, EXPLAIN) on connections to `url` that log
+    /// in as the planner role of `PERFSCOPE_PLANNER_USER`, when it is set
+    /// (see `crate::pg::planner`).
+    #[cfg(feature = "postgres")]
+    pub fn watch_database_at(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        url: &crate::config::DatabaseUrl,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let planner = self.inner.config.planner.as_ref().and_then(|settings| {
+            crate::pg::planner::Planner::new(url.expose(), settings)
+                .inspect_err(|error| {
+                    tracing::warn!(database = name, %error, "no planner for this database");
+                })
+                .ok()
+        });
+        self.watch(name, pool, planner, cancel)
+    }
+
+    #[cfg(feature = "postgres")]
+    fn watch(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        planner: Option<crate::pg::planner::Planner>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let statements = Arc::new(crate::pg::statements::StatementsReader::default());
@@ -252,6 +288,8 @@ impl Perfscope {
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),
             statements.clone(),
+            planner,
+            self.inner.config.read_timeout,
         ));
         self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
             name: name.clone(),

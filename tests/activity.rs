@@ -451,10 +451,14 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     cluster
         .exec(
             "postgres",
-            "CREATE SEQUENCE counter; GRANT SELECT, UPDATE ON items TO perfscope; GRANT USAGE, SELECT ON counter TO perfscope;
+            // The planner role plans (and with ANALYZE runs) them; it may
+            // even write, so what stops a write is the read-only
+            // transaction itself.
+            "CREATE SEQUENCE counter; GRANT SELECT, UPDATE ON items TO perfscope_planner;
+             GRANT USAGE, SELECT ON counter TO perfscope_planner;
              CREATE FUNCTION bump() RETURNS int LANGUAGE sql
                AS $$ INSERT INTO items SELECT max(id) + 1, 'bumped' FROM items RETURNING id $$;
-             GRANT INSERT ON items TO perfscope;",
+             GRANT INSERT ON items TO perfscope_planner;",
         )
         .await;
     let (app, connection) =
@@ -480,6 +484,12 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     let agent = TestAgent::start_with(|raw| {
         raw.database_url = Some(cluster.url("perfscope", "postgres"));
         raw.read_interval = Some("300".into());
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
+        // bump() is the superuser's: trusted here, so the read-only
+        // transaction is what is tested (tests/hostile.rs refuses
+        // untrusted code).
+        raw.trusted_owners = Some("postgres".into());
     })
     .await;
     let select = queryid_of(&app, "SELECT name FROM items WHERE id = $1").await;

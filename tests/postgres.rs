@@ -678,7 +678,7 @@ async fn index_advice_scenarios() {
              CREATE TABLE events (id int PRIMARY KEY, account_id int NOT NULL, created_at timestamptz NOT NULL);
              INSERT INTO events SELECT g, 1 + g % 5000, now() - g * interval '1 minute' FROM generate_series(1, 100000) g;
              ANALYZE;
-             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope;",
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
         )
         .await;
     let email = "c42@example.com";
@@ -735,6 +735,9 @@ async fn index_advice_scenarios() {
     let agent = TestAgent::start_with(|raw| {
         raw.database_url = Some(url.clone());
         raw.read_interval = Some("300".into());
+        // The workload runs as `postgres`; the planner role plans it.
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
     })
     .await;
     let fetch = async || -> Option<Vec<Value>> {

@@ -54,7 +54,7 @@ impl DatabaseApi {
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(DatabaseResponse::NotFound(unknown_database(name)));
         };
-        match self_check::run(&watched.pool, name).await {
+        match self_check::run(&watched).await {
             Ok(check) => Ok(DatabaseResponse::Ok(Json(check))),
             Err(error) => {
                 tracing::warn!(database = name, %error, "self-check failed");

@@ -69,7 +69,9 @@ enum ExplainResponse {
     /// No watched database or statement by that name or id.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
-    /// Postgres refused to plan or run it (privileges, timeout, …).
+    /// Postgres refused to plan or run it (privileges, timeout, …), or
+    /// perfscope does not plan it (no planner role, a role not listed in
+    /// `PERFSCOPE_PLAN_ROLES`, code owned outside the trusted set).
     #[oai(status = 422)]
     Failed(Json<ErrorBody>),
     /// The database cannot be reached.
@@ -119,7 +121,7 @@ impl ExplainApi {
         } else {
             self.perfscope.config().read_timeout
         };
-        match crate::pg::explain::explain(&watched.pool, id, &raw, analyze, timeout).await {
+        match crate::pg::explain::explain(&watched, id, &raw, analyze, timeout).await {
             Ok(plan) => {
                 tracing::info!(
                     database = name,
@@ -143,6 +145,13 @@ impl ExplainApi {
                 "not_found",
                 error.to_string(),
             ))),
+            Err(error @ ExplainError::Refused(_)) => {
+                tracing::info!(database = name, queryid = id, %error, "explain refused");
+                Ok(ExplainResponse::Failed(error_body(
+                    "explain_refused",
+                    error.to_string(),
+                )))
+            }
             Err(error @ ExplainError::Failed(_)) => {
                 tracing::info!(database = name, queryid = id, %error, "explain refused");
                 Ok(ExplainResponse::Failed(error_body(

@@ -229,6 +229,21 @@ impl Connector {
     }
 }
 
+impl Connector {
+    /// Asks the server to cancel what the connection of `token` is
+    /// running (over TLS when the connection used it).
+    pub async fn cancel(
+        &self,
+        token: &tokio_postgres::CancelToken,
+    ) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Self::Plain => token.cancel_query(tokio_postgres::NoTls).await,
+            #[cfg(feature = "tls")]
+            Self::Rustls(tls) => token.cancel_query(tls.clone()).await,
+        }
+    }
+}
+
 /// The index of the `?` that starts a URL's query, if it has one.
 fn url_query_start(dsn: &str) -> Option<usize> {
     let scheme_end = dsn.find("://")?;

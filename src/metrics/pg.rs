@@ -114,6 +114,13 @@ struct DatabaseLabels {
     database: Arc<str>,
 }
 
+/// `{database, reason}` of the advisor's skipped statements.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AdvisorSkipLabels {
+    database: Arc<str>,
+    reason: &'static str,
+}
+
 /// Encodes the latest pg_stat_statements pass of every watched database.
 #[derive(Debug)]
 struct StatementsCollector {
@@ -316,6 +323,22 @@ impl Collector for StatementsCollector {
                     database: database.name.clone(),
                 })?,
             )?;
+        }
+        let mut skipped = encoder.encode_descriptor(
+            "perfscope_advisor_skipped_statements",
+            "Statements (or their plans) the index advisor did not advise on, on its last pass, by reason (unparsable, no_candidate, no_planner, role_not_listed, untrusted_code, unsupported_text, too_long, plan_failed, plan_timeout, planner_unavailable, unsafe_planner_role, catalog_error)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for database in &databases {
+            for (reason, count) in &database.advisor.latest().skipped {
+                ConstGauge::new(*count as f64).encode(skipped.encode_family(
+                    &AdvisorSkipLabels {
+                        database: database.name.clone(),
+                        reason,
+                    },
+                )?)?;
+            }
         }
         let mut resets = encoder.encode_descriptor(
             "pg_stat_statements_resets_detected",

@@ -263,6 +263,11 @@ impl Cluster {
         )))
     }
 
+    /// The server's log so far (empty when it cannot be read).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

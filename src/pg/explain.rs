@@ -52,6 +52,10 @@ pub enum ExplainError {
     /// Postgres refused to plan or run it (privileges, timeout, …).
     #[error("the statement could not be explained: {0}")]
     Failed(String),
+    /// perfscope does not plan it (no planner role, a role not listed,
+    /// code owned outside the trusted set, a text it does not read).
+    #[error("the statement is not planned: {0}")]
+    Refused(String),
     /// No connection.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
@@ -177,21 +181,27 @@ pub fn may_analyze(sql: &str) -> bool {
     single_select(sql).is_ok()
 }
 
-/// Plans (and with `analyze`, runs) `sql` through `pool`.
+/// Plans (and with `analyze`, runs) statement `queryid` of `watched`,
+/// whose server text is `sql`, on a planner connection (see
+/// [`super::planner`]): never as the agent's role, only for a role of
+/// `PERFSCOPE_PLAN_ROLES`, only when its reachable code is trusted.
 pub async fn explain(
-    pool: &crate::db::TimedPool,
+    watched: &super::WatchedDatabase,
     queryid: i64,
     sql: &str,
     analyze: Option<&[Option<String>]>,
     timeout: Duration,
 ) -> Result<Explained, ExplainError> {
     single_statement(sql)?;
-    let params = super::advisor::max_param(sql);
-    if params > MAX_PARAMS {
-        return Err(ExplainError::Params(format!(
-            "statement {queryid} names ${params}, past the protocol's {MAX_PARAMS} parameters"
-        )));
-    }
+    let params = match super::planner::inventory::read(sql) {
+        Ok(found) => found.params,
+        Err(super::planner::inventory::Refused::TooManyParams) => {
+            return Err(ExplainError::Params(format!(
+                "statement {queryid} names a parameter past the protocol's {MAX_PARAMS}"
+            )));
+        }
+        Err(refused) => return Err(ExplainError::Refused(refused.to_string())),
+    };
     if let Some(values) = analyze {
         single_select(sql)?;
         if values.len() != params {
@@ -206,96 +216,54 @@ pub async fn explain(
             ));
         }
     }
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
-    let tx = super::read_only(&mut client, timeout).await?;
-    // The generic plan is the point without ANALYZE; with it, the plan the
-    // values would get (a custom plan, partitions pruned).
-    if analyze.is_none() {
-        tx.batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
-            .await?;
-    }
-    // A prepared statement outlives the transaction: each call names its
-    // own and deallocates it after the rollback.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let name = format!(
-        "perfscope_explain_{}",
-        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let mut prepared = false;
-    let result = plan(&tx, sql, params, analyze, &name, &mut prepared).await;
-    // Always rolled back, whatever happened.
-    let _ = tx.rollback().await;
-    if prepared {
-        let _ = client
-            .raw()
-            .batch_execute(&format!("/* perfscope */ DEALLOCATE {name}"))
-            .await;
-    }
-    if analyze.is_some() {
-        // A session-level advisory lock the deny-list missed must not stay
-        // on a pooled connection.
-        let _ = client
-            .raw()
-            .batch_execute("/* perfscope */ SELECT pg_advisory_unlock_all()")
-            .await;
-    }
-    let json = result?;
+    let planner = watched.advisor.planner().ok_or_else(|| {
+        ExplainError::Refused(super::planner::PlanError::NotConfigured.to_string())
+    })?;
+    // The role that ran it (one the operator listed), and the server's
+    // version, read as the agent.
+    let (role, version) = {
+        let mut client = watched
+            .pool
+            .get()
+            .await
+            .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
+        let tx = super::read_only(&mut client, timeout).await?;
+        let version = super::server_version(&tx).await?;
+        let roles: Vec<&str> = planner.roles().iter().map(String::as_str).collect();
+        let role: Option<String> = tx
+            .query_opt(ROLES, &[&vec![queryid], &roles])
+            .await?
+            .map(|row| row.try_get(1))
+            .transpose()?;
+        let _ = tx.rollback().await;
+        (role, version)
+    };
+    let role = role.ok_or_else(|| {
+        ExplainError::Refused(super::planner::PlanError::RoleNotListed.to_string())
+    })?;
+    let mode = match analyze {
+        Some(values) => super::planner::Mode::Analyze(values),
+        None => super::planner::Mode::Generic,
+    };
+    let mut session = planner.session(timeout).await.map_err(plan_error)?;
+    let statement = super::planner::Statement { sql, role: &role };
+    let result = session.plan(statement, version, mode).await;
+    session.close().await;
+    let json = result.map_err(plan_error)?;
     let text = render(&json);
     Ok(Explained { json, text })
 }
 
-async fn plan(
-    tx: &crate::db::TimedTransaction<'_>,
-    sql: &str,
-    params: usize,
-    analyze: Option<&[Option<String>]>,
-    name: &str,
-    prepared: &mut bool,
-) -> Result<Value, ExplainError> {
-    let raw = tx.raw();
-    let version = super::server_version(tx).await?;
-    if analyze.is_none() && version >= 160_000 {
-        let row = raw
-            .query_one(
-                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
-                &[],
-            )
-            .await?;
-        return Ok(row.try_get(0)?);
+const ROLES: &str = include_str!("../../sql/queries/advisor_roles.sql");
+
+fn plan_error(error: super::planner::PlanError) -> ExplainError {
+    use super::planner::PlanError;
+    match error {
+        PlanError::Failed(detail) => ExplainError::Failed(detail),
+        PlanError::Unavailable(detail) => ExplainError::Unavailable(detail),
+        PlanError::Timeout => ExplainError::Failed(error.to_string()),
+        other => ExplainError::Refused(other.to_string()),
     }
-    raw.batch_execute(&format!("/* perfscope */ PREPARE {name} AS {sql}"))
-        .await?;
-    *prepared = true;
-    let arguments = match analyze {
-        Some(values) if params > 0 => {
-            let values: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
-            let row = raw
-                .query_one(
-                    "/* perfscope */ SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
-                    &[&values],
-                )
-                .await?;
-            let quoted: String = row.try_get(0)?;
-            format!("({quoted})")
-        }
-        _ if params > 0 => format!("({})", vec!["NULL"; params].join(", ")),
-        _ => String::new(),
-    };
-    let options = if analyze.is_some() {
-        "ANALYZE, BUFFERS, FORMAT JSON"
-    } else {
-        "FORMAT JSON"
-    };
-    let row = raw
-        .query_one(
-            format!("/* perfscope */ EXPLAIN ({options}) EXECUTE {name}{arguments}").as_str(),
-            &[],
-        )
-        .await?;
-    Ok(row.try_get(0)?)
 }
 
 /// An indented text of a `FORMAT JSON` plan: one line per node with its

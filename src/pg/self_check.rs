@@ -5,7 +5,7 @@
 //! configuration line that fixes it.
 
 use super::statements::MIN_SERVER_VERSION;
-use crate::db::{DbError, TimedPool};
+use crate::db::DbError;
 
 const SELF_CHECK: &str = include_str!("../../sql/queries/self_check.sql");
 
@@ -74,9 +74,73 @@ fn encryption(encrypted: bool, local: bool) -> Capability {
     )
 }
 
-/// Runs the self-check through `pool`.
-pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
-    let client = pool.get().await?;
+/// Whether the planner role can plan here (see [`super::planner`]): it
+/// logs in, and [`super::planner::ROLE_CHECK`] finds nothing that makes it
+/// unsafe.
+async fn planner(planner: Option<&super::planner::Planner>) -> Capability {
+    const DISABLES: &[&str] = &[
+        "index suggestions confirmed by a plan (hypopg cost before/after)",
+        "sequential-scan findings",
+        "EXPLAIN (API and plan pages)",
+    ];
+    let Some(planner) = planner else {
+        return capability(
+            "planner_role",
+            false,
+            "a planner role of its own plans the database users' statements (the agent's role never does)",
+            DISABLES,
+            "PERFSCOPE_PLANNER_USER=perfscope_planner (created by sql/install.sql), PERFSCOPE_PLANNER_PASSWORD, and PERFSCOPE_PLAN_ROLES=<the application's roles>",
+        );
+    };
+    let user = planner.user().unwrap_or("?").to_owned();
+    let roles = planner.roles().join(", ");
+    let result = match planner.session(std::time::Duration::from_secs(5)).await {
+        Ok(session) => {
+            session.close().await;
+            Ok(())
+        }
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) if roles.is_empty() => capability(
+            "planner_role",
+            false,
+            &format!("the planner role {user} may plan, but PERFSCOPE_PLAN_ROLES lists no role"),
+            DISABLES,
+            "PERFSCOPE_PLAN_ROLES=<the application's roles>",
+        ),
+        Ok(()) => capability(
+            "planner_role",
+            true,
+            &format!(
+                "the planner role {user} (a plain login role, member of no role, owning nothing) plans statements of: {roles}"
+            ),
+            DISABLES,
+            "",
+        ),
+        Err(super::planner::PlanError::UnsafeRole(reason)) => capability(
+            "planner_role",
+            false,
+            &format!("the planner role {user} may not plan: {reason}"),
+            DISABLES,
+            &format!(
+                "a plain role: CREATE ROLE perfscope_planner LOGIN (sql/install.sql); REVOKE every role granted to {user}; GRANT SELECT ON <tables> TO {user}"
+            ),
+        ),
+        Err(error) => capability(
+            "planner_role",
+            false,
+            &format!("the planner role {user} cannot connect: {error}"),
+            DISABLES,
+            "run sql/install.sql (creates perfscope_planner), ALTER ROLE perfscope_planner PASSWORD '...', and set PERFSCOPE_PLANNER_PASSWORD",
+        ),
+    }
+}
+
+/// Runs the self-check of a watched database.
+pub async fn run(watched: &super::WatchedDatabase) -> Result<SelfCheck, DbError> {
+    let name = &*watched.name;
+    let client = watched.pool.get().await?;
     let row = client.query_one(SELF_CHECK, &[]).await?;
     let version_num: i32 = row.try_get(1)?;
     let loaded: bool = row.try_get(2)?;
@@ -159,6 +223,9 @@ pub async fn run(pool: &TimedPool, name: &str) -> Result<SelfCheck, DbError> {
         ),
         encryption(row.try_get(11)?, row.try_get(12)?),
     ];
+    drop(client);
+    let mut capabilities = capabilities;
+    capabilities.push(planner(watched.advisor.planner()).await);
     Ok(SelfCheck {
         database: name.to_owned(),
         database_name: row.try_get(10)?,

@@ -452,7 +452,7 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
     let body = {
         let mut checks = Vec::new();
         for watched in ui.perfscope.watched().all() {
-            let check = crate::pg::self_check::run(&watched.pool, &watched.name).await;
+            let check = crate::pg::self_check::run(&watched).await;
             checks.push((
                 watched.name.to_string(),
                 check.map_err(|error| {
@@ -702,7 +702,7 @@ async fn plan_view(
     } else {
         perfscope.config().read_timeout
     };
-    let plan = crate::pg::explain::explain(&watched.pool, id, &raw, values, timeout)
+    let plan = crate::pg::explain::explain(&watched, id, &raw, values, timeout)
         .await
         .map(|p| p.text)
         .map_err(|e| e.to_string());

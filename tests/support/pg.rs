@@ -39,6 +39,11 @@ impl PgCluster {
         self.cluster.stop().expect("pg_ctl stop");
     }
 
+    /// The server's log so far.
+    pub fn server_log(&self) -> String {
+        self.cluster.server_log()
+    }
+
     /// Starts it again on the same port.
     pub fn restart(&self) {
         self.cluster.restart().expect("the cluster restarts");

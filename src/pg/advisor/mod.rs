@@ -16,18 +16,21 @@
 
 pub mod predicates;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
 
-use super::statements::StatementsReader;
+use super::planner::{Mode, PlanError, Planner, Session, Statement};
+use super::statements::{StatementView, StatementsReader};
 use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
 
 const TABLE: &str = include_str!("../../../sql/queries/advisor_table.sql");
 const INDEXES: &str = include_str!("../../../sql/queries/advisor_indexes.sql");
 const STATS: &str = include_str!("../../../sql/queries/advisor_stats.sql");
+const ROLES: &str = include_str!("../../../sql/queries/advisor_roles.sql");
 
 /// Tables with fewer rows are not worth an index.
 pub const MIN_ROWS: i64 = 10_000;
@@ -97,6 +100,10 @@ pub struct Advice {
     pub suggestions: Vec<IndexSuggestion>,
     /// Statements the parser rejected.
     pub unparsable: u64,
+    /// Statements (or plans) not advised on, by reason: `unparsable`,
+    /// `no_candidate`, `no_planner`, `role_not_listed`, `untrusted_code`,
+    /// `plan_failed`, `plan_timeout`, … (see `PlanError::reason`).
+    pub skipped: BTreeMap<&'static str, u64>,
     /// Whether hypopg was available.
     pub hypopg: bool,
     /// For each statement (by queryid) whose generic plan scans a table of
@@ -114,6 +121,11 @@ pub fn quote_ident(name: &str) -> String {
 pub struct IndexAdvisor {
     database: Arc<str>,
     statements: Arc<StatementsReader>,
+    planner: Option<Planner>,
+    plan_timeout: Duration,
+    /// Statements whose planning ran past its deadline: not planned again
+    /// (a statement built to hang costs one deadline, not one per pass).
+    timed_out: Mutex<HashSet<i64>>,
     latest: RwLock<Arc<Advice>>,
 }
 
@@ -124,12 +136,39 @@ struct Table {
     rows: i64,
 }
 
+/// Statements remembered as timed out, at most (then forgotten at once).
+const TIMED_OUT_CAPACITY: usize = 10_000;
+
+/// Each planned statement's `statement_timeout`, at most.
+pub const PLAN_STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The planner connection of one pass, opened on first use; after a
+/// failure to open it or a deadline, nothing more is planned this pass.
+#[derive(Default)]
+struct PassPlanner {
+    session: Option<Session>,
+    spent: bool,
+}
+
 impl IndexAdvisor {
-    /// An advisor over the statements `statements` reads.
-    pub fn new(database: Arc<str>, statements: Arc<StatementsReader>) -> Self {
+    /// An advisor over the statements `statements` reads, planning through
+    /// `planner` (without one, suggestions come from statistics alone).
+    /// Each plan runs under `read_timeout`'s half, at most
+    /// [`PLAN_STATEMENT_TIMEOUT`], so a pass stays inside the runner's
+    /// deadline.
+    pub fn new(
+        database: Arc<str>,
+        statements: Arc<StatementsReader>,
+        planner: Option<Planner>,
+        read_timeout: Duration,
+    ) -> Self {
         Self {
             database,
             statements,
+            planner,
+            plan_timeout: (read_timeout / 2)
+                .clamp(Duration::from_millis(50), PLAN_STATEMENT_TIMEOUT),
+            timed_out: Mutex::default(),
             latest: RwLock::default(),
         }
     }
@@ -142,8 +181,22 @@ impl IndexAdvisor {
             .clone()
     }
 
-    async fn table(tx: &TimedTransaction<'_>, name: &str) -> Result<Option<Table>, ReadError> {
-        let Some(row) = tx.query_opt(TABLE, &[&name]).await? else {
+    /// The planner, when one is configured.
+    pub fn planner(&self) -> Option<&Planner> {
+        self.planner.as_ref()
+    }
+
+    async fn table(
+        tx: &TimedTransaction<'_>,
+        parts: &[String],
+        role: Option<&str>,
+    ) -> Result<Option<Table>, ReadError> {
+        let (schema, name) = match parts {
+            [schema, name] => (Some(schema.as_str()), name.as_str()),
+            [name] => (None, name.as_str()),
+            _ => return Ok(None),
+        };
+        let Some(row) = tx.query_opt(TABLE, &[&schema, &name, &role]).await? else {
             return Ok(None);
         };
         Ok(Some(Table {
@@ -154,96 +207,86 @@ impl IndexAdvisor {
         }))
     }
 
-    /// The generic plan of `sql` (cost and sequentially scanned tables), or
-    /// `None` when it cannot be planned (e.g. no SELECT privilege). Runs in
-    /// a savepoint, untimed: statements that cannot be planned (e.g. a
-    /// parameter whose type the server cannot infer) are expected here and
-    /// must not count as the application's query errors.
-    async fn cost(
-        tx: &tokio_postgres::Transaction<'_>,
-        sql: &str,
+    /// The plan of `statement` through this pass's planner session.
+    async fn plan(
+        &self,
+        pass: &mut PassPlanner,
+        queryid: i64,
+        statement: Statement<'_>,
         version: i32,
-        hypothetical: Option<&str>,
-    ) -> Option<Plan> {
-        tx.batch_execute("/* perfscope */ SAVEPOINT perfscope_advice")
-            .await
-            .ok()?;
-        let mut prepared = false;
-        let result = Self::cost_inner(tx, sql, version, hypothetical, &mut prepared).await;
-        let cleanup = if result.is_some() {
-            "/* perfscope */ RELEASE SAVEPOINT perfscope_advice"
-        } else {
-            "/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_advice"
-        };
-        let _ = tx.batch_execute(cleanup).await;
-        if prepared {
-            // A prepared statement outlives a rolled-back savepoint; only
-            // one that exists is deallocated, or the error would abort the
-            // whole read.
-            let _ = tx
-                .batch_execute("/* perfscope */ DEALLOCATE perfscope_advice")
-                .await;
+        mode: Mode<'_>,
+    ) -> Result<Plan, PlanError> {
+        let planner = self.planner.as_ref().ok_or(PlanError::NotConfigured)?;
+        if self
+            .timed_out
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&queryid)
+        {
+            return Err(PlanError::Timeout);
         }
-        result
-    }
-
-    async fn cost_inner(
-        tx: &tokio_postgres::Transaction<'_>,
-        sql: &str,
-        version: i32,
-        hypothetical: Option<&str>,
-        prepared: &mut bool,
-    ) -> Option<Plan> {
-        if let Some(index) = hypothetical {
-            tx.query(
-                "/* perfscope */ SELECT * FROM hypopg_create_index($1)",
-                &[&index],
-            )
-            .await
-            .ok()?;
+        if pass.spent {
+            return Err(PlanError::Unavailable(
+                "an earlier failure in this pass".into(),
+            ));
         }
-        let plan = if version >= 160_000 {
-            tx.query_one(
-                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
-                &[],
-            )
-            .await
-            .ok()?
-        } else {
-            let params = max_param(sql);
-            tx.batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
-                .await
-                .ok()?;
-            tx.batch_execute(&format!(
-                "/* perfscope */ PREPARE perfscope_advice AS {sql}"
-            ))
-            .await
-            .ok()?;
-            *prepared = true;
-            let nulls = vec!["NULL"; params].join(", ");
-            let execute = if params == 0 {
-                "EXECUTE perfscope_advice".to_owned()
-            } else {
-                format!("EXECUTE perfscope_advice({nulls})")
-            };
-            tx.query_one(
-                format!("/* perfscope */ EXPLAIN (FORMAT JSON) {execute}").as_str(),
-                &[],
-            )
-            .await
-            .ok()?
-        };
-        if hypothetical.is_some() {
-            let _ = tx.query("/* perfscope */ SELECT hypopg_reset()", &[]).await;
+        if pass.session.is_none() {
+            match planner.session(self.plan_timeout).await {
+                Ok(session) => pass.session = Some(session),
+                Err(error) => {
+                    pass.spent = true;
+                    tracing::warn!(database = %self.database, %error, "the index advisor cannot plan");
+                    return Err(error);
+                }
+            }
         }
-        let json: serde_json::Value = plan.try_get(0).ok()?;
-        let root = json.pointer("/0/Plan")?;
+        let session = pass.session.as_mut().ok_or(PlanError::NotConfigured)?;
+        let result = session.plan(statement, version, mode).await;
+        if matches!(result, Err(PlanError::Timeout)) {
+            pass.session = None;
+            pass.spent = true;
+            let mut timed_out = self
+                .timed_out
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if timed_out.len() >= TIMED_OUT_CAPACITY {
+                timed_out.clear();
+            }
+            timed_out.insert(queryid);
+        }
+        let json = result?;
+        let root = json
+            .pointer("/0/Plan")
+            .ok_or_else(|| PlanError::Failed("no plan in EXPLAIN's output".into()))?;
         let mut seq_scans = Vec::new();
         collect_seq_scans(root, &mut seq_scans);
-        Some(Plan {
-            cost: root.get("Total Cost")?.as_f64()?,
+        Ok(Plan {
+            cost: root
+                .get("Total Cost")
+                .and_then(serde_json::Value::as_f64)
+                .ok_or_else(|| PlanError::Failed("no cost in EXPLAIN's output".into()))?,
             seq_scans,
         })
+    }
+
+    /// The roles (listed in `PERFSCOPE_PLAN_ROLES`) that ran each queryid.
+    async fn roles(
+        &self,
+        tx: &TimedTransaction<'_>,
+        queryids: &[i64],
+    ) -> Result<HashMap<i64, String>, ReadError> {
+        let Some(planner) = &self.planner else {
+            return Ok(HashMap::new());
+        };
+        if planner.roles().is_empty() || queryids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let roles: Vec<&str> = planner.roles().iter().map(String::as_str).collect();
+        let mut out = HashMap::new();
+        for row in tx.query(ROLES, &[&queryids, &roles]).await? {
+            out.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(out)
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
@@ -256,112 +299,208 @@ impl IndexAdvisor {
             .await?
             .try_get(0)?;
         let snapshot = self.statements.latest();
-        let mut advice = Advice {
-            hypopg,
-            ..Advice::default()
+        // The worst statements by total time, those the planner may plan
+        // (a listed role's) first, so other roles' statements never crowd
+        // them out; the rest fill what is left (advice from statistics).
+        let candidates: Vec<&StatementView> = snapshot
+            .statements
+            .iter()
+            .filter(|s| s.raw.is_some() && s.text.is_some())
+            .take(STATEMENTS_CONSIDERED * 5)
+            .collect();
+        let ids: Vec<i64> = candidates.iter().map(|s| s.queryid).collect();
+        let roles = self.roles(tx, &ids).await?;
+        let (plannable, others): (Vec<&StatementView>, Vec<&StatementView>) = candidates
+            .into_iter()
+            .partition(|s| roles.contains_key(&s.queryid));
+        let considered: Vec<&StatementView> = plannable
+            .into_iter()
+            .chain(others)
+            .take(STATEMENTS_CONSIDERED)
+            .collect();
+        let mut work = PassWork {
+            advice: Advice {
+                hypopg,
+                ..Advice::default()
+            },
+            found: HashMap::new(),
+            tables: HashMap::new(),
+            planner: PassPlanner::default(),
+            version,
         };
-        // (table oid, columns) → suggestion, merging statements it helps.
-        let mut found: HashMap<(i64, Vec<String>), IndexSuggestion> = HashMap::new();
-        let mut tables: HashMap<String, Option<Table>> = HashMap::new();
-        for statement in snapshot.statements.iter().take(STATEMENTS_CONSIDERED) {
-            let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
-                continue;
-            };
-            let uses = match predicates::table_uses(raw) {
-                Ok(uses) => uses,
-                Err(_) => {
-                    advice.unparsable += 1;
-                    continue;
+        for statement in considered {
+            // Each statement in its own error boundary: one that makes a
+            // catalog read fail is skipped and counted, never the pass.
+            tx.batch_execute("/* perfscope */ SAVEPOINT perfscope_advice")
+                .await?;
+            let role = roles.get(&statement.queryid).map(String::as_str);
+            match self.advise(tx, &mut work, statement, role).await {
+                Ok(()) => {
+                    tx.batch_execute("/* perfscope */ RELEASE SAVEPOINT perfscope_advice")
+                        .await?;
                 }
-            };
-            for table_use in &uses {
-                if !tables.contains_key(&table_use.table) {
-                    let table = Self::table(tx, &table_use.table).await?;
-                    tables.insert(table_use.table.clone(), table);
-                }
-            }
-            // The statement's own plan: its cost, and which large tables it
-            // reads sequentially (a reason the stats give for slowness).
-            let before = if uses.is_empty() {
-                None
-            } else {
-                Self::cost(tx.raw(), raw, version, None).await
-            };
-            if let Some(plan) = &before {
-                let large: Vec<(String, i64)> = tables
-                    .values()
-                    .flatten()
-                    .filter(|t| t.rows >= MIN_ROWS && plan.seq_scans.contains(&t.name))
-                    .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
-                    .collect();
-                if !large.is_empty() {
-                    advice.seq_scans.insert(statement.queryid, large);
-                }
-            }
-            for table_use in uses {
-                let Some(Some(table)) = tables.get(&table_use.table) else {
-                    continue;
-                };
-                if table.rows < MIN_ROWS {
-                    continue;
-                }
-                let Some(columns) = self.candidate(tx, table, &table_use).await? else {
-                    continue;
-                };
-                let target = index_target(table, &columns);
-                let index_sql = format!("CREATE INDEX ON {target}");
-                let (before, after) = if hypopg {
-                    let after = Self::cost(tx.raw(), raw, version, Some(&index_sql)).await;
-                    match (before.as_ref().map(|p| p.cost), after.map(|p| p.cost)) {
-                        (Some(b), Some(a)) if b > 0.0 && (1.0 - a / b) >= MIN_SAVING => {
-                            (Some(b), Some(a))
-                        }
-                        // Planned, but the planner would not use it enough.
-                        (Some(_), Some(_)) => continue,
-                        _ => (None, None),
-                    }
-                } else {
-                    (None, None)
-                };
-                let key = (table.oid, columns.clone());
-                let entry = found.entry(key).or_insert_with(|| IndexSuggestion {
-                    database: self.database.to_string(),
-                    table: Some(format!("{}.{}", table.schema, table.name)),
-                    columns: Some(columns.clone()),
-                    create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
-                    helps: Some(Vec::new()),
-                    queryids: Vec::new(),
-                    calls: 0,
-                    total_ms: 0.0,
-                    cost_before: None,
-                    cost_after: None,
-                    estimated_saving: None,
-                    confirmed_by: if before.is_some() {
-                        "hypopg"
-                    } else {
-                        "statistics"
-                    }
-                    .into(),
-                });
-                if let Some(helps) = entry.helps.as_mut() {
-                    helps.push(text.to_string());
-                }
-                entry.queryids.push(statement.queryid.to_string());
-                entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
-                entry.total_ms += statement.cumulative.total_ms;
-                if let (Some(b), Some(a)) = (before, after)
-                    && entry.cost_before.is_none()
-                {
-                    entry.cost_before = Some(b);
-                    entry.cost_after = Some(a);
-                    entry.estimated_saving = Some(1.0 - a / b);
+                Err(error) => {
+                    tx.batch_execute("/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_advice")
+                        .await?;
+                    *work.advice.skipped.entry("catalog_error").or_default() += 1;
+                    tracing::debug!(database = %self.database, queryid = statement.queryid, %error, "statement skipped by the advisor");
                 }
             }
         }
-        let mut suggestions: Vec<IndexSuggestion> = found.into_values().collect();
+        if let Some(session) = work.planner.session.take() {
+            session.close().await;
+        }
+        let mut suggestions: Vec<IndexSuggestion> = work.found.into_values().collect();
         suggestions.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-        advice.suggestions = suggestions;
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(advice);
+        work.advice.suggestions = suggestions;
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(work.advice);
+        Ok(())
+    }
+
+    /// Advice for one statement.
+    async fn advise(
+        &self,
+        tx: &TimedTransaction<'_>,
+        work: &mut PassWork,
+        statement: &StatementView,
+        role: Option<&str>,
+    ) -> Result<(), ReadError> {
+        let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
+            return Ok(());
+        };
+        let uses = match predicates::table_uses(raw) {
+            Ok(uses) => uses,
+            Err(_) => {
+                work.advice.unparsable += 1;
+                *work.advice.skipped.entry("unparsable").or_default() += 1;
+                return Ok(());
+            }
+        };
+        if uses.is_empty() {
+            *work.advice.skipped.entry("no_candidate").or_default() += 1;
+            return Ok(());
+        }
+        for table_use in &uses {
+            let key = (table_use.parts.clone(), role.map(str::to_owned));
+            if let std::collections::hash_map::Entry::Vacant(slot) = work.tables.entry(key) {
+                slot.insert(Self::table(tx, &table_use.parts, role).await?);
+            }
+        }
+        let planned = role.map(|role| Statement { sql: raw, role });
+        // The statement's own plan: its cost, and which large tables it
+        // reads sequentially (a reason the stats give for slowness).
+        let before = match planned {
+            None if self.planner.is_some() => Err(PlanError::RoleNotListed),
+            None => Err(PlanError::NotConfigured),
+            Some(planned) => {
+                self.plan(
+                    &mut work.planner,
+                    statement.queryid,
+                    planned,
+                    work.version,
+                    Mode::Generic,
+                )
+                .await
+            }
+        };
+        let before = match before {
+            Ok(plan) => Some(plan),
+            Err(error) => {
+                *work.advice.skipped.entry(error.reason()).or_default() += 1;
+                None
+            }
+        };
+        if let Some(plan) = &before {
+            let large: Vec<(String, i64)> = work
+                .tables
+                .values()
+                .flatten()
+                .filter(|t| t.rows >= MIN_ROWS && plan.seq_scans.contains(&t.name))
+                .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
+                .collect();
+            if !large.is_empty() {
+                work.advice.seq_scans.insert(statement.queryid, large);
+            }
+        }
+        for table_use in uses {
+            let key = (table_use.parts.clone(), role.map(str::to_owned));
+            let Some(Some(table)) = work.tables.get(&key) else {
+                continue;
+            };
+            if table.rows < MIN_ROWS {
+                continue;
+            }
+            let Some(columns) = self
+                .candidate(tx, &mut work.planner, table, &table_use)
+                .await?
+            else {
+                continue;
+            };
+            let target = index_target(table, &columns);
+            let index_sql = format!("CREATE INDEX ON {target}");
+            let (cost_before, cost_after) = match (&before, planned) {
+                (Some(before), Some(planned)) if work.advice.hypopg => {
+                    let after = self
+                        .plan(
+                            &mut work.planner,
+                            statement.queryid,
+                            planned,
+                            work.version,
+                            Mode::Hypothetical(&index_sql),
+                        )
+                        .await;
+                    match after {
+                        Ok(after)
+                            if before.cost > 0.0
+                                && (1.0 - after.cost / before.cost) >= MIN_SAVING =>
+                        {
+                            (Some(before.cost), Some(after.cost))
+                        }
+                        // Planned, but the planner would not use it enough.
+                        Ok(_) => continue,
+                        Err(error) => {
+                            *work.advice.skipped.entry(error.reason()).or_default() += 1;
+                            (None, None)
+                        }
+                    }
+                }
+                _ => (None, None),
+            };
+            let key = (table.oid, columns.clone());
+            let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
+                database: self.database.to_string(),
+                table: Some(format!("{}.{}", table.schema, table.name)),
+                columns: Some(columns.clone()),
+                create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
+                helps: Some(Vec::new()),
+                queryids: Vec::new(),
+                calls: 0,
+                total_ms: 0.0,
+                cost_before: None,
+                cost_after: None,
+                estimated_saving: None,
+                confirmed_by: if cost_after.is_some() {
+                    "hypopg"
+                } else {
+                    "statistics"
+                }
+                .into(),
+            });
+            if let Some(helps) = entry.helps.as_mut() {
+                helps.push(text.to_string());
+            }
+            entry.queryids.push(statement.queryid.to_string());
+            entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
+            entry.total_ms += statement.cumulative.total_ms;
+            if let (Some(b), Some(a)) = (cost_before, cost_after)
+                && entry.cost_before.is_none()
+            {
+                entry.cost_before = Some(b);
+                entry.cost_after = Some(a);
+                entry.estimated_saving = Some(1.0 - a / b);
+                entry.confirmed_by = "hypopg".into();
+            }
+        }
         Ok(())
     }
 
@@ -370,13 +509,28 @@ impl IndexAdvisor {
     async fn candidate(
         &self,
         tx: &TimedTransaction<'_>,
+        planner: &mut PassPlanner,
         table: &Table,
         table_use: &predicates::TableUse,
     ) -> Result<Option<Vec<String>>, ReadError> {
+        // pg_stats shows only columns the reader may SELECT: the planner
+        // role's session when there is one (the agent's role needs no
+        // access to the data), else the agent's own.
+        let stats: Vec<(String, f64)> = match planner.session.as_mut() {
+            Some(session) => session
+                .column_stats(STATS, &table.schema, &table.name)
+                .await
+                .unwrap_or_default(),
+            None => {
+                let mut out = Vec::new();
+                for row in tx.query(STATS, &[&table.schema, &table.name]).await? {
+                    out.push((row.try_get(0)?, row.try_get(1)?));
+                }
+                out
+            }
+        };
         let mut distinct: HashMap<String, f64> = HashMap::new();
-        for row in tx.query(STATS, &[&table.schema, &table.name]).await? {
-            let column: String = row.try_get(0)?;
-            let n: f64 = row.try_get(1)?;
+        for (column, n) in stats {
             let values = if n < 0.0 { -n * table.rows as f64 } else { n };
             distinct.insert(column, values);
         }
@@ -427,6 +581,17 @@ fn index_target(table: &Table, columns: &[String]) -> String {
     )
 }
 
+/// What one pass builds up.
+struct PassWork {
+    advice: Advice,
+    /// (table oid, columns) → suggestion, merging statements it helps.
+    found: HashMap<(i64, Vec<String>), IndexSuggestion>,
+    /// (name parts, role) → the table.
+    tables: HashMap<(Vec<String>, Option<String>), Option<Table>>,
+    planner: PassPlanner,
+    version: i32,
+}
+
 /// What perfscope reads off a generic plan.
 #[derive(Clone, Debug, PartialEq)]
 struct Plan {
@@ -450,27 +615,10 @@ fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The highest `$n` in a statement.
+/// The highest real `$n` of a statement (0 when its text is refused by
+/// [`super::planner::inventory`]).
 pub(crate) fn max_param(sql: &str) -> usize {
-    let bytes = sql.as_bytes();
-    let mut max = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'$' {
-            let start = i + 1;
-            let mut j = start;
-            while j < bytes.len() && bytes[j].is_ascii_digit() {
-                j += 1;
-            }
-            if j > start {
-                max = max.max(sql[start..j].parse().unwrap_or(0));
-            }
-            i = j.max(i + 1);
-        } else {
-            i += 1;
-        }
-    }
-    max
+    super::planner::inventory::read(sql).map_or(0, |i| i.params)
 }
 
 /// The advisor runs on every this-many runner passes (each of its passes
@@ -508,5 +656,9 @@ mod tests {
     fn highest_parameter() {
         assert_eq!(max_param("select $1, $12, $3"), 12);
         assert_eq!(max_param("select 1"), 0);
+        assert_eq!(
+            max_param("select a AS \"$9999999999\" from t where b = $1"),
+            1
+        );
     }
 }

@@ -22,6 +22,9 @@ pub struct TableUse {
     /// The table as written (`schema.table` when qualified; unquoted names
     /// lowercased).
     pub table: String,
+    /// The name's parts as the server reads them (`[schema, table]` or
+    /// `[table]`), for an exact catalog lookup.
+    pub parts: Vec<String>,
     /// Columns compared with `=`, `IN` or `= ANY`.
     pub equality: Vec<String>,
     /// Columns compared with `<`, `>`, `BETWEEN`.
@@ -60,6 +63,8 @@ struct Scope {
     tables: HashMap<String, String>,
     /// Tables in FROM order.
     order: Vec<String>,
+    /// table → the parts of its name.
+    parts: HashMap<String, Vec<String>>,
     uses: HashMap<String, TableUse>,
 }
 
@@ -67,6 +72,16 @@ impl Scope {
     fn add_table(&mut self, factor: &TableFactor) {
         if let TableFactor::Table { name, alias, .. } = factor {
             let table = object_name(name);
+            let parts: Vec<String> = name
+                .0
+                .iter()
+                .filter_map(|part| match part {
+                    ObjectNamePart::Identifier(i) => Some(ident(i)),
+                    _ => None,
+                })
+                .collect();
+            let start = parts.len().saturating_sub(2);
+            self.parts.insert(table.clone(), parts[start..].to_vec());
             let short = table.rsplit('.').next().unwrap_or(&table).to_owned();
             self.tables.insert(table.clone(), table.clone());
             self.tables.insert(short, table.clone());
@@ -117,10 +132,15 @@ impl Scope {
     }
 
     fn use_of(&mut self, table: &str) -> &mut TableUse {
+        let parts = &self.parts;
         self.uses
             .entry(table.to_owned())
             .or_insert_with(|| TableUse {
                 table: table.to_owned(),
+                parts: parts
+                    .get(table)
+                    .cloned()
+                    .unwrap_or_else(|| vec![table.to_owned()]),
                 ..TableUse::default()
             })
     }
