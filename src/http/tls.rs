@@ -74,7 +74,7 @@ impl<A: Acceptor> Acceptor for Tls<A> {
 
     async fn accept(&mut self) -> IoResult<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
         let (io, local, remote, _) = self.inner.accept().await?;
-        let io = Handshake::Pending(self.acceptor.accept(io));
+        let io = Handshake::Pending(Box::new(self.acceptor.accept(io)));
         Ok((io, local, remote, Scheme::HTTPS))
     }
 }
@@ -82,7 +82,7 @@ impl<A: Acceptor> Acceptor for Tls<A> {
 /// A TLS connection, handshaking until its first use completes it.
 pub enum Handshake<T> {
     /// The handshake is under way.
-    Pending(tokio_rustls::Accept<T>),
+    Pending(Box<tokio_rustls::Accept<T>>),
     /// The handshake is done.
     Ready(Box<TlsStream<T>>),
     /// The handshake failed.
@@ -93,7 +93,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Handshake<T> {
     /// Drives the handshake; the stream once it is done.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<IoResult<&mut TlsStream<T>>> {
         if let Self::Pending(accept) = self {
-            match ready!(Pin::new(accept).poll(cx)) {
+            match ready!(Pin::new(accept.as_mut()).poll(cx)) {
                 Ok(stream) => *self = Self::Ready(Box::new(stream)),
                 Err(error) => {
                     *self = Self::Failed;
