@@ -60,7 +60,6 @@ async fn bind(config: &Config) -> Result<BoxAcceptor, AgentError> {
         None => Ok(tcp.into_acceptor().await.map_err(io_error)?.boxed()),
         #[cfg(feature = "tls")]
         Some(files) => {
-            use poem::listener::{RustlsCertificate, RustlsConfig};
             let read = |var: &'static str, path: &std::path::Path| {
                 std::fs::read(path).map_err(|e| ConfigError {
                     var,
@@ -70,13 +69,14 @@ async fn bind(config: &Config) -> Result<BoxAcceptor, AgentError> {
             };
             let cert = read("PERFSCOPE_TLS_CERT", &files.cert)?;
             let key = read("PERFSCOPE_TLS_KEY", &files.key)?;
-            let tls = RustlsConfig::new().fallback(RustlsCertificate::new().cert(cert).key(key));
-            Ok(tcp
-                .rustls(tls)
-                .into_acceptor()
-                .await
-                .map_err(io_error)?
-                .boxed())
+            let tls =
+                crate::http::tls::server_config(&cert, &key).map_err(|expected| ConfigError {
+                    var: "PERFSCOPE_TLS_CERT",
+                    value: files.cert.display().to_string(),
+                    expected,
+                })?;
+            let tcp = tcp.into_acceptor().await.map_err(io_error)?;
+            Ok(crate::http::tls::Tls::new(tcp, tls).boxed())
         }
         #[cfg(not(feature = "tls"))]
         Some(files) => Err(AgentError::Config(ConfigError {
@@ -123,6 +123,7 @@ pub async fn serve_with(
     let app = routes
         .nest("/", api::endpoint(perfscope))
         .around(redirect_root)
+        .with(crate::http::BodyDeadline::new(config.body_timeout))
         .with(crate::http::catch_panic())
         .with(perfscope.middleware());
     #[cfg(feature = "sentry")]
@@ -148,8 +149,18 @@ pub async fn serve_with(
             perfscope.begin_shutdown();
         }
     };
-    // Slow-loris clients are cut at the head; idle kept-alive connections
-    // after IDLE_CONNECTION_TIMEOUT.
+    // At most PERFSCOPE_MAX_HTTP_CONNECTIONS open (more wait in the
+    // backlog); slow-loris clients are cut at the head, HTTP/2 at its
+    // preface, slow bodies by the BodyDeadline above; idle kept-alive
+    // connections after IDLE_CONNECTION_TIMEOUT.
+    let http = perfscope.http_metrics();
+    http.connections_limit
+        .set(i64::try_from(config.max_http_connections).unwrap_or(i64::MAX));
+    let acceptor = crate::http::ConnectionLimit::new(
+        acceptor,
+        config.max_http_connections,
+        http.connections.clone(),
+    );
     let acceptor = crate::http::HeaderTimeout::new(acceptor, config.header_timeout);
     let served = Server::new_with_acceptor(acceptor)
         .idle_timeout(crate::config::IDLE_CONNECTION_TIMEOUT)

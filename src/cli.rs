@@ -105,6 +105,12 @@ pub struct ServeArgs {
     /// How long a request head may take to arrive before the connection is closed, ms [default: 10000].
     #[arg(long, env = "PERFSCOPE_HEADER_TIMEOUT")]
     pub header_timeout: Option<String>,
+    /// How long a request body may take to arrive once its head is in, ms [default: 10000].
+    #[arg(long, env = "PERFSCOPE_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+    /// Connections the agent's listener holds at once; more wait [default: 512].
+    #[arg(long, env = "PERFSCOPE_MAX_HTTP_CONNECTIONS")]
+    pub max_http_connections: Option<String>,
     /// How often the Postgres readers run, ms [default: 15000].
     #[arg(long, env = "PERFSCOPE_READ_INTERVAL")]
     pub read_interval: Option<String>,
@@ -230,6 +236,8 @@ impl From<ServeArgs> for RawConfig {
             runtime_sample_interval: args.runtime_sample_interval,
             shutdown_grace: args.shutdown_grace,
             header_timeout: args.header_timeout,
+            body_timeout: args.body_timeout,
+            max_http_connections: args.max_http_connections,
             read_interval: args.read_interval,
             read_timeout: args.read_timeout,
             long_query_threshold: args.long_query_threshold,

@@ -41,6 +41,14 @@ pub const DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS: u64 = 1_000;
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 /// `PERFSCOPE_HEADER_TIMEOUT`: how long a request head may take to arrive.
 pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// `PERFSCOPE_BODY_TIMEOUT`: how long a request body may take to arrive
+/// once its head is in (a `PERFSCOPE_MAX_BODY_BYTES` body at 7 kB/s).
+pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 10_000;
+/// `PERFSCOPE_MAX_HTTP_CONNECTIONS`: connections the agent's listener holds
+/// at once. Its clients are a few scrapers, probes and browsers; 512 stays
+/// well under the common 1,024 descriptor limit, leaving room for database
+/// connections and files.
+pub const DEFAULT_MAX_HTTP_CONNECTIONS: usize = 512;
 /// A kept-alive connection idle this long is closed.
 pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(75);
 /// How often the Postgres readers run, in milliseconds.
@@ -305,6 +313,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a request head (line and headers) may take to arrive.
     pub header_timeout: Duration,
+    /// How long a request body may take to arrive once its head is in.
+    pub body_timeout: Duration,
+    /// Connections the agent's listener holds at once (more wait).
+    pub max_http_connections: usize,
     /// How often the Postgres readers run.
     pub read_interval: Duration,
     /// `statement_timeout` of each reader pass.
@@ -421,6 +433,8 @@ impl Default for Config {
             runtime_sample_interval: Duration::from_millis(DEFAULT_RUNTIME_SAMPLE_INTERVAL_MS),
             shutdown_grace: Duration::from_millis(DEFAULT_SHUTDOWN_GRACE_MS),
             header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
+            body_timeout: Duration::from_millis(DEFAULT_BODY_TIMEOUT_MS),
+            max_http_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
             read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             long_query_threshold: Duration::from_millis(DEFAULT_LONG_QUERY_THRESHOLD_MS),
@@ -494,6 +508,8 @@ pub struct RawConfig {
     pub runtime_sample_interval: Option<String>,
     pub shutdown_grace: Option<String>,
     pub header_timeout: Option<String>,
+    pub body_timeout: Option<String>,
+    pub max_http_connections: Option<String>,
     pub read_interval: Option<String>,
     pub read_timeout: Option<String>,
     pub long_query_threshold: Option<String>,
@@ -710,6 +726,20 @@ impl RawConfig {
                 100,
                 600_000,
                 defaults.header_timeout,
+            )?,
+            body_timeout: millis(
+                "PERFSCOPE_BODY_TIMEOUT",
+                self.body_timeout.as_deref(),
+                100,
+                600_000,
+                defaults.body_timeout,
+            )?,
+            max_http_connections: int_in(
+                "PERFSCOPE_MAX_HTTP_CONNECTIONS",
+                self.max_http_connections.as_deref(),
+                1,
+                65_536,
+                defaults.max_http_connections,
             )?,
             read_interval: millis(
                 "PERFSCOPE_READ_INTERVAL",

@@ -213,11 +213,13 @@ async fn workload(addr: SocketAddr, cancel: CancellationToken) {
 }
 
 /// Runs the demo until `shutdown` resolves; `on_ready` gets the bound
-/// address and the admin token once everything is up.
+/// address once everything is up, and the admin token when the demo
+/// generated it (`None` when the operator set `PERFSCOPE_ADMIN_TOKEN`,
+/// which is theirs and is never printed).
 pub async fn run(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send,
-    on_ready: impl FnOnce(SocketAddr, &str),
+    on_ready: impl FnOnce(SocketAddr, Option<&str>),
 ) -> Result<(), DemoError> {
     tracing::info!("starting a throwaway PostgreSQL cluster");
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(""))
@@ -232,12 +234,12 @@ pub async fn run(
         .await
         .map_err(setup)?;
 
-    let token = match &config.admin_token {
-        Some(token) => token.expose().to_owned(),
+    let generated = match &config.admin_token {
+        Some(_) => None,
         None => {
             let token = random_token()?;
             config.admin_token = Some(Secret::new(token.as_str()));
-            token
+            Some(token)
         }
     };
     // The agent reads as the least-privilege role; the demo app is the
@@ -308,7 +310,7 @@ pub async fn run(
         })
     };
     let served = serve_with(&perfscope, routes, shutdown, |addr| {
-        on_ready(addr, &token);
+        on_ready(addr, generated.as_deref());
         let _ = bound_tx.send(addr);
     })
     .await;

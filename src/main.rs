@@ -37,9 +37,19 @@ fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
             println!("  web pages:   {scheme}://{addr}/ui  (log in with the admin token)");
             println!("  Swagger UI:  {scheme}://{addr}/docs");
             println!("  stats:       {scheme}://{addr}/api/performance/stats");
-            println!("  admin token: {token}");
+            // Only a token the demo made up is shown: an operator's own
+            // PERFSCOPE_ADMIN_TOKEN must not land in a terminal's scrollback
+            // or a CI log.
+            let (shown, bearer) = match token {
+                Some(token) => (token.to_owned(), token.to_owned()),
+                None => (
+                    "the PERFSCOPE_ADMIN_TOKEN you set (not shown)".to_owned(),
+                    "$PERFSCOPE_ADMIN_TOKEN".to_owned(),
+                ),
+            };
+            println!("  admin token: {shown}");
             println!(
-                "  try:         curl -H 'Authorization: Bearer {token}' {scheme}://{addr}/api/performance/slow-queries"
+                "  try:         curl -H \"Authorization: Bearer {bearer}\" {scheme}://{addr}/api/performance/slow-queries"
             );
         })
         .await

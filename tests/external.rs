@@ -178,6 +178,16 @@ fn bad_configuration_exits_non_zero_naming_the_variable() {
             "PERFSCOPE_HEADER_TIMEOUT=5: expected milliseconds in [100, 600000]",
         ),
         (
+            "PERFSCOPE_BODY_TIMEOUT",
+            "0",
+            "PERFSCOPE_BODY_TIMEOUT=0: expected milliseconds in [100, 600000]",
+        ),
+        (
+            "PERFSCOPE_MAX_HTTP_CONNECTIONS",
+            "0",
+            "PERFSCOPE_MAX_HTTP_CONNECTIONS=0: expected an integer in [1, 65536]",
+        ),
+        (
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "http/json",
             "OTEL_EXPORTER_OTLP_PROTOCOL=http/json: expected grpc or http/protobuf",

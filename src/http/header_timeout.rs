@@ -11,8 +11,18 @@
 //! in, the body and the handler take what they take (an interim `100
 //! Continue` does not end the request); the next head on a kept-alive
 //! connection starts its clock with its first byte after a final response
-//! has been written. HTTP/2 (its preface) turns the watch off for the connection:
-//! its frames have no such head, and h2 bounds its own state.
+//! has been written.
+//!
+//! HTTP/2 is refused here: a connection that opens with the HTTP/2 preface
+//! (`PRI * HTTP/2.0`, cleartext prior knowledge, or over TLS, whose ALPN
+//! offers only `http/1.1`: see [`crate::http::tls`]) gets a read error as
+//! soon as the preface is in, and hyper drops it. Its frames have no head
+//! this wrapper could time, poem gives hyper's HTTP/2 no timer, and its
+//! idle timeout only starts a graceful GOAWAY that a silent client never
+//! completes: 1,500 preface-only connections stayed open past both
+//! deadlines. The agent's clients (Prometheus, browsers, curl, probes)
+//! all speak HTTP/1.1, so one protocol with one set of deadlines holds by
+//! construction where a second one would need its own.
 
 use std::io::{Error, ErrorKind, Result as IoResult};
 use std::pin::Pin;
@@ -58,10 +68,11 @@ enum Phase {
     Idle,
     /// Reading a head: `matched` bytes of `\r\n\r\n` seen so far.
     Head { matched: u8 },
-    /// The head is in; the body and the handler run unwatched.
+    /// The head is in; the body (see [`crate::http::BodyDeadline`]) and
+    /// the handler are not watched here.
     Served,
-    /// HTTP/2: unwatched for good.
-    Off,
+    /// The HTTP/2 preface came in: every read fails from now on.
+    Refused,
 }
 
 const HEAD_END: &[u8; 4] = b"\r\n\r\n";
@@ -98,7 +109,7 @@ impl<T> HeadDeadline<T> {
             if bytes[..n] == *expected {
                 self.seen_at_start += n;
                 if self.seen_at_start == H2_PREFACE.len() {
-                    self.phase = Phase::Off;
+                    self.phase = Phase::Refused;
                     return;
                 }
             } else {
@@ -107,7 +118,7 @@ impl<T> HeadDeadline<T> {
         }
         for &byte in bytes {
             match self.phase {
-                Phase::Off | Phase::Served => return,
+                Phase::Refused | Phase::Served => return,
                 Phase::Idle => {
                     self.phase = Phase::Head { matched: 0 };
                     let deadline = Instant::now() + self.timeout;
@@ -159,6 +170,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for HeadDeadline<T> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 this.scan(&buf.filled()[before..]);
+                if this.phase == Phase::Refused {
+                    // Hand hyper none of the preface: it must not switch
+                    // to HTTP/2 before the error ends the connection.
+                    buf.set_filled(before);
+                    return Poll::Ready(Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "HTTP/2 is not served; use HTTP/1.1",
+                    )));
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
@@ -243,11 +263,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http2_turns_the_watch_off() {
+    async fn the_http2_preface_is_refused_even_split_across_reads() {
         let mut d = deadline();
         d.scan(b"PRI * HTTP");
+        assert_eq!(d.phase, Phase::Head { matched: 0 });
         d.scan(b"/2.0\r\n\r\nSM\r\n\r\n");
-        assert_eq!(d.phase, Phase::Off);
+        assert_eq!(d.phase, Phase::Refused);
         let mut d = deadline();
         d.scan(b"PRIZE /x HTTP/1.1\r\n");
         assert_eq!(d.phase, Phase::Head { matched: 2 });

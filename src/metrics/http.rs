@@ -1,5 +1,6 @@
 //! HTTP server metrics: `http_request_duration_seconds{method, route,
-//! status_code}` and `http_requests_in_flight`.
+//! status_code}` and `http_requests_in_flight`; for the agent's own
+//! listener, its open connections against their cap.
 //!
 //! `route` is the matched route template (poem's `PathPattern`), never the
 //! raw path, whose ids and tokens would make one series per request;
@@ -166,6 +167,11 @@ pub struct HttpMetrics {
     pub request_duration: BoundedFamily<HttpLabels, AtomicHistogram, TracedBuckets>,
     /// `http_requests_in_flight`.
     pub in_flight: Gauge,
+    /// `perfscope_http_connections` and
+    /// `perfscope_http_connection_waits_total` (the agent's listener).
+    pub connections: crate::http::ConnectionGauges,
+    /// `perfscope_http_connections_limit`.
+    pub connections_limit: Gauge,
 }
 
 impl HttpMetrics {
@@ -189,9 +195,28 @@ impl HttpMetrics {
             "HTTP requests being served",
             in_flight.clone(),
         );
+        let connections = crate::http::ConnectionGauges::default();
+        registry.register(
+            "perfscope_http_connections",
+            "Connections open to the agent's own listener",
+            connections.open.clone(),
+        );
+        registry.register(
+            "perfscope_http_connection_waits",
+            "Connections that found PERFSCOPE_MAX_HTTP_CONNECTIONS open and waited for a slot",
+            connections.waits.clone(),
+        );
+        let connections_limit = Gauge::default();
+        registry.register(
+            "perfscope_http_connections_limit",
+            "PERFSCOPE_MAX_HTTP_CONNECTIONS: connections the agent's listener holds at most",
+            connections_limit.clone(),
+        );
         Self {
             request_duration,
             in_flight,
+            connections,
+            connections_limit,
         }
     }
 

@@ -15,6 +15,7 @@
 
 pub mod format;
 pub mod history;
+pub mod login_limit;
 pub mod pages;
 pub mod session;
 pub mod svg;
@@ -40,6 +41,7 @@ const SCRIPT: &str = include_str!("app.js");
 struct Ui {
     perfscope: Perfscope,
     sessions: Arc<Sessions>,
+    logins: Arc<login_limit::LoginLimit>,
 }
 
 /// The pages, their assets and the login, to mount at `/ui` (their links
@@ -48,6 +50,7 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
     let ui = Ui {
         perfscope: perfscope.clone(),
         sessions: Arc::new(Sessions::default()),
+        logins: Arc::new(login_limit::LoginLimit::default()),
     };
     Route::new()
         .at("/", get(overview))
@@ -72,7 +75,32 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
             harden(&mut response);
             Ok(response)
         })
+        .with(crate::http::AllowHeader::new(ALLOWED.iter().map(
+            |(path, methods)| {
+                (
+                    (*path).to_owned(),
+                    methods.iter().map(|m| (*m).to_owned()).collect(),
+                )
+            },
+        )))
 }
+
+/// The methods of each page, for `Allow` on a 405 (keep in step with the
+/// routes above).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("/", &["GET"]),
+    ("/queries", &["GET"]),
+    ("/advice", &["GET"]),
+    ("/advice/analyze", &["POST"]),
+    ("/database", &["GET"]),
+    ("/activity", &["GET"]),
+    ("/activity/signal", &["POST"]),
+    ("/explain", &["GET", "POST"]),
+    ("/login", &["GET", "POST"]),
+    ("/logout", &["POST"]),
+    ("/assets/style.css", &["GET"]),
+    ("/assets/app.js", &["GET"]),
+];
 
 /// Headers every answer of the pages carries.
 fn harden(response: &mut Response) {
@@ -140,16 +168,21 @@ fn session(ui: &Ui, request: &Request) -> Result<(String, Session), Denied> {
 }
 
 /// A POST from another site is refused before anything else, as defence
-/// in depth behind SameSite and the CSRF token: by `Sec-Fetch-Site` when
-/// the browser sends it, else by `Origin` (unless `null`) against `Host`.
-/// Clients that send neither (curl) still need the session and the token.
+/// in depth behind SameSite and the CSRF token: `Origin: null` always (a
+/// sandboxed frame, a `data:` page or a cross-site redirect: never one of
+/// the pages, which send their real origin), then by `Sec-Fetch-Site` when
+/// the browser sends it, else by `Origin` against `Host`. Clients that
+/// send neither (curl) still need the session and the token.
 fn same_origin(request: &Request) -> bool {
     let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("origin").is_some_and(|origin| origin.trim().eq_ignore_ascii_case("null")) {
+        return false;
+    }
     if let Some(site) = header("sec-fetch-site") {
         return site == "same-origin" || site == "none";
     }
     match header("origin") {
-        None | Some("null") => true,
+        None => true,
         Some(origin) => {
             let origin_host = origin.split_once("://").map(|(_, rest)| rest);
             origin_host.is_some() && origin_host == header("host")
@@ -219,11 +252,30 @@ async fn login(
     let Some(expected) = config.admin_token.as_ref() else {
         return html(StatusCode::FORBIDDEN, pages::login(None, false));
     };
+    let address = request.remote_addr().as_socket_addr().map(|a| a.ip());
+    if let Err(wait) = ui.logins.check(address) {
+        // Refused before the token is looked at: a guess must learn nothing.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut response = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(
+                Some(&format!(
+                    "Too many failed logins: try again in {seconds} s."
+                )),
+                true,
+            ),
+        );
+        if let Ok(value) = seconds.to_string().parse() {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let given = form
         .ok()
         .and_then(|Form(f)| f.get("token").cloned())
         .unwrap_or_default();
     if !crate::api::auth::matches(given.trim(), Some(expected)) {
+        ui.logins.failed(address);
         tracing::info!("ui: login refused");
         return html(
             StatusCode::UNAUTHORIZED,
