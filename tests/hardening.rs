@@ -135,10 +135,40 @@ async fn a_cardinality_attack_stays_under_the_series_cap() {
             .all(|s| !s.contains("/users/") || s.contains(":id")),
         "a raw path became a label: {requests:?}"
     );
+    // And a lower bound, so that recording nothing cannot pass: the route
+    // template, the unmatched paths and the folded methods each have their
+    // series, and every one of the attack's requests was counted.
+    for wanted in [
+        [r#"method="GET""#, r#"route="/users/:id""#],
+        [r#"method="GET""#, r#"route="unmatched""#],
+        [r#"method="other""#, r#"route="unmatched""#],
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|s| wanted.iter().all(|label| s.contains(label))),
+            "no request series with {wanted:?}: {requests:?}"
+        );
+    }
+    let counted: f64 = scrape
+        .lines()
+        .filter(|l| l.starts_with("http_request_duration_seconds_count{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted, ATTACKS as f64,
+        "requests counted across the request series"
+    );
     let operations = series(&scrape, "custom_operation_duration_seconds");
     assert!(
         operations.len() <= CAP + 1,
         "{} operation series",
+        operations.len()
+    );
+    // The cap is filled (the first CAP names), not left empty.
+    assert!(
+        operations.len() >= CAP,
+        "{} operation series: {operations:?}",
         operations.len()
     );
     let folded = counter(
