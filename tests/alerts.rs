@@ -166,7 +166,10 @@ async fn a_blocked_worker_raises_the_lag_alert_once_and_it_resolves_once() {
     // (1000 ms) when it fired.
     let started_at = firing["startedAt"].as_u64().expect("startedAt");
     let at = firing["at"].as_u64().expect("at");
-    assert!(started_at >= test_began, "{started_at} < {test_began}: {firing}");
+    assert!(
+        started_at >= test_began,
+        "{started_at} < {test_began}: {firing}"
+    );
     assert!(
         at >= started_at + 1000,
         "fired {} ms after it began: {firing}",

@@ -277,8 +277,25 @@ async fn no_secret_reaches_logs_metrics_or_answers() {
     ]);
     let base = format!("http://{address}");
     let http = client();
-    // Let the readers pass over pg_stat_statements a few times.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait (not a fixed sleep) until the readers have listed the
+    // workload's statement, so the answers below carry it.
+    support::eventually("the workload's statement listed", async || {
+        let text = http
+            .get(format!(
+                "{base}/api/performance/slow-queries?database=default"
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.to_lowercase()
+            .contains("from accounts where email <>")
+            .then_some(())
+    })
+    .await;
 
     let mut seen = String::new();
     for path in spec_get_paths() {

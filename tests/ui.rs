@@ -89,18 +89,19 @@ async fn post_oversized(
     bytes: usize,
 ) -> (String, std::io::Result<()>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect");
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: perfscope\r\nContent-Type: application/x-www-form-urlencoded\r\n\
          Content-Length: {bytes}\r\nConnection: close\r\n\r\n"
     );
     let send = async move {
-        tokio::time::timeout(Duration::from_secs(30), send_body(&mut writer, &head, bytes))
-            .await
-            .unwrap_or_else(|_| Err(std::io::Error::other("still sending after 30 s")))
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            send_body(&mut writer, &head, bytes),
+        )
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("still sending after 30 s")))
     };
     async fn send_body(
         writer: &mut tokio::net::tcp::OwnedWriteHalf,
@@ -469,8 +470,8 @@ async fn the_pages_show_the_demo_workload_in_a_browser() {
 /// Headless Chromium through chromedriver, with the W3C WebDriver
 /// protocol spoken directly (a handful of JSON calls; no client crate).
 mod browser {
-    use std::path::PathBuf;
     use std::os::unix::process::CommandExt;
+    use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -506,9 +507,8 @@ mod browser {
             .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
             .filter(|pid| {
                 // A zombie's command line is empty: it holds nothing.
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-                    String::from_utf8_lossy(&cmdline).contains(marker)
-                })
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
             })
             .collect()
     }
