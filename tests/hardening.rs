@@ -135,10 +135,40 @@ async fn a_cardinality_attack_stays_under_the_series_cap() {
             .all(|s| !s.contains("/users/") || s.contains(":id")),
         "a raw path became a label: {requests:?}"
     );
+    // And a lower bound, so that recording nothing cannot pass: the route
+    // template, the unmatched paths and the folded methods each have their
+    // series, and every one of the attack's requests was counted.
+    for wanted in [
+        [r#"method="GET""#, r#"route="/users/:id""#],
+        [r#"method="GET""#, r#"route="unmatched""#],
+        [r#"method="other""#, r#"route="unmatched""#],
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|s| wanted.iter().all(|label| s.contains(label))),
+            "no request series with {wanted:?}: {requests:?}"
+        );
+    }
+    let counted: f64 = scrape
+        .lines()
+        .filter(|l| l.starts_with("http_request_duration_seconds_count{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted, ATTACKS as f64,
+        "requests counted across the request series"
+    );
     let operations = series(&scrape, "custom_operation_duration_seconds");
     assert!(
         operations.len() <= CAP + 1,
         "{} operation series",
+        operations.len()
+    );
+    // The cap is filled (the first CAP names), not left empty.
+    assert!(
+        operations.len() >= CAP,
+        "{} operation series: {operations:?}",
         operations.len()
     );
     let folded = counter(
@@ -247,8 +277,25 @@ async fn no_secret_reaches_logs_metrics_or_answers() {
     ]);
     let base = format!("http://{address}");
     let http = client();
-    // Let the readers pass over pg_stat_statements a few times.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Wait (not a fixed sleep) until the readers have listed the
+    // workload's statement, so the answers below carry it.
+    support::eventually("the workload's statement listed", async || {
+        let text = http
+            .get(format!(
+                "{base}/api/performance/slow-queries?database=default"
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.to_lowercase()
+            .contains("from accounts where email <>")
+            .then_some(())
+    })
+    .await;
 
     let mut seen = String::new();
     for path in spec_get_paths() {
@@ -866,12 +913,24 @@ async fn shutdown_under_load_drains_in_flight_requests() {
     .await;
     let stopping = std::time::Instant::now();
     let stopped = tokio::spawn(app.stop());
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    // New connections are refused (or answered 503) while draining.
-    let late = client().get(format!("{base}/healthz")).send().await;
+    // New connections are refused (or answered 503) while draining: waited
+    // for (the stop takes effect when the crowded machine gets to it), and
+    // seen while the in-flight requests (800 ms each) still run.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let late = client().get(format!("{base}/healthz")).send().await;
+        if late.as_ref().map_or(true, |r| r.status() != 200) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "new requests are still served 10 s into the stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
-        late.as_ref().map_or(true, |r| r.status() != 200),
-        "a new request was served while draining"
+        in_flight.iter().any(|request| !request.is_finished()),
+        "every in-flight request finished before new ones were refused"
     );
     for request in in_flight {
         let response = request

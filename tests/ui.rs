@@ -3,7 +3,8 @@
 //! (a throwaway Postgres cluster with the demo's workload) — first read as
 //! HTML, then driven in headless Chromium through chromedriver (W3C
 //! WebDriver over HTTP), with a PNG screenshot of each page saved under
-//! target/ui-screenshots/ for review.
+//! target/ui-screenshots/ for review; no browser process outlives the
+//! test, pass or fail.
 
 mod support;
 
@@ -77,6 +78,63 @@ async fn post(
     let status = response.status();
     let headers = response.headers().clone();
     (status, headers, response.text().await.expect("body"))
+}
+
+/// POSTs a form body of `bytes` to `path` over a raw connection, reading
+/// what the server answers while sending; the answer (empty when there was
+/// none) and how sending ended (an error once the server closed).
+async fn post_oversized(
+    addr: SocketAddr,
+    path: &str,
+    bytes: usize,
+) -> (String, std::io::Result<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: perfscope\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {bytes}\r\nConnection: close\r\n\r\n"
+    );
+    let send = async move {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            send_body(&mut writer, &head, bytes),
+        )
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("still sending after 30 s")))
+    };
+    async fn send_body(
+        writer: &mut tokio::net::tcp::OwnedWriteHalf,
+        head: &str,
+        bytes: usize,
+    ) -> std::io::Result<()> {
+        writer.write_all(head.as_bytes()).await?;
+        writer.write_all(b"token=").await?;
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut left = bytes - 6;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            writer.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        writer.flush().await
+    }
+    let receive = async move {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Until the server closes (or resets) the connection.
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(20), reader.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let (sending, answer) = tokio::join!(send, receive);
+    (answer, sending)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,17 +264,14 @@ async fn pages_need_a_session_and_changes_need_the_csrf_token() {
     assert!(body.contains("Field `table`"), "{body}");
 
     // A body past the limit is refused before it is read whole.
-    let huge = format!("token={}", "a".repeat(2 * 1024 * 1024));
-    let refused = browser_like()
-        .post(format!("{base}/ui/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(huge)
-        .send()
-        .await
-        .map(|r| r.status());
+    // Only a 413 counts, read off the socket even when the server closed
+    // it while this client was still sending (a reset, a refused
+    // connection or any other transport error without a 413 fails).
+    let (answer, sending) = post_oversized(agent.addr, "/ui/login", 2 * 1024 * 1024).await;
     assert!(
-        matches!(refused, Ok(StatusCode::PAYLOAD_TOO_LARGE)) || refused.is_err(),
-        "{refused:?}"
+        answer.starts_with("HTTP/1.1 413 "),
+        "a 2 MiB login body was answered {:?} (sending: {sending:?})",
+        answer.lines().next().unwrap_or("nothing")
     );
 
     // Logging out needs the token too, clears the cookie and ends the
@@ -390,7 +445,20 @@ async fn the_pages_show_the_demo_workload_in_a_browser() {
     )
     .await;
 
-    browser::tour(&base).await;
+    let marker = browser::tour(&base).await;
+    // The tour's driver is gone: so is every browser process it started.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = browser::processes_marked(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "browser processes outlived the test: {left:?} ({marker})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), task)
@@ -402,6 +470,7 @@ async fn the_pages_show_the_demo_workload_in_a_browser() {
 /// Headless Chromium through chromedriver, with the W3C WebDriver
 /// protocol spoken directly (a handful of JSON calls; no client crate).
 mod browser {
+    use std::os::unix::process::CommandExt;
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
@@ -411,26 +480,84 @@ mod browser {
 
     use super::support::ADMIN_TOKEN;
 
+    /// chromedriver and the browser it starts. Dropping it, on every path
+    /// (pass, failed assertion, panic), ends the WebDriver session, kills
+    /// chromedriver's process group (the browser and its helpers are in
+    /// it), then kills any process still naming this run's profile
+    /// directory (a helper that left the group), so no browser outlives
+    /// the test.
     struct Driver {
+        /// chromedriver, leader of its own process group.
         child: Child,
         base: String,
-        session: String,
+        session: Option<String>,
         http: reqwest::Client,
-        _profile: TempDir,
+        /// The browser's `--user-data-dir`, unique to this run: it marks
+        /// every browser process's command line.
+        profile: PathBuf,
     }
 
-    struct TempDir(PathBuf);
+    /// Processes (not zombies) whose command line contains `marker`.
+    pub fn processes_marked(marker: &str) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                // A zombie's command line is empty: it holds nothing.
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+            })
+            .collect()
+    }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+    fn kill(pid: i32) {
+        // SAFETY: kill(2) with a pid (or a negated process group id) and a
+        // signal number touches no memory of this process.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
         }
+    }
+
+    /// Ends WebDriver session `session` at `address` with a plain blocking
+    /// request (Drop cannot await), waiting at most a few seconds.
+    fn end_session(address: &str, session: &str) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+            return;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = write!(
+            stream,
+            "DELETE /session/{session} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = stream.read_to_end(&mut Vec::new());
     }
 
     impl Drop for Driver {
         fn drop(&mut self) {
+            if let Some(session) = self.session.take() {
+                end_session(self.base.trim_start_matches("http://"), &session);
+            }
+            if let Ok(group) = i32::try_from(self.child.id()) {
+                kill(-group);
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
+            let marker = self.profile.display().to_string();
+            let stragglers = processes_marked(&marker);
+            for pid in &stragglers {
+                if let Ok(pid) = i32::try_from(*pid) {
+                    kill(pid);
+                }
+            }
+            if !stragglers.is_empty() {
+                eprintln!("killed browser processes outside chromedriver's group: {stragglers:?}");
+            }
+            let _ = std::fs::remove_dir_all(&self.profile);
         }
     }
 
@@ -444,17 +571,36 @@ mod browser {
     impl Driver {
         async fn start() -> Self {
             let port = free_port();
+            // Its own process group, so the browser it starts can be killed
+            // with it whatever happens to this test.
             let child = Command::new("chromedriver")
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("chromedriver (Debian package chromium-driver; tests/run.sh installs it)");
             let base = format!("http://127.0.0.1:{port}");
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .expect("client");
+            let profile = std::env::temp_dir().join(format!(
+                "perfscope-chromium-{}-{port}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ));
+            // From here on, dropping it cleans up.
+            let mut driver = Self {
+                child,
+                base: base.clone(),
+                session: None,
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .expect("client"),
+                profile: profile.clone(),
+            };
+            let http = driver.http.clone();
             let started = Instant::now();
             while http.get(format!("{base}/status")).send().await.is_err() {
                 assert!(
@@ -463,7 +609,6 @@ mod browser {
                 );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            let profile = std::env::temp_dir().join(format!("perfscope-chromium-{port}"));
             let capabilities = json!({"capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
@@ -491,17 +636,21 @@ mod browser {
                 .as_str()
                 .unwrap_or_else(|| panic!("no session: {answer}"))
                 .to_owned();
-            Self {
-                child,
-                base,
-                session,
-                http,
-                _profile: TempDir(profile),
-            }
+            driver.session = Some(session);
+            driver
+        }
+
+        /// The profile directory, which every browser process names.
+        fn marker(&self) -> String {
+            self.profile.display().to_string()
         }
 
         async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-            let url = format!("{}/session/{}{path}", self.base, self.session);
+            let url = format!(
+                "{}/session/{}{path}",
+                self.base,
+                self.session.as_deref().unwrap_or_default()
+            );
             let mut request = self.http.request(method, url);
             if let Some(body) = body {
                 request = request.json(&body);
@@ -581,9 +730,18 @@ mod browser {
     }
 
     /// Logs in through the form and visits every page: the slow query and
-    /// the index suggestion are on screen; a screenshot of each.
-    pub async fn tour(base: &str) {
+    /// the index suggestion are on screen; a screenshot of each. The
+    /// browser's marker (its profile directory), to check that nothing of
+    /// it is left once this returns.
+    pub async fn tour(base: &str) -> String {
         let driver = Driver::start().await;
+        let marker = driver.marker();
+        // The marker does name the browser's processes (so the check after
+        // the tour means something).
+        assert!(
+            !processes_marked(&marker).is_empty(),
+            "no browser process names {marker}"
+        );
         driver.go(&format!("{base}/ui")).await;
         assert!(
             driver.url().await.ends_with("/ui/login"),
@@ -652,5 +810,6 @@ mod browser {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         );
+        marker
     }
 }
