@@ -20,8 +20,13 @@ use std::collections::BTreeSet;
 pub const MAX_STATEMENT_BYTES: usize = 64 * 1024;
 /// Highest `$n` a statement may use (the protocol's limit).
 pub const MAX_PARAMS: usize = 65_535;
-/// Longest operator name PostgreSQL accepts (`NAMEDATALEN - 1`).
-const MAX_OPERATOR: usize = 63;
+/// Longest run of operator characters read (PostgreSQL accepts 63; a real
+/// statement's are a few characters long). Every substring of a run is
+/// looked up, so the bound keeps that quadratic set small.
+pub const MAX_OPERATOR_RUN: usize = 16;
+/// Distinct names and operators a statement may have (beyond them the
+/// lookup itself would be the cost).
+pub const MAX_DISTINCT: usize = 4_096;
 
 /// The names, operators and parameters of one statement.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -148,15 +153,20 @@ pub fn read(sql: &str) -> Result<Inventory, Refused> {
             }
             _ => i += 1,
         }
+        if out.names.len() > MAX_DISTINCT || out.operators.len() > MAX_DISTINCT {
+            return Err(Refused::Unsupported(
+                "more than 4,096 distinct names or operators",
+            ));
+        }
     }
     Ok(out)
 }
 
 /// Every contiguous run of an operator symbol.
 fn operator_runs(symbol: &str, out: &mut BTreeSet<String>) -> Result<(), Refused> {
-    if symbol.len() > MAX_OPERATOR {
+    if symbol.len() > MAX_OPERATOR_RUN {
         return Err(Refused::Unsupported(
-            "an operator longer than 63 characters",
+            "a run of more than 16 operator characters",
         ));
     }
     for start in 0..symbol.len() {
@@ -333,7 +343,9 @@ mod tests {
             read(&"x".repeat(MAX_STATEMENT_BYTES + 1)),
             Err(Refused::TooLong)
         );
-        assert!(read(&format!("select a {} b", "+".repeat(64))).is_err());
+        assert!(read(&format!("select a {} b", "+".repeat(17))).is_err());
+        let many: String = (0..5_000).map(|i| format!("c{i},")).collect();
+        assert!(read(&format!("select {many} 1")).is_err());
     }
 
     #[test]
