@@ -201,6 +201,9 @@ async fn watch_database(
             name: name.clone(),
             min: 0,
             max: WATCHED_POOL_SIZE,
+            // Databases take turns for the budget: a pass may wait its
+            // interval for a connection.
+            wait_timeout: config.read_interval,
             budget: Some(perfscope.connection_budget().clone()),
             ..Default::default()
         };
@@ -236,6 +239,7 @@ async fn watch_database(
     let settings = crate::db::PoolSettings {
         min: 0,
         max: config.pool_max,
+        wait_timeout: config.read_interval,
         budget: Some(perfscope.connection_budget().clone()),
         ..Default::default()
     };

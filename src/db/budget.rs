@@ -38,6 +38,10 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How long a server's reading of free slots is trusted.
 pub const READING_TTL: Duration = Duration::from_secs(60);
+/// How long a permit stays taken after its connection closed: the
+/// backend needs a moment to exit, and until it has, the server still
+/// counts it.
+pub const CLOSE_LINGER: Duration = Duration::from_millis(100);
 
 /// Reads, on a connection just opened, what the budget needs from the
 /// server, and sets `client_connection_check_interval` (PostgreSQL 14+,
@@ -101,13 +105,23 @@ struct ServerState {
 /// A budget permit; the connection it stands for closes before it drops.
 #[derive(Debug)]
 pub struct BudgetPermit {
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
     gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Drop for BudgetPermit {
     fn drop(&mut self) {
         self.gauge.dec();
+        // Given back once the closed connection's backend has had
+        // CLOSE_LINGER to exit (at once outside a runtime).
+        if let (Some(permit), Ok(runtime)) =
+            (self.permit.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                tokio::time::sleep(CLOSE_LINGER).await;
+                drop(permit);
+            });
+        }
     }
 }
 
@@ -170,8 +184,19 @@ impl ConnectionBudget {
     /// A permit to open one connection to `server` for `database`, or why
     /// not (backing off, too few free slots, every permit busy).
     pub async fn acquire(&self, server: &str, database: &str) -> Result<BudgetPermit, BudgetError> {
+        self.acquire_within(server, database, self.wait).await
+    }
+
+    /// [`ConnectionBudget::acquire`], waiting at most `wait` for a permit
+    /// (a reader pool waits up to its interval: databases take turns).
+    pub async fn acquire_within(
+        &self,
+        server: &str,
+        database: &str,
+        wait: Duration,
+    ) -> Result<BudgetPermit, BudgetError> {
         self.check_server(server, database, false)?;
-        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
+        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
@@ -185,7 +210,7 @@ impl ConnectionBudget {
             .clone();
         gauge.inc();
         Ok(BudgetPermit {
-            _permit: permit,
+            permit: Some(permit),
             gauge,
         })
     }
@@ -350,6 +375,7 @@ mod tests {
             Err(BudgetError::Exhausted(2))
         ));
         drop(a);
+        tokio::time::sleep(CLOSE_LINGER).await;
         budget.acquire("s:1", "c").await.expect("after a release");
     }
 

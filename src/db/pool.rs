@@ -176,6 +176,8 @@ impl Shared {
 pub struct TimedPool {
     pool: Pool,
     shared: Arc<Shared>,
+    /// How long `get` waits for a budget permit.
+    wait_timeout: Duration,
 }
 
 /// Settings of a [`TimedPool`].
@@ -255,6 +257,7 @@ impl TimedPool {
             .clone();
         let timed = Self {
             pool,
+            wait_timeout: settings.wait_timeout,
             shared: Arc::new(Shared {
                 name,
                 insights,
@@ -319,7 +322,7 @@ impl TimedPool {
         let permit = match &self.shared.budget {
             Some(budget) => Some(
                 budget
-                    .acquire(&self.shared.server, &self.shared.name)
+                    .acquire_within(&self.shared.server, &self.shared.name, self.wait_timeout)
                     .await?,
             ),
             None => None,

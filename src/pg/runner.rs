@@ -82,7 +82,7 @@ pub async fn run_once(
 /// A pass's connection.
 enum Session {
     /// Connected; the backend's pid is known.
-    Open(TimedClient, i32),
+    Open(Box<TimedClient>, i32),
     /// Its last read timed out; the next read connects again.
     Closed,
     /// No connection could be had: every read of the pass fails with this.
@@ -96,7 +96,7 @@ impl Session {
     async fn open(pool: &TimedPool, timeout: Duration) -> Result<Self, Option<String>> {
         match pool.get().await {
             Ok(mut client) => match tokio::time::timeout(timeout, client.backend_pid()).await {
-                Ok(Ok(pid)) => Ok(Self::Open(client, pid)),
+                Ok(Ok(pid)) => Ok(Self::Open(Box::new(client), pid)),
                 Ok(Err(error)) => {
                     client.discard();
                     Err(Some(super::describe(&error)))
@@ -149,7 +149,7 @@ impl Session {
                 if let Self::Open(client, pid) = std::mem::replace(self, Self::Closed) {
                     let (pool, database) = (pool.clone(), database.to_owned());
                     tokio::spawn(async move {
-                        stop_on_server(&pool, &database, client, pid).await;
+                        stop_on_server(&pool, &database, *client, pid).await;
                     });
                 }
                 Err(ReadError::Timeout)
