@@ -180,15 +180,26 @@ pub async fn serve_with(
 }
 
 /// Connections of the pool that reads a database of
-/// `PERFSCOPE_WATCH_DATABASES` (readers only, no application traffic).
+/// `PERFSCOPE_WATCH_DATABASES` at once (a pass and an API read), within
+/// the agent's budget.
 #[cfg(feature = "postgres")]
 const WATCHED_POOL_SIZE: u32 = 2;
+
+/// How long `DATABASE_URL`'s health may go without a connection attempt
+/// before the status task opens one to check (its pool holds none idle).
+#[cfg(feature = "postgres")]
+const DATABASE_HEALTH_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Connects the pool to `DATABASE_URL` (when set) and keeps its gauges and
 /// the readiness report current; starts the readers of it and of every
 /// database of `PERFSCOPE_WATCH_DATABASES`, each on its own small pool, so
 /// one database being down never stops the others. A database that is down at start-up is
 /// reported, not fatal: the agent must stay up to report the outage.
+///
+/// Every one of these pools is the agent's own: it opens connections
+/// within the connection budget and closes them when released, so the
+/// readers' passes take turns and hold nothing between passes; a watched
+/// database's health is its last pass (pinging would open connections).
 #[cfg(feature = "postgres")]
 async fn watch_database(
     perfscope: &Perfscope,
@@ -201,6 +212,10 @@ async fn watch_database(
             name: name.clone(),
             min: 0,
             max: WATCHED_POOL_SIZE,
+            // Databases take turns for the budget: a pass may wait its
+            // interval for a connection.
+            wait_timeout: config.read_interval,
+            budget: Some(perfscope.connection_budget().clone()),
             ..Default::default()
         };
         let pool = perfscope
@@ -215,9 +230,12 @@ async fn watch_database(
             })?;
         let health = perfscope.clone();
         let label = name.clone();
-        tasks.push(pool.spawn_status(cancel.clone(), move |up| {
-            health.set_watched_health(&label, up);
-        }));
+        let probe_after = config.read_interval.saturating_mul(2) + config.read_timeout;
+        tasks.push(
+            pool.spawn_status_probing(cancel.clone(), probe_after, move |up| {
+                health.set_watched_health(&label, up);
+            }),
+        );
         tasks.push(perfscope.watch_database_at(name, pool, url, cancel.clone()));
     }
     let Some(url) = &config.database_url else {
@@ -230,8 +248,10 @@ async fn watch_database(
         }));
     };
     let settings = crate::db::PoolSettings {
-        min: config.pool_min,
+        min: 0,
         max: config.pool_max,
+        wait_timeout: config.read_interval,
+        budget: Some(perfscope.connection_budget().clone()),
         ..Default::default()
     };
     let pool = perfscope
@@ -245,7 +265,7 @@ async fn watch_database(
             ),
         })?;
     let health = perfscope.clone();
-    let status = pool.spawn_status(cancel.clone(), move |up| {
+    let status = pool.spawn_status_probing(cancel.clone(), DATABASE_HEALTH_PROBE, move |up| {
         health.set_database_health(up);
     });
     let readers = perfscope.watch_database_at("default", pool, url, cancel.clone());

@@ -117,6 +117,12 @@ pub struct ServeArgs {
     /// statement_timeout of each reader pass, ms [default: 5000].
     #[arg(long, env = "PERFSCOPE_READ_TIMEOUT")]
     pub read_timeout: Option<String>,
+    /// Most connections the agent opens across every database it watches [default: 4].
+    #[arg(long, env = "PERFSCOPE_MAX_DB_CONNECTIONS")]
+    pub max_db_connections: Option<String>,
+    /// Connection slots left free on each server beyond the reserved ones [default: 10].
+    #[arg(long, env = "PERFSCOPE_DB_CONNECTION_HEADROOM")]
+    pub db_connection_headroom: Option<String>,
     /// Active queries running longer than this are flagged, ms [default: 60000].
     #[arg(long, env = "PERFSCOPE_LONG_QUERY_THRESHOLD")]
     pub long_query_threshold: Option<String>,
@@ -240,6 +246,8 @@ impl From<ServeArgs> for RawConfig {
             max_http_connections: args.max_http_connections,
             read_interval: args.read_interval,
             read_timeout: args.read_timeout,
+            max_db_connections: args.max_db_connections,
+            db_connection_headroom: args.db_connection_headroom,
             long_query_threshold: args.long_query_threshold,
             idle_in_transaction_threshold: args.idle_in_transaction_threshold,
             top_statements: args.top_statements,

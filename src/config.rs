@@ -55,6 +55,17 @@ pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(75);
 pub const DEFAULT_READ_INTERVAL_MS: u64 = 15_000;
 /// `statement_timeout` of each reader pass, in milliseconds.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 5_000;
+/// `PERFSCOPE_MAX_DB_CONNECTIONS`: the most connections the agent opens
+/// across every database it watches. 4 is 4 % of a default server's 100
+/// slots; each database's pass needs one connection for tens of
+/// milliseconds, so four in turn read 100 databases in about a second,
+/// far inside the default 15 s interval, and leave room for an API read,
+/// a cancel or a maintenance task without starving the readers.
+pub const DEFAULT_MAX_DB_CONNECTIONS: u32 = 4;
+/// `PERFSCOPE_DB_CONNECTION_HEADROOM`: slots the agent leaves free on each
+/// server for everyone else, beyond the reserved ones (a tenth of a
+/// default server's `max_connections`).
+pub const DEFAULT_DB_CONNECTION_HEADROOM: u32 = 10;
 /// Statements per database exported as `pg_stat_statements_*` series.
 pub const DEFAULT_TOP_STATEMENTS: usize = 50;
 /// How long a condition must hold before its alert fires, in ms.
@@ -321,6 +332,10 @@ pub struct Config {
     pub read_interval: Duration,
     /// `statement_timeout` of each reader pass.
     pub read_timeout: Duration,
+    /// The most connections the agent opens across every watched database.
+    pub max_db_connections: u32,
+    /// Slots left free on each server beyond the reserved ones.
+    pub db_connection_headroom: u32,
     /// Active queries running longer than this are flagged (activity view,
     /// findings, metrics).
     pub long_query_threshold: Duration,
@@ -437,6 +452,8 @@ impl Default for Config {
             max_http_connections: DEFAULT_MAX_HTTP_CONNECTIONS,
             read_interval: Duration::from_millis(DEFAULT_READ_INTERVAL_MS),
             read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
+            max_db_connections: DEFAULT_MAX_DB_CONNECTIONS,
+            db_connection_headroom: DEFAULT_DB_CONNECTION_HEADROOM,
             long_query_threshold: Duration::from_millis(DEFAULT_LONG_QUERY_THRESHOLD_MS),
             idle_in_transaction_threshold: Duration::from_millis(
                 DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS,
@@ -512,6 +529,8 @@ pub struct RawConfig {
     pub max_http_connections: Option<String>,
     pub read_interval: Option<String>,
     pub read_timeout: Option<String>,
+    pub max_db_connections: Option<String>,
+    pub db_connection_headroom: Option<String>,
     pub long_query_threshold: Option<String>,
     pub idle_in_transaction_threshold: Option<String>,
     pub top_statements: Option<String>,
@@ -754,6 +773,20 @@ impl RawConfig {
                 100,
                 600_000,
                 defaults.read_timeout,
+            )?,
+            max_db_connections: int_in(
+                "PERFSCOPE_MAX_DB_CONNECTIONS",
+                self.max_db_connections.as_deref(),
+                1,
+                1_000,
+                defaults.max_db_connections,
+            )?,
+            db_connection_headroom: int_in(
+                "PERFSCOPE_DB_CONNECTION_HEADROOM",
+                self.db_connection_headroom.as_deref(),
+                0,
+                10_000,
+                defaults.db_connection_headroom,
             )?,
             long_query_threshold: millis(
                 "PERFSCOPE_LONG_QUERY_THRESHOLD",
@@ -1305,6 +1338,20 @@ mod tests {
                     ..Default::default()
                 },
                 "DATABASE_POOL_MIN=20",
+            ),
+            (
+                RawConfig {
+                    max_db_connections: Some("0".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_MAX_DB_CONNECTIONS=0",
+            ),
+            (
+                RawConfig {
+                    db_connection_headroom: Some("-1".into()),
+                    ..Default::default()
+                },
+                "PERFSCOPE_DB_CONNECTION_HEADROOM=-1",
             ),
             (
                 RawConfig {

@@ -57,6 +57,9 @@ struct Inner {
     pg_metrics: Arc<crate::metrics::pg::PgMetrics>,
     #[cfg(feature = "postgres")]
     maintenance: std::sync::OnceLock<Arc<crate::pg::maintenance::Maintenance>>,
+    /// Every connection the agent opens to a database it watches.
+    #[cfg(feature = "postgres")]
+    budget: Arc<crate::db::budget::ConnectionBudget>,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -152,6 +155,13 @@ impl Perfscope {
             watched.clone(),
             config.top_statements,
         ));
+        #[cfg(feature = "postgres")]
+        let budget = Arc::new(crate::db::budget::ConnectionBudget::new(
+            config.max_db_connections,
+            config.db_connection_headroom,
+            crate::db::pool::DEFAULT_WAIT_TIMEOUT,
+            crate::metrics::budget::BudgetMetrics::register(&mut registry),
+        ));
         register(&mut registry);
         Self {
             inner: Arc::new(Inner {
@@ -172,6 +182,8 @@ impl Perfscope {
                 pg_metrics,
                 #[cfg(feature = "postgres")]
                 maintenance: std::sync::OnceLock::new(),
+                #[cfg(feature = "postgres")]
+                budget,
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -220,6 +232,13 @@ impl Perfscope {
         crate::db::TimedPool::connect(self.inner.db.clone(), url, settings).await
     }
 
+    /// The agent's connection budget (`PERFSCOPE_MAX_DB_CONNECTIONS`): give
+    /// it to the pools the agent opens for itself, never to the host app's.
+    #[cfg(feature = "postgres")]
+    pub fn connection_budget(&self) -> &Arc<crate::db::budget::ConnectionBudget> {
+        &self.inner.budget
+    }
+
     /// The databases the agent reads (pg_stat_statements and, later, the
     /// other views).
     #[cfg(feature = "postgres")]
@@ -256,11 +275,16 @@ impl Perfscope {
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let planner = self.inner.config.planner.as_ref().and_then(|settings| {
-            crate::pg::planner::Planner::new(url.expose(), settings)
-                .inspect_err(|error| {
-                    tracing::warn!(database = name, %error, "no planner for this database");
-                })
-                .ok()
+            crate::pg::planner::Planner::new(
+                url.expose(),
+                settings,
+                Some(self.connection_budget().clone()),
+                Arc::from(name),
+            )
+            .inspect_err(|error| {
+                tracing::warn!(database = name, %error, "no planner for this database");
+            })
+            .ok()
         });
         self.watch(name, pool, planner, cancel)
     }
@@ -324,13 +348,13 @@ impl Perfscope {
     /// Enables `POST /api/performance/optimize` on the database at `url`.
     #[cfg(feature = "postgres")]
     pub fn enable_maintenance(&self, url: crate::config::DatabaseUrl) {
-        let _ = self
-            .inner
-            .maintenance
-            .set(Arc::new(crate::pg::maintenance::Maintenance::new(
+        let _ = self.inner.maintenance.set(Arc::new(
+            crate::pg::maintenance::Maintenance::new(
                 url,
                 crate::pg::maintenance::DEFAULT_STATEMENT_TIMEOUT,
-            )));
+            )
+            .with_budget(self.inner.budget.clone()),
+        ));
     }
 
     /// The maintenance runner, when a database is configured.

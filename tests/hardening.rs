@@ -675,6 +675,7 @@ async fn small_pool(
                 wait_timeout: wait,
                 create_timeout: Duration::from_secs(1),
                 recycle_timeout: Duration::from_secs(1),
+                budget: None,
             },
         )
         .await

@@ -207,6 +207,19 @@ impl Connector {
         }
     }
 
+    /// Asks the server to cancel what `token`'s connection runs (over a
+    /// new connection, TLS as configured).
+    pub async fn cancel(
+        &self,
+        token: &tokio_postgres::CancelToken,
+    ) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Self::Plain => token.cancel_query(tokio_postgres::NoTls).await,
+            #[cfg(feature = "tls")]
+            Self::Rustls(tls) => token.cancel_query(tls.clone()).await,
+        }
+    }
+
     /// One connection outside any pool; its connection task is spawned
     /// and ends when the client is dropped.
     pub async fn connect(
@@ -225,21 +238,6 @@ impl Connector {
                 tokio::spawn(connection);
                 Ok(client)
             }
-        }
-    }
-}
-
-impl Connector {
-    /// Asks the server to cancel what the connection of `token` is
-    /// running (over TLS when the connection used it).
-    pub async fn cancel(
-        &self,
-        token: &tokio_postgres::CancelToken,
-    ) -> Result<(), tokio_postgres::Error> {
-        match self {
-            Self::Plain => token.cancel_query(tokio_postgres::NoTls).await,
-            #[cfg(feature = "tls")]
-            Self::Rustls(tls) => token.cancel_query(tls.clone()).await,
         }
     }
 }

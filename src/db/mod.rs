@@ -4,6 +4,8 @@
 //! `postgres` feature, the timed deadpool-postgres pool that feeds them.
 
 #[cfg(feature = "postgres")]
+pub mod budget;
+#[cfg(feature = "postgres")]
 pub mod connect;
 pub mod context;
 #[cfg(feature = "postgres")]

@@ -13,10 +13,19 @@
 //! Wait, create and recycle timeouts are always set, so a black-holed
 //! database cannot hang a caller; `DATABASE_POOL_MIN` connections are opened
 //! at start-up to warm the pool (deadpool has no minimum of its own).
+//!
+//! A pool given a [`ConnectionBudget`] (the agent's own pools, never the
+//! host app's) is transient instead: each connection takes a permit before
+//! it is opened, reads the server's free slots on opening (see
+//! [`super::budget::SESSION_SETUP`]) and is closed when released, so the
+//! agent holds no idle connection between passes. A connection whose
+//! statement outlived its deadline is [`TimedClient::discard`]ed, never
+//! recycled: it may still be busy on the server.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, Timeouts};
@@ -27,7 +36,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 
-use super::connect::ConnectOptions;
+use super::budget::{BudgetError, BudgetPermit, ConnectionBudget, ServerReading};
+use super::connect::{ConnectOptions, Connector};
 use super::insights::DbInsights;
 use super::statement::{self, StatementInfo};
 use crate::metrics::AtomicHistogram;
@@ -62,6 +72,21 @@ pub enum DbError {
     /// or (for keyset pagination) does not order rows uniquely.
     #[error("{0}")]
     Invalid(String),
+    /// The agent's connection budget held the connection back.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+}
+
+impl DbError {
+    /// Whether the server refused the connection with SQLSTATE 53300
+    /// (too many connections).
+    pub fn is_too_many_connections(&self) -> bool {
+        let code = match self {
+            Self::Pool(PoolError::Backend(error)) | Self::Query(error) => error.code(),
+            _ => None,
+        };
+        code == Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+    }
 }
 
 /// A statement's analysis and its duration series, cached per text.
@@ -80,6 +105,17 @@ pub(super) struct Shared {
     /// By text; FxHash, as the texts are the application's own.
     statements: RwLock<HashMap<Box<str>, Arc<CachedStatement>, FxBuildHasher>>,
     wait_series: AtomicHistogram,
+    /// Cancels a connection's running statement.
+    connector: Connector,
+    /// `host:port`, the budget's key.
+    server: String,
+    /// The agent's budget; `None` for a host app's pool.
+    budget: Option<Arc<ConnectionBudget>>,
+    /// The last connection attempt: 0 none yet, 1 opened, 2 failed.
+    last_connect: AtomicU8,
+    /// Connection requests so far (the health probe skips a ping when
+    /// some were made since the last).
+    attempts: AtomicU64,
 }
 
 impl Shared {
@@ -140,6 +176,8 @@ impl Shared {
 pub struct TimedPool {
     pool: Pool,
     shared: Arc<Shared>,
+    /// How long `get` waits for a budget permit.
+    wait_timeout: Duration,
 }
 
 /// Settings of a [`TimedPool`].
@@ -157,6 +195,9 @@ pub struct PoolSettings {
     pub create_timeout: Duration,
     /// Checking a returned connection.
     pub recycle_timeout: Duration,
+    /// The agent's connection budget: the pool becomes transient (see the
+    /// module docs). `None` (the default) for a host app's own pool.
+    pub budget: Option<Arc<ConnectionBudget>>,
 }
 
 impl Default for PoolSettings {
@@ -168,6 +209,7 @@ impl Default for PoolSettings {
             wait_timeout: DEFAULT_WAIT_TIMEOUT,
             create_timeout: DEFAULT_CREATE_TIMEOUT,
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
+            budget: None,
         }
     }
 }
@@ -190,7 +232,8 @@ impl TimedPool {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("perfscope");
         }
-        let manager = connector.manager(
+        let server = super::budget::server_key(&pg_config);
+        let manager = connector.clone().manager(
             pg_config,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -214,11 +257,17 @@ impl TimedPool {
             .clone();
         let timed = Self {
             pool,
+            wait_timeout: settings.wait_timeout,
             shared: Arc::new(Shared {
                 name,
                 insights,
                 statements: RwLock::default(),
                 wait_series,
+                connector,
+                server,
+                budget: settings.budget,
+                last_connect: AtomicU8::new(0),
+                attempts: AtomicU64::new(0),
             }),
         };
         {
@@ -242,7 +291,9 @@ impl TimedPool {
                 }));
         }
         timed.refresh_status();
-        timed.warm(settings.min).await;
+        if timed.shared.budget.is_none() {
+            timed.warm(settings.min).await;
+        }
         Ok(timed)
     }
 
@@ -262,23 +313,89 @@ impl TimedPool {
         self.refresh_status();
     }
 
-    /// A connection, timed into `db_pool_wait_duration_seconds`.
+    /// A connection, timed into `db_pool_wait_duration_seconds`. From a
+    /// budgeted pool it is a new one, opened within the budget (or
+    /// [`DbError::Budget`] says why not).
     pub async fn get(&self) -> Result<TimedClient, DbError> {
         let started = Instant::now();
+        self.shared.attempts.fetch_add(1, Ordering::Relaxed);
+        let permit = match &self.shared.budget {
+            Some(budget) => Some(
+                budget
+                    .acquire_within(&self.shared.server, &self.shared.name, self.wait_timeout)
+                    .await?,
+            ),
+            None => None,
+        };
         let result = self.pool.get().await;
         self.shared
             .wait_series
             .observe(started.elapsed().as_secs_f64());
-        match result {
-            Ok(object) => Ok(TimedClient {
-                object,
-                shared: self.shared.clone(),
-            }),
+        let object = match result {
+            Ok(object) => object,
             Err(error) => {
                 self.shared.count_timeout(&error);
-                Err(error.into())
+                let error = DbError::from(error);
+                if let Some(budget) = &self.shared.budget
+                    && error.is_too_many_connections()
+                {
+                    budget.refused(&self.shared.server, &self.shared.name);
+                }
+                self.shared.last_connect.store(2, Ordering::Relaxed);
+                return Err(error);
+            }
+        };
+        let mut client = TimedClient {
+            object,
+            shared: self.shared.clone(),
+            pid: None,
+            lease: None,
+        };
+        if let (Some(budget), Some(permit)) = (&self.shared.budget, permit) {
+            client.lease = Some(Lease {
+                pool: self.pool.clone(),
+                _permit: permit,
+            });
+            let row = match client
+                .object
+                .query_one(super::budget::SESSION_SETUP, &[])
+                .await
+            {
+                Ok(row) => row,
+                Err(error) => {
+                    client.discard();
+                    self.shared.last_connect.store(2, Ordering::Relaxed);
+                    return Err(error.into());
+                }
+            };
+            let reading = ServerReading {
+                max_connections: row.try_get(1)?,
+                reserved: row.try_get::<_, i32>(2)? + row.try_get::<_, i32>(3)?,
+                in_use: row.try_get(4)?,
+            };
+            client.pid = Some(row.try_get(0)?);
+            if let Err(error) = budget.observe(&self.shared.server, &self.shared.name, reading) {
+                // Never keep one of the server's last free slots.
+                client.discard();
+                return Err(error.into());
             }
         }
+        self.shared.last_connect.store(1, Ordering::Relaxed);
+        Ok(client)
+    }
+
+    /// Whether the last connection attempt succeeded (`None` before any).
+    pub fn last_connect(&self) -> Option<bool> {
+        match self.shared.last_connect.load(Ordering::Relaxed) {
+            1 => Some(true),
+            2 => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Whether the pool is the agent's (budgeted and transient).
+    pub fn is_budgeted(&self) -> bool {
+        self.shared.budget.is_some()
     }
 
     /// The underlying deadpool pool (escape hatch; its statements are not
@@ -331,23 +448,58 @@ impl TimedPool {
         cancel: CancellationToken,
         on_health: impl Fn(bool) + Send + 'static,
     ) -> tokio::task::JoinHandle<()> {
+        self.spawn_status_probing(cancel, Duration::ZERO, on_health)
+    }
+
+    /// Like [`TimedPool::spawn_status`], but pings only when no connection
+    /// was attempted for `probe_after` (otherwise the health is the last
+    /// attempt's): a budgeted pool opens a connection per ping, so its
+    /// readers' passes stand for the pings.
+    pub fn spawn_status_probing(
+        &self,
+        cancel: CancellationToken,
+        probe_after: Duration,
+        on_health: impl Fn(bool) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let pool = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATUS_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seen = None;
+            let mut since = Instant::now();
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
-                let healthy = tokio::select! {
-                    () = cancel.cancelled() => return,
-                    result = pool.ping() => result.is_ok(),
-                };
-                on_health(healthy);
+                let attempts = pool.attempts();
+                if attempts != seen {
+                    seen = attempts;
+                    since = Instant::now();
+                }
+                if since.elapsed() >= probe_after || pool.last_connect().is_none() {
+                    let result = tokio::select! {
+                        () = cancel.cancelled() => return,
+                        result = pool.ping() => result,
+                    };
+                    match result {
+                        Err(DbError::Budget(_)) => {}
+                        Err(_) => on_health(false),
+                        Ok(()) => on_health(true),
+                    }
+                    seen = pool.attempts();
+                    since = Instant::now();
+                } else if let Some(up) = pool.last_connect() {
+                    on_health(up);
+                }
                 pool.refresh_status();
             }
         })
+    }
+
+    /// Changes whenever a connection is asked for.
+    fn attempts(&self) -> Option<u64> {
+        Some(self.shared.attempts.load(Ordering::Relaxed))
     }
 }
 
@@ -574,8 +726,26 @@ macro_rules! timed_methods {
 
 /// A pooled connection whose statements are timed.
 pub struct TimedClient {
+    // Dropped first: back into the pool, which the lease then empties.
     object: deadpool_postgres::Object,
     shared: Arc<Shared>,
+    /// The backend's pid, once known.
+    pid: Option<i32>,
+    /// A budgeted pool's permit for this connection.
+    lease: Option<Lease>,
+}
+
+/// What a budgeted pool's connection holds: on release the pool's idle
+/// connections (this one) are closed, then the permit is given back.
+struct Lease {
+    pool: Pool,
+    _permit: BudgetPermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.retain(|_, _| false);
+    }
 }
 
 impl std::fmt::Debug for TimedClient {
@@ -623,6 +793,36 @@ impl TimedClient {
     /// timed).
     pub fn raw(&self) -> &deadpool_postgres::Object {
         &self.object
+    }
+
+    /// The backend's pid (asked once, untimed).
+    pub async fn backend_pid(&mut self) -> Result<i32, tokio_postgres::Error> {
+        if let Some(pid) = self.pid {
+            return Ok(pid);
+        }
+        let pid: i32 = self
+            .object
+            .query_one("SELECT /* perfscope */ pg_backend_pid()", &[])
+            .await?
+            .try_get(0)?;
+        self.pid = Some(pid);
+        Ok(pid)
+    }
+
+    /// Asks the server to cancel the statement this connection runs.
+    pub async fn cancel_query(&self) -> Result<(), tokio_postgres::Error> {
+        self.shared
+            .connector
+            .cancel(&self.object.cancel_token())
+            .await
+    }
+
+    /// Closes the connection instead of returning it to the pool (it may
+    /// still be busy on the server, or in an unknown state).
+    pub fn discard(self) {
+        let Self { object, lease, .. } = self;
+        drop(deadpool_postgres::Object::take(object));
+        drop(lease);
     }
 }
 

@@ -10,6 +10,8 @@
 pub mod alerts;
 pub mod batch;
 pub mod bounded;
+#[cfg(feature = "postgres")]
+pub mod budget;
 pub mod cache;
 pub mod custom;
 pub mod db;

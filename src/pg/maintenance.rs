@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::db::budget::{BudgetPermit, ConnectionBudget, server_key};
 use crate::db::connect::ConnectOptions;
 
 use super::advisor::quote_ident;
@@ -137,6 +138,22 @@ pub struct Maintenance {
     statement_timeout: Duration,
     jobs: Mutex<VecDeque<JobRecord>>,
     next_id: AtomicU64,
+    /// The agent's connection budget, when it runs inside the agent.
+    budget: Option<Arc<ConnectionBudget>>,
+}
+
+/// A maintenance connection and the budget permit it holds while open.
+struct BudgetedClient {
+    client: tokio_postgres::Client,
+    _permit: Option<BudgetPermit>,
+}
+
+impl std::ops::Deref for BudgetedClient {
+    type Target = tokio_postgres::Client;
+
+    fn deref(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
 }
 
 /// Checks a table name is `identifier` or `schema.identifier`.
@@ -161,20 +178,48 @@ impl Maintenance {
             statement_timeout,
             jobs: Mutex::default(),
             next_id: AtomicU64::new(1),
+            budget: None,
         }
     }
 
-    async fn connect(&self) -> Result<tokio_postgres::Client, MaintenanceError> {
+    /// Opens its connections within `budget` (a task holds one for as
+    /// long as it runs).
+    pub fn with_budget(mut self, budget: Arc<ConnectionBudget>) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    async fn connect(&self) -> Result<BudgetedClient, MaintenanceError> {
         let options =
             ConnectOptions::parse(self.url.expose()).map_err(MaintenanceError::Unavailable)?;
         let connector = options.connector().map_err(MaintenanceError::Unavailable)?;
         let mut config = options.config;
         config.application_name("perfscope-maintenance");
         config.connect_timeout(Duration::from_secs(5));
-        connector
-            .connect(&config)
-            .await
-            .map_err(|e| MaintenanceError::Unavailable(e.to_string()))
+        let server = server_key(&config);
+        let permit = match &self.budget {
+            Some(budget) => Some(
+                budget
+                    .acquire(&server, "maintenance")
+                    .await
+                    .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+            ),
+            None => None,
+        };
+        match connector.connect(&config).await {
+            Ok(client) => Ok(BudgetedClient {
+                client,
+                _permit: permit,
+            }),
+            Err(error) => {
+                if let Some(budget) = &self.budget
+                    && error.code() == Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+                {
+                    budget.refused(&server, "maintenance");
+                }
+                Err(MaintenanceError::Unavailable(describe(&error)))
+            }
+        }
     }
 
     /// Starts `task` on `table` in the background and returns its job.

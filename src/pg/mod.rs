@@ -38,6 +38,10 @@ pub enum ReadError {
     /// No connection could be had.
     #[error(transparent)]
     Pool(#[from] crate::db::DbError),
+    /// The pass's connection could not be had (the first reader's attempt
+    /// stands for the pass).
+    #[error("no connection: {0}")]
+    Unavailable(String),
 }
 
 /// The server's message and SQLSTATE, not just "db error".

@@ -13,8 +13,14 @@ pub struct PgCluster {
 impl PgCluster {
     /// initdb and start a cluster with pg_stat_statements preloaded.
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Like [`PgCluster::start`], with `conf` lines added to
+    /// postgresql.conf (a later line wins over the defaults written before).
+    pub fn start_with(conf: &str) -> Self {
         let cluster =
-            Cluster::start("").unwrap_or_else(|e| panic!("{e}; or run `bash tests/run.sh`"));
+            Cluster::start(conf).unwrap_or_else(|e| panic!("{e}; or run `bash tests/run.sh`"));
         Self {
             port: cluster.port(),
             cluster,

@@ -41,6 +41,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::PlannerConfig;
+use crate::db::budget::{BudgetPermit, ConnectionBudget, server_key};
 use crate::db::connect::{ConnectOptions, Connector};
 
 const UNTRUSTED: &str = include_str!("../../../sql/queries/planner_untrusted.sql");
@@ -123,6 +124,12 @@ pub struct Planner {
     roles: Arc<[String]>,
     trusted_owners: Arc<[String]>,
     agent_user: Option<String>,
+    /// The agent's connection budget: a planner connection holds a permit
+    /// like any other of the agent's.
+    budget: Option<Arc<ConnectionBudget>>,
+    /// The watched database's name (the budget's `database` label).
+    database: Arc<str>,
+    server: String,
 }
 
 impl std::fmt::Debug for Planner {
@@ -143,8 +150,14 @@ fn option_value(value: &str) -> String {
 
 impl Planner {
     /// A planner for the database `url` names: same host, port, database
-    /// and TLS, logged in as the planner role.
-    pub fn new(url: &str, settings: &PlannerConfig) -> Result<Self, String> {
+    /// and TLS, logged in as the planner role; its connections count
+    /// against `budget` under the label `database`.
+    pub fn new(
+        url: &str,
+        settings: &PlannerConfig,
+        budget: Option<Arc<ConnectionBudget>>,
+        database: Arc<str>,
+    ) -> Result<Self, String> {
         let options = ConnectOptions::parse(url)?;
         let connector = options.connector()?;
         let base = &options.config;
@@ -181,12 +194,16 @@ impl Planner {
             "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c search_path={}",
             option_value("pg_catalog")
         ));
+        let server = server_key(&config);
         Ok(Self {
             config,
             connector,
             roles: settings.roles.clone().into(),
             trusted_owners: settings.trusted_owners.clone().into(),
             agent_user: base.get_user().map(str::to_owned),
+            budget,
+            database,
+            server,
         })
     }
 
@@ -211,12 +228,40 @@ impl Planner {
         }
     }
 
+    /// A budget permit for one planner connection (none without a budget).
+    async fn permit(&self, wait: Duration) -> Result<Option<BudgetPermit>, PlanError> {
+        match &self.budget {
+            None => Ok(None),
+            Some(budget) => budget
+                .acquire_within(&self.server, &self.database, wait)
+                .await
+                .map(Some)
+                .map_err(|e| PlanError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Connects within the budget (a refusal for too many connections makes
+    /// the server back off).
+    async fn connect(
+        &self,
+        wait: Duration,
+    ) -> Result<(tokio_postgres::Client, Option<BudgetPermit>), PlanError> {
+        let permit = self.permit(wait).await?;
+        match self.connector.connect(&self.config).await {
+            Ok(client) => Ok((client, permit)),
+            Err(error) => {
+                if let Some(budget) = &self.budget
+                    && error.code() == Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS)
+                {
+                    budget.refused(&self.server, &self.database);
+                }
+                Err(PlanError::Unavailable(super::describe(&error)))
+            }
+        }
+    }
+
     async fn open(&self, timeout: Duration) -> Result<Session, PlanError> {
-        let client = self
-            .connector
-            .connect(&self.config)
-            .await
-            .map_err(|e| PlanError::Unavailable(super::describe(&e)))?;
+        let (client, permit) = self.connect(timeout).await?;
         let row = client.query_one(ROLE_CHECK, &[&self.agent_user]).await?;
         let pid: i32 = row.try_get(0)?;
         let unsafe_reason: Option<String> = row.try_get(1)?;
@@ -231,6 +276,7 @@ impl Planner {
             .await?;
         Ok(Session {
             client: Some(client),
+            permit,
             pid,
             planner: self.clone(),
             timeout,
@@ -242,22 +288,26 @@ impl Planner {
     /// connection (a function that catches `query_canceled` survives a
     /// cancel, never a terminate). Runs in the background, bounded by the
     /// connect timeout.
-    fn stop_backend(&self, client: tokio_postgres::Client, pid: i32) {
+    fn stop_backend(&self, client: tokio_postgres::Client, permit: Option<BudgetPermit>, pid: i32) {
         let planner = self.clone();
         let token = client.cancel_token();
         tokio::spawn(async move {
             let _ = planner.connector.cancel(&token).await;
             // Closing the socket lets client_connection_check_interval end
-            // it too.
+            // it too; its permit goes to the connection that terminates it.
             drop(client);
+            drop(permit);
             tokio::time::sleep(TERMINATE_GRACE).await;
-            let Ok(Ok(killer)) = tokio::time::timeout(
+            let Ok(Ok((killer, _permit))) = tokio::time::timeout(
                 Duration::from_secs(10),
-                planner.connector.connect(&planner.config),
+                planner.connect(Duration::from_secs(5)),
             )
             .await
             else {
-                tracing::warn!(pid, "could not connect to terminate a planner backend");
+                tracing::warn!(
+                    pid,
+                    "could not connect to terminate a planner backend; its closed socket ends it"
+                );
                 return;
             };
             let _ = tokio::time::timeout(
@@ -285,6 +335,7 @@ pub struct Statement<'a> {
 /// rolled back) when dropped or closed.
 pub struct Session {
     client: Option<tokio_postgres::Client>,
+    permit: Option<BudgetPermit>,
     pid: i32,
     planner: Planner,
     timeout: Duration,
@@ -339,7 +390,8 @@ impl Session {
                 result
             }
             Err(_) => {
-                self.planner.stop_backend(client, self.pid);
+                self.planner
+                    .stop_backend(client, self.permit.take(), self.pid);
                 Err(PlanError::Timeout)
             }
         }
@@ -380,7 +432,8 @@ impl Session {
                 result
             }
             Err(_) => {
-                self.planner.stop_backend(client, self.pid);
+                self.planner
+                    .stop_backend(client, self.permit.take(), self.pid);
                 Err(PlanError::Timeout)
             }
         }
@@ -405,7 +458,8 @@ impl Drop for Session {
         if let Some(client) = self.client.take()
             && !client.is_closed()
         {
-            self.planner.stop_backend(client, self.pid);
+            self.planner
+                .stop_backend(client, self.permit.take(), self.pid);
         }
     }
 }
