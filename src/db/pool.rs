@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::connect::ConnectOptions;
 use super::insights::DbInsights;
 use super::statement::{self, StatementInfo};
+use crate::failure_log::{FailureLog, Report};
 use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{ErrorKind, PoolLabels, PoolStateLabels, PoolTimeoutLabels};
 
@@ -52,11 +53,12 @@ pub enum DbError {
     /// The connection string is not valid.
     #[error("invalid database URL: {0}")]
     Config(String),
-    /// No connection could be had (timeout, closed pool, backend error).
-    #[error("database pool: {0}")]
+    /// No connection could be had (timeout, closed pool, backend error);
+    /// shown with Postgres' own reason (message and SQLSTATE).
+    #[error("database pool: {}", super::error_text::pool(.0))]
     Pool(#[from] PoolError),
-    /// A statement failed.
-    #[error(transparent)]
+    /// A statement failed; shown as the server's message and SQLSTATE.
+    #[error("{}", super::error_text::postgres(.0))]
     Query(#[from] tokio_postgres::Error),
     /// A table or column name is not a valid identifier, does not exist,
     /// or (for keyset pagination) does not order rows uniquely.
@@ -253,6 +255,7 @@ impl TimedPool {
             match self.pool.get().await {
                 Ok(client) => held.push(client),
                 Err(error) => {
+                    let error = super::error_text::pool(&error);
                     tracing::warn!(pool = %self.shared.name, %error, "could not warm the pool; connecting on demand");
                     break;
                 }
@@ -325,7 +328,10 @@ impl TimedPool {
     }
 
     /// Refreshes the gauges and the health every [`STATUS_INTERVAL`] until
-    /// `cancel` fires; `on_health` gets each ping's result.
+    /// `cancel` fires; `on_health` gets each ping's result. A failing ping
+    /// is logged with its cause when it starts failing, then at most every
+    /// few minutes, then when it answers again (a [`FailureLog`]), not
+    /// once a second.
     pub fn spawn_status(
         &self,
         cancel: CancellationToken,
@@ -335,16 +341,40 @@ impl TimedPool {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STATUS_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failures = FailureLog::default();
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
                     _ = ticker.tick() => {}
                 }
-                let healthy = tokio::select! {
+                let result = tokio::select! {
                     () = cancel.cancelled() => return,
-                    result = pool.ping() => result.is_ok(),
+                    result = pool.ping() => result,
                 };
-                on_health(healthy);
+                let name = &*pool.shared.name;
+                match (
+                    failures.record(&result, tokio::time::Instant::now()),
+                    &result,
+                ) {
+                    (Report::Started, Err(error)) => {
+                        tracing::warn!(pool = name, %error, "database unreachable");
+                    }
+                    (Report::Still { failures, for_ }, Err(error)) => tracing::warn!(
+                        pool = name,
+                        %error,
+                        failures,
+                        failing_for_s = for_.as_secs(),
+                        "database still unreachable ({failures} failed checks since the last line)"
+                    ),
+                    (Report::Recovered { failures, lasted }, _) => tracing::info!(
+                        pool = name,
+                        failures,
+                        failed_for_s = lasted.as_secs(),
+                        "database reachable again"
+                    ),
+                    _ => {}
+                }
+                on_health(result.is_ok());
                 pool.refresh_status();
             }
         })

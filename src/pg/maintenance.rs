@@ -174,7 +174,7 @@ impl Maintenance {
         connector
             .connect(&config)
             .await
-            .map_err(|e| MaintenanceError::Unavailable(e.to_string()))
+            .map_err(|e| MaintenanceError::Unavailable(describe(&e)))
     }
 
     /// Starts `task` on `table` in the background and returns its job.
@@ -198,15 +198,15 @@ impl Maintenance {
                 let row = client
                     .query_opt(TABLE, &[&name])
                     .await
-                    .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?
+                    .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?
                     .ok_or_else(|| MaintenanceError::NotFound(name.to_owned()))?;
                 let (schema, relation, may): (String, String, bool) = (
                     row.try_get(0)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                     row.try_get(1)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                     row.try_get(2)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                 );
                 if !may {
                     return Err(MaintenanceError::Forbidden(format!(
