@@ -10,6 +10,7 @@ pub mod database;
 pub mod explain;
 pub mod health;
 pub mod maintenance;
+pub mod own;
 pub mod planner;
 pub mod replication;
 pub mod runner;
