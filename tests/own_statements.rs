@@ -237,3 +237,60 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
     );
     agent.stop().await;
 }
+
+/// A role listed as the agent's own (its planner role, say): all of its
+/// statements are the agent's, whatever their text; unlisted, the same
+/// role's statements are the application's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_statement_of_a_role_listed_as_the_agents_own_is_its_own() {
+    use perfscope::pg::Reader;
+    use perfscope::pg::statements::StatementsReader;
+
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE planner LOGIN; CREATE TABLE t (id int); GRANT SELECT ON t TO planner;",
+        )
+        .await;
+    let admin = connect(&cluster, "postgres").await;
+    let planner = connect(&cluster, "planner").await;
+    for _ in 0..50 {
+        planner
+            .query("SELECT count(*) FROM t WHERE id > 3", &[])
+            .await
+            .expect("the planner's statement");
+    }
+    let id = queryid_of(&admin, "planner", "SELECT count(*) FROM t")
+        .await
+        .expect("in pg_stat_statements");
+    let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("perfscope", "postgres"),
+            perfscope::db::PoolSettings {
+                min: 0,
+                max: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("a pool");
+    // The agent's own statements add a few calls a pass; the planner's 50
+    // calls tell the two apart.
+    let mut own_calls = Vec::new();
+    for (roles, own) in [(vec![], false), (vec!["planner".to_owned()], true)] {
+        let reader = StatementsReader::default().with_own_roles(roles);
+        let mut client = pool.get().await.expect("a connection");
+        let tx = client.transaction().await.expect("a transaction");
+        reader.read(&tx).await.expect("a pass");
+        tx.commit().await.expect("commit");
+        let snapshot = reader.latest();
+        let listed = snapshot.statements.iter().any(|s| s.queryid == id);
+        assert_eq!(listed, !own, "listed: {listed}");
+        own_calls.push(snapshot.own.calls);
+    }
+    assert!(own_calls[0] < 50, "{own_calls:?}");
+    assert!(own_calls[1] - own_calls[0] >= 50, "{own_calls:?}");
+}
