@@ -8,8 +8,6 @@
 mod support;
 
 use std::io::BufRead;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use perfscope::db::{PoolSettings, TimedPool};
 use support::pg::PgCluster;
@@ -80,7 +78,9 @@ async fn errors_name_the_server_reason_and_its_sqlstate() {
 }
 
 /// Starts the binary with text logs on a pipe, collecting its stderr.
-fn spawn_text_agent(extra: &[(&str, &str)]) -> (Reaper, String, Arc<Mutex<Vec<String>>>) {
+fn spawn_text_agent(
+    extra: &[(&str, &str)],
+) -> (Reaper, String, std::thread::JoinHandle<Vec<String>>) {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut command = agent_command();
@@ -93,15 +93,11 @@ fn spawn_text_agent(extra: &[(&str, &str)]) -> (Reaper, String, Arc<Mutex<Vec<St
     }
     let mut child = command.spawn().expect("binary starts");
     let stderr = child.stderr.take().expect("stderr");
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
+    let lines = std::thread::spawn(move || {
+        std::io::BufReader::new(stderr)
             .lines()
             .map_while(Result::ok)
-        {
-            sink.lock().expect("lines").push(line);
-        }
+            .collect()
     });
     (Reaper(child), format!("http://{listen}"), lines)
 }
@@ -142,8 +138,7 @@ async fn a_failing_database_is_logged_once_in_plain_text_with_its_reason() {
     let _ = agent.0.kill();
     let _ = agent.0.wait();
     // The reader thread ends with the pipe.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let log = lines.lock().expect("lines").join("\n");
+    let log = lines.join().expect("the log").join("\n");
 
     assert!(!log.contains('\u{1b}'), "ANSI escapes on a pipe:\n{log}");
     assert!(
