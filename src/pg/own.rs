@@ -83,6 +83,18 @@ const FIXED: &[&str] = &[
     "SET LOCAL plan_cache_mode = force_generic_plan",
     "SELECT hypopg_reset()",
     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
+    // src/pg/planner/: sent as the planner role (whose statements are all
+    // the agent's once it is listed), kept here so the source check holds.
+    "BEGIN READ ONLY; SET LOCAL statement_timeout = 1; SET LOCAL lock_timeout = 1000",
+    "SELECT pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'perfscope-planner'",
+    "SAVEPOINT perfscope_stats",
+    "RELEASE SAVEPOINT perfscope_stats",
+    "ROLLBACK TO SAVEPOINT perfscope_stats",
+    "SAVEPOINT perfscope_plan",
+    "RELEASE SAVEPOINT perfscope_plan",
+    "ROLLBACK TO SAVEPOINT perfscope_plan",
+    "SELECT format('SELECT %I.hypopg_reset()', n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+    "SELECT set_config('search_path', 'pg_catalog, ' || quote_ident($1) || ', public', true)",
     // src/pg/explain.rs
     "SELECT pg_advisory_unlock_all()",
     "SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
