@@ -45,6 +45,7 @@ pub mod config;
 pub mod db;
 #[cfg(feature = "postgres")]
 pub mod demo;
+pub mod failure_log;
 pub mod http;
 pub mod measure;
 pub mod metrics;

@@ -297,7 +297,18 @@ impl Perfscope {
         planner: Option<crate::pg::planner::Planner>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let statements = Arc::new(crate::pg::statements::StatementsReader::default());
+        // The planner role only the agent logs in as: all its statements
+        // are the agent's own cost, never the application's.
+        let statements = Arc::new(
+            crate::pg::statements::StatementsReader::default().with_own_roles(
+                self.inner
+                    .config
+                    .planner
+                    .iter()
+                    .map(|planner| planner.user.clone())
+                    .collect(),
+            ),
+        );
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let health = Arc::new(crate::pg::health::HealthReader::default());
         let activity = Arc::new(crate::pg::activity::ActivityReader::new(

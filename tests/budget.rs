@@ -154,8 +154,9 @@ async fn a_stubborn_read_is_stopped(cluster: &PgCluster, pool: &TimedPool) -> Ar
     let deadline = timeout + Duration::from_secs(1);
     let name: Arc<str> = Arc::from("db");
 
+    let mut failures = perfscope::failure_log::FailureLogs::default();
     let started = Instant::now();
-    runner::run_once(pool, &name, &readers, &metrics, timeout, 0).await;
+    runner::run_once(pool, &name, &readers, &metrics, timeout, 0, &mut failures).await;
     let pass = started.elapsed();
     assert_eq!(success(&metrics, "stubborn"), 0, "the stubborn read fails");
     assert_eq!(
@@ -183,6 +184,7 @@ async fn a_stubborn_read_is_stopped(cluster: &PgCluster, pool: &TimedPool) -> Ar
             &metrics,
             timeout,
             pass,
+            &mut failures,
         )
         .await;
         assert_eq!(success(&metrics, "quick"), 1, "pass {pass}");

@@ -301,6 +301,8 @@ class Dashboard(unittest.TestCase):
             "pg_database_connections",
             "pg_database_dead_tuples",
             "pg_database_deadlocks_total",
+            "perfscope_agent_statement_seconds_total",
+            "perfscope_agent_statement_calls_total",
         ]:
             self.assertIn(needle, exprs)
 

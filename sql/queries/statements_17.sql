@@ -2,9 +2,13 @@
 -- with the I/O timing columns renamed (blk_read_time became
 -- shared_blk_read_time, and local blocks got their own).
 -- $1: the most rows to read.
+-- $2: text[] of roles all of whose statements are the agent's (e.g. its
+--     planner role); `agent_role` marks the agent's login role, whose
+--     statements are the agent's only when their text is (src/pg/own.rs).
 SELECT /* perfscope */
     s.queryid,
-    s.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS own,
+    s.userid = (SELECT oid FROM pg_roles WHERE rolname = current_user) AS agent_role,
+    s.userid IN (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[])) AS own_role,
     s.calls,
     s.total_exec_time,
     s.max_exec_time,

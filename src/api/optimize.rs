@@ -22,8 +22,10 @@ use crate::pg::maintenance::{Job, MaintenanceError, Task};
 pub struct OptimizeRequest {
     /// `analyze`, `vacuum` or `reindex`.
     pub task: Task,
-    /// `table` or `schema.table` (letters, digits, underscores); omitted:
-    /// the whole database (not for `reindex`).
+    /// `table` or `schema.table` (letters, digits, underscores), the
+    /// exact, case-sensitive catalog names (`public.Orders` is the table
+    /// created as `"Orders"`); omitted: the whole database (not for
+    /// `reindex`).
     #[oai(validator(min_length = 1, max_length = 127))]
     pub table: Option<String>,
 }

@@ -10,6 +10,8 @@ pub mod connect;
 pub mod context;
 #[cfg(feature = "postgres")]
 pub mod copy;
+#[cfg(feature = "postgres")]
+pub mod error_text;
 pub mod insights;
 pub mod n_plus_one;
 #[cfg(feature = "postgres")]

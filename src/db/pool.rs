@@ -40,6 +40,7 @@ use super::budget::{BudgetError, BudgetPermit, ConnectionBudget, ServerReading};
 use super::connect::{ConnectOptions, Connector};
 use super::insights::DbInsights;
 use super::statement::{self, StatementInfo};
+use crate::failure_log::{FailureLog, Report};
 use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{ErrorKind, PoolLabels, PoolStateLabels, PoolTimeoutLabels};
 
@@ -62,11 +63,12 @@ pub enum DbError {
     /// The connection string is not valid.
     #[error("invalid database URL: {0}")]
     Config(String),
-    /// No connection could be had (timeout, closed pool, backend error).
-    #[error("database pool: {0}")]
+    /// No connection could be had (timeout, closed pool, backend error);
+    /// shown with Postgres' own reason (message and SQLSTATE).
+    #[error("database pool: {}", super::error_text::pool(.0))]
     Pool(#[from] PoolError),
-    /// A statement failed.
-    #[error(transparent)]
+    /// A statement failed; shown as the server's message and SQLSTATE.
+    #[error("{}", super::error_text::postgres(.0))]
     Query(#[from] tokio_postgres::Error),
     /// A table or column name is not a valid identifier, does not exist,
     /// or (for keyset pagination) does not order rows uniquely.
@@ -304,6 +306,7 @@ impl TimedPool {
             match self.pool.get().await {
                 Ok(client) => held.push(client),
                 Err(error) => {
+                    let error = super::error_text::pool(&error);
                     tracing::warn!(pool = %self.shared.name, %error, "could not warm the pool; connecting on demand");
                     break;
                 }
@@ -442,7 +445,10 @@ impl TimedPool {
     }
 
     /// Refreshes the gauges and the health every [`STATUS_INTERVAL`] until
-    /// `cancel` fires; `on_health` gets each ping's result.
+    /// `cancel` fires; `on_health` gets each ping's result. A failing ping
+    /// is logged with its cause when it starts failing, then at most every
+    /// few minutes, then when it answers again (a [`FailureLog`]), not
+    /// once a second.
     pub fn spawn_status(
         &self,
         cancel: CancellationToken,
@@ -467,6 +473,7 @@ impl TimedPool {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut seen = None;
             let mut since = Instant::now();
+            let mut failures = FailureLog::default();
             loop {
                 tokio::select! {
                     () = cancel.cancelled() => return,
@@ -482,10 +489,33 @@ impl TimedPool {
                         () = cancel.cancelled() => return,
                         result = pool.ping() => result,
                     };
-                    match result {
-                        Err(DbError::Budget(_)) => {}
-                        Err(_) => on_health(false),
-                        Ok(()) => on_health(true),
+                    // A pass the budget held back says nothing of the
+                    // database.
+                    if !matches!(result, Err(DbError::Budget(_))) {
+                        let name = &*pool.shared.name;
+                        match (
+                            failures.record(&result, tokio::time::Instant::now()),
+                            &result,
+                        ) {
+                            (Report::Started, Err(error)) => {
+                                tracing::warn!(pool = name, %error, "database unreachable");
+                            }
+                            (Report::Still { failures, for_ }, Err(error)) => tracing::warn!(
+                                pool = name,
+                                %error,
+                                failures,
+                                failing_for_s = for_.as_secs(),
+                                "database still unreachable ({failures} failed checks since the last line)"
+                            ),
+                            (Report::Recovered { failures, lasted }, _) => tracing::info!(
+                                pool = name,
+                                failures,
+                                failed_for_s = lasted.as_secs(),
+                                "database reachable again"
+                            ),
+                            _ => {}
+                        }
+                        on_health(result.is_ok());
                     }
                     seen = pool.attempts();
                     since = Instant::now();

@@ -472,9 +472,74 @@ pub fn normalize(sql: &str) -> String {
     render(&collapse_in_lists(lex(sql)))
 }
 
+/// A text's shape, for telling whether two texts are the same statement
+/// whoever replaced their values: [`normalize`], with every bind parameter
+/// and the constants `true`, `false` and `null` also written `?`.
+/// pg_stat_statements writes a statement's constants as `$n` numbered
+/// after its own parameters, so `LIMIT 20` is stored as `LIMIT $2`; both
+/// spellings have the shape `limit ?`.
+///
+/// It also follows what the server takes for a constant: a negative number
+/// (`= -1` is stored as `= $3`) and the field of `extract(epoch FROM …)`
+/// (stored as `extract($1 FROM …)`).
+pub fn shape(sql: &str) -> String {
+    let mut tokens: Vec<Token<'_>> = Vec::new();
+    for token in lex(sql) {
+        let token = match token {
+            Token::Param(_) => Token::Literal,
+            Token::Word(w) if matches!(w.as_str(), "true" | "false" | "null") => Token::Literal,
+            Token::Word(_)
+                if tokens.len() >= 2
+                    && tokens[tokens.len() - 1] == Token::Symbol("(")
+                    && word(tokens.get(tokens.len() - 2)) == Some("extract") =>
+            {
+                Token::Literal
+            }
+            other => other,
+        };
+        // A unary minus before a constant is part of the constant.
+        if token == Token::Literal && tokens.last() == Some(&Token::Symbol("-")) {
+            let before = tokens.len().checked_sub(2).and_then(|i| tokens.get(i));
+            let unary = match before {
+                None => true,
+                Some(Token::Symbol(s)) => !matches!(*s, ")" | "]"),
+                Some(Token::Word(w)) => {
+                    KEYWORDS_BEFORE_PARENS.contains(&w.as_str())
+                        || matches!(w.as_str(), "limit" | "offset" | "between" | "return")
+                }
+                Some(_) => false,
+            };
+            if unary {
+                tokens.pop();
+            }
+        }
+        tokens.push(token);
+    }
+    render(&collapse_in_lists(tokens))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_match_whoever_replaced_the_values() {
+        assert_eq!(
+            shape("/* a comment */ SELECT a FROM t WHERE k IN ('r', 'm') AND b = true LIMIT 20"),
+            shape("SELECT a FROM t WHERE k IN ($2, $3) AND b = $4 LIMIT $1"),
+        );
+        assert_eq!(
+            shape("SELECT a FROM t WHERE b = $1"),
+            "select a from t where b = ?"
+        );
+        assert_ne!(shape("SELECT a FROM t"), shape("SELECT b FROM t"));
+        // What the server stores as constants.
+        assert_eq!(
+            shape("SELECT CASE WHEN p = -1 THEN 'l' END, a - 1, extract(epoch FROM x)"),
+            shape("SELECT CASE WHEN p = $1 THEN $2 END, a - $3, extract($4 FROM x)"),
+        );
+        assert_ne!(shape("SELECT a FROM \"T\""), shape("SELECT a FROM t"));
+    }
 
     #[test]
     fn literals_never_survive() {

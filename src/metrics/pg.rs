@@ -3,7 +3,8 @@
 //! reads the latest pass at scrape time, the top statements by total time
 //! as `pg_stat_statements_*{database, queryid}` (the text only through the
 //! API: it may be long and it names tables), plus evictions and detected
-//! resets per database, and the database reader's figures
+//! resets per database, the agent's own cost to each database
+//! (`perfscope_agent_statement_*`), and the database reader's figures
 //! (`pg_database_*`, `pg_server_*`).
 
 use std::sync::Arc;
@@ -129,6 +130,7 @@ struct StatementsCollector {
 }
 
 type Value = fn(&crate::pg::statements::StatementView) -> f64;
+type FiguresValue = fn(&crate::pg::statements::Figures) -> f64;
 type DatabaseValue = fn(&crate::pg::database::DatabaseSnapshot) -> Option<f64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -309,6 +311,37 @@ impl Collector for StatementsCollector {
                     database: database.clone(),
                 })?,
             )?;
+        }
+        // The agent's own cost to each database (its statements as
+        // src/pg/own.rs recognises them), cumulative since the stats
+        // reset like the statements' own counters.
+        let own: [(&str, &str, Option<Unit>, FiguresValue); 2] = [
+            (
+                "perfscope_agent_statement_calls",
+                "Executions of the agent's own statements in the database (pg_stat_statements, since its last reset)",
+                None,
+                |f| f.calls as f64,
+            ),
+            (
+                "perfscope_agent_statement",
+                "Execution time of the agent's own statements in the database (pg_stat_statements, since its last reset)",
+                Some(Unit::Seconds),
+                |f| f.total_ms / 1_000.0,
+            ),
+        ];
+        for (name, help, unit, value) in own {
+            let mut family =
+                encoder.encode_descriptor(name, help, unit.as_ref(), MetricType::Counter)?;
+            for (database, snapshot) in &snapshots {
+                if snapshot.at.is_none() {
+                    continue;
+                }
+                ConstCounter::new(value(&snapshot.own)).encode(family.encode_family(
+                    &DatabaseLabels {
+                        database: database.clone(),
+                    },
+                )?)?;
+            }
         }
         self.encode_databases(&mut encoder, &databases)?;
         let mut unparsable = encoder.encode_descriptor(

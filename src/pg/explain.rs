@@ -66,7 +66,7 @@ impl From<tokio_postgres::Error> for ExplainError {
         if error.as_db_error().is_some() {
             Self::Failed(super::describe(&error))
         } else {
-            Self::Unavailable(error.to_string())
+            Self::Unavailable(super::describe(&error))
         }
     }
 }

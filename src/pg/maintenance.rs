@@ -1,9 +1,12 @@
 //! Safe maintenance: ANALYZE, VACUUM and REINDEX CONCURRENTLY on request.
 //!
 //! The task is an allow-list; the table name must look like
-//! `[schema.]identifier`, is resolved through the catalog (`to_regclass`,
-//! as a parameter) and is then written back from the catalog's own names,
-//! quoted as identifiers — never interpolated from the request (this class
+//! `[schema.]identifier`, is resolved through the catalog by its exact
+//! names (as parameters, with no case folding: the advisor names a table
+//! `public.Orders` as the catalog spells it, and that must never ANALYZE
+//! a lowercase `orders` beside it) and is then written back from the
+//! catalog's own names, quoted as identifiers — never interpolated from
+//! the request (this class
 //! of bug gave pgAdmin a CVSS 8.8 CVE). Every task runs on its own
 //! connection with `lock_timeout` and `statement_timeout`, one at a time,
 //! in the background; its state is kept in a bounded list.
@@ -240,18 +243,24 @@ impl Maintenance {
                         "field `table`: expected `table` or `schema.table` made of letters, digits and underscores".into(),
                     ));
                 }
+                // Exact names, as the catalog (and the advisor) spell
+                // them: `Orders` is the table "Orders", never `orders`.
+                let (schema, relation) = match name.split_once('.') {
+                    Some((schema, relation)) => (Some(schema), relation),
+                    None => (None, name),
+                };
                 let row = client
-                    .query_opt(TABLE, &[&name])
+                    .query_opt(TABLE, &[&schema, &relation])
                     .await
-                    .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?
+                    .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?
                     .ok_or_else(|| MaintenanceError::NotFound(name.to_owned()))?;
                 let (schema, relation, may): (String, String, bool) = (
                     row.try_get(0)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                     row.try_get(1)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                     row.try_get(2)
-                        .map_err(|e| MaintenanceError::Unavailable(e.to_string()))?,
+                        .map_err(|e| MaintenanceError::Unavailable(describe(&e)))?,
                 );
                 if !may {
                     return Err(MaintenanceError::Forbidden(format!(

@@ -10,6 +10,7 @@ pub mod database;
 pub mod explain;
 pub mod health;
 pub mod maintenance;
+pub mod own;
 pub mod planner;
 pub mod replication;
 pub mod runner;
@@ -46,10 +47,7 @@ pub enum ReadError {
 
 /// The server's message and SQLSTATE, not just "db error".
 pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
-    }
+    crate::db::error_text::postgres(error)
 }
 
 /// The server's `server_version_num` (e.g. 150004), which picks the SQL

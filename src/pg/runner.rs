@@ -17,6 +17,10 @@
 //! terminated from another connection of the same role (a role may signal
 //! its own backends), and the connection is discarded, never returned to
 //! the pool where the next reader would wait behind it.
+//!
+//! Failures are logged through a [`FailureLogs`]: a reader that keeps
+//! failing is logged when it starts, then at most every few minutes with
+//! the count in between, then when it recovers, never once per pass.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ReadError, Reader};
 use crate::db::{DbError, TimedClient, TimedPool};
+use crate::failure_log::{FailureLogs, Report};
 use crate::metrics::pg::{PgMetrics, ReaderLabels};
 
 /// How often readers run by default.
@@ -36,7 +41,8 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs the readers due on pass number `pass` (counting from 0: every
-/// reader runs on the first pass).
+/// reader runs on the first pass); `failures` decides which outcomes are
+/// logged.
 pub async fn run_once(
     pool: &TimedPool,
     database: &Arc<str>,
@@ -44,6 +50,7 @@ pub async fn run_once(
     metrics: &PgMetrics,
     timeout: Duration,
     pass: u64,
+    failures: &mut FailureLogs<&'static str>,
 ) {
     let mut session = match Session::open(pool, timeout).await {
         Ok(session) => session,
@@ -72,10 +79,41 @@ pub async fn run_once(
             .reader_success
             .get_or_create(&labels)
             .set(i64::from(ok));
-        if let Err(error) = result {
+        if result.is_err() {
             metrics.reader_errors.get_or_create(&labels).inc();
-            tracing::warn!(database = %database, reader = reader.name(), %error, "reader failed");
         }
+        let report = failures.record(reader.name(), &result, tokio::time::Instant::now());
+        log_outcome(database, reader.name(), &result, report);
+    }
+}
+
+/// One line when a reader starts failing, one every few minutes while it
+/// keeps failing, one when it recovers.
+fn log_outcome(database: &str, reader: &str, result: &Result<(), ReadError>, report: Report) {
+    match (report, result) {
+        (Report::Started, Err(error)) => {
+            tracing::warn!(database, reader, %error, "reader failed");
+        }
+        (Report::Still { failures, for_ }, Err(error)) => {
+            tracing::warn!(
+                database,
+                reader,
+                %error,
+                failures,
+                failing_for_s = for_.as_secs(),
+                "reader still failing ({failures} failures since the last line)"
+            );
+        }
+        (Report::Recovered { failures, lasted }, _) => {
+            tracing::info!(
+                database,
+                reader,
+                failures,
+                failed_for_s = lasted.as_secs(),
+                "reader recovered"
+            );
+        }
+        _ => {}
     }
 }
 
@@ -233,6 +271,7 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut pass: u64 = 0;
+        let mut failures = FailureLogs::default();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -242,7 +281,7 @@ pub fn spawn(
             }
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = run_once(&pool, &database, &readers, &metrics, timeout, pass) => {}
+                () = run_once(&pool, &database, &readers, &metrics, timeout, pass, &mut failures) => {}
             }
             pass = pass.wrapping_add(1);
         }

@@ -7,8 +7,12 @@
 //!   queryid's text is fetched once, when it first appears, and normalized
 //!   again by perfscope (pg_stat_statements keeps utility statements
 //!   verbatim: `ALTER ROLE … PASSWORD '…'` arrives with the password).
-//! - The agent's own statements (its role, or the `/* perfscope */` marker)
-//!   are left out.
+//! - The agent's own statements are left out of the list and summed into
+//!   [`StatementsSnapshot::own`], its cost to the database: those of its
+//!   login role whose text is one the agent sends ([`super::own`]; never a
+//!   marker a user can type, never every statement of a role a host app
+//!   may share), and every statement of the roles listed as the agent's
+//!   own (e.g. its planner role).
 //! - Never a reset: the first pass reports the cumulative figures since the
 //!   last stats reset, so a fresh agent shows existing slow queries at
 //!   once; resets (a new `stats_reset`, or calls going down) and evictions
@@ -28,8 +32,6 @@ const STATEMENTS_14: &str = include_str!("../../sql/queries/statements_14.sql");
 const STATEMENTS_17: &str = include_str!("../../sql/queries/statements_17.sql");
 const STATEMENT_TEXTS: &str = include_str!("../../sql/queries/statement_texts.sql");
 const STATEMENTS_INFO: &str = include_str!("../../sql/queries/statements_info.sql");
-/// The marker the agent's own queries start with.
-const OWN_MARKER: &str = "/* perfscope */";
 /// Statements read per pass at most (pg_stat_statements.max's default).
 pub const DEFAULT_STATEMENT_LIMIT: i64 = 5_000;
 /// Texts kept; past it the cache starts over (refetched as needed).
@@ -124,6 +126,11 @@ pub struct StatementsSnapshot {
     pub at: Option<SystemTime>,
     /// Every statement of the database but the agent's, worst total first.
     pub statements: Vec<StatementView>,
+    /// The agent's own statements, summed (cumulative since the last
+    /// stats reset): its cost to the database.
+    pub own: Figures,
+    /// How many distinct statements of the agent that is.
+    pub own_statements: usize,
     /// pg_stat_statements' evictions since its last reset (`dealloc`).
     pub evicted: i64,
     /// Its last reset.
@@ -137,7 +144,11 @@ struct State {
     previous: HashMap<i64, Figures>,
     texts: HashMap<i64, Arc<str>>,
     raw: HashMap<i64, Arc<str>>,
-    own: HashSet<i64>,
+    /// Queryids whose text under the agent's login role is one the agent
+    /// sends.
+    agent_texts: HashSet<i64>,
+    /// Queryids whose text under the agent's login role was examined.
+    agent_checked: HashSet<i64>,
     stats_reset: Option<SystemTime>,
     resets_detected: u64,
 }
@@ -146,6 +157,7 @@ struct State {
 #[derive(Debug)]
 pub struct StatementsReader {
     limit: i64,
+    own_roles: Vec<String>,
     state: Mutex<State>,
     latest: RwLock<Arc<StatementsSnapshot>>,
 }
@@ -161,9 +173,18 @@ impl StatementsReader {
     pub fn new(limit: i64) -> Self {
         Self {
             limit,
+            own_roles: Vec::new(),
             state: Mutex::default(),
             latest: RwLock::default(),
         }
+    }
+
+    /// Also counts every statement of `roles` as the agent's own (a role
+    /// only the agent logs in as, such as its planner role).
+    #[must_use]
+    pub fn with_own_roles(mut self, roles: Vec<String>) -> Self {
+        self.own_roles = roles;
+        self
     }
 
     /// The latest pass.
@@ -177,36 +198,45 @@ impl StatementsReader {
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
         let version = super::server_version(tx).await?;
         let sql = statements_sql(version)?;
-        let rows = tx.query(sql, &[&self.limit]).await?;
+        let rows = tx.query(sql, &[&self.limit, &self.own_roles]).await?;
         let info = tx.query_one(STATEMENTS_INFO, &[]).await?;
         let evicted: i64 = info.try_get(0)?;
         let stats_reset: Option<SystemTime> = info.try_get(1)?;
 
-        let mut read: Vec<(i64, bool, Figures, f64)> = Vec::with_capacity(rows.len());
+        // (queryid, by the agent's login role, by a role all of whose
+        // statements are the agent's, figures, max).
+        let mut read: Vec<(i64, bool, bool, Figures, f64)> = Vec::with_capacity(rows.len());
         for row in &rows {
             read.push((
                 row.try_get(0)?,
                 row.try_get(1)?,
+                row.try_get(2)?,
                 Figures {
-                    calls: row.try_get(2)?,
-                    total_ms: row.try_get(3)?,
-                    rows: row.try_get(5)?,
-                    shared_hit: row.try_get(6)?,
-                    shared_read: row.try_get(7)?,
-                    io_ms: row.try_get(8)?,
+                    calls: row.try_get(3)?,
+                    total_ms: row.try_get(4)?,
+                    rows: row.try_get(6)?,
+                    shared_hit: row.try_get(7)?,
+                    shared_read: row.try_get(8)?,
+                    io_ms: row.try_get(9)?,
                 },
-                row.try_get(4)?,
+                row.try_get(5)?,
             ));
         }
 
         let missing: Vec<i64> = {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            read.iter()
-                .filter(|(id, own, ..)| {
-                    !own && !state.texts.contains_key(id) && !state.own.contains(id)
+            let mut missing: Vec<i64> = read
+                .iter()
+                .filter(|(id, agent_role, own_role, ..)| {
+                    !own_role
+                        && (!state.texts.contains_key(id)
+                            || (*agent_role && !state.agent_checked.contains(id)))
                 })
                 .map(|(id, ..)| *id)
-                .collect()
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
         };
         let fetched = if missing.is_empty() {
             Vec::new()
@@ -218,32 +248,57 @@ impl StatementsReader {
         if state.texts.len() + fetched.len() > TEXT_CACHE_CAPACITY {
             state.texts.clear();
             state.raw.clear();
+            state.agent_texts.clear();
+            state.agent_checked.clear();
         }
+        let agent = super::own::agent();
+        // The agent's login role's texts come first: another role's text
+        // of the same queryid replaces it for display.
         for row in &fetched {
             let queryid: i64 = row.try_get(0)?;
             let text: Option<String> = row.try_get(1)?;
             let text = text.unwrap_or_default();
-            if text.trim_start().starts_with(OWN_MARKER) {
-                state.own.insert(queryid);
-            } else {
-                let info = statement::analyze(&text);
-                if matches!(
-                    info.verb,
-                    statement::Verb::Select
-                        | statement::Verb::Insert
-                        | statement::Verb::Update
-                        | statement::Verb::Delete
-                ) {
-                    state.raw.insert(queryid, Arc::from(text.as_str()));
+            let agent_role: bool = row.try_get(2)?;
+            if agent_role {
+                // The text decides only for the agent's login role's entry
+                // (below); another role's entry of the same queryid (the
+                // statement the advisor explained, say) is listed.
+                state.agent_checked.insert(queryid);
+                if agent.contains(&text) {
+                    state.agent_texts.insert(queryid);
                 }
-                state.texts.insert(queryid, info.normalized);
             }
+            let info = statement::analyze(&text);
+            if matches!(
+                info.verb,
+                statement::Verb::Select
+                    | statement::Verb::Insert
+                    | statement::Verb::Update
+                    | statement::Verb::Delete
+            ) {
+                state.raw.insert(queryid, Arc::from(text.as_str()));
+            }
+            state.texts.insert(queryid, info.normalized);
         }
-        read.retain(|(id, own, ..)| !own && !state.own.contains(id));
+        let mut own = Figures::default();
+        let mut own_statements = 0;
+        read.retain(|(id, agent_role, own_role, figures, _)| {
+            let is_own = *own_role || (*agent_role && state.agent_texts.contains(id));
+            if is_own {
+                own.calls += figures.calls;
+                own.total_ms += figures.total_ms;
+                own.rows += figures.rows;
+                own.shared_hit += figures.shared_hit;
+                own.shared_read += figures.shared_read;
+                own.io_ms += figures.io_ms;
+                own_statements += 1;
+            }
+            !is_own
+        });
 
         // A reset: pg_stat_statements_info says so, or calls went down.
         let reset = (state.stats_reset.is_some() && state.stats_reset != stats_reset)
-            || read.iter().any(|(id, _, figures, _)| {
+            || read.iter().any(|(id, _, _, figures, _)| {
                 state
                     .previous
                     .get(id)
@@ -258,7 +313,7 @@ impl StatementsReader {
 
         let statements: Vec<StatementView> = read
             .iter()
-            .map(|(id, _, figures, max_ms)| StatementView {
+            .map(|(id, _, _, figures, max_ms)| StatementView {
                 queryid: *id,
                 text: state.texts.get(id).cloned(),
                 raw: state.raw.get(id).cloned(),
@@ -267,10 +322,12 @@ impl StatementsReader {
                 window: state.previous.get(id).map(|before| figures.minus(before)),
             })
             .collect();
-        state.previous = read.iter().map(|(id, _, f, _)| (*id, *f)).collect();
+        state.previous = read.iter().map(|(id, _, _, f, _)| (*id, *f)).collect();
         let snapshot = StatementsSnapshot {
             at: Some(SystemTime::now()),
             statements,
+            own,
+            own_statements,
             evicted,
             stats_reset,
             resets_detected: state.resets_detected,

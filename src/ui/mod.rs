@@ -520,11 +520,16 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
             .all()
             .iter()
             .map(|db| {
-                pages::space_and_replication(
-                    &db.name,
-                    db.space.latest().as_deref(),
-                    db.replication.latest().as_deref(),
-                )
+                maud::html! {
+                    // The agent's connections per database are not
+                    // measured yet: the cell shows "–" until they are.
+                    (pages::own_cost(&db.name, &db.statements.latest(), None))
+                    (pages::space_and_replication(
+                        &db.name,
+                        db.space.latest().as_deref(),
+                        db.replication.latest().as_deref(),
+                    ))
+                }
             })
             .collect();
         maud::html! {

@@ -657,6 +657,49 @@ pub fn database(checks: &[CheckResult]) -> Markup {
     }
 }
 
+/// The Database page's "perfscope's own cost" of one database: the
+/// agent's statements there (as src/pg/own.rs recognises them) since the
+/// last stats reset, and their share of all statement time, so an operator
+/// can watch that the agent does no harm. `connections` is the agent's
+/// connections to the database, when measured.
+#[cfg(feature = "postgres")]
+pub fn own_cost(
+    name: &str,
+    statements: &crate::pg::statements::StatementsSnapshot,
+    connections: Option<u64>,
+) -> Markup {
+    let own = &statements.own;
+    let all_ms: f64 = own.total_ms
+        + statements
+            .statements
+            .iter()
+            .map(|s| s.cumulative.total_ms)
+            .sum::<f64>();
+    let share = (all_ms > 0.0).then(|| own.total_ms / all_ms);
+    html! {
+        section.own-cost {
+            h2 { (name) span.muted { " · perfscope's own cost" } }
+            @if statements.at.is_none() {
+                p.empty { "Not read yet: pg_stat_statements has not been read in this database." }
+            } @else {
+                table {
+                    thead { tr { th.num { "Statements" } th.num { "Calls" } th.num { "Total time" } th.num { "Share of statement time" } th.num { "Connections" } } }
+                    tbody {
+                        tr {
+                            td.num { (statements.own_statements) }
+                            td.num { (format::count(u64::try_from(own.calls).unwrap_or(0))) }
+                            td.num { (format::millis(Some(own.total_ms))) }
+                            td.num { (format::percent(share)) }
+                            td.num { (connections.map_or_else(|| "–".to_owned(), |c| c.to_string())) }
+                        }
+                    }
+                }
+                p.muted { "The agent's own statements in pg_stat_statements since its last reset (also perfscope_agent_statement_calls_total and perfscope_agent_statement_seconds_total); they are left out of every statement list." }
+            }
+        }
+    }
+}
+
 /// The Database page's space and replication views of one database, from
 /// the readers' last passes.
 #[cfg(feature = "postgres")]

@@ -1,0 +1,304 @@
+//! The agent's own statements, recognised by what the agent sends.
+//!
+//! pg_stat_statements lists the agent's reads beside the application's;
+//! they must be left out of the application's figures and counted as the
+//! agent's own cost. Two tests that looked right are wrong:
+//! - a `/* perfscope */` marker at the start of the text: any database
+//!   user can type it and hide a statement from the agent;
+//! - every statement of the agent's role: a host app whose timed pool and
+//!   watched database share one role would see none of its own statements.
+//!
+//! So a statement is the agent's when its role is the agent's login role
+//! *and* its text is one the agent sends: the SQL files under
+//! `sql/queries/`, the fixed texts of `src/pg/`, and the prefixes of the
+//! texts built at run time (EXPLAIN of a listed statement, maintenance of a
+//! quoted table). Texts are compared by [`shape`] (perfscope's normalizer,
+//! with parameters and constants alike written `?`), because
+//! pg_stat_statements stores the agent's constants as `$n`. A role whose
+//! every statement is the agent's (a separate planner role) is listed by
+//! the operator instead. Where an app shares the agent's role and sends
+//! a text of exactly the same shape (`BEGIN`, `COMMIT`, `SELECT 1`),
+//! pg_stat_statements merges the two into one entry and it counts as the
+//! agent's. The marker stays in the agent's SQL (it helps reading the
+//! server log) but is never the test; a unit test checks that every text
+//! of `src/` that carries it is recognised.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use crate::db::statement::shape;
+
+/// The agent's SQL files (those it sends to a watched database).
+const SQL_FILES: &[&str] = &[
+    include_str!("../../sql/queries/activity.sql"),
+    include_str!("../../sql/queries/advisor_indexes.sql"),
+    include_str!("../../sql/queries/advisor_stats.sql"),
+    include_str!("../../sql/queries/advisor_table.sql"),
+    include_str!("../../sql/queries/connections.sql"),
+    include_str!("../../sql/queries/database.sql"),
+    include_str!("../../sql/queries/health_indexes.sql"),
+    include_str!("../../sql/queries/health_tables.sql"),
+    include_str!("../../sql/queries/keyset_unique.sql"),
+    include_str!("../../sql/queries/maintenance_table.sql"),
+    include_str!("../../sql/queries/replication.sql"),
+    include_str!("../../sql/queries/replication_slots.sql"),
+    include_str!("../../sql/queries/self_check.sql"),
+    include_str!("../../sql/queries/signal_backend.sql"),
+    include_str!("../../sql/queries/space_indexes.sql"),
+    include_str!("../../sql/queries/space_tables.sql"),
+    include_str!("../../sql/queries/statement_texts.sql"),
+    include_str!("../../sql/queries/statements_14.sql"),
+    include_str!("../../sql/queries/statements_17.sql"),
+    include_str!("../../sql/queries/statements_info.sql"),
+    include_str!("../../sql/queries/vacuum_progress.sql"),
+];
+
+/// The fixed texts the agent sends (values may differ: shapes compare),
+/// including what the driver and the pool send for it.
+const FIXED: &[&str] = &[
+    // tokio-postgres' transactions and the pool's health check.
+    "BEGIN",
+    "START TRANSACTION",
+    "START TRANSACTION READ ONLY",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT 1",
+    // src/pg/mod.rs
+    "SELECT current_setting('server_version_num')::int",
+    "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = 1",
+    // src/pg/replication.rs, src/pg/maintenance.rs
+    "SELECT pg_is_in_recovery()",
+    "SELECT pg_backend_pid()",
+    "SET lock_timeout = 1; SET statement_timeout = 1",
+    "ANALYZE",
+    "VACUUM (ANALYZE)",
+    // src/pg/advisor/mod.rs
+    "SAVEPOINT perfscope_advice",
+    "RELEASE SAVEPOINT perfscope_advice",
+    "ROLLBACK TO SAVEPOINT perfscope_advice",
+    "SELECT * FROM hypopg_create_index($1)",
+    // What hypopg runs inside hypopg_create_index (listed with
+    // pg_stat_statements.track = all).
+    "SELECT max(oid) FROM pg_catalog.pg_class WHERE oid < $1",
+    "SET LOCAL plan_cache_mode = force_generic_plan",
+    "SELECT hypopg_reset()",
+    "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
+    // src/pg/planner/: sent as the planner role (whose statements are all
+    // the agent's once it is listed), kept here so the source check holds.
+    "BEGIN READ ONLY; SET LOCAL statement_timeout = 1; SET LOCAL lock_timeout = 1000",
+    "SELECT pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'perfscope-planner'",
+    "SAVEPOINT perfscope_stats",
+    "RELEASE SAVEPOINT perfscope_stats",
+    "ROLLBACK TO SAVEPOINT perfscope_stats",
+    "SAVEPOINT perfscope_plan",
+    "RELEASE SAVEPOINT perfscope_plan",
+    "ROLLBACK TO SAVEPOINT perfscope_plan",
+    "SELECT format('SELECT %I.hypopg_reset()', n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+    "SELECT set_config('search_path', 'pg_catalog, ' || quote_ident($1) || ', public', true)",
+    // src/pg/explain.rs
+    "SELECT pg_advisory_unlock_all()",
+    "SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
+];
+
+/// The shapes' beginnings of the texts built at run time: EXPLAIN and
+/// PREPARE of a listed statement under the agent's own statement names,
+/// maintenance of a table quoted from the catalog.
+const PREFIXES: &[&str] = &[
+    "explain(generic_plan, format json) ",
+    "explain(format json) execute perfscope_",
+    "explain(analyze, buffers, format json) execute perfscope_",
+    "prepare perfscope_",
+    "deallocate perfscope_",
+    "analyze \"",
+    "vacuum(analyze) \"",
+    "reindex table concurrently \"",
+];
+
+/// The set of shapes the agent sends.
+#[derive(Debug)]
+pub struct AgentStatements {
+    exact: HashSet<String>,
+    prefixes: &'static [&'static str],
+}
+
+impl AgentStatements {
+    fn build() -> Self {
+        let mut exact = HashSet::new();
+        for text in SQL_FILES.iter().chain(FIXED) {
+            // A batch is stored by pg_stat_statements one statement at a
+            // time; the agent's own texts have no `;` inside a literal.
+            for piece in shape(text).split(';') {
+                let piece = piece.trim();
+                if !piece.is_empty() {
+                    exact.insert(piece.to_owned());
+                }
+            }
+        }
+        Self {
+            exact,
+            prefixes: PREFIXES,
+        }
+    }
+
+    /// Whether `text` (as pg_stat_statements stores it) is one the agent
+    /// sends.
+    pub fn contains(&self, text: &str) -> bool {
+        let shaped = shape(text);
+        let shaped = shaped.trim_end_matches(';').trim_end();
+        self.exact.contains(shaped) || self.prefixes.iter().any(|p| shaped.starts_with(p))
+    }
+}
+
+/// The agent's statements, built once.
+pub fn agent() -> &'static AgentStatements {
+    static AGENT: LazyLock<AgentStatements> = LazyLock::new(AgentStatements::build);
+    &AGENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agents_texts_are_recognised_whoever_replaced_their_values() {
+        let agent = agent();
+        // As pg_stat_statements stores them: constants as $n, comments
+        // kept or not.
+        for text in [
+            "/* perfscope */ SET LOCAL statement_timeout = 5000",
+            "SET LOCAL statement_timeout = 5000",
+            "/* perfscope */ SET TRANSACTION READ ONLY",
+            "SELECT /* perfscope */ current_setting($1)::int",
+            "begin",
+            "SELECT 1",
+            "ANALYZE \"public\".\"Orders\"",
+            "VACUUM (ANALYZE) \"public\".\"orders\"",
+            "/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT * FROM t WHERE id = $1",
+            "/* perfscope */ EXPLAIN (FORMAT JSON) EXECUTE perfscope_advice(NULL, NULL)",
+            "/* perfscope */ EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE perfscope_explain_7($1)",
+            "SET lock_timeout = 5000",
+            "SELECT /* perfscope */ EXISTS (SELECT $1 FROM pg_extension WHERE extname = $2)",
+        ] {
+            assert!(agent.contains(text), "{text}");
+        }
+        for text in SQL_FILES {
+            assert!(agent.contains(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_marker_is_not_the_test() {
+        let agent = agent();
+        for text in [
+            "/* perfscope */ SELECT * FROM orders WHERE id = $1",
+            "SELECT /* perfscope */ pg_sleep($1)",
+            "/* perfscope */ DELETE FROM audit",
+            "SELECT 2 + 2",
+            "EXPLAIN SELECT 1",
+            "ANALYZE orders",
+            "SELECT pg_is_in_recovery(), 1",
+        ] {
+            assert!(!agent.contains(text), "{text}");
+        }
+    }
+
+    /// Every string literal under `src/` that carries the marker (the
+    /// texts the agent sends itself) is recognised, `format!` holes filled
+    /// with what the code puts there: a new query cannot be forgotten.
+    #[test]
+    fn every_marked_text_in_the_source_is_recognised() {
+        let holes: &[(&str, &str)] = &[
+            ("{}", "5000"),
+            ("{name}", "perfscope_explain_1"),
+            ("{sql}", "SELECT * FROM t WHERE id = $1"),
+            ("{options}", "FORMAT JSON"),
+            ("{execute}", "EXECUTE perfscope_advice($1)"),
+            ("{arguments}", "(NULL)"),
+        ];
+        let mut checked = 0;
+        let mut stack = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("src is readable") {
+                    stack.push(entry.expect("an entry").path());
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("own.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("a source file");
+            for literal in string_literals(&source) {
+                if !literal.contains("/* perfscope */") {
+                    continue;
+                }
+                let mut text = literal.replace("\\\"", "\"");
+                for (hole, value) in holes {
+                    text = text.replace(hole, value);
+                }
+                assert!(
+                    !text.contains('{'),
+                    "{}: fill the hole in {text:?} in this test",
+                    path.display()
+                );
+                for piece in text.split(';').filter(|p| !p.trim().is_empty()) {
+                    assert!(
+                        agent().contains(piece),
+                        "{}: {piece:?} is sent by the agent but not recognised as its own: add it to src/pg/own.rs",
+                        path.display()
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} marked texts found");
+    }
+
+    /// The contents of the `"…"` literals of a Rust source (not raw ones).
+    fn string_literals(source: &str) -> Vec<String> {
+        let mut literals = Vec::new();
+        let mut chars = source.chars();
+        while let Some(c) = chars.next() {
+            if c == '/' {
+                // Skip line comments, which may hold quotes.
+                let rest = chars.as_str();
+                if rest.starts_with('/') {
+                    let skip = rest.find('\n').unwrap_or(rest.len());
+                    chars = rest[skip..].chars();
+                }
+                continue;
+            }
+            if c == '\'' {
+                // A char literal such as '"'.
+                let rest = chars.as_str();
+                if rest.len() >= 2 && rest.as_bytes()[1] == b'\'' {
+                    chars = rest[2..].chars();
+                } else if rest.starts_with('\\') && rest.len() >= 3 && rest.as_bytes()[2] == b'\'' {
+                    chars = rest[3..].chars();
+                }
+                continue;
+            }
+            if c != '"' {
+                continue;
+            }
+            let mut literal = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        literal.push('\\');
+                        if let Some(next) = chars.next() {
+                            literal.push(next);
+                        }
+                    }
+                    '"' => break,
+                    _ => literal.push(c),
+                }
+            }
+            literals.push(literal);
+        }
+        literals
+    }
+}
