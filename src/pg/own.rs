@@ -32,6 +32,7 @@ use crate::db::statement::shape;
 const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/activity.sql"),
     include_str!("../../sql/queries/advisor_indexes.sql"),
+    include_str!("../../sql/queries/advisor_roles.sql"),
     include_str!("../../sql/queries/advisor_stats.sql"),
     include_str!("../../sql/queries/advisor_table.sql"),
     include_str!("../../sql/queries/connections.sql"),
@@ -40,6 +41,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/health_tables.sql"),
     include_str!("../../sql/queries/keyset_unique.sql"),
     include_str!("../../sql/queries/maintenance_table.sql"),
+    include_str!("../../sql/queries/planner_role.sql"),
+    include_str!("../../sql/queries/planner_untrusted.sql"),
     include_str!("../../sql/queries/replication.sql"),
     include_str!("../../sql/queries/replication_slots.sql"),
     include_str!("../../sql/queries/self_check.sql"),
@@ -69,6 +72,10 @@ const FIXED: &[&str] = &[
     // src/pg/replication.rs, src/pg/maintenance.rs
     "SELECT pg_is_in_recovery()",
     "SELECT pg_backend_pid()",
+    // src/pg/runner.rs, src/db/pool.rs: a read past its deadline stopped.
+    "SELECT pg_terminate_backend($1)",
+    // src/db/budget.rs: what each new connection of the agent reads.
+    crate::db::budget::SESSION_SETUP,
     "SET lock_timeout = 1; SET statement_timeout = 1",
     "ANALYZE",
     "VACUUM (ANALYZE)",
@@ -287,12 +294,19 @@ mod tests {
             let mut literal = String::new();
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' => {
-                        literal.push('\\');
-                        if let Some(next) = chars.next() {
+                    '\\' => match chars.next() {
+                        // A line continuation: the newline and the next
+                        // line's leading whitespace are not in the string.
+                        Some('\n') => {
+                            let rest = chars.as_str();
+                            chars = rest.trim_start().chars();
+                        }
+                        Some(next) => {
+                            literal.push('\\');
                             literal.push(next);
                         }
-                    }
+                        None => {}
+                    },
                     '"' => break,
                     _ => literal.push(c),
                 }
