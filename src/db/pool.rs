@@ -320,12 +320,20 @@ impl TimedPool {
     /// budgeted pool it is a new one, opened within the budget (or
     /// [`DbError::Budget`] says why not).
     pub async fn get(&self) -> Result<TimedClient, DbError> {
+        self.get_within(self.wait_timeout).await
+    }
+
+    /// [`TimedPool::get`], waiting at most `wait` for a budget permit
+    /// (the readers wait their turn however long it takes: the permits are
+    /// handed out in order, so every database is read in turn even when
+    /// a round takes longer than the read interval).
+    pub async fn get_within(&self, wait: Duration) -> Result<TimedClient, DbError> {
         let started = Instant::now();
         self.shared.attempts.fetch_add(1, Ordering::Relaxed);
         let permit = match &self.shared.budget {
             Some(budget) => Some(
                 budget
-                    .acquire_within(&self.shared.server, &self.shared.name, self.wait_timeout)
+                    .acquire_within(&self.shared.server, &self.shared.name, wait)
                     .await?,
             ),
             None => None,

@@ -40,6 +40,12 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// is terminated.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(1);
 
+/// How long a pass waits for its turn at the connection budget. The
+/// permits are handed out first come, first served, so a pass that waits
+/// keeps its place: giving up after one interval would send it to the back
+/// of the queue, and on a crowded agent some databases would never be read.
+const TURN_WAIT: Duration = Duration::from_secs(3_600);
+
 /// Runs the readers due on pass number `pass` (counting from 0: every
 /// reader runs on the first pass); `failures` decides which outcomes are
 /// logged.
@@ -132,7 +138,7 @@ impl Session {
     /// connection back (the pass is skipped), `Err(Some(why))` when the
     /// database could not be reached.
     async fn open(pool: &TimedPool, timeout: Duration) -> Result<Self, Option<String>> {
-        match pool.get().await {
+        match pool.get_within(TURN_WAIT).await {
             Ok(mut client) => match tokio::time::timeout(timeout, client.backend_pid()).await {
                 Ok(Ok(pid)) => Ok(Self::Open(Box::new(client), pid)),
                 Ok(Err(error)) => {
