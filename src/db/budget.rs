@@ -168,6 +168,18 @@ impl ConnectionBudget {
         &self.metrics
     }
 
+    /// Connections the agent holds open to `database` now (its reader
+    /// pool's, its planner's, and its API reads').
+    pub fn connections(&self, database: &str) -> u64 {
+        u64::try_from(
+            self.metrics
+                .connections
+                .get_or_create(&Self::labels(database))
+                .get(),
+        )
+        .unwrap_or(0)
+    }
+
     fn labels(database: &str) -> BudgetLabels {
         BudgetLabels {
             database: Arc::from(database),

@@ -521,9 +521,11 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
             .iter()
             .map(|db| {
                 maud::html! {
-                    // The agent's connections per database are not
-                    // measured yet: the cell shows "–" until they are.
-                    (pages::own_cost(&db.name, &db.statements.latest(), None))
+                    (pages::own_cost(
+                        &db.name,
+                        &db.statements.latest(),
+                        Some(ui.perfscope.connection_budget().connections(&db.name)),
+                    ))
                     (pages::space_and_replication(
                         &db.name,
                         db.space.latest().as_deref(),

@@ -661,7 +661,7 @@ pub fn database(checks: &[CheckResult]) -> Markup {
 /// agent's statements there (as src/pg/own.rs recognises them) since the
 /// last stats reset, and their share of all statement time, so an operator
 /// can watch that the agent does no harm. `connections` is the agent's
-/// connections to the database, when measured.
+/// connections open to the database now (between passes, none).
 #[cfg(feature = "postgres")]
 pub fn own_cost(
     name: &str,
@@ -694,7 +694,7 @@ pub fn own_cost(
                         }
                     }
                 }
-                p.muted { "The agent's own statements in pg_stat_statements since its last reset (also perfscope_agent_statement_calls_total and perfscope_agent_statement_seconds_total); they are left out of every statement list." }
+                p.muted { "The agent's own statements in pg_stat_statements since its last reset (also perfscope_agent_statement_calls_total and perfscope_agent_statement_seconds_total); they are left out of every statement list. Connections: those the agent holds open to this database now, within its budget of PERFSCOPE_MAX_DB_CONNECTIONS across every database (perfscope_db_connections); between passes it holds none." }
             }
         }
     }
