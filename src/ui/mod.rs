@@ -774,7 +774,7 @@ async fn plan_view(
     );
     // The form only for a SELECT that may run, with a form-sized number of
     // parameters.
-    let params = crate::pg::advisor::max_param(&raw);
+    let params = crate::pg::planner::inventory::read(&raw).map_or(0, |i| i.params);
     let select = crate::pg::explain::may_analyze(&raw) && params <= 100;
     Ok(pages::ExplainView {
         database: db_name.to_owned(),

@@ -615,12 +615,6 @@ fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The highest real `$n` of a statement (0 when its text is refused by
-/// [`super::planner::inventory`]).
-pub(crate) fn max_param(sql: &str) -> usize {
-    super::planner::inventory::read(sql).map_or(0, |i| i.params)
-}
-
 /// The advisor runs on every this-many runner passes (each of its passes
 /// EXPLAINs up to [`STATEMENTS_CONSIDERED`] statements twice).
 pub const ADVISOR_EVERY: u64 = 4;
@@ -650,15 +644,5 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("orders"), "\"orders\"");
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-    }
-
-    #[test]
-    fn highest_parameter() {
-        assert_eq!(max_param("select $1, $12, $3"), 12);
-        assert_eq!(max_param("select 1"), 0);
-        assert_eq!(
-            max_param("select a AS \"$9999999999\" from t where b = $1"),
-            1
-        );
     }
 }
