@@ -297,11 +297,21 @@ async fn sessions_locks_and_signals() {
         .await
         .expect("the checkpointer")
         .get(0);
-    let agent_pid: i32 = probe
-        .query_one(
-            "SELECT pid FROM pg_stat_activity WHERE usename = 'perfscope' AND application_name = 'perfscope' LIMIT 1",
-            &[],
-        )
+    // The agent holds no connection between passes (its budget), so a
+    // session that looks exactly like one of its own (its role, its pools'
+    // application_name) stands for it, held open for the check.
+    let (own, connection) = tokio_postgres::connect(
+        &format!(
+            "{}?application_name=perfscope",
+            cluster.url("perfscope", "postgres")
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("an agent-like session connects");
+    tokio::spawn(connection);
+    let agent_pid: i32 = own
+        .query_one("SELECT pg_backend_pid()", &[])
         .await
         .expect("an agent session")
         .get(0);
