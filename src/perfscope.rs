@@ -156,12 +156,19 @@ impl Perfscope {
             config.top_statements,
         ));
         #[cfg(feature = "postgres")]
-        let budget = Arc::new(crate::db::budget::ConnectionBudget::new(
-            config.max_db_connections,
-            config.db_connection_headroom,
-            crate::db::pool::DEFAULT_WAIT_TIMEOUT,
-            crate::metrics::budget::BudgetMetrics::register(&mut registry),
-        ));
+        let budget = {
+            let budget = crate::db::budget::ConnectionBudget::new(
+                config.max_db_connections,
+                config.db_connection_headroom,
+                crate::db::pool::DEFAULT_WAIT_TIMEOUT,
+                crate::metrics::budget::BudgetMetrics::register(&mut registry),
+            );
+            Arc::new(if config.planner.is_some() {
+                budget.with_planner_lane()
+            } else {
+                budget
+            })
+        };
         register(&mut registry);
         Self {
             inner: Arc::new(Inner {

@@ -130,6 +130,8 @@ impl Drop for BudgetPermit {
 #[derive(Debug)]
 pub struct ConnectionBudget {
     permits: Arc<Semaphore>,
+    /// The planner's lane (see [`ConnectionBudget::with_planner_lane`]).
+    planner: Option<Arc<Semaphore>>,
     max: u32,
     headroom: u32,
     wait: Duration,
@@ -145,12 +147,28 @@ impl ConnectionBudget {
         metrics.budget.set(i64::from(max));
         Self {
             permits: Arc::new(Semaphore::new(max as usize)),
+            planner: None,
             max,
             headroom,
             wait,
             servers: Mutex::default(),
             metrics,
         }
+    }
+
+    /// Keeps one of the permits for planner connections (when there are at
+    /// least two). A planner connection is opened while its advisor's pass
+    /// already holds a reader permit; in the one first-come-first-served
+    /// queue it would wait behind every other database's pass, time out,
+    /// and a crowded agent would never plan. With a lane of its own the
+    /// databases take turns at planning instead, and the total stays
+    /// within the budget.
+    pub fn with_planner_lane(mut self) -> Self {
+        if self.max >= 2 {
+            self.permits = Arc::new(Semaphore::new(self.max as usize - 1));
+            self.planner = Some(Arc::new(Semaphore::new(1)));
+        }
+        self
     }
 
     /// `PERFSCOPE_MAX_DB_CONNECTIONS`.
@@ -207,8 +225,31 @@ impl ConnectionBudget {
         database: &str,
         wait: Duration,
     ) -> Result<BudgetPermit, BudgetError> {
+        self.acquire_from(&self.permits, server, database, wait)
+            .await
+    }
+
+    /// A permit for a planner connection: from the planner's lane when
+    /// there is one, else as any other connection.
+    pub async fn acquire_planner_within(
+        &self,
+        server: &str,
+        database: &str,
+        wait: Duration,
+    ) -> Result<BudgetPermit, BudgetError> {
+        let lane = self.planner.as_ref().unwrap_or(&self.permits);
+        self.acquire_from(lane, server, database, wait).await
+    }
+
+    async fn acquire_from(
+        &self,
+        semaphore: &Arc<Semaphore>,
+        server: &str,
+        database: &str,
+        wait: Duration,
+    ) -> Result<BudgetPermit, BudgetError> {
         self.check_server(server, database, false)?;
-        let permit = tokio::time::timeout(wait, self.permits.clone().acquire_owned())
+        let permit = tokio::time::timeout(wait, semaphore.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
@@ -389,6 +430,44 @@ mod tests {
         drop(a);
         tokio::time::sleep(CLOSE_LINGER).await;
         budget.acquire("s:1", "c").await.expect("after a release");
+    }
+
+    #[tokio::test]
+    async fn the_planner_lane_is_one_of_the_permits() {
+        let lanes = budget(3, 0).with_planner_lane();
+        let _a = lanes.acquire("s:1", "a").await.expect("first reader");
+        let _b = lanes.acquire("s:1", "b").await.expect("second reader");
+        // Readers have the other two…
+        assert!(matches!(
+            lanes.acquire("s:1", "c").await,
+            Err(BudgetError::Exhausted(3))
+        ));
+        // …and the planner still gets its turn, once at a time.
+        let planner = lanes
+            .acquire_planner_within("s:1", "a", Duration::from_millis(50))
+            .await
+            .expect("the planner's lane");
+        assert!(
+            lanes
+                .acquire_planner_within("s:1", "b", Duration::from_millis(50))
+                .await
+                .is_err()
+        );
+        drop(planner);
+        tokio::time::sleep(CLOSE_LINGER).await;
+        lanes
+            .acquire_planner_within("s:1", "b", Duration::from_millis(50))
+            .await
+            .expect("the next planner");
+        // One permit has no lane to spare.
+        let single = budget(1, 0).with_planner_lane();
+        let _only = single.acquire("s:1", "a").await.expect("the one permit");
+        assert!(
+            single
+                .acquire_planner_within("s:1", "a", Duration::from_millis(50))
+                .await
+                .is_err()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -233,7 +233,7 @@ impl Planner {
         match &self.budget {
             None => Ok(None),
             Some(budget) => budget
-                .acquire_within(&self.server, &self.database, wait)
+                .acquire_planner_within(&self.server, &self.database, wait)
                 .await
                 .map(Some)
                 .map_err(|e| PlanError::Unavailable(e.to_string())),
