@@ -52,8 +52,14 @@ ANALYZE;
 /// lock, and leaves the marker in the server log.
 const MALLORY: &str = r#"
 CREATE FUNCTION mallory.leak() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+DECLARE
+  secret text := 'nothing';
 BEGIN
-  RAISE WARNING 'perfscope-hostile-marker ran as %', current_user;
+  BEGIN
+    SELECT s INTO secret FROM public.secrets LIMIT 1;
+  EXCEPTION WHEN OTHERS THEN NULL;
+  END;
+  RAISE WARNING 'perfscope-hostile-marker ran as % and read %', current_user, secret;
   BEGIN
     PERFORM set_config('application_name', (SELECT s FROM public.secrets LIMIT 1), false);
   EXCEPTION WHEN OTHERS THEN NULL;
@@ -94,6 +100,21 @@ ALTER TABLE mallory.guarded FORCE ROW LEVEL SECURITY;
 CREATE POLICY p ON mallory.guarded USING (mallory.leak() = 1);
 CREATE TABLE mallory.defaults (a int, b int DEFAULT mallory.leak());
 GRANT SELECT, INSERT ON mallory.guarded, mallory.defaults TO perfscope_planner;
+-- An index expression on a partition (not on the table the statement
+-- names): the planner folds it when it opens the partition.
+CREATE TABLE mallory.parted (a int NOT NULL, b int) PARTITION BY RANGE (a);
+CREATE TABLE mallory.parted_1 PARTITION OF mallory.parted FOR VALUES FROM (0) TO (1000);
+INSERT INTO mallory.parted SELECT g, g FROM generate_series(1, 10) g;
+CREATE INDEX ON mallory.parted_1 ((b + mallory.leak()));
+GRANT SELECT ON mallory.parted TO perfscope_planner;
+-- A function that stands in for the agent's own call of hypopg when the
+-- statement's search_path (pg_catalog, mallory, public) is in force.
+CREATE FUNCTION mallory.hypopg_create_index(text, OUT indexrelid oid, OUT indexname text)
+  RETURNS SETOF record LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE WARNING 'perfscope-hostile-marker ran as % (hypopg stand-in)', current_user;
+  RETURN;
+END $$;
 "#;
 
 /// mallory's workload (each runs fine for her; pg_stat_statements keeps
@@ -109,6 +130,7 @@ const WORKLOAD: &[&str] = &[
     "INSERT INTO mallory.defaults (a) VALUES (1)",
     "SELECT id FROM \"order items\" WHERE sku = 'SKU7'",
     "SELECT id FROM hidden.t WHERE code = 'H7'",
+    "SELECT b FROM mallory.parted WHERE a = 5",
 ];
 
 async fn connect(cluster: &PgCluster, user: &str, application: &str) -> tokio_postgres::Client {
@@ -363,6 +385,9 @@ async fn hostile_database_users_cannot_use_the_agent() {
     // The positive control: trusting mallory's code lets it run, so the
     // marker check above can fail. It runs as the planner role, never as
     // the agent's, and leaves nothing behind.
+    cluster
+        .exec("postgres", "GRANT SELECT ON secrets TO perfscope_planner")
+        .await;
     let agent = start_agent(&cluster, "mallory").await;
     let ran = eventually("mallory's trusted code runs while planning", async || {
         let log = cluster.server_log();
@@ -375,7 +400,14 @@ async fn hostile_database_users_cannot_use_the_agent() {
         .skip(log_before)
         .collect();
     assert!(
-        runs.iter().all(|l| l.ends_with("ran as perfscope_planner")),
+        runs.iter().all(|l| l.contains("ran as perfscope_planner")),
+        "{runs:?}"
+    );
+    // What runs can read what the planner role may read (the documented
+    // limit: grant it only the tables to advise on), nothing more.
+    assert!(
+        runs.iter()
+            .any(|l| l.ends_with("and read the-secret-value")),
         "{runs:?}"
     );
     agent.stop().await;
@@ -391,21 +423,8 @@ async fn hostile_database_users_cannot_use_the_agent() {
         (n == 0).then_some(())
     })
     .await;
-    assert_eq!(
-        advisory_locks(&admin).await,
-        0,
-        "a lock outlived its session"
-    );
+    // The planner role may not signal: the victim lives on.
     assert!(victim_alive(&admin).await);
-    let secret_shown: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE '%the-secret%'",
-            &[],
-        )
-        .await
-        .expect("read")
-        .get(0);
-    assert_eq!(secret_shown, 0);
     drop(victim);
 }
 
@@ -443,6 +462,10 @@ async fn a_statement_that_ignores_cancellation_is_stopped() {
             .batch_execute("SELECT trusted_dev.stubborn(1)")
             .await
             .expect("stubborn");
+        mallory
+            .batch_execute("SELECT code FROM big WHERE id = 1")
+            .await
+            .expect("a plain statement");
     }
     let admin = connect(&cluster, "postgres", "test-admin").await;
     let id = queryid(&admin, "SELECT trusted_dev.stubborn").await;
@@ -484,16 +507,10 @@ async fn a_statement_that_ignores_cancellation_is_stopped() {
         (n == 0).then_some(())
     })
     .await;
-    // The readers go on.
-    let text = metrics(&agent).await;
-    assert_eq!(
-        gauge(
-            &text,
-            "perfscope_reader_success{database=\"default\",reader=\"pg_stat_statements\"}"
-        ),
-        Some(1.0),
-        "{text}"
-    );
+    // The planner goes on: the next statement is planned.
+    let plain = queryid(&admin, "SELECT code FROM big").await;
+    let (status, body, _) = explain(&agent, serde_json::json!({"queryid": plain})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     agent.stop().await;
 }
 

@@ -74,6 +74,7 @@ const FIXED: &[&str] = &[
     "SELECT pg_backend_pid()",
     // src/pg/runner.rs, src/db/pool.rs: a read past its deadline stopped.
     "SELECT pg_terminate_backend($1)",
+    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",
     // src/db/budget.rs: what each new connection of the agent reads.
     crate::db::budget::SESSION_SETUP,
     "SET lock_timeout = 1; SET statement_timeout = 1",
@@ -100,11 +101,15 @@ const FIXED: &[&str] = &[
     "SAVEPOINT perfscope_plan",
     "RELEASE SAVEPOINT perfscope_plan",
     "ROLLBACK TO SAVEPOINT perfscope_plan",
-    "SELECT format('SELECT %I.hypopg_reset()', n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
-    "SELECT set_config('search_path', 'pg_catalog, ' || quote_ident($1) || ', public', true)",
+    "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+    "SELECT pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)",
+    "SELECT \"public\".hypopg_reset()",
+    "SELECT * FROM \"public\".hypopg_create_index($1)",
+    "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start = $2 AND usename = current_user",
     // src/pg/explain.rs
     "SELECT pg_advisory_unlock_all()",
     "SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
+    "SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), ', ' ORDER BY i) FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(v, i)",
 ];
 
 /// The shapes' beginnings of the texts built at run time: EXPLAIN and
@@ -221,6 +226,8 @@ mod tests {
             ("{options}", "FORMAT JSON"),
             ("{execute}", "EXECUTE perfscope_advice($1)"),
             ("{arguments}", "(NULL)"),
+            ("{create}", "\"public\".hypopg_create_index($1)"),
+            ("{reset}", "\"public\".hypopg_reset()"),
         ];
         let mut checked = 0;
         let mut stack = vec![std::path::PathBuf::from(concat!(

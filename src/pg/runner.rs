@@ -243,9 +243,14 @@ async fn stop_on_server(pool: &TimedPool, database: &str, client: TimedClient, p
         let other = pool.get().await.map_err(|e| describe_db(&e))?;
         other
             .raw()
-            .query_one("SELECT /* perfscope */ pg_terminate_backend($1)", &[&pid])
+            // Only a backend of the agent's own role: a pid reused by an
+            // application's session in the meantime is never signalled.
+            .query_opt(
+                "SELECT /* perfscope */ pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",
+                &[&pid],
+            )
             .await
-            .and_then(|row| row.try_get::<_, bool>(0))
+            .and_then(|row| row.map_or(Ok(false), |row| row.try_get::<_, bool>(0)))
             .map_err(|e| super::describe(&e))
     }
     .await;

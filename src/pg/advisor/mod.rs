@@ -123,6 +123,9 @@ pub struct IndexAdvisor {
     statements: Arc<StatementsReader>,
     planner: Option<Planner>,
     plan_timeout: Duration,
+    /// How long a pass may plan, so it ends (and publishes its advice)
+    /// inside the runner's deadline.
+    planning_time: Duration,
     /// Statements whose planning ran past its deadline: not planned again
     /// (a statement built to hang costs one deadline, not one per pass).
     timed_out: Mutex<HashSet<i64>>,
@@ -144,10 +147,11 @@ pub const PLAN_STATEMENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The planner connection of one pass, opened on first use; after a
 /// failure to open it or a deadline, nothing more is planned this pass.
-#[derive(Default)]
 struct PassPlanner {
     session: Option<Session>,
     spent: bool,
+    /// Past it, nothing more is planned this pass.
+    until: std::time::Instant,
 }
 
 impl IndexAdvisor {
@@ -168,6 +172,7 @@ impl IndexAdvisor {
             planner,
             plan_timeout: (read_timeout / 2)
                 .clamp(Duration::from_millis(50), PLAN_STATEMENT_TIMEOUT),
+            planning_time: read_timeout / 2,
             timed_out: Mutex::default(),
             latest: RwLock::default(),
         }
@@ -230,6 +235,9 @@ impl IndexAdvisor {
                 "an earlier failure in this pass".into(),
             ));
         }
+        if std::time::Instant::now() >= pass.until {
+            return Err(PlanError::PassDeadline);
+        }
         if pass.session.is_none() {
             match planner.session(self.plan_timeout).await {
                 Ok(session) => pass.session = Some(session),
@@ -242,6 +250,11 @@ impl IndexAdvisor {
         }
         let session = pass.session.as_mut().ok_or(PlanError::NotConfigured)?;
         let result = session.plan(statement, version, mode).await;
+        if matches!(result, Err(PlanError::Unavailable(_))) {
+            // The session broke: nothing more this pass.
+            pass.session = None;
+            pass.spent = true;
+        }
         if matches!(result, Err(PlanError::Timeout)) {
             pass.session = None;
             pass.spent = true;
@@ -325,7 +338,11 @@ impl IndexAdvisor {
             },
             found: HashMap::new(),
             tables: HashMap::new(),
-            planner: PassPlanner::default(),
+            planner: PassPlanner {
+                session: None,
+                spent: false,
+                until: std::time::Instant::now() + self.planning_time,
+            },
             version,
         };
         for statement in considered {

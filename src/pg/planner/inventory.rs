@@ -104,7 +104,7 @@ pub fn read(sql: &str) -> Result<Inventory, Refused> {
             b'\'' => i = string(bytes, i + 1, false)?,
             b'"' => {
                 let (name, next) = quoted_ident(sql, i + 1)?;
-                out.names.insert(name);
+                insert_name(&mut out.names, &name);
                 i = next;
             }
             b'$' => i = dollar(sql, i, &mut out)?,
@@ -134,7 +134,12 @@ pub fn read(sql: &str) -> Result<Inventory, Refused> {
                     i = string(bytes, i + 1, true)?;
                     continue;
                 }
-                out.names.insert(word.to_ascii_lowercase());
+                insert_name(&mut out.names, &word.to_ascii_lowercase());
+                // PostgreSQL folds non-ASCII letters too in single-byte
+                // encodings: look that spelling up as well.
+                if !word.is_ascii() {
+                    insert_name(&mut out.names, &word.to_lowercase());
+                }
             }
             _ if is_operator_char(b) => {
                 let start = i;
@@ -160,6 +165,20 @@ pub fn read(sql: &str) -> Result<Inventory, Refused> {
         }
     }
     Ok(out)
+}
+
+/// Longest identifier PostgreSQL keeps (`NAMEDATALEN - 1` bytes): longer
+/// ones are truncated by the server, so they are looked up truncated.
+const MAX_IDENTIFIER: usize = 63;
+
+/// Adds `name` as the server would keep it: truncated to
+/// [`MAX_IDENTIFIER`] bytes on a character boundary.
+fn insert_name(names: &mut BTreeSet<String>, name: &str) {
+    let mut end = name.len().min(MAX_IDENTIFIER);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    names.insert(name[..end].to_owned());
 }
 
 /// Every contiguous run of an operator symbol.
@@ -346,6 +365,18 @@ mod tests {
         assert!(read(&format!("select a {} b", "+".repeat(17))).is_err());
         let many: String = (0..5_000).map(|i| format!("c{i},")).collect();
         assert!(read(&format!("select {many} 1")).is_err());
+    }
+
+    #[test]
+    fn long_and_non_ascii_names_as_the_server_keeps_them() {
+        let long = "a".repeat(70);
+        assert_eq!(
+            names(&format!("select {long}()")),
+            [&"a".repeat(63), "select"]
+        );
+        let found = names("select ÉVIL()");
+        assert!(found.contains(&"Évil".to_owned()), "{found:?}");
+        assert!(found.contains(&"évil".to_owned()), "{found:?}");
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub enum PlanError {
     /// No planner connection.
     #[error("the planner could not connect: {0}")]
     Unavailable(String),
+    /// The advisor's pass has spent the time it has for planning.
+    #[error("the pass has no time left to plan")]
+    PassDeadline,
 }
 
 impl PlanError {
@@ -102,6 +105,7 @@ impl PlanError {
             Self::Failed(_) => "plan_failed",
             Self::Timeout => "plan_timeout",
             Self::Unavailable(_) => "planner_unavailable",
+            Self::PassDeadline => "pass_deadline",
         }
     }
 }
@@ -190,12 +194,27 @@ impl Planner {
             config.password(password.expose());
         }
         config.application_name("perfscope-planner");
+        // The statement is lexed as if standard_conforming_strings were on
+        // (the default a database owner could change): so it is.
         config.options(format!(
-            "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c search_path={}",
+            "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c standard_conforming_strings=on -c search_path={}",
             option_value("pg_catalog")
         ));
+        Ok(Self::with(
+            config, connector, settings, base, budget, database,
+        ))
+    }
+
+    fn with(
+        config: tokio_postgres::Config,
+        connector: Connector,
+        settings: &PlannerConfig,
+        base: &tokio_postgres::Config,
+        budget: Option<Arc<ConnectionBudget>>,
+        database: Arc<str>,
+    ) -> Self {
         let server = server_key(&config);
-        Ok(Self {
+        Self {
             config,
             connector,
             roles: settings.roles.clone().into(),
@@ -204,7 +223,7 @@ impl Planner {
             budget,
             database,
             server,
-        })
+        }
     }
 
     /// The roles whose statements may be planned.
@@ -248,7 +267,24 @@ impl Planner {
     ) -> Result<(tokio_postgres::Client, Option<BudgetPermit>), PlanError> {
         let permit = self.permit(wait).await?;
         match self.connector.connect(&self.config).await {
-            Ok(client) => Ok((client, permit)),
+            Ok(client) => {
+                // Like every connection of the agent's: never one of the
+                // server's last free slots.
+                if let Some(budget) = &self.budget {
+                    let row = client
+                        .query_one(crate::db::budget::SESSION_SETUP, &[])
+                        .await?;
+                    let reading = crate::db::budget::ServerReading {
+                        max_connections: row.try_get(1)?,
+                        reserved: row.try_get::<_, i32>(2)? + row.try_get::<_, i32>(3)?,
+                        in_use: row.try_get(4)?,
+                    };
+                    budget
+                        .observe(&self.server, &self.database, reading)
+                        .map_err(|e| PlanError::Unavailable(e.to_string()))?;
+                }
+                Ok((client, permit))
+            }
             Err(error) => {
                 if let Some(budget) = &self.budget
                     && error.code() == Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS)
@@ -265,6 +301,7 @@ impl Planner {
         let row = client.query_one(ROLE_CHECK, &[&self.agent_user]).await?;
         let pid: i32 = row.try_get(0)?;
         let unsafe_reason: Option<String> = row.try_get(1)?;
+        let started: Option<std::time::SystemTime> = row.try_get(2)?;
         if let Some(reason) = unsafe_reason {
             return Err(PlanError::UnsafeRole(reason));
         }
@@ -278,6 +315,7 @@ impl Planner {
             client: Some(client),
             permit,
             pid,
+            started,
             planner: self.clone(),
             timeout,
         })
@@ -288,7 +326,13 @@ impl Planner {
     /// connection (a function that catches `query_canceled` survives a
     /// cancel, never a terminate). Runs in the background, bounded by the
     /// connect timeout.
-    fn stop_backend(&self, client: tokio_postgres::Client, permit: Option<BudgetPermit>, pid: i32) {
+    fn stop_backend(
+        &self,
+        client: tokio_postgres::Client,
+        permit: Option<BudgetPermit>,
+        pid: i32,
+        started: Option<std::time::SystemTime>,
+    ) {
         let planner = self.clone();
         let token = client.cancel_token();
         tokio::spawn(async move {
@@ -313,8 +357,8 @@ impl Planner {
             let _ = tokio::time::timeout(
                 Duration::from_secs(10),
                 killer.execute(
-                    "SELECT /* perfscope */ pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'perfscope-planner'",
-                    &[&pid],
+                    "SELECT /* perfscope */ pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start = $2 AND usename = current_user",
+                    &[&pid, &started],
                 ),
             )
             .await;
@@ -337,6 +381,9 @@ pub struct Session {
     client: Option<tokio_postgres::Client>,
     permit: Option<BudgetPermit>,
     pid: i32,
+    /// Its backend's start: a terminate matches it, so a pid reused by
+    /// another session is never signalled.
+    started: Option<std::time::SystemTime>,
     planner: Planner,
     timeout: Duration,
 }
@@ -385,13 +432,21 @@ impl Session {
         let deadline = self.timeout + Duration::from_secs(2);
         let work = plan_in_savepoint(&client, &self.planner, statement, &found, version, mode);
         match tokio::time::timeout(deadline, work).await {
-            Ok(result) => {
+            Ok(Ok(result)) => {
                 self.client = Some(client);
                 result
             }
+            Ok(Err(broken)) => {
+                // Its transaction may be aborted: never plan on it again.
+                self.planner
+                    .stop_backend(client, self.permit.take(), self.pid, self.started);
+                Err(PlanError::Unavailable(format!(
+                    "the planner session broke: {broken}"
+                )))
+            }
             Err(_) => {
                 self.planner
-                    .stop_backend(client, self.permit.take(), self.pid);
+                    .stop_backend(client, self.permit.take(), self.pid, self.started);
                 Err(PlanError::Timeout)
             }
         }
@@ -433,7 +488,7 @@ impl Session {
             }
             Err(_) => {
                 self.planner
-                    .stop_backend(client, self.permit.take(), self.pid);
+                    .stop_backend(client, self.permit.take(), self.pid, self.started);
                 Err(PlanError::Timeout)
             }
         }
@@ -453,17 +508,47 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // A session dropped mid-statement (its caller went away) is stopped
-        // like one past its deadline; an idle one just closes.
+        // A session dropped before `close` (its caller went away, perhaps
+        // mid-statement) is stopped like one past its deadline; outside a
+        // runtime its socket just closes (client_connection_check_interval
+        // ends the backend).
         if let Some(client) = self.client.take()
             && !client.is_closed()
+            && tokio::runtime::Handle::try_current().is_ok()
         {
             self.planner
-                .stop_backend(client, self.permit.take(), self.pid);
+                .stop_backend(client, self.permit.take(), self.pid, self.started);
         }
     }
 }
 
+/// Operators SQL keywords imply (BETWEEN, IN, CASE, NULLIF, IS DISTINCT
+/// FROM, LIKE, SIMILAR TO…) without writing them: always looked up.
+const IMPLIED_OPERATORS: &[&str] = &[
+    "=", "<>", "<", ">", "<=", ">=", "~~", "~~*", "!~~", "!~~*", "~", "~*", "!~", "!~*",
+];
+
+/// The schema-qualified call of a hypopg function, from its extension's
+/// schema (never through the statement's search_path, where a function of
+/// the same name could come first).
+async fn hypopg_call(
+    client: &tokio_postgres::Client,
+    call: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    client
+        .query_opt(
+            "SELECT /* perfscope */ pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+            &[],
+        )
+        .await?
+        .map(|row| row.try_get::<_, String>(0))
+        .transpose()
+        .map(|schema| schema.map(|schema| format!("{schema}.{call}")))
+}
+
+/// Plans one statement in a savepoint. The outer error means the session
+/// itself is broken (its cleanup failed, so its transaction may be
+/// aborted): the caller closes it. The inner result is the statement's.
 async fn plan_in_savepoint(
     client: &tokio_postgres::Client,
     planner: &Planner,
@@ -471,9 +556,14 @@ async fn plan_in_savepoint(
     found: &inventory::Inventory,
     version: i32,
     mode: Mode<'_>,
-) -> Result<Value, PlanError> {
+) -> Result<Result<Value, PlanError>, PlanError> {
     let names: Vec<&str> = found.names.iter().map(String::as_str).collect();
-    let operators: Vec<&str> = found.operators.iter().map(String::as_str).collect();
+    let operators: Vec<&str> = found
+        .operators
+        .iter()
+        .map(String::as_str)
+        .chain(IMPLIED_OPERATORS.iter().copied())
+        .collect();
     let owners: Vec<&str> = planner.trusted_owners.iter().map(String::as_str).collect();
     client
         .batch_execute("/* perfscope */ SAVEPOINT perfscope_plan")
@@ -508,21 +598,13 @@ async fn plan_in_savepoint(
     client
         .batch_execute("/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_plan")
         .await?;
-    // Hypothetical indexes and prepared statements outlive a savepoint
-    // (and the statement's search_path is gone with it: hypopg is found
-    // through its extension's schema).
-    if matches!(mode, Mode::Hypothetical(_)) {
-        let reset: Option<String> = client
-            .query_opt(
-                "SELECT /* perfscope */ format('SELECT %I.hypopg_reset()', n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
-                &[],
-            )
-            .await?
-            .map(|row| row.try_get(0))
-            .transpose()?;
-        if let Some(reset) = reset {
-            client.batch_execute(&reset).await?;
-        }
+    // Hypothetical indexes and prepared statements outlive a savepoint.
+    if matches!(mode, Mode::Hypothetical(_))
+        && let Some(reset) = hypopg_call(client, "hypopg_reset()").await?
+    {
+        client
+            .batch_execute(&format!("/* perfscope */ SELECT {reset}"))
+            .await?;
     }
     if prepared {
         client
@@ -532,9 +614,13 @@ async fn plan_in_savepoint(
     client
         .batch_execute("/* perfscope */ RELEASE SAVEPOINT perfscope_plan")
         .await?;
-    result
+    Ok(result)
 }
 
+/// EXPLAINs the statement. Everything the agent itself calls runs before
+/// the statement's `search_path` is set, schema-qualified, so no function
+/// of a user can stand in for it; the statement's text reaches the server
+/// only over the extended protocol, which refuses a second command.
 async fn explain(
     client: &tokio_postgres::Client,
     statement: Statement<'_>,
@@ -544,49 +630,27 @@ async fn explain(
     name: &str,
     prepared: &mut bool,
 ) -> Result<Value, PlanError> {
-    client
-        .execute(
-            "SELECT /* perfscope */ set_config('search_path', 'pg_catalog, ' || quote_ident($1) || ', public', true)",
-            &[&statement.role],
-        )
-        .await?;
     if let Mode::Hypothetical(index) = mode {
+        let Some(create) = hypopg_call(client, "hypopg_create_index($1)").await? else {
+            return Err(PlanError::Failed("hypopg is not installed".into()));
+        };
         client
             .query(
-                "/* perfscope */ SELECT * FROM hypopg_create_index($1)",
+                format!("/* perfscope */ SELECT * FROM {create}").as_str(),
                 &[&index],
             )
             .await?;
     }
-    let sql = statement.sql;
     let analyze = match mode {
         Mode::Analyze(values) => Some(values),
         _ => None,
     };
-    if analyze.is_none() && version >= 160_000 {
-        let row = client
-            .query_one(
-                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
-                &[],
-            )
-            .await?;
-        return Ok(row.try_get(0)?);
-    }
-    if analyze.is_none() {
-        client
-            .batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
-            .await?;
-    }
-    client
-        .batch_execute(&format!("/* perfscope */ PREPARE {name} AS {sql}"))
-        .await?;
-    *prepared = true;
     let arguments = match analyze {
         Some(values) if params > 0 => {
             let values: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
             let row = client
                 .query_one(
-                    "/* perfscope */ SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
+                    "/* perfscope */ SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), ', ' ORDER BY i) FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(v, i)",
                     &[&values],
                 )
                 .await?;
@@ -596,6 +660,34 @@ async fn explain(
         _ if params > 0 => format!("({})", vec!["NULL"; params].join(", ")),
         _ => String::new(),
     };
+    if analyze.is_none() {
+        client
+            .batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
+    }
+    client
+        .execute(
+            "SELECT /* perfscope */ pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)",
+            &[&statement.role],
+        )
+        .await?;
+    let sql = statement.sql;
+    if analyze.is_none() && version >= 160_000 {
+        let row = client
+            .query_one(
+                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
+                &[],
+            )
+            .await?;
+        return Ok(row.try_get(0)?);
+    }
+    client
+        .execute(
+            format!("/* perfscope */ PREPARE {name} AS {sql}").as_str(),
+            &[],
+        )
+        .await?;
+    *prepared = true;
     let options = if analyze.is_some() {
         "ANALYZE, BUFFERS, FORMAT JSON"
     } else {
