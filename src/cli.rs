@@ -141,7 +141,7 @@ pub struct ServeArgs {
     /// Roles whose statements may be planned, comma-separated [default: none].
     #[arg(long, env = "PERFSCOPE_PLAN_ROLES")]
     pub plan_roles: Option<String>,
-    /// Roles whose functions, operators and views are trusted to run while planning, besides built-in and extension-owned ones, comma-separated.
+    /// Roles whose functions, operators and views are trusted to run while planning, besides built-in ones, superusers' and those of extensions they own, comma-separated.
     #[arg(long, env = "PERFSCOPE_TRUSTED_OWNERS")]
     pub trusted_owners: Option<String>,
     /// Webhook URLs alerts are posted to, comma-separated.

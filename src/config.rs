@@ -1097,7 +1097,7 @@ pub struct PlannerConfig {
     /// `PERFSCOPE_PLAN_ROLES`: the roles whose statements may be planned.
     pub roles: Vec<String>,
     /// `PERFSCOPE_TRUSTED_OWNERS`: roles whose functions, operators and
-    /// views are trusted besides built-in and extension-owned ones.
+    /// views are trusted besides built-in and superusers' ones.
     pub trusted_owners: Vec<String>,
 }
 

@@ -24,7 +24,8 @@
 //! - **Only statements whose reachable code is trusted** ([`inventory`]
 //!   reads every name and operator; `sql/queries/planner_untrusted.sql`
 //!   looks them up, any overload, views through pg_depend): built-in,
-//!   extension-owned, or owned by a role of `PERFSCOPE_TRUSTED_OWNERS`.
+//!   owned by a superuser or a role of `PERFSCOPE_TRUSTED_OWNERS`, or in an
+//!   extension such a role owns.
 //! - **Deadlines that stop the server too**: `statement_timeout`, a
 //!   client-side deadline, then the query is cancelled and, after a short
 //!   grace, its backend terminated from a second planner connection (a role
