@@ -201,7 +201,9 @@ class Chart(unittest.TestCase):
             e["valueFrom"]["secretKeyRef"]
             for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         ]
-        self.assertEqual(len(refs), 8)
+        # One per credential of secrets.keys, the planner's password included.
+        self.assertEqual(len(refs), 9)
+        self.assertIn("PERFSCOPE_PLANNER_PASSWORD", [r["key"] for r in refs])
         self.assertTrue(all(r["name"] == "perfscope-credentials" and r["optional"] for r in refs))
         (monitor,) = by_kind(objects, "ServiceMonitor")
         credentials = monitor["spec"]["endpoints"][0]["authorization"]["credentials"]
@@ -236,6 +238,8 @@ class Chart(unittest.TestCase):
             ({"config": {"highMemoryThreshold": 1.7}}, "highMemoryThreshold"),
             ({"serviceMonitor": {"enabled": "yes"}}, "enabled"),
             ({"port": 70000}, "port"),
+            ({"config": {"plannerUser": "a,b"}}, "plannerUser"),
+            ({"config": {"planRoles": "app\n"}}, "planRoles"),
         ]:
             with self.assertRaises(helm.HelmValuesError, msg=str(bad)) as raised:
                 chart.validate_schema(bad)
