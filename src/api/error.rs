@@ -40,7 +40,9 @@ fn body(status: StatusCode, message: impl Into<String>) -> Json<ErrorBody> {
 }
 
 /// The body of a documented answer that is not an [`ApiError`] (404, 409,
-/// 503 of an operation's own response type).
+/// 503 of an operation's own response type; only the database operations
+/// have them).
+#[cfg(feature = "postgres")]
 pub(super) fn error_body(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
     Json(ErrorBody {
         error: error.to_owned(),
@@ -49,6 +51,7 @@ pub(super) fn error_body(error: &str, message: impl Into<String>) -> Json<ErrorB
 }
 
 /// The 404 body for a `database` parameter that names no watched database.
+#[cfg(feature = "postgres")]
 pub(super) fn unknown_database(name: &str) -> Json<ErrorBody> {
     error_body(
         "not_found",
