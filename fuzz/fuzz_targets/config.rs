@@ -1,7 +1,7 @@
 //! Any values for every setting: the configuration is accepted, or refused
 //! with an error that names one variable and never quotes a secret (a
 //! password in a database URL, a token, a DSN key, a webhook URL, the
-//! signing key, an OTLP endpoint).
+//! signing key, an OTLP endpoint, the planner's password).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -10,7 +10,7 @@ use perfscope::config::{RawConfig, RawOtlp};
 
 #[derive(Arbitrary, Debug)]
 struct Input {
-    values: [Option<String>; 47],
+    values: [Option<String>; 55],
 }
 
 /// A password the error must never contain: long and unlike any message.
@@ -48,11 +48,19 @@ fuzz_target!(|input: Input| {
         runtime_sample_interval: v[17].clone(),
         shutdown_grace: v[18].clone(),
         header_timeout: v[19].clone(),
+        body_timeout: v[47].clone(),
+        max_http_connections: v[48].clone(),
         read_interval: v[20].clone(),
         read_timeout: v[21].clone(),
+        max_db_connections: v[49].clone(),
+        db_connection_headroom: v[50].clone(),
         long_query_threshold: v[44].clone(),
         idle_in_transaction_threshold: v[45].clone(),
         top_statements: v[22].clone(),
+        planner_user: v[51].clone(),
+        planner_password: with_secret(&v[52], |s| format!("{PASSWORD}{s}")),
+        plan_roles: v[53].clone(),
+        trusted_owners: v[54].clone(),
         alert_webhook_urls: with_secret(&v[23], |s| format!("https://h/{PASSWORD}{s}")),
         alert_webhook_secret: with_secret(&v[24], |s| format!("{PASSWORD}{s}")),
         alert_for: v[25].clone(),
