@@ -60,6 +60,11 @@ struct Inner {
     /// Every connection the agent opens to a database it watches.
     #[cfg(feature = "postgres")]
     budget: Arc<crate::db::budget::ConnectionBudget>,
+    /// The cluster-wide views of each server (and login role) watched,
+    /// shared by the readers of its databases.
+    #[cfg(feature = "postgres")]
+    server_views:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::pg::server::ServerViews>>>,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -191,6 +196,8 @@ impl Perfscope {
                 maintenance: std::sync::OnceLock::new(),
                 #[cfg(feature = "postgres")]
                 budget,
+                #[cfg(feature = "postgres")]
+                server_views: std::sync::Mutex::default(),
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -304,17 +311,33 @@ impl Perfscope {
         planner: Option<crate::pg::planner::Planner>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        // pg_stat_statements is read once per server and interval, shared
+        // by the readers of every database watched there.
+        let views = self
+            .inner
+            .server_views
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(pool.views_key().to_owned())
+            .or_insert_with(|| {
+                Arc::new(crate::pg::server::ServerViews::new(
+                    self.inner.config.read_interval / 2,
+                ))
+            })
+            .clone();
         // The planner role only the agent logs in as: all its statements
         // are the agent's own cost, never the application's.
         let statements = Arc::new(
-            crate::pg::statements::StatementsReader::default().with_own_roles(
-                self.inner
-                    .config
-                    .planner
-                    .iter()
-                    .map(|planner| planner.user.clone())
-                    .collect(),
-            ),
+            crate::pg::statements::StatementsReader::default()
+                .with_own_roles(
+                    self.inner
+                        .config
+                        .planner
+                        .iter()
+                        .map(|planner| planner.user.clone())
+                        .collect(),
+                )
+                .with_server_views(views),
         );
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let health = Arc::new(crate::pg::health::HealthReader::default());

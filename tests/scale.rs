@@ -167,10 +167,29 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    // Three more intervals of steady state, measured.
+    // Three more intervals of steady state, measured: the agent's CPU, and
+    // how often it read pg_stat_statements (once per server and half
+    // interval, not once per database).
+    let observer = connect(&cluster.url("postgres", &database(0)))
+        .await
+        .expect("superuser connects");
+    let statement_reads = async || -> i64 {
+        observer
+            .query_one(
+                "SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
+                 JOIN pg_roles r ON r.oid = s.userid
+                 WHERE r.rolname = 'perfscope' AND s.query LIKE '-- pg_stat_statements for PostgreSQL%'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_statements")
+            .get(0)
+    };
+    let reads_before = statement_reads().await;
     let (ticks_before, measured) = (cpu_ticks(pid), Instant::now());
     tokio::time::sleep(interval * 3).await;
     let cpu = (cpu_ticks(pid) - ticks_before) as f64 / 100.0 / measured.elapsed().as_secs_f64();
+    let statement_reads = statement_reads().await - reads_before;
     let resident = resident_bytes(pid);
     let text = metrics().await.unwrap_or_default();
     stop.store(true, Ordering::Relaxed);
@@ -185,7 +204,7 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
     let lines = logs.join().expect("logs");
 
     println!(
-        "figures: databases={DATABASES} first_round_s={:.2} cpu_share={:.3} resident_mib={:.1} agent_connections_max={} app_connections={connections}",
+        "figures: databases={DATABASES} first_round_s={:.2} cpu_share={:.3} resident_mib={:.1} agent_connections_max={} app_connections={connections} pg_stat_statements_reads_in_3_intervals={statement_reads}",
         round.as_secs_f64(),
         cpu,
         resident as f64 / (1024.0 * 1024.0),
@@ -215,6 +234,12 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
         "{text}"
     );
     assert_eq!(read_databases(&text), DATABASES);
+    // Read once per server and half interval (a little more as passes
+    // straddle the freshness window), never once per database (300 here).
+    assert!(
+        (1..=12).contains(&statement_reads),
+        "pg_stat_statements read {statement_reads} times in three intervals"
+    );
     // pgwatch's sizing is 100 databases on one vCPU under 20 %.
     assert!(cpu < 0.2, "the agent used {cpu:.3} of a CPU");
     drop(held);

@@ -1,5 +1,8 @@
--- pg_stat_statements for PostgreSQL 14 to 16: every statement of the
--- watched database, without query texts (fetched for new queryids only).
+-- pg_stat_statements for PostgreSQL 14 to 16: every statement of every
+-- database of the server, with its database's oid, without query texts
+-- (fetched for new queryids only). pg_stat_statements scans its whole
+-- shared hash whatever the filter, so it is read once per server and
+-- interval and each watched database takes its rows (src/pg/server.rs).
 -- $1: the most rows to read.
 -- $2: text[] of roles all of whose statements are the agent's (e.g. its
 --     planner role); `agent_role` marks the agent's login role, whose
@@ -14,9 +17,9 @@ SELECT /* perfscope */
     s.rows,
     s.shared_blks_hit,
     s.shared_blks_read,
-    s.blk_read_time + s.blk_write_time AS io_time
+    s.blk_read_time + s.blk_write_time AS io_time,
+    s.dbid::bigint
 FROM pg_stat_statements(false) s
-WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND s.queryid IS NOT NULL
+WHERE s.queryid IS NOT NULL
 ORDER BY s.total_exec_time DESC
 LIMIT $1

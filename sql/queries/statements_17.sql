@@ -16,9 +16,9 @@ SELECT /* perfscope */
     s.shared_blks_hit,
     s.shared_blks_read,
     s.shared_blk_read_time + s.shared_blk_write_time
-      + s.local_blk_read_time + s.local_blk_write_time AS io_time
+      + s.local_blk_read_time + s.local_blk_write_time AS io_time,
+    s.dbid::bigint
 FROM pg_stat_statements(false) s
-WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND s.queryid IS NOT NULL
+WHERE s.queryid IS NOT NULL
 ORDER BY s.total_exec_time DESC
 LIMIT $1

@@ -111,6 +111,8 @@ pub(super) struct Shared {
     connector: Connector,
     /// `host:port`, the budget's key.
     server: String,
+    /// `role@host:port`: the databases whose cluster-wide views read alike.
+    views_key: String,
     /// The agent's budget; `None` for a host app's pool.
     budget: Option<Arc<ConnectionBudget>>,
     /// The last connection attempt: 0 none yet, 1 opened, 2 failed.
@@ -235,6 +237,7 @@ impl TimedPool {
             pg_config.application_name("perfscope");
         }
         let server = super::budget::server_key(&pg_config);
+        let views_key = format!("{}@{server}", pg_config.get_user().unwrap_or(""));
         let manager = connector.clone().manager(
             pg_config,
             ManagerConfig {
@@ -267,6 +270,7 @@ impl TimedPool {
                 wait_series,
                 connector,
                 server,
+                views_key,
                 budget: settings.budget,
                 last_connect: AtomicU8::new(0),
                 attempts: AtomicU64::new(0),
@@ -402,6 +406,12 @@ impl TimedPool {
             2 => Some(false),
             _ => None,
         }
+    }
+
+    /// `role@host:port`: pools with the same key see the same cluster-wide
+    /// views (see `crate::pg::server`).
+    pub fn views_key(&self) -> &str {
+        &self.shared.views_key
     }
 
     /// Whether the pool is the agent's (budgeted and transient).

@@ -15,6 +15,7 @@ pub mod planner;
 pub mod replication;
 pub mod runner;
 pub mod self_check;
+pub mod server;
 pub mod space;
 pub mod statements;
 

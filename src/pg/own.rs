@@ -72,6 +72,8 @@ const FIXED: &[&str] = &[
     // src/pg/replication.rs, src/pg/maintenance.rs
     "SELECT pg_is_in_recovery()",
     "SELECT pg_backend_pid()",
+    // src/pg/statements.rs: its database's oid, once.
+    "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
     // src/pg/runner.rs, src/db/pool.rs: a read past its deadline stopped.
     "SELECT pg_terminate_backend($1)",
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",

@@ -31,7 +31,6 @@ use crate::db::statement;
 const STATEMENTS_14: &str = include_str!("../../sql/queries/statements_14.sql");
 const STATEMENTS_17: &str = include_str!("../../sql/queries/statements_17.sql");
 const STATEMENT_TEXTS: &str = include_str!("../../sql/queries/statement_texts.sql");
-const STATEMENTS_INFO: &str = include_str!("../../sql/queries/statements_info.sql");
 /// Statements read per pass at most (pg_stat_statements.max's default).
 pub const DEFAULT_STATEMENT_LIMIT: i64 = 5_000;
 /// Texts kept; past it the cache starts over (refetched as needed).
@@ -158,6 +157,10 @@ struct State {
 pub struct StatementsReader {
     limit: i64,
     own_roles: Vec<String>,
+    /// Its server's shared cluster-wide views, when it has company there.
+    views: Option<Arc<super::server::ServerViews>>,
+    /// Its database's oid, read once.
+    dbid: std::sync::OnceLock<i64>,
     state: Mutex<State>,
     latest: RwLock<Arc<StatementsSnapshot>>,
 }
@@ -174,9 +177,19 @@ impl StatementsReader {
         Self {
             limit,
             own_roles: Vec::new(),
+            views: None,
+            dbid: std::sync::OnceLock::new(),
             state: Mutex::default(),
             latest: RwLock::default(),
         }
+    }
+
+    /// Takes its rows from `views`, shared with the readers of the other
+    /// watched databases of the same server (see [`super::server`]).
+    #[must_use]
+    pub fn with_server_views(mut self, views: Arc<super::server::ServerViews>) -> Self {
+        self.views = Some(views);
+        self
     }
 
     /// Also counts every statement of `roles` as the agent's own (a role
@@ -196,32 +209,43 @@ impl StatementsReader {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let version = super::server_version(tx).await?;
-        let sql = statements_sql(version)?;
-        let rows = tx.query(sql, &[&self.limit, &self.own_roles]).await?;
-        let info = tx.query_one(STATEMENTS_INFO, &[]).await?;
-        let evicted: i64 = info.try_get(0)?;
-        let stats_reset: Option<SystemTime> = info.try_get(1)?;
+        let dbid = match self.dbid.get() {
+            Some(dbid) => *dbid,
+            None => {
+                let dbid: i64 = tx
+                    .query_one(
+                        "SELECT /* perfscope */ oid::bigint FROM pg_database WHERE datname = current_database()",
+                        &[],
+                    )
+                    .await?
+                    .try_get(0)?;
+                *self.dbid.get_or_init(|| dbid)
+            }
+        };
+        // Every database's rows, read once per server and interval when
+        // the readers share their server's views.
+        let all = match &self.views {
+            Some(views) => views.statements(tx, self.limit, &self.own_roles).await?,
+            None => super::server::read_statements(tx, self.limit, &self.own_roles).await?,
+        };
+        let (evicted, stats_reset) = (all.evicted, all.stats_reset);
 
         // (queryid, by the agent's login role, by a role all of whose
-        // statements are the agent's, figures, max).
-        let mut read: Vec<(i64, bool, bool, Figures, f64)> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            read.push((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                Figures {
-                    calls: row.try_get(3)?,
-                    total_ms: row.try_get(4)?,
-                    rows: row.try_get(6)?,
-                    shared_hit: row.try_get(7)?,
-                    shared_read: row.try_get(8)?,
-                    io_ms: row.try_get(9)?,
-                },
-                row.try_get(5)?,
-            ));
-        }
+        // statements are the agent's, figures, max) of this database.
+        let mut read: Vec<(i64, bool, bool, Figures, f64)> = all
+            .rows
+            .iter()
+            .filter(|row| row.dbid == dbid)
+            .map(|row| {
+                (
+                    row.queryid,
+                    row.agent_role,
+                    row.own_role,
+                    row.figures,
+                    row.max_ms,
+                )
+            })
+            .collect();
 
         let missing: Vec<i64> = {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
