@@ -44,14 +44,9 @@ async fn activity(agent: &TestAgent, database: Option<&str>) -> (StatusCode, Val
 }
 
 async fn signal(agent: &TestAgent, pid: i32, action: &str) -> (StatusCode, Value) {
-    let response = client()
-        .post(agent.url(&format!("/api/performance/activity/{pid}/{action}")))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+    agent
+        .admin_post(&format!("/api/performance/activity/{pid}/{action}"), None)
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("json"))
 }
 
 /// The `kind` finding in the stats' health recommendations, read with the
@@ -442,15 +437,9 @@ async fn queryid_of(app: &tokio_postgres::Client, prefix: &str) -> String {
 }
 
 async fn explain(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
-    let response = client()
-        .post(agent.url("/api/performance/explain"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
+    agent
+        .admin_post("/api/performance/explain", Some(&body))
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("json"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,28 +168,10 @@ async fn queryid(admin: &tokio_postgres::Client, prefix: &str) -> String {
 
 async fn explain(agent: &TestAgent, body: Value) -> (StatusCode, Value, Duration) {
     let started = Instant::now();
-    let response = client()
-        .post(agent.url("/api/performance/explain"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let (status, body) = agent
+        .admin_post("/api/performance/explain", Some(&body))
+        .await;
     (status, body, started.elapsed())
-}
-
-async fn metrics(agent: &TestAgent) -> String {
-    client()
-        .get(agent.url("/api/performance/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
 }
 
 fn gauge(metrics: &str, name_and_labels: &str) -> Option<f64> {
@@ -272,7 +254,7 @@ async fn hostile_database_users_cannot_use_the_agent() {
     let agent = start_agent(&cluster, "").await;
     // The advisor saw her statements and refused to plan them.
     let untrusted = eventually("the advisor refuses untrusted code", async || {
-        let text = metrics(&agent).await;
+        let text = agent.metrics().await;
         gauge(
             &text,
             "perfscope_advisor_skipped_statements{database=\"default\",reason=\"untrusted_code\"}",
@@ -308,7 +290,7 @@ async fn hostile_database_users_cannot_use_the_agent() {
         "{dump}"
     );
     assert!(dump.contains("\"hidden.t\""), "{dump}");
-    let text = metrics(&agent).await;
+    let text = agent.metrics().await;
     assert_eq!(
         gauge(
             &text,

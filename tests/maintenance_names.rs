@@ -10,15 +10,9 @@ use support::pg::PgCluster;
 use support::{ADMIN_TOKEN, TestAgent, client, eventually};
 
 async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
-    let response = client()
-        .post(agent.url("/api/performance/optimize"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
+    agent
+        .admin_post("/api/performance/optimize", Some(&body))
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// `analyze_count` of each of the two tables, from a fresh connection.

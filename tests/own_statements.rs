@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::pg::PgCluster;
-use support::{ADMIN_TOKEN, TestAgent, client, eventually, ui_page, ui_session};
+use support::{TestAgent, eventually, ui_page, ui_session};
 
 async fn connect(cluster: &PgCluster, user: &str) -> tokio_postgres::Client {
     let (client, connection) =
@@ -20,18 +20,6 @@ async fn connect(cluster: &PgCluster, user: &str) -> tokio_postgres::Client {
             .expect("connects");
     tokio::spawn(connection);
     client
-}
-
-async fn metrics(agent: &TestAgent) -> String {
-    client()
-        .get(agent.url("/api/performance/metrics"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("request")
-        .text()
-        .await
-        .expect("text")
 }
 
 /// Queryids with a `pg_stat_statements_calls_total` series.
@@ -131,7 +119,7 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
     // Let every reader (the advisor's EXPLAINs, the space reader's every
     // fourth pass) run a few times as the agent.
     eventually("every reader to have read", async || {
-        let scrape = metrics(&agent).await;
+        let scrape = agent.metrics().await;
         [
             "pg_stat_statements",
             "database",
@@ -189,7 +177,7 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
     .await
     .expect("the later statement");
     let scrape = eventually("a statements pass after the read", async || {
-        let scrape = metrics(&agent).await;
+        let scrape = agent.metrics().await;
         listed(&scrape).contains(&later).then_some(scrape)
     })
     .await;

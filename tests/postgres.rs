@@ -939,15 +939,9 @@ async fn index_advice_scenarios() {
 }
 
 async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
-    let response = client()
-        .post(agent.url("/api/performance/optimize"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
+    agent
+        .admin_post("/api/performance/optimize", Some(&body))
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Maintenance: 202 and a job to poll, 409 for a second task while one

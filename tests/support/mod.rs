@@ -68,6 +68,38 @@ impl TestAgent {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// POSTs `body` (JSON, or nothing) to `path` with the admin token: the
+    /// status and the JSON answer (`Null` when there is none).
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = client().post(self.url(path)).bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The metrics exposition, read with the admin token.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/api/performance/metrics"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Stops the agent and waits until it has shut down.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
