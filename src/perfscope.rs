@@ -337,7 +337,7 @@ impl Perfscope {
                         .map(|planner| planner.user.clone())
                         .collect(),
                 )
-                .with_server_views(views),
+                .with_server_views(views.clone()),
         );
         let database = Arc::new(crate::pg::database::DatabaseReader::default());
         let health = Arc::new(crate::pg::health::HealthReader::default());
@@ -348,7 +348,9 @@ impl Perfscope {
             },
         ));
         let space = Arc::new(crate::pg::space::SpaceReader::default());
-        let replication = Arc::new(crate::pg::replication::ReplicationReader::default());
+        let replication = Arc::new(
+            crate::pg::replication::ReplicationReader::default().with_server_views(views.clone()),
+        );
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
             name.clone(),

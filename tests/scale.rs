@@ -173,23 +173,31 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
     let observer = connect(&cluster.url("postgres", &database(0)))
         .await
         .expect("superuser connects");
-    let statement_reads = async || -> i64 {
+    // Calls of the agent's statements whose text starts with `prefix`,
+    // summed over every database.
+    let agent_calls = async |prefix: &str| -> i64 {
         observer
             .query_one(
                 "SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s
                  JOIN pg_roles r ON r.oid = s.userid
-                 WHERE r.rolname = 'perfscope' AND s.query LIKE '-- pg_stat_statements for PostgreSQL%'",
-                &[],
+                 WHERE r.rolname = 'perfscope' AND starts_with(s.query, $1)",
+                &[&prefix],
             )
             .await
             .expect("pg_stat_statements")
             .get(0)
     };
-    let reads_before = statement_reads().await;
+    const STATEMENTS: &str = "-- pg_stat_statements for PostgreSQL";
+    const REPLICATION: &str = "-- Replication as this server sees it";
+    let (statements_before, replication_before) = (
+        agent_calls(STATEMENTS).await,
+        agent_calls(REPLICATION).await,
+    );
     let (ticks_before, measured) = (cpu_ticks(pid), Instant::now());
     tokio::time::sleep(interval * 3).await;
     let cpu = (cpu_ticks(pid) - ticks_before) as f64 / 100.0 / measured.elapsed().as_secs_f64();
-    let statement_reads = statement_reads().await - reads_before;
+    let statement_reads = agent_calls(STATEMENTS).await - statements_before;
+    let replication_reads = agent_calls(REPLICATION).await - replication_before;
     let resident = resident_bytes(pid);
     let text = metrics().await.unwrap_or_default();
     stop.store(true, Ordering::Relaxed);
@@ -204,7 +212,7 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
     let lines = logs.join().expect("logs");
 
     println!(
-        "figures: databases={DATABASES} first_round_s={:.2} cpu_share={:.3} resident_mib={:.1} agent_connections_max={} app_connections={connections} pg_stat_statements_reads_in_3_intervals={statement_reads}",
+        "figures: databases={DATABASES} first_round_s={:.2} cpu_share={:.3} resident_mib={:.1} agent_connections_max={} app_connections={connections} pg_stat_statements_reads_in_3_intervals={statement_reads} replication_reads_in_3_intervals={replication_reads}",
         round.as_secs_f64(),
         cpu,
         resident as f64 / (1024.0 * 1024.0),
@@ -239,6 +247,10 @@ async fn one_agent_watches_100_databases_without_crowding_the_application() {
     assert!(
         (1..=12).contains(&statement_reads),
         "pg_stat_statements read {statement_reads} times in three intervals"
+    );
+    assert!(
+        (1..=12).contains(&replication_reads),
+        "replication read {replication_reads} times in three intervals"
     );
     // pgwatch's sizing is 100 databases on one vCPU under 20 %.
     assert!(cpu < 0.2, "the agent used {cpu:.3} of a CPU");

@@ -101,7 +101,12 @@ impl<T> Latest<T> {
 
     /// Keeps `value` as the last pass.
     pub fn set(&self, value: T) {
-        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(value));
+        self.set_shared(Arc::new(value));
+    }
+
+    /// Keeps `value`, shared with other readers, as the last pass.
+    pub fn set_shared(&self, value: Arc<T>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Some(value);
     }
 }
 

@@ -138,6 +138,9 @@ pub async fn read_now(
 #[derive(Debug, Default)]
 pub struct ReplicationReader {
     latest: super::Latest<ReplicationSnapshot>,
+    /// Its server's shared views: one read for every watched database of
+    /// the server.
+    views: Option<Arc<super::server::ServerViews>>,
 }
 
 impl ReplicationReader {
@@ -146,9 +149,19 @@ impl ReplicationReader {
         self.latest.get()
     }
 
+    /// Shares its reads with the other watched databases of its server.
+    #[must_use]
+    pub fn with_server_views(mut self, views: Arc<super::server::ServerViews>) -> Self {
+        self.views = Some(views);
+        self
+    }
+
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let snapshot = read_replication(tx).await?;
-        self.latest.set(snapshot);
+        let snapshot = match &self.views {
+            Some(views) => views.replication(tx).await?,
+            None => Arc::new(read_replication(tx).await?),
+        };
+        self.latest.set_shared(snapshot);
         Ok(())
     }
 }

@@ -10,12 +10,16 @@
 //! database's rows, on its own connection, and the others take their
 //! database's rows from that read while it is fresh (half the read
 //! interval). `pg_stat_statements_info` (evictions, last reset) is
-//! server-wide too and rides along.
+//! server-wide too and rides along, and replication (standbys, slots),
+//! the same for every database of the server, is shared the same way.
+//! `pg_stat_activity` and `pg_stat_database` stay per database: they are
+//! small in-memory arrays the server filters itself.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::ReadError;
+use super::replication::ReplicationSnapshot;
 use super::statements::{Figures, statements_sql};
 use crate::db::TimedTransaction;
 
@@ -90,6 +94,7 @@ pub async fn read_statements(
 pub struct ServerViews {
     fresh_for: Duration,
     statements: tokio::sync::Mutex<Option<(Instant, StatementsRead)>>,
+    replication: tokio::sync::Mutex<Option<(Instant, Arc<ReplicationSnapshot>)>>,
 }
 
 impl ServerViews {
@@ -100,7 +105,37 @@ impl ServerViews {
         Self {
             fresh_for,
             statements: tokio::sync::Mutex::default(),
+            replication: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// The last read in `slot` while it is fresh, else `read`'s (readers
+    /// of the same server wait for it rather than read it again).
+    async fn fresh<T: Clone>(
+        &self,
+        slot: &tokio::sync::Mutex<Option<(Instant, T)>>,
+        read: impl std::future::Future<Output = Result<T, ReadError>>,
+    ) -> Result<T, ReadError> {
+        let mut cached = slot.lock().await;
+        if let Some((at, value)) = cached.as_ref()
+            && at.elapsed() < self.fresh_for
+        {
+            return Ok(value.clone());
+        }
+        let value = read.await?;
+        *cached = Some((Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    /// Replication as the server sees it (see [`Self::statements`]).
+    pub async fn replication(
+        &self,
+        tx: &TimedTransaction<'_>,
+    ) -> Result<Arc<ReplicationSnapshot>, ReadError> {
+        self.fresh(&self.replication, async {
+            Ok(Arc::new(super::replication::read_replication(tx).await?))
+        })
+        .await
     }
 
     /// pg_stat_statements of every database of the server: the last read
@@ -112,14 +147,7 @@ impl ServerViews {
         limit: i64,
         own_roles: &[String],
     ) -> Result<StatementsRead, ReadError> {
-        let mut cached = self.statements.lock().await;
-        if let Some((at, read)) = cached.as_ref()
-            && at.elapsed() < self.fresh_for
-        {
-            return Ok(read.clone());
-        }
-        let read = read_statements(tx, limit, own_roles).await?;
-        *cached = Some((Instant::now(), read.clone()));
-        Ok(read)
+        self.fresh(&self.statements, read_statements(tx, limit, own_roles))
+            .await
     }
 }
