@@ -139,6 +139,10 @@ pub async fn serve_with(
         admin_token = config.admin_token.is_some(),
         "perfscope listening"
     );
+    // Set before the address is announced: whoever connects first reads it.
+    let http = perfscope.http_metrics();
+    http.connections_limit
+        .set(i64::try_from(config.max_http_connections).unwrap_or(i64::MAX));
     on_bound(bound);
 
     let draining = {
@@ -153,9 +157,6 @@ pub async fn serve_with(
     // backlog); slow-loris clients are cut at the head, HTTP/2 at its
     // preface, slow bodies by the BodyDeadline above; idle kept-alive
     // connections after IDLE_CONNECTION_TIMEOUT.
-    let http = perfscope.http_metrics();
-    http.connections_limit
-        .set(i64::try_from(config.max_http_connections).unwrap_or(i64::MAX));
     let acceptor = crate::http::ConnectionLimit::new(
         acceptor,
         config.max_http_connections,

@@ -1,7 +1,8 @@
 -- The planner session's backend pid and start (what a later terminate
 -- must match), and why its role may not plan (NULL when it may): the
 -- planner role must be a plain login role, a member of no other role (no
--- pg_monitor, no pg_signal_backend, no owner role), owning nothing in this
+-- pg_monitor, no pg_signal_backend, no owner role) and with no member
+-- (no other role can act as it or set its defaults), owning nothing in this
 -- database (relations, functions, schemas, types, operators, extensions,
 -- large objects, the database itself), and not the agent's own login role.
 -- $1: the agent's login role (text, may be NULL).
@@ -16,6 +17,11 @@ SELECT /* perfscope */ pg_catalog.pg_backend_pid(),
                 SELECT pg_catalog.string_agg(pg_catalog.quote_ident(g.rolname), ', ' ORDER BY g.rolname)
                 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                 WHERE m.member = r.oid)
+        WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.roleid = r.oid)
+            THEN 'other roles are members of it: ' || (
+                SELECT pg_catalog.string_agg(pg_catalog.quote_ident(g.rolname), ', ' ORDER BY g.rolname)
+                FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.member
+                WHERE m.roleid = r.oid)
         WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relowner = r.oid)
           OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proowner = r.oid)
           OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspowner = r.oid)

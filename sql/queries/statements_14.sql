@@ -3,7 +3,7 @@
 -- (fetched for new queryids only). pg_stat_statements scans its whole
 -- shared hash whatever the filter, so it is read once per server and
 -- interval and each watched database takes its rows (src/pg/server.rs).
--- $1: the most rows to read.
+-- $1: the most rows to read per database.
 -- $2: text[] of roles all of whose statements are the agent's (e.g. its
 --     planner role); `agent_role` marks the agent's login role, whose
 --     statements are the agent's only when their text is (src/pg/own.rs).
@@ -19,7 +19,10 @@ SELECT /* perfscope */
     s.shared_blks_read,
     s.blk_read_time + s.blk_write_time AS io_time,
     s.dbid::bigint
-FROM pg_stat_statements(false) s
-WHERE s.queryid IS NOT NULL
+FROM (
+    SELECT p.*, row_number() OVER (PARTITION BY p.dbid ORDER BY p.total_exec_time DESC) AS rank
+    FROM pg_stat_statements(false) p
+    WHERE p.queryid IS NOT NULL
+) s
+WHERE s.rank <= $1
 ORDER BY s.total_exec_time DESC
-LIMIT $1

@@ -1,7 +1,7 @@
 -- pg_stat_statements for PostgreSQL 17 and later: as statements_14.sql,
 -- with the I/O timing columns renamed (blk_read_time became
 -- shared_blk_read_time, and local blocks got their own).
--- $1: the most rows to read.
+-- $1: the most rows to read per database.
 -- $2: text[] of roles all of whose statements are the agent's (e.g. its
 --     planner role); `agent_role` marks the agent's login role, whose
 --     statements are the agent's only when their text is (src/pg/own.rs).
@@ -18,7 +18,10 @@ SELECT /* perfscope */
     s.shared_blk_read_time + s.shared_blk_write_time
       + s.local_blk_read_time + s.local_blk_write_time AS io_time,
     s.dbid::bigint
-FROM pg_stat_statements(false) s
-WHERE s.queryid IS NOT NULL
+FROM (
+    SELECT p.*, row_number() OVER (PARTITION BY p.dbid ORDER BY p.total_exec_time DESC) AS rank
+    FROM pg_stat_statements(false) p
+    WHERE p.queryid IS NOT NULL
+) s
+WHERE s.rank <= $1
 ORDER BY s.total_exec_time DESC
-LIMIT $1

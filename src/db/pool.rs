@@ -236,6 +236,16 @@ impl TimedPool {
         if pg_config.get_application_name().is_none() {
             pg_config.application_name("perfscope");
         }
+        if settings.budget.is_some() {
+            // The agent's own connections resolve names in pg_catalog first,
+            // then public (where sql/install.sql creates the extensions),
+            // whatever a database owner sets for the database or the role:
+            // no schema named after the agent's role ("$user") and no
+            // ALTER DATABASE … SET search_path can put a function or view
+            // of theirs in front of the agent's queries.
+            let options = pg_config.get_options().unwrap_or("").to_owned();
+            pg_config.options(format!("{options} -c search_path=pg_catalog,public").trim());
+        }
         let server = super::budget::server_key(&pg_config);
         let views_key = format!("{}@{server}", pg_config.get_user().unwrap_or(""));
         let manager = connector.clone().manager(

@@ -82,7 +82,8 @@ impl From<ReadError> for ExplainError {
 
 /// Functions whose effects outlive a rolled-back read-only transaction
 /// (session locks, signals, remote writes, large objects, settings,
-/// notifications, server files and replication state), by name prefix.
+/// notifications, server files and replication state) or that run SQL
+/// given as text, by name prefix.
 const LASTING_EFFECTS: &[&str] = &[
     "pg_advisory",
     "pg_try_advisory",
@@ -107,6 +108,11 @@ const LASTING_EFFECTS: &[&str] = &[
     "pg_import_",
     "setval",
     "nextval",
+    // Built-ins that run SQL given as text (it would run as the planner
+    // role, beyond what the trust check read).
+    "query_to_xml",
+    "cursor_to_xml",
+    "ts_stat",
 ];
 
 /// Parameters a statement may have (the protocol's limit).
@@ -139,7 +145,7 @@ fn single_select(sql: &str) -> Result<(), ExplainError> {
         });
     if lasting {
         return Err(ExplainError::NotSelect(
-            "a SELECT calling a function whose effect outlives the rollback (locks, signals, remote or file writes)",
+            "a SELECT calling a function whose effect outlives the rollback (locks, signals, remote or file writes) or that runs SQL given as text",
         ));
     }
     // A data-modifying CTE, SELECT INTO or a locking clause (the READ ONLY

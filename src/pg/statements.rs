@@ -159,8 +159,6 @@ pub struct StatementsReader {
     own_roles: Vec<String>,
     /// Its server's shared cluster-wide views, when it has company there.
     views: Option<Arc<super::server::ServerViews>>,
-    /// Its database's oid, read once.
-    dbid: std::sync::OnceLock<i64>,
     state: Mutex<State>,
     latest: RwLock<Arc<StatementsSnapshot>>,
 }
@@ -178,7 +176,6 @@ impl StatementsReader {
             limit,
             own_roles: Vec::new(),
             views: None,
-            dbid: std::sync::OnceLock::new(),
             state: Mutex::default(),
             latest: RwLock::default(),
         }
@@ -209,19 +206,15 @@ impl StatementsReader {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let dbid = match self.dbid.get() {
-            Some(dbid) => *dbid,
-            None => {
-                let dbid: i64 = tx
-                    .query_one(
-                        "SELECT /* perfscope */ oid::bigint FROM pg_database WHERE datname = current_database()",
-                        &[],
-                    )
-                    .await?
-                    .try_get(0)?;
-                *self.dbid.get_or_init(|| dbid)
-            }
-        };
+        // Read each pass: a database dropped and created again under the
+        // same name has a new oid.
+        let dbid: i64 = tx
+            .query_one(
+                "SELECT /* perfscope */ oid::bigint FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await?
+            .try_get(0)?;
         // Every database's rows, read once per server and interval when
         // the readers share their server's views.
         let all = match &self.views {

@@ -198,7 +198,7 @@ impl Planner {
         // The statement is lexed as if standard_conforming_strings were on
         // (the default a database owner could change): so it is.
         config.options(format!(
-            "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c standard_conforming_strings=on -c search_path={}",
+            "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c standard_conforming_strings=on -c local_preload_libraries= -c search_path={}",
             option_value("pg_catalog")
         ));
         Ok(Self::with(
@@ -252,8 +252,18 @@ impl Planner {
     async fn permit(&self, wait: Duration) -> Result<Option<BudgetPermit>, PlanError> {
         match &self.budget {
             None => Ok(None),
+            // With one permit the planner would hold up every reader while
+            // its own pass holds that permit: it only takes a free one.
             Some(budget) => budget
-                .acquire_planner_within(&self.server, &self.database, wait)
+                .acquire_planner_within(
+                    &self.server,
+                    &self.database,
+                    if budget.max() < 2 {
+                        Duration::ZERO
+                    } else {
+                        wait
+                    },
+                )
                 .await
                 .map(Some)
                 .map_err(|e| PlanError::Unavailable(e.to_string())),
@@ -672,16 +682,11 @@ async fn explain(
             &[&statement.role],
         )
         .await?;
+    // A prepared statement under force_generic_plan on every version
+    // (EXPLAIN (GENERIC_PLAN) of PostgreSQL 16 refuses `$n` sent over the
+    // extended protocol, which the statement text must use).
     let sql = statement.sql;
-    if analyze.is_none() && version >= 160_000 {
-        let row = client
-            .query_one(
-                format!("/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) {sql}").as_str(),
-                &[],
-            )
-            .await?;
-        return Ok(row.try_get(0)?);
-    }
+    let _ = version;
     client
         .execute(
             format!("/* perfscope */ PREPARE {name} AS {sql}").as_str(),
