@@ -225,16 +225,14 @@ pub async fn explain(
     let planner = watched.advisor.planner().ok_or_else(|| {
         ExplainError::Refused(super::planner::PlanError::NotConfigured.to_string())
     })?;
-    // The role that ran it (one the operator listed), and the server's
-    // version, read as the agent.
-    let (role, version) = {
+    // The role that ran it (one the operator listed), read as the agent.
+    let role = {
         let mut client = watched
             .pool
             .get()
             .await
             .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
         let tx = super::read_only(&mut client, timeout).await?;
-        let version = super::server_version(&tx).await?;
         let roles: Vec<&str> = planner.roles().iter().map(String::as_str).collect();
         let role: Option<String> = tx
             .query_opt(ROLES, &[&vec![queryid], &roles])
@@ -242,7 +240,7 @@ pub async fn explain(
             .map(|row| row.try_get(1))
             .transpose()?;
         let _ = tx.rollback().await;
-        (role, version)
+        role
     };
     let role = role.ok_or_else(|| {
         ExplainError::Refused(super::planner::PlanError::RoleNotListed.to_string())
@@ -253,7 +251,7 @@ pub async fn explain(
     };
     let mut session = planner.session(timeout).await.map_err(plan_error)?;
     let statement = super::planner::Statement { sql, role: &role };
-    let result = session.plan(statement, version, mode).await;
+    let result = session.plan(statement, mode).await;
     session.close().await;
     let json = result.map_err(plan_error)?;
     let text = render(&json);

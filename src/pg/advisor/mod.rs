@@ -218,7 +218,6 @@ impl IndexAdvisor {
         pass: &mut PassPlanner,
         queryid: i64,
         statement: Statement<'_>,
-        version: i32,
         mode: Mode<'_>,
     ) -> Result<Plan, PlanError> {
         let planner = self.planner.as_ref().ok_or(PlanError::NotConfigured)?;
@@ -249,7 +248,7 @@ impl IndexAdvisor {
             }
         }
         let session = pass.session.as_mut().ok_or(PlanError::NotConfigured)?;
-        let result = session.plan(statement, version, mode).await;
+        let result = session.plan(statement, mode).await;
         if matches!(result, Err(PlanError::Unavailable(_))) {
             // The session broke: nothing more this pass.
             pass.session = None;
@@ -303,7 +302,6 @@ impl IndexAdvisor {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let version = crate::pg::server_version(tx).await?;
         let hypopg: bool = tx
             .query_one(
                 "SELECT /* perfscope */ EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
@@ -343,7 +341,6 @@ impl IndexAdvisor {
                 spent: false,
                 until: std::time::Instant::now() + self.planning_time,
             },
-            version,
         };
         for statement in considered {
             // Each statement in its own error boundary: one that makes a
@@ -410,14 +407,8 @@ impl IndexAdvisor {
             None if self.planner.is_some() => Err(PlanError::RoleNotListed),
             None => Err(PlanError::NotConfigured),
             Some(planned) => {
-                self.plan(
-                    &mut work.planner,
-                    statement.queryid,
-                    planned,
-                    work.version,
-                    Mode::Generic,
-                )
-                .await
+                self.plan(&mut work.planner, statement.queryid, planned, Mode::Generic)
+                    .await
             }
         };
         let before = match before {
@@ -462,7 +453,6 @@ impl IndexAdvisor {
                             &mut work.planner,
                             statement.queryid,
                             planned,
-                            work.version,
                             Mode::Hypothetical(&index_sql),
                         )
                         .await;
@@ -606,7 +596,6 @@ struct PassWork {
     /// (name parts, role) → the table.
     tables: HashMap<(Vec<String>, Option<String>), Option<Table>>,
     planner: PassPlanner,
-    version: i32,
 }
 
 /// What perfscope reads off a generic plan.

@@ -430,7 +430,6 @@ impl Session {
     pub async fn plan(
         &mut self,
         statement: Statement<'_>,
-        version: i32,
         mode: Mode<'_>,
     ) -> Result<Value, PlanError> {
         if !self.planner.roles.iter().any(|r| r == statement.role) {
@@ -441,7 +440,7 @@ impl Session {
             return Err(PlanError::Timeout);
         };
         let deadline = self.timeout + Duration::from_secs(2);
-        let work = plan_in_savepoint(&client, &self.planner, statement, &found, version, mode);
+        let work = plan_in_savepoint(&client, &self.planner, statement, &found, mode);
         match tokio::time::timeout(deadline, work).await {
             Ok(Ok(result)) => {
                 self.client = Some(client);
@@ -565,7 +564,6 @@ async fn plan_in_savepoint(
     planner: &Planner,
     statement: Statement<'_>,
     found: &inventory::Inventory,
-    version: i32,
     mode: Mode<'_>,
 ) -> Result<Result<Value, PlanError>, PlanError> {
     let names: Vec<&str> = found.names.iter().map(String::as_str).collect();
@@ -594,16 +592,7 @@ async fn plan_in_savepoint(
         if !untrusted.is_empty() {
             return Err(PlanError::Untrusted(untrusted.join(", ")));
         }
-        explain(
-            client,
-            statement,
-            found.params,
-            version,
-            mode,
-            &name,
-            &mut prepared,
-        )
-        .await
+        explain(client, statement, found.params, mode, &name, &mut prepared).await
     }
     .await;
     client
@@ -636,7 +625,6 @@ async fn explain(
     client: &tokio_postgres::Client,
     statement: Statement<'_>,
     params: usize,
-    version: i32,
     mode: Mode<'_>,
     name: &str,
     prepared: &mut bool,
@@ -686,7 +674,6 @@ async fn explain(
     // (EXPLAIN (GENERIC_PLAN) of PostgreSQL 16 refuses `$n` sent over the
     // extended protocol, which the statement text must use).
     let sql = statement.sql;
-    let _ = version;
     client
         .execute(
             format!("/* perfscope */ PREPARE {name} AS {sql}").as_str(),
