@@ -497,14 +497,10 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
     let bump = queryid_of(&app, "SELECT bump()").await;
     // Once the agent's reader has seen them.
     eventually("the statements in the agent's pass", async || {
-        let response = client()
-            .get(agent.url("/api/performance/explain"))
-            .query(&[("queryid", counter.as_str())])
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?;
-        (response.status() == StatusCode::OK).then_some(())
+        let (status, _) = agent
+            .admin_get("/api/performance/explain", &[("queryid", counter.as_str())])
+            .await?;
+        (status == StatusCode::OK).then_some(())
     })
     .await;
 

@@ -182,6 +182,18 @@ fn gauge(metrics: &str, name_and_labels: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Sessions of the planner role whose query matches `like`.
+async fn planner_sessions(admin: &tokio_postgres::Client, like: &str) -> Option<i64> {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = 'perfscope_planner' AND query LIKE $1",
+            &[&like],
+        )
+        .await
+        .ok()
+        .map(|row| row.get(0))
+}
+
 async fn advisory_locks(admin: &tokio_postgres::Client) -> i64 {
     admin
         .query_one(
@@ -402,15 +414,7 @@ async fn hostile_database_users_cannot_use_the_agent() {
     );
     agent.stop().await;
     eventually("no planner session left", async || {
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE usename = 'perfscope_planner'",
-                &[],
-            )
-            .await
-            .ok()?
-            .get(0);
-        (n == 0).then_some(())
+        (planner_sessions(&admin, "%").await? == 0).then_some(())
     })
     .await;
     // The planner role may not signal: the victim lives on.
@@ -461,14 +465,10 @@ async fn a_statement_that_ignores_cancellation_is_stopped() {
     let id = queryid(&admin, "SELECT trusted_dev.stubborn").await;
     let agent = start_agent(&cluster, "trusted_dev").await;
     eventually("the statement in the agent's pass", async || {
-        let response = client()
-            .get(agent.url("/api/performance/explain"))
-            .query(&[("queryid", id.as_str())])
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?;
-        (response.status() == StatusCode::OK).then_some(())
+        let (status, _) = agent
+            .admin_get("/api/performance/explain", &[("queryid", id.as_str())])
+            .await?;
+        (status == StatusCode::OK).then_some(())
     })
     .await;
     let (status, body, took) = explain(
@@ -486,15 +486,7 @@ async fn a_statement_that_ignores_cancellation_is_stopped() {
     // 300 ms of statement_timeout plus the 2 s client-side grace.
     assert!(took < Duration::from_secs(10), "answered after {took:?}");
     eventually("the stubborn backend is gone", async || {
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%stubborn%' AND usename = 'perfscope_planner'",
-                &[],
-            )
-            .await
-            .ok()?
-            .get(0);
-        (n == 0).then_some(())
+        (planner_sessions(&admin, "%stubborn%").await? == 0).then_some(())
     })
     .await;
     // The planner goes on: the next statement is planned.

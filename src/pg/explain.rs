@@ -1,18 +1,20 @@
 //! EXPLAIN on request, for a statement of the slow-query list (by its
-//! pg_stat_statements queryid): its generic plan — the mechanism of the
-//! index advisor (`EXPLAIN (GENERIC_PLAN)` from PostgreSQL 16, a prepared
-//! statement under `plan_cache_mode = force_generic_plan` before) — or,
-//! only when asked and only for a SELECT, `EXPLAIN (ANALYZE, BUFFERS)` with
-//! the caller's parameter values.
+//! pg_stat_statements queryid): its generic plan (a prepared statement
+//! under `plan_cache_mode = force_generic_plan`, the advisor's mechanism)
+//! or, only when asked and only for a SELECT, `EXPLAIN (ANALYZE, BUFFERS)`
+//! with the caller's parameter values.
 //!
-//! Why it cannot change anything: the statement runs in a READ ONLY
-//! transaction (writes, `nextval`, `SELECT … FOR UPDATE` fail there) that
-//! is always rolled back, under its own `statement_timeout`; only a single
-//! statement whose verb is SELECT is analyzed; parameter values reach the
-//! server as an array and are quoted by the server itself
-//! (`quote_nullable`), never by string building here. The plan comes back
-//! as Postgres' JSON and as an indented text rendered from it (so a
-//! statement is executed at most once).
+//! It plans through [`super::planner`]: on a connection of the planner
+//! role, never the agent's, only for a listed role's statement whose
+//! reachable code is trusted, in a READ ONLY transaction that is always
+//! rolled back, under `statement_timeout` and a client-side deadline. Only
+//! a single statement whose verb is SELECT is analyzed, and the name list
+//! below refuses early what would outlive the rollback or run SQL given as
+//! text (an early "why", not the boundary: the planner role is).
+//! Parameter values reach the server as an array and are quoted by the
+//! server itself (`quote_nullable`), never by string building here. The
+//! plan comes back as Postgres' JSON and as an indented text rendered from
+//! it (so a statement is executed at most once).
 
 use std::fmt::Write as _;
 use std::time::Duration;

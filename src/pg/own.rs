@@ -74,8 +74,7 @@ const FIXED: &[&str] = &[
     "SELECT pg_backend_pid()",
     // src/pg/statements.rs: its database's oid, once.
     "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
-    // src/pg/runner.rs, src/db/pool.rs: a read past its deadline stopped.
-    "SELECT pg_terminate_backend($1)",
+    // src/pg/runner.rs: a read past its deadline stopped.
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",
     // src/db/budget.rs: what each new connection of the agent reads.
     crate::db::budget::SESSION_SETUP,
@@ -86,17 +85,14 @@ const FIXED: &[&str] = &[
     "SAVEPOINT perfscope_advice",
     "RELEASE SAVEPOINT perfscope_advice",
     "ROLLBACK TO SAVEPOINT perfscope_advice",
-    "SELECT * FROM hypopg_create_index($1)",
     // What hypopg runs inside hypopg_create_index (listed with
     // pg_stat_statements.track = all).
     "SELECT max(oid) FROM pg_catalog.pg_class WHERE oid < $1",
     "SET LOCAL plan_cache_mode = force_generic_plan",
-    "SELECT hypopg_reset()",
     "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'hypopg')",
     // src/pg/planner/: sent as the planner role (whose statements are all
     // the agent's once it is listed), kept here so the source check holds.
     "BEGIN READ ONLY; SET LOCAL statement_timeout = 1; SET LOCAL lock_timeout = 1000",
-    "SELECT pg_terminate_backend($1) FROM pg_stat_activity WHERE pid = $1 AND application_name = 'perfscope-planner'",
     "SAVEPOINT perfscope_stats",
     "RELEASE SAVEPOINT perfscope_stats",
     "ROLLBACK TO SAVEPOINT perfscope_stats",
@@ -108,9 +104,7 @@ const FIXED: &[&str] = &[
     "SELECT \"public\".hypopg_reset()",
     "SELECT * FROM \"public\".hypopg_create_index($1)",
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start = $2 AND usename = current_user",
-    // src/pg/explain.rs
-    "SELECT pg_advisory_unlock_all()",
-    "SELECT string_agg(quote_nullable(v), ', ' ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)",
+    // The EXPLAIN API's value quoting (in the planner session).
     "SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), ', ' ORDER BY i) FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(v, i)",
 ];
 
@@ -118,7 +112,6 @@ const FIXED: &[&str] = &[
 /// PREPARE of a listed statement under the agent's own statement names,
 /// maintenance of a table quoted from the catalog.
 const PREFIXES: &[&str] = &[
-    "explain(generic_plan, format json) ",
     "explain(format json) execute perfscope_",
     "explain(analyze, buffers, format json) execute perfscope_",
     "prepare perfscope_",
@@ -187,9 +180,9 @@ mod tests {
             "SELECT 1",
             "ANALYZE \"public\".\"Orders\"",
             "VACUUM (ANALYZE) \"public\".\"orders\"",
-            "/* perfscope */ EXPLAIN (GENERIC_PLAN, FORMAT JSON) SELECT * FROM t WHERE id = $1",
+            "/* perfscope */ PREPARE perfscope_plan_3 AS SELECT * FROM t WHERE id = $1",
             "/* perfscope */ EXPLAIN (FORMAT JSON) EXECUTE perfscope_advice(NULL, NULL)",
-            "/* perfscope */ EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE perfscope_explain_7($1)",
+            "/* perfscope */ EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE perfscope_plan_7($1)",
             "SET lock_timeout = 5000",
             "SELECT /* perfscope */ EXISTS (SELECT $1 FROM pg_extension WHERE extname = $2)",
         ] {

@@ -87,6 +87,28 @@ impl TestAgent {
         )
     }
 
+    /// GETs `path` with `query` and the admin token: the status and the
+    /// JSON answer (`Null` when there is none), or `None` when the request
+    /// itself failed (for `eventually`).
+    pub async fn admin_get(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Option<(reqwest::StatusCode, serde_json::Value)> {
+        let response = client()
+            .get(self.url(path))
+            .query(query)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        let status = response.status();
+        Some((
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        ))
+    }
+
     /// The metrics exposition, read with the admin token.
     pub async fn metrics(&self) -> String {
         client()

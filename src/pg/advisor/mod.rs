@@ -12,7 +12,10 @@
 //! and without the hypothetical index and keep the candidate only if the
 //! cost drops by at least [`MIN_SAVING`]. Identifiers are quoted from the
 //! catalog's names; nothing from a statement is interpolated into SQL but
-//! the statement itself under EXPLAIN, in a read-only transaction.
+//! the statement itself under EXPLAIN, and that only through
+//! [`super::planner`] (the planner role, never the agent's). Each
+//! statement is advised on in a savepoint of its own, and skips are
+//! counted by reason.
 
 pub mod predicates;
 
