@@ -87,6 +87,20 @@ pub struct ServerReading {
 }
 
 impl ServerReading {
+    /// Runs [`SESSION_SETUP`] on a connection just opened: its backend's
+    /// pid and what the server reports.
+    pub async fn read(
+        client: &tokio_postgres::Client,
+    ) -> Result<(i32, Self), tokio_postgres::Error> {
+        let row = client.query_one(SESSION_SETUP, &[]).await?;
+        let reading = Self {
+            max_connections: row.try_get(1)?,
+            reserved: row.try_get::<_, i32>(2)? + row.try_get::<_, i32>(3)?,
+            in_use: row.try_get(4)?,
+        };
+        Ok((row.try_get(0)?, reading))
+    }
+
     /// Slots an ordinary role can still take.
     pub fn free(self) -> i64 {
         i64::from(self.max_connections) - i64::from(self.reserved) - i64::from(self.in_use)

@@ -381,24 +381,15 @@ impl TimedPool {
                 pool: self.pool.clone(),
                 _permit: permit,
             });
-            let row = match client
-                .object
-                .query_one(super::budget::SESSION_SETUP, &[])
-                .await
-            {
-                Ok(row) => row,
+            let (pid, reading) = match ServerReading::read(&client.object).await {
+                Ok(read) => read,
                 Err(error) => {
                     client.discard();
                     self.shared.last_connect.store(2, Ordering::Relaxed);
                     return Err(error.into());
                 }
             };
-            let reading = ServerReading {
-                max_connections: row.try_get(1)?,
-                reserved: row.try_get::<_, i32>(2)? + row.try_get::<_, i32>(3)?,
-                in_use: row.try_get(4)?,
-            };
-            client.pid = Some(row.try_get(0)?);
+            client.pid = Some(pid);
             if let Err(error) = budget.observe(&self.shared.server, &self.shared.name, reading) {
                 // Never keep one of the server's last free slots.
                 client.discard();

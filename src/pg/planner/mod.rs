@@ -201,30 +201,17 @@ impl Planner {
             "-c client_connection_check_interval={CONNECTION_CHECK_MS} -c idle_in_transaction_session_timeout=60000 -c standard_conforming_strings=on -c local_preload_libraries= -c search_path={}",
             option_value("pg_catalog")
         ));
-        Ok(Self::with(
-            config, connector, settings, base, budget, database,
-        ))
-    }
-
-    fn with(
-        config: tokio_postgres::Config,
-        connector: Connector,
-        settings: &PlannerConfig,
-        base: &tokio_postgres::Config,
-        budget: Option<Arc<ConnectionBudget>>,
-        database: Arc<str>,
-    ) -> Self {
         let server = server_key(&config);
-        Self {
-            config,
-            connector,
+        Ok(Self {
             roles: settings.roles.clone().into(),
             trusted_owners: settings.trusted_owners.clone().into(),
             agent_user: base.get_user().map(str::to_owned),
+            config,
+            connector,
             budget,
             database,
             server,
-        }
+        })
     }
 
     /// The roles whose statements may be planned.
@@ -282,14 +269,7 @@ impl Planner {
                 // Like every connection of the agent's: never one of the
                 // server's last free slots.
                 if let Some(budget) = &self.budget {
-                    let row = client
-                        .query_one(crate::db::budget::SESSION_SETUP, &[])
-                        .await?;
-                    let reading = crate::db::budget::ServerReading {
-                        max_connections: row.try_get(1)?,
-                        reserved: row.try_get::<_, i32>(2)? + row.try_get::<_, i32>(3)?,
-                        in_use: row.try_get(4)?,
-                    };
+                    let (_, reading) = crate::db::budget::ServerReading::read(&client).await?;
                     budget
                         .observe(&self.server, &self.database, reading)
                         .map_err(|e| PlanError::Unavailable(e.to_string()))?;
