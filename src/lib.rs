@@ -33,7 +33,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod advice;
 pub mod agent;
 pub mod alerts;
 pub mod analyze;
@@ -46,6 +45,7 @@ pub mod db;
 #[cfg(feature = "postgres")]
 pub mod demo;
 pub mod failure_log;
+pub mod findings;
 pub mod http;
 pub mod measure;
 pub mod metrics;

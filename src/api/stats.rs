@@ -9,7 +9,7 @@ use super::ApiTags;
 use super::auth::is_admin;
 use super::error::ApiError;
 use crate::Perfscope;
-use crate::advice::{QueryFinding, Recommendation, query_findings, runtime_advice};
+use crate::findings::{QueryFinding, Recommendation, query_findings, runtime_advice};
 use crate::runtime::process::ProcessSnapshot;
 
 /// Memory of the process.
@@ -139,7 +139,7 @@ impl StatsApi {
         #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
         let mut slow_queries = query_findings(self.perfscope.db(), admin, STATS_FINDINGS);
         #[cfg(feature = "postgres")]
-        slow_queries.extend(crate::advice::pg_findings(
+        slow_queries.extend(crate::findings::pg_findings(
             self.perfscope.watched(),
             admin,
             config.slow_query_threshold,
@@ -147,11 +147,11 @@ impl StatsApi {
         ));
         #[cfg(feature = "postgres")]
         let (cache_recommendations, health) =
-            crate::advice::database_advice(self.perfscope.watched(), admin);
+            crate::findings::database_advice(self.perfscope.watched(), admin);
         #[cfg(not(feature = "postgres"))]
         let (cache_recommendations, health) = (Vec::new(), Vec::new());
         let mut cache_recommendations = cache_recommendations;
-        cache_recommendations.extend(crate::cache::advice::cache_advice(
+        cache_recommendations.extend(crate::findings::cache_advice(
             self.perfscope.caches(),
             admin,
         ));

@@ -15,7 +15,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod advice;
 mod query_cache;
 mod single_flight;
 pub mod stats;

@@ -352,7 +352,7 @@ mod tests {
 
     use super::*;
     use crate::Perfscope;
-    use crate::advice::Recommendation;
+    use crate::findings::Recommendation;
 
     fn perfscope() -> Perfscope {
         Perfscope::new(crate::Config::default())
@@ -589,7 +589,7 @@ mod tests {
                 .cached_query(&key, || async { Ok::<_, Boom>(1) }, None)
                 .await;
         }
-        let advice = crate::cache::advice::cache_advice(caches, true);
+        let advice = crate::findings::cache_advice(caches, true);
         let found = kinds(&advice);
         assert!(found.contains(&"cache_ttl_too_short"), "{advice:#?}");
         assert!(found.contains(&"cache_too_small"), "{advice:#?}");
@@ -623,7 +623,7 @@ mod tests {
                 .all(|r| !r.message.starts_with("Cache carts") || r.kind == "cache_too_small")
         );
         // Without the admin token, no key prefixes.
-        let public = crate::cache::advice::cache_advice(caches, false);
+        let public = crate::findings::cache_advice(caches, false);
         assert_eq!(kinds(&public), found);
         assert!(public.iter().all(|r| r.objects.is_none()));
     }

@@ -1039,16 +1039,16 @@ pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
     let process = crate::runtime::process::ProcessSnapshot::read();
     let runtime = perfscope.runtime().snapshot();
     let config = perfscope.config();
-    let mut other = crate::advice::runtime_advice(
+    let mut other = crate::findings::runtime_advice(
         &runtime,
         &process,
         config.event_loop_lag_threshold,
         config.high_memory_threshold,
     );
-    other.extend(crate::cache::advice::cache_advice(perfscope.caches(), true));
+    other.extend(crate::findings::cache_advice(perfscope.caches(), true));
     #[cfg(feature = "postgres")]
     {
-        let (cache, health) = crate::advice::database_advice(perfscope.watched(), true);
+        let (cache, health) = crate::findings::database_advice(perfscope.watched(), true);
         other.extend(cache);
         let suggestions = perfscope
             .watched()

@@ -9,8 +9,8 @@ use maud::{DOCTYPE, Markup, html};
 use super::format;
 use super::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
 use super::svg::sparkline;
-use crate::advice::{Recommendation, Severity};
 use crate::alerts::{FiringAlert, PoolReading};
+use crate::findings::{Recommendation, Severity};
 
 /// The pages, for the navigation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,8 +13,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Caches;
-use crate::advice::{Recommendation, Severity};
+use super::{Kind, Recommendation, Severity};
+use crate::cache::Caches;
 
 /// Lookups a prefix needs before its hit ratio is judged.
 pub const MIN_GETS: u64 = 100;
@@ -44,7 +44,7 @@ pub fn cache_advice(caches: &Caches, admin: bool) -> Vec<Recommendation> {
                 let ratio = hits as f64 / gets as f64;
                 if ratio < LOW_HIT_RATIO {
                     advice.push(Recommendation {
-                        kind: "cache_hit_ratio".into(),
+                        kind: Kind::CacheHitRatio.into(),
                         severity: if ratio < 0.2 {
                             Severity::Medium
                         } else {
@@ -70,7 +70,7 @@ pub fn cache_advice(caches: &Caches, admin: bool) -> Vec<Recommendation> {
                     .map(|t| format!(" (default TTL {} s)", t.as_secs_f64()))
                     .unwrap_or_default();
                 advice.push(Recommendation {
-                    kind: "cache_ttl_too_short".into(),
+                    kind: Kind::CacheTtlTooShort.into(),
                     severity: Severity::Low,
                     message: format!(
                         "Cache {name}: {expired_misses} of {misses} misses ({:.0}%) found their entry expired: the data is wanted again after its TTL{ttl}. Raise the TTL if the data may be that old, or invalidate on write and cache longer.",
@@ -90,7 +90,7 @@ pub fn cache_advice(caches: &Caches, admin: bool) -> Vec<Recommendation> {
                     .map(|c| format!(" at its bound of {c} entries"))
                     .unwrap_or_default();
                 advice.push(Recommendation {
-                    kind: "cache_too_small".into(),
+                    kind: Kind::CacheTooSmall.into(),
                     severity: Severity::Medium,
                     message: format!(
                         "Cache {name}: {hot} entries that were being read were evicted for room{size} ({:.0}% of {sets} stores). Raise MAX_CACHE_SIZE (or this cache's max_entries) so the hot set fits.",
