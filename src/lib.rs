@@ -35,7 +35,6 @@
 
 pub mod agent;
 pub mod alerts;
-pub mod analyze;
 pub mod api;
 pub mod batch;
 pub mod cache;
@@ -52,6 +51,7 @@ pub mod metrics;
 mod perfscope;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod rating;
 pub mod runtime;
 pub mod telemetry;
 #[cfg(feature = "ui")]

@@ -207,7 +207,7 @@ fn perfscope_with_webhook(url: &str, deadline_ms: &str) -> Perfscope {
 
 /// A slow-query event for a distinct statement `n`.
 fn slow_event(n: usize) -> Readings {
-    let info = Arc::new(statement::analyze(&format!(
+    let info = Arc::new(statement::parse(&format!(
         "SELECT * FROM orders_{n} WHERE total > 1000"
     )));
     Readings {

@@ -8,7 +8,7 @@
 //! they broke.
 
 use perfscope::config::RawConfig;
-use perfscope::db::statement::analyze;
+use perfscope::db::statement::parse;
 use proptest::prelude::*;
 
 /// A literal value unlike any SQL word, so finding it in a normalized text
@@ -35,20 +35,20 @@ proptest! {
             "SELECT id, name FROM {table} WHERE name = '{quoted}' AND n = {number} AND m IN ({number}, {})",
             number.wrapping_add(1)
         );
-        let info = analyze(&sql);
+        let info = parse(&sql);
         prop_assert!(!info.normalized.contains(text.as_str()), "{}", info.normalized);
         prop_assert!(!info.normalized.contains(&number.unsigned_abs().to_string()) || number.unsigned_abs() < 10,
             "{}", info.normalized);
         prop_assert_eq!(&*info.model, table.as_str());
         prop_assert_eq!(info.verb.as_str(), "select");
         // Another literal: the same statement, the same fingerprint.
-        let again = analyze(&sql.replace(&quoted, &other.replace('\'', "''")));
+        let again = parse(&sql.replace(&quoted, &other.replace('\'', "''")));
         prop_assert_eq!(info.fingerprint, again.fingerprint);
     }
 
     #[test]
     fn any_text_normalizes_without_panicking_or_quotes(sql in ".{0,200}") {
-        let info = analyze(&sql);
+        let info = parse(&sql);
         // Outside quoted identifiers, no string literal is left.
         let outside: String = info
             .normalized

@@ -1,13 +1,13 @@
 //! Any text through the SQL normalizer and fingerprint: no panic, no string
 //! literal left outside quoted identifiers, `normalize` agrees with
-//! `analyze`, and the output stays proportional to the input.
+//! `parse`, and the output stays proportional to the input.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use perfscope::db::statement::{analyze, normalize};
+use perfscope::db::statement::{normalize, parse};
 
 fuzz_target!(|sql: &str| {
-    let info = analyze(sql);
+    let info = parse(sql);
     let outside: String = info.normalized.split('"').step_by(2).collect();
     assert!(
         !outside.contains('\''),
@@ -21,5 +21,5 @@ fuzz_target!(|sql: &str| {
         info.normalized.len(),
         sql.len()
     );
-    assert_eq!(analyze(sql).fingerprint, info.fingerprint);
+    assert_eq!(parse(sql).fingerprint, info.fingerprint);
 });

@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use perfscope::db::statement::analyze;
+use perfscope::db::statement::parse;
 
 /// The marker every literal value starts with, so finding it in the output
 /// means a literal leaked.
@@ -98,7 +98,7 @@ fuzz_target!(|fragments: Vec<Fragment>| {
     for fragment in &fragments {
         render(fragment, &mut sql);
     }
-    let info = analyze(&sql);
+    let info = parse(&sql);
     assert!(
         !info.normalized.contains(MARK),
         "{sql:?} -> {:?}",

@@ -590,10 +590,8 @@ mod tests {
     #[test]
     fn a_slow_statement_notifies_once_per_window() {
         let (alerts, _) = alerts(0);
-        let info = Arc::new(statement::analyze(
-            "SELECT * FROM orders WHERE total > 1000",
-        ));
-        let other = Arc::new(statement::analyze("SELECT pg_sleep(2)"));
+        let info = Arc::new(statement::parse("SELECT * FROM orders WHERE total > 1000"));
+        let other = Arc::new(statement::parse("SELECT pg_sleep(2)"));
         let slow = |statement: &Arc<statement::StatementInfo>| {
             Arc::new(SlowQuery {
                 statement: statement.clone(),

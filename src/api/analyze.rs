@@ -1,5 +1,5 @@
 //! `POST /api/performance/analyze`: rates one duration of an operation,
-//! against its own history when it has one (see [`crate::analyze`]).
+//! against its own history when it has one (see [`crate::rating`]).
 
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -8,8 +8,8 @@ use super::ApiTags;
 use super::error::ApiError;
 use super::payload::StrictJson;
 use crate::Perfscope;
-use crate::analyze::{Baseline, BaselineSource, Performance, analyze};
 use crate::metrics::http::HttpMethod;
+use crate::rating::{Baseline, BaselineSource, Performance, rate};
 
 /// What to analyze.
 #[derive(Object, Debug, serde::Deserialize)]
@@ -93,7 +93,7 @@ impl AnalyzeApi {
             ));
         }
         let baseline = self.baseline(&operation);
-        let analysis = analyze(&operation, duration, baseline.as_ref());
+        let analysis = rate(&operation, duration, baseline.as_ref());
         Ok(AnalyzeResponse::Ok(Json(AnalyzeResult {
             operation,
             duration,

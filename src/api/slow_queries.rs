@@ -207,7 +207,7 @@ fn pg_entries(
         for s in chosen {
             let Some(text) = &s.text else { continue };
             let (f, windowed) = figures(s);
-            let info = crate::db::statement::analyze(text);
+            let info = crate::db::statement::parse(text);
             entries.push(SlowQueryEntry {
                 source: "pg_stat_statements".into(),
                 database: Some(database.name.to_string()),

@@ -142,12 +142,12 @@ pub fn scope<F: Future>(future: F) -> Scoped<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::statement::analyze;
+    use crate::db::statement::parse;
 
     #[tokio::test]
     async fn counts_statements_per_request() {
-        let a = Arc::new(analyze("select * from t where id = 1"));
-        let b = Arc::new(analyze("select * from u"));
+        let a = Arc::new(parse("select * from t where id = 1"));
+        let b = Arc::new(parse("select * from u"));
         let ((), db) = scope(async {
             for _ in 0..3 {
                 record(&a, Duration::from_millis(2), None);
@@ -164,14 +164,14 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_outside_or_without_queries() {
-        record(&Arc::new(analyze("select 1")), Duration::ZERO, None);
+        record(&Arc::new(parse("select 1")), Duration::ZERO, None);
         let ((), db) = scope(async {}).await;
         assert!(db.is_none());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn scopes_nest_survive_yields_and_stay_apart() {
-        let a = Arc::new(analyze("select a from t"));
+        let a = Arc::new(parse("select a from t"));
         let outer = scope(async {
             record(&a, Duration::from_millis(1), None);
             tokio::task::yield_now().await;

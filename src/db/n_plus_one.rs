@@ -103,13 +103,13 @@ impl NPlusOne {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::statement::analyze;
+    use crate::db::statement::parse;
 
     #[test]
     fn only_repeated_statements_are_suspects() {
         let n = NPlusOne::new(10);
         let route: Arc<str> = "/orders".into();
-        let stmt = Arc::new(analyze("select * from items where order_id = $1"));
+        let stmt = Arc::new(parse("select * from items where order_id = $1"));
         assert!(!n.observe(&route, &stmt, 9));
         assert!(n.suspects().is_empty());
         assert!(n.observe(&route, &stmt, 12));

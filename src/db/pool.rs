@@ -127,7 +127,7 @@ impl Shared {
         if let Some(info) = self.statements.read().get(sql) {
             return info.clone();
         }
-        let info = Arc::new(statement::analyze(sql));
+        let info = Arc::new(statement::parse(sql));
         let info = Arc::new(CachedStatement {
             series: self.insights.duration_series(&info),
             info,

@@ -140,11 +140,11 @@ pub struct SlowStatement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::statement::analyze;
+    use crate::db::statement::parse;
 
     fn entry(sql: &str, ms: u64) -> Arc<SlowQuery> {
         Arc::new(SlowQuery {
-            statement: Arc::new(analyze(sql)),
+            statement: Arc::new(parse(sql)),
             operation: "select".into(),
             duration: Duration::from_millis(ms),
             at: SystemTime::now(),

@@ -452,8 +452,9 @@ fn verb_and_model(tokens: &[Token<'_>]) -> (Verb, Option<String>) {
     (verb.unwrap_or(Verb::Other), model)
 }
 
-/// Analyzes one statement's text.
-pub fn analyze(sql: &str) -> StatementInfo {
+/// Parses one statement's text: its verb, its model (main table), its
+/// normalized text and fingerprint.
+pub fn parse(sql: &str) -> StatementInfo {
     let tokens = collapse_in_lists(lex(sql));
     let normalized = render(&tokens);
     let (verb, model) = verb_and_model(&tokens);
@@ -467,7 +468,7 @@ pub fn analyze(sql: &str) -> StatementInfo {
     }
 }
 
-/// Normalizes a text for display only (the same rules as [`analyze`]).
+/// Normalizes a text for display only (the same rules as [`parse`]).
 pub fn normalize(sql: &str) -> String {
     render(&collapse_in_lists(lex(sql)))
 }
@@ -570,7 +571,7 @@ mod tests {
             ),
         ];
         for (sql, expected) in cases {
-            let info = analyze(sql);
+            let info = parse(sql);
             assert_eq!(&*info.normalized, expected, "{sql}");
             for secret in ["a@b.c", "hunter2", "secret", "it", "note", "nat"] {
                 assert!(
@@ -583,8 +584,7 @@ mod tests {
 
     #[test]
     fn parameters_and_identifiers_stay() {
-        let info =
-            analyze("SELECT \"Id\", name FROM public.\"Users\" WHERE id = $1 AND x::int > $2");
+        let info = parse("SELECT \"Id\", name FROM public.\"Users\" WHERE id = $1 AND x::int > $2");
         assert_eq!(
             &*info.normalized,
             "select \"Id\", name from public.\"Users\" where id = $1 and x::int > $2"
@@ -594,13 +594,13 @@ mod tests {
 
     #[test]
     fn in_lists_share_a_fingerprint() {
-        let a = analyze("select * from t where id in ($1, $2)");
-        let b = analyze("SELECT * FROM t WHERE id IN ($1,$2,$3)");
-        let c = analyze("select * from t where id in (1, 2, 3, 4)");
+        let a = parse("select * from t where id in ($1, $2)");
+        let b = parse("SELECT * FROM t WHERE id IN ($1,$2,$3)");
+        let c = parse("select * from t where id in (1, 2, 3, 4)");
         assert_eq!(&*a.normalized, "select * from t where id in (...)");
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_eq!(a.fingerprint, c.fingerprint);
-        let sub = analyze("select * from t where id in (select id from u)");
+        let sub = parse("select * from t where id in (select id from u)");
         assert_eq!(
             &*sub.normalized,
             "select * from t where id in (select id from u)"
@@ -647,7 +647,7 @@ mod tests {
             ("select * from (select 1) s", Verb::Select, "unknown"),
         ];
         for (sql, verb, model) in cases {
-            let info = analyze(sql);
+            let info = parse(sql);
             assert_eq!(info.verb, verb, "{sql}");
             assert_eq!(&*info.model, model, "{sql}");
         }
@@ -655,12 +655,12 @@ mod tests {
 
     #[test]
     fn whitespace_and_case_do_not_change_the_fingerprint() {
-        let a = analyze("SELECT  a\n\tFROM t WHERE b = 1");
-        let b = analyze("select a from t where b = 42");
+        let a = parse("SELECT  a\n\tFROM t WHERE b = 1");
+        let b = parse("select a from t where b = 42");
         assert_eq!(a.fingerprint, b.fingerprint);
         assert_ne!(
             a.fingerprint,
-            analyze("select a from t where c = 1").fingerprint
+            parse("select a from t where c = 1").fingerprint
         );
     }
 
@@ -674,7 +674,7 @@ mod tests {
             "select $a",
             "€ 'x",
         ] {
-            let info = analyze(sql);
+            let info = parse(sql);
             assert!(
                 !info.normalized.contains("abc") || sql.contains('"'),
                 "{sql}"

@@ -164,7 +164,7 @@ pub fn pg_findings(
                 Some(window) if window.calls > 0 => window,
                 _ => statement.cumulative,
             };
-            let info = crate::db::statement::analyze(text);
+            let info = crate::db::statement::parse(text);
             let dml = matches!(
                 info.verb,
                 Verb::Select | Verb::Insert | Verb::Update | Verb::Delete | Verb::Merge

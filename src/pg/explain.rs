@@ -132,7 +132,7 @@ fn single_statement(sql: &str) -> Result<(), ExplainError> {
 /// Whether `sql` is one SELECT that may run: no second statement, no
 /// write or lock, no function whose effect outlives the rollback.
 fn single_select(sql: &str) -> Result<(), ExplainError> {
-    let info = crate::db::statement::analyze(sql);
+    let info = crate::db::statement::parse(sql);
     if info.verb != Verb::Select {
         return Err(ExplainError::NotSelect(info.verb.as_str()));
     }

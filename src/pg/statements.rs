@@ -285,7 +285,7 @@ impl StatementsReader {
                     state.agent_texts.insert(queryid);
                 }
             }
-            let info = statement::analyze(&text);
+            let info = statement::parse(&text);
             if matches!(
                 info.verb,
                 statement::Verb::Select

@@ -3,7 +3,7 @@
 //! The seed rated against fixed thresholds only. Here, when the operation
 //! has recorded history (custom measurements, or an HTTP route), the
 //! duration is rated against that operation's own p50 and p95, and the
-//! suggestions say by how much. Analysis reads history and never records,
+//! suggestions say by how much. A rating reads history and never records,
 //! so callers cannot poison it.
 
 use crate::metrics::HistogramSnapshot;
@@ -71,7 +71,7 @@ impl Baseline {
 
 /// The verdict on one duration.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Analysis {
+pub struct Rating {
     /// The rating.
     pub performance: Performance,
     /// What it means and what to do.
@@ -87,7 +87,7 @@ fn ms(value: f64) -> String {
 }
 
 /// Rates `duration_ms` of `operation`, against `baseline` when there is one.
-pub fn analyze(operation: &str, duration_ms: f64, baseline: Option<&Baseline>) -> Analysis {
+pub fn rate(operation: &str, duration_ms: f64, baseline: Option<&Baseline>) -> Rating {
     let mut suggestions = Vec::new();
     let performance = match baseline {
         Some(b) => {
@@ -152,7 +152,7 @@ pub fn analyze(operation: &str, duration_ms: f64, baseline: Option<&Baseline>) -
             );
         }
     }
-    Analysis {
+    Rating {
         performance,
         suggestions,
     }
@@ -173,24 +173,18 @@ mod tests {
 
     #[test]
     fn fixed_thresholds_without_history() {
-        assert_eq!(analyze("x", 50.0, None).performance, Performance::Excellent);
-        assert_eq!(analyze("x", 100.0, None).performance, Performance::Good);
-        assert_eq!(
-            analyze("x", 999.0, None).performance,
-            Performance::Acceptable
-        );
-        assert_eq!(analyze("x", 2_000.0, None).performance, Performance::Poor);
-        assert_eq!(
-            analyze("x", 3_000.0, None).performance,
-            Performance::Critical
-        );
-        assert!(analyze("x", 50.0, None).suggestions[0].contains("fixed thresholds"));
+        assert_eq!(rate("x", 50.0, None).performance, Performance::Excellent);
+        assert_eq!(rate("x", 100.0, None).performance, Performance::Good);
+        assert_eq!(rate("x", 999.0, None).performance, Performance::Acceptable);
+        assert_eq!(rate("x", 2_000.0, None).performance, Performance::Poor);
+        assert_eq!(rate("x", 3_000.0, None).performance, Performance::Critical);
+        assert!(rate("x", 50.0, None).suggestions[0].contains("fixed thresholds"));
     }
 
     #[test]
     fn rated_against_own_percentiles() {
         let b = baseline(210.0, 480.0);
-        let slow = analyze("x", 1_500.0, Some(&b));
+        let slow = rate("x", 1_500.0, Some(&b));
         assert_eq!(slow.performance, Performance::Critical);
         assert!(
             slow.suggestions[0].starts_with("1500 ms is 3.1× this operation's p95 of 480 ms"),
@@ -198,18 +192,15 @@ mod tests {
             slow.suggestions
         );
         assert_eq!(
-            analyze("x", 200.0, Some(&b)).performance,
+            rate("x", 200.0, Some(&b)).performance,
             Performance::Excellent
         );
-        assert_eq!(analyze("x", 400.0, Some(&b)).performance, Performance::Good);
+        assert_eq!(rate("x", 400.0, Some(&b)).performance, Performance::Good);
         assert_eq!(
-            analyze("x", 700.0, Some(&b)).performance,
+            rate("x", 700.0, Some(&b)).performance,
             Performance::Acceptable
         );
-        assert_eq!(
-            analyze("x", 1_400.0, Some(&b)).performance,
-            Performance::Poor
-        );
+        assert_eq!(rate("x", 1_400.0, Some(&b)).performance, Performance::Poor);
     }
 
     #[test]
@@ -217,7 +208,7 @@ mod tests {
         // 250 ms is "good" on fixed thresholds but far past this one's p95.
         let b = baseline(2.0, 5.0);
         assert_eq!(
-            analyze("x", 250.0, Some(&b)).performance,
+            rate("x", 250.0, Some(&b)).performance,
             Performance::Critical
         );
     }
