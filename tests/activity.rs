@@ -52,15 +52,7 @@ async fn signal(agent: &TestAgent, pid: i32, action: &str) -> (StatusCode, Value
 /// The `kind` finding in the stats' health recommendations, read with the
 /// admin token.
 async fn finding(agent: &TestAgent, kind: &str) -> Option<Value> {
-    let stats: Value = client()
-        .get(agent.url("/api/performance/stats"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let stats: Value = agent.admin_json("/api/performance/stats").await?;
     stats["recommendations"]["health"]
         .as_array()?
         .iter()
@@ -174,15 +166,7 @@ async fn sessions_locks_and_signals() {
     // Findings: for the admin token with pids and statements, without it
     // counts only.
     let stats = eventually("activity findings in the stats", async || {
-        let stats: Value = client()
-            .get(agent.url("/api/performance/stats"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
         let kinds: Vec<String> = stats["recommendations"]["health"]
             .as_array()?
             .iter()
@@ -242,13 +226,7 @@ async fn sessions_locks_and_signals() {
     // Without pg_signal_backend the agent's role may not signal: a 403
     // that says what to grant.
     let (status, answer) = signal(&agent, waiter_pid, "cancel").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("pg_signal_backend")),
-        "{answer}"
-    );
+    support::assert_refused(status, &answer, StatusCode::FORBIDDEN, "pg_signal_backend");
     let capability = async || -> Value {
         let check: Value = client()
             .get(agent.url("/api/performance/database"))
@@ -549,33 +527,15 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         serde_json::json!({"queryid": update, "analyze": true, "params": ["x", "1"]}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("`analyze`")),
-        "{answer}"
-    );
+    support::assert_refused(status, &answer, StatusCode::BAD_REQUEST, "`analyze`");
     let (status, answer) = explain(
         &agent,
         serde_json::json!({"queryid": select, "analyze": true, "params": []}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("`params`")),
-        "{answer}"
-    );
+    support::assert_refused(status, &answer, StatusCode::BAD_REQUEST, "`params`");
     let (status, answer) = explain(&agent, serde_json::json!({"queryid": "abc"})).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("`queryid`")),
-        "{answer}"
-    );
+    support::assert_refused(status, &answer, StatusCode::BAD_REQUEST, "`queryid`");
     let (status, _) = explain(&agent, serde_json::json!({"queryid": "12345"})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A SELECT calling a function known to outlast the rollback is
@@ -591,13 +551,7 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         serde_json::json!({"queryid": counter, "analyze": true, "params": ["counter"]}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("`analyze`")),
-        "{answer}"
-    );
+    support::assert_refused(status, &answer, StatusCode::BAD_REQUEST, "`analyze`");
     // …and one that writes through a function of its own cannot run in
     // the read-only transaction: refused by Postgres (422), nothing written.
     let (status, answer) = explain(
@@ -605,12 +559,11 @@ async fn explain_plans_any_statement_and_runs_selects_only() {
         serde_json::json!({"queryid": bump, "analyze": true, "params": []}),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
-    assert!(
-        answer["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("read-only")),
-        "{answer}"
+    support::assert_refused(
+        status,
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "read-only",
     );
     let bumped: i64 = app
         .query_one("SELECT count(*) FROM items WHERE name = 'bumped'", &[])

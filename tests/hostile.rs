@@ -279,15 +279,7 @@ async fn hostile_database_users_cannot_use_the_agent() {
     // on (quoted), hidden.t is resolved although the agent has no USAGE
     // on its schema, and the advisor's reads succeed.
     let suggestions = eventually("advice on \"order items\"", async || {
-        let stats: Value = client()
-            .get(agent.url("/api/performance/stats"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
         let list = stats["recommendations"]["indexSuggestions"]
             .as_array()?
             .clone();

@@ -27,7 +27,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use parking_lot::Mutex;
 use perfscope::Perfscope;
 use perfscope::config::{RawConfig, RawOtlp};
-use perfscope::db::{PoolSettings, TimedPool};
+use perfscope::db::TimedPool;
 use poem::web::{Data, Json, Path};
 use poem::{EndpointExt, Route, get, handler, post};
 use prost::Message;
@@ -214,13 +214,7 @@ async fn serve_with(
     tweak(&mut raw);
     let config = raw.validate().expect("config");
     let perfscope = Perfscope::new(config);
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let routes = Route::new().at(
         "/items/:id",
         get(item_handler).data(pool).data(perfscope.clone()),

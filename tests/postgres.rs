@@ -48,13 +48,7 @@ async fn every_statement_is_timed_with_verb_table_and_error_kind() {
     let cluster = PgCluster::start();
     setup_schema(&cluster).await;
     let perfscope = perfscope_with("1000");
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let mut client = pool.get().await.expect("client");
     let rows = client
         .query("SELECT email FROM users WHERE id = $1", &[&7i32])
@@ -227,13 +221,7 @@ async fn slow_log_n_plus_one_and_route_time_are_attributed_to_routes() {
     let cluster = PgCluster::start();
     setup_schema(&cluster).await;
     let perfscope = perfscope_with("100");
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let app = Route::new()
         .at("/reports/slow", get(slow_report))
         .at("/users/:id/orders", get(user_orders))
@@ -510,15 +498,9 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
     .await;
 
     let report: Value = eventually("pg_stat_statements entries", async || {
-        let report: Value = client()
-            .get(agent.url("/api/performance/slow-queries?database=default"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let report: Value = agent
+            .admin_json("/api/performance/slow-queries?database=default")
+            .await?;
         report["queries"]
             .as_array()?
             .iter()
@@ -829,15 +811,7 @@ async fn index_advice_scenarios() {
     })
     .await;
     let fetch = async || -> Option<Vec<Value>> {
-        let stats: Value = client()
-            .get(agent.url("/api/performance/stats"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
         stats["recommendations"]["indexSuggestions"]
             .as_array()
             .cloned()
@@ -1471,13 +1445,7 @@ async fn copy_in_writes_100k_rows_in_one_timed_statement() {
         )
         .await;
     let perfscope = perfscope_with("60000");
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let client = pool.get().await.expect("client");
     let rows: Vec<(i64, String, Option<f64>)> = (0..100_000i64)
         .map(|i| {
@@ -1591,13 +1559,7 @@ async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
         )
         .await;
     let perfscope = perfscope_with("60000");
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
 
     // A composite key, while another task inserts rows with larger keys.
     let writer = {

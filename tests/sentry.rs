@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use perfscope::Perfscope;
 use perfscope::config::RawConfig;
-use perfscope::db::{PoolSettings, TimedPool};
+use perfscope::db::TimedPool;
 use poem::web::{Data, Path};
 use poem::{EndpointExt, Route, get, handler};
 use serde_json::Value;
@@ -92,13 +92,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
     cluster.create_items().await;
     let (dsn, inbox) = support::sentry_receiver().await;
     let perfscope = perfscope(&dsn);
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let app = serve(&perfscope, pool).await;
     let base = app.base.clone();
     let http = client();
@@ -250,13 +244,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
     // transport drops and counts.
     let black_hole = support::black_hole().await;
     let perfscope = self::perfscope(&format!("http://public@{black_hole}/1"));
-    let pool = perfscope
-        .connect_pool(
-            &cluster.url("postgres", "postgres"),
-            PoolSettings::default(),
-        )
-        .await
-        .expect("pool");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
     let app = serve(&perfscope, pool).await;
     let base = app.base.clone();
     assert!(

@@ -109,6 +109,20 @@ impl TestAgent {
         ))
     }
 
+    /// GETs `path` with the admin token: its JSON answer, or `None` while
+    /// the request fails or the answer is not JSON (for `eventually`).
+    pub async fn admin_json(&self, path: &str) -> Option<serde_json::Value> {
+        client()
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    }
+
     /// The metrics exposition, read with the admin token.
     pub async fn metrics(&self) -> String {
         client()
@@ -514,4 +528,22 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Asserts an error answer: `status`, and a `message` naming `fragment`
+/// (the field or the reason).
+#[track_caller]
+pub fn assert_refused(
+    status: reqwest::StatusCode,
+    answer: &serde_json::Value,
+    expected: reqwest::StatusCode,
+    fragment: &str,
+) {
+    assert_eq!(status, expected, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(fragment)),
+        "{answer}"
+    );
 }

@@ -95,3 +95,18 @@ impl PgCluster {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
+
+/// A timed pool of `perfscope` on the cluster's `postgres` database, as
+/// the superuser, with the default settings.
+pub async fn pool(
+    perfscope: &perfscope::Perfscope,
+    cluster: &PgCluster,
+) -> perfscope::db::TimedPool {
+    perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            perfscope::db::PoolSettings::default(),
+        )
+        .await
+        .expect("pool")
+}
