@@ -22,7 +22,7 @@ use crate::agent::{AgentError, serve_with};
 use crate::cache::QueryCache;
 use crate::config::{Config, ConfigError, DatabaseUrl, Secret};
 use crate::db::{PoolSettings, TimedPool};
-use crate::pg::cluster::Cluster;
+use crate::testing::cluster::Cluster;
 
 const INSTALL: &str = include_str!("../sql/install.sql");
 
@@ -57,7 +57,7 @@ GRANT shop TO perfscope;
 pub enum DemoError {
     /// No cluster (e.g. no server binaries: the message says what to install).
     #[error(transparent)]
-    Cluster(#[from] crate::pg::cluster::ClusterError),
+    Cluster(#[from] crate::testing::cluster::ClusterError),
     /// Setting up the schema or the pool failed.
     #[error("setting up the demo database: {0}")]
     Setup(String),

@@ -54,6 +54,9 @@ pub mod pg;
 pub mod rating;
 pub mod runtime;
 pub mod telemetry;
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(feature = "ui")]
 pub mod ui;
 

@@ -56,15 +56,16 @@ struct Inner {
     #[cfg(feature = "postgres")]
     pg_metrics: Arc<crate::metrics::pg::PgMetrics>,
     #[cfg(feature = "postgres")]
-    maintenance: std::sync::OnceLock<Arc<crate::pg::maintenance::Maintenance>>,
+    maintenance: std::sync::OnceLock<Arc<crate::pg::actions::maintenance::Maintenance>>,
     /// Every connection the agent opens to a database it watches.
     #[cfg(feature = "postgres")]
     budget: Arc<crate::db::budget::ConnectionBudget>,
     /// The cluster-wide views of each server (and login role) watched,
     /// shared by the readers of its databases.
     #[cfg(feature = "postgres")]
-    server_views:
-        std::sync::Mutex<std::collections::HashMap<String, Arc<crate::pg::server::ServerViews>>>,
+    server_views: std::sync::Mutex<
+        std::collections::HashMap<String, Arc<crate::pg::readers::server::ServerViews>>,
+    >,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -320,7 +321,7 @@ impl Perfscope {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(pool.views_key().to_owned())
             .or_insert_with(|| {
-                Arc::new(crate::pg::server::ServerViews::new(
+                Arc::new(crate::pg::readers::server::ServerViews::new(
                     self.inner.config.read_interval / 2,
                 ))
             })
@@ -328,7 +329,7 @@ impl Perfscope {
         // The planner role only the agent logs in as: all its statements
         // are the agent's own cost, never the application's.
         let statements = Arc::new(
-            crate::pg::statements::StatementsReader::default()
+            crate::pg::readers::statements::StatementsReader::default()
                 .with_own_roles(
                     self.inner
                         .config
@@ -339,17 +340,18 @@ impl Perfscope {
                 )
                 .with_server_views(views.clone()),
         );
-        let database = Arc::new(crate::pg::database::DatabaseReader::default());
-        let health = Arc::new(crate::pg::health::HealthReader::default());
-        let activity = Arc::new(crate::pg::activity::ActivityReader::new(
-            crate::pg::activity::Thresholds {
+        let database = Arc::new(crate::pg::readers::database::DatabaseReader::default());
+        let checks = Arc::new(crate::pg::readers::checks::ChecksReader::default());
+        let activity = Arc::new(crate::pg::readers::activity::ActivityReader::new(
+            crate::pg::readers::activity::Thresholds {
                 long_query: self.inner.config.long_query_threshold,
                 idle_in_transaction: self.inner.config.idle_in_transaction_threshold,
             },
         ));
-        let space = Arc::new(crate::pg::space::SpaceReader::default());
+        let space = Arc::new(crate::pg::readers::space::SpaceReader::default());
         let replication = Arc::new(
-            crate::pg::replication::ReplicationReader::default().with_server_views(views.clone()),
+            crate::pg::readers::replication::ReplicationReader::default()
+                .with_server_views(views.clone()),
         );
         let name: Arc<str> = Arc::from(name);
         let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
@@ -363,7 +365,7 @@ impl Perfscope {
             statements: statements.clone(),
             database: database.clone(),
             advisor: advisor.clone(),
-            health: health.clone(),
+            checks: checks.clone(),
             activity: activity.clone(),
             space: space.clone(),
             replication: replication.clone(),
@@ -376,7 +378,7 @@ impl Perfscope {
                 statements,
                 database,
                 advisor,
-                health,
+                checks,
                 activity,
                 space,
                 replication,
@@ -392,9 +394,9 @@ impl Perfscope {
     #[cfg(feature = "postgres")]
     pub fn enable_maintenance(&self, url: crate::config::DatabaseUrl) {
         let _ = self.inner.maintenance.set(Arc::new(
-            crate::pg::maintenance::Maintenance::new(
+            crate::pg::actions::maintenance::Maintenance::new(
                 url,
-                crate::pg::maintenance::DEFAULT_STATEMENT_TIMEOUT,
+                crate::pg::actions::maintenance::DEFAULT_STATEMENT_TIMEOUT,
             )
             .with_budget(self.inner.budget.clone()),
         ));
@@ -402,13 +404,17 @@ impl Perfscope {
 
     /// The maintenance runner, when a database is configured.
     #[cfg(feature = "postgres")]
-    pub fn maintenance(&self) -> Option<&Arc<crate::pg::maintenance::Maintenance>> {
+    pub fn maintenance(&self) -> Option<&Arc<crate::pg::actions::maintenance::Maintenance>> {
         self.inner.maintenance.get()
     }
 
     /// Counts a maintenance request or result.
     #[cfg(feature = "postgres")]
-    pub fn count_maintenance(&self, task: crate::pg::maintenance::Task, outcome: &'static str) {
+    pub fn count_maintenance(
+        &self,
+        task: crate::pg::actions::maintenance::Task,
+        outcome: &'static str,
+    ) {
         self.inner
             .pg_metrics
             .maintenance

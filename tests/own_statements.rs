@@ -232,7 +232,7 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_statement_of_a_role_listed_as_the_agents_own_is_its_own() {
     use perfscope::pg::Reader;
-    use perfscope::pg::statements::StatementsReader;
+    use perfscope::pg::readers::statements::StatementsReader;
 
     let cluster = PgCluster::start();
     cluster.install().await;

@@ -2,7 +2,7 @@
 -- database of the server, with its database's oid, without query texts
 -- (fetched for new queryids only). pg_stat_statements scans its whole
 -- shared hash whatever the filter, so it is read once per server and
--- interval and each watched database takes its rows (src/pg/server.rs).
+-- interval and each watched database takes its rows (src/pg/readers/server.rs).
 -- $1: the most rows to read per database.
 -- $2: text[] of roles all of whose statements are the agent's (e.g. its
 --     planner role); `agent_role` marks the agent's login role, whose

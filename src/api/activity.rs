@@ -4,7 +4,7 @@
 //! events and normalized statements, flagged long-running,
 //! idle-in-transaction, blocked or blocking, and the lock chains root
 //! blocker first — and cancelling a query or terminating a session (see
-//! [`crate::pg::activity`]). Every signal request is logged and counted in
+//! [`crate::pg::readers::activity`]). Every signal request is logged and counted in
 //! `perfscope_admin_actions_total{action, outcome}`.
 
 use poem_openapi::param::{Path, Query};
@@ -16,7 +16,8 @@ use super::auth::{Access, BearerToken, authorize};
 use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::activity::{LockChain, Session, Signal, SignalError};
+use crate::pg::actions::signal::{Signal, SignalError};
+use crate::pg::readers::activity::{Backend, LockChain};
 
 /// The activity of one database.
 #[derive(Object, Debug)]
@@ -35,7 +36,7 @@ pub struct ActivityReport {
     /// The oldest open transaction, seconds.
     pub longest_transaction_seconds: f64,
     /// The client sessions (the agent's own left out), oldest query first.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<Backend>,
     /// Each root blocker and the sessions waiting behind it.
     pub lock_chains: Vec<LockChain>,
 }
@@ -115,19 +116,22 @@ impl ActivityApi {
             return Ok(ActivityResponse::NotFound(unknown_database(name)));
         };
         let thresholds = watched.activity.thresholds();
-        let snapshot =
-            match crate::pg::activity::read_now(&watched.pool, thresholds, config.read_timeout)
-                .await
-            {
-                Ok(snapshot) => snapshot,
-                Err(error) => {
-                    tracing::warn!(database = name, %error, "activity read failed");
-                    return Ok(ActivityResponse::Unavailable(error_body(
-                        "unavailable",
-                        format!("database {name:?} cannot be read now"),
-                    )));
-                }
-            };
+        let snapshot = match crate::pg::readers::activity::read_now(
+            &watched.pool,
+            thresholds,
+            config.read_timeout,
+        )
+        .await
+        {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(database = name, %error, "activity read failed");
+                return Ok(ActivityResponse::Unavailable(error_body(
+                    "unavailable",
+                    format!("database {name:?} cannot be read now"),
+                )));
+            }
+        };
         let summary = snapshot.summary();
         Ok(ActivityResponse::Ok(Json(ActivityReport {
             database: name.to_owned(),
@@ -230,7 +234,8 @@ pub(crate) async fn signal_counted(
     backend_start: Option<&str>,
     source: &'static str,
 ) -> Result<bool, SignalError> {
-    let result = crate::pg::activity::signal(&watched.pool, pid, action, backend_start).await;
+    let result =
+        crate::pg::actions::signal::signal(&watched.pool, pid, action, backend_start).await;
     let outcome = match &result {
         Ok(true) => "signalled",
         Ok(false) => "not_signalled",

@@ -1,5 +1,5 @@
 //! `GET /api/performance/database` (admin): the capability self-check of a
-//! watched database (see [`crate::pg::self_check`]).
+//! watched database (see [`crate::pg::actions::self_check`]).
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -10,7 +10,7 @@ use super::auth::{Access, BearerToken, authorize};
 use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::self_check::{self, SelfCheck};
+use crate::pg::actions::self_check::{self, SelfCheck};
 
 #[derive(ApiResponse)]
 enum DatabaseResponse {

@@ -3,7 +3,7 @@
 //! of a SELECT with the caller's parameter values, in a read-only
 //! transaction that is rolled back), admin: the plan of a statement of the
 //! slow-query list by its queryid, as JSON and text (see
-//! [`crate::pg::explain`]).
+//! [`crate::pg::actions::explain`]).
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -15,7 +15,7 @@ use super::error::{ApiError, error_body};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::explain::{DEFAULT_ANALYZE_TIMEOUT, ExplainError};
+use crate::pg::actions::explain::{DEFAULT_ANALYZE_TIMEOUT, ExplainError};
 
 /// What to explain.
 #[derive(Object, Debug, serde::Deserialize)]
@@ -107,7 +107,7 @@ impl ExplainApi {
                 format!("field `database`: no watched database {name:?}"),
             )));
         };
-        let (raw, text) = match crate::pg::explain::statement(&watched.statements, id) {
+        let (raw, text) = match crate::pg::actions::explain::statement(&watched.statements, id) {
             Ok(found) => found,
             Err(error) => {
                 return Ok(ExplainResponse::NotFound(error_body(
@@ -121,7 +121,7 @@ impl ExplainApi {
         } else {
             self.perfscope.config().read_timeout
         };
-        match crate::pg::explain::explain(&watched, id, &raw, analyze, timeout).await {
+        match crate::pg::actions::explain::explain(&watched, id, &raw, analyze, timeout).await {
             Ok(plan) => {
                 tracing::info!(
                     database = name,

@@ -1,5 +1,5 @@
 //! `POST /api/performance/optimize` and `GET /api/performance/optimize/{id}`
-//! (admin): safe maintenance on the database (see [`crate::pg::maintenance`]).
+//! (admin): safe maintenance on the database (see [`crate::pg::actions::maintenance`]).
 //! Every request is logged and counted in
 //! `perfscope_maintenance_total{task, outcome}`.
 
@@ -13,7 +13,7 @@ use super::error::{ApiError, error_body};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::maintenance::{Job, MaintenanceError, Task};
+use crate::pg::actions::maintenance::{Job, MaintenanceError, Task};
 
 /// A maintenance request.
 #[derive(Object, Debug, serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! `GET /api/performance/replication` (admin): the server of a watched
 //! database as a primary (each standby's state and write/flush/replay lag)
 //! or a standby (its replay lag), and its replication slots with the WAL
-//! each retains (see [`crate::pg::replication`]).
+//! each retains (see [`crate::pg::readers::replication`]).
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -12,7 +12,7 @@ use super::auth::{Access, BearerToken, authorize};
 use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::replication::{Slot, Standby};
+use crate::pg::readers::replication::{Slot, Standby};
 
 /// Replication of one database's server.
 #[derive(Object, Debug)]
@@ -73,7 +73,7 @@ impl ReplicationApi {
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(ReplicationResponse::NotFound(unknown_database(name)));
         };
-        match crate::pg::replication::read_now(&watched.pool, config.read_timeout).await {
+        match crate::pg::readers::replication::read_now(&watched.pool, config.read_timeout).await {
             Ok(snapshot) => {
                 let role = if snapshot.standby {
                     "standby"

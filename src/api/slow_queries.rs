@@ -171,7 +171,7 @@ fn pg_entries(
     db: &crate::db::DbInsights,
     only: Option<&str>,
 ) -> Vec<SlowQueryEntry> {
-    use crate::pg::statements::StatementView;
+    use crate::pg::readers::statements::StatementView;
     let mut entries = Vec::new();
     for database in perfscope.watched().all() {
         if only.is_some_and(|name| name != &*database.name) {

@@ -1,7 +1,7 @@
 //! `GET /api/performance/space` (admin): the largest tables and indexes of
 //! a watched database with row estimates, heap, TOAST and index sizes,
 //! bloat estimates and growth since the agent first saw each table (see
-//! [`crate::pg::space`]).
+//! [`crate::pg::readers::space`]).
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -12,7 +12,7 @@ use super::auth::{Access, BearerToken, authorize};
 use super::error::{ApiError, error_body, unknown_database};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::space::{IndexSpace, TableSpace};
+use crate::pg::readers::space::{IndexSpace, TableSpace};
 
 /// The space of one database.
 #[derive(Object, Debug)]
@@ -68,7 +68,13 @@ impl SpaceApi {
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(SpaceResponse::NotFound(unknown_database(name)));
         };
-        match crate::pg::space::read_now(&watched.pool, &watched.space, config.read_timeout).await {
+        match crate::pg::readers::space::read_now(
+            &watched.pool,
+            &watched.space,
+            config.read_timeout,
+        )
+        .await
+        {
             Ok(snapshot) => Ok(SpaceResponse::Ok(Json(SpaceReport {
                 database: name.to_owned(),
                 tables: snapshot.tables,

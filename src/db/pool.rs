@@ -410,7 +410,7 @@ impl TimedPool {
     }
 
     /// `role@host:port`: pools with the same key see the same cluster-wide
-    /// views (see `crate::pg::server`).
+    /// views (see `crate::pg::readers::server`).
     pub fn views_key(&self) -> &str {
         &self.shared.views_key
     }

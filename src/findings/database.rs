@@ -62,7 +62,7 @@ pub fn database_advice(
 ) -> (Vec<Recommendation>, Vec<Recommendation>) {
     let (mut cache, mut health) = (Vec::new(), Vec::new());
     for database in watched.all() {
-        let items = database.health.latest();
+        let items = database.checks.latest();
         for kind in [
             "invalid",
             "unused",
@@ -71,7 +71,7 @@ pub fn database_advice(
             "sequence",
             "wraparound",
         ] {
-            let of_kind: Vec<&crate::pg::health::HealthItem> =
+            let of_kind: Vec<&crate::pg::readers::checks::CheckFinding> =
                 items.iter().filter(|i| i.kind == kind).collect();
             let Some((name, severity, text)) = health_text(kind) else {
                 continue;

@@ -10,7 +10,7 @@ type ActivityKind = (
     &'static str,
     Severity,
     f64,
-    fn(&crate::pg::activity::Session) -> Option<f64>,
+    fn(&crate::pg::readers::activity::Backend) -> Option<f64>,
 );
 
 /// Long-running queries, idle-in-transaction sessions and blocked sessions
@@ -18,8 +18,8 @@ type ActivityKind = (
 /// admin token.
 pub(super) fn activity_findings(
     name: &str,
-    activity: &crate::pg::activity::ActivitySnapshot,
-    thresholds: crate::pg::activity::Thresholds,
+    activity: &crate::pg::readers::activity::ActivitySnapshot,
+    thresholds: crate::pg::readers::activity::Thresholds,
     admin: bool,
 ) -> Vec<Recommendation> {
     let kinds: [ActivityKind; 3] = [
@@ -47,7 +47,7 @@ pub(super) fn activity_findings(
     ];
     let mut findings = Vec::new();
     for (kind, text, severity, threshold, seconds) in kinds {
-        let flagged: Vec<&crate::pg::activity::Session> = activity
+        let flagged: Vec<&crate::pg::readers::activity::Backend> = activity
             .sessions
             .iter()
             .filter(|s| s.flags.iter().any(|f| f == kind.as_str()))

@@ -8,7 +8,7 @@ use super::{Kind, Recommendation, Severity};
 /// token.
 pub(super) fn bloat_findings(
     name: &str,
-    space: &crate::pg::space::SpaceSnapshot,
+    space: &crate::pg::readers::space::SpaceSnapshot,
     admin: bool,
 ) -> Vec<Recommendation> {
     let (tables, indexes) = space.bloated();
@@ -23,7 +23,7 @@ pub(super) fn bloat_findings(
                 tables.len()
             ),
             value: tables.iter().filter_map(|t| t.bloat_ratio).fold(0.0, f64::max),
-            threshold: crate::pg::space::BLOAT_SHARE,
+            threshold: crate::pg::readers::space::BLOAT_SHARE,
             objects: admin.then(|| {
                 tables
                     .iter()
@@ -41,7 +41,7 @@ pub(super) fn bloat_findings(
                 indexes.len()
             ),
             value: indexes.iter().filter_map(|i| i.bloat_ratio).fold(0.0, f64::max),
-            threshold: crate::pg::space::BLOAT_SHARE,
+            threshold: crate::pg::readers::space::BLOAT_SHARE,
             objects: admin.then(|| {
                 indexes
                     .iter()
@@ -57,7 +57,7 @@ pub(super) fn bloat_findings(
 /// only for the admin token.
 pub(super) fn slot_findings(
     name: &str,
-    replication: &crate::pg::replication::ReplicationSnapshot,
+    replication: &crate::pg::readers::replication::ReplicationSnapshot,
     admin: bool,
 ) -> Vec<Recommendation> {
     let inactive = replication.inactive_slots();

@@ -129,9 +129,9 @@ struct StatementsCollector {
     top: usize,
 }
 
-type Value = fn(&crate::pg::statements::StatementView) -> f64;
-type FiguresValue = fn(&crate::pg::statements::Figures) -> f64;
-type DatabaseValue = fn(&crate::pg::database::DatabaseSnapshot) -> Option<f64>;
+type Value = fn(&crate::pg::readers::statements::StatementView) -> f64;
+type FiguresValue = fn(&crate::pg::readers::statements::Figures) -> f64;
+type DatabaseValue = fn(&crate::pg::readers::database::DatabaseSnapshot) -> Option<f64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConnectionLabels {

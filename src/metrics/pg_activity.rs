@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
 use crate::pg::Watched;
-use crate::pg::activity::ActivitySummary;
+use crate::pg::readers::activity::ActivitySummary;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DatabaseLabels {

@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
 use crate::pg::Watched;
-use crate::pg::replication::{MAX_EXPORTED, ReplicationSnapshot};
+use crate::pg::readers::replication::{MAX_EXPORTED, ReplicationSnapshot};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StandbyLabels {
@@ -32,7 +32,7 @@ type SlotFamily = (
     &'static str,
     &'static str,
     Option<Unit>,
-    fn(&crate::pg::replication::Slot) -> Option<f64>,
+    fn(&crate::pg::readers::replication::Slot) -> Option<f64>,
 );
 
 /// Encodes the latest replication pass of every watched database.

@@ -2,22 +2,18 @@
 //! file behind [`Reader`], run by [`runner`], which owns the per-read
 //! `statement_timeout`, the timing and the success metric, so a failing
 //! reader logs and counts but never takes the agent down.
+//!
+//! Laid out by role: [`readers`] (scheduled reads of the statistics
+//! views), [`actions`] (what an operator asks for now), [`advisor`] and
+//! [`planner`] (index advice and planning as the planner role), [`own`]
+//! (the statements the agent sends) and [`runner`] (the read loop).
 
-pub mod activity;
+pub mod actions;
 pub mod advisor;
-pub mod cluster;
-pub mod database;
-pub mod explain;
-pub mod health;
-pub mod maintenance;
 pub mod own;
 pub mod planner;
-pub mod replication;
+pub mod readers;
 pub mod runner;
-pub mod self_check;
-pub mod server;
-pub mod space;
-pub mod statements;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -133,19 +129,19 @@ pub struct WatchedDatabase {
     /// Its name, the `database` label (`default` for `DATABASE_URL`).
     pub name: Arc<str>,
     /// The pg_stat_statements reader.
-    pub statements: Arc<statements::StatementsReader>,
+    pub statements: Arc<readers::statements::StatementsReader>,
     /// The database figures reader.
-    pub database: Arc<database::DatabaseReader>,
+    pub database: Arc<readers::database::DatabaseReader>,
     /// The index advisor.
     pub advisor: Arc<advisor::IndexAdvisor>,
-    /// The health reader.
-    pub health: Arc<health::HealthReader>,
+    /// The checks reader (indexes, vacuum, sequences, wraparound).
+    pub checks: Arc<readers::checks::ChecksReader>,
     /// The activity reader (sessions, locks).
-    pub activity: Arc<activity::ActivityReader>,
+    pub activity: Arc<readers::activity::ActivityReader>,
     /// The space reader (largest tables and indexes, bloat, growth).
-    pub space: Arc<space::SpaceReader>,
+    pub space: Arc<readers::space::SpaceReader>,
     /// The replication reader (standbys, lag, slots).
-    pub replication: Arc<replication::ReplicationReader>,
+    pub replication: Arc<readers::replication::ReplicationReader>,
     /// The pool its readers use.
     pub pool: crate::db::TimedPool,
 }

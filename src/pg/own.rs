@@ -69,10 +69,10 @@ const FIXED: &[&str] = &[
     // src/pg/mod.rs
     "SELECT current_setting('server_version_num')::int",
     "SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = 1",
-    // src/pg/replication.rs, src/pg/maintenance.rs
+    // src/pg/readers/replication.rs, src/pg/actions/maintenance.rs
     "SELECT pg_is_in_recovery()",
     "SELECT pg_backend_pid()",
-    // src/pg/statements.rs: its database's oid, once.
+    // src/pg/readers/statements.rs: its database's oid, once.
     "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
     // src/pg/runner.rs: a read past its deadline stopped.
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",

@@ -426,7 +426,7 @@ async fn analyze(
 
 #[cfg(feature = "postgres")]
 async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) -> Response {
-    use crate::pg::maintenance::{MaintenanceError, Task};
+    use crate::pg::actions::maintenance::{MaintenanceError, Task};
     let Some(maintenance) = perfscope.maintenance() else {
         return html(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -504,7 +504,7 @@ async fn database(ui: Data<&Ui>, request: &Request) -> Response {
     let body = {
         let mut checks = Vec::new();
         for watched in ui.perfscope.watched().all() {
-            let check = crate::pg::self_check::run(&watched).await;
+            let check = crate::pg::actions::self_check::run(&watched).await;
             checks.push((
                 watched.name.to_string(),
                 check.map_err(|error| {
@@ -563,7 +563,8 @@ async fn activity(
         let mut databases = Vec::new();
         for watched in ui.perfscope.watched().all() {
             let thresholds = watched.activity.thresholds();
-            let read = crate::pg::activity::read_now(&watched.pool, thresholds, timeout).await;
+            let read =
+                crate::pg::readers::activity::read_now(&watched.pool, thresholds, timeout).await;
             databases.push((
                 watched.name.to_string(),
                 read.map(|snapshot| (snapshot, thresholds)).map_err(|error| {
@@ -634,7 +635,7 @@ async fn signal(
     };
     #[cfg(feature = "postgres")]
     {
-        use crate::pg::activity::Signal;
+        use crate::pg::actions::signal::Signal;
         let action = match form.get("action").map(String::as_str) {
             Some("cancel") => Signal::Cancel,
             Some("terminate") => Signal::Terminate,
@@ -713,9 +714,11 @@ async fn signal(
             }
             Err(error) => {
                 let status = match error {
-                    crate::pg::activity::SignalError::NotASession(_) => StatusCode::NOT_FOUND,
-                    crate::pg::activity::SignalError::Forbidden(_) => StatusCode::FORBIDDEN,
-                    crate::pg::activity::SignalError::Unavailable(_) => {
+                    crate::pg::actions::signal::SignalError::NotASession(_) => {
+                        StatusCode::NOT_FOUND
+                    }
+                    crate::pg::actions::signal::SignalError::Forbidden(_) => StatusCode::FORBIDDEN,
+                    crate::pg::actions::signal::SignalError::Unavailable(_) => {
                         StatusCode::SERVICE_UNAVAILABLE
                     }
                 };
@@ -754,14 +757,14 @@ async fn plan_view(
             format!("Field `database`: no watched database {db_name:?}."),
         )
     })?;
-    let (raw, text) = crate::pg::explain::statement(&watched.statements, id)
+    let (raw, text) = crate::pg::actions::explain::statement(&watched.statements, id)
         .map_err(|error| (StatusCode::NOT_FOUND, error.to_string()))?;
     let timeout = if values.is_some() {
-        crate::pg::explain::DEFAULT_ANALYZE_TIMEOUT
+        crate::pg::actions::explain::DEFAULT_ANALYZE_TIMEOUT
     } else {
         perfscope.config().read_timeout
     };
-    let plan = crate::pg::explain::explain(&watched, id, &raw, values, timeout)
+    let plan = crate::pg::actions::explain::explain(&watched, id, &raw, values, timeout)
         .await
         .map(|p| p.text)
         .map_err(|e| e.to_string());
@@ -775,7 +778,7 @@ async fn plan_view(
     // The form only for a SELECT that may run, with a form-sized number of
     // parameters.
     let params = crate::pg::planner::inventory::read(&raw).map_or(0, |i| i.params);
-    let select = crate::pg::explain::may_analyze(&raw) && params <= 100;
+    let select = crate::pg::actions::explain::may_analyze(&raw) && params <= 100;
     Ok(pages::ExplainView {
         database: db_name.to_owned(),
         queryid: id.to_string(),

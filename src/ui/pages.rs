@@ -617,7 +617,10 @@ fn recommendations(list: &[Recommendation]) -> Markup {
 
 /// One database's self-check, or why it could not run.
 #[cfg(feature = "postgres")]
-pub type CheckResult = (String, Result<crate::pg::self_check::SelfCheck, String>);
+pub type CheckResult = (
+    String,
+    Result<crate::pg::actions::self_check::SelfCheck, String>,
+);
 
 /// The Database page's body.
 #[cfg(feature = "postgres")]
@@ -665,7 +668,7 @@ pub fn database(checks: &[CheckResult]) -> Markup {
 #[cfg(feature = "postgres")]
 pub fn own_cost(
     name: &str,
-    statements: &crate::pg::statements::StatementsSnapshot,
+    statements: &crate::pg::readers::statements::StatementsSnapshot,
     connections: Option<u64>,
 ) -> Markup {
     let own = &statements.own;
@@ -705,8 +708,8 @@ pub fn own_cost(
 #[cfg(feature = "postgres")]
 pub fn space_and_replication(
     name: &str,
-    space: Option<&crate::pg::space::SpaceSnapshot>,
-    replication: Option<&crate::pg::replication::ReplicationSnapshot>,
+    space: Option<&crate::pg::readers::space::SpaceSnapshot>,
+    replication: Option<&crate::pg::readers::replication::ReplicationSnapshot>,
 ) -> Markup {
     let bytes = |b: i64| format::bytes(u64::try_from(b).ok());
     html! {
@@ -728,7 +731,7 @@ pub fn space_and_replication(
                                         td.num { (bytes(t.toast_bytes)) }
                                         td.num { (bytes(t.index_bytes)) }
                                         td.num { (bytes(t.total_bytes)) }
-                                        td.num.warn[t.bloat_ratio.is_some_and(|r| r >= crate::pg::space::BLOAT_SHARE)] {
+                                        td.num.warn[t.bloat_ratio.is_some_and(|r| r >= crate::pg::readers::space::BLOAT_SHARE)] {
                                             (format::percent(t.bloat_ratio))
                                         }
                                         td.num { (t.growth_bytes.map_or_else(|| "–".to_owned(), |g| if g >= 0 { format!("+{}", bytes(g)) } else { format!("−{}", bytes(-g)) })) }
@@ -795,8 +798,8 @@ pub type ActivityResult = (
     String,
     Result<
         (
-            crate::pg::activity::ActivitySnapshot,
-            crate::pg::activity::Thresholds,
+            crate::pg::readers::activity::ActivitySnapshot,
+            crate::pg::readers::activity::Thresholds,
         ),
         String,
     >,
@@ -818,7 +821,7 @@ fn flag_badges(flags: &[String]) -> Markup {
 #[cfg(feature = "postgres")]
 fn signal_form(
     database: &str,
-    session: &crate::pg::activity::Session,
+    session: &crate::pg::readers::activity::Backend,
     action: &str,
     csrf: &str,
 ) -> Markup {
@@ -1173,7 +1176,7 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn the_database_page_gives_the_fix_for_each_missing_piece() {
-        use crate::pg::self_check::{Capability, SelfCheck};
+        use crate::pg::actions::self_check::{Capability, SelfCheck};
         let fix =
             "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'; -- then restart";
         let checks = vec![
@@ -1240,8 +1243,8 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn the_activity_page_shows_chains_root_first_and_signal_forms() {
-        use crate::pg::activity::{ActivitySnapshot, Session, Thresholds};
-        let session = |pid: i32, state: &str, blocked_by: Vec<i32>, query: &str| Session {
+        use crate::pg::readers::activity::{ActivitySnapshot, Backend, Thresholds};
+        let session = |pid: i32, state: &str, blocked_by: Vec<i32>, query: &str| Backend {
             pid,
             user: "app".into(),
             application: "api".into(),

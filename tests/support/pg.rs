@@ -1,8 +1,8 @@
 //! The throwaway cluster of the tests: perfscope's own
-//! [`perfscope::pg::cluster::Cluster`] (the demo uses it too), with
+//! [`perfscope::testing::cluster::Cluster`] (the demo uses it too), with
 //! failures turned into test panics that say what to install.
 
-use perfscope::pg::cluster::Cluster;
+use perfscope::testing::cluster::Cluster;
 
 /// A running cluster; stopped and removed when dropped.
 pub struct PgCluster {

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::planner::{Mode, PlanError, Planner, Session, Statement};
-use super::statements::{StatementView, StatementsReader};
+use super::readers::statements::{StatementView, StatementsReader};
 use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
 

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::db::budget::{BudgetPermit, ConnectionBudget, server_key};
 use crate::db::connect::ConnectOptions;
 
-use super::advisor::quote_ident;
-use super::describe;
+use crate::pg::advisor::quote_ident;
+use crate::pg::describe;
 
-const TABLE: &str = include_str!("../../sql/queries/maintenance_table.sql");
-const VACUUM_PROGRESS: &str = include_str!("../../sql/queries/vacuum_progress.sql");
+const TABLE: &str = include_str!("../../../sql/queries/maintenance_table.sql");
+const VACUUM_PROGRESS: &str = include_str!("../../../sql/queries/vacuum_progress.sql");
 
 /// How long a task waits for a lock before giving up.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);

@@ -9,7 +9,7 @@
 //!   verbatim: `ALTER ROLE … PASSWORD '…'` arrives with the password).
 //! - The agent's own statements are left out of the list and summed into
 //!   [`StatementsSnapshot::own`], its cost to the database: those of its
-//!   login role whose text is one the agent sends ([`super::own`]; never a
+//!   login role whose text is one the agent sends ([`crate::pg::own`]; never a
 //!   marker a user can type, never every statement of a role a host app
 //!   may share), and every statement of the roles listed as the agent's
 //!   own (e.g. its planner role).
@@ -24,13 +24,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
 use crate::db::statement;
+use crate::pg::{ReadError, Reader};
 
-const STATEMENTS_14: &str = include_str!("../../sql/queries/statements_14.sql");
-const STATEMENTS_17: &str = include_str!("../../sql/queries/statements_17.sql");
-const STATEMENT_TEXTS: &str = include_str!("../../sql/queries/statement_texts.sql");
+const STATEMENTS_14: &str = include_str!("../../../sql/queries/statements_14.sql");
+const STATEMENTS_17: &str = include_str!("../../../sql/queries/statements_17.sql");
+const STATEMENT_TEXTS: &str = include_str!("../../../sql/queries/statement_texts.sql");
 /// Statements read per pass at most (pg_stat_statements.max's default).
 pub const DEFAULT_STATEMENT_LIMIT: i64 = 5_000;
 /// Texts kept; past it the cache starts over (refetched as needed).
@@ -268,7 +268,7 @@ impl StatementsReader {
             state.agent_texts.clear();
             state.agent_checked.clear();
         }
-        let agent = super::own::agent();
+        let agent = crate::pg::own::agent();
         // The agent's login role's texts come first: another role's text
         // of the same queryid replaces it for display.
         for row in &fetched {

@@ -11,9 +11,8 @@
 //! the same rows: each root blocker first, then every session waiting
 //! behind it, breadth first.
 //!
-//! [`signal`] cancels or terminates one backend, only if it is one of the
-//! sessions the view lists, in one statement (no window between the check
-//! and the signal).
+//! Cancelling or terminating a backend is an action, not a read: see
+//! [`crate::pg::actions::signal`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -21,16 +20,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
+use crate::pg::{ReadError, Reader};
 
-const ACTIVITY: &str = include_str!("../../sql/queries/activity.sql");
-const SIGNAL: &str = include_str!("../../sql/queries/signal_backend.sql");
+const ACTIVITY: &str = include_str!("../../../sql/queries/activity.sql");
 
 /// One client session.
+// A Postgres backend (a process serving one client connection), named
+// `Backend` apart from the pages' login session; the schema keeps its
+// published name.
 #[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
-pub struct Session {
+#[oai(rename = "Session", rename_all = "camelCase")]
+pub struct Backend {
     /// Its backend's pid.
     pub pid: i32,
     /// The role it is logged in as.
@@ -73,7 +74,7 @@ pub struct ActivitySnapshot {
     /// When it was read.
     pub at: SystemTime,
     /// The client sessions, oldest query first.
-    pub sessions: Vec<Session>,
+    pub sessions: Vec<Backend>,
 }
 
 /// A session in a lock chain.
@@ -150,7 +151,7 @@ pub async fn read_activity(
     let mut sessions = Vec::new();
     for row in tx.query(ACTIVITY, &[]).await? {
         let query: String = row.try_get("query")?;
-        sessions.push(Session {
+        sessions.push(Backend {
             pid: row.try_get("pid")?,
             user: row.try_get("usename")?,
             application: row.try_get("application_name")?,
@@ -185,7 +186,7 @@ pub async fn read_now(
     timeout: Duration,
 ) -> Result<ActivitySnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = super::read_only(&mut client, timeout).await?;
+    let tx = crate::pg::read_only(&mut client, timeout).await?;
     let snapshot = read_activity(&tx, thresholds).await?;
     tx.commit().await?;
     Ok(snapshot)
@@ -249,7 +250,7 @@ impl ActivitySnapshot {
 
     /// Each root blocker with the sessions waiting behind it.
     pub fn lock_chains(&self) -> Vec<LockChain> {
-        let by_pid: HashMap<i32, &Session> = self.sessions.iter().map(|s| (s.pid, s)).collect();
+        let by_pid: HashMap<i32, &Backend> = self.sessions.iter().map(|s| (s.pid, s)).collect();
         let mut waiters: HashMap<i32, Vec<i32>> = HashMap::new();
         for s in &self.sessions {
             for blocker in &s.blocked_by {
@@ -323,7 +324,7 @@ impl ActivitySnapshot {
 #[derive(Debug)]
 pub struct ActivityReader {
     thresholds: Thresholds,
-    latest: super::Latest<ActivitySnapshot>,
+    latest: crate::pg::Latest<ActivitySnapshot>,
 }
 
 impl ActivityReader {
@@ -331,7 +332,7 @@ impl ActivityReader {
     pub fn new(thresholds: Thresholds) -> Self {
         Self {
             thresholds,
-            latest: super::Latest::default(),
+            latest: crate::pg::Latest::default(),
         }
     }
 
@@ -365,96 +366,12 @@ impl Reader for ActivityReader {
     }
 }
 
-/// Cancel the backend's query, or end its session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum Signal {
-    /// `pg_cancel_backend`: the running query is cancelled, the session
-    /// stays.
-    Cancel,
-    /// `pg_terminate_backend`: the session ends (its transaction rolls
-    /// back).
-    Terminate,
-}
-
-impl Signal {
-    /// The `action` label and SQL argument.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cancel => "cancel",
-            Self::Terminate => "terminate",
-        }
-    }
-}
-
-/// Why a signal was not sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SignalError {
-    /// Not one of the database's listed client sessions.
-    #[error(
-        "pid {0} is not a client session of this database (other databases' sessions, background processes and the agent's own are never signalled)"
-    )]
-    NotASession(i32),
-    /// The agent's role may not signal it.
-    #[error(
-        "the agent's role may not signal pid {0}: GRANT pg_signal_backend TO the agent's role (superusers' sessions can only be signalled by a superuser)"
-    )]
-    Forbidden(i32),
-    /// The database could not be asked.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl SignalError {
-    /// The `outcome` label.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Self::NotASession(_) => "refused",
-            Self::Forbidden(_) => "forbidden",
-            Self::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-/// Sends `signal` to `pid` through `pool`, if it is one of the database's
-/// listed client sessions (and, with `backend_start`, still the session
-/// that started then); whether Postgres delivered it.
-pub async fn signal(
-    pool: &crate::db::TimedPool,
-    pid: i32,
-    signal: Signal,
-    backend_start: Option<&str>,
-) -> Result<bool, SignalError> {
-    let client = pool
-        .get()
-        .await
-        .map_err(|e| SignalError::Unavailable(e.to_string()))?;
-    let action = signal.as_str();
-    match client
-        .query_opt(SIGNAL, &[&pid, &action, &backend_start])
-        .await
-    {
-        Ok(Some(row)) => Ok(row
-            .try_get::<_, Option<bool>>(0)
-            .ok()
-            .flatten()
-            .unwrap_or(false)),
-        Ok(None) => Err(SignalError::NotASession(pid)),
-        Err(error)
-            if error.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
-        {
-            Err(SignalError::Forbidden(pid))
-        }
-        Err(error) => Err(SignalError::Unavailable(super::describe(&error))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn session(pid: i32, state: &str, blocked_by: &[i32]) -> Session {
-        Session {
+    fn session(pid: i32, state: &str, blocked_by: &[i32]) -> Backend {
+        Backend {
             pid,
             user: "app".into(),
             application: "api".into(),

@@ -9,11 +9,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
+use crate::pg::{ReadError, Reader};
 
-const REPLICATION: &str = include_str!("../../sql/queries/replication.sql");
-const SLOTS: &str = include_str!("../../sql/queries/replication_slots.sql");
+const REPLICATION: &str = include_str!("../../../sql/queries/replication.sql");
+const SLOTS: &str = include_str!("../../../sql/queries/replication_slots.sql");
 
 /// Standbys and slots exported as series at most (the series cap).
 pub const MAX_EXPORTED: usize = 32;
@@ -128,7 +128,7 @@ pub async fn read_now(
     timeout: std::time::Duration,
 ) -> Result<ReplicationSnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = super::read_only(&mut client, timeout).await?;
+    let tx = crate::pg::read_only(&mut client, timeout).await?;
     let snapshot = read_replication(&tx).await?;
     tx.commit().await?;
     Ok(snapshot)
@@ -137,7 +137,7 @@ pub async fn read_now(
 /// The replication reader of one database's server.
 #[derive(Debug, Default)]
 pub struct ReplicationReader {
-    latest: super::Latest<ReplicationSnapshot>,
+    latest: crate::pg::Latest<ReplicationSnapshot>,
     /// Its server's shared views: one read for every watched database of
     /// the server.
     views: Option<Arc<super::server::ServerViews>>,

@@ -18,12 +18,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::ReadError;
 use super::replication::ReplicationSnapshot;
 use super::statements::{Figures, statements_sql};
 use crate::db::TimedTransaction;
+use crate::pg::ReadError;
 
-const STATEMENTS_INFO: &str = include_str!("../../sql/queries/statements_info.sql");
+const STATEMENTS_INFO: &str = include_str!("../../../sql/queries/statements_info.sql");
 
 /// One pg_stat_statements entry.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,7 +59,7 @@ pub async fn read_statements(
     limit: i64,
     own_roles: &[String],
 ) -> Result<StatementsRead, ReadError> {
-    let version = super::server_version(tx).await?;
+    let version = crate::pg::server_version(tx).await?;
     let sql = statements_sql(version)?;
     let rows = tx.query(sql, &[&limit, &own_roles]).await?;
     let info = tx.query_one(STATEMENTS_INFO, &[]).await?;

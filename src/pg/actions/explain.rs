@@ -4,7 +4,7 @@
 //! or, only when asked and only for a SELECT, `EXPLAIN (ANALYZE, BUFFERS)`
 //! with the caller's parameter values.
 //!
-//! It plans through [`super::planner`]: on a connection of the planner
+//! It plans through [`crate::pg::planner`]: on a connection of the planner
 //! role, never the agent's, only for a listed role's statement whose
 //! reachable code is trusted, in a READ ONLY transaction that is always
 //! rolled back, under `statement_timeout` and a client-side deadline. Only
@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::ReadError;
 use crate::db::statement::Verb;
+use crate::pg::ReadError;
 
 /// `statement_timeout` of an EXPLAIN ANALYZE by default.
 pub const DEFAULT_ANALYZE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,9 +66,9 @@ pub enum ExplainError {
 impl From<tokio_postgres::Error> for ExplainError {
     fn from(error: tokio_postgres::Error) -> Self {
         if error.as_db_error().is_some() {
-            Self::Failed(super::describe(&error))
+            Self::Failed(crate::pg::describe(&error))
         } else {
-            Self::Unavailable(super::describe(&error))
+            Self::Unavailable(crate::pg::describe(&error))
         }
     }
 }
@@ -172,7 +172,7 @@ fn single_select(sql: &str) -> Result<(), ExplainError> {
 /// text (what is explained) and perfscope's normalized text (what is
 /// shown). Only SELECT, INSERT, UPDATE and DELETE keep the former.
 pub fn statement(
-    statements: &super::statements::StatementsReader,
+    statements: &crate::pg::readers::statements::StatementsReader,
     queryid: i64,
 ) -> Result<(std::sync::Arc<str>, std::sync::Arc<str>), ExplainError> {
     statements
@@ -191,19 +191,19 @@ pub fn may_analyze(sql: &str) -> bool {
 
 /// Plans (and with `analyze`, runs) statement `queryid` of `watched`,
 /// whose server text is `sql`, on a planner connection (see
-/// [`super::planner`]): never as the agent's role, only for a role of
+/// [`crate::pg::planner`]): never as the agent's role, only for a role of
 /// `PERFSCOPE_PLAN_ROLES`, only when its reachable code is trusted.
 pub async fn explain(
-    watched: &super::WatchedDatabase,
+    watched: &crate::pg::WatchedDatabase,
     queryid: i64,
     sql: &str,
     analyze: Option<&[Option<String>]>,
     timeout: Duration,
 ) -> Result<Explained, ExplainError> {
     single_statement(sql)?;
-    let params = match super::planner::inventory::read(sql) {
+    let params = match crate::pg::planner::inventory::read(sql) {
         Ok(found) => found.params,
-        Err(super::planner::inventory::Refused::TooManyParams) => {
+        Err(crate::pg::planner::inventory::Refused::TooManyParams) => {
             return Err(ExplainError::Params(format!(
                 "statement {queryid} names a parameter past the protocol's {MAX_PARAMS}"
             )));
@@ -225,7 +225,7 @@ pub async fn explain(
         }
     }
     let planner = watched.advisor.planner().ok_or_else(|| {
-        ExplainError::Refused(super::planner::PlanError::NotConfigured.to_string())
+        ExplainError::Refused(crate::pg::planner::PlanError::NotConfigured.to_string())
     })?;
     // The role that ran it (one the operator listed), read as the agent.
     let role = {
@@ -234,7 +234,7 @@ pub async fn explain(
             .get()
             .await
             .map_err(|e| ExplainError::Unavailable(e.to_string()))?;
-        let tx = super::read_only(&mut client, timeout).await?;
+        let tx = crate::pg::read_only(&mut client, timeout).await?;
         let roles: Vec<&str> = planner.roles().iter().map(String::as_str).collect();
         let role: Option<String> = tx
             .query_opt(ROLES, &[&vec![queryid], &roles])
@@ -245,14 +245,14 @@ pub async fn explain(
         role
     };
     let role = role.ok_or_else(|| {
-        ExplainError::Refused(super::planner::PlanError::RoleNotListed.to_string())
+        ExplainError::Refused(crate::pg::planner::PlanError::RoleNotListed.to_string())
     })?;
     let mode = match analyze {
-        Some(values) => super::planner::Mode::Analyze(values),
-        None => super::planner::Mode::Generic,
+        Some(values) => crate::pg::planner::Mode::Analyze(values),
+        None => crate::pg::planner::Mode::Generic,
     };
     let mut session = planner.session(timeout).await.map_err(plan_error)?;
-    let statement = super::planner::Statement { sql, role: &role };
+    let statement = crate::pg::planner::Statement { sql, role: &role };
     let result = session.plan(statement, mode).await;
     session.close().await;
     let json = result.map_err(plan_error)?;
@@ -260,10 +260,10 @@ pub async fn explain(
     Ok(Explained { json, text })
 }
 
-const ROLES: &str = include_str!("../../sql/queries/advisor_roles.sql");
+const ROLES: &str = include_str!("../../../sql/queries/advisor_roles.sql");
 
-fn plan_error(error: super::planner::PlanError) -> ExplainError {
-    use super::planner::PlanError;
+fn plan_error(error: crate::pg::planner::PlanError) -> ExplainError {
+    use crate::pg::planner::PlanError;
     match error {
         PlanError::Failed(detail) => ExplainError::Failed(detail),
         PlanError::Unavailable(detail) => ExplainError::Unavailable(detail),

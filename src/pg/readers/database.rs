@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
+use crate::pg::{ReadError, Reader};
 
-const DATABASE: &str = include_str!("../../sql/queries/database.sql");
-const CONNECTIONS: &str = include_str!("../../sql/queries/connections.sql");
+const DATABASE: &str = include_str!("../../../sql/queries/database.sql");
+const CONNECTIONS: &str = include_str!("../../../sql/queries/connections.sql");
 
 /// What one pass read.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,7 +54,7 @@ impl DatabaseSnapshot {
 /// The reader of one database's figures.
 #[derive(Debug, Default)]
 pub struct DatabaseReader {
-    latest: super::Latest<DatabaseSnapshot>,
+    latest: crate::pg::Latest<DatabaseSnapshot>,
 }
 
 impl DatabaseReader {

@@ -1,23 +1,27 @@
-//! The health reader: what PgHero checks — invalid, unused and redundant
+//! The checks reader: what PgHero checks — invalid, unused and redundant
 //! indexes, tables whose dead tuples outrun autovacuum, sequences near
 //! their maximum, and transaction-ID wraparound risk.
+//!
+//! It was the "health" reader; "health" also meant whether a database is
+//! up (readiness), so the reader is named for what it does. Its `reader`
+//! label stays `health`, as dashboards know it.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
+use crate::pg::{ReadError, Reader};
 
-const INDEXES: &str = include_str!("../../sql/queries/health_indexes.sql");
-const TABLES: &str = include_str!("../../sql/queries/health_tables.sql");
+const INDEXES: &str = include_str!("../../../sql/queries/health_indexes.sql");
+const TABLES: &str = include_str!("../../../sql/queries/health_tables.sql");
 
 /// Unused indexes smaller than this are not worth a finding.
 pub const UNUSED_INDEX_FLOOR_BYTES: i64 = 1024 * 1024;
 
 /// One object with a problem.
 #[derive(Clone, Debug, PartialEq)]
-pub struct HealthItem {
+pub struct CheckFinding {
     /// `invalid`, `unused`, `redundant`, `vacuum_overdue`, `sequence`,
     /// `wraparound`.
     pub kind: String,
@@ -31,15 +35,15 @@ pub struct HealthItem {
     pub limit: f64,
 }
 
-/// The reader of one database's health.
+/// The reader of one database's checks.
 #[derive(Debug, Default)]
-pub struct HealthReader {
-    latest: RwLock<Arc<Vec<HealthItem>>>,
+pub struct ChecksReader {
+    latest: RwLock<Arc<Vec<CheckFinding>>>,
 }
 
-impl HealthReader {
+impl ChecksReader {
     /// The last pass's findings.
-    pub fn latest(&self) -> Arc<Vec<HealthItem>> {
+    pub fn latest(&self) -> Arc<Vec<CheckFinding>> {
         self.latest
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -58,7 +62,7 @@ impl HealthReader {
                 "redundant" => (0.0, format!("{schema}.{detail} on {schema}.{table}")),
                 _ => (detail.parse().unwrap_or(0.0), format!("{schema}.{table}")),
             };
-            items.push(HealthItem {
+            items.push(CheckFinding {
                 kind,
                 object: format!("{schema}.{index}"),
                 detail,
@@ -70,7 +74,7 @@ impl HealthReader {
             let kind: String = row.try_get(0)?;
             let schema: String = row.try_get(1)?;
             let name: String = row.try_get(2)?;
-            items.push(HealthItem {
+            items.push(CheckFinding {
                 object: if schema.is_empty() {
                     name
                 } else {
@@ -87,7 +91,7 @@ impl HealthReader {
     }
 }
 
-impl Reader for HealthReader {
+impl Reader for ChecksReader {
     fn name(&self) -> &'static str {
         "health"
     }

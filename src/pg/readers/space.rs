@@ -10,11 +10,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
+use crate::pg::{ReadError, Reader};
 
-const TABLES: &str = include_str!("../../sql/queries/space_tables.sql");
-const INDEXES: &str = include_str!("../../sql/queries/space_indexes.sql");
+const TABLES: &str = include_str!("../../../sql/queries/space_tables.sql");
+const INDEXES: &str = include_str!("../../../sql/queries/space_indexes.sql");
 
 /// Tables and indexes listed.
 pub const LISTED: i64 = 20;
@@ -141,7 +141,7 @@ pub async fn read_now(
     timeout: std::time::Duration,
 ) -> Result<SpaceSnapshot, ReadError> {
     let mut client = pool.get().await?;
-    let tx = super::read_only(&mut client, timeout).await?;
+    let tx = crate::pg::read_only(&mut client, timeout).await?;
     let mut snapshot = read_space(&tx).await?;
     tx.commit().await?;
     reader.annotate_growth(&mut snapshot);
@@ -171,7 +171,7 @@ impl SpaceSnapshot {
 #[derive(Debug, Default)]
 pub struct SpaceReader {
     first_seen: RwLock<HashMap<String, i64>>,
-    latest: super::Latest<SpaceSnapshot>,
+    latest: crate::pg::Latest<SpaceSnapshot>,
 }
 
 impl SpaceReader {

@@ -4,10 +4,10 @@
 //! and for each missing piece, which features are off and the exact SQL or
 //! configuration line that fixes it.
 
-use super::statements::MIN_SERVER_VERSION;
 use crate::db::DbError;
+use crate::pg::readers::statements::MIN_SERVER_VERSION;
 
-const SELF_CHECK: &str = include_str!("../../sql/queries/self_check.sql");
+const SELF_CHECK: &str = include_str!("../../../sql/queries/self_check.sql");
 
 /// One capability.
 #[derive(Clone, Debug, poem_openapi::Object)]
@@ -74,10 +74,10 @@ fn encryption(encrypted: bool, local: bool) -> Capability {
     )
 }
 
-/// Whether the planner role can plan here (see [`super::planner`]): it
-/// logs in, and [`super::planner::ROLE_CHECK`] finds nothing that makes it
+/// Whether the planner role can plan here (see [`crate::pg::planner`]): it
+/// logs in, and [`crate::pg::planner::ROLE_CHECK`] finds nothing that makes it
 /// unsafe.
-async fn planner(planner: Option<&super::planner::Planner>) -> Capability {
+async fn planner(planner: Option<&crate::pg::planner::Planner>) -> Capability {
     const DISABLES: &[&str] = &[
         "index suggestions confirmed by a plan (hypopg cost before/after)",
         "sequential-scan findings",
@@ -118,7 +118,7 @@ async fn planner(planner: Option<&super::planner::Planner>) -> Capability {
             DISABLES,
             "",
         ),
-        Err(super::planner::PlanError::UnsafeRole(reason)) => capability(
+        Err(crate::pg::planner::PlanError::UnsafeRole(reason)) => capability(
             "planner_role",
             false,
             &format!("the planner role {user} may not plan: {reason}"),
@@ -138,7 +138,7 @@ async fn planner(planner: Option<&super::planner::Planner>) -> Capability {
 }
 
 /// Runs the self-check of a watched database.
-pub async fn run(watched: &super::WatchedDatabase) -> Result<SelfCheck, DbError> {
+pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbError> {
     let name = &*watched.name;
     let client = watched.pool.get().await?;
     let row = client.query_one(SELF_CHECK, &[]).await?;
