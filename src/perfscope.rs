@@ -63,9 +63,7 @@ struct Inner {
     /// The cluster-wide views of each server (and login role) watched,
     /// shared by the readers of its databases.
     #[cfg(feature = "postgres")]
-    server_views: std::sync::Mutex<
-        std::collections::HashMap<String, Arc<crate::pg::readers::server::ServerViews>>,
-    >,
+    server_views: crate::pg::readers::server::ServerViewsRegistry,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -198,7 +196,7 @@ impl Perfscope {
                 #[cfg(feature = "postgres")]
                 budget,
                 #[cfg(feature = "postgres")]
-                server_views: std::sync::Mutex::default(),
+                server_views: Default::default(),
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
@@ -289,18 +287,8 @@ impl Perfscope {
         url: &crate::config::DatabaseUrl,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let planner = self.inner.config.planner.as_ref().and_then(|settings| {
-            crate::pg::planner::Planner::new(
-                url.expose(),
-                settings,
-                Some(self.connection_budget().clone()),
-                Arc::from(name),
-            )
-            .inspect_err(|error| {
-                tracing::warn!(database = name, %error, "no planner for this database");
-            })
-            .ok()
-        });
+        let planner =
+            crate::pg::watch::planner_at(name, url, &self.inner.config, &self.inner.budget);
         self.watch(name, pool, planner, cancel)
     }
 
@@ -312,80 +300,16 @@ impl Perfscope {
         planner: Option<crate::pg::planner::Planner>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        // pg_stat_statements is read once per server and interval, shared
-        // by the readers of every database watched there.
-        let views = self
-            .inner
-            .server_views
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(pool.views_key().to_owned())
-            .or_insert_with(|| {
-                Arc::new(crate::pg::readers::server::ServerViews::new(
-                    self.inner.config.read_interval / 2,
-                ))
-            })
-            .clone();
-        // The planner role only the agent logs in as: all its statements
-        // are the agent's own cost, never the application's.
-        let statements = Arc::new(
-            crate::pg::readers::statements::StatementsReader::default()
-                .with_own_roles(
-                    self.inner
-                        .config
-                        .planner
-                        .iter()
-                        .map(|planner| planner.user.clone())
-                        .collect(),
-                )
-                .with_server_views(views.clone()),
-        );
-        let database = Arc::new(crate::pg::readers::database::DatabaseReader::default());
-        let checks = Arc::new(crate::pg::readers::checks::ChecksReader::default());
-        let activity = Arc::new(crate::pg::readers::activity::ActivityReader::new(
-            crate::pg::readers::activity::Thresholds {
-                long_query: self.inner.config.long_query_threshold,
-                idle_in_transaction: self.inner.config.idle_in_transaction_threshold,
-            },
-        ));
-        let space = Arc::new(crate::pg::readers::space::SpaceReader::default());
-        let replication = Arc::new(
-            crate::pg::readers::replication::ReplicationReader::default()
-                .with_server_views(views.clone()),
-        );
-        let name: Arc<str> = Arc::from(name);
-        let advisor = Arc::new(crate::pg::advisor::IndexAdvisor::new(
-            name.clone(),
-            statements.clone(),
-            planner,
-            self.inner.config.read_timeout,
-        ));
-        self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
-            name: name.clone(),
-            statements: statements.clone(),
-            database: database.clone(),
-            advisor: advisor.clone(),
-            checks: checks.clone(),
-            activity: activity.clone(),
-            space: space.clone(),
-            replication: replication.clone(),
-            pool: pool.clone(),
-        }));
-        crate::pg::runner::spawn(
-            pool,
+        crate::pg::watch(
             name,
-            vec![
-                statements,
-                database,
-                advisor,
-                checks,
-                activity,
-                space,
-                replication,
-            ],
-            self.inner.pg_metrics.clone(),
-            self.inner.config.read_interval,
-            self.inner.config.read_timeout,
+            pool,
+            planner,
+            &crate::pg::watch::WatchSettings::from_config(&self.inner.config),
+            crate::pg::watch::Shared {
+                server_views: &self.inner.server_views,
+                watched: &self.inner.watched,
+                metrics: &self.inner.pg_metrics,
+            },
             cancel,
         )
     }

@@ -6,7 +6,8 @@
 //! Laid out by role: [`readers`] (scheduled reads of the statistics
 //! views), [`actions`] (what an operator asks for now), [`advisor`] and
 //! [`planner`] (index advice and planning as the planner role), [`own`]
-//! (the statements the agent sends) and [`runner`] (the read loop).
+//! (the statements the agent sends), [`runner`] (the read loop) and
+//! [`watch`] (what watching one database starts).
 
 pub mod actions;
 pub mod advisor;
@@ -14,6 +15,9 @@ pub mod own;
 pub mod planner;
 pub mod readers;
 pub mod runner;
+pub mod watch;
+
+pub use watch::{Watched, WatchedDatabase, watch};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -121,56 +125,4 @@ pub trait Reader: Send + Sync + 'static {
         &'a self,
         tx: &'a TimedTransaction<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>>;
-}
-
-/// A watched database and its readers' latest results.
-#[derive(Debug)]
-pub struct WatchedDatabase {
-    /// Its name, the `database` label (`default` for `DATABASE_URL`).
-    pub name: Arc<str>,
-    /// The pg_stat_statements reader.
-    pub statements: Arc<readers::statements::StatementsReader>,
-    /// The database figures reader.
-    pub database: Arc<readers::database::DatabaseReader>,
-    /// The index advisor.
-    pub advisor: Arc<advisor::IndexAdvisor>,
-    /// The checks reader (indexes, vacuum, sequences, wraparound).
-    pub checks: Arc<readers::checks::ChecksReader>,
-    /// The activity reader (sessions, locks).
-    pub activity: Arc<readers::activity::ActivityReader>,
-    /// The space reader (largest tables and indexes, bloat, growth).
-    pub space: Arc<readers::space::SpaceReader>,
-    /// The replication reader (standbys, lag, slots).
-    pub replication: Arc<readers::replication::ReplicationReader>,
-    /// The pool its readers use.
-    pub pool: crate::db::TimedPool,
-}
-
-/// Every watched database, for the API and the metrics collector.
-#[derive(Debug, Default)]
-pub struct Watched {
-    databases: RwLock<Vec<Arc<WatchedDatabase>>>,
-}
-
-impl Watched {
-    /// Adds a database.
-    pub fn add(&self, database: Arc<WatchedDatabase>) {
-        self.databases
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(database);
-    }
-
-    /// A watched database by name.
-    pub fn get(&self, name: &str) -> Option<Arc<WatchedDatabase>> {
-        self.all().into_iter().find(|db| &*db.name == name)
-    }
-
-    /// Every watched database.
-    pub fn all(&self) -> Vec<Arc<WatchedDatabase>> {
-        self.databases
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
 }

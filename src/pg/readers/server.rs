@@ -14,6 +14,9 @@
 //! the same for every database of the server, is shared the same way.
 //! `pg_stat_activity` and `pg_stat_database` stay per database: they are
 //! small in-memory arrays the server filters itself.
+//!
+//! [`ServerViewsRegistry`] keeps one [`ServerViews`] per server for
+//! [`crate::pg::watch`], which hands it to each new database's readers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -149,5 +152,26 @@ impl ServerViews {
     ) -> Result<StatementsRead, ReadError> {
         self.fresh(&self.statements, read_statements(tx, limit, own_roles))
             .await
+    }
+}
+
+/// The [`ServerViews`] of every server (and login role) watched, by the
+/// pools' [`crate::db::TimedPool::views_key`]: the databases of one server
+/// share one.
+#[derive(Debug, Default)]
+pub struct ServerViewsRegistry {
+    by_server: std::sync::Mutex<std::collections::HashMap<String, Arc<ServerViews>>>,
+}
+
+impl ServerViewsRegistry {
+    /// The views of the server `key` names, made (reused for `fresh_for`)
+    /// the first time one of its databases is watched.
+    pub fn for_server(&self, key: &str, fresh_for: Duration) -> Arc<ServerViews> {
+        self.by_server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(ServerViews::new(fresh_for)))
+            .clone()
     }
 }
