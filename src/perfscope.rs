@@ -4,7 +4,7 @@
 //! background monitors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use prometheus_client::registry::Registry;
@@ -26,7 +26,16 @@ use crate::metrics::http::HttpMetrics;
 use crate::metrics::process::ProcessCollector;
 use crate::metrics::runtime::RuntimeMetrics;
 use crate::metrics::{self, SeriesAccounting};
-use crate::runtime::{RuntimeMonitor, RuntimeTasks};
+use crate::runtime::RuntimeMonitor;
+
+mod background;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod readiness;
+
+pub use background::BackgroundTasks;
+pub use readiness::DatabaseHealth;
+use readiness::DatabasesHealth;
 
 /// The shared state of one perfscope instance; cheap to clone.
 #[derive(Clone, Debug)]
@@ -45,9 +54,8 @@ struct Inner {
     alerts: Arc<Alerts>,
     db: Arc<DbInsights>,
     runtime: RuntimeMonitor,
-    database: AtomicU8,
-    /// Health of the databases of `PERFSCOPE_WATCH_DATABASES`, by name.
-    watched_health: std::sync::Mutex<std::collections::BTreeMap<String, bool>>,
+    /// Whether `DATABASE_URL` and each watched database are up.
+    databases_health: DatabasesHealth,
     started_at: Instant,
     monitoring: AtomicBool,
     shutting_down: AtomicBool,
@@ -70,58 +78,6 @@ struct Inner {
     /// The web pages' hour of history.
     #[cfg(feature = "ui")]
     history: Arc<crate::ui::history::History>,
-}
-
-/// The database as readiness reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum DatabaseHealth {
-    /// No database is configured.
-    NotConfigured = 0,
-    /// The last health check succeeded.
-    Up = 1,
-    /// The last health check failed.
-    Down = 2,
-}
-
-/// Background work started by [`Perfscope::start`].
-#[derive(Debug)]
-pub struct BackgroundTasks {
-    runtime: RuntimeTasks,
-    /// The alert loop and the alert sinks' workers.
-    others: Vec<tokio::task::JoinHandle<()>>,
-    /// The Sentry client and its transport's task.
-    #[cfg(feature = "sentry")]
-    sentry: Option<(
-        crate::telemetry::sentry::SentryGuard,
-        tokio::task::JoinHandle<()>,
-    )>,
-    /// The OTLP tracer and its export thread.
-    #[cfg(feature = "otlp")]
-    otlp: Option<crate::telemetry::otlp::OtlpGuard>,
-}
-
-impl BackgroundTasks {
-    /// Waits until every background task has stopped (cancel first); the
-    /// sinks flush what they hold, each within its deadline.
-    pub async fn join(self) {
-        self.runtime.join().await;
-        for task in self.others {
-            let _ = task.await;
-        }
-        #[cfg(feature = "sentry")]
-        if let Some((guard, transport)) = self.sentry {
-            // Closing flushes the queue within its deadline; the transport
-            // task then only waits on a channel the SDK's options keep open.
-            guard.close().await;
-            transport.abort();
-            let _ = transport.await;
-        }
-        #[cfg(feature = "otlp")]
-        if let Some(guard) = self.otlp {
-            guard.close().await;
-        }
-    }
 }
 
 impl Perfscope {
@@ -152,27 +108,7 @@ impl Perfscope {
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         #[cfg(feature = "postgres")]
-        let watched = Arc::new(crate::pg::Watched::default());
-        #[cfg(feature = "postgres")]
-        let pg_metrics = Arc::new(crate::metrics::pg::PgMetrics::register(
-            &mut registry,
-            watched.clone(),
-            config.top_statements,
-        ));
-        #[cfg(feature = "postgres")]
-        let budget = {
-            let budget = crate::db::budget::ConnectionBudget::new(
-                config.max_db_connections,
-                config.db_connection_headroom,
-                crate::db::pool::DEFAULT_WAIT_TIMEOUT,
-                crate::metrics::budget::BudgetMetrics::register(&mut registry),
-            );
-            Arc::new(if config.planner.is_some() {
-                budget.with_planner_lane()
-            } else {
-                budget
-            })
-        };
+        let pg = postgres::PgParts::register(&mut registry, &config);
         register(&mut registry);
         Self {
             inner: Arc::new(Inner {
@@ -185,16 +121,15 @@ impl Perfscope {
                 alerts,
                 db: Arc::new(db),
                 runtime: RuntimeMonitor::new(runtime),
-                database: AtomicU8::new(DatabaseHealth::NotConfigured as u8),
-                watched_health: std::sync::Mutex::default(),
+                databases_health: DatabasesHealth::default(),
                 #[cfg(feature = "postgres")]
-                watched,
+                watched: pg.watched,
                 #[cfg(feature = "postgres")]
-                pg_metrics,
+                pg_metrics: pg.metrics,
                 #[cfg(feature = "postgres")]
                 maintenance: std::sync::OnceLock::new(),
                 #[cfg(feature = "postgres")]
-                budget,
+                budget: pg.budget,
                 #[cfg(feature = "postgres")]
                 server_views: Default::default(),
                 started_at: Instant::now(),
@@ -235,103 +170,6 @@ impl Perfscope {
         &self.inner.db
     }
 
-    /// Builds a [`crate::db::TimedPool`] recording into this instance.
-    #[cfg(feature = "postgres")]
-    pub async fn connect_pool(
-        &self,
-        url: &str,
-        settings: crate::db::PoolSettings,
-    ) -> Result<crate::db::TimedPool, crate::db::DbError> {
-        crate::db::TimedPool::connect(self.inner.db.clone(), url, settings).await
-    }
-
-    /// The agent's connection budget (`PERFSCOPE_MAX_DB_CONNECTIONS`): give
-    /// it to the pools the agent opens for itself, never to the host app's.
-    #[cfg(feature = "postgres")]
-    pub fn connection_budget(&self) -> &Arc<crate::db::budget::ConnectionBudget> {
-        &self.inner.budget
-    }
-
-    /// The databases the agent reads (pg_stat_statements and, later, the
-    /// other views).
-    #[cfg(feature = "postgres")]
-    pub fn watched(&self) -> &Arc<crate::pg::Watched> {
-        &self.inner.watched
-    }
-
-    /// Starts reading a database's statistics views through `pool` every
-    /// `PERFSCOPE_READ_INTERVAL`, under the `database` label `name`, until
-    /// `cancel` fires.
-    ///
-    /// Nothing is planned this way (index advice comes from statistics):
-    /// use [`Self::watch_database_at`] to plan through the planner role.
-    #[cfg(feature = "postgres")]
-    pub fn watch_database(
-        &self,
-        name: &str,
-        pool: crate::db::TimedPool,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        self.watch(name, pool, None, cancel)
-    }
-
-    /// As [`Self::watch_database`], and plans the database users'
-    /// statements (index advice, EXPLAIN) on connections to `url` that log
-    /// in as the planner role of `PERFSCOPE_PLANNER_USER`, when it is set
-    /// (see `crate::pg::planner`).
-    #[cfg(feature = "postgres")]
-    pub fn watch_database_at(
-        &self,
-        name: &str,
-        pool: crate::db::TimedPool,
-        url: &crate::config::DatabaseUrl,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        let planner =
-            crate::pg::watch::planner_at(name, url, &self.inner.config, &self.inner.budget);
-        self.watch(name, pool, planner, cancel)
-    }
-
-    #[cfg(feature = "postgres")]
-    fn watch(
-        &self,
-        name: &str,
-        pool: crate::db::TimedPool,
-        planner: Option<crate::pg::planner::Planner>,
-        cancel: CancellationToken,
-    ) -> tokio::task::JoinHandle<()> {
-        crate::pg::watch(
-            name,
-            pool,
-            planner,
-            &crate::pg::watch::WatchSettings::from_config(&self.inner.config),
-            crate::pg::watch::Shared {
-                server_views: &self.inner.server_views,
-                watched: &self.inner.watched,
-                metrics: &self.inner.pg_metrics,
-            },
-            cancel,
-        )
-    }
-
-    /// Enables `POST /api/performance/optimize` on the database at `url`.
-    #[cfg(feature = "postgres")]
-    pub fn enable_maintenance(&self, url: crate::config::DatabaseUrl) {
-        let _ = self.inner.maintenance.set(Arc::new(
-            crate::pg::actions::maintenance::Maintenance::new(
-                url,
-                crate::pg::actions::maintenance::DEFAULT_STATEMENT_TIMEOUT,
-            )
-            .with_budget(self.inner.budget.clone()),
-        ));
-    }
-
-    /// The maintenance runner, when a database is configured.
-    #[cfg(feature = "postgres")]
-    pub fn maintenance(&self) -> Option<&Arc<crate::pg::actions::maintenance::Maintenance>> {
-        self.inner.maintenance.get()
-    }
-
     /// Counts a maintenance request or result.
     #[cfg(feature = "postgres")]
     pub fn count_maintenance(
@@ -362,41 +200,22 @@ impl Perfscope {
 
     /// The database's state as `/readyz` reports it.
     pub fn database_health(&self) -> DatabaseHealth {
-        match self.inner.database.load(Ordering::Relaxed) {
-            1 => DatabaseHealth::Up,
-            2 => DatabaseHealth::Down,
-            _ => DatabaseHealth::NotConfigured,
-        }
+        self.inner.databases_health.database()
     }
 
     /// Records the state of a watched database other than `DATABASE_URL`.
     pub fn set_watched_health(&self, name: &str, up: bool) {
-        self.inner
-            .watched_health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_owned(), up);
+        self.inner.databases_health.set_watched(name, up);
     }
 
     /// The state of each watched database other than `DATABASE_URL`.
     pub fn watched_health(&self) -> Vec<(String, bool)> {
-        self.inner
-            .watched_health
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .map(|(name, up)| (name.clone(), *up))
-            .collect()
+        self.inner.databases_health.watched()
     }
 
     /// Records the database's state (the pool's health check calls this).
     pub fn set_database_health(&self, up: bool) {
-        let state = if up {
-            DatabaseHealth::Up
-        } else {
-            DatabaseHealth::Down
-        };
-        self.inner.database.store(state as u8, Ordering::Relaxed);
+        self.inner.databases_health.set_database(up);
     }
 
     /// The HTTP metric families.
@@ -457,44 +276,14 @@ impl Perfscope {
         others.push(self.spawn_alert_loop(cancel));
         #[cfg(feature = "ui")]
         others.push(self.spawn_history_sampler(cancel));
-        #[cfg(feature = "sentry")]
-        let sentry = crate::telemetry::sentry::init(
-            &self.inner.config,
-            self.inner
-                .alerts
-                .metrics()
-                .dropped
-                .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "sentry" })
-                .clone(),
-        );
-        #[cfg(feature = "sentry")]
-        if sentry.is_some() {
-            self.inner
-                .alerts
-                .add_sink(Arc::new(crate::telemetry::sentry::AlertEvents));
-        }
         BackgroundTasks {
             runtime,
             others,
             #[cfg(feature = "sentry")]
-            sentry,
+            sentry: self.start_sentry(),
             #[cfg(feature = "otlp")]
             otlp: self.start_otlp(),
         }
-    }
-
-    /// Starts the OTLP exporter when an endpoint is configured.
-    #[cfg(feature = "otlp")]
-    fn start_otlp(&self) -> Option<crate::telemetry::otlp::OtlpGuard> {
-        let config = self.inner.config.otlp.as_ref()?;
-        let dropped = self
-            .inner
-            .alerts
-            .metrics()
-            .dropped
-            .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "otlp" })
-            .clone();
-        crate::telemetry::otlp::init(config, self.inner.otlp.clone(), dropped)
     }
 
     /// A `tracing` layer that turns the host app's spans (`#[instrument]`,
@@ -551,87 +340,6 @@ impl Perfscope {
     #[cfg(feature = "sentry")]
     pub fn sentry_middleware(&self) -> crate::http::sentry::SentryBridge {
         crate::http::sentry::SentryBridge::new(self.inner.config.sentry_traces_sample_rate)
-    }
-
-    /// The webhook workers, when `ALERT_WEBHOOK_URLS` is set.
-    fn start_alert_sinks(&self, cancel: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
-        let config = &self.inner.config;
-        if config.alert_webhook_urls.is_empty() {
-            return Vec::new();
-        }
-        #[cfg(feature = "webhooks")]
-        {
-            match crate::alerts::webhook::WebhookSink::spawn(
-                &config.alert_webhook_urls,
-                config.alert_webhook_secret.as_ref(),
-                config.webhook_deadline,
-                self.inner.alerts.metrics().clone(),
-                cancel,
-            ) {
-                Ok((sink, workers)) => {
-                    self.inner.alerts.add_sink(sink);
-                    workers
-                }
-                Err(error) => {
-                    tracing::error!(%error, "alert webhooks are off");
-                    Vec::new()
-                }
-            }
-        }
-        #[cfg(not(feature = "webhooks"))]
-        {
-            let _ = cancel;
-            tracing::warn!(
-                "ALERT_WEBHOOK_URLS is set but perfscope was built without the `webhooks` feature: alerts go to the log only"
-            );
-            Vec::new()
-        }
-    }
-
-    /// Evaluates the alert rules on every runtime sample until `cancel`.
-    fn spawn_alert_loop(&self, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
-        let perfscope = self.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime_sample_interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut slow_seen = perfscope.inner.db.slow_log.since(u64::MAX).1;
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    _ = ticker.tick() => {}
-                }
-                let (slow, seen) = perfscope.inner.db.slow_log.since(slow_seen);
-                slow_seen = seen;
-                let readings = crate::alerts::Readings {
-                    memory_utilization: crate::runtime::process::ProcessSnapshot::read()
-                        .memory_utilization(),
-                    lag: Some(perfscope.inner.runtime.snapshot().lag),
-                    pools: perfscope.inner.db.pool_readings(),
-                    slow,
-                };
-                perfscope.inner.alerts.evaluate(&readings, Instant::now());
-            }
-        })
-    }
-
-    /// Samples the history of the web pages every
-    /// [`crate::ui::history::SAMPLE_INTERVAL`] until `cancel`.
-    #[cfg(feature = "ui")]
-    fn spawn_history_sampler(&self, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
-        let perfscope = self.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(crate::ui::history::SAMPLE_INTERVAL);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    _ = ticker.tick() => {}
-                }
-                perfscope.sample_history();
-            }
-        })
     }
 
     /// Takes one sample of the web pages' history now (the sampler does

@@ -1,0 +1,146 @@
+//! The handle's Postgres side, in one file behind the `postgres` feature
+//! rather than a `cfg` on each method: the parts built with the registry
+//! (the watched databases, the reader metrics, the connection budget),
+//! the agent's pools, watching a database (which [`crate::pg::watch`]
+//! does) and the maintenance runner.
+
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use super::Perfscope;
+use crate::config::Config;
+use crate::db::budget::ConnectionBudget;
+use crate::metrics::pg::PgMetrics;
+use crate::pg::Watched;
+
+/// What the Postgres side registers with the registry.
+pub(super) struct PgParts {
+    /// The watched databases, which the reader metrics collect from.
+    pub(super) watched: Arc<Watched>,
+    /// The reader, maintenance and admin-action metrics.
+    pub(super) metrics: Arc<PgMetrics>,
+    /// Every connection the agent opens to a database it watches.
+    pub(super) budget: Arc<ConnectionBudget>,
+}
+
+impl PgParts {
+    /// Registers the Postgres families and builds the parts `config` asks
+    /// for.
+    pub(super) fn register(registry: &mut Registry, config: &Config) -> Self {
+        let watched = Arc::new(Watched::default());
+        let metrics = Arc::new(PgMetrics::register(
+            registry,
+            watched.clone(),
+            config.top_statements,
+        ));
+        let budget = ConnectionBudget::new(
+            config.max_db_connections,
+            config.db_connection_headroom,
+            crate::db::pool::DEFAULT_WAIT_TIMEOUT,
+            crate::metrics::budget::BudgetMetrics::register(registry),
+        );
+        let budget = Arc::new(if config.planner.is_some() {
+            budget.with_planner_lane()
+        } else {
+            budget
+        });
+        Self {
+            watched,
+            metrics,
+            budget,
+        }
+    }
+}
+
+impl Perfscope {
+    /// Builds a [`crate::db::TimedPool`] recording into this instance.
+    pub async fn connect_pool(
+        &self,
+        url: &str,
+        settings: crate::db::PoolSettings,
+    ) -> Result<crate::db::TimedPool, crate::db::DbError> {
+        crate::db::TimedPool::connect(self.inner.db.clone(), url, settings).await
+    }
+
+    /// The agent's connection budget (`PERFSCOPE_MAX_DB_CONNECTIONS`): give
+    /// it to the pools the agent opens for itself, never to the host app's.
+    pub fn connection_budget(&self) -> &Arc<crate::db::budget::ConnectionBudget> {
+        &self.inner.budget
+    }
+
+    /// The databases the agent reads (pg_stat_statements and, later, the
+    /// other views).
+    pub fn watched(&self) -> &Arc<crate::pg::Watched> {
+        &self.inner.watched
+    }
+
+    /// Starts reading a database's statistics views through `pool` every
+    /// `PERFSCOPE_READ_INTERVAL`, under the `database` label `name`, until
+    /// `cancel` fires.
+    ///
+    /// Nothing is planned this way (index advice comes from statistics):
+    /// use [`Self::watch_database_at`] to plan through the planner role.
+    pub fn watch_database(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.watch(name, pool, None, cancel)
+    }
+
+    /// As [`Self::watch_database`], and plans the database users'
+    /// statements (index advice, EXPLAIN) on connections to `url` that log
+    /// in as the planner role of `PERFSCOPE_PLANNER_USER`, when it is set
+    /// (see `crate::pg::planner`).
+    pub fn watch_database_at(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        url: &crate::config::DatabaseUrl,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let planner =
+            crate::pg::watch::planner_at(name, url, &self.inner.config, &self.inner.budget);
+        self.watch(name, pool, planner, cancel)
+    }
+
+    fn watch(
+        &self,
+        name: &str,
+        pool: crate::db::TimedPool,
+        planner: Option<crate::pg::planner::Planner>,
+        cancel: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        crate::pg::watch(
+            name,
+            pool,
+            planner,
+            &crate::pg::watch::WatchSettings::from_config(&self.inner.config),
+            crate::pg::watch::Shared {
+                server_views: &self.inner.server_views,
+                watched: &self.inner.watched,
+                metrics: &self.inner.pg_metrics,
+            },
+            cancel,
+        )
+    }
+
+    /// Enables `POST /api/performance/optimize` on the database at `url`.
+    pub fn enable_maintenance(&self, url: crate::config::DatabaseUrl) {
+        let _ = self.inner.maintenance.set(Arc::new(
+            crate::pg::actions::maintenance::Maintenance::new(
+                url,
+                crate::pg::actions::maintenance::DEFAULT_STATEMENT_TIMEOUT,
+            )
+            .with_budget(self.inner.budget.clone()),
+        ));
+    }
+
+    /// The maintenance runner, when a database is configured.
+    pub fn maintenance(&self) -> Option<&Arc<crate::pg::actions::maintenance::Maintenance>> {
+        self.inner.maintenance.get()
+    }
+}
