@@ -6,6 +6,13 @@
 //! resets per database, the agent's own cost to each database
 //! (`perfscope_agent_statement_*`), and the database reader's figures
 //! (`pg_database_*`, `pg_server_*`).
+//!
+//! It stays in `metrics/` rather than beside the readers in `pg/`: every
+//! metric family of the crate is defined under `metrics/` (names, units,
+//! labels and the series cap in one place, which the dashboards, the
+//! alert rules and the docs are checked against), and a collector is only
+//! the scrape-time view of what [`crate::pg::readers`] keep — it depends
+//! on the readers, never the other way round.
 
 use std::sync::Arc;
 

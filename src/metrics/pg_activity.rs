@@ -5,6 +5,13 @@
 //! reader's latest pass; one series per family and database, so inside
 //! the series cap by construction. Sessions by state are
 //! `pg_database_connections{state}` (the database reader).
+//!
+//! It stays in `metrics/` rather than beside the readers in `pg/`: every
+//! metric family of the crate is defined under `metrics/` (names, units,
+//! labels and the series cap in one place, which the dashboards, the
+//! alert rules and the docs are checked against), and a collector is only
+//! the scrape-time view of what [`crate::pg::readers`] keep — it depends
+//! on the readers, never the other way round.
 
 use std::sync::Arc;
 

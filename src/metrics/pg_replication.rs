@@ -3,6 +3,13 @@
 //! `standby="self"`), and per replication slot whether it is active and the
 //! WAL it retains. At most [`MAX_EXPORTED`] standbys and slots per
 //! database, so inside the series cap.
+//!
+//! It stays in `metrics/` rather than beside the readers in `pg/`: every
+//! metric family of the crate is defined under `metrics/` (names, units,
+//! labels and the series cap in one place, which the dashboards, the
+//! alert rules and the docs are checked against), and a collector is only
+//! the scrape-time view of what [`crate::pg::readers`] keep — it depends
+//! on the readers, never the other way round.
 
 use std::sync::Arc;
 
