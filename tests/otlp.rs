@@ -214,7 +214,7 @@ async fn serve_with(
     tweak(&mut raw);
     let config = raw.validate().expect("config");
     let perfscope = Perfscope::new(config);
-    let pool = support::pg::pool(&perfscope, &cluster).await;
+    let pool = support::pg::pool(&perfscope, cluster).await;
     let routes = Route::new().at(
         "/items/:id",
         get(item_handler).data(pool).data(perfscope.clone()),
