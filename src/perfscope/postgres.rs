@@ -1,7 +1,7 @@
 //! The handle's Postgres side, in one file behind the `postgres` feature
 //! rather than a `cfg` on each method: the parts built with the registry
 //! (the watched databases, the reader metrics, the connection budget),
-//! the agent's pools, watching a database (which [`crate::pg::watch`]
+//! the agent's pools, watching a database (which [`crate::pg::watch()`]
 //! does) and the maintenance runner.
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 //! views), [`actions`] (what an operator asks for now), [`advisor`] and
 //! [`planner`] (index advice and planning as the planner role), [`own`]
 //! (the statements the agent sends), [`runner`] (the read loop) and
-//! [`watch`] (what watching one database starts).
+//! [`mod@watch`] (what watching one database starts).
 
 pub mod actions;
 pub mod advisor;

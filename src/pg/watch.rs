@@ -1,10 +1,10 @@
-//! Watching one database: [`watch`] builds its readers and its
+//! Watching one database: [`watch()`] builds its readers and its
 //! [`WatchedDatabase`], lists it in [`Watched`] and starts the
 //! [`super::runner`] loop over them.
 //!
 //! It is the one place that knows the whole set of readers, so adding a
 //! reader is its file under [`super::readers`], a field of
-//! [`WatchedDatabase`] and a line in [`watch`] — the handle
+//! [`WatchedDatabase`] and a line in [`watch()`] — the handle
 //! ([`crate::Perfscope`]) only delegates. What every database shares (the
 //! server views, the registry of watched databases, the reader metrics)
 //! comes in as [`Shared`]; what is the same for every database (interval,

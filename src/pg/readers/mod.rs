@@ -7,7 +7,7 @@
 //! They sit apart from [`super::actions`] (what an operator asks for now)
 //! because a reader only reads, on a schedule, inside the runner's
 //! read-only transaction; adding one is its file here and a line in
-//! [`super::watch`].
+//! [`super::watch()`].
 
 pub mod activity;
 pub mod checks;

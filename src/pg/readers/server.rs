@@ -16,7 +16,7 @@
 //! small in-memory arrays the server filters itself.
 //!
 //! [`ServerViewsRegistry`] keeps one [`ServerViews`] per server for
-//! [`crate::pg::watch`], which hands it to each new database's readers.
+//! [`crate::pg::watch()`], which hands it to each new database's readers.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
