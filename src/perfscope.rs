@@ -136,20 +136,38 @@ impl Perfscope {
     /// scrape serves both.
     pub fn with_registry(config: Config, register: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
-        let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
-        let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
+        let accounting =
+            SeriesAccounting::register(&mut registry, config.metrics.max_series_per_family);
+        let http = HttpMetrics::register(
+            &mut registry,
+            &accounting,
+            config.metrics.http_buckets.clone(),
+        );
         let custom = CustomMetrics::register(&mut registry, &accounting);
         let caches = Caches::new(
-            CacheMetrics::register(&mut registry, &accounting, config.db_buckets.clone()),
+            CacheMetrics::register(
+                &mut registry,
+                &accounting,
+                config.metrics.db_buckets.clone(),
+            ),
             CacheSettings {
-                max_entries: usize::try_from(config.max_cache_size).unwrap_or(usize::MAX),
-                default_ttl: config.query_cache_ttl,
+                max_entries: usize::try_from(config.caches.max_size).unwrap_or(usize::MAX),
+                default_ttl: config.caches.ttl,
             },
         );
         let batches = Batches::new(BatchMetrics::register(&mut registry, &accounting));
-        let alerts = Arc::new(Alerts::new(&config, AlertMetrics::register(&mut registry)));
-        let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
-        let db = DbInsights::new(db, config.slow_query_threshold);
+        let alerts = Arc::new(Alerts::new(
+            &config.alerts,
+            &config.runtime,
+            config.database.slow_query_threshold,
+            AlertMetrics::register(&mut registry),
+        ));
+        let db = DbMetrics::register(
+            &mut registry,
+            &accounting,
+            config.metrics.db_buckets.clone(),
+        );
+        let db = DbInsights::new(db, config.database.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         #[cfg(feature = "postgres")]
@@ -158,17 +176,17 @@ impl Perfscope {
         let pg_metrics = Arc::new(crate::metrics::pg::PgMetrics::register(
             &mut registry,
             watched.clone(),
-            config.top_statements,
+            config.readers.top_statements,
         ));
         #[cfg(feature = "postgres")]
         let budget = {
             let budget = crate::db::budget::ConnectionBudget::new(
-                config.max_db_connections,
-                config.db_connection_headroom,
+                config.database.max_connections,
+                config.database.connection_headroom,
                 crate::db::pool::DEFAULT_WAIT_TIMEOUT,
                 crate::metrics::budget::BudgetMetrics::register(&mut registry),
             );
-            Arc::new(if config.planner.is_some() {
+            Arc::new(if config.database.planner.is_some() {
                 budget.with_planner_lane()
             } else {
                 budget
@@ -288,18 +306,24 @@ impl Perfscope {
         url: &crate::config::DatabaseUrl,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let planner = self.inner.config.planner.as_ref().and_then(|settings| {
-            crate::pg::planner::Planner::new(
-                url.expose(),
-                settings,
-                Some(self.connection_budget().clone()),
-                Arc::from(name),
-            )
-            .inspect_err(|error| {
-                tracing::warn!(database = name, %error, "no planner for this database");
-            })
-            .ok()
-        });
+        let planner = self
+            .inner
+            .config
+            .database
+            .planner
+            .as_ref()
+            .and_then(|settings| {
+                crate::pg::planner::Planner::new(
+                    url.expose(),
+                    settings,
+                    Some(self.connection_budget().clone()),
+                    Arc::from(name),
+                )
+                .inspect_err(|error| {
+                    tracing::warn!(database = name, %error, "no planner for this database");
+                })
+                .ok()
+            });
         self.watch(name, pool, planner, cancel)
     }
 
@@ -321,7 +345,7 @@ impl Perfscope {
             .entry(pool.views_key().to_owned())
             .or_insert_with(|| {
                 Arc::new(crate::pg::server::ServerViews::new(
-                    self.inner.config.read_interval / 2,
+                    self.inner.config.readers.interval / 2,
                 ))
             })
             .clone();
@@ -332,6 +356,7 @@ impl Perfscope {
                 .with_own_roles(
                     self.inner
                         .config
+                        .database
                         .planner
                         .iter()
                         .map(|planner| planner.user.clone())
@@ -343,8 +368,8 @@ impl Perfscope {
         let health = Arc::new(crate::pg::health::HealthReader::default());
         let activity = Arc::new(crate::pg::activity::ActivityReader::new(
             crate::pg::activity::Thresholds {
-                long_query: self.inner.config.long_query_threshold,
-                idle_in_transaction: self.inner.config.idle_in_transaction_threshold,
+                long_query: self.inner.config.readers.long_query_threshold,
+                idle_in_transaction: self.inner.config.readers.idle_in_transaction_threshold,
             },
         ));
         let space = Arc::new(crate::pg::space::SpaceReader::default());
@@ -356,7 +381,7 @@ impl Perfscope {
             name.clone(),
             statements.clone(),
             planner,
-            self.inner.config.read_timeout,
+            self.inner.config.readers.timeout,
         ));
         self.inner.watched.add(Arc::new(crate::pg::WatchedDatabase {
             name: name.clone(),
@@ -382,8 +407,8 @@ impl Perfscope {
                 replication,
             ],
             self.inner.pg_metrics.clone(),
-            self.inner.config.read_interval,
-            self.inner.config.read_timeout,
+            self.inner.config.readers.interval,
+            self.inner.config.readers.timeout,
             cancel,
         )
     }
@@ -516,9 +541,9 @@ impl Perfscope {
         let runtime = self
             .inner
             .runtime
-            .start(self.inner.config.runtime_sample_interval, cancel);
+            .start(self.inner.config.runtime.sample_interval, cancel);
         #[cfg(not(feature = "otlp"))]
-        if self.inner.config.otlp.is_some() {
+        if self.inner.config.telemetry.otlp.is_some() {
             tracing::warn!(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set but perfscope was built without the `otlp` feature: traces are off"
             );
@@ -529,7 +554,7 @@ impl Perfscope {
         others.push(self.spawn_history_sampler(cancel));
         #[cfg(feature = "sentry")]
         let sentry = crate::telemetry::sentry::init(
-            &self.inner.config,
+            &self.inner.config.telemetry.sentry,
             self.inner
                 .alerts
                 .metrics()
@@ -556,7 +581,7 @@ impl Perfscope {
     /// Starts the OTLP exporter when an endpoint is configured.
     #[cfg(feature = "otlp")]
     fn start_otlp(&self) -> Option<crate::telemetry::otlp::OtlpGuard> {
-        let config = self.inner.config.otlp.as_ref()?;
+        let config = self.inner.config.telemetry.otlp.as_ref()?;
         let dropped = self
             .inner
             .alerts
@@ -620,21 +645,23 @@ impl Perfscope {
     /// outside [`Perfscope::middleware`].
     #[cfg(feature = "sentry")]
     pub fn sentry_middleware(&self) -> crate::http::sentry::SentryBridge {
-        crate::http::sentry::SentryBridge::new(self.inner.config.sentry_traces_sample_rate)
+        crate::http::sentry::SentryBridge::new(
+            self.inner.config.telemetry.sentry.traces_sample_rate,
+        )
     }
 
     /// The webhook workers, when `ALERT_WEBHOOK_URLS` is set.
     fn start_alert_sinks(&self, cancel: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
         let config = &self.inner.config;
-        if config.alert_webhook_urls.is_empty() {
+        if config.alerts.webhook_urls.is_empty() {
             return Vec::new();
         }
         #[cfg(feature = "webhooks")]
         {
             match crate::alerts::webhook::WebhookSink::spawn(
-                &config.alert_webhook_urls,
-                config.alert_webhook_secret.as_ref(),
-                config.webhook_deadline,
+                &config.alerts.webhook_urls,
+                config.alerts.webhook_secret.as_ref(),
+                config.alerts.webhook_deadline,
                 self.inner.alerts.metrics().clone(),
                 cancel,
             ) {
@@ -663,7 +690,7 @@ impl Perfscope {
         let perfscope = self.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime_sample_interval);
+            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime.sample_interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut slow_seen = perfscope.inner.db.slow_log.since(u64::MAX).1;
             loop {

@@ -109,14 +109,19 @@ impl ActivityApi {
         database: Query<Option<String>>,
     ) -> Result<ActivityResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(ActivityResponse::NotFound(unknown_database(name)));
         };
         let thresholds = watched.activity.thresholds();
         let snapshot =
-            match crate::pg::activity::read_now(&watched.pool, thresholds, config.read_timeout)
+            match crate::pg::activity::read_now(&watched.pool, thresholds, config.readers.timeout)
                 .await
             {
                 Ok(snapshot) => snapshot,
@@ -173,7 +178,12 @@ impl ActivityApi {
         backend_start: Query<Option<String>>,
     ) -> Result<SignalResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let (pid, action) = (pid.0, action.0);
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {

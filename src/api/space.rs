@@ -63,12 +63,19 @@ impl SpaceApi {
         database: Query<Option<String>>,
     ) -> Result<SpaceResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(SpaceResponse::NotFound(unknown_database(name)));
         };
-        match crate::pg::space::read_now(&watched.pool, &watched.space, config.read_timeout).await {
+        match crate::pg::space::read_now(&watched.pool, &watched.space, config.readers.timeout)
+            .await
+        {
             Ok(snapshot) => Ok(SpaceResponse::Ok(Json(SpaceReport {
                 database: name.to_owned(),
                 tables: snapshot.tables,
