@@ -40,9 +40,10 @@ pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
 pub use telemetry::{SentryConfig, TelemetryConfig};
 
 /// Output format of the agent's logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (the default).
+    #[default]
     Text,
     /// One JSON object per line.
     Json,
@@ -158,12 +159,6 @@ impl Default for RuntimeConfig {
             high_memory_threshold: DEFAULT_HIGH_MEMORY_THRESHOLD,
             event_loop_lag_threshold: Duration::from_millis(DEFAULT_EVENT_LOOP_LAG_THRESHOLD_MS),
         }
-    }
-}
-
-impl Default for LogFormat {
-    fn default() -> Self {
-        Self::Text
     }
 }
 

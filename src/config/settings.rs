@@ -342,3 +342,150 @@ settings! {
         traces_timeout <- otel_exporter_otlp_traces_timeout: String = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"; plain; unset;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Variables the README's table lists that perfscope does not read:
+    /// the OpenTelemetry exporter and SDK read them themselves.
+    const READ_BY_THE_SDKS: &[&str] = &[
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+    ];
+
+    /// One variable of the README's table and the default it shows;
+    /// `None` for "unset", and for a `(_TRACES_…)` variant, whose default
+    /// is its general variable's.
+    struct Row {
+        var: String,
+        default: Option<Option<String>>,
+    }
+
+    /// The text between backticks in `cell`, in order.
+    fn quoted(cell: &str) -> Vec<&str> {
+        cell.split('`').skip(1).step_by(2).collect()
+    }
+
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` with the variant `_TRACES_PROTOCOL`
+    /// gives `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`.
+    fn variant_of(base: &str, variant: &str) -> String {
+        let last = variant.rsplit('_').next().unwrap_or(variant);
+        let stem = base.strip_suffix(&format!("_{last}")).unwrap_or(base);
+        format!("{stem}{variant}")
+    }
+
+    /// The rows of the README's configuration table.
+    fn readme_rows() -> Vec<Row> {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("README has a Configuration section");
+        let mut rows = Vec::new();
+        for line in section.lines().skip_while(|l| !l.starts_with('|')) {
+            if !line.starts_with("| `") {
+                if line.starts_with('|') {
+                    continue;
+                }
+                break;
+            }
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let names = quoted(cells[0]);
+            let defaults: Vec<Option<String>> = cells[1]
+                .trim()
+                .split(", ")
+                .map(|d| quoted(d).first().map(|q| (*q).to_owned()))
+                .collect();
+            let bases: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| !n.starts_with('_'))
+                .collect();
+            for (i, base) in bases.iter().enumerate() {
+                let default = defaults.get(i).or(defaults.first()).cloned().flatten();
+                rows.push(Row {
+                    var: (*base).to_owned(),
+                    default: Some(default),
+                });
+            }
+            for variant in names.iter().filter(|n| n.starts_with('_')) {
+                rows.push(Row {
+                    var: variant_of(bases[0], variant),
+                    default: None,
+                });
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_with_its_default() {
+        let rows = readme_rows();
+        for setting in SETTINGS {
+            let row = rows
+                .iter()
+                .find(|r| r.var == setting.var)
+                .unwrap_or_else(|| panic!("README's table lacks {}", setting.var));
+            if let Some(default) = &row.default {
+                assert_eq!(
+                    default,
+                    &setting.default_text(),
+                    "README's default of {}",
+                    setting.var
+                );
+            }
+        }
+        for row in &rows {
+            assert!(
+                setting(&row.var).is_some() || READ_BY_THE_SDKS.contains(&row.var.as_str()),
+                "README lists {}, which no setting reads",
+                row.var
+            );
+        }
+    }
+
+    #[test]
+    fn every_variable_and_flag_is_declared_once() {
+        for (i, setting) in SETTINGS.iter().enumerate() {
+            assert!(
+                SETTINGS[i + 1..]
+                    .iter()
+                    .all(|s| s.var != setting.var && s.arg != setting.arg),
+                "{} is declared twice",
+                setting.var
+            );
+        }
+    }
+
+    #[test]
+    fn help_renders_the_default() {
+        let pool = setting("DATABASE_POOL_MAX").expect("declared");
+        assert_eq!(pool.help(), "Pool size [default: 10]");
+        assert_eq!(pool.flag(), "--database-pool-max");
+        let buckets = setting("PERFSCOPE_HTTP_BUCKETS").expect("declared");
+        assert_eq!(
+            buckets.default_text().as_deref(),
+            Some("0.001,0.0025,0.005,0.01,0.025,0.05,0.075,0.1,0.25,0.5,0.75,1,2.5,5,10")
+        );
+        assert!(buckets.help().ends_with("[default: 0.001 … 10]"));
+    }
+
+    #[test]
+    fn from_lookup_fills_fields_by_variable() {
+        let raw = RawConfig::from_lookup(|var| match var {
+            "DATABASE_POOL_MAX" => Some("7".into()),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some("http://c:4318".into()),
+            "PERFSCOPE_TLS_CERT" => Some("cert.pem".into()),
+            _ => None,
+        });
+        assert_eq!(raw.pool_max.as_deref(), Some("7"));
+        assert_eq!(raw.otlp.endpoint.as_deref(), Some("http://c:4318"));
+        assert_eq!(raw.tls_cert, Some(PathBuf::from("cert.pem")));
+        assert!(raw.listen.is_none());
+    }
+}
