@@ -10,8 +10,8 @@
 //! lookup of variables ([`RawConfig::from_lookup`]) and the static
 //! [`SETTINGS`] list that the README check and the fuzz target iterate.
 //! Checking the values is not declared here: that is each subsystem's
-//! builder in [`super::validate`], which names the variable of what it
-//! refuses.
+//! builder (`from_raw` beside each part of [`super::Config`]), which names
+//! the variable of what it refuses.
 //!
 //! An entry reads
 //! `/// help` `field <- flag: Type = "VARIABLE"; plain|secret; unset|default(CONST) [shown("text")];`
