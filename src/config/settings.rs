@@ -32,12 +32,13 @@ pub struct Setting {
     /// The flag without its dashes, e.g. `database_pool_max` for
     /// `--database-pool-max`.
     pub arg: &'static str,
-    /// The help line, without its default.
-    pub doc: &'static str,
-    /// The value an unset variable takes, as the README writes it.
-    pub default: Option<fn() -> String>,
+    /// The help line as the doc comment holds it (see [`Setting::doc`]).
+    doc: &'static str,
+    /// Renders the value an unset variable takes (see
+    /// [`Setting::default_text`]).
+    default: Option<fn() -> String>,
     /// The default as `--help` prints it, when it differs from `default`.
-    pub shown_default: Option<&'static str>,
+    shown_default: Option<&'static str>,
     /// Whether the value is never shown (`--help` hides the environment's
     /// value, errors print `***`).
     pub secret: bool,
@@ -49,6 +50,11 @@ impl Setting {
         format!("--{}", self.arg.replace('_', "-"))
     }
 
+    /// The help line, without its default.
+    pub fn doc(&self) -> &'static str {
+        self.doc.trim()
+    }
+
     /// The default as the README writes it; `None` when unset.
     pub fn default_text(&self) -> Option<String> {
         self.default.map(|render| render())
@@ -56,7 +62,7 @@ impl Setting {
 
     /// The help line of the flag, with its default in brackets.
     pub fn help(&self) -> String {
-        let doc = self.doc.trim();
+        let doc = self.doc();
         match self
             .shown_default
             .map(str::to_owned)
