@@ -55,22 +55,28 @@ fn main() -> std::io::Result<()> {
             }
             "full" => {
                 let receiver = args.next().unwrap_or_else(|| "18089".into());
-                let config = perfscope::Config {
-                    sentry_dsn: Some(perfscope::config::Secret::new(format!(
+                let sentry = perfscope::config::SentryConfig {
+                    dsn: Some(perfscope::config::Secret::new(format!(
                         "http://public@127.0.0.1:{receiver}/1"
                     ))),
                     // BENCH_SENTRY_RATE: the transaction sample rate [1.0].
-                    sentry_traces_sample_rate: std::env::var("BENCH_SENTRY_RATE")
+                    traces_sample_rate: std::env::var("BENCH_SENTRY_RATE")
                         .ok()
                         .and_then(|r| r.parse().ok())
                         .unwrap_or(1.0),
-                    // BENCH_OTLP=0 leaves OpenTelemetry off.
-                    otlp: (std::env::var("BENCH_OTLP").as_deref() != Ok("0")).then(|| {
-                        perfscope::config::OtlpConfig::new(
-                            format!("http://127.0.0.1:{receiver}/v1/traces"),
-                            perfscope::config::OtlpProtocol::HttpProtobuf,
-                        )
-                    }),
+                    ..Default::default()
+                };
+                let config = perfscope::Config {
+                    telemetry: perfscope::config::TelemetryConfig {
+                        sentry,
+                        // BENCH_OTLP=0 leaves OpenTelemetry off.
+                        otlp: (std::env::var("BENCH_OTLP").as_deref() != Ok("0")).then(|| {
+                            perfscope::config::OtlpConfig::new(
+                                format!("http://127.0.0.1:{receiver}/v1/traces"),
+                                perfscope::config::OtlpProtocol::HttpProtobuf,
+                            )
+                        }),
+                    },
                     ..perfscope::Config::default()
                 };
                 let perfscope = perfscope::Perfscope::new(config);

@@ -52,11 +52,11 @@ async fn redirect_root<E: Endpoint>(endpoint: Arc<E>, req: Request) -> poem::Res
 /// Binds the listener (TLS when configured).
 async fn bind(config: &Config) -> Result<BoxAcceptor, AgentError> {
     let io_error = |source| AgentError::Io {
-        context: format!("binding {}", config.listen),
+        context: format!("binding {}", config.server.listen),
         source,
     };
-    let tcp = TcpListener::bind(config.listen);
-    match &config.tls {
+    let tcp = TcpListener::bind(config.server.listen);
+    match &config.server.tls {
         None => Ok(tcp.into_acceptor().await.map_err(io_error)?.boxed()),
         #[cfg(feature = "tls")]
         Some(files) => {
@@ -112,7 +112,7 @@ pub async fn serve_with(
         .local_addr()
         .first()
         .and_then(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(config.listen);
+        .unwrap_or(config.server.listen);
     let cancel = CancellationToken::new();
     let background = perfscope.start(&cancel);
     #[cfg(feature = "postgres")]
@@ -123,7 +123,7 @@ pub async fn serve_with(
     let app = routes
         .nest("/", api::endpoint(perfscope))
         .around(redirect_root)
-        .with(crate::http::BodyDeadline::new(config.body_timeout))
+        .with(crate::http::BodyDeadline::new(config.server.body_timeout))
         .with(crate::http::catch_panic())
         .with(perfscope.middleware());
     #[cfg(feature = "sentry")]
@@ -135,14 +135,14 @@ pub async fn serve_with(
 
     tracing::info!(
         address = %bound,
-        tls = config.tls.is_some(),
-        admin_token = config.admin_token.is_some(),
+        tls = config.server.tls.is_some(),
+        admin_token = config.server.admin_token.is_some(),
         "perfscope listening"
     );
     // Set before the address is announced: whoever connects first reads it.
     let http = perfscope.http_metrics();
     http.connections_limit
-        .set(i64::try_from(config.max_http_connections).unwrap_or(i64::MAX));
+        .set(i64::try_from(config.server.max_http_connections).unwrap_or(i64::MAX));
     on_bound(bound);
 
     let draining = {
@@ -159,13 +159,13 @@ pub async fn serve_with(
     // connections after IDLE_CONNECTION_TIMEOUT.
     let acceptor = crate::http::ConnectionLimit::new(
         acceptor,
-        config.max_http_connections,
+        config.server.max_http_connections,
         http.connections.clone(),
     );
-    let acceptor = crate::http::HeaderTimeout::new(acceptor, config.header_timeout);
+    let acceptor = crate::http::HeaderTimeout::new(acceptor, config.server.header_timeout);
     let served = Server::new_with_acceptor(acceptor)
         .idle_timeout(crate::config::IDLE_CONNECTION_TIMEOUT)
-        .run_with_graceful_shutdown(app, draining, Some(config.shutdown_grace))
+        .run_with_graceful_shutdown(app, draining, Some(config.server.shutdown_grace))
         .await;
     cancel.cancel();
     background.join().await;
@@ -208,14 +208,14 @@ async fn watch_database(
     cancel: &CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, AgentError> {
     let mut tasks = Vec::new();
-    for (name, url) in &config.watch_databases {
+    for (name, url) in &config.database.watch {
         let settings = crate::db::PoolSettings {
             name: name.clone(),
             min: 0,
             max: WATCHED_POOL_SIZE,
             // Databases take turns for the budget: a pass may wait its
             // interval for a connection.
-            wait_timeout: config.read_interval,
+            wait_timeout: config.readers.interval,
             budget: Some(perfscope.connection_budget().clone()),
             ..Default::default()
         };
@@ -231,7 +231,7 @@ async fn watch_database(
             })?;
         let health = perfscope.clone();
         let label = name.clone();
-        let probe_after = config.read_interval.saturating_mul(2) + config.read_timeout;
+        let probe_after = config.readers.interval.saturating_mul(2) + config.readers.timeout;
         tasks.push(
             pool.spawn_status_probing(cancel.clone(), probe_after, move |up| {
                 health.set_watched_health(&label, up);
@@ -239,7 +239,7 @@ async fn watch_database(
         );
         tasks.push(perfscope.watch_database_at(name, pool, url, cancel.clone()));
     }
-    let Some(url) = &config.database_url else {
+    let Some(url) = &config.database.url else {
         return Ok((!tasks.is_empty()).then(|| {
             tokio::spawn(async move {
                 for task in tasks {
@@ -250,8 +250,8 @@ async fn watch_database(
     };
     let settings = crate::db::PoolSettings {
         min: 0,
-        max: config.pool_max,
-        wait_timeout: config.read_interval,
+        max: config.database.pool_max,
+        wait_timeout: config.readers.interval,
         budget: Some(perfscope.connection_budget().clone()),
         ..Default::default()
     };

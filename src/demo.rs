@@ -234,21 +234,21 @@ pub async fn run(
         .await
         .map_err(setup)?;
 
-    let generated = match &config.admin_token {
+    let generated = match &config.server.admin_token {
         Some(_) => None,
         None => {
             let token = random_token()?;
-            config.admin_token = Some(Secret::new(token.as_str()));
+            config.server.admin_token = Some(Secret::new(token.as_str()));
             Some(token)
         }
     };
     // The agent reads as the least-privilege role; the demo app is the
     // database's owner.
-    config.database_url = Some(DatabaseUrl::new(cluster.url("perfscope", "postgres")));
+    config.database.url = Some(DatabaseUrl::new(cluster.url("perfscope", "postgres")));
     // Its statements (the demo app connects as `postgres`) are planned by
     // the planner role of sql/install.sql, unless the operator chose one.
-    if config.planner.is_none() {
-        config.planner = Some(crate::config::PlannerConfig {
+    if config.database.planner.is_none() {
+        config.database.planner = Some(crate::config::PlannerConfig {
             user: "perfscope_planner".into(),
             password: None,
             roles: vec!["postgres".into()],
@@ -256,12 +256,12 @@ pub async fn run(
         });
     }
     // Quick feedback: read every 2 s (the advisor every 8 s).
-    if config.read_interval > Duration::from_secs(2) {
-        config.read_interval = Duration::from_secs(2);
+    if config.readers.interval > Duration::from_secs(2) {
+        config.readers.interval = Duration::from_secs(2);
     }
     // The demo app's pool follows DATABASE_POOL_MIN/MAX too (the soak
     // shrinks it so the pool alert fires and resolves with the load).
-    let (pool_min, pool_max) = (config.pool_min, config.pool_max);
+    let (pool_min, pool_max) = (config.database.pool_min, config.database.pool_max);
     let perfscope = Perfscope::new(config);
     let pool = perfscope
         .connect_pool(

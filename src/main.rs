@@ -32,7 +32,7 @@ fn init_logging(format: LogFormat) {
 
 #[cfg(feature = "postgres")]
 fn run_demo(runtime: &tokio::runtime::Runtime, config: Config) -> ExitCode {
-    let scheme = if config.tls.is_some() {
+    let scheme = if config.server.tls.is_some() {
         "https"
     } else {
         "http"

@@ -91,20 +91,38 @@ impl Perfscope {
     /// scrape serves both.
     pub fn with_registry(config: Config, register: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
-        let accounting = SeriesAccounting::register(&mut registry, config.max_series_per_family);
-        let http = HttpMetrics::register(&mut registry, &accounting, config.http_buckets.clone());
+        let accounting =
+            SeriesAccounting::register(&mut registry, config.metrics.max_series_per_family);
+        let http = HttpMetrics::register(
+            &mut registry,
+            &accounting,
+            config.metrics.http_buckets.clone(),
+        );
         let custom = CustomMetrics::register(&mut registry, &accounting);
         let caches = Caches::new(
-            CacheMetrics::register(&mut registry, &accounting, config.db_buckets.clone()),
+            CacheMetrics::register(
+                &mut registry,
+                &accounting,
+                config.metrics.db_buckets.clone(),
+            ),
             CacheSettings {
-                max_entries: usize::try_from(config.max_cache_size).unwrap_or(usize::MAX),
-                default_ttl: config.query_cache_ttl,
+                max_entries: usize::try_from(config.caches.max_size).unwrap_or(usize::MAX),
+                default_ttl: config.caches.ttl,
             },
         );
         let batches = Batches::new(BatchMetrics::register(&mut registry, &accounting));
-        let alerts = Arc::new(Alerts::new(&config, AlertMetrics::register(&mut registry)));
-        let db = DbMetrics::register(&mut registry, &accounting, config.db_buckets.clone());
-        let db = DbInsights::new(db, config.slow_query_threshold);
+        let alerts = Arc::new(Alerts::new(
+            &config.alerts,
+            &config.runtime,
+            config.database.slow_query_threshold,
+            AlertMetrics::register(&mut registry),
+        ));
+        let db = DbMetrics::register(
+            &mut registry,
+            &accounting,
+            config.metrics.db_buckets.clone(),
+        );
+        let db = DbInsights::new(db, config.database.slow_query_threshold);
         let runtime = RuntimeMetrics::register(&mut registry);
         registry.register_collector(Box::new(ProcessCollector));
         #[cfg(feature = "postgres")]
@@ -265,9 +283,9 @@ impl Perfscope {
         let runtime = self
             .inner
             .runtime
-            .start(self.inner.config.runtime_sample_interval, cancel);
+            .start(self.inner.config.runtime.sample_interval, cancel);
         #[cfg(not(feature = "otlp"))]
-        if self.inner.config.otlp.is_some() {
+        if self.inner.config.telemetry.otlp.is_some() {
             tracing::warn!(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set but perfscope was built without the `otlp` feature: traces are off"
             );
@@ -339,7 +357,9 @@ impl Perfscope {
     /// outside [`Perfscope::middleware`].
     #[cfg(feature = "sentry")]
     pub fn sentry_middleware(&self) -> crate::http::sentry::SentryBridge {
-        crate::http::sentry::SentryBridge::new(self.inner.config.sentry_traces_sample_rate)
+        crate::http::sentry::SentryBridge::new(
+            self.inner.config.telemetry.sentry.traces_sample_rate,
+        )
     }
 
     /// Takes one sample of the web pages' history now (the sampler does

@@ -118,7 +118,10 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let (status, answer) = runtime.block_on(async move {
             let perfscope = perfscope::Perfscope::new(perfscope::Config {
-                admin_token: Some(perfscope::config::Secret::new("property-admin-token-0123")),
+                server: perfscope::config::ServerConfig {
+                    admin_token: Some(perfscope::config::Secret::new("property-admin-token-0123")),
+                    ..Default::default()
+                },
                 ..Default::default()
             });
             let client = poem::test::TestClient::new(perfscope::api::endpoint(&perfscope));

@@ -40,7 +40,10 @@ fn harness() -> &'static Harness {
             .expect("runtime");
         let perfscope = runtime.block_on(async {
             perfscope::Perfscope::new(perfscope::Config {
-                admin_token: Some(perfscope::config::Secret::new(TOKEN)),
+                server: perfscope::config::ServerConfig {
+                    admin_token: Some(perfscope::config::Secret::new(TOKEN)),
+                    ..Default::default()
+                },
                 ..Default::default()
             })
         });

@@ -32,7 +32,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use self::state::{ConditionState, Levels, Transition};
-use crate::config::Config;
+use crate::config::{AlertsConfig, RuntimeConfig};
 use crate::db::slow_log::SlowQuery;
 use crate::metrics::alerts::{AlertMetrics, NotificationLabels, RuleLabels};
 
@@ -207,8 +207,14 @@ fn unix_ms(at: SystemTime) -> u64 {
 }
 
 impl Alerts {
-    /// The rules with `config`'s thresholds.
-    pub fn new(config: &Config, metrics: AlertMetrics) -> Self {
+    /// The rules with `config`'s timing, the runtime monitor's thresholds
+    /// and the slow-query log's.
+    pub fn new(
+        config: &AlertsConfig,
+        runtime: &RuntimeConfig,
+        slow_query_threshold: Duration,
+        metrics: AlertMetrics,
+    ) -> Self {
         for rule in Rule::ALL {
             metrics
                 .firing
@@ -218,11 +224,11 @@ impl Alerts {
                 .set(0);
         }
         Self {
-            lag_threshold: config.event_loop_lag_threshold,
-            memory_threshold: config.high_memory_threshold,
-            slow_threshold: config.slow_query_threshold,
-            hold: config.alert_for,
-            dedup_window: config.alert_dedup_window,
+            lag_threshold: runtime.event_loop_lag_threshold,
+            memory_threshold: runtime.high_memory_threshold,
+            slow_threshold: slow_query_threshold,
+            hold: config.hold_for,
+            dedup_window: config.dedup_window,
             book: Mutex::default(),
             sinks: RwLock::default(),
             metrics,
@@ -519,11 +525,16 @@ mod tests {
     fn alerts(hold_ms: u64) -> (Alerts, prometheus_client::registry::Registry) {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = AlertMetrics::register(&mut registry);
-        let config = Config {
-            alert_for: Duration::from_millis(hold_ms),
-            ..Config::default()
+        let config = crate::Config::default();
+        let timing = AlertsConfig {
+            hold_for: Duration::from_millis(hold_ms),
+            ..AlertsConfig::default()
         };
-        (Alerts::new(&config, metrics), registry)
+        let slow = config.database.slow_query_threshold;
+        (
+            Alerts::new(&timing, &config.runtime, slow, metrics),
+            registry,
+        )
     }
 
     fn lag(ms: u64) -> Readings {

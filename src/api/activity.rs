@@ -110,7 +110,12 @@ impl ActivityApi {
         database: Query<Option<String>>,
     ) -> Result<ActivityResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(ActivityResponse::NotFound(unknown_database(name)));
@@ -119,7 +124,7 @@ impl ActivityApi {
         let snapshot = match crate::pg::readers::activity::read_now(
             &watched.pool,
             thresholds,
-            config.read_timeout,
+            config.readers.timeout,
         )
         .await
         {
@@ -177,7 +182,12 @@ impl ActivityApi {
         backend_start: Query<Option<String>>,
     ) -> Result<SignalResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let (pid, action) = (pid.0, action.0);
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {

@@ -46,7 +46,7 @@ impl AlertsApi {
         authorize(
             &token,
             Access::Admin,
-            self.perfscope.config().admin_token.as_ref(),
+            self.perfscope.config().server.admin_token.as_ref(),
             None,
         )?;
         let alerts = self.perfscope.alerts();

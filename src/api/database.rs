@@ -49,7 +49,12 @@ impl DatabaseApi {
         database: Query<Option<String>>,
     ) -> Result<DatabaseResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(DatabaseResponse::NotFound(unknown_database(name)));

@@ -119,7 +119,7 @@ impl ExplainApi {
         let timeout = if analyze.is_some() {
             timeout_ms.map_or(DEFAULT_ANALYZE_TIMEOUT, std::time::Duration::from_millis)
         } else {
-            self.perfscope.config().read_timeout
+            self.perfscope.config().readers.timeout
         };
         match crate::pg::actions::explain::explain(&watched, id, &raw, analyze, timeout).await {
             Ok(plan) => {
@@ -192,7 +192,12 @@ impl ExplainApi {
         database: Query<Option<String>>,
     ) -> Result<ExplainResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         self.explain(database.0.as_deref(), &queryid.0, None, None)
             .await
     }
@@ -214,7 +219,12 @@ impl ExplainApi {
         request: StrictJson<ExplainRequest>,
     ) -> Result<ExplainResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let params = request.params.clone().unwrap_or_default();
         let analyze = request.analyze.then_some(params.as_slice());
         self.explain(

@@ -107,7 +107,7 @@ impl HealthApi {
             crate::DatabaseHealth::Down => CheckStatus::Unreachable,
         };
         checks.insert("database".to_owned(), database);
-        let database_required = self.perfscope.config().readiness_database
+        let database_required = self.perfscope.config().server.readiness_database
             == crate::config::ReadinessDatabase::Required;
         for (name, up) in self.perfscope.watched_health() {
             checks.insert(

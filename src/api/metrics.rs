@@ -39,8 +39,8 @@ impl MetricsApi {
         authorize(
             &token,
             Access::Metrics,
-            config.admin_token.as_ref(),
-            config.metrics_token.as_ref(),
+            config.server.admin_token.as_ref(),
+            config.server.metrics_token.as_ref(),
         )?;
         let text = self.perfscope.encode_metrics().map_err(|error| {
             tracing::error!(%error, "encoding metrics failed");

@@ -207,7 +207,7 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
             }),
         )
         .nest("/", service)
-        .with(BodyLimit::new(perfscope.config().max_body_bytes))
+        .with(BodyLimit::new(perfscope.config().server.max_body_bytes))
         .with(JsonErrors)
         .with(allow_header())
 }

@@ -81,7 +81,12 @@ impl OptimizeApi {
         request: StrictJson<OptimizeRequest>,
     ) -> Result<OptimizeResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let Some(maintenance) = self.perfscope.maintenance() else {
             return Ok(OptimizeResponse::Unavailable(error_body(
                 "unavailable",
@@ -131,7 +136,12 @@ impl OptimizeApi {
     )]
     async fn job(&self, token: BearerToken, id: Path<u64>) -> Result<JobResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let job = match self.perfscope.maintenance() {
             Some(maintenance) => maintenance.job(id.0).await,
             None => None,

@@ -68,12 +68,18 @@ impl ReplicationApi {
         database: Query<Option<String>>,
     ) -> Result<ReplicationResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(ReplicationResponse::NotFound(unknown_database(name)));
         };
-        match crate::pg::readers::replication::read_now(&watched.pool, config.read_timeout).await {
+        match crate::pg::readers::replication::read_now(&watched.pool, config.readers.timeout).await
+        {
             Ok(snapshot) => {
                 let role = if snapshot.standby {
                     "standby"

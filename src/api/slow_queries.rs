@@ -106,7 +106,12 @@ impl SlowQueriesApi {
         database: Query<Option<String>>,
     ) -> Result<SlowQueriesResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         Ok(SlowQueriesResponse::Ok(Json(report(
             &self.perfscope,
             database.0.as_deref(),

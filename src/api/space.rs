@@ -63,7 +63,12 @@ impl SpaceApi {
         database: Query<Option<String>>,
     ) -> Result<SpaceResponse, ApiError> {
         let config = self.perfscope.config();
-        authorize(&token, Access::Admin, config.admin_token.as_ref(), None)?;
+        authorize(
+            &token,
+            Access::Admin,
+            config.server.admin_token.as_ref(),
+            None,
+        )?;
         let name = database.0.as_deref().unwrap_or("default");
         let Some(watched) = self.perfscope.watched().get(name) else {
             return Ok(SpaceResponse::NotFound(unknown_database(name)));
@@ -71,7 +76,7 @@ impl SpaceApi {
         match crate::pg::readers::space::read_now(
             &watched.pool,
             &watched.space,
-            config.read_timeout,
+            config.readers.timeout,
         )
         .await
         {

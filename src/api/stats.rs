@@ -130,7 +130,7 @@ impl StatsApi {
         operation_id = "getStats"
     )]
     async fn stats(&self, request: &poem::Request) -> Result<StatsResponse, ApiError> {
-        let admin = is_admin(request, self.perfscope.config().admin_token.as_ref());
+        let admin = is_admin(request, self.perfscope.config().server.admin_token.as_ref());
         let process = ProcessSnapshot::read();
         let runtime = self.perfscope.runtime().snapshot();
         let config = self.perfscope.config();
@@ -142,7 +142,7 @@ impl StatsApi {
         slow_queries.extend(crate::findings::pg_findings(
             self.perfscope.watched(),
             admin,
-            config.slow_query_threshold,
+            config.database.slow_query_threshold,
             STATS_FINDINGS,
         ));
         #[cfg(feature = "postgres")]
@@ -171,8 +171,8 @@ impl StatsApi {
             runtime: runtime_advice(
                 &runtime,
                 &process,
-                config.event_loop_lag_threshold,
-                config.high_memory_threshold,
+                config.runtime.event_loop_lag_threshold,
+                config.runtime.high_memory_threshold,
             ),
             slow_queries,
             cache_recommendations,

@@ -65,7 +65,7 @@ impl Perfscope {
         tokio::task::JoinHandle<()>,
     )> {
         let sentry = crate::telemetry::sentry::init(
-            &self.inner.config,
+            &self.inner.config.telemetry.sentry,
             self.inner
                 .alerts
                 .metrics()
@@ -84,7 +84,7 @@ impl Perfscope {
     /// Starts the OTLP exporter when an endpoint is configured.
     #[cfg(feature = "otlp")]
     pub(super) fn start_otlp(&self) -> Option<crate::telemetry::otlp::OtlpGuard> {
-        let config = self.inner.config.otlp.as_ref()?;
+        let config = self.inner.config.telemetry.otlp.as_ref()?;
         let dropped = self
             .inner
             .alerts
@@ -101,15 +101,15 @@ impl Perfscope {
         cancel: &CancellationToken,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let config = &self.inner.config;
-        if config.alert_webhook_urls.is_empty() {
+        if config.alerts.webhook_urls.is_empty() {
             return Vec::new();
         }
         #[cfg(feature = "webhooks")]
         {
             match crate::alerts::webhook::WebhookSink::spawn(
-                &config.alert_webhook_urls,
-                config.alert_webhook_secret.as_ref(),
-                config.webhook_deadline,
+                &config.alerts.webhook_urls,
+                config.alerts.webhook_secret.as_ref(),
+                config.alerts.webhook_deadline,
                 self.inner.alerts.metrics().clone(),
                 cancel,
             ) {
@@ -141,7 +141,7 @@ impl Perfscope {
         let perfscope = self.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime_sample_interval);
+            let mut ticker = tokio::time::interval(perfscope.inner.config.runtime.sample_interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut slow_seen = perfscope.inner.db.slow_log.since(u64::MAX).1;
             loop {

@@ -33,15 +33,15 @@ impl PgParts {
         let metrics = Arc::new(PgMetrics::register(
             registry,
             watched.clone(),
-            config.top_statements,
+            config.readers.top_statements,
         ));
         let budget = ConnectionBudget::new(
-            config.max_db_connections,
-            config.db_connection_headroom,
+            config.database.max_connections,
+            config.database.connection_headroom,
             crate::db::pool::DEFAULT_WAIT_TIMEOUT,
             crate::metrics::budget::BudgetMetrics::register(registry),
         );
-        let budget = Arc::new(if config.planner.is_some() {
+        let budget = Arc::new(if config.database.planner.is_some() {
             budget.with_planner_lane()
         } else {
             budget

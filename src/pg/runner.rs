@@ -33,9 +33,11 @@ use crate::failure_log::{FailureLogs, Report};
 use crate::metrics::pg::{PgMetrics, ReaderLabels};
 
 /// How often readers run by default.
-pub const DEFAULT_READ_INTERVAL: Duration = Duration::from_secs(15);
+pub const DEFAULT_READ_INTERVAL: Duration =
+    Duration::from_millis(crate::config::DEFAULT_READ_INTERVAL_MS);
 /// `statement_timeout` of each read by default.
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_READ_TIMEOUT: Duration =
+    Duration::from_millis(crate::config::DEFAULT_READ_TIMEOUT_MS);
 /// How long a cancelled read's connection has to answer before its backend
 /// is terminated.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(1);

@@ -49,13 +49,14 @@ impl WatchSettings {
     /// The settings `config` asks for.
     pub fn from_config(config: &Config) -> Self {
         Self {
-            interval: config.read_interval,
-            timeout: config.read_timeout,
+            interval: config.readers.interval,
+            timeout: config.readers.timeout,
             thresholds: Thresholds {
-                long_query: config.long_query_threshold,
-                idle_in_transaction: config.idle_in_transaction_threshold,
+                long_query: config.readers.long_query_threshold,
+                idle_in_transaction: config.readers.idle_in_transaction_threshold,
             },
             own_roles: config
+                .database
                 .planner
                 .iter()
                 .map(|planner| planner.user.clone())
@@ -162,7 +163,7 @@ pub fn planner_at(
     config: &Config,
     budget: &Arc<crate::db::budget::ConnectionBudget>,
 ) -> Option<Planner> {
-    let settings = config.planner.as_ref()?;
+    let settings = config.database.planner.as_ref()?;
     Planner::new(
         url.expose(),
         settings,

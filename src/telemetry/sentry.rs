@@ -24,7 +24,7 @@ use sentry::{ClientOptions, Envelope, Transport};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::SentryConfig;
 
 /// Envelopes queued before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 100;
@@ -81,16 +81,16 @@ impl Drop for SentryGuard {
 
 /// Starts Sentry when `SENTRY_DSN` is set: the client and its transport's
 /// task (which ends once the client is closed).
-pub fn init(config: &Config, dropped: Counter) -> Option<(SentryGuard, JoinHandle<()>)> {
-    let dsn: Dsn = config.sentry_dsn.as_ref()?.expose().parse().ok()?;
+pub fn init(config: &SentryConfig, dropped: Counter) -> Option<(SentryGuard, JoinHandle<()>)> {
+    let dsn: Dsn = config.dsn.as_ref()?.expose().parse().ok()?;
     let (transport, worker) = QueueTransport::spawn(dsn.clone(), dropped);
     // The HTTP bridge decides which requests become transactions (at
     // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
     // every transaction it is given.
     let mut options = ClientOptions::default().traces_sample_rate(1.0);
     options.dsn = Some(dsn);
-    options.environment = config.sentry_environment.clone().map(Cow::Owned);
-    options.release = config.sentry_release.clone().map(Cow::Owned);
+    options.environment = config.environment.clone().map(Cow::Owned);
+    options.release = config.release.clone().map(Cow::Owned);
     options.send_default_pii = false;
     // `Arc<impl Transport>` is the factory the options take.
     options.transport = Some(Arc::new(Arc::new(transport)));

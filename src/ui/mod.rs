@@ -68,7 +68,7 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
         .data(ui)
         // Forms are small: the same limit as the API's bodies (413 past it).
         .with(crate::http::BodyLimit::new(
-            perfscope.config().max_body_bytes,
+            perfscope.config().server.max_body_bytes,
         ))
         .after(|result: poem::Result<Response>| async move {
             let mut response = result.unwrap_or_else(|error| error.into_response());
@@ -235,7 +235,7 @@ fn script() -> Response {
 
 #[handler]
 fn login_form(ui: Data<&Ui>) -> Response {
-    let configured = ui.perfscope.config().admin_token.is_some();
+    let configured = ui.perfscope.config().server.admin_token.is_some();
     html(StatusCode::OK, pages::login(None, configured))
 }
 
@@ -249,7 +249,7 @@ async fn login(
         return forbidden("This form was posted from another site.");
     }
     let config = ui.perfscope.config();
-    let Some(expected) = config.admin_token.as_ref() else {
+    let Some(expected) = config.server.admin_token.as_ref() else {
         return html(StatusCode::FORBIDDEN, pages::login(None, false));
     };
     let address = request.remote_addr().as_socket_addr().map(|a| a.ip());
@@ -290,7 +290,7 @@ async fn login(
     };
     tracing::info!(sessions = ui.sessions.len(), "ui: session opened");
     let mut response = see_other("/ui");
-    if let Ok(value) = session::set_cookie(&id, config.tls.is_some()).parse() {
+    if let Ok(value) = session::set_cookie(&id, config.server.tls.is_some()).parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
@@ -309,7 +309,7 @@ fn logout(
     };
     ui.sessions.close(&id);
     let mut response = see_other("/ui/login");
-    if let Ok(value) = session::clear_cookie(ui.perfscope.config().tls.is_some()).parse() {
+    if let Ok(value) = session::clear_cookie(ui.perfscope.config().server.tls.is_some()).parse() {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }
     response
@@ -559,7 +559,7 @@ async fn activity(
     };
     #[cfg(feature = "postgres")]
     let body = {
-        let timeout = ui.perfscope.config().read_timeout;
+        let timeout = ui.perfscope.config().readers.timeout;
         let mut databases = Vec::new();
         for watched in ui.perfscope.watched().all() {
             let thresholds = watched.activity.thresholds();
@@ -762,7 +762,7 @@ async fn plan_view(
     let timeout = if values.is_some() {
         crate::pg::actions::explain::DEFAULT_ANALYZE_TIMEOUT
     } else {
-        perfscope.config().read_timeout
+        perfscope.config().readers.timeout
     };
     let plan = crate::pg::actions::explain::explain(&watched, id, &raw, values, timeout)
         .await
@@ -927,9 +927,9 @@ pub fn overview_data(perfscope: &Perfscope) -> pages::Overview {
         uptime: perfscope.uptime().as_secs_f64(),
         resident: process.resident_bytes,
         limit: process.memory_limit_bytes,
-        memory_threshold: config.high_memory_threshold,
+        memory_threshold: config.runtime.high_memory_threshold,
         lag: runtime.lag.as_secs_f64(),
-        lag_threshold: config.event_loop_lag_threshold.as_secs_f64(),
+        lag_threshold: config.runtime.event_loop_lag_threshold.as_secs_f64(),
         utilization: runtime.utilization,
         workers: runtime.workers,
         runtime: perfscope.history().runtime(),
@@ -1045,8 +1045,8 @@ pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
     let mut other = crate::findings::runtime_advice(
         &runtime,
         &process,
-        config.event_loop_lag_threshold,
-        config.high_memory_threshold,
+        config.runtime.event_loop_lag_threshold,
+        config.runtime.high_memory_threshold,
     );
     other.extend(crate::findings::cache_advice(perfscope.caches(), true));
     #[cfg(feature = "postgres")]

@@ -1,0 +1,260 @@
+//! The OpenTelemetry variables perfscope checks itself (endpoint,
+//! protocol, batch processor, timeouts), following the specification's
+//! precedence: a `_TRACES_` variable wins over its general one.
+
+use std::time::Duration;
+
+use super::defaults::*;
+use super::parse::{int_in, label, millis};
+use super::{ConfigError, RawOtlp};
+
+/// Wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `grpc`: tonic, HTTP/2.
+    Grpc,
+    /// `http/protobuf` (the specification's default): POSTs to `/v1/traces`.
+    HttpProtobuf,
+}
+
+/// Where and how spans are exported, from the standard OpenTelemetry
+/// variables. The exporter reads `OTEL_EXPORTER_OTLP_HEADERS` (which may
+/// hold credentials) and the SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
+/// `OTEL_TRACES_SAMPLER[_ARG]` themselves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpConfig {
+    /// The full traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,
+    /// or `OTEL_EXPORTER_OTLP_ENDPOINT` (plus `/v1/traces` over HTTP).
+    pub endpoint: String,
+    /// gRPC or HTTP/protobuf.
+    pub protocol: OtlpProtocol,
+    /// `OTEL_SERVICE_NAME`; unset, the SDK's `unknown_service:<executable>`
+    /// unless `OTEL_RESOURCE_ATTRIBUTES` names one.
+    pub service_name: Option<String>,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`: finished spans queued before new ones are
+    /// dropped (and counted).
+    pub max_queue_size: usize,
+    /// `OTEL_BSP_SCHEDULE_DELAY`: the longest a span waits to be sent.
+    pub schedule_delay: Duration,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: spans per export call.
+    pub max_export_batch_size: usize,
+    /// The longest one export call may take: the smaller of
+    /// `OTEL_BSP_EXPORT_TIMEOUT` (30 s) and the exporter's
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` (10 s).
+    pub export_timeout: Duration,
+}
+
+impl OtlpConfig {
+    /// Defaults of the specification for `endpoint` over `protocol`.
+    pub fn new(endpoint: impl Into<String>, protocol: OtlpProtocol) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            protocol,
+            service_name: None,
+            max_queue_size: DEFAULT_OTLP_MAX_QUEUE_SIZE,
+            schedule_delay: Duration::from_millis(DEFAULT_OTLP_SCHEDULE_DELAY_MS),
+            max_export_batch_size: DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE,
+            export_timeout: Duration::from_millis(DEFAULT_OTLP_TIMEOUT_MS),
+        }
+    }
+}
+
+/// The OTLP exporter's settings: on when an endpoint variable is set,
+/// unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`.
+pub(super) fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    if set(&raw.sdk_disabled).is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Ok(None);
+    }
+    match set(&raw.traces_exporter) {
+        None | Some("otlp") => {}
+        Some("none") => return Ok(None),
+        Some(other) => {
+            return Err(ConfigError::new(
+                "OTEL_TRACES_EXPORTER",
+                other,
+                "expected otlp or none",
+            ));
+        }
+    }
+    let (protocol_var, protocol) = match (set(&raw.traces_protocol), set(&raw.protocol)) {
+        (Some(v), _) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", Some(v)),
+        (None, v) => ("OTEL_EXPORTER_OTLP_PROTOCOL", v),
+    };
+    let protocol = match protocol {
+        None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        Some("grpc") => OtlpProtocol::Grpc,
+        Some(other) => {
+            return Err(ConfigError::new(
+                protocol_var,
+                other,
+                "expected grpc or http/protobuf",
+            ));
+        }
+    };
+    let endpoint = match (set(&raw.traces_endpoint), set(&raw.endpoint)) {
+        (Some(url), _) => otlp_url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url)?.to_owned(),
+        (None, Some(url)) => {
+            let base = otlp_url("OTEL_EXPORTER_OTLP_ENDPOINT", url)?;
+            match protocol {
+                OtlpProtocol::Grpc => base.to_owned(),
+                OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    let defaults = OtlpConfig::new(endpoint, protocol);
+    Ok(Some(OtlpConfig {
+        service_name: label("OTEL_SERVICE_NAME", raw.service_name.as_deref())?,
+        max_queue_size: int_in(
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            set(&raw.bsp_max_queue_size),
+            1,
+            1_000_000,
+            defaults.max_queue_size,
+        )?,
+        schedule_delay: millis(
+            "OTEL_BSP_SCHEDULE_DELAY",
+            set(&raw.bsp_schedule_delay),
+            1,
+            600_000,
+            defaults.schedule_delay,
+        )?,
+        max_export_batch_size: int_in(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            set(&raw.bsp_max_export_batch_size),
+            1,
+            1_000_000,
+            defaults.max_export_batch_size,
+        )?,
+        export_timeout: millis(
+            "OTEL_BSP_EXPORT_TIMEOUT",
+            set(&raw.bsp_export_timeout),
+            1,
+            600_000,
+            Duration::from_millis(DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS),
+        )?
+        .min(match set(&raw.traces_timeout) {
+            Some(v) => millis(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                Some(v),
+                1,
+                600_000,
+                defaults.export_timeout,
+            )?,
+            None => millis(
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+                set(&raw.timeout),
+                1,
+                600_000,
+                defaults.export_timeout,
+            )?,
+        }),
+        ..defaults
+    }))
+}
+
+/// An OTLP endpoint: an http(s) URL with a host. Not echoed in errors (it
+/// may carry credentials).
+fn otlp_url<'a>(var: &'static str, url: &'a str) -> Result<&'a str, ConfigError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !url.contains(char::is_whitespace) =>
+        {
+            Ok(url)
+        }
+        _ => Err(ConfigError::new(
+            var,
+            "***",
+            "expected an http:// or https:// URL such as http://otel-collector:4318",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+
+    fn otlp_of(raw: RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
+        RawConfig {
+            otlp: raw,
+            ..Default::default()
+        }
+        .validate()
+        .map(|c| c.telemetry.otlp)
+    }
+
+    #[test]
+    fn otlp_follows_the_opentelemetry_variables() {
+        assert_eq!(otlp_of(RawOtlp::default()), Ok(None));
+        let http = otlp_of(RawOtlp {
+            endpoint: Some("http://collector:4318/".into()),
+            ..Default::default()
+        })
+        .expect("valid")
+        .expect("on");
+        assert_eq!(http.endpoint, "http://collector:4318/v1/traces");
+        assert_eq!(http.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(http.export_timeout, Duration::from_secs(10));
+        let grpc = otlp_of(RawOtlp {
+            endpoint: Some("http://collector:4317".into()),
+            traces_endpoint: Some("https://traces.example.com:4317".into()),
+            protocol: Some("http/protobuf".into()),
+            traces_protocol: Some("grpc".into()),
+            bsp_max_queue_size: Some("64".into()),
+            bsp_export_timeout: Some("2000".into()),
+            ..Default::default()
+        })
+        .expect("valid")
+        .expect("on");
+        assert_eq!(grpc.endpoint, "https://traces.example.com:4317");
+        assert_eq!(grpc.protocol, OtlpProtocol::Grpc);
+        assert_eq!(grpc.max_queue_size, 64);
+        assert_eq!(grpc.export_timeout, Duration::from_secs(2));
+        for off in [
+            RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                sdk_disabled: Some("true".into()),
+                ..Default::default()
+            },
+            RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                traces_exporter: Some("none".into()),
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(otlp_of(off), Ok(None));
+        }
+        let bad = |raw: RawOtlp| otlp_of(raw).expect_err("refused");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            protocol: Some("http/json".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_PROTOCOL");
+        let err = bad(RawOtlp {
+            traces_endpoint: Some("collector:4317?token=hunter2".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            bsp_schedule_delay: Some("soon".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_BSP_SCHEDULE_DELAY");
+        let err = bad(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            timeout: Some("-1".into()),
+            ..Default::default()
+        });
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
+    }
+}
