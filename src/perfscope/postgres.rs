@@ -55,7 +55,25 @@ impl PgParts {
 }
 
 impl Perfscope {
-    /// Builds a [`crate::db::TimedPool`] recording into this instance.
+    /// Builds a [`crate::db::TimedPool`] recording into this instance:
+    /// every statement run through it is timed by verb and table, kept in
+    /// the slow log when slow, and counted per route for N+1 detection.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+    /// let pool = perfscope
+    ///     .connect_pool(
+    ///         "postgres://app@localhost/app",
+    ///         perfscope::db::PoolSettings { max: 16, ..Default::default() },
+    ///     )
+    ///     .await?;
+    /// let client = pool.get().await?;
+    /// let row = client.query_one("SELECT count(*) FROM users", &[]).await?;
+    /// let users: i64 = row.get(0);
+    /// # let _ = users;
+    /// # Ok(()) }
+    /// ```
     pub async fn connect_pool(
         &self,
         url: &str,
@@ -82,6 +100,31 @@ impl Perfscope {
     ///
     /// Nothing is planned this way (index advice comes from statistics):
     /// use [`Self::watch_database_at`] to plan through the planner role.
+    ///
+    /// Give it a pool of its own, logging in as a monitoring role (see
+    /// `sql/install.sql`), not the application's: the statements of the
+    /// pool's own role are left out as the agent's.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
+    /// let cancel = tokio_util::sync::CancellationToken::new();
+    /// let monitor = perfscope
+    ///     .connect_pool(
+    ///         "postgres://perfscope@localhost/app",
+    ///         perfscope::db::PoolSettings {
+    ///             max: 2,
+    ///             budget: Some(perfscope.connection_budget().clone()),
+    ///             ..Default::default()
+    ///         },
+    ///     )
+    ///     .await?;
+    /// let reader = perfscope.watch_database("app", monitor, cancel.clone());
+    /// // … serve; then:
+    /// cancel.cancel();
+    /// reader.await?;
+    /// # Ok(()) }
+    /// ```
     pub fn watch_database(
         &self,
         name: &str,
