@@ -53,6 +53,7 @@ mod perfscope;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod runtime;
+pub mod service;
 pub mod telemetry;
 #[cfg(feature = "ui")]
 pub mod ui;

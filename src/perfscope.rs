@@ -406,28 +406,11 @@ impl Perfscope {
         self.inner.maintenance.get()
     }
 
-    /// Counts a maintenance request or result.
+    /// The Postgres families, for the use cases that count in them (see
+    /// [`crate::service`]).
     #[cfg(feature = "postgres")]
-    pub fn count_maintenance(&self, task: crate::pg::maintenance::Task, outcome: &'static str) {
-        self.inner
-            .pg_metrics
-            .maintenance
-            .get_or_create(&crate::metrics::pg::MaintenanceLabels {
-                task: task.as_str(),
-                outcome,
-            })
-            .inc();
-    }
-
-    /// Counts a cancel or terminate request in
-    /// `perfscope_admin_actions_total`.
-    #[cfg(feature = "postgres")]
-    pub fn count_admin_action(&self, action: &'static str, outcome: &'static str) {
-        self.inner
-            .pg_metrics
-            .admin_actions
-            .get_or_create(&crate::metrics::pg::AdminActionLabels { action, outcome })
-            .inc();
+    pub(crate) fn pg_metrics(&self) -> &crate::metrics::pg::PgMetrics {
+        &self.inner.pg_metrics
     }
 
     /// The database's state as `/readyz` reports it.

@@ -274,7 +274,7 @@ async fn login(
         .ok()
         .and_then(|Form(f)| f.get("token").cloned())
         .unwrap_or_default();
-    if !crate::api::auth::matches(given.trim(), Some(expected)) {
+    if !crate::service::auth::matches(given.trim(), Some(expected)) {
         ui.logins.failed(address);
         tracing::info!("ui: login refused");
         return html(
@@ -426,9 +426,11 @@ async fn analyze(
 
 #[cfg(feature = "postgres")]
 async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) -> Response {
-    use crate::pg::maintenance::{MaintenanceError, Task};
-    let Some(maintenance) = perfscope.maintenance() else {
-        return html(
+    use crate::pg::maintenance::Task;
+    use crate::service::{ServiceError, Source, maintenance};
+    match maintenance::start(perfscope, Task::Analyze, Some(table), Source::Ui).await {
+        Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
+        Err(ServiceError::NoDatabase) => html(
             StatusCode::SERVICE_UNAVAILABLE,
             pages::layout_posted(
                 Page::Advice,
@@ -437,46 +439,48 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
                     h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
                 },
             ),
-        );
-    };
-    let counter = perfscope.clone();
-    let started = maintenance
-        .start(Task::Analyze, Some(table), move |task, ok| {
-            counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
-        })
-        .await;
-    let outcome = started
-        .as_ref()
-        .map_or_else(MaintenanceError::outcome, |_| "started");
-    perfscope.count_maintenance(Task::Analyze, outcome);
-    tracing::info!(
-        task = "analyze",
-        table,
-        outcome,
-        source = "ui",
-        "maintenance requested"
-    );
-    match started {
-        Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
-        Err(error) => {
-            let status = match error {
-                MaintenanceError::BadRequest(_) => StatusCode::BAD_REQUEST,
-                MaintenanceError::NotFound(_) => StatusCode::NOT_FOUND,
-                MaintenanceError::Forbidden(_) => StatusCode::FORBIDDEN,
-                MaintenanceError::Busy(_) => StatusCode::CONFLICT,
-                MaintenanceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            html(
-                status,
-                pages::layout_posted(
-                    Page::Advice,
-                    &session.csrf,
-                    maud::html! {
-                        h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
-                    },
-                ),
-            )
-        }
+        ),
+        Err(error) => html(
+            refusal_status(&error),
+            pages::layout_posted(
+                Page::Advice,
+                &session.csrf,
+                maud::html! {
+                    h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
+                },
+            ),
+        ),
+    }
+}
+
+/// The status a refused use case is answered with on the pages.
+#[cfg(feature = "postgres")]
+fn refusal_status(error: &crate::service::ServiceError) -> StatusCode {
+    use crate::pg::activity::SignalError;
+    use crate::pg::explain::ExplainError;
+    use crate::pg::maintenance::MaintenanceError;
+    use crate::service::ServiceError;
+    match error {
+        ServiceError::NoDatabase => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::UnknownDatabase(_) => StatusCode::NOT_FOUND,
+        ServiceError::Maintenance(error) => match error {
+            MaintenanceError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            MaintenanceError::NotFound(_) => StatusCode::NOT_FOUND,
+            MaintenanceError::Forbidden(_) => StatusCode::FORBIDDEN,
+            MaintenanceError::Busy(_) => StatusCode::CONFLICT,
+            MaintenanceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        ServiceError::Signal { error, .. } => match error {
+            SignalError::NotASession(_) => StatusCode::NOT_FOUND,
+            SignalError::Forbidden(_) => StatusCode::FORBIDDEN,
+            SignalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        ServiceError::Explain { error, .. } => match error {
+            ExplainError::NotSelect(_) | ExplainError::Params(_) => StatusCode::BAD_REQUEST,
+            ExplainError::NotFound(_) => StatusCode::NOT_FOUND,
+            ExplainError::Refused(_) | ExplainError::Failed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ExplainError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        },
     }
 }
 
@@ -697,13 +701,13 @@ async fn signal(
                 ),
             );
         }
-        match crate::api::activity::signal_counted(
+        match crate::service::signal::send(
             &ui.perfscope,
             &watched,
             pid,
             action,
             backend_start,
-            "ui",
+            crate::service::Source::Ui,
         )
         .await
         {
@@ -711,16 +715,7 @@ async fn signal(
                 let outcome = if signalled { action.as_str() } else { "gone" };
                 see_other(&format!("/ui/activity?done={outcome}&pid={pid}"))
             }
-            Err(error) => {
-                let status = match error {
-                    crate::pg::activity::SignalError::NotASession(_) => StatusCode::NOT_FOUND,
-                    crate::pg::activity::SignalError::Forbidden(_) => StatusCode::FORBIDDEN,
-                    crate::pg::activity::SignalError::Unavailable(_) => {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    }
-                };
-                refuse(status, error.to_string())
-            }
+            Err(error) => refuse(refusal_status(&error), error.to_string()),
         }
     }
     #[cfg(not(feature = "postgres"))]
@@ -748,41 +743,36 @@ async fn plan_view(
             "Field `queryid`: an integer is required.".to_owned(),
         )
     })?;
-    let watched = perfscope.watched().get(db_name).ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            format!("Field `database`: no watched database {db_name:?}."),
-        )
-    })?;
-    let (raw, text) = crate::pg::explain::statement(&watched.statements, id)
-        .map_err(|error| (StatusCode::NOT_FOUND, error.to_string()))?;
-    let timeout = if values.is_some() {
-        crate::pg::explain::DEFAULT_ANALYZE_TIMEOUT
-    } else {
-        perfscope.config().read_timeout
-    };
-    let plan = crate::pg::explain::explain(&watched, id, &raw, values, timeout)
-        .await
-        .map(|p| p.text)
-        .map_err(|e| e.to_string());
-    tracing::info!(
-        db_name,
-        queryid = id,
-        analyzed = values.is_some(),
-        source = "ui",
-        "explained"
-    );
+    let statement =
+        crate::service::explain::statement(perfscope, Some(db_name), id).map_err(|error| {
+            match error {
+                crate::service::ServiceError::UnknownDatabase(_) => (
+                    StatusCode::NOT_FOUND,
+                    format!("Field `database`: no watched database {db_name:?}."),
+                ),
+                error => (refusal_status(&error), error.to_string()),
+            }
+        })?;
+    let plan = crate::service::explain::plan(
+        perfscope,
+        &statement,
+        values,
+        None,
+        crate::service::Source::Ui,
+    )
+    .await
+    .map(|p| p.text)
+    .map_err(|e| e.to_string());
     // The form only for a SELECT that may run, with a form-sized number of
     // parameters.
-    let params = crate::pg::planner::inventory::read(&raw).map_or(0, |i| i.params);
-    let select = crate::pg::explain::may_analyze(&raw) && params <= 100;
+    let analyzable = statement.analyzable().filter(|params| *params <= 100);
     Ok(pages::ExplainView {
         database: db_name.to_owned(),
         queryid: id.to_string(),
-        statement: text.to_string(),
+        statement: statement.text.to_string(),
         plan,
         analyzed: values.is_some(),
-        analyzable: select.then_some(params),
+        analyzable,
     })
 }
 
@@ -947,7 +937,7 @@ pub fn overview_data(perfscope: &Perfscope) -> pages::Overview {
 
 /// The Queries page's figures now.
 pub fn queries_data(perfscope: &Perfscope) -> pages::Queries {
-    let report = crate::api::slow_queries::report(perfscope, None);
+    let report = crate::service::slow_queries::report(perfscope, None);
     let history = perfscope.history();
     let slow = report
         .queries
@@ -1038,23 +1028,15 @@ fn statements_missing(_: &Perfscope) -> Option<String> {
 pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
     let process = crate::runtime::process::ProcessSnapshot::read();
     let runtime = perfscope.runtime().snapshot();
-    let config = perfscope.config();
-    let mut other = crate::advice::runtime_advice(
-        &runtime,
-        &process,
-        config.event_loop_lag_threshold,
-        config.high_memory_threshold,
-    );
-    other.extend(crate::cache::advice::cache_advice(perfscope.caches(), true));
+    let found = crate::service::advice::assemble(perfscope, true, &runtime, &process);
+    let mut other = found.runtime;
+    other.extend(found.caches);
+    other.extend(found.database_cache);
     #[cfg(feature = "postgres")]
     {
-        let (cache, health) = crate::advice::database_advice(perfscope.watched(), true);
-        other.extend(cache);
-        let suggestions = perfscope
-            .watched()
-            .all()
-            .iter()
-            .flat_map(|db| db.advisor.latest().suggestions.clone())
+        let suggestions = found
+            .index_suggestions
+            .into_iter()
             .map(|s| pages::SuggestionRow {
                 database: s.database,
                 table: s.table.unwrap_or_default(),
@@ -1070,7 +1052,7 @@ pub fn advice_data(perfscope: &Perfscope) -> pages::Advice {
             .collect();
         pages::Advice {
             suggestions,
-            health,
+            health: found.health,
             other,
             maintenance: perfscope.maintenance().is_some(),
             flash: None,
