@@ -6,6 +6,8 @@ use maud::{DOCTYPE, Markup, html};
 use poem::Response;
 use poem::http::{StatusCode, header};
 
+use super::session::Session;
+
 /// The pages, for the navigation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
@@ -122,6 +124,31 @@ pub fn confirm(
             }
         }
     }
+}
+
+/// A page of a logged-in session, 200.
+pub(crate) fn shown(page: Page, session: &Session, body: Markup) -> Response {
+    shown_with(StatusCode::OK, page, session, body)
+}
+
+/// A page of a logged-in session with `status`.
+pub(crate) fn shown_with(
+    status: StatusCode,
+    page: Page,
+    session: &Session,
+    body: Markup,
+) -> Response {
+    respond(status, layout(page, &session.csrf, body))
+}
+
+/// The answer to a form of a change (no auto-refresh).
+pub(crate) fn answered(
+    status: StatusCode,
+    page: Page,
+    session: &Session,
+    body: Markup,
+) -> Response {
+    respond(status, layout_posted(page, &session.csrf, body))
 }
 
 /// A page with its status.

@@ -15,7 +15,7 @@ use crate::ui::Ui;
 #[cfg(feature = "postgres")]
 use crate::ui::format;
 use crate::ui::guard::{LoggedIn, Posted};
-use crate::ui::layout::{Page, layout, layout_posted, respond};
+use crate::ui::layout::{Page, answered, shown};
 #[cfg(feature = "postgres")]
 use crate::ui::{layout::confirm, layout::see_other, widgets::sql};
 
@@ -60,7 +60,7 @@ pub async fn show(
         let _ = (&ui, &query);
         maud::html! { h1 { "Activity" } p.empty { "This build has no Postgres support." } }
     };
-    respond(StatusCode::OK, layout(Page::Activity, &session.csrf, body))
+    shown(Page::Activity, session, body)
 }
 
 /// `POST /ui/activity/signal`: cancel or terminate one session, after a
@@ -69,15 +69,13 @@ pub async fn show(
 pub async fn signal(ui: Data<&Ui>, posted: Posted) -> Response {
     let Posted { session, form, .. } = posted;
     let refuse = |status: StatusCode, message: String| {
-        respond(
+        answered(
             status,
-            layout_posted(
-                Page::Activity,
-                &session.csrf,
-                maud::html! {
-                    h1 { "Activity" } p.notice { (message) } p { a href="/ui/activity" { "Back to the activity" } }
-                },
-            ),
+            Page::Activity,
+            &session,
+            maud::html! {
+                h1 { "Activity" } p.notice { (message) } p { a href="/ui/activity" { "Back to the activity" } }
+            },
         )
     };
     let Some(pid) = form
@@ -135,23 +133,21 @@ pub async fn signal(ui: Data<&Ui>, posted: Posted) -> Response {
                 ),
             };
             let pid_text = pid.to_string();
-            return respond(
+            return answered(
                 StatusCode::OK,
-                layout_posted(
-                    Page::Activity,
+                Page::Activity,
+                &session,
+                confirm(
+                    &question,
+                    "/ui/activity/signal",
+                    &[
+                        ("database", name),
+                        ("pid", &pid_text),
+                        ("action", action.as_str()),
+                        ("backend_start", backend_start.unwrap_or("")),
+                    ],
                     &session.csrf,
-                    confirm(
-                        &question,
-                        "/ui/activity/signal",
-                        &[
-                            ("database", name),
-                            ("pid", &pid_text),
-                            ("action", action.as_str()),
-                            ("backend_start", backend_start.unwrap_or("")),
-                        ],
-                        &session.csrf,
-                        "/ui/activity",
-                    ),
+                    "/ui/activity",
                 ),
             );
         }

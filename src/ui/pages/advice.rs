@@ -17,7 +17,7 @@ use crate::ui::format;
 use crate::ui::guard::{LoggedIn, Posted};
 #[cfg(feature = "postgres")]
 use crate::ui::layout::see_other;
-use crate::ui::layout::{Page, confirm, layout, layout_posted, respond};
+use crate::ui::layout::{Page, answered, confirm, shown};
 use crate::ui::session::Session;
 use crate::ui::widgets::{copy_button, recommendations, sql};
 
@@ -30,10 +30,8 @@ pub async fn show(
     let session = &logged_in.session;
     let mut data = data(&ui.perfscope);
     #[cfg(feature = "postgres")]
-    if let (Some(id), Some(maintenance)) = (
-        query.get("job").and_then(|j| j.parse::<u64>().ok()),
-        ui.perfscope.maintenance(),
-    ) && let Some(job) = maintenance.job(id).await
+    if let Some(id) = query.get("job").and_then(|j| j.parse::<u64>().ok())
+        && let Some(job) = crate::service::maintenance::job(&ui.perfscope, id).await
     {
         data.flash = Some(format!(
             "{} {}: {:?} after {} — reload to follow it.",
@@ -45,10 +43,7 @@ pub async fn show(
     }
     #[cfg(not(feature = "postgres"))]
     let _ = &query;
-    respond(
-        StatusCode::OK,
-        layout(Page::Advice, &session.csrf, view(&data, &session.csrf)),
-    )
+    shown(Page::Advice, session, view(&data, &session.csrf))
 }
 
 /// `POST /ui/advice/analyze`: ANALYZE one table, after a confirmation.
@@ -57,32 +52,28 @@ pub async fn analyze(ui: Data<&Ui>, posted: Posted) -> Response {
     let Posted { session, form, .. } = posted;
     let table = form.get("table").map_or("", String::as_str);
     if table.is_empty() || table.len() > 127 {
-        return respond(
+        return answered(
             StatusCode::BAD_REQUEST,
-            layout_posted(
-                Page::Advice,
-                &session.csrf,
-                maud::html! {
-                    h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
-                },
-            ),
+            Page::Advice,
+            &session,
+            maud::html! {
+                h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
+            },
         );
     }
     if form.get("confirmed").map(String::as_str) != Some("yes") {
-        return respond(
+        return answered(
             StatusCode::OK,
-            layout_posted(
-                Page::Advice,
-                &session.csrf,
-                confirm(
-                    &format!(
-                        "Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."
-                    ),
-                    "/ui/advice/analyze",
-                    &[("table", table)],
-                    &session.csrf,
-                    "/ui/advice",
+            Page::Advice,
+            &session,
+            confirm(
+                &format!(
+                    "Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."
                 ),
+                "/ui/advice/analyze",
+                &[("table", table)],
+                &session.csrf,
+                "/ui/advice",
             ),
         );
     }
@@ -95,40 +86,34 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
     use crate::service::{ServiceError, Source, maintenance};
     match maintenance::start(perfscope, Task::Analyze, Some(table), Source::Ui).await {
         Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
-        Err(ServiceError::NoDatabase) => respond(
+        Err(ServiceError::NoDatabase) => answered(
             StatusCode::SERVICE_UNAVAILABLE,
-            layout_posted(
-                Page::Advice,
-                &session.csrf,
-                maud::html! {
-                    h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
-                },
-            ),
+            Page::Advice,
+            session,
+            maud::html! {
+                h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
+            },
         ),
-        Err(error) => respond(
+        Err(error) => answered(
             crate::ui::refusal::refusal_status(&error),
-            layout_posted(
-                Page::Advice,
-                &session.csrf,
-                maud::html! {
-                    h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
-                },
-            ),
+            Page::Advice,
+            session,
+            maud::html! {
+                h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
+            },
         ),
     }
 }
 
 #[cfg(not(feature = "postgres"))]
 async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
-    respond(
+    answered(
         StatusCode::SERVICE_UNAVAILABLE,
-        layout_posted(
-            Page::Advice,
-            &session.csrf,
-            maud::html! {
-                h1 { "Advice" } p.notice { "This build has no Postgres support." }
-            },
-        ),
+        Page::Advice,
+        &session,
+        maud::html! {
+            h1 { "Advice" } p.notice { "This build has no Postgres support." }
+        },
     )
 }
 

@@ -5,7 +5,6 @@
 
 #[cfg(feature = "postgres")]
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Response, handler};
 
@@ -13,7 +12,7 @@ use crate::ui::Ui;
 #[cfg(feature = "postgres")]
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
-use crate::ui::layout::{Page, layout, respond};
+use crate::ui::layout::{Page, shown};
 #[cfg(feature = "postgres")]
 use crate::ui::widgets::copy_button;
 
@@ -63,7 +62,7 @@ pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
     let _ = &ui;
     #[cfg(not(feature = "postgres"))]
     let body = maud::html! { h1 { "Database" } p.empty { "This build has no Postgres support." } };
-    respond(StatusCode::OK, layout(Page::Database, &session.csrf, body))
+    shown(Page::Database, session, body)
 }
 
 /// One database's self-check, or why it could not run.

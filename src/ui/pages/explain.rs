@@ -14,7 +14,7 @@ use poem::{Response, handler};
 use crate::Perfscope;
 use crate::ui::Ui;
 use crate::ui::guard::{LoggedIn, Posted};
-use crate::ui::layout::{Page, confirm, layout, layout_posted, respond};
+use crate::ui::layout::{Page, answered, confirm, shown_with};
 
 /// The plan of one statement: `values` carries the parameter values of an
 /// EXPLAIN ANALYZE.
@@ -93,7 +93,7 @@ pub async fn show(
             maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },
         )
     };
-    respond(status, layout(Page::Queries, &session.csrf, body))
+    shown_with(status, Page::Queries, session, body)
 }
 
 /// `POST /ui/explain`: EXPLAIN ANALYZE with the form's values, after a
@@ -117,15 +117,13 @@ pub async fn run(ui: Data<&Ui>, posted: Posted) -> Response {
         }
     });
     if stray {
-        return respond(
+        return answered(
             StatusCode::BAD_REQUEST,
-            layout_posted(
-                Page::Queries,
-                &session.csrf,
-                maud::html! {
-                    h1 { "Plan" } p.notice { "Fields `p1`, `p2`, …: one value per parameter, numbered from 1 without gaps." }
-                },
-            ),
+            Page::Queries,
+            &session,
+            maud::html! {
+                h1 { "Plan" } p.notice { "Fields `p1`, `p2`, …: one value per parameter, numbered from 1 without gaps." }
+            },
         );
     }
     if form.get("confirmed").map(String::as_str) != Some("yes") {
@@ -140,20 +138,18 @@ pub async fn run(ui: Data<&Ui>, posted: Posted) -> Response {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        return respond(
+        return answered(
             StatusCode::OK,
-            layout_posted(
-                Page::Queries,
-                &session.csrf,
-                confirm(
-                    &format!(
-                        "Run statement {queryid} of {db_name} with EXPLAIN (ANALYZE, BUFFERS)? It runs for real (read-only, rolled back, at most 10 s)."
-                    ),
-                    "/ui/explain",
-                    &borrowed,
-                    &session.csrf,
-                    &format!("/ui/explain?database={db_name}&queryid={queryid}"),
+            Page::Queries,
+            &session,
+            confirm(
+                &format!(
+                    "Run statement {queryid} of {db_name} with EXPLAIN (ANALYZE, BUFFERS)? It runs for real (read-only, rolled back, at most 10 s)."
                 ),
+                "/ui/explain",
+                &borrowed,
+                &session.csrf,
+                &format!("/ui/explain?database={db_name}&queryid={queryid}"),
             ),
         );
     }
@@ -166,18 +162,16 @@ pub async fn run(ui: Data<&Ui>, posted: Posted) -> Response {
                 (status, maud::html! { h1 { "Plan" } p.notice { (message) } })
             }
         };
-        respond(status, layout_posted(Page::Queries, &session.csrf, body))
+        answered(status, Page::Queries, &session, body)
     }
     #[cfg(not(feature = "postgres"))]
     {
         let _ = (&ui, values);
-        respond(
+        answered(
             StatusCode::SERVICE_UNAVAILABLE,
-            layout_posted(
-                Page::Queries,
-                &session.csrf,
-                maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },
-            ),
+            Page::Queries,
+            &session,
+            maud::html! { h1 { "Plan" } p.empty { "This build has no Postgres support." } },
         )
     }
 }

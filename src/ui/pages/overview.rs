@@ -4,7 +4,6 @@
 //! so the page is changed in one file.
 
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Response, handler};
 
@@ -14,7 +13,7 @@ use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
 use crate::ui::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
-use crate::ui::layout::{Page, layout, respond};
+use crate::ui::layout::{Page, shown};
 use crate::ui::svg::sparkline;
 use crate::ui::widgets::meter;
 
@@ -22,10 +21,7 @@ use crate::ui::widgets::meter;
 pub fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
     let session = &logged_in.session;
     let data = data(&ui.perfscope);
-    respond(
-        StatusCode::OK,
-        layout(Page::Overview, &session.csrf, view(&data)),
-    )
+    shown(Page::Overview, session, view(&data))
 }
 
 /// The Overview's figures now.

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Response, handler};
 
@@ -13,7 +12,7 @@ use crate::Perfscope;
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
-use crate::ui::layout::{Page, layout, respond};
+use crate::ui::layout::{Page, shown};
 use crate::ui::widgets::sql;
 use std::sync::Arc;
 
@@ -23,10 +22,7 @@ use crate::ui::svg::sparkline;
 pub fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
     let session = &logged_in.session;
     let data = data(&ui.perfscope);
-    respond(
-        StatusCode::OK,
-        layout(Page::Queries, &session.csrf, view(&data)),
-    )
+    shown(Page::Queries, session, view(&data))
 }
 
 /// The Queries page's figures now.
