@@ -38,7 +38,7 @@ pub use sample::read;
 use std::sync::Arc;
 
 use poem::http::header;
-use poem::{Endpoint, EndpointExt, Response, Route, get, handler, post};
+use poem::{Endpoint, EndpointExt, Response, Route, RouteMethod, handler};
 
 use self::pages::{activity, advice, database, explain, login, overview, queries};
 use self::session::Sessions;
@@ -55,6 +55,21 @@ pub(crate) struct Ui {
     pub(crate) logins: Arc<login_limit::LoginLimit>,
 }
 
+/// The route table: each path with its handlers by method, and the
+/// `Allow` header of a 405 read off the same entries, so the two cannot
+/// drift apart.
+macro_rules! route_table {
+    ($($path:literal => $($method:ident($handler:expr)),+;)+) => {
+        (
+            Route::new()$(.at($path, RouteMethod::new()$(.$method($handler))+))+,
+            crate::http::AllowHeader::new([$((
+                $path.to_owned(),
+                vec![$(stringify!($method).to_uppercase()),+],
+            )),+]),
+        )
+    };
+}
+
 /// The pages, their assets and the login, to mount at `/ui` (their links
 /// are absolute): `Route::new().nest("/ui", perfscope::ui::endpoint(&p))`.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'static {
@@ -63,19 +78,21 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
         sessions: Arc::new(Sessions::default()),
         logins: Arc::new(login_limit::LoginLimit::default()),
     };
-    Route::new()
-        .at("/", get(overview::show))
-        .at("/queries", get(queries::show))
-        .at("/advice", get(advice::show))
-        .at("/advice/analyze", post(advice::analyze))
-        .at("/database", get(database::show))
-        .at("/activity", get(activity::show))
-        .at("/activity/signal", post(activity::signal))
-        .at("/explain", get(explain::show).post(explain::run))
-        .at("/login", get(login::show).post(login::submit))
-        .at("/logout", post(login::logout))
-        .at("/assets/style.css", get(style))
-        .at("/assets/app.js", get(script))
+    let (routes, allowed) = route_table! {
+        "/" => get(overview::show);
+        "/queries" => get(queries::show);
+        "/advice" => get(advice::show);
+        "/advice/analyze" => post(advice::analyze);
+        "/database" => get(database::show);
+        "/activity" => get(activity::show);
+        "/activity/signal" => post(activity::signal);
+        "/explain" => get(explain::show), post(explain::run);
+        "/login" => get(login::show), post(login::submit);
+        "/logout" => post(login::logout);
+        "/assets/style.css" => get(style);
+        "/assets/app.js" => get(script);
+    };
+    routes
         .data(ui)
         // Forms are small: the same limit as the API's bodies (413 past it).
         .with(crate::http::BodyLimit::new(
@@ -86,32 +103,8 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
             harden(&mut response);
             Ok(response)
         })
-        .with(crate::http::AllowHeader::new(ALLOWED.iter().map(
-            |(path, methods)| {
-                (
-                    (*path).to_owned(),
-                    methods.iter().map(|m| (*m).to_owned()).collect(),
-                )
-            },
-        )))
+        .with(allowed)
 }
-
-/// The methods of each page, for `Allow` on a 405 (keep in step with the
-/// routes above).
-const ALLOWED: &[(&str, &[&str])] = &[
-    ("/", &["GET"]),
-    ("/queries", &["GET"]),
-    ("/advice", &["GET"]),
-    ("/advice/analyze", &["POST"]),
-    ("/database", &["GET"]),
-    ("/activity", &["GET"]),
-    ("/activity/signal", &["POST"]),
-    ("/explain", &["GET", "POST"]),
-    ("/login", &["GET", "POST"]),
-    ("/logout", &["POST"]),
-    ("/assets/style.css", &["GET"]),
-    ("/assets/app.js", &["GET"]),
-];
 
 /// Headers every answer of the pages carries.
 fn harden(response: &mut Response) {
