@@ -1,11 +1,25 @@
 //! The one place a refused use case ([`crate::service::ServiceError`])
-//! becomes the status of a page; the page's sentence is the error's own.
+//! becomes the status and the sentence of a page: the error's own
+//! sentence, but for a database named by a form field.
 
 use poem::http::StatusCode;
 
+/// The status and the sentence a refused use case is answered with.
+pub(crate) fn refusal(error: &crate::service::ServiceError) -> (StatusCode, String) {
+    let message = match error {
+        crate::service::ServiceError::NoDatabase => {
+            "No database is configured: set DATABASE_URL.".to_owned()
+        }
+        crate::service::ServiceError::UnknownDatabase(name) => {
+            format!("Field `database`: no watched database {name:?}.")
+        }
+        error => error.to_string(),
+    };
+    (refusal_status(error), message)
+}
+
 /// The status a refused use case is answered with on the pages.
-#[cfg(feature = "postgres")]
-pub(crate) fn refusal_status(error: &crate::service::ServiceError) -> StatusCode {
+fn refusal_status(error: &crate::service::ServiceError) -> StatusCode {
     use crate::pg::activity::SignalError;
     use crate::pg::explain::ExplainError;
     use crate::pg::maintenance::MaintenanceError;

@@ -102,11 +102,12 @@ pub async fn signal(ui: Data<&Ui>, posted: Posted) -> Response {
             }
         };
         let name = form.get("database").map_or("default", String::as_str);
-        let Some(watched) = ui.perfscope.watched().get(name) else {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                format!("Field `database`: no watched database {name:?}."),
-            );
+        let watched = match crate::service::databases::watched(&ui.perfscope, Some(name)) {
+            Ok(watched) => watched,
+            Err(error) => {
+                let (status, message) = crate::ui::refusal::refusal(&error);
+                return refuse(status, message);
+            }
         };
         // The session the page listed, not a later one with its pid.
         let backend_start = form
@@ -165,10 +166,10 @@ pub async fn signal(ui: Data<&Ui>, posted: Posted) -> Response {
                 let outcome = if signalled { action.as_str() } else { "gone" };
                 see_other(&format!("/ui/activity?done={outcome}&pid={pid}"))
             }
-            Err(error) => refuse(
-                crate::ui::refusal::refusal_status(&error),
-                error.to_string(),
-            ),
+            Err(error) => {
+                let (status, message) = crate::ui::refusal::refusal(&error);
+                refuse(status, message)
+            }
         }
     }
     #[cfg(not(feature = "postgres"))]

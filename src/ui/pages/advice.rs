@@ -86,22 +86,19 @@ async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) ->
     use crate::service::{ServiceError, Source, maintenance};
     match maintenance::start(perfscope, Task::Analyze, Some(table), Source::Ui).await {
         Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
-        Err(ServiceError::NoDatabase) => answered(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Page::Advice,
-            session,
-            maud::html! {
-                h1 { "Advice" } p.notice { "No database is configured: set DATABASE_URL." }
-            },
-        ),
-        Err(error) => answered(
-            crate::ui::refusal::refusal_status(&error),
-            Page::Advice,
-            session,
-            maud::html! {
-                h1 { "Advice" } p.notice { (error.to_string()) } p { a href="/ui/advice" { "Back to the advice" } }
-            },
-        ),
+        Err(error) => {
+            let (status, message) = crate::ui::refusal::refusal(&error);
+            // Nothing to go back to without a database.
+            let back = !matches!(error, ServiceError::NoDatabase);
+            answered(
+                status,
+                Page::Advice,
+                session,
+                maud::html! {
+                    h1 { "Advice" } p.notice { (message) } @if back { p { a href="/ui/advice" { "Back to the advice" } } }
+                },
+            )
+        }
     }
 }
 

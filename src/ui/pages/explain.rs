@@ -31,19 +31,8 @@ async fn plan_view(
             "Field `queryid`: an integer is required.".to_owned(),
         )
     })?;
-    let statement =
-        crate::service::explain::statement(perfscope, Some(db_name), id).map_err(|error| {
-            match error {
-                crate::service::ServiceError::UnknownDatabase(_) => (
-                    StatusCode::NOT_FOUND,
-                    format!("Field `database`: no watched database {db_name:?}."),
-                ),
-                error => (
-                    crate::ui::refusal::refusal_status(&error),
-                    error.to_string(),
-                ),
-            }
-        })?;
+    let statement = crate::service::explain::statement(perfscope, Some(db_name), id)
+        .map_err(|error| crate::ui::refusal::refusal(&error))?;
     let plan = crate::service::explain::plan(
         perfscope,
         &statement,
