@@ -53,6 +53,7 @@ mod perfscope;
 pub mod pg;
 pub mod rating;
 pub mod runtime;
+pub mod service;
 pub mod telemetry;
 #[cfg(feature = "postgres")]
 #[doc(hidden)]

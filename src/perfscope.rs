@@ -188,32 +188,11 @@ impl Perfscope {
         &self.inner.db
     }
 
-    /// Counts a maintenance request or result.
+    /// The reader, maintenance and admin-action metrics, which the use
+    /// cases of `crate::service` count into.
     #[cfg(feature = "postgres")]
-    pub fn count_maintenance(
-        &self,
-        task: crate::pg::actions::maintenance::Task,
-        outcome: &'static str,
-    ) {
-        self.inner
-            .pg_metrics
-            .maintenance
-            .get_or_create(&crate::metrics::pg::MaintenanceLabels {
-                task: task.as_str(),
-                outcome,
-            })
-            .inc();
-    }
-
-    /// Counts a cancel or terminate request in
-    /// `perfscope_admin_actions_total`.
-    #[cfg(feature = "postgres")]
-    pub fn count_admin_action(&self, action: &'static str, outcome: &'static str) {
-        self.inner
-            .pg_metrics
-            .admin_actions
-            .get_or_create(&crate::metrics::pg::AdminActionLabels { action, outcome })
-            .inc();
+    pub(crate) fn pg_metrics(&self) -> &crate::metrics::pg::PgMetrics {
+        &self.inner.pg_metrics
     }
 
     /// The database's state as `/readyz` reports it.

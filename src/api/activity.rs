@@ -12,12 +12,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body, unknown_database};
+use super::auth::BearerToken;
+use super::error::{ApiError, answer, answers_refusals};
+use super::guard::{admin_database, unreadable};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::actions::signal::{Signal, SignalError};
+use crate::pg::actions::signal::Signal;
 use crate::pg::readers::activity::{Backend, LockChain};
+use crate::service::Source;
 
 /// The activity of one database.
 #[derive(Object, Debug)]
@@ -86,6 +88,16 @@ enum SignalResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+answers_refusals!(ActivityResponse {
+    NotFound => NotFound,
+    Unavailable => Unavailable,
+});
+answers_refusals!(SignalResponse {
+    Forbidden => Forbidden,
+    NotFound => NotFound,
+    Unavailable => Unavailable,
+});
+
 /// The activity operations.
 pub struct ActivityApi {
     pub(super) perfscope: Perfscope,
@@ -109,50 +121,8 @@ impl ActivityApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
     ) -> Result<ActivityResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let name = database.0.as_deref().unwrap_or("default");
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(ActivityResponse::NotFound(unknown_database(name)));
-        };
-        let thresholds = watched.activity.thresholds();
-        let snapshot = match crate::pg::readers::activity::read_now(
-            &watched.pool,
-            thresholds,
-            config.readers.timeout,
-        )
-        .await
-        {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                tracing::warn!(database = name, %error, "activity read failed");
-                return Ok(ActivityResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be read now"),
-                )));
-            }
-        };
-        let summary = snapshot.summary();
-        Ok(ActivityResponse::Ok(Json(ActivityReport {
-            database: name.to_owned(),
-            read_at: snapshot
-                .at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            long_query_seconds: thresholds.long_query.as_secs_f64(),
-            idle_in_transaction_seconds: thresholds.idle_in_transaction.as_secs_f64(),
-            longest_query_seconds: summary.longest_query,
-            longest_transaction_seconds: summary.longest_transaction,
-            lock_chains: snapshot.lock_chains(),
-            sessions: snapshot.sessions,
-        })))
+        answer(self.activity_of(&token, database.0.as_deref()).await)
     }
-
     /// Cancels a session's running query (`cancel`, `pg_cancel_backend`)
     /// or ends the session (`terminate`, `pg_terminate_backend`). Only a
     /// client session of the watched database that the activity view
@@ -181,84 +151,68 @@ impl ActivityApi {
         #[oai(name = "backendStart", validator(min_length = 1, max_length = 64))]
         backend_start: Query<Option<String>>,
     ) -> Result<SignalResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
         let (pid, action) = (pid.0, action.0);
-        let name = database.0.as_deref().unwrap_or("default");
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(SignalResponse::NotFound(unknown_database(name)));
-        };
-        let result = signal_counted(
-            &self.perfscope,
-            &watched,
-            pid,
-            action,
-            backend_start.0.as_deref(),
-            "api",
+        answer(
+            async {
+                let watched = admin_database(&self.perfscope, &token, database.0.as_deref())?;
+                let signalled = crate::service::signal::send(
+                    &self.perfscope,
+                    &watched,
+                    pid,
+                    action,
+                    backend_start.0.as_deref(),
+                    Source::Api,
+                )
+                .await?;
+                Ok(SignalResponse::Ok(Json(signal_result(
+                    pid, action, signalled,
+                ))))
+            }
+            .await,
         )
-        .await;
-        Ok(match result {
-            Ok(signalled) => SignalResponse::Ok(Json(SignalResult {
-                pid,
-                action,
-                signalled,
-                message: match (action, signalled) {
-                    (Signal::Cancel, true) => {
-                        format!("pid {pid}: its running query was asked to cancel")
-                    }
-                    (Signal::Terminate, true) => format!("pid {pid}: its session was asked to end"),
-                    (_, false) => {
-                        format!("pid {pid}: the signal was not delivered (the process is gone)")
-                    }
-                },
-            })),
-            Err(error @ SignalError::NotASession(_)) => {
-                SignalResponse::NotFound(error_body("not_found", error.to_string()))
-            }
-            Err(error @ SignalError::Forbidden(_)) => {
-                SignalResponse::Forbidden(error_body("forbidden", error.to_string()))
-            }
-            Err(SignalError::Unavailable(detail)) => {
-                tracing::warn!(database = name, pid, %detail, "backend signal failed");
-                SignalResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be reached"),
-                ))
-            }
-        })
     }
 }
 
-/// Sends `action` to `pid` in `watched`, then logs and counts the request
-/// (`source`: `api` or `ui`), whatever came of it.
-pub(crate) async fn signal_counted(
-    perfscope: &Perfscope,
-    watched: &crate::pg::WatchedDatabase,
-    pid: i32,
-    action: Signal,
-    backend_start: Option<&str>,
-    source: &'static str,
-) -> Result<bool, SignalError> {
-    let result =
-        crate::pg::actions::signal::signal(&watched.pool, pid, action, backend_start).await;
-    let outcome = match &result {
-        Ok(true) => "signalled",
-        Ok(false) => "not_signalled",
-        Err(error) => error.outcome(),
-    };
-    perfscope.count_admin_action(action.as_str(), outcome);
-    tracing::info!(
-        database = %watched.name,
+/// What the signal did, in words.
+fn signal_result(pid: i32, action: Signal, signalled: bool) -> SignalResult {
+    SignalResult {
         pid,
-        action = action.as_str(),
-        outcome,
-        source,
-        "backend signal requested"
-    );
-    result
+        action,
+        signalled,
+        message: match (action, signalled) {
+            (Signal::Cancel, true) => format!("pid {pid}: its running query was asked to cancel"),
+            (Signal::Terminate, true) => format!("pid {pid}: its session was asked to end"),
+            (_, false) => format!("pid {pid}: the signal was not delivered (the process is gone)"),
+        },
+    }
+}
+
+impl ActivityApi {
+    async fn activity_of(
+        &self,
+        token: &BearerToken,
+        database: Option<&str>,
+    ) -> Result<ActivityResponse, super::error::Failure> {
+        let watched = admin_database(&self.perfscope, token, database)?;
+        let name = &*watched.name;
+        let thresholds = watched.activity.thresholds();
+        let timeout = self.perfscope.config().readers.timeout;
+        let snapshot = crate::pg::readers::activity::read_now(&watched.pool, thresholds, timeout)
+            .await
+            .map_err(|error| unreadable(name, "activity", error))?;
+        let summary = snapshot.summary();
+        Ok(ActivityResponse::Ok(Json(ActivityReport {
+            database: name.to_owned(),
+            read_at: snapshot
+                .at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            long_query_seconds: thresholds.long_query.as_secs_f64(),
+            idle_in_transaction_seconds: thresholds.idle_in_transaction.as_secs_f64(),
+            longest_query_seconds: summary.longest_query,
+            longest_transaction_seconds: summary.longest_transaction,
+            lock_chains: snapshot.lock_chains(),
+            sessions: snapshot.sessions,
+        })))
+    }
 }

@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
+use super::auth::{BearerToken, admin_only};
 use super::error::ApiError;
 use crate::Perfscope;
 use crate::alerts::{FiringAlert, Notification};
@@ -43,12 +43,7 @@ impl AlertsApi {
         operation_id = "getAlerts"
     )]
     async fn alerts(&self, token: BearerToken) -> Result<AlertsResponse, ApiError> {
-        authorize(
-            &token,
-            Access::Admin,
-            self.perfscope.config().server.admin_token.as_ref(),
-            None,
-        )?;
+        admin_only(&self.perfscope, &token)?;
         let alerts = self.perfscope.alerts();
         Ok(AlertsResponse::Ok(Json(AlertsReport {
             firing: alerts.firing(),

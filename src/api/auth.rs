@@ -5,12 +5,11 @@
 //! only, so Prometheus never holds the admin token. With no admin token
 //! configured, admin endpoints answer 401 whatever is sent.
 
-use poem_openapi::SecurityScheme;
-use poem_openapi::auth::Bearer;
-use subtle::ConstantTimeEq;
-
 use super::error::ApiError;
 use crate::config::Secret;
+use crate::service::auth::matches;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
 
 /// `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
@@ -24,12 +23,6 @@ pub enum Access {
     Admin,
     /// The metrics endpoint (the admin or the metrics token).
     Metrics,
-}
-
-/// Compares in time independent of where the two differ (only the length
-/// of the expected token can be learned, not its content).
-pub(crate) fn matches(given: &str, expected: Option<&Secret>) -> bool {
-    expected.is_some_and(|secret| bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())))
 }
 
 /// Checks `token` for `access` against the configured tokens.
@@ -51,6 +44,20 @@ pub fn authorize(
         ));
     }
     Err(ApiError::unauthorized("invalid bearer token"))
+}
+
+/// The admin check of an admin operation: `token` against the configured
+/// admin token.
+pub(super) fn admin_only(
+    perfscope: &crate::Perfscope,
+    token: &BearerToken,
+) -> Result<(), ApiError> {
+    authorize(
+        token,
+        Access::Admin,
+        perfscope.config().server.admin_token.as_ref(),
+        None,
+    )
 }
 
 /// Whether `request` carries the admin token, for endpoints that are

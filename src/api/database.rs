@@ -6,8 +6,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body, unknown_database};
+use super::auth::BearerToken;
+use super::error::{
+    ApiError, Failure, Refusal, RefusalStatus, answer, answers_refusals, error_body,
+};
+use super::guard::admin_database;
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::actions::self_check::{self, SelfCheck};
@@ -24,6 +27,11 @@ enum DatabaseResponse {
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
+
+answers_refusals!(DatabaseResponse {
+    NotFound => NotFound,
+    Unavailable => Unavailable,
+});
 
 /// The self-check operation.
 pub struct DatabaseApi {
@@ -48,26 +56,22 @@ impl DatabaseApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
     ) -> Result<DatabaseResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let name = database.0.as_deref().unwrap_or("default");
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(DatabaseResponse::NotFound(unknown_database(name)));
-        };
-        match self_check::run(&watched).await {
-            Ok(check) => Ok(DatabaseResponse::Ok(Json(check))),
-            Err(error) => {
-                tracing::warn!(database = name, %error, "self-check failed");
-                Ok(DatabaseResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be reached"),
-                )))
+        answer(
+            async {
+                let watched = admin_database(&self.perfscope, &token, database.0.as_deref())?;
+                let check = self_check::run(&watched).await.map_err(|error| {
+                    tracing::warn!(database = %watched.name, %error, "self-check failed");
+                    Failure::from(Refusal {
+                        status: RefusalStatus::Unavailable,
+                        body: error_body(
+                            "unavailable",
+                            format!("database {:?} cannot be reached", &*watched.name),
+                        ),
+                    })
+                })?;
+                Ok(DatabaseResponse::Ok(Json(check)))
             }
-        }
+            .await,
+        )
     }
 }

@@ -10,12 +10,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body};
+use super::auth::{BearerToken, admin_only};
+use super::error::{
+    ApiError, Failure, NamedBy, Refusal, RefusalStatus, answer, answers_refusals, error_body,
+};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::actions::explain::{DEFAULT_ANALYZE_TIMEOUT, ExplainError};
+use crate::service::{Source, explain};
 
 /// What to explain.
 #[derive(Object, Debug, serde::Deserialize)]
@@ -79,6 +81,12 @@ enum ExplainResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+answers_refusals!(ExplainResponse {
+    NotFound => NotFound,
+    Failed => Failed,
+    Unavailable => Unavailable,
+});
+
 /// The explain operations.
 pub struct ExplainApi {
     pub(super) perfscope: Perfscope,
@@ -87,86 +95,39 @@ pub struct ExplainApi {
 impl ExplainApi {
     async fn explain(
         &self,
+        token: &BearerToken,
         database: Option<&str>,
         queryid: &str,
         analyze: Option<&[Option<String>]>,
         timeout_ms: Option<u64>,
-    ) -> Result<ExplainResponse, ApiError> {
-        let name = database.unwrap_or("default");
+    ) -> Result<ExplainResponse, Failure> {
+        admin_only(&self.perfscope, token)?;
         // The schema's pattern admits digits only; one past i64 names no
         // statement.
         let Ok(id) = queryid.trim().parse::<i64>() else {
-            return Ok(ExplainResponse::NotFound(error_body(
-                "not_found",
-                format!("field `queryid`: no statement {queryid}"),
-            )));
-        };
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(ExplainResponse::NotFound(error_body(
-                "not_found",
-                format!("field `database`: no watched database {name:?}"),
-            )));
-        };
-        let (raw, text) = match crate::pg::actions::explain::statement(&watched.statements, id) {
-            Ok(found) => found,
-            Err(error) => {
-                return Ok(ExplainResponse::NotFound(error_body(
+            return Err(Refusal {
+                status: RefusalStatus::NotFound,
+                body: error_body(
                     "not_found",
-                    error.to_string(),
-                )));
+                    format!("field `queryid`: no statement {queryid}"),
+                ),
             }
+            .into());
         };
-        let timeout = if analyze.is_some() {
-            timeout_ms.map_or(DEFAULT_ANALYZE_TIMEOUT, std::time::Duration::from_millis)
-        } else {
-            self.perfscope.config().readers.timeout
-        };
-        match crate::pg::actions::explain::explain(&watched, id, &raw, analyze, timeout).await {
-            Ok(plan) => {
-                tracing::info!(
-                    database = name,
-                    queryid = id,
-                    analyzed = analyze.is_some(),
-                    "explained"
-                );
-                Ok(ExplainResponse::Ok(Json(ExplainReport {
-                    database: name.to_owned(),
-                    queryid: id.to_string(),
-                    statement: text.to_string(),
-                    analyzed: analyze.is_some(),
-                    plan: plan.json,
-                    text: plan.text,
-                })))
-            }
-            Err(error @ (ExplainError::NotSelect(_) | ExplainError::Params(_))) => {
-                Err(ApiError::bad_request(error.to_string()))
-            }
-            Err(error @ ExplainError::NotFound(_)) => Ok(ExplainResponse::NotFound(error_body(
-                "not_found",
-                error.to_string(),
-            ))),
-            Err(error @ ExplainError::Refused(_)) => {
-                tracing::info!(database = name, queryid = id, %error, "explain refused");
-                Ok(ExplainResponse::Failed(error_body(
-                    "explain_refused",
-                    error.to_string(),
-                )))
-            }
-            Err(error @ ExplainError::Failed(_)) => {
-                tracing::info!(database = name, queryid = id, %error, "explain refused");
-                Ok(ExplainResponse::Failed(error_body(
-                    "explain_failed",
-                    error.to_string(),
-                )))
-            }
-            Err(ExplainError::Unavailable(detail)) => {
-                tracing::warn!(database = name, queryid = id, %detail, "explain failed");
-                Ok(ExplainResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be reached"),
-                )))
-            }
-        }
+        let in_body = |error| Failure::service(error, NamedBy::Field);
+        let statement = explain::statement(&self.perfscope, database, id).map_err(in_body)?;
+        let timeout = timeout_ms.map(std::time::Duration::from_millis);
+        let plan = explain::plan(&self.perfscope, &statement, analyze, timeout, Source::Api)
+            .await
+            .map_err(in_body)?;
+        Ok(ExplainResponse::Ok(Json(ExplainReport {
+            database: statement.watched.name.to_string(),
+            queryid: id.to_string(),
+            statement: statement.text.to_string(),
+            analyzed: analyze.is_some(),
+            plan: plan.json,
+            text: plan.text,
+        })))
     }
 }
 
@@ -191,15 +152,10 @@ impl ExplainApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
     ) -> Result<ExplainResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        self.explain(database.0.as_deref(), &queryid.0, None, None)
-            .await
+        answer(
+            self.explain(&token, database.0.as_deref(), &queryid.0, None, None)
+                .await,
+        )
     }
 
     /// The generic plan (`analyze` false) or, for a SELECT only,
@@ -218,21 +174,17 @@ impl ExplainApi {
         token: BearerToken,
         request: StrictJson<ExplainRequest>,
     ) -> Result<ExplainResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
         let params = request.params.clone().unwrap_or_default();
         let analyze = request.analyze.then_some(params.as_slice());
-        self.explain(
-            request.database.as_deref(),
-            &request.queryid,
-            analyze,
-            request.timeout_ms,
+        answer(
+            self.explain(
+                &token,
+                request.database.as_deref(),
+                &request.queryid,
+                analyze,
+                request.timeout_ms,
+            )
+            .await,
         )
-        .await
     }
 }

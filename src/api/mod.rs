@@ -13,15 +13,17 @@
 //! ```
 
 #[cfg(feature = "postgres")]
-pub(crate) mod activity;
+mod activity;
 mod alerts;
 mod analyze;
-pub(crate) mod auth;
+mod auth;
 #[cfg(feature = "postgres")]
 mod database;
 mod error;
 #[cfg(feature = "postgres")]
 mod explain;
+#[cfg(feature = "postgres")]
+mod guard;
 mod health;
 mod metrics;
 #[cfg(feature = "postgres")]
@@ -29,17 +31,17 @@ mod optimize;
 mod payload;
 #[cfg(feature = "postgres")]
 mod replication;
-pub(crate) mod slow_queries;
+mod slow_queries;
 #[cfg(feature = "postgres")]
 mod space;
 mod stats;
 
+pub use crate::service::slow_queries::{SlowQueries, SlowQueryEntry};
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
 pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
 pub use health::{CheckStatus, Health, Readiness};
 pub use payload::StrictJson;
-pub use slow_queries::{SlowQueries, SlowQueryEntry};
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
 use std::sync::{Arc, OnceLock};

@@ -8,12 +8,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body};
+use super::auth::{BearerToken, admin_only};
+use super::error::{ApiError, answer, answers_refusals, error_body};
 use super::payload::StrictJson;
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::actions::maintenance::{Job, MaintenanceError, Task};
+use crate::pg::actions::maintenance::{Job, Task};
+use crate::service::Source;
 
 /// A maintenance request.
 #[derive(Object, Debug, serde::Deserialize)]
@@ -59,6 +60,13 @@ enum JobResponse {
     NotFound(Json<ErrorBody>),
 }
 
+answers_refusals!(OptimizeResponse {
+    Forbidden => Forbidden,
+    NotFound => NotFound,
+    Conflict => Conflict,
+    Unavailable => Unavailable,
+});
+
 /// The maintenance operations.
 pub struct OptimizeApi {
     pub(super) perfscope: Perfscope,
@@ -80,50 +88,20 @@ impl OptimizeApi {
         token: BearerToken,
         request: StrictJson<OptimizeRequest>,
     ) -> Result<OptimizeResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let Some(maintenance) = self.perfscope.maintenance() else {
-            return Ok(OptimizeResponse::Unavailable(error_body(
-                "unavailable",
-                "no database is configured; set DATABASE_URL",
-            )));
-        };
-        let task = request.task;
-        let counter = self.perfscope.clone();
-        let started = maintenance
-            .start(task, request.table.as_deref(), move |task, ok| {
-                counter.count_maintenance(task, if ok { "succeeded" } else { "failed" });
-            })
-            .await;
-        let outcome = started
-            .as_ref()
-            .map_or_else(MaintenanceError::outcome, |_| "started");
-        self.perfscope.count_maintenance(task, outcome);
-        tracing::info!(task = task.as_str(), table = ?request.table, outcome, "maintenance requested");
-        match started {
-            Ok(job) => Ok(OptimizeResponse::Accepted(Json(job))),
-            Err(MaintenanceError::BadRequest(message)) => Err(ApiError::bad_request(message)),
-            Err(e @ MaintenanceError::NotFound(_)) => Ok(OptimizeResponse::NotFound(error_body(
-                "not_found",
-                e.to_string(),
-            ))),
-            Err(e @ MaintenanceError::Forbidden(_)) => Ok(OptimizeResponse::Forbidden(error_body(
-                "forbidden",
-                e.to_string(),
-            ))),
-            Err(e @ MaintenanceError::Busy(_)) => Ok(OptimizeResponse::Conflict(error_body(
-                "conflict",
-                e.to_string(),
-            ))),
-            Err(e @ MaintenanceError::Unavailable(_)) => Ok(OptimizeResponse::Unavailable(
-                error_body("unavailable", e.to_string()),
-            )),
-        }
+        answer(
+            async {
+                admin_only(&self.perfscope, &token)?;
+                let job = crate::service::maintenance::start(
+                    &self.perfscope,
+                    request.task,
+                    request.table.as_deref(),
+                    Source::Api,
+                )
+                .await?;
+                Ok(OptimizeResponse::Accepted(Json(job)))
+            }
+            .await,
+        )
     }
 
     /// A maintenance job's state, duration and, for VACUUM, progress.
@@ -135,17 +113,8 @@ impl OptimizeApi {
         operation_id = "getOptimizeJob"
     )]
     async fn job(&self, token: BearerToken, id: Path<u64>) -> Result<JobResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let job = match self.perfscope.maintenance() {
-            Some(maintenance) => maintenance.job(id.0).await,
-            None => None,
-        };
+        admin_only(&self.perfscope, &token)?;
+        let job = crate::service::maintenance::job(&self.perfscope, id.0).await;
         Ok(match job {
             Some(job) => JobResponse::Ok(Json(job)),
             None => JobResponse::NotFound(error_body(

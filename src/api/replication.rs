@@ -8,11 +8,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body, unknown_database};
+use super::auth::BearerToken;
+use super::error::{ApiError, answer, answers_refusals};
+use super::guard::{admin_database, unreadable};
 use crate::Perfscope;
 use crate::http::ErrorBody;
-use crate::pg::readers::replication::{Slot, Standby};
+use crate::pg::readers::replication::{ReplicationSnapshot, Slot, Standby};
 
 /// Replication of one database's server.
 #[derive(Object, Debug)]
@@ -44,6 +45,11 @@ enum ReplicationResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+answers_refusals!(ReplicationResponse {
+    NotFound => NotFound,
+    Unavailable => Unavailable,
+});
+
 /// The replication operation.
 pub struct ReplicationApi {
     pub(super) perfscope: Perfscope,
@@ -67,52 +73,47 @@ impl ReplicationApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
     ) -> Result<ReplicationResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let name = database.0.as_deref().unwrap_or("default");
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(ReplicationResponse::NotFound(unknown_database(name)));
-        };
-        match crate::pg::readers::replication::read_now(&watched.pool, config.readers.timeout).await
-        {
-            Ok(snapshot) => {
-                let role = if snapshot.standby {
-                    "standby"
-                } else {
-                    "primary"
-                };
-                let standbys = match (snapshot.standby, snapshot.standbys.len()) {
-                    (true, _) => "replaying from its primary".to_owned(),
-                    (false, 0) => "with no standby connected".to_owned(),
-                    (false, 1) => "with 1 standby".to_owned(),
-                    (false, n) => format!("with {n} standbys"),
-                };
-                let inactive = snapshot.inactive_slots().len();
-                let slots = match (snapshot.slots.len(), inactive) {
-                    (0, _) => "no replication slot".to_owned(),
-                    (n, 0) => format!("{n} replication slot(s), all active"),
-                    (n, i) => format!("{n} replication slot(s), {i} inactive and holding WAL"),
-                };
-                Ok(ReplicationResponse::Ok(Json(ReplicationReport {
-                    database: name.to_owned(),
-                    role: role.to_owned(),
-                    summary: format!("{role} {standbys}; {slots}"),
-                    standbys: snapshot.standbys,
-                    slots: snapshot.slots,
-                })))
+        answer(
+            async {
+                let watched = admin_database(&self.perfscope, &token, database.0.as_deref())?;
+                let timeout = self.perfscope.config().readers.timeout;
+                let snapshot = crate::pg::readers::replication::read_now(&watched.pool, timeout)
+                    .await
+                    .map_err(|error| unreadable(&watched.name, "replication", error))?;
+                Ok(ReplicationResponse::Ok(Json(report(
+                    &watched.name,
+                    snapshot,
+                ))))
             }
-            Err(error) => {
-                tracing::warn!(database = name, %error, "replication read failed");
-                Ok(ReplicationResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be read now"),
-                )))
-            }
-        }
+            .await,
+        )
+    }
+}
+
+/// The report of `snapshot`, with its summary in words.
+fn report(database: &str, snapshot: ReplicationSnapshot) -> ReplicationReport {
+    let role = if snapshot.standby {
+        "standby"
+    } else {
+        "primary"
+    };
+    let standbys = match (snapshot.standby, snapshot.standbys.len()) {
+        (true, _) => "replaying from its primary".to_owned(),
+        (false, 0) => "with no standby connected".to_owned(),
+        (false, 1) => "with 1 standby".to_owned(),
+        (false, n) => format!("with {n} standbys"),
+    };
+    let inactive = snapshot.inactive_slots().len();
+    let slots = match (snapshot.slots.len(), inactive) {
+        (0, _) => "no replication slot".to_owned(),
+        (n, 0) => format!("{n} replication slot(s), all active"),
+        (n, i) => format!("{n} replication slot(s), {i} inactive and holding WAL"),
+    };
+    ReplicationReport {
+        database: database.to_owned(),
+        role: role.to_owned(),
+        summary: format!("{role} {standbys}; {slots}"),
+        standbys: snapshot.standbys,
+        slots: snapshot.slots,
     }
 }

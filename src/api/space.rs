@@ -8,8 +8,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::{Access, BearerToken, authorize};
-use super::error::{ApiError, error_body, unknown_database};
+use super::auth::BearerToken;
+use super::error::{ApiError, answer, answers_refusals};
+use super::guard::{admin_database, unreadable};
 use crate::Perfscope;
 use crate::http::ErrorBody;
 use crate::pg::readers::space::{IndexSpace, TableSpace};
@@ -39,6 +40,11 @@ enum SpaceResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+answers_refusals!(SpaceResponse {
+    NotFound => NotFound,
+    Unavailable => Unavailable,
+});
+
 /// The space operation.
 pub struct SpaceApi {
     pub(super) perfscope: Perfscope,
@@ -62,36 +68,21 @@ impl SpaceApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
     ) -> Result<SpaceResponse, ApiError> {
-        let config = self.perfscope.config();
-        authorize(
-            &token,
-            Access::Admin,
-            config.server.admin_token.as_ref(),
-            None,
-        )?;
-        let name = database.0.as_deref().unwrap_or("default");
-        let Some(watched) = self.perfscope.watched().get(name) else {
-            return Ok(SpaceResponse::NotFound(unknown_database(name)));
-        };
-        match crate::pg::readers::space::read_now(
-            &watched.pool,
-            &watched.space,
-            config.readers.timeout,
-        )
-        .await
-        {
-            Ok(snapshot) => Ok(SpaceResponse::Ok(Json(SpaceReport {
-                database: name.to_owned(),
-                tables: snapshot.tables,
-                indexes: snapshot.indexes,
-            }))),
-            Err(error) => {
-                tracing::warn!(database = name, %error, "space read failed");
-                Ok(SpaceResponse::Unavailable(error_body(
-                    "unavailable",
-                    format!("database {name:?} cannot be read now"),
-                )))
+        answer(
+            async {
+                let watched = admin_database(&self.perfscope, &token, database.0.as_deref())?;
+                let timeout = self.perfscope.config().readers.timeout;
+                let snapshot =
+                    crate::pg::readers::space::read_now(&watched.pool, &watched.space, timeout)
+                        .await
+                        .map_err(|error| unreadable(&watched.name, "space", error))?;
+                Ok(SpaceResponse::Ok(Json(SpaceReport {
+                    database: watched.name.to_string(),
+                    tables: snapshot.tables,
+                    indexes: snapshot.indexes,
+                })))
             }
-        }
+            .await,
+        )
     }
 }

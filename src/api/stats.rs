@@ -9,8 +9,9 @@ use super::ApiTags;
 use super::auth::is_admin;
 use super::error::ApiError;
 use crate::Perfscope;
-use crate::findings::{QueryFinding, Recommendation, query_findings, runtime_advice};
+use crate::findings::{QueryFinding, Recommendation};
 use crate::runtime::process::ProcessSnapshot;
+use crate::service::advice::query_findings;
 
 /// Memory of the process.
 #[derive(Object, Debug)]
@@ -101,10 +102,7 @@ enum StatsResponse {
     Ok(Json<Stats>),
 }
 
-#[cfg(feature = "postgres")]
-type IndexSuggestionOut = crate::pg::advisor::IndexSuggestion;
-#[cfg(not(feature = "postgres"))]
-type IndexSuggestionOut = Recommendation;
+type IndexSuggestionOut = crate::service::advice::IndexSuggestion;
 
 /// Findings of each kind listed in the stats.
 const STATS_FINDINGS: usize = 5;
@@ -133,50 +131,17 @@ impl StatsApi {
         let admin = is_admin(request, self.perfscope.config().server.admin_token.as_ref());
         let process = ProcessSnapshot::read();
         let runtime = self.perfscope.runtime().snapshot();
-        let config = self.perfscope.config();
         let allocator = process.allocator;
         let unavailable = || "unavailable".to_owned();
-        #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-        let mut slow_queries = query_findings(self.perfscope.db(), admin, STATS_FINDINGS);
-        #[cfg(feature = "postgres")]
-        slow_queries.extend(crate::findings::pg_findings(
-            self.perfscope.watched(),
-            admin,
-            config.database.slow_query_threshold,
-            STATS_FINDINGS,
-        ));
-        #[cfg(feature = "postgres")]
-        let (cache_recommendations, health) =
-            crate::findings::database_advice(self.perfscope.watched(), admin);
-        #[cfg(not(feature = "postgres"))]
-        let (cache_recommendations, health) = (Vec::new(), Vec::new());
-        let mut cache_recommendations = cache_recommendations;
-        cache_recommendations.extend(crate::findings::cache_advice(
-            self.perfscope.caches(),
-            admin,
-        ));
-        #[cfg(feature = "postgres")]
-        let index_suggestions: Vec<IndexSuggestionOut> = self
-            .perfscope
-            .watched()
-            .all()
-            .iter()
-            .flat_map(|db| db.advisor.latest().suggestions.clone())
-            .map(|s| if admin { s } else { s.redacted() })
-            .collect();
-        #[cfg(not(feature = "postgres"))]
-        let index_suggestions: Vec<IndexSuggestionOut> = Vec::new();
+        let advice = crate::service::advice::assemble(&self.perfscope, admin, &runtime, &process);
+        let mut cache_recommendations = advice.database_cache;
+        cache_recommendations.extend(advice.caches);
         let recommendations = Recommendations {
-            index_suggestions,
-            runtime: runtime_advice(
-                &runtime,
-                &process,
-                config.runtime.event_loop_lag_threshold,
-                config.runtime.high_memory_threshold,
-            ),
-            slow_queries,
+            slow_queries: query_findings(&self.perfscope, admin, STATS_FINDINGS),
+            index_suggestions: advice.index_suggestions,
             cache_recommendations,
-            health,
+            runtime: advice.runtime,
+            health: advice.health,
         };
         Ok(StatsResponse::Ok(Json(Stats {
             system: SystemStats {

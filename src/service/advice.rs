@@ -1,0 +1,90 @@
+//! The advice both front ends assemble: runtime, cache, database-health
+//! findings and index suggestions (the API's stats document and the
+//! Advice page). Kept as separate lists, not one, because each front end
+//! orders and groups them its own way.
+
+use crate::Perfscope;
+use crate::findings::{QueryFinding, Recommendation, runtime_advice};
+use crate::runtime::RuntimeSnapshot;
+use crate::runtime::process::ProcessSnapshot;
+
+/// An index suggestion (without Postgres support none are made, and the
+/// list keeps a placeholder type).
+#[cfg(feature = "postgres")]
+pub type IndexSuggestion = crate::pg::advisor::IndexSuggestion;
+/// An index suggestion (without Postgres support none are made, and the
+/// list keeps a placeholder type).
+#[cfg(not(feature = "postgres"))]
+pub type IndexSuggestion = Recommendation;
+
+/// The findings now, by area.
+#[derive(Debug, Default)]
+pub struct Advice {
+    /// Sustained lag, saturation, memory.
+    pub runtime: Vec<Recommendation>,
+    /// The in-process caches' sizing and TTL advice.
+    pub caches: Vec<Recommendation>,
+    /// The watched databases' buffer-cache advice.
+    pub database_cache: Vec<Recommendation>,
+    /// The watched databases' health: connections, vacuum backlog.
+    pub health: Vec<Recommendation>,
+    /// Indexes worth creating (redacted without `admin`).
+    pub index_suggestions: Vec<IndexSuggestion>,
+}
+
+/// Assembles the advice from the runtime and process readings given;
+/// `admin` decides whether tables, statements and names are shown.
+pub fn assemble(
+    perfscope: &Perfscope,
+    admin: bool,
+    runtime: &RuntimeSnapshot,
+    process: &ProcessSnapshot,
+) -> Advice {
+    let config = perfscope.config();
+    let runtime = runtime_advice(
+        runtime,
+        process,
+        config.runtime.event_loop_lag_threshold,
+        config.runtime.high_memory_threshold,
+    );
+    let caches = crate::findings::cache_advice(perfscope.caches(), admin);
+    #[cfg(feature = "postgres")]
+    {
+        let (database_cache, health) = crate::findings::database_advice(perfscope.watched(), admin);
+        let index_suggestions = perfscope
+            .watched()
+            .all()
+            .iter()
+            .flat_map(|db| db.advisor.latest().suggestions.clone())
+            .map(|s| if admin { s } else { s.redacted() })
+            .collect();
+        Advice {
+            runtime,
+            caches,
+            database_cache,
+            health,
+            index_suggestions,
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    Advice {
+        runtime,
+        caches,
+        ..Advice::default()
+    }
+}
+
+/// Slow statements and N+1 suspects, at most `limit` of each kind per
+/// source: the in-process ones, then each watched database's.
+pub fn query_findings(perfscope: &Perfscope, admin: bool, limit: usize) -> Vec<QueryFinding> {
+    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
+    let mut findings = crate::findings::query_findings(perfscope.db(), admin, limit);
+    #[cfg(feature = "postgres")]
+    findings.extend(crate::findings::pg_findings(
+        perfscope.watched(),
+        admin,
+        perfscope.config().database.slow_query_threshold,
+        limit,
+    ));
+    findings
+}

@@ -1,0 +1,307 @@
+//! The Advice page (`GET /ui/advice`) and its one change, ANALYZE of a
+//! table (`POST /ui/advice/analyze`, confirmed first): index suggestions
+//! with the ready statement, health findings, runtime and cache advice.
+//! The handlers, the findings they read and the view live together.
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
+use poem::{Response, handler};
+
+use crate::Perfscope;
+use crate::findings::Recommendation;
+use crate::ui::Ui;
+use crate::ui::format;
+use crate::ui::guard::{LoggedIn, Posted};
+#[cfg(feature = "postgres")]
+use crate::ui::layout::see_other;
+use crate::ui::layout::{Page, answered, confirm, shown};
+use crate::ui::session::Session;
+use crate::ui::widgets::{copy_button, recommendations, sql};
+
+#[handler]
+pub async fn show(
+    ui: Data<&Ui>,
+    Query(query): Query<HashMap<String, String>>,
+    logged_in: LoggedIn,
+) -> Response {
+    let session = &logged_in.session;
+    let mut data = data(&ui.perfscope);
+    #[cfg(feature = "postgres")]
+    if let Some(id) = query.get("job").and_then(|j| j.parse::<u64>().ok())
+        && let Some(job) = crate::service::maintenance::job(&ui.perfscope, id).await
+    {
+        data.flash = Some(format!(
+            "{} {}: {:?} after {} — reload to follow it.",
+            job.task.as_str().to_uppercase(),
+            job.table.as_deref().unwrap_or("(database)"),
+            job.state,
+            crate::ui::format::millis(Some(job.duration_ms)),
+        ));
+    }
+    #[cfg(not(feature = "postgres"))]
+    let _ = &query;
+    shown(Page::Advice, session, view(&data, &session.csrf))
+}
+
+/// `POST /ui/advice/analyze`: ANALYZE one table, after a confirmation.
+#[handler]
+pub async fn analyze(ui: Data<&Ui>, posted: Posted) -> Response {
+    let Posted { session, form, .. } = posted;
+    let table = form.get("table").map_or("", String::as_str);
+    if table.is_empty() || table.len() > 127 {
+        return answered(
+            StatusCode::BAD_REQUEST,
+            Page::Advice,
+            &session,
+            maud::html! {
+                h1 { "Advice" } p.notice { "Field `table`: a schema.table name of 1 to 127 characters is required." }
+            },
+        );
+    }
+    if form.get("confirmed").map(String::as_str) != Some("yes") {
+        return answered(
+            StatusCode::OK,
+            Page::Advice,
+            &session,
+            confirm(
+                &format!(
+                    "Run ANALYZE on {table}? It reads a sample of the table to refresh the planner's statistics; it does not block reads or writes."
+                ),
+                "/ui/advice/analyze",
+                &[("table", table)],
+                &session.csrf,
+                "/ui/advice",
+            ),
+        );
+    }
+    start_analyze(&ui.perfscope, &session, table).await
+}
+
+#[cfg(feature = "postgres")]
+async fn start_analyze(perfscope: &Perfscope, session: &Session, table: &str) -> Response {
+    use crate::pg::actions::maintenance::Task;
+    use crate::service::{ServiceError, Source, maintenance};
+    match maintenance::start(perfscope, Task::Analyze, Some(table), Source::Ui).await {
+        Ok(job) => see_other(&format!("/ui/advice?job={}", job.id)),
+        Err(error) => {
+            let (status, message) = crate::ui::refusal::refusal(&error);
+            // Nothing to go back to without a database.
+            let back = !matches!(error, ServiceError::NoDatabase);
+            answered(
+                status,
+                Page::Advice,
+                session,
+                maud::html! {
+                    h1 { "Advice" } p.notice { (message) } @if back { p { a href="/ui/advice" { "Back to the advice" } } }
+                },
+            )
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn start_analyze(_: &Perfscope, session: &Session, _: &str) -> Response {
+    answered(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Page::Advice,
+        &session,
+        maud::html! {
+            h1 { "Advice" } p.notice { "This build has no Postgres support." }
+        },
+    )
+}
+
+/// The Advice page's findings now.
+pub fn data(perfscope: &Perfscope) -> Advice {
+    let process = crate::runtime::process::ProcessSnapshot::read();
+    let runtime = perfscope.runtime().snapshot();
+    let found = crate::service::advice::assemble(perfscope, true, &runtime, &process);
+    let mut other = found.runtime;
+    other.extend(found.caches);
+    other.extend(found.database_cache);
+    #[cfg(feature = "postgres")]
+    {
+        let suggestions = found
+            .index_suggestions
+            .into_iter()
+            .map(|s| SuggestionRow {
+                database: s.database,
+                table: s.table.unwrap_or_default(),
+                columns: s.columns.unwrap_or_default(),
+                create_statement: s.create_statement.unwrap_or_default(),
+                helps: s.helps.unwrap_or_default(),
+                calls: s.calls,
+                total_ms: s.total_ms,
+                costs: s.cost_before.zip(s.cost_after),
+                saving: s.estimated_saving,
+                confirmed_by: s.confirmed_by,
+            })
+            .collect();
+        Advice {
+            suggestions,
+            health: found.health,
+            other,
+            maintenance: perfscope.maintenance().is_some(),
+            flash: None,
+        }
+    }
+    #[cfg(not(feature = "postgres"))]
+    Advice {
+        other,
+        ..Default::default()
+    }
+}
+
+/// One index suggestion.
+#[derive(Clone, Debug, Default)]
+pub struct SuggestionRow {
+    /// The watched database.
+    pub database: String,
+    /// `schema.table`.
+    pub table: String,
+    /// Columns, in order.
+    pub columns: Vec<String>,
+    /// The ready statement.
+    pub create_statement: String,
+    /// Statements it helps.
+    pub helps: Vec<String>,
+    /// Their calls.
+    pub calls: u64,
+    /// Their total time, ms.
+    pub total_ms: f64,
+    /// Planner cost before and after (hypopg).
+    pub costs: Option<(f64, f64)>,
+    /// `1 - after / before`.
+    pub saving: Option<f64>,
+    /// `hypopg` or `statistics`.
+    pub confirmed_by: String,
+}
+
+/// What the Advice page shows.
+#[derive(Clone, Debug, Default)]
+pub struct Advice {
+    /// Index suggestions.
+    pub suggestions: Vec<SuggestionRow>,
+    /// Health findings of the databases.
+    pub health: Vec<Recommendation>,
+    /// Runtime and cache advice.
+    pub other: Vec<Recommendation>,
+    /// Whether maintenance can run (a DATABASE_URL is set).
+    pub maintenance: bool,
+    /// What the last action did.
+    pub flash: Option<String>,
+}
+
+/// The Advice page's body.
+pub fn view(data: &Advice, csrf: &str) -> Markup {
+    html! {
+        h1 { "Advice" }
+        @if let Some(flash) = &data.flash {
+            p.notice role="status" { (flash) }
+        }
+        section {
+            h2 { "Indexes worth creating" }
+            @if data.suggestions.is_empty() {
+                p.empty { "No index suggestion. The advisor reads the slowest statements of pg_stat_statements and plans them with hypopg when it is installed; suggestions show here after its next pass." }
+            }
+            @for s in &data.suggestions {
+                article.suggestion {
+                    header {
+                        h3 { code { (s.table) } " (" (s.columns.join(", ")) ")" }
+                        @if let Some(saving) = s.saving {
+                            span.saving { "−" (format::percent(Some(saving))) " planner cost" }
+                        } @else if s.confirmed_by == "hypopg" {
+                            span.muted { "planned with hypopg" }
+                        } @else {
+                            span.muted { "from column statistics (not confirmed with hypopg)" }
+                        }
+                    }
+                    div.statement-row {
+                        code.ddl { (s.create_statement) }
+                        (copy_button(&s.create_statement))
+                    }
+                    p.muted {
+                        (s.database) " · helps " (s.helps.len()) " statement(s), "
+                        (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
+                        @if let Some((before, after)) = s.costs { " · cost " (format!("{before:.0} → {after:.0}")) }
+                    }
+                    @for statement in &s.helps {
+                        div.helps { (sql(statement)) }
+                    }
+                    @if data.maintenance && s.database == "default" {
+                        form.inline method="post" action="/ui/advice/analyze" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            input type="hidden" name="table" value=(s.table);
+                            button.secondary type="submit" { "Run ANALYZE on " (s.table) "…" }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Database health" }
+            @if data.health.is_empty() {
+                p.empty { "No finding: indexes, vacuum, sequences, wraparound and connections look fine (or no database is watched yet)." }
+            } @else {
+                (recommendations(&data.health))
+            }
+        }
+        section {
+            h2 { "Runtime and caches" }
+            @if data.other.is_empty() {
+                p.empty { "Nothing to change." }
+            } @else {
+                (recommendations(&data.other))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_states_say_what_to_do() {
+        let page = view(&Advice::default(), "t").into_string();
+        assert!(page.contains("No index suggestion"), "{page}");
+    }
+
+    #[test]
+    fn advice_shows_the_statement_with_a_copy_button_and_the_saving() {
+        let statement = "CREATE INDEX CONCURRENTLY ON \"public\".\"customers\" (\"email\");";
+        let page = view(
+            &Advice {
+                suggestions: vec![SuggestionRow {
+                    database: "default".into(),
+                    table: "public.customers".into(),
+                    columns: vec!["email".into()],
+                    create_statement: statement.into(),
+                    helps: vec!["select * from customers where email = $1".into()],
+                    calls: 1_000,
+                    total_ms: 12_000.0,
+                    costs: Some((1_500.0, 8.0)),
+                    saving: Some(0.9947),
+                    confirmed_by: "hypopg".into(),
+                }],
+                maintenance: true,
+                ..Default::default()
+            },
+            "csrf-token-value",
+        )
+        .into_string();
+        let escaped = statement.replace('"', "&quot;");
+        assert!(page.contains(&escaped), "{page}");
+        assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
+        assert!(page.contains("−99 % planner cost"), "{page}");
+        assert!(page.contains("1500 → 8"), "{page}");
+        assert!(
+            page.contains("name=\"csrf\" value=\"csrf-token-value\""),
+            "{page}"
+        );
+        assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
+    }
+}

@@ -1,0 +1,286 @@
+//! The Overview page (`GET /ui`): routes with their rates, latencies and
+//! errors over the last hour, the runtime, memory, pools and firing
+//! alerts. Its handler, the figures it reads and its view live together,
+//! so the page is changed in one file.
+
+use maud::{Markup, html};
+use poem::web::Data;
+use poem::{Response, handler};
+
+use crate::Perfscope;
+use crate::alerts::{FiringAlert, PoolReading};
+use crate::ui::Ui;
+use crate::ui::format;
+use crate::ui::guard::LoggedIn;
+use crate::ui::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
+use crate::ui::layout::{Page, shown};
+use crate::ui::svg::sparkline;
+use crate::ui::widgets::meter;
+
+#[handler]
+pub fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
+    let session = &logged_in.session;
+    let data = data(&ui.perfscope);
+    shown(Page::Overview, session, view(&data))
+}
+
+/// The Overview's figures now.
+pub fn data(perfscope: &Perfscope) -> Overview {
+    let process = crate::runtime::process::ProcessSnapshot::read();
+    let runtime = perfscope.runtime().snapshot();
+    let config = perfscope.config();
+    Overview {
+        uptime: perfscope.uptime().as_secs_f64(),
+        resident: process.resident_bytes,
+        limit: process.memory_limit_bytes,
+        memory_threshold: config.runtime.high_memory_threshold,
+        lag: runtime.lag.as_secs_f64(),
+        lag_threshold: config.runtime.event_loop_lag_threshold.as_secs_f64(),
+        utilization: runtime.utilization,
+        workers: runtime.workers,
+        runtime: perfscope.history().runtime(),
+        routes: perfscope.history().routes(),
+        pools: perfscope
+            .db()
+            .pool_readings()
+            .into_iter()
+            .map(|reading| PoolRow {
+                size: reading.size,
+                max: reading.max,
+                reading,
+            })
+            .collect(),
+        alerts: perfscope.alerts().firing(),
+    }
+}
+
+/// What the Overview shows.
+#[derive(Clone, Debug, Default)]
+pub struct Overview {
+    /// Seconds since start.
+    pub uptime: f64,
+    /// Resident memory now.
+    pub resident: u64,
+    /// The container's limit.
+    pub limit: Option<u64>,
+    /// `HIGH_MEMORY_THRESHOLD`.
+    pub memory_threshold: f64,
+    /// Lag now, seconds.
+    pub lag: f64,
+    /// `EVENT_LOOP_LAG_THRESHOLD`, seconds.
+    pub lag_threshold: f64,
+    /// Busy share now.
+    pub utilization: f64,
+    /// Worker threads.
+    pub workers: usize,
+    /// The runtime's history.
+    pub runtime: Vec<RuntimePoint>,
+    /// Routes, busiest first.
+    pub routes: Vec<RouteSummary>,
+    /// Pools with their size and limit.
+    pub pools: Vec<PoolRow>,
+    /// Alerts firing now.
+    pub alerts: Vec<FiringAlert>,
+}
+
+/// One pool.
+#[derive(Clone, Debug)]
+pub struct PoolRow {
+    /// The reading the alert rules see.
+    pub reading: PoolReading,
+    /// Connections open.
+    pub size: usize,
+    /// The limit.
+    pub max: usize,
+}
+
+/// The Overview page's body.
+pub fn view(data: &Overview) -> Markup {
+    let series = |f: fn(&RuntimePoint) -> f64| -> Vec<Option<f64>> {
+        data.runtime.iter().map(|p| Some(f(p))).collect()
+    };
+    let lag_points = series(|p| p.lag);
+    let busy_points = series(|p| p.utilization);
+    let memory_points = series(|p| p.resident as f64);
+    let window = format::age((POINTS as u64 * SAMPLE_INTERVAL.as_secs()) as f64);
+    html! {
+        h1 { "Overview" }
+        section.cards {
+            div.card {
+                h2 { "Memory" }
+                p.figure { (format::bytes(Some(data.resident))) }
+                @if let Some(limit) = data.limit {
+                    (meter(data.resident as f64 / limit as f64, data.memory_threshold))
+                    p.muted { "of " (format::bytes(Some(limit))) " limit" }
+                } @else {
+                    p.muted { "no container limit" }
+                }
+                (sparkline(&memory_points, "resident memory, last hour"))
+            }
+            div.card {
+                h2 { "Event-loop lag" }
+                p.figure.warn[data.lag >= data.lag_threshold] { (format::seconds(Some(data.lag))) }
+                p.muted { "threshold " (format::seconds(Some(data.lag_threshold))) }
+                (sparkline(&lag_points, "event-loop lag, last hour"))
+            }
+            div.card {
+                h2 { "Utilization" }
+                p.figure { (format::percent(Some(data.utilization))) }
+                p.muted { (data.workers) " workers · up " (format::age(data.uptime)) }
+                (sparkline(&busy_points, "runtime utilization, last hour"))
+            }
+            div.card {
+                h2 { "Alerts firing" }
+                @if data.alerts.is_empty() {
+                    p.figure.ok { "none" }
+                } @else {
+                    p.figure.warn { (data.alerts.len()) }
+                    ul.plain {
+                        @for alert in &data.alerts {
+                            li { span.sev.high { (alert.rule) } " " (alert.subject) }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Routes" span.muted { " · the last " (window) " at most, sampled every " (SAMPLE_INTERVAL.as_secs()) " s" } }
+            @if data.routes.is_empty() {
+                p.empty { "No requests yet. Requests to this service show here within "
+                    (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
+            } @else {
+                div.scroll {
+                    table {
+                        thead { tr {
+                            th { "Route" } th.num { "Rate" } th.num { "Requests" } th.num { "Errors" }
+                            th.num { "p50" } th.num { "p95" } th.num { "p99" } th { "p95, last hour" }
+                        } }
+                        tbody {
+                            @for route in &data.routes {
+                                tr {
+                                    td { span.method { (route.key.0) } " " code { (route.key.1) } }
+                                    td.num { (format::rate(Some(route.rate))) }
+                                    td.num { (format::count(route.requests)) }
+                                    td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
+                                        (format::percent(route.error_ratio))
+                                    }
+                                    td.num { (format::seconds(route.p50)) }
+                                    td.num { (format::seconds(route.p95)) }
+                                    td.num { (format::seconds(route.p99)) }
+                                    td { (sparkline(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Connection pools" }
+            @if data.pools.is_empty() {
+                p.empty { "No timed pool in this process. Set DATABASE_URL, or build the app's pool with "
+                    code { "perfscope.connect_pool(…)" } "." }
+            } @else {
+                table {
+                    thead { tr { th { "Pool" } th.num { "Open" } th.num { "Idle" } th.num { "Limit" } th { "In use" } th.num { "Waiting" } th.num { "Wait timeouts" } } }
+                    tbody {
+                        @for pool in &data.pools {
+                            @let in_use = pool.size.saturating_sub(pool.reading.idle);
+                            tr {
+                                td { (pool.reading.name) }
+                                td.num { (pool.size) }
+                                td.num { (pool.reading.idle) }
+                                td.num { (pool.max) }
+                                td { (meter(in_use as f64 / pool.max.max(1) as f64, 0.9)) }
+                                td.num.warn[pool.reading.waiting > 0] { (pool.reading.waiting) }
+                                td.num { (format::count(pool.reading.wait_timeouts)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> RouteSummary {
+        let mut p95_points = vec![None; POINTS];
+        p95_points[POINTS - 2] = Some(0.02);
+        p95_points[POINTS - 1] = Some(0.03);
+        RouteSummary {
+            key: (method.to_owned(), path.to_owned()),
+            rate: 12.5,
+            requests: 12_345,
+            error_ratio: Some(0.021),
+            p50: Some(0.0042),
+            p95: Some(0.031),
+            p99: Some(1.5),
+            p95_points,
+        }
+    }
+
+    #[test]
+    fn the_overview_formats_numbers_with_units() {
+        let page = view(&Overview {
+            resident: 21_390_000,
+            limit: Some(256 * 1024 * 1024),
+            memory_threshold: 0.9,
+            lag: 0.0012,
+            lag_threshold: 0.1,
+            utilization: 0.35,
+            workers: 2,
+            routes: vec![route("GET", "/users/:id")],
+            pools: vec![PoolRow {
+                reading: PoolReading {
+                    name: "default".into(),
+                    size: 4,
+                    max: 10,
+                    idle: 1,
+                    waiting: 2,
+                    wait_timeouts: 1_500,
+                },
+                size: 4,
+                max: 10,
+            }],
+            alerts: vec![FiringAlert {
+                rule: "pool_exhausted".into(),
+                subject: "default".into(),
+                value: 2.0,
+                threshold: 0.0,
+                started_at: 0,
+            }],
+            ..Default::default()
+        })
+        .into_string();
+        for expected in [
+            "20.4 MiB",
+            "256.0 MiB",
+            "1.20 ms",
+            "35 %",
+            "/users/:id",
+            "13/s",
+            "12,345",
+            "2.1 %",
+            "4.20 ms",
+            "31.0 ms",
+            "1.50 s",
+            "pool_exhausted",
+            "1,500",
+            "<polyline",
+            "class=\"num warn\">2.1 %",
+        ] {
+            assert!(page.contains(expected), "{expected} missing from {page}");
+        }
+    }
+
+    #[test]
+    fn empty_states_say_what_to_do() {
+        let page = view(&Overview::default()).into_string();
+        assert!(page.contains("No requests yet"), "{page}");
+        assert!(page.contains("Set DATABASE_URL"), "{page}");
+    }
+}
