@@ -33,33 +33,50 @@
 //! # Ok(()) }
 //! ```
 
-pub mod agent;
+// The library's surface: what a host app uses.
 pub mod alerts;
 pub mod api;
 pub mod batch;
 pub mod cache;
-pub mod cli;
 pub mod config;
 pub mod db;
-#[cfg(feature = "postgres")]
-pub mod demo;
-pub mod failure_log;
-pub mod findings;
 pub mod http;
 pub mod measure;
 pub mod metrics;
-mod perfscope;
 #[cfg(feature = "postgres")]
 pub mod pg;
-pub mod rating;
 pub mod runtime;
-pub mod service;
 pub mod telemetry;
-#[cfg(feature = "postgres")]
-#[doc(hidden)]
-pub mod testing;
 #[cfg(feature = "ui")]
 pub mod ui;
 
+// Inside the crate: the handle's parts, the findings and the use cases the
+// two front ends share (their wire types are reachable through `api`).
+mod findings;
+mod perfscope;
+mod rating;
+mod service;
+
+// The binary's and the tests' own: compiled into the crate so `main.rs`,
+// the demo and the integration tests share one copy, but not part of the
+// documented API.
+#[doc(hidden)]
+pub mod agent;
+#[doc(hidden)]
+pub mod cli;
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub mod demo;
+#[doc(hidden)]
+pub mod failure_log;
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub mod testing;
+
+pub use cache::QueryCache;
 pub use config::Config;
+#[cfg(feature = "postgres")]
+pub use db::{DbError, Keyset, PoolSettings, TimedClient, TimedPool};
+pub use http::RequestMetrics;
+pub use measure::Measurements;
 pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};

@@ -3,7 +3,7 @@
 //! [`Caches::track`] for caches the app keeps itself — the seed's
 //! `cached_query` and `trackCacheOperation`. Every cache counts into
 //! `cache_*` metrics by key prefix and into the counters behind the
-//! `cacheRecommendations` of `/api/performance/stats` ([`advice`]).
+//! `cacheRecommendations` of `/api/performance/stats` (`crate::findings::cache`).
 //!
 //! ```no_run
 //! # async fn demo(perfscope: perfscope::Perfscope) -> Result<(), perfscope::cache::CacheError> {

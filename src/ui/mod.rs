@@ -17,7 +17,7 @@
 //! data it reads and its view; `layout` the shared frame and plain
 //! responses; `guard` the session extractors (`LoggedIn`, `Posted`) in
 //! place of a preamble per handler; `widgets` the shared markup; the use
-//! cases themselves are [`crate::service`]'s. This module keeps the route
+//! cases themselves are `crate::service`'s. This module keeps the route
 //! table, the static assets and the response hardening.
 
 pub mod format;

@@ -5,8 +5,9 @@
 //! inside `"…"` or `/* … */` is not a parameter and a function name inside
 //! a string is not a name.
 //!
-//! It exists for the planner's trust check ([`super::trust`]): before a
-//! statement written by a database user is planned, every function,
+//! It exists for the planner's trust check
+//! (`sql/queries/planner_untrusted.sql`, run by [`super::Planner`]): before
+//! a statement written by a database user is planned, every function,
 //! operator, cast or relation it could reach is looked up by these names.
 //! Over-reading is safe (an extra name can only refuse a statement);
 //! under-reading is not, so anything the lexer does not fully understand

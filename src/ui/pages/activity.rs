@@ -1,6 +1,6 @@
 //! The Activity page (`GET /ui/activity`) and its change, cancelling or
 //! terminating a backend (`POST /ui/activity/signal`, confirmed first,
-//! sent through [`crate::service::signal`]). Handlers and view live
+//! sent through `crate::service::signal`). Handlers and view live
 //! together.
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! The Plan page (`GET /ui/explain`: the generic plan of a statement of
 //! the slow-query list) and EXPLAIN ANALYZE with the form's values (`POST
 //! /ui/explain`, confirmed first), both through
-//! [`crate::service::explain`]. Handlers and view live together.
+//! `crate::service::explain`. Handlers and view live together.
 
 use std::collections::HashMap;
 
