@@ -274,7 +274,7 @@ async fn every_statement_of_a_role_listed_as_the_agents_own_is_its_own() {
         let tx = client.transaction().await.expect("a transaction");
         reader.read(&tx).await.expect("a pass");
         tx.commit().await.expect("commit");
-        let snapshot = reader.latest();
+        let snapshot = reader.latest().expect("the pass is kept");
         let listed = snapshot.statements.iter().any(|s| s.queryid == id);
         assert_eq!(listed, !own, "listed: {listed}");
         own_calls.push(snapshot.own.calls);

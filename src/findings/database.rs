@@ -62,7 +62,7 @@ pub fn database_advice(
 ) -> (Vec<Recommendation>, Vec<Recommendation>) {
     let (mut cache, mut health) = (Vec::new(), Vec::new());
     for database in watched.all() {
-        let items = database.checks.latest();
+        let items = database.checks.latest().unwrap_or_default();
         for kind in [
             "invalid",
             "unused",

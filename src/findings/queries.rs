@@ -150,8 +150,8 @@ pub fn pg_findings(
     let threshold_ms = millis(slow_threshold);
     let mut findings = Vec::new();
     for database in watched.all() {
-        let snapshot = database.statements.latest();
-        let advisor = database.advisor.latest();
+        let snapshot = database.statements.latest().unwrap_or_default();
+        let advisor = database.advisor.latest().unwrap_or_default();
         let mut listed = 0;
         for statement in &snapshot.statements {
             if listed == limit {

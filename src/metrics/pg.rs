@@ -259,7 +259,7 @@ impl Collector for StatementsCollector {
         }
         let snapshots: Vec<_> = databases
             .iter()
-            .map(|db| (db.name.clone(), db.statements.latest()))
+            .map(|db| (db.name.clone(), db.statements.latest().unwrap_or_default()))
             .collect();
         let families: [(&str, &str, Option<Unit>, Value); 5] = [
             (
@@ -358,11 +358,10 @@ impl Collector for StatementsCollector {
             MetricType::Gauge,
         )?;
         for database in &databases {
-            ConstGauge::new(database.advisor.latest().unparsable as f64).encode(
-                unparsable.encode_family(&DatabaseLabels {
+            ConstGauge::new(database.advisor.latest().unwrap_or_default().unparsable as f64)
+                .encode(unparsable.encode_family(&DatabaseLabels {
                     database: database.name.clone(),
-                })?,
-            )?;
+                })?)?;
         }
         let mut skipped = encoder.encode_descriptor(
             "perfscope_advisor_skipped_statements",
@@ -371,7 +370,7 @@ impl Collector for StatementsCollector {
             MetricType::Gauge,
         )?;
         for database in &databases {
-            for (reason, count) in &database.advisor.latest().skipped {
+            for (reason, count) in &database.advisor.latest().unwrap_or_default().skipped {
                 ConstGauge::new(*count as f64).encode(skipped.encode_family(
                     &AdvisorSkipLabels {
                         database: database.name.clone(),

@@ -55,7 +55,7 @@ pub fn assemble(
             .watched()
             .all()
             .iter()
-            .flat_map(|db| db.advisor.latest().suggestions.clone())
+            .flat_map(|db| db.advisor.latest().unwrap_or_default().suggestions.clone())
             .map(|s| if admin { s } else { s.redacted() })
             .collect();
         Advice {

@@ -132,7 +132,7 @@ fn pg_entries(
         if only.is_some_and(|name| name != &*database.name) {
             continue;
         }
-        let snapshot = database.statements.latest();
+        let snapshot = database.statements.latest().unwrap_or_default();
         let figures = |s: &StatementView| match s.window {
             Some(window) if window.calls > 0 => (window, true),
             _ => (s.cumulative, false),

@@ -30,7 +30,7 @@ pub fn read(perfscope: &Perfscope) -> Reading {
     let mut statements: HashMap<StatementKey, (u64, f64)> = HashMap::new();
     #[cfg(feature = "postgres")]
     for db in perfscope.watched().all() {
-        for s in &db.statements.latest().statements {
+        for s in &db.statements.latest().unwrap_or_default().statements {
             statements.insert(
                 (db.name.clone(), s.queryid),
                 (

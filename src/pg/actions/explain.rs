@@ -177,6 +177,7 @@ pub fn statement(
 ) -> Result<(std::sync::Arc<str>, std::sync::Arc<str>), ExplainError> {
     statements
         .latest()
+        .unwrap_or_default()
         .statements
         .iter()
         .find(|s| s.queryid == queryid)

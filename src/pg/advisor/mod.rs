@@ -22,7 +22,7 @@ pub mod predicates;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::planner::{Mode, PlanError, Planner, Session, Statement};
@@ -132,7 +132,7 @@ pub struct IndexAdvisor {
     /// Statements whose planning ran past its deadline: not planned again
     /// (a statement built to hang costs one deadline, not one per pass).
     timed_out: Mutex<HashSet<i64>>,
-    latest: RwLock<Arc<Advice>>,
+    latest: crate::pg::Latest<Advice>,
 }
 
 struct Table {
@@ -177,16 +177,13 @@ impl IndexAdvisor {
                 .clamp(Duration::from_millis(50), PLAN_STATEMENT_TIMEOUT),
             planning_time: read_timeout / 2,
             timed_out: Mutex::default(),
-            latest: RwLock::default(),
+            latest: crate::pg::Latest::default(),
         }
     }
 
-    /// The last pass's advice.
-    pub fn latest(&self) -> Arc<Advice> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The last pass's advice (`None` until one succeeded).
+    pub fn latest(&self) -> Option<Arc<Advice>> {
+        self.latest.get()
     }
 
     /// The planner, when one is configured.
@@ -312,7 +309,7 @@ impl IndexAdvisor {
             )
             .await?
             .try_get(0)?;
-        let snapshot = self.statements.latest();
+        let snapshot = self.statements.latest().unwrap_or_default();
         // The worst statements by total time, those the planner may plan
         // (a listed role's) first, so other roles' statements never crowd
         // them out; the rest fill what is left (advice from statistics).
@@ -370,7 +367,7 @@ impl IndexAdvisor {
         let mut suggestions: Vec<IndexSuggestion> = work.found.into_values().collect();
         suggestions.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
         work.advice.suggestions = suggestions;
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(work.advice);
+        self.latest.set(work.advice);
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use crate::db::TimedTransaction;
 use crate::pg::{ReadError, Reader};
@@ -38,16 +38,13 @@ pub struct CheckFinding {
 /// The reader of one database's checks.
 #[derive(Debug, Default)]
 pub struct ChecksReader {
-    latest: RwLock<Arc<Vec<CheckFinding>>>,
+    latest: crate::pg::Latest<Vec<CheckFinding>>,
 }
 
 impl ChecksReader {
-    /// The last pass's findings.
-    pub fn latest(&self) -> Arc<Vec<CheckFinding>> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The last pass's findings (`None` until one succeeded).
+    pub fn latest(&self) -> Option<Arc<Vec<CheckFinding>>> {
+        self.latest.get()
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
@@ -86,7 +83,7 @@ impl ChecksReader {
                 limit: row.try_get(4)?,
             });
         }
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(items);
+        self.latest.set(items);
         Ok(())
     }
 }

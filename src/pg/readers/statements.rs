@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::db::TimedTransaction;
@@ -160,7 +160,7 @@ pub struct StatementsReader {
     /// Its server's shared cluster-wide views, when it has company there.
     views: Option<Arc<super::server::ServerViews>>,
     state: Mutex<State>,
-    latest: RwLock<Arc<StatementsSnapshot>>,
+    latest: crate::pg::Latest<StatementsSnapshot>,
 }
 
 impl Default for StatementsReader {
@@ -177,7 +177,7 @@ impl StatementsReader {
             own_roles: Vec::new(),
             views: None,
             state: Mutex::default(),
-            latest: RwLock::default(),
+            latest: crate::pg::Latest::default(),
         }
     }
 
@@ -197,12 +197,9 @@ impl StatementsReader {
         self
     }
 
-    /// The latest pass.
-    pub fn latest(&self) -> Arc<StatementsSnapshot> {
-        self.latest
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// The last successful pass (`None` until one succeeded).
+    pub fn latest(&self) -> Option<Arc<StatementsSnapshot>> {
+        self.latest.get()
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
@@ -350,7 +347,7 @@ impl StatementsReader {
             resets_detected: state.resets_detected,
         };
         drop(state);
-        *self.latest.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        self.latest.set(snapshot);
         Ok(())
     }
 }

@@ -42,7 +42,7 @@ pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
                 maud::html! {
                     (own_cost(
                         &db.name,
-                        &db.statements.latest(),
+                        &db.statements.latest().unwrap_or_default(),
                         Some(ui.perfscope.connection_budget().connections(&db.name)),
                     ))
                     (space_and_replication(

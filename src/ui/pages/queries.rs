@@ -104,7 +104,7 @@ fn statements_missing(perfscope: &Perfscope) -> Option<String> {
             "No database is watched: set DATABASE_URL to read its pg_stat_statements.".to_owned(),
         );
     }
-    watched.iter().all(|db| db.statements.latest().at.is_none()).then(|| {
+    watched.iter().all(|db| db.statements.latest().unwrap_or_default().at.is_none()).then(|| {
         "pg_stat_statements has not been read: it is not loaded or not readable yet. Add `shared_preload_libraries = 'pg_stat_statements'` to postgresql.conf, restart, run `CREATE EXTENSION pg_stat_statements;` and grant pg_read_all_stats (sql/install.sql); the Database page checks each piece.".to_owned()
     })
 }
