@@ -288,39 +288,3 @@ pub fn finish_span(span: Option<sentry::TransactionOrSpan>, ok: bool) {
         span.finish();
     }
 }
-
-/// Alert notifications as Sentry events (`warning` when firing or for a
-/// slow query, `info` when resolved), through the same bounded transport.
-#[derive(Debug, Default)]
-pub struct AlertEvents;
-
-impl crate::alerts::Sink for AlertEvents {
-    fn name(&self) -> &'static str {
-        "sentry"
-    }
-
-    fn send(&self, notification: Arc<crate::alerts::Notification>) {
-        if !enabled() {
-            return;
-        }
-        let level = if notification.state == "resolved" {
-            sentry::Level::Info
-        } else {
-            sentry::Level::Warning
-        };
-        // A hub of its own (an alert belongs to no request): scopes pushed
-        // on the shared main hub from several threads would interleave.
-        let hub = sentry::Hub::new_from_top(sentry::Hub::main());
-        hub.configure_scope(|scope| {
-            scope.set_tag("alert.rule", notification.rule.as_str());
-            scope.set_tag("alert.state", notification.state.as_str());
-            scope.set_tag("alert.subject", notification.subject.as_str());
-            scope.set_extra("value", notification.value.into());
-            scope.set_extra("threshold", notification.threshold.into());
-            if let Some(statement) = &notification.statement {
-                scope.set_extra("statement", statement.as_str().into());
-            }
-        });
-        hub.capture_message(&notification.message, level);
-    }
-}
