@@ -54,6 +54,7 @@ mod perfscope;
 pub mod pg;
 pub mod runtime;
 pub mod telemetry;
+pub mod trace;
 #[cfg(feature = "ui")]
 pub mod ui;
 

@@ -220,10 +220,23 @@ impl HttpMetrics {
         }
     }
 
-    /// Records one finished request (with its trace id as the bucket's
-    /// exemplar inside a sampled trace).
+    /// Records one finished request, without an exemplar.
     pub fn observe(&self, labels: &HttpLabels, seconds: f64) {
-        self.request_duration.get(labels).observe_traced(seconds);
+        self.request_duration.get(labels).observe(seconds);
+    }
+
+    /// Records one finished request with its trace id, from `trace_id`
+    /// (the request middleware passes [`crate::telemetry::current_trace_id`]),
+    /// as the bucket's exemplar inside a sampled trace.
+    pub fn observe_traced(
+        &self,
+        labels: &HttpLabels,
+        seconds: f64,
+        trace_id: impl FnOnce() -> Option<[u8; 16]>,
+    ) {
+        self.request_duration
+            .get(labels)
+            .observe_traced(seconds, trace_id);
     }
 
     /// The merged history of every series whose method and route match
