@@ -47,6 +47,7 @@ pub mod metrics;
 pub mod pg;
 pub mod runtime;
 pub mod telemetry;
+pub mod trace;
 #[cfg(feature = "ui")]
 pub mod ui;
 

@@ -31,6 +31,17 @@ use std::time::Instant;
 
 use crate::metrics::HistogramSnapshot;
 use crate::metrics::custom::{CustomMetrics, OperationLabels, Outcome};
+use crate::telemetry::{EXPORTERS, OpenSpan};
+use crate::trace::{Attribute, SpanDetails, SpanEnd, SpanExporter, SpanKind, SpanStart};
+
+/// The span of a measurement: its operation, nesting what runs inside.
+fn span_start(operation: &str) -> SpanStart<'_> {
+    SpanStart {
+        kind: SpanKind::Measurement,
+        description: operation,
+        db_system: None,
+    }
+}
 
 /// Entry point of the measurement API; cheap to clone.
 #[derive(Clone, Debug)]
@@ -50,8 +61,7 @@ impl Measurements {
         let operation = operation.into();
         MeasureGuard {
             metrics: self.metrics.clone(),
-            #[cfg(feature = "sentry")]
-            span: crate::telemetry::sentry::enter_child_span("function", &operation),
+            span: EXPORTERS.start(&span_start(&operation)),
             operation: Some(operation),
             outcome: Outcome::Success,
             started: Instant::now(),
@@ -90,9 +100,8 @@ impl Measurements {
 #[must_use = "the measurement is recorded when the guard is dropped"]
 pub struct MeasureGuard {
     metrics: Arc<CustomMetrics>,
-    /// A Sentry span, when a transaction is running.
-    #[cfg(feature = "sentry")]
-    span: Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)>,
+    /// The exporters' open span, inside a traced request.
+    span: OpenSpan,
     operation: Option<Cow<'static, str>>,
     outcome: Outcome,
     started: Instant,
@@ -118,24 +127,17 @@ impl Drop for MeasureGuard {
         } else {
             self.outcome
         };
-        #[cfg(feature = "sentry")]
-        crate::telemetry::sentry::exit_child_span(self.span.take(), outcome == Outcome::Success);
         let elapsed = self.started.elapsed();
-        #[cfg(feature = "otlp")]
-        crate::telemetry::otlp::record_child(
-            opentelemetry::trace::SpanKind::Internal,
+        let end = SpanEnd {
             elapsed,
-            outcome == Outcome::Success,
-            || {
-                (
-                    operation.to_string(),
-                    vec![opentelemetry::KeyValue::new(
-                        "perfscope.outcome",
-                        outcome.as_str(),
-                    )],
-                )
-            },
-        );
+            ok: outcome == Outcome::Success,
+        };
+        EXPORTERS.finish(self.span.take(), &span_start(&operation), &end, &|| {
+            SpanDetails {
+                name: operation.to_string(),
+                attributes: vec![Attribute::new("perfscope.outcome", outcome.as_str())],
+            }
+        });
         let labels = OperationLabels { operation, outcome };
         self.metrics
             .operation_duration

@@ -15,14 +15,18 @@
 //! `PERFSCOPE_ALERT_DEDUP_WINDOW`, with its normalized text (never a
 //! literal) and route, and has nothing to resolve.
 //!
-//! Every notification goes to the log and to each sink (webhooks, with the
-//! `webhooks` feature). A sink takes it without waiting — a bounded queue,
+//! Every notification goes to each sink ([`sinks`]: the log, webhooks with
+//! the `webhooks` feature, Sentry with the `sentry` feature). A sink takes it without waiting — a bounded queue,
 //! dropped and counted when full — so a slow or dead receiver costs the
 //! request path nothing.
 
+pub mod sinks;
 pub mod state;
+
+pub use self::sinks::Sink;
+/// The webhook sink, at its former path.
 #[cfg(feature = "webhooks")]
-pub mod webhook;
+pub use self::sinks::webhook;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -31,10 +35,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
+use self::sinks::log::LogSink;
 use self::state::{ConditionState, Levels, Transition};
 use crate::config::{AlertsConfig, RuntimeConfig};
 use crate::db::slow_log::SlowQuery;
-use crate::metrics::alerts::{AlertMetrics, NotificationLabels, RuleLabels};
+use crate::metrics::alerts::{AlertMetrics, RuleLabels};
 
 /// Notifications kept for `GET /api/performance/alerts`.
 pub const RECENT_CAPACITY: usize = 100;
@@ -166,14 +171,6 @@ pub struct Readings {
     pub slow: Vec<Arc<SlowQuery>>,
 }
 
-/// Something notifications go to. `send` must not wait: queue or drop.
-pub trait Sink: Send + Sync + std::fmt::Debug {
-    /// Its `sink` label.
-    fn name(&self) -> &'static str;
-    /// Takes a notification without waiting.
-    fn send(&self, notification: Arc<Notification>);
-}
-
 #[derive(Debug)]
 struct Condition {
     state: ConditionState,
@@ -230,7 +227,7 @@ impl Alerts {
             hold: config.hold_for,
             dedup_window: config.dedup_window,
             book: Mutex::default(),
-            sinks: RwLock::default(),
+            sinks: RwLock::new(vec![Arc::new(LogSink::new(metrics.clone()))]),
             metrics,
         }
     }
@@ -421,31 +418,6 @@ impl Alerts {
     }
 
     fn notify(&self, notification: Arc<Notification>) {
-        let rule = notification.rule_label();
-        match notification.state.as_str() {
-            "resolved" => tracing::info!(
-                rule,
-                subject = %notification.subject,
-                value = notification.value,
-                "alert resolved: {}",
-                notification.message
-            ),
-            _ => tracing::warn!(
-                rule,
-                subject = %notification.subject,
-                value = notification.value,
-                "alert: {}",
-                notification.message
-            ),
-        }
-        self.metrics
-            .notifications
-            .get_or_create(&NotificationLabels {
-                rule,
-                sink: "log",
-                outcome: "delivered",
-            })
-            .inc();
         for sink in self.sinks.read().iter() {
             sink.send(notification.clone());
         }

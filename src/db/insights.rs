@@ -17,6 +17,7 @@ use super::statement::StatementInfo;
 use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{DbMetrics, ErrorKind, QueryErrorLabels, QueryLabels, RouteDbLabels};
 use crate::metrics::http::RouteLabel;
+use crate::telemetry::current_trace_id;
 
 /// The database side of one perfscope instance.
 #[derive(Debug)]
@@ -121,12 +122,12 @@ impl DbInsights {
             model: statement.model.clone(),
         };
         match (series, operation) {
-            (Some(series), None) => series.observe_traced(elapsed.as_secs_f64()),
+            (Some(series), None) => series.observe_traced(elapsed.as_secs_f64(), current_trace_id),
             _ => self
                 .metrics
                 .query_duration
                 .get(&labels())
-                .observe_traced(elapsed.as_secs_f64()),
+                .observe_traced(elapsed.as_secs_f64(), current_trace_id),
         }
         if error.is_none() && elapsed < self.slow_threshold {
             context::record(statement, elapsed, None);

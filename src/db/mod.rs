@@ -18,6 +18,8 @@ pub mod n_plus_one;
 pub mod paginate;
 #[cfg(feature = "postgres")]
 pub mod pool;
+#[cfg(feature = "postgres")]
+mod query_span;
 pub mod slow_log;
 pub mod statement;
 #[cfg(all(feature = "postgres", feature = "tls"))]

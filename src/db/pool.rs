@@ -43,6 +43,8 @@ use super::statement::{self, StatementInfo};
 use crate::failure_log::{FailureLog, Report};
 use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{ErrorKind, PoolLabels, PoolStateLabels, PoolTimeoutLabels};
+use crate::telemetry::EXPORTERS;
+use crate::trace::{SpanEnd, SpanExporter};
 
 /// How long a caller waits for a free connection.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -616,67 +618,24 @@ pub(super) async fn timed<T>(
     operation: Option<&Cow<'static, str>>,
     future: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
 ) -> Result<T, tokio_postgres::Error> {
-    #[cfg(feature = "sentry")]
-    let span = crate::telemetry::sentry::child_span("db.sql.query", &cached.info.normalized)
-        .inspect(|span| span.set_data("db.system", "postgresql".into()));
+    let start = super::query_span::start(&cached.info);
+    let span = EXPORTERS.start(&start);
     let started = Instant::now();
     let result = future.await;
     let elapsed = started.elapsed();
-    #[cfg(feature = "sentry")]
-    crate::telemetry::sentry::finish_span(span, result.is_ok());
-    #[cfg(feature = "otlp")]
-    query_span(&cached.info, elapsed, result.as_ref().err());
-    let kind = result.as_ref().err().map(error_kind);
+    let end = SpanEnd {
+        elapsed,
+        ok: result.is_ok(),
+    };
+    let error = result.as_ref().err();
+    EXPORTERS.finish(span, &start, &end, &|| {
+        super::query_span::details(&cached.info, error)
+    });
+    let kind = error.map(error_kind);
     shared
         .insights
         .record(&cached.info, operation, Some(&cached.series), elapsed, kind);
     result
-}
-
-/// The OpenTelemetry client span of a query inside a traced request, with
-/// the database semantic conventions: named `VERB table`, the normalized
-/// text (never a literal value) as `db.query.text`.
-#[cfg(feature = "otlp")]
-fn query_span(
-    info: &super::statement::StatementInfo,
-    elapsed: std::time::Duration,
-    error: Option<&tokio_postgres::Error>,
-) {
-    use opentelemetry::KeyValue;
-    crate::telemetry::otlp::record_child(
-        opentelemetry::trace::SpanKind::Client,
-        elapsed,
-        error.is_none(),
-        || {
-            let verb = info.verb.keyword();
-            let table = (&*info.model != "unknown").then_some(&*info.model);
-            let name = match table {
-                Some(table) => format!("{verb} {table}"),
-                None => verb.to_owned(),
-            };
-            let mut attributes = vec![
-                KeyValue::new("db.system.name", "postgresql"),
-                KeyValue::new("db.system", "postgresql"),
-                KeyValue::new("db.operation.name", verb),
-                KeyValue::new("db.query.text", info.normalized.to_string()),
-            ];
-            if let Some(table) = table {
-                attributes.push(KeyValue::new("db.collection.name", table.to_owned()));
-            }
-            match error.map(|e| e.code()) {
-                Some(Some(code)) => {
-                    attributes.push(KeyValue::new(
-                        "db.response.status_code",
-                        code.code().to_owned(),
-                    ));
-                    attributes.push(KeyValue::new("error.type", code.code().to_owned()));
-                }
-                Some(None) => attributes.push(KeyValue::new("error.type", "connection")),
-                None => {}
-            }
-            (name, attributes)
-        },
-    );
 }
 
 /// Generates the timed statement methods for a client-like type whose

@@ -128,10 +128,13 @@ pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFi
     findings
 }
 
+#[cfg(feature = "postgres")]
 /// Rows per call over which a statement is flagged as returning too much.
 pub const MANY_ROWS_PER_CALL: f64 = 1_000.0;
+#[cfg(feature = "postgres")]
 /// Buffer hit ratio under which a statement is flagged as reading from disk.
 pub const LOW_HIT_RATIO: f64 = 0.9;
+#[cfg(feature = "postgres")]
 /// Blocks a statement must have read before its hit ratio means anything.
 pub const MIN_BLOCKS_READ: i64 = 1_000;
 

@@ -21,19 +21,12 @@ use std::task::{Context, Poll};
 use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// What the cap reports.
-#[derive(Clone, Debug, Default)]
-pub struct ConnectionGauges {
-    /// Connections open now.
-    pub open: Gauge,
-    /// Accepts that found every slot taken and waited.
-    pub waits: Counter,
-}
+/// What the cap reports (a metric set, defined with the HTTP metrics).
+pub use crate::metrics::http::ConnectionGauges;
 
 /// Wraps an acceptor with a cap on open connections; see the module docs.
 pub struct ConnectionLimit<A> {

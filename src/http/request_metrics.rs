@@ -129,7 +129,8 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
             route,
             status_code: StatusLabel(Some(status.as_u16())),
         };
-        self.metrics.observe(&labels, elapsed);
+        self.metrics
+            .observe_traced(&labels, elapsed, crate::telemetry::current_trace_id);
         result
     }
 }

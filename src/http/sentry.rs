@@ -1,7 +1,7 @@
 //! A poem middleware that runs each sampled request through sentry-tower's
 //! `SentryHttpLayer`, which serves `http::Request`s, not poem's.
 //!
-//! It samples first ([`Sampler`]): an unsampled request goes straight to
+//! It samples first (`Sampler`): an unsampled request goes straight to
 //! the endpoint and costs no Sentry work unless it answers 5xx.
 //!
 //! The bridge hands the layer an `http::Request<()>` with the request's

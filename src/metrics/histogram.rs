@@ -16,6 +16,10 @@
 //! way to build an `Exemplar` for a custom metric, so [`encode`] writes
 //! them: each traced histogram logs its exemplars as it is encoded, and
 //! [`encode`] appends them to that series' bucket lines in the same order.
+//!
+//! The trace id comes from the caller ([`AtomicHistogram::observe_traced`]
+//! takes its source), so this module depends on no exporter and no
+//! configuration.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -171,14 +175,17 @@ impl AtomicHistogram {
 
     /// Records one observation and, for a histogram with exemplars inside
     /// a sampled trace, keeps the trace id as its bucket's exemplar.
-    pub fn observe_traced(&self, value: f64) {
+    /// `trace_id` is the caller's source of the current trace id (see
+    /// [`crate::telemetry::current_trace_id`]), asked only by a histogram
+    /// that keeps exemplars: the histogram knows no exporter.
+    pub fn observe_traced(&self, value: f64, trace_id: impl FnOnce() -> Option<[u8; 16]>) {
         let Some(index) = self.observe_at(value) else {
             return;
         };
         let Some(slots) = &self.inner.exemplars else {
             return;
         };
-        if let Some(trace_id) = crate::telemetry::current_trace_id() {
+        if let Some(trace_id) = trace_id() {
             self.keep_exemplar(slots, index, trace_id, value);
         }
     }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -169,7 +170,7 @@ pub struct HttpMetrics {
     pub in_flight: Gauge,
     /// `perfscope_http_connections` and
     /// `perfscope_http_connection_waits_total` (the agent's listener).
-    pub connections: crate::http::ConnectionGauges,
+    pub connections: ConnectionGauges,
     /// `perfscope_http_connections_limit`.
     pub connections_limit: Gauge,
 }
@@ -195,7 +196,7 @@ impl HttpMetrics {
             "HTTP requests being served",
             in_flight.clone(),
         );
-        let connections = crate::http::ConnectionGauges::default();
+        let connections = ConnectionGauges::default();
         registry.register(
             "perfscope_http_connections",
             "Connections open to the agent's own listener",
@@ -220,10 +221,23 @@ impl HttpMetrics {
         }
     }
 
-    /// Records one finished request (with its trace id as the bucket's
-    /// exemplar inside a sampled trace).
+    /// Records one finished request, without an exemplar.
     pub fn observe(&self, labels: &HttpLabels, seconds: f64) {
-        self.request_duration.get(labels).observe_traced(seconds);
+        self.request_duration.get(labels).observe(seconds);
+    }
+
+    /// Records one finished request with its trace id, from `trace_id`
+    /// (the request middleware passes [`crate::telemetry::current_trace_id`]),
+    /// as the bucket's exemplar inside a sampled trace.
+    pub fn observe_traced(
+        &self,
+        labels: &HttpLabels,
+        seconds: f64,
+        trace_id: impl FnOnce() -> Option<[u8; 16]>,
+    ) {
+        self.request_duration
+            .get(labels)
+            .observe_traced(seconds, trace_id);
     }
 
     /// The merged history of every series whose method and route match
@@ -237,6 +251,16 @@ impl HttpMetrics {
         });
         merged
     }
+}
+
+/// What the listener's connection cap ([`crate::http::ConnectionLimit`])
+/// reports.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionGauges {
+    /// Connections open now.
+    pub open: Gauge,
+    /// Accepts that found every slot taken and waited.
+    pub waits: Counter,
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ impl Perfscope {
         if sentry.is_some() {
             self.inner
                 .alerts
-                .add_sink(Arc::new(crate::telemetry::sentry::AlertEvents));
+                .add_sink(Arc::new(crate::alerts::sinks::sentry::AlertEvents));
         }
         sentry
     }

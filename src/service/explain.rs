@@ -25,7 +25,8 @@ pub struct Statement {
 
 impl Statement {
     /// Whether it may run under EXPLAIN ANALYZE (a single SELECT), and
-    /// with how many parameters.
+    /// with how many parameters (the plan page's question).
+    #[cfg(feature = "ui")]
     pub fn analyzable(&self) -> Option<usize> {
         let params = crate::pg::planner::inventory::read(&self.raw).map_or(0, |i| i.params);
         crate::pg::actions::explain::may_analyze(&self.raw).then_some(params)

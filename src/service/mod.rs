@@ -25,15 +25,18 @@ pub mod slow_queries;
 #[cfg(feature = "postgres")]
 pub use error::ServiceError;
 
+#[cfg(feature = "postgres")]
 /// Which front end asked: the `source` field of the audit log lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The JSON API.
     Api,
     /// The web pages.
+    #[cfg_attr(not(feature = "ui"), allow(dead_code))]
     Ui,
 }
 
+#[cfg(feature = "postgres")]
 impl Source {
     /// `api` or `ui`.
     pub fn as_str(self) -> &'static str {

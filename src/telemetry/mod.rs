@@ -4,51 +4,60 @@
 //! request. [`sentry`] (feature `sentry`, on with `SENTRY_DSN`) sends a
 //! transaction per request with a span per query and measurement;
 //! [`otlp`] (feature `otlp`, on with `OTEL_EXPORTER_OTLP_ENDPOINT`) sends
-//! the same as OpenTelemetry spans; the alert webhooks live in
-//! [`crate::alerts::webhook`].
+//! the same as OpenTelemetry spans; the alert sinks live in
+//! [`crate::alerts::sinks`].
+//!
+//! Both implement [`crate::trace::SpanExporter`]; [`EXPORTERS`] is this
+//! build's set of them — the one place that says which exporters exist —
+//! and the measurement points (the timed pool, measurements, the request
+//! metrics' exemplars) reach Sentry and OTLP only through it. Each member
+//! is switched on by [`crate::Perfscope::start`] when configured.
 //!
 //! A request is one trace in both tools: the OpenTelemetry middleware
 //! continues `traceparent` (or `sentry-trace`) and the Sentry bridge
 //! continues from that span, so both carry the same W3C trace id — which
 //! the latency histograms also keep as exemplars ([`current_trace_id`]).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::trace::{Gated, SpanExporter};
 
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "sentry")]
 pub mod sentry;
 
-/// Running tracers (OTLP or Sentry) in this process: zero, and looking for
-/// a trace id costs one atomic load.
-static TRACING: AtomicUsize = AtomicUsize::new(0);
+#[cfg(feature = "otlp")]
+type OtlpMember = otlp::OtlpSpans;
+#[cfg(not(feature = "otlp"))]
+type OtlpMember = ();
+#[cfg(feature = "otlp")]
+const OTLP: OtlpMember = otlp::OtlpSpans;
+#[cfg(not(feature = "otlp"))]
+const OTLP: OtlpMember = ();
 
-#[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(dead_code))]
-pub(crate) fn tracing_started() {
-    TRACING.fetch_add(1, Ordering::Relaxed);
-}
+#[cfg(feature = "sentry")]
+type SentryMember = sentry::SentrySpans;
+#[cfg(not(feature = "sentry"))]
+type SentryMember = ();
+#[cfg(feature = "sentry")]
+const SENTRY: SentryMember = sentry::SentrySpans;
+#[cfg(not(feature = "sentry"))]
+const SENTRY: SentryMember = ();
 
-#[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(dead_code))]
-pub(crate) fn tracing_stopped() {
-    TRACING.fetch_sub(1, Ordering::Relaxed);
-}
+/// This build's exporters: OpenTelemetry first (its trace id and headers
+/// win, as the request's trace starts there), then Sentry.
+pub type Exporters = Gated<(OtlpMember, SentryMember)>;
+
+/// The exporters the measurement points send spans to.
+pub const EXPORTERS: Exporters = Gated((OTLP, SENTRY));
+
+/// An open span of [`EXPORTERS`], held by a measurement point.
+pub type OpenSpan = Option<<Exporters as SpanExporter>::Span>;
 
 /// The W3C trace id of the sampled trace the current request is part of:
 /// its OpenTelemetry span's, else its Sentry transaction's. `None` outside
 /// a traced request or when neither is running.
 pub fn current_trace_id() -> Option<[u8; 16]> {
-    if TRACING.load(Ordering::Relaxed) == 0 {
-        return None;
-    }
-    #[cfg(feature = "otlp")]
-    if let Some(id) = otlp::current_trace_id() {
-        return Some(id);
-    }
-    #[cfg(feature = "sentry")]
-    if let Some(id) = sentry::current_trace_id() {
-        return Some(id);
-    }
-    None
+    EXPORTERS.trace_id()
 }
 
 /// Headers that carry the current trace to a service this request calls:
@@ -61,14 +70,7 @@ pub fn current_trace_id() -> Option<[u8; 16]> {
 /// // for (name, value) in headers { request = request.header(name, value); }
 /// ```
 pub fn trace_headers() -> Vec<(&'static str, String)> {
-    #[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(unused_mut))]
     let mut headers = Vec::new();
-    if TRACING.load(Ordering::Relaxed) == 0 {
-        return headers;
-    }
-    #[cfg(feature = "otlp")]
-    otlp::outgoing_headers(&mut headers);
-    #[cfg(feature = "sentry")]
-    sentry::outgoing_headers(&mut headers);
+    EXPORTERS.outgoing_headers(&mut headers);
     headers
 }

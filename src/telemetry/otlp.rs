@@ -1,8 +1,9 @@
 //! OpenTelemetry traces over OTLP, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: the tracer, its export
-//! queue, and the spans the library opens for queries and measurements.
+//! queue, and the spans of queries and measurements ([`OtlpSpans`], OTLP
+//! behind [`crate::trace`]'s interface).
 //!
-//! The queue is ours ([`QueueProcessor`]): the SDK's batch processor drops
+//! The queue is ours (`QueueProcessor`): the SDK's batch processor drops
 //! spans on a full queue and keeps the count private, so a sink that is
 //! slow, down or black-holed would lose spans unseen. This one has the
 //! same settings (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_SCHEDULE_DELAY`,
@@ -26,7 +27,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+    SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
@@ -37,6 +38,7 @@ use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::trace::{SpanDetails, SpanEnd, SpanKind, SpanStart};
 
 /// How long shutdown waits for queued spans.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
@@ -92,7 +94,7 @@ pub struct OtlpGuard {
 impl OtlpGuard {
     fn stop_spans(&self) {
         if self.slot.clear() {
-            super::tracing_stopped();
+            crate::trace::exporter_stopped();
         }
     }
 
@@ -146,7 +148,7 @@ pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Optio
             .build(),
     );
     slot.set(tracer);
-    super::tracing_started();
+    crate::trace::exporter_started();
     Some(OtlpGuard { provider, slot })
 }
 
@@ -399,36 +401,75 @@ pub fn context_from_sentry_trace(value: &str) -> Option<Context> {
         .then(|| Context::new().with_remote_span_context(context))
 }
 
-/// A finished child of the current traced request's span, of `kind`,
-/// lasting `elapsed` up to now, named and attributed by `describe` (called
-/// only when there is such a span, so a query or measurement outside a
-/// traced request allocates nothing); errors set the status.
-pub fn record_child(
-    kind: SpanKind,
-    elapsed: Duration,
-    ok: bool,
-    describe: impl FnOnce() -> (String, Vec<KeyValue>),
-) {
-    Context::map_current(|cx| {
-        let Some(ActiveTracer(tracer)) = cx.get::<ActiveTracer>() else {
-            return;
-        };
-        if !cx.span().span_context().is_sampled() {
-            return;
-        }
-        let (name, attributes) = describe();
-        let end = SystemTime::now();
-        let mut span = tracer
-            .span_builder(name)
-            .with_kind(kind)
-            .with_start_time(end - elapsed)
-            .with_attributes(attributes)
-            .start_with_context(tracer, cx);
-        if !ok {
-            opentelemetry::trace::Span::set_status(&mut span, Status::error(""));
-        }
-        opentelemetry::trace::Span::end_with_timestamp(&mut span, end);
-    });
+/// OTLP as a [`crate::trace::SpanExporter`]: each query (a client span) and measurement
+/// (an internal span) is recorded as it ends, as a finished child of the
+/// current traced request's span lasting `elapsed` up to now. The span is
+/// built only inside a sampled traced request, so work outside one
+/// allocates nothing; a failure sets the error status.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OtlpSpans;
+
+impl crate::trace::SpanExporter for OtlpSpans {
+    /// Nothing is held while the work runs.
+    type Span = ();
+
+    fn start(&self, _start: &SpanStart<'_>) -> Option<()> {
+        None
+    }
+
+    fn finish<D: Fn() -> SpanDetails>(
+        &self,
+        _span: Option<()>,
+        start: &SpanStart<'_>,
+        end: &SpanEnd,
+        details: &D,
+    ) {
+        Context::map_current(|cx| {
+            let Some(ActiveTracer(tracer)) = cx.get::<ActiveTracer>() else {
+                return;
+            };
+            if !cx.span().span_context().is_sampled() {
+                return;
+            }
+            let SpanDetails { name, attributes } = details();
+            let kind = match start.kind {
+                SpanKind::Query => opentelemetry::trace::SpanKind::Client,
+                SpanKind::Measurement => opentelemetry::trace::SpanKind::Internal,
+            };
+            let system = start.db_system.into_iter().flat_map(|system| {
+                [
+                    KeyValue::new("db.system.name", system),
+                    KeyValue::new("db.system", system),
+                ]
+            });
+            let attributes = system
+                .chain(
+                    attributes
+                        .into_iter()
+                        .map(|attribute| KeyValue::new(attribute.key, attribute.value)),
+                )
+                .collect::<Vec<_>>();
+            let finished = SystemTime::now();
+            let mut span = tracer
+                .span_builder(name)
+                .with_kind(kind)
+                .with_start_time(finished - end.elapsed)
+                .with_attributes(attributes)
+                .start_with_context(tracer, cx);
+            if !end.ok {
+                opentelemetry::trace::Span::set_status(&mut span, Status::error(""));
+            }
+            opentelemetry::trace::Span::end_with_timestamp(&mut span, finished);
+        });
+    }
+
+    fn trace_id(&self) -> Option<[u8; 16]> {
+        current_trace_id()
+    }
+
+    fn outgoing_headers(&self, headers: &mut Vec<(&'static str, String)>) {
+        outgoing_headers(headers);
+    }
 }
 
 /// `traceparent` (and `tracestate`) for an outgoing call made inside the

@@ -1,5 +1,6 @@
 //! Sentry, when `SENTRY_DSN` is set: the client, its transport, and the
-//! spans the library opens for queries and measurements.
+//! spans of queries and measurements ([`SentrySpans`], Sentry behind
+//! [`crate::trace`]'s interface).
 //!
 //! The transport is ours: a bounded queue (of [`QUEUE_CAPACITY`]
 //! envelopes) and one task that POSTs them with a timeout. The SDK's own
@@ -25,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::SentryConfig;
+use crate::trace::{SpanDetails, SpanEnd, SpanExporter, SpanKind, SpanStart};
 
 /// Envelopes queued before new ones are dropped.
 pub const QUEUE_CAPACITY: usize = 100;
@@ -55,7 +57,7 @@ impl std::fmt::Debug for SentryGuard {
 impl SentryGuard {
     fn stop(&self) {
         if ENABLED.swap(false, Ordering::Relaxed) {
-            super::tracing_stopped();
+            crate::trace::exporter_stopped();
         }
     }
 
@@ -104,7 +106,7 @@ pub fn init(config: &SentryConfig, dropped: Counter) -> Option<(SentryGuard, Joi
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     sentry::Hub::main().bind_client(Some(client.clone()));
     ENABLED.store(true, Ordering::Relaxed);
-    super::tracing_started();
+    crate::trace::exporter_started();
     Some((SentryGuard { client }, worker))
 }
 
@@ -238,89 +240,80 @@ fn hex_trace_id(hex: &str) -> Option<[u8; 16]> {
     Some(bytes)
 }
 
-/// A child span of the current transaction, when Sentry is on and one is
-/// running in this task's hub.
-pub fn child_span(op: &str, description: &str) -> Option<sentry::TransactionOrSpan> {
-    if !enabled() {
-        return None;
-    }
-    let parent = sentry::configure_scope(|scope| scope.get_span())?;
-    Some(parent.start_child(op, description).into())
+/// Sentry as a [`SpanExporter`]: a query is a child span of the current
+/// transaction (op `db.sql.query`); a measurement is a child that becomes
+/// the scope's current span while it runs (op `function`), so queries
+/// inside it are its children.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SentrySpans;
+
+/// An open Sentry span, with the span to make current again when it ends
+/// (for one that was entered).
+#[derive(Debug)]
+pub struct SentrySpan {
+    span: sentry::TransactionOrSpan,
+    restore: Option<sentry::TransactionOrSpan>,
 }
 
-/// A child span of the current transaction that becomes the scope's
-/// current span (so spans opened inside it are its children), with the
-/// span to restore when it ends.
-pub fn enter_child_span(
-    op: &str,
-    description: &str,
-) -> Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)> {
-    if !enabled() {
-        return None;
-    }
-    sentry::configure_scope(|scope| {
-        let parent = scope.get_span()?;
-        let span: sentry::TransactionOrSpan = parent.start_child(op, description).into();
-        scope.set_span(Some(span.clone()));
-        Some((span, parent))
-    })
-}
+impl SpanExporter for SentrySpans {
+    type Span = SentrySpan;
 
-/// Ends a span from [`enter_child_span`], restoring its parent.
-pub fn exit_child_span(
-    entered: Option<(sentry::TransactionOrSpan, sentry::TransactionOrSpan)>,
-    ok: bool,
-) {
-    if let Some((span, parent)) = entered {
-        sentry::configure_scope(|scope| scope.set_span(Some(parent)));
-        finish_span(Some(span), ok);
+    fn start(&self, start: &SpanStart<'_>) -> Option<SentrySpan> {
+        if !enabled() {
+            return None;
+        }
+        match start.kind {
+            SpanKind::Query => {
+                let parent = sentry::configure_scope(|scope| scope.get_span())?;
+                let span: sentry::TransactionOrSpan =
+                    parent.start_child("db.sql.query", start.description).into();
+                if let Some(system) = start.db_system {
+                    span.set_data("db.system", system.into());
+                }
+                Some(SentrySpan {
+                    span,
+                    restore: None,
+                })
+            }
+            SpanKind::Measurement => sentry::configure_scope(|scope| {
+                let parent = scope.get_span()?;
+                let span: sentry::TransactionOrSpan =
+                    parent.start_child("function", start.description).into();
+                scope.set_span(Some(span.clone()));
+                Some(SentrySpan {
+                    span,
+                    restore: Some(parent),
+                })
+            }),
+        }
     }
-}
 
-/// Finishes a span with the status of what it timed.
-pub fn finish_span(span: Option<sentry::TransactionOrSpan>, ok: bool) {
-    if let Some(span) = span {
-        span.set_status(if ok {
+    fn finish<D: Fn() -> SpanDetails>(
+        &self,
+        span: Option<SentrySpan>,
+        _start: &SpanStart<'_>,
+        end: &SpanEnd,
+        _details: &D,
+    ) {
+        let Some(SentrySpan { span, restore }) = span else {
+            return;
+        };
+        if let Some(parent) = restore {
+            sentry::configure_scope(|scope| scope.set_span(Some(parent)));
+        }
+        span.set_status(if end.ok {
             sentry::protocol::SpanStatus::Ok
         } else {
             sentry::protocol::SpanStatus::InternalError
         });
         span.finish();
     }
-}
 
-/// Alert notifications as Sentry events (`warning` when firing or for a
-/// slow query, `info` when resolved), through the same bounded transport.
-#[derive(Debug, Default)]
-pub struct AlertEvents;
-
-impl crate::alerts::Sink for AlertEvents {
-    fn name(&self) -> &'static str {
-        "sentry"
+    fn trace_id(&self) -> Option<[u8; 16]> {
+        current_trace_id()
     }
 
-    fn send(&self, notification: Arc<crate::alerts::Notification>) {
-        if !enabled() {
-            return;
-        }
-        let level = if notification.state == "resolved" {
-            sentry::Level::Info
-        } else {
-            sentry::Level::Warning
-        };
-        // A hub of its own (an alert belongs to no request): scopes pushed
-        // on the shared main hub from several threads would interleave.
-        let hub = sentry::Hub::new_from_top(sentry::Hub::main());
-        hub.configure_scope(|scope| {
-            scope.set_tag("alert.rule", notification.rule.as_str());
-            scope.set_tag("alert.state", notification.state.as_str());
-            scope.set_tag("alert.subject", notification.subject.as_str());
-            scope.set_extra("value", notification.value.into());
-            scope.set_extra("threshold", notification.threshold.into());
-            if let Some(statement) = &notification.statement {
-                scope.set_extra("statement", statement.as_str().into());
-            }
-        });
-        hub.capture_message(&notification.message, level);
+    fn outgoing_headers(&self, headers: &mut Vec<(&'static str, String)>) {
+        outgoing_headers(headers);
     }
 }

@@ -20,7 +20,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Notification, Sink};
+use super::Sink;
+use crate::alerts::Notification;
 use crate::config::Secret;
 use crate::metrics::alerts::{AlertMetrics, NotificationLabels, SinkLabels};
 
