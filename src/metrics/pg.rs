@@ -27,9 +27,6 @@ use std::sync::atomic::AtomicU64;
 
 use crate::pg::Watched;
 
-/// Statements exported per database by default (inside the series cap).
-pub const DEFAULT_TOP_STATEMENTS: usize = crate::config::DEFAULT_TOP_STATEMENTS;
-
 /// `database` and `reader`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReaderLabels {
