@@ -119,13 +119,14 @@ fn build(
     let statements = Arc::new(
         StatementsReader::default()
             .with_own_roles(settings.own_roles.clone())
-            .with_server_views(views.clone()),
+            .with_server_views(views.statements.clone()),
     );
     let database = Arc::new(DatabaseReader::default());
     let checks = Arc::new(ChecksReader::default());
     let activity = Arc::new(ActivityReader::new(settings.thresholds));
     let space = Arc::new(SpaceReader::default());
-    let replication = Arc::new(ReplicationReader::default().with_server_views(views));
+    let replication =
+        Arc::new(ReplicationReader::default().with_server_views(views.replication.clone()));
     let advisor = Arc::new(IndexAdvisor::new(
         name.clone(),
         statements.clone(),

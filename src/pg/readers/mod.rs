@@ -14,5 +14,6 @@ pub mod checks;
 pub mod database;
 pub mod replication;
 pub mod server;
+pub mod shared;
 pub mod space;
 pub mod statements;

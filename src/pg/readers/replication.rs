@@ -140,7 +140,7 @@ pub struct ReplicationReader {
     latest: crate::pg::Latest<ReplicationSnapshot>,
     /// Its server's shared views: one read for every watched database of
     /// the server.
-    views: Option<Arc<super::server::ServerViews>>,
+    views: Option<Arc<super::shared::SharedRead<Arc<ReplicationSnapshot>>>>,
 }
 
 impl ReplicationReader {
@@ -151,14 +151,21 @@ impl ReplicationReader {
 
     /// Shares its reads with the other watched databases of its server.
     #[must_use]
-    pub fn with_server_views(mut self, views: Arc<super::server::ServerViews>) -> Self {
+    pub fn with_server_views(
+        mut self,
+        views: Arc<super::shared::SharedRead<Arc<ReplicationSnapshot>>>,
+    ) -> Self {
         self.views = Some(views);
         self
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
         let snapshot = match &self.views {
-            Some(views) => views.replication(tx).await?,
+            Some(views) => {
+                views
+                    .get(async { Ok(Arc::new(read_replication(tx).await?)) })
+                    .await?
+            }
             None => Arc::new(read_replication(tx).await?),
         };
         self.latest.set_shared(snapshot);

@@ -158,7 +158,7 @@ pub struct StatementsReader {
     limit: i64,
     own_roles: Vec<String>,
     /// Its server's shared cluster-wide views, when it has company there.
-    views: Option<Arc<super::server::ServerViews>>,
+    views: Option<Arc<super::shared::SharedRead<StatementsRead>>>,
     state: Mutex<State>,
     latest: crate::pg::Latest<StatementsSnapshot>,
 }
@@ -184,7 +184,10 @@ impl StatementsReader {
     /// Takes its rows from `views`, shared with the readers of the other
     /// watched databases of the same server (see [`super::server`]).
     #[must_use]
-    pub fn with_server_views(mut self, views: Arc<super::server::ServerViews>) -> Self {
+    pub fn with_server_views(
+        mut self,
+        views: Arc<super::shared::SharedRead<StatementsRead>>,
+    ) -> Self {
         self.views = Some(views);
         self
     }
@@ -215,8 +218,12 @@ impl StatementsReader {
         // Every database's rows, read once per server and interval when
         // the readers share their server's views.
         let all = match &self.views {
-            Some(views) => views.statements(tx, self.limit, &self.own_roles).await?,
-            None => super::server::read_statements(tx, self.limit, &self.own_roles).await?,
+            Some(views) => {
+                views
+                    .get(read_statements(tx, self.limit, &self.own_roles))
+                    .await?
+            }
+            None => read_statements(tx, self.limit, &self.own_roles).await?,
         };
         let (evicted, stats_reset) = (all.evicted, all.stats_reset);
 
@@ -350,6 +357,71 @@ impl StatementsReader {
         self.latest.set(snapshot);
         Ok(())
     }
+}
+
+const STATEMENTS_INFO: &str = include_str!("../../../sql/queries/statements_info.sql");
+
+/// One pg_stat_statements entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StatementRow {
+    /// Its database's oid.
+    pub dbid: i64,
+    /// pg_stat_statements' queryid.
+    pub queryid: i64,
+    /// Run by the agent's login role.
+    pub agent_role: bool,
+    /// Run by a role all of whose statements are the agent's.
+    pub own_role: bool,
+    /// Cumulative figures.
+    pub figures: Figures,
+    /// Slowest execution, ms.
+    pub max_ms: f64,
+}
+
+/// What one read of pg_stat_statements saw, for every database.
+#[derive(Clone, Debug)]
+pub struct StatementsRead {
+    /// Every entry, worst total time first.
+    pub rows: Arc<[StatementRow]>,
+    /// `pg_stat_statements_info.dealloc`.
+    pub evicted: i64,
+    /// `pg_stat_statements_info.stats_reset`.
+    pub stats_reset: Option<SystemTime>,
+}
+
+/// Reads pg_stat_statements (every database) and its info on `tx`.
+pub async fn read_statements(
+    tx: &TimedTransaction<'_>,
+    limit: i64,
+    own_roles: &[String],
+) -> Result<StatementsRead, ReadError> {
+    let version = crate::pg::server_version(tx).await?;
+    let sql = statements_sql(version)?;
+    let rows = tx.query(sql, &[&limit, &own_roles]).await?;
+    let info = tx.query_one(STATEMENTS_INFO, &[]).await?;
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        read.push(StatementRow {
+            queryid: row.try_get(0)?,
+            agent_role: row.try_get(1)?,
+            own_role: row.try_get(2)?,
+            figures: Figures {
+                calls: row.try_get(3)?,
+                total_ms: row.try_get(4)?,
+                rows: row.try_get(6)?,
+                shared_hit: row.try_get(7)?,
+                shared_read: row.try_get(8)?,
+                io_ms: row.try_get(9)?,
+            },
+            max_ms: row.try_get(5)?,
+            dbid: row.try_get(10)?,
+        });
+    }
+    Ok(StatementsRead {
+        rows: read.into(),
+        evicted: info.try_get(0)?,
+        stats_reset: info.try_get(1)?,
+    })
 }
 
 impl Reader for StatementsReader {
