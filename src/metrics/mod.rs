@@ -43,3 +43,23 @@ pub fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
 /// The families whose buckets carry trace-id exemplars.
 pub const TRACED_FAMILIES: &[&str] =
     &["http_request_duration_seconds", "db_query_duration_seconds"];
+
+/// Implements `EncodeLabelValue` for enums with an `as_str`, so a label is
+/// typed where it is set and printed by its one stable name.
+#[cfg(feature = "postgres")]
+macro_rules! label_values {
+    ($($kind:ty),* $(,)?) => {
+        $(
+            impl prometheus_client::encoding::EncodeLabelValue for $kind {
+                fn encode(
+                    &self,
+                    encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+                ) -> Result<(), std::fmt::Error> {
+                    std::fmt::Write::write_str(encoder, self.as_str())
+                }
+            }
+        )*
+    };
+}
+#[cfg(feature = "postgres")]
+pub(crate) use label_values;

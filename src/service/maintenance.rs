@@ -5,6 +5,7 @@
 
 use super::{ServiceError, Source};
 use crate::Perfscope;
+use crate::metrics::pg::MaintenanceOutcome;
 use crate::pg::actions::maintenance::{Job, MaintenanceError, Task};
 
 /// Starts `task` on `table` (the whole database when `None`) in the
@@ -21,17 +22,25 @@ pub async fn start(
     let counter = perfscope.clone();
     let started = maintenance
         .start(task, table, move |task, ok| {
-            count(&counter, task, if ok { "succeeded" } else { "failed" });
+            count(
+                &counter,
+                task,
+                if ok {
+                    MaintenanceOutcome::Succeeded
+                } else {
+                    MaintenanceOutcome::Failed
+                },
+            );
         })
         .await;
     let outcome = started
         .as_ref()
-        .map_or_else(MaintenanceError::outcome, |_| "started");
+        .map_or_else(MaintenanceError::outcome, |_| MaintenanceOutcome::Started);
     count(perfscope, task, outcome);
     tracing::info!(
         task = task.as_str(),
         table = ?table,
-        outcome,
+        outcome = outcome.as_str(),
         source = source.as_str(),
         "maintenance requested"
     );
@@ -47,13 +56,10 @@ pub async fn job(perfscope: &Perfscope, id: u64) -> Option<Job> {
 }
 
 /// Counts a maintenance request or result.
-fn count(perfscope: &Perfscope, task: Task, outcome: &'static str) {
+fn count(perfscope: &Perfscope, task: Task, outcome: MaintenanceOutcome) {
     perfscope
         .pg_metrics()
         .maintenance
-        .get_or_create(&crate::metrics::pg::MaintenanceLabels {
-            task: task.as_str(),
-            outcome,
-        })
+        .get_or_create(&crate::metrics::pg::MaintenanceLabels { task, outcome })
         .inc();
 }

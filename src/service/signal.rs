@@ -5,6 +5,7 @@
 
 use super::{ServiceError, Source};
 use crate::Perfscope;
+use crate::metrics::pg::AdminOutcome;
 use crate::pg::WatchedDatabase;
 use crate::pg::actions::signal::Signal;
 
@@ -21,23 +22,20 @@ pub async fn send(
     let result =
         crate::pg::actions::signal::signal(&watched.pool, pid, action, backend_start).await;
     let outcome = match &result {
-        Ok(true) => "signalled",
-        Ok(false) => "not_signalled",
+        Ok(true) => AdminOutcome::Signalled,
+        Ok(false) => AdminOutcome::NotSignalled,
         Err(error) => error.outcome(),
     };
     perfscope
         .pg_metrics()
         .admin_actions
-        .get_or_create(&crate::metrics::pg::AdminActionLabels {
-            action: action.as_str(),
-            outcome,
-        })
+        .get_or_create(&crate::metrics::pg::AdminActionLabels { action, outcome })
         .inc();
     tracing::info!(
         database = %watched.name,
         pid,
         action = action.as_str(),
-        outcome,
+        outcome = outcome.as_str(),
         source = source.as_str(),
         "backend signal requested"
     );

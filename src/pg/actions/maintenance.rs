@@ -33,7 +33,7 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const JOBS_KEPT: usize = 50;
 
 /// A maintenance task.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, poem_openapi::Enum, serde::Deserialize)]
 #[oai(rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
@@ -123,13 +123,14 @@ pub enum MaintenanceError {
 
 impl MaintenanceError {
     /// The `outcome` label of `perfscope_maintenance_total` for this refusal.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> crate::metrics::pg::MaintenanceOutcome {
+        use crate::metrics::pg::MaintenanceOutcome;
         match self {
-            Self::BadRequest(_) => "bad_request",
-            Self::NotFound(_) => "not_found",
-            Self::Forbidden(_) => "forbidden",
-            Self::Busy(_) => "busy",
-            Self::Unavailable(_) => "unavailable",
+            Self::BadRequest(_) => MaintenanceOutcome::BadRequest,
+            Self::NotFound(_) => MaintenanceOutcome::NotFound,
+            Self::Forbidden(_) => MaintenanceOutcome::Forbidden,
+            Self::Busy(_) => MaintenanceOutcome::Busy,
+            Self::Unavailable(_) => MaintenanceOutcome::Unavailable,
         }
     }
 }

@@ -11,7 +11,7 @@
 const SIGNAL: &str = include_str!("../../../sql/queries/signal_backend.sql");
 
 /// Cancel the backend's query, or end its session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, poem_openapi::Enum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, poem_openapi::Enum)]
 #[oai(rename_all = "lowercase")]
 pub enum Signal {
     /// `pg_cancel_backend`: the running query is cancelled, the session
@@ -52,11 +52,12 @@ pub enum SignalError {
 
 impl SignalError {
     /// The `outcome` label.
-    pub fn outcome(&self) -> &'static str {
+    pub fn outcome(&self) -> crate::metrics::pg::AdminOutcome {
+        use crate::metrics::pg::AdminOutcome;
         match self {
-            Self::NotASession(_) => "refused",
-            Self::Forbidden(_) => "forbidden",
-            Self::Unavailable(_) => "unavailable",
+            Self::NotASession(_) => AdminOutcome::Refused,
+            Self::Forbidden(_) => AdminOutcome::Forbidden,
+            Self::Unavailable(_) => AdminOutcome::Unavailable,
         }
     }
 }
