@@ -32,6 +32,12 @@
 //!   may signal its own backends), and `client_connection_check_interval`
 //!   ends a backend whose client went away. A function that catches
 //!   `query_canceled` does not outlive it.
+//!
+//! Kept in one file of about 680 lines on purpose: everything the agent
+//! runs as the planner role (the role check, the trust check, PREPARE,
+//! EXPLAIN, the rollback and the backstop that ends a stuck backend) is
+//! read in one place when auditing what users' statements can reach; the
+//! lexer that feeds the trust check is apart in `inventory.rs`.
 
 pub mod inventory;
 
