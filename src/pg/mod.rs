@@ -126,3 +126,30 @@ pub trait Reader: Send + Sync + 'static {
         tx: &'a TimedTransaction<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>>;
 }
+
+/// Implements [`Reader`] for a reader whose inherent `async fn pass(&self,
+/// tx)` does one pass: its name (the `reader` label) and, for the
+/// expensive ones, on which n-th pass of the runner it runs.
+macro_rules! impl_reader {
+    ($reader:ty, $name:literal $(, every = $every:expr)?) => {
+        impl $crate::pg::Reader for $reader {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            $(
+                fn every(&self) -> u64 {
+                    $every
+                }
+            )?
+            fn read<'a>(
+                &'a self,
+                tx: &'a $crate::db::TimedTransaction<'a>,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<(), $crate::pg::ReadError>> + Send + 'a>,
+            > {
+                Box::pin(self.pass(tx))
+            }
+        }
+    };
+}
+pub(crate) use impl_reader;

@@ -26,14 +26,12 @@
 pub mod predicates;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use super::ReadError;
 use super::planner::{Mode, PlanError, Planner, Session, Statement};
 use super::readers::statements::{StatementView, StatementsReader};
-use super::{ReadError, Reader};
 use crate::db::TimedTransaction;
 
 const TABLE: &str = include_str!("../../../sql/queries/advisor_table.sql");
@@ -631,22 +629,7 @@ fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
 /// EXPLAINs up to [`STATEMENTS_CONSIDERED`] statements twice).
 pub const ADVISOR_EVERY: u64 = 4;
 
-impl Reader for IndexAdvisor {
-    fn name(&self) -> &'static str {
-        "index_advisor"
-    }
-
-    fn every(&self) -> u64 {
-        ADVISOR_EVERY
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(IndexAdvisor, "index_advisor", every = ADVISOR_EVERY);
 
 #[cfg(test)]
 mod tests {

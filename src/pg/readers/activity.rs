@@ -15,13 +15,11 @@
 //! [`crate::pg::actions::signal`].
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::db::TimedTransaction;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const ACTIVITY: &str = include_str!("../../../sql/queries/activity.sql");
 
@@ -353,18 +351,7 @@ impl ActivityReader {
     }
 }
 
-impl Reader for ActivityReader {
-    fn name(&self) -> &'static str {
-        "activity"
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(ActivityReader, "activity");
 
 #[cfg(test)]
 mod tests {

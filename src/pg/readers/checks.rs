@@ -6,12 +6,10 @@
 //! up (readiness), so the reader is named for what it does. Its `reader`
 //! label stays `health`, as dashboards know it.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::db::TimedTransaction;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const INDEXES: &str = include_str!("../../../sql/queries/health_indexes.sql");
 const TABLES: &str = include_str!("../../../sql/queries/health_tables.sql");
@@ -88,15 +86,4 @@ impl ChecksReader {
     }
 }
 
-impl Reader for ChecksReader {
-    fn name(&self) -> &'static str {
-        "health"
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(ChecksReader, "health");

@@ -2,12 +2,10 @@
 //! cache, deadlocks), the database's size, dead tuples, and client
 //! connections by state against `max_connections`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::db::TimedTransaction;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const DATABASE: &str = include_str!("../../../sql/queries/database.sql");
 const CONNECTIONS: &str = include_str!("../../../sql/queries/connections.sql");
@@ -87,15 +85,4 @@ impl DatabaseReader {
     }
 }
 
-impl Reader for DatabaseReader {
-    fn name(&self) -> &'static str {
-        "database"
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(DatabaseReader, "database");

@@ -5,12 +5,10 @@
 //! finding: the server cannot recycle that WAL and its disk fills. Lag per
 //! standby and WAL per slot are metrics.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::db::TimedTransaction;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const REPLICATION: &str = include_str!("../../../sql/queries/replication.sql");
 const SLOTS: &str = include_str!("../../../sql/queries/replication_slots.sql");
@@ -173,15 +171,4 @@ impl ReplicationReader {
     }
 }
 
-impl Reader for ReplicationReader {
-    fn name(&self) -> &'static str {
-        "replication"
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(ReplicationReader, "replication");

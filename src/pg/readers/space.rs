@@ -6,12 +6,10 @@
 //! afresh. Bloat worth acting on becomes a finding.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::db::TimedTransaction;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const TABLES: &str = include_str!("../../../sql/queries/space_tables.sql");
 const INDEXES: &str = include_str!("../../../sql/queries/space_indexes.sql");
@@ -208,22 +206,7 @@ impl SpaceReader {
     }
 }
 
-impl Reader for SpaceReader {
-    fn name(&self) -> &'static str {
-        "space"
-    }
-
-    fn every(&self) -> u64 {
-        SPACE_EVERY
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(SpaceReader, "space", every = SPACE_EVERY);
 
 #[cfg(test)]
 mod tests {

@@ -19,14 +19,12 @@
 //!   (`dealloc`) are detected and reported.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::db::TimedTransaction;
 use crate::db::statement;
-use crate::pg::{ReadError, Reader};
+use crate::pg::ReadError;
 
 const STATEMENTS_14: &str = include_str!("../../../sql/queries/statements_14.sql");
 const STATEMENTS_17: &str = include_str!("../../../sql/queries/statements_17.sql");
@@ -424,18 +422,7 @@ pub async fn read_statements(
     })
 }
 
-impl Reader for StatementsReader {
-    fn name(&self) -> &'static str {
-        "pg_stat_statements"
-    }
-
-    fn read<'a>(
-        &'a self,
-        tx: &'a TimedTransaction<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<(), ReadError>> + Send + 'a>> {
-        Box::pin(self.pass(tx))
-    }
-}
+crate::pg::impl_reader!(StatementsReader, "pg_stat_statements");
 
 #[cfg(test)]
 mod tests {
