@@ -25,49 +25,7 @@
 
 use std::path::PathBuf;
 
-/// libpq's `sslmode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SslMode {
-    /// Never encrypt.
-    Disable,
-    /// Encrypt when the server asks (treated as `prefer`).
-    Allow,
-    /// Encrypt when the server can (the default).
-    Prefer,
-    /// Always encrypt.
-    Require,
-    /// Encrypt and check the certificate chain.
-    VerifyCa,
-    /// Encrypt and check the chain and the host name.
-    VerifyFull,
-}
-
-impl SslMode {
-    fn parse(value: &str) -> Result<Self, String> {
-        Ok(match value {
-            "disable" => Self::Disable,
-            "allow" => Self::Allow,
-            "prefer" => Self::Prefer,
-            "require" => Self::Require,
-            "verify-ca" => Self::VerifyCa,
-            "verify-full" => Self::VerifyFull,
-            other => {
-                return Err(format!(
-                    "sslmode={other}: expected disable, allow, prefer, require, verify-ca or verify-full"
-                ));
-            }
-        })
-    }
-
-    /// What tokio-postgres is told.
-    fn driver_mode(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Allow | Self::Prefer => "prefer",
-            Self::Require | Self::VerifyCa | Self::VerifyFull => "require",
-        }
-    }
-}
+pub use super::ssl_mode::SslMode;
 
 /// A parsed connection string.
 #[derive(Clone, Debug)]

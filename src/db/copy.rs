@@ -4,6 +4,12 @@
 //! written from identifiers that are validated and quoted, never from
 //! interpolated text; the column types come from the catalog by preparing
 //! (not running) a `SELECT` of the same columns.
+//!
+//! `copy_in` is a method of the four clients ([`TimedClient`],
+//! [`TimedTransaction`], [`NamedClient`], [`NamedTransaction`]) but is
+//! written here, in `impl` blocks of its own: this module depends on the
+//! pool (its error, its shared state, the `timed` core) and the pool
+//! depends on nothing here.
 
 use std::borrow::Cow;
 use std::pin::pin;
@@ -12,7 +18,9 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::ToSql;
 
-use super::pool::{DbError, Shared, timed};
+use super::pool::{
+    DbError, NamedClient, NamedTransaction, Shared, TimedClient, TimedTransaction, timed,
+};
 
 /// Longest identifier Postgres keeps (NAMEDATALEN - 1).
 const MAX_IDENTIFIER: usize = 63;
@@ -51,7 +59,7 @@ pub fn quoted_columns(columns: &[&str]) -> Result<String, DbError> {
         .join(", "))
 }
 
-pub(super) async fn copy_in<'r, C, R>(
+async fn copy_in<'r, C, R>(
     driver: &C,
     shared: &Shared,
     operation: Option<&Cow<'static, str>>,
@@ -91,6 +99,44 @@ where
     };
     timed(shared, &cached, operation, copy).await?
 }
+
+/// Adds `copy_in` to a client-like type of the pool whose `parts()` gives
+/// a tokio-postgres client or transaction, the shared state and the
+/// `operation` label.
+macro_rules! copy_method {
+    ($client:ty) => {
+        impl $client {
+            /// Bulk-inserts `rows` (each one value per column, in `columns`
+            /// order) into `table` with `COPY … FROM STDIN BINARY`, timed as
+            /// one statement; returns the rows written. `table` (`name` or
+            /// `schema.name`) and `columns` are quoted as identifiers, and
+            /// their types come from the catalog.
+            ///
+            /// The rows are gathered (as references) before the future
+            /// starts, so an iterator with a closure does not become part of a
+            /// future that must be `Send`.
+            pub fn copy_in<'s, 'r, R, Rows>(
+                &'s self,
+                table: &'s str,
+                columns: &'s [&'s str],
+                rows: Rows,
+            ) -> impl std::future::Future<Output = Result<u64, DbError>> + Send + use<'s, 'r, R, Rows>
+            where
+                R: AsRef<[&'r (dyn ToSql + Sync)]> + Send + Sync,
+                Rows: IntoIterator<Item = R>,
+            {
+                let rows: Vec<R> = rows.into_iter().collect();
+                let (driver, shared, op) = self.parts();
+                copy_in(driver, shared, op, table, columns, rows)
+            }
+        }
+    };
+}
+
+copy_method!(TimedClient);
+copy_method!(TimedTransaction<'_>);
+copy_method!(NamedClient<'_>);
+copy_method!(NamedTransaction<'_>);
 
 #[cfg(test)]
 mod tests {

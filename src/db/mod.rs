@@ -21,6 +21,8 @@ pub mod pool;
 #[cfg(feature = "postgres")]
 mod query_span;
 pub mod slow_log;
+#[cfg(feature = "postgres")]
+mod ssl_mode;
 pub mod statement;
 #[cfg(all(feature = "postgres", feature = "tls"))]
 mod tls;

@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::connect::SslMode;
+use super::ssl_mode::SslMode;
 
 /// The connector for `mode`, trusting `root_cert` (PEM) or the compiled-in
 /// Mozilla roots.

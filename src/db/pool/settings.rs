@@ -1,0 +1,51 @@
+//! [`PoolSettings`] and the default timeouts: what a caller chooses about
+//! a [`TimedPool`](super::TimedPool) before it is opened.
+//!
+//! Plain data with no dependency on the pool, so the configuration code
+//! can read the defaults without reaching into the pool's workings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::db::budget::ConnectionBudget;
+
+/// How long a caller waits for a free connection.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a connection may take.
+pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long checking a returned connection may take.
+pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a [`TimedPool`](super::TimedPool).
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// The pool's name, its `pool` label (`default` for `DATABASE_URL`).
+    pub name: String,
+    /// Connections opened at start-up.
+    pub min: u32,
+    /// Pool size.
+    pub max: u32,
+    /// Waiting for a free connection.
+    pub wait_timeout: Duration,
+    /// Opening a connection.
+    pub create_timeout: Duration,
+    /// Checking a returned connection.
+    pub recycle_timeout: Duration,
+    /// The agent's connection budget: the pool becomes transient (see the
+    /// module docs). `None` (the default) for a host app's own pool.
+    pub budget: Option<Arc<ConnectionBudget>>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            name: "default".into(),
+            min: crate::config::DEFAULT_POOL_MIN,
+            max: crate::config::DEFAULT_POOL_MAX,
+            wait_timeout: DEFAULT_WAIT_TIMEOUT,
+            create_timeout: DEFAULT_CREATE_TIMEOUT,
+            recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
+            budget: None,
+        }
+    }
+}
