@@ -26,8 +26,8 @@ use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
 
 use crate::pg::Watched;
-use crate::pg::actions::maintenance::Task;
-use crate::pg::actions::signal::Signal;
+use crate::pg::actions::maintenance::{MaintenanceOutcome, Task};
+use crate::pg::actions::signal::{AdminOutcome, Signal};
 
 /// `database` and `reader`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,77 +60,11 @@ pub struct AdminActionLabels {
     pub outcome: AdminOutcome,
 }
 
-/// What a cancel or terminate request came to.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum AdminOutcome {
-    /// Postgres delivered the signal.
-    Signalled,
-    /// The backend was gone by then.
-    NotSignalled,
-    /// Not one of the database's client sessions.
-    Refused,
-    /// The agent's role may not signal it.
-    Forbidden,
-    /// The database could not be reached.
-    Unavailable,
-}
-
-impl AdminOutcome {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Signalled => "signalled",
-            Self::NotSignalled => "not_signalled",
-            Self::Refused => "refused",
-            Self::Forbidden => "forbidden",
-            Self::Unavailable => "unavailable",
-        }
-    }
-}
-
 /// `task` and `outcome` of a maintenance request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MaintenanceLabels {
     pub task: Task,
     pub outcome: MaintenanceOutcome,
-}
-
-/// What a maintenance request came to: refused up front, started, then
-/// succeeded or failed.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
-pub enum MaintenanceOutcome {
-    /// Accepted; the job runs.
-    Started,
-    /// The job finished.
-    Succeeded,
-    /// The job failed.
-    Failed,
-    /// An unknown task or a bad table name.
-    BadRequest,
-    /// No such table.
-    NotFound,
-    /// The agent's role may not maintain the table.
-    Forbidden,
-    /// Another task is running.
-    Busy,
-    /// The database could not be reached.
-    Unavailable,
-}
-
-impl MaintenanceOutcome {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Started => "started",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::BadRequest => "bad_request",
-            Self::NotFound => "not_found",
-            Self::Forbidden => "forbidden",
-            Self::Busy => "busy",
-            Self::Unavailable => "unavailable",
-        }
-    }
 }
 
 super::label_values!(Signal, AdminOutcome, Task, MaintenanceOutcome);

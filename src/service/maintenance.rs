@@ -5,7 +5,7 @@
 
 use super::{ServiceError, Source};
 use crate::Perfscope;
-use crate::metrics::pg::MaintenanceOutcome;
+use crate::pg::actions::maintenance::MaintenanceOutcome;
 use crate::pg::actions::maintenance::{Job, MaintenanceError, Task};
 
 /// Starts `task` on `table` (the whole database when `None`) in the

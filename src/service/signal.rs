@@ -5,8 +5,8 @@
 
 use super::{ServiceError, Source};
 use crate::Perfscope;
-use crate::metrics::pg::AdminOutcome;
 use crate::pg::WatchedDatabase;
+use crate::pg::actions::signal::AdminOutcome;
 use crate::pg::actions::signal::Signal;
 
 /// Sends `action` to `pid` in `watched` (only to the session that started

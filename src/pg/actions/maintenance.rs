@@ -121,10 +121,47 @@ pub enum MaintenanceError {
     Unavailable(String),
 }
 
+/// What a maintenance request came to: refused up front, started, then
+/// succeeded or failed.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum MaintenanceOutcome {
+    /// Accepted; the job runs.
+    Started,
+    /// The job finished.
+    Succeeded,
+    /// The job failed.
+    Failed,
+    /// An unknown task or a bad table name.
+    BadRequest,
+    /// No such table.
+    NotFound,
+    /// The agent's role may not maintain the table.
+    Forbidden,
+    /// Another task is running.
+    Busy,
+    /// The database could not be reached.
+    Unavailable,
+}
+
+impl MaintenanceOutcome {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::Forbidden => "forbidden",
+            Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 impl MaintenanceError {
     /// The `outcome` label of `perfscope_maintenance_total` for this refusal.
-    pub fn outcome(&self) -> crate::metrics::pg::MaintenanceOutcome {
-        use crate::metrics::pg::MaintenanceOutcome;
+    pub fn outcome(&self) -> MaintenanceOutcome {
         match self {
             Self::BadRequest(_) => MaintenanceOutcome::BadRequest,
             Self::NotFound(_) => MaintenanceOutcome::NotFound,

@@ -50,10 +50,37 @@ pub enum SignalError {
     Unavailable(String),
 }
 
+/// What a cancel or terminate request came to.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum AdminOutcome {
+    /// Postgres delivered the signal.
+    Signalled,
+    /// The backend was gone by then.
+    NotSignalled,
+    /// Not one of the database's client sessions.
+    Refused,
+    /// The agent's role may not signal it.
+    Forbidden,
+    /// The database could not be reached.
+    Unavailable,
+}
+
+impl AdminOutcome {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Signalled => "signalled",
+            Self::NotSignalled => "not_signalled",
+            Self::Refused => "refused",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 impl SignalError {
     /// The `outcome` label.
-    pub fn outcome(&self) -> crate::metrics::pg::AdminOutcome {
-        use crate::metrics::pg::AdminOutcome;
+    pub fn outcome(&self) -> AdminOutcome {
         match self {
             Self::NotASession(_) => AdminOutcome::Refused,
             Self::Forbidden(_) => AdminOutcome::Forbidden,
