@@ -54,6 +54,8 @@ pub mod ui;
 // Inside the crate: the handle's parts, the findings and the use cases the
 // two front ends share (their wire types are reachable through `api`).
 mod findings;
+#[cfg(feature = "ui")]
+mod history;
 mod perfscope;
 mod rating;
 mod service;

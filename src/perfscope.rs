@@ -77,7 +77,7 @@ struct Inner {
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
     /// The web pages' hour of history.
     #[cfg(feature = "ui")]
-    history: Arc<crate::ui::history::History>,
+    history: Arc<crate::history::History>,
 }
 
 impl Perfscope {
@@ -345,12 +345,19 @@ impl Perfscope {
     /// every interval; tests and a host app may add one).
     #[cfg(feature = "ui")]
     pub fn sample_history(&self) {
-        self.inner.history.record(crate::ui::read(self));
+        self.inner
+            .history
+            .record(crate::history::read(crate::history::Sources {
+                http: &self.inner.http,
+                runtime: &self.inner.runtime,
+                #[cfg(feature = "postgres")]
+                watched: &self.inner.watched,
+            }));
     }
 
     /// The web pages' hour of history.
     #[cfg(feature = "ui")]
-    pub fn history(&self) -> &crate::ui::history::History {
+    pub(crate) fn history(&self) -> &crate::history::History {
         &self.inner.history
     }
 

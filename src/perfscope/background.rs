@@ -164,7 +164,7 @@ impl Perfscope {
     }
 
     /// Samples the history of the web pages every
-    /// [`crate::ui::history::SAMPLE_INTERVAL`] until `cancel`.
+    /// [`crate::history::SAMPLE_INTERVAL`] until `cancel`.
     #[cfg(feature = "ui")]
     pub(super) fn spawn_history_sampler(
         &self,
@@ -173,7 +173,7 @@ impl Perfscope {
         let perfscope = self.clone();
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(crate::ui::history::SAMPLE_INTERVAL);
+            let mut ticker = tokio::time::interval(crate::history::SAMPLE_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -5,7 +5,7 @@
 //!
 //! Server-rendered with maud, plain CSS and a few lines of JavaScript (auto
 //! refresh, copy buttons), all embedded in the binary; charts are SVG from
-//! the in-memory [`history::History`]. A host app mounts [`endpoint`] at
+//! the in-memory `crate::history::History`. A host app mounts [`endpoint`] at
 //! `/ui` beside the API, so the per-route views show its own routes.
 //!
 //! Every page needs a session opened with the admin token (see
@@ -22,18 +22,14 @@
 
 pub mod format;
 mod guard;
-pub mod history;
 mod layout;
 pub mod login_limit;
 pub mod pages;
 #[cfg(feature = "postgres")]
 mod refusal;
-mod sample;
 pub mod session;
 pub mod svg;
 mod widgets;
-
-pub use sample::read;
 
 use std::sync::Arc;
 

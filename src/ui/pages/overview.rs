@@ -9,10 +9,10 @@ use poem::{Response, handler};
 
 use crate::Perfscope;
 use crate::alerts::{FiringAlert, PoolReading};
+use crate::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
-use crate::ui::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
 use crate::ui::layout::{Page, shown};
 use crate::ui::svg::sparkline;
 use crate::ui::widgets::meter;

@@ -3,7 +3,7 @@
 //! [`MAX_ROUTES`] routes and the [`MAX_STATEMENTS`] statements with the most
 //! database time. Bounded by construction: a point of a route is five
 //! numbers and its interval's bucket counts (u32), so the whole history
-//! stays near 2.5 MiB at its caps (see [`History::approximate_bytes`]).
+//! stays near 2.5 MiB at its caps (its unit tests measure it).
 //!
 //! A route's point holds the bucket counts of its interval (the difference
 //! between two reads of the cumulative histograms), so the pages show exact
@@ -17,6 +17,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::metrics::histogram::HistogramSnapshot;
+
+mod sample;
+
+pub use sample::{Sources, read};
 
 /// Time between samples.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
@@ -298,12 +302,15 @@ impl History {
     }
 
     /// Routes and statements with a history.
+    #[cfg(test)]
     pub fn sizes(&self) -> (usize, usize) {
         let state = self.state.lock();
         (state.routes.len(), state.statements.len())
     }
 
-    /// An estimate of the memory the history holds, bytes.
+    /// An estimate of the memory the history holds, bytes (the unit tests
+    /// hold it to the figure above).
+    #[cfg(test)]
     pub fn approximate_bytes(&self) -> usize {
         let state = self.state.lock();
         let route_point = std::mem::size_of::<RoutePoint>() + state.bounds.len() * 4;

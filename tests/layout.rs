@@ -1,0 +1,130 @@
+//! The "never" arrows of ARCHITECTURE.md, checked against the code: a
+//! module that must not depend on another names none of its items outside
+//! comments. Reads the sources as text (as a reviewer would grep them), so
+//! it needs nothing built.
+
+use std::path::{Path, PathBuf};
+
+fn sources(under: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let start = root.join(under);
+    let mut found = Vec::new();
+    let mut stack = vec![start.clone()];
+    if start.extension().is_some_and(|e| e == "rs") {
+        return vec![start];
+    }
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+    assert!(!found.is_empty(), "no sources under {start:?}");
+    found
+}
+
+/// The code lines of `under` (comments left out) that name `crate::<to>`.
+fn arrows(under: &str, to: &str) -> Vec<String> {
+    let needle = format!("crate::{to}");
+    let mut hits = Vec::new();
+    for file in sources(under) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            let code = code.split(" //").next().unwrap_or(code);
+            let named = code.match_indices(&needle).any(|(at, _)| {
+                !code[at + needle.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if named {
+                hits.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    hits
+}
+
+#[track_caller]
+fn never(from: &str, to: &[&str]) {
+    for to in to {
+        let hits = arrows(from, to);
+        assert!(
+            hits.is_empty(),
+            "{from} must not import {to}:\n{}",
+            hits.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_front_ends_never_import_each_other() {
+    never("api", &["ui"]);
+    never("ui", &["api"]);
+}
+
+#[test]
+fn the_metrics_core_imports_no_exporter_and_no_config() {
+    never(
+        "metrics",
+        &[
+            "telemetry",
+            "trace",
+            "config",
+            "http",
+            "service",
+            "api",
+            "ui",
+        ],
+    );
+    never("trace", &["telemetry", "config", "metrics", "db", "http"]);
+}
+
+#[test]
+fn nothing_below_the_front_ends_imports_them() {
+    for lower in [
+        "perfscope.rs",
+        "perfscope",
+        "service",
+        "findings",
+        "pg",
+        "db",
+        "alerts",
+        "telemetry",
+        "http",
+        "cache",
+        "runtime",
+        "config",
+        "history",
+    ] {
+        never(lower, &["api", "ui"]);
+    }
+}
+
+#[test]
+fn the_use_cases_sit_above_the_watching_half() {
+    for lower in [
+        "pg",
+        "db",
+        "findings",
+        "alerts",
+        "telemetry",
+        "http",
+        "perfscope.rs",
+        "perfscope",
+    ] {
+        never(lower, &["service"]);
+    }
+}
+
+#[test]
+fn measurement_points_use_the_exporter_set_never_one_exporter() {
+    for point in ["db", "measure.rs", "cache", "batch.rs", "metrics"] {
+        never(point, &["telemetry::sentry", "telemetry::otlp"]);
+    }
+}
