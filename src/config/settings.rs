@@ -17,7 +17,7 @@
 //! `/// help` `field <- flag: Type = "VARIABLE"; plain|secret; unset|default(CONST) [shown("text")];`
 //! where `shown` is the shorter (or different) text `--help` prints as the
 //! default when the value is long or is not the variable's own (a list of
-//! buckets, the SDK's release name).
+//! buckets).
 
 use std::path::PathBuf;
 
@@ -315,7 +315,7 @@ settings! {
     /// Sentry environment tag
     sentry_environment <- sentry_environment: String = "SENTRY_ENVIRONMENT"; plain; unset;
     /// Sentry release tag
-    sentry_release <- sentry_release: String = "SENTRY_RELEASE"; plain; unset shown("perfscope@<version>");
+    sentry_release <- sentry_release: String = "SENTRY_RELEASE"; plain; unset;
     /// Share of requests sent to Sentry as transactions, [0, 1]
     sentry_traces_sample_rate <- sentry_traces_sample_rate: String = "SENTRY_TRACES_SAMPLE_RATE"; plain; default(DEFAULT_SENTRY_TRACES_SAMPLE_RATE);
 
