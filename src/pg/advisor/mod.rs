@@ -4,7 +4,9 @@
 //!
 //! For each of the top statements by total time: parse it
 //! ([`predicates`]), take the columns of its equality, range and IN
-//! predicates and (with a LIMIT) its ORDER BY per table; resolve the table
+//! predicates, the columns joined to an outer column compared with a value
+//! (`c.ticket_id` of `… ON c.ticket_id = t.id WHERE t.id = $1`, taken as
+//! equalities) and (with a LIMIT) its ORDER BY per table; resolve the table
 //! through the catalog; skip small tables (under [`MIN_ROWS`]) and
 //! candidates whose leading column already leads an index; order equality
 //! columns most selective first and drop low-selectivity ones using
@@ -546,10 +548,17 @@ impl IndexAdvisor {
             distinct.insert(column, values);
         }
         // Most selective equality first; unknown selectivity keeps the
-        // statement's order after the known ones.
+        // statement's order after the known ones. A column joined to one
+        // compared with a value is looked up by that value: an equality.
         let mut equality: Vec<(String, Option<f64>)> = table_use
             .equality
             .iter()
+            .chain(
+                table_use
+                    .joined
+                    .iter()
+                    .filter(|c| !table_use.equality.contains(c)),
+            )
             .map(|c| (c.clone(), distinct.get(c).copied()))
             .filter(|(_, d)| d.is_none_or(|d| d > LOW_DISTINCT))
             .collect();
