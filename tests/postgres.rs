@@ -912,6 +912,166 @@ async fn index_advice_scenarios() {
     agent.stop().await;
 }
 
+/// The entries of `notAdvised` whose statement contains `fragment`.
+fn not_advised_for<'a>(not_advised: &'a [Value], fragment: &str) -> Vec<&'a Value> {
+    not_advised
+        .iter()
+        .filter(|n| {
+            n["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains(fragment))
+        })
+        .collect()
+}
+
+/// A join filtered on the outer table's key reads the inner table by its
+/// foreign key: without an index on it, the advisor suggests one (hypopg
+/// confirms it); with the index, nothing. And nothing is silent: a top
+/// statement on a tiny table, or of a shape the advisor does not read, is
+/// listed in `notAdvised` with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advice() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE tickets (id int PRIMARY KEY, title text NOT NULL);
+             INSERT INTO tickets SELECT g, 'ticket ' || g FROM generate_series(1, 50000) g;
+             CREATE TABLE comments (id int PRIMARY KEY, ticket_id int NOT NULL REFERENCES tickets, body text NOT NULL);
+             INSERT INTO comments SELECT g, 1 + g % 50000, 'comment ' || g FROM generate_series(1, 200000) g;
+             CREATE TABLE tiny (id int PRIMARY KEY, code text NOT NULL);
+             INSERT INTO tiny SELECT g, 'T' || g FROM generate_series(1, 100) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    workload(
+        &cluster,
+        "SELECT c.id, c.body FROM tickets t JOIN comments c ON c.ticket_id = t.id WHERE t.id = $1",
+        &[&42i32],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM tiny WHERE code = $1",
+        &[&"T7"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM tickets WHERE title = $1 UNION SELECT ticket_id FROM comments WHERE body = $2",
+        &[&"ticket 9", &"comment 9"],
+        5,
+    )
+    .await;
+
+    let hypopg = hypopg_or_loud_skip(&cluster).await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
+    })
+    .await;
+    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
+        let recommendations = &stats["recommendations"];
+        Some((
+            recommendations["indexSuggestions"].as_array()?.clone(),
+            recommendations["notAdvised"].as_array()?.clone(),
+        ))
+    };
+    let (suggestions, not_advised) = eventually("the join's suggestion", async || {
+        fetch()
+            .await
+            .filter(|(s, _)| !suggestion_for(s, "public.comments").is_empty())
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let comments = suggestion_for(&suggestions, "public.comments");
+    assert_eq!(comments.len(), 1, "{dump}");
+    assert_eq!(
+        comments[0]["columns"],
+        serde_json::json!(["ticket_id"]),
+        "{dump}"
+    );
+    assert_eq!(
+        comments[0]["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"comments\" (\"ticket_id\");",
+        "{dump}"
+    );
+    if hypopg {
+        assert_eq!(comments[0]["confirmedBy"], "hypopg", "{dump}");
+        let saving = comments[0]["estimatedSaving"].as_f64().expect("saving");
+        assert!(saving >= 0.1, "{dump}");
+    }
+    // The outer side is read by its primary key: nothing for tickets.
+    assert!(
+        suggestion_for(&suggestions, "public.tickets").is_empty(),
+        "{dump}"
+    );
+
+    // Nothing silent: the tiny table's statement and the UNION are listed.
+    let tiny = not_advised_for(&not_advised, "from tiny");
+    assert_eq!(tiny.len(), 1, "{dump}");
+    assert_eq!(tiny[0]["reason"], "small_table", "{dump}");
+    assert_eq!(tiny[0]["tables"], serde_json::json!(["tiny"]), "{dump}");
+    assert!(
+        tiny[0]["queryid"].as_str().is_some_and(|q| !q.is_empty()),
+        "{dump}"
+    );
+    let union = not_advised_for(&not_advised, "union");
+    assert_eq!(union.len(), 1, "{dump}");
+    assert_eq!(union[0]["reason"], "unsupported", "{dump}");
+    // Only the numbers and the reason without the admin token.
+    let public: Value = stats(&agent, false).await;
+    let public_list = public["recommendations"]["notAdvised"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        public_list.iter().any(|n| n["reason"] == "small_table"),
+        "{public}"
+    );
+    let public_text = serde_json::to_string(&public_list).unwrap_or_default();
+    assert!(
+        !public_text.contains("tiny") && !public_text.contains("statement"),
+        "{public_text}"
+    );
+    // The metric counts the same reasons.
+    let metrics = metrics_text(&agent).await;
+    assert!(
+        metrics.contains(
+            "perfscope_advisor_skipped_statements{database=\"default\",reason=\"small_table\"} "
+        ),
+        "{metrics}"
+    );
+
+    // With the foreign key indexed, nothing is suggested for the join, and
+    // it is listed as already indexed.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX comments_ticket_id ON comments (ticket_id); ANALYZE comments;",
+        )
+        .await;
+    let (suggestions, not_advised) = eventually("the join without a suggestion", async || {
+        fetch().await.filter(|(s, n)| {
+            suggestion_for(s, "public.comments").is_empty()
+                && !not_advised_for(n, "join comments").is_empty()
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let join = not_advised_for(&not_advised, "join comments");
+    assert_eq!(join[0]["reason"], "already_indexed", "{dump}");
+    agent.stop().await;
+}
+
 async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
     agent
         .admin_post("/api/performance/optimize", Some(&body))

@@ -78,6 +78,9 @@ pub struct Recommendations {
     /// Indexes worth creating, from the slowest statements (table, columns
     /// and statements only with the admin token).
     pub index_suggestions: Vec<IndexSuggestionOut>,
+    /// The top statements the advisor made no index suggestion for, each
+    /// with the reason (statement and tables only with the admin token).
+    pub not_advised: Vec<NotAdvisedOut>,
     /// Cache sizing and TTL advice.
     pub cache_recommendations: Vec<Recommendation>,
     /// Runtime advice: sustained lag, saturation, memory.
@@ -103,6 +106,7 @@ enum StatsResponse {
 }
 
 type IndexSuggestionOut = crate::service::advice::IndexSuggestion;
+type NotAdvisedOut = crate::service::advice::NotAdvised;
 
 /// Findings of each kind listed in the stats.
 const STATS_FINDINGS: usize = 5;
@@ -139,6 +143,7 @@ impl StatsApi {
         let recommendations = Recommendations {
             slow_queries: query_findings(&self.perfscope, admin, STATS_FINDINGS),
             index_suggestions: advice.index_suggestions,
+            not_advised: advice.not_advised,
             cache_recommendations,
             runtime: advice.runtime,
             health: advice.health,

@@ -17,6 +17,17 @@ pub type IndexSuggestion = crate::pg::advisor::IndexSuggestion;
 #[cfg(not(feature = "postgres"))]
 pub type IndexSuggestion = Recommendation;
 
+/// A top statement the advisor made no suggestion for, with the reason
+/// (without Postgres support there are none, and the list keeps a
+/// placeholder type).
+#[cfg(feature = "postgres")]
+pub type NotAdvised = crate::pg::advisor::NotAdvised;
+/// A top statement the advisor made no suggestion for, with the reason
+/// (without Postgres support there are none, and the list keeps a
+/// placeholder type).
+#[cfg(not(feature = "postgres"))]
+pub type NotAdvised = Recommendation;
+
 /// The findings now, by area.
 #[derive(Debug, Default)]
 pub struct Advice {
@@ -30,6 +41,9 @@ pub struct Advice {
     pub health: Vec<Recommendation>,
     /// Indexes worth creating (redacted without `admin`).
     pub index_suggestions: Vec<IndexSuggestion>,
+    /// The top statements the advisor made no suggestion for, and why
+    /// (statement and tables redacted without `admin`).
+    pub not_advised: Vec<NotAdvised>,
 }
 
 /// Assembles the advice from the runtime and process readings given;
@@ -51,19 +65,30 @@ pub fn assemble(
     #[cfg(feature = "postgres")]
     {
         let (database_cache, health) = crate::findings::database_advice(perfscope.watched(), admin);
-        let index_suggestions = perfscope
-            .watched()
-            .all()
-            .iter()
-            .flat_map(|db| db.advisor.latest().unwrap_or_default().suggestions.clone())
-            .map(|s| if admin { s } else { s.redacted() })
-            .collect();
+        let mut index_suggestions = Vec::new();
+        let mut not_advised = Vec::new();
+        for db in perfscope.watched().all().iter() {
+            let advice = db.advisor.latest().unwrap_or_default();
+            index_suggestions.extend(
+                advice
+                    .suggestions
+                    .iter()
+                    .map(|s| if admin { s.clone() } else { s.redacted() }),
+            );
+            not_advised.extend(
+                advice
+                    .not_advised
+                    .iter()
+                    .map(|s| if admin { s.clone() } else { s.redacted() }),
+            );
+        }
         Advice {
             runtime,
             caches,
             database_cache,
             health,
             index_suggestions,
+            not_advised,
         }
     }
     #[cfg(not(feature = "postgres"))]

@@ -4,7 +4,9 @@
 //!
 //! For each of the top statements by total time: parse it
 //! ([`predicates`]), take the columns of its equality, range and IN
-//! predicates and (with a LIMIT) its ORDER BY per table; resolve the table
+//! predicates, the columns joined to an outer column compared with a value
+//! (`c.ticket_id` of `… ON c.ticket_id = t.id WHERE t.id = $1`, taken as
+//! equalities) and (with a LIMIT) its ORDER BY per table; resolve the table
 //! through the catalog; skip small tables (under [`MIN_ROWS`]) and
 //! candidates whose leading column already leads an index; order equality
 //! columns most selective first and drop low-selectivity ones using
@@ -15,9 +17,10 @@
 //! the statement itself under EXPLAIN, and that only through
 //! [`super::planner`] (the planner role, never the agent's). Each
 //! statement is advised on in a savepoint of its own, and skips are
-//! counted by reason.
+//! counted by reason; a statement without a suggestion is listed with its
+//! reason ([`NotAdvised`]).
 //!
-//! Kept in one file of about 650 lines on purpose: a pass's steps (pick
+//! Kept in one file of about 800 lines on purpose: a pass's steps (pick
 //! the statements, open the planner session, plan each in its savepoint,
 //! confirm with hypopg, count the skips) read in order in one place, which
 //! is how the advisor is audited; the predicate parsing is apart in
@@ -100,6 +103,44 @@ impl IndexSuggestion {
     }
 }
 
+/// A top statement the advisor made no suggestion for, and why.
+#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct NotAdvised {
+    /// The watched database.
+    pub database: String,
+    /// The statement's queryid.
+    pub queryid: String,
+    /// Why: `unparsable`, `unsupported` (not a plain SELECT, UPDATE or
+    /// DELETE), `no_candidate` (no column compared with a value),
+    /// `table_not_found`, `small_table` (under 10,000 rows),
+    /// `low_selectivity`, `already_indexed`, `no_saving` (hypopg: the
+    /// index would not lower the plan's cost by 10 %), `catalog_error`.
+    pub reason: String,
+    /// The normalized statement (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub statement: Option<String>,
+    /// The tables it filters, as written (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub tables: Option<Vec<String>>,
+    /// Its calls.
+    pub calls: u64,
+    /// Its total time, ms.
+    pub total_ms: f64,
+}
+
+impl NotAdvised {
+    /// A copy without the statement and table names, for callers without
+    /// the admin token.
+    pub fn redacted(&self) -> Self {
+        Self {
+            statement: None,
+            tables: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// What the advisor saw on its last pass.
 #[derive(Clone, Debug, Default)]
 pub struct Advice {
@@ -107,10 +148,14 @@ pub struct Advice {
     pub suggestions: Vec<IndexSuggestion>,
     /// Statements the parser rejected.
     pub unparsable: u64,
-    /// Statements (or plans) not advised on, by reason: `unparsable`,
-    /// `no_candidate`, `no_planner`, `role_not_listed`, `untrusted_code`,
-    /// `plan_failed`, `plan_timeout`, … (see `PlanError::reason`).
+    /// Statements (or plans) not advised on, by reason: those of
+    /// [`NotAdvised::reason`] and, for plans, `no_planner`,
+    /// `role_not_listed`, `untrusted_code`, `plan_failed`, `plan_timeout`,
+    /// … (see `PlanError::reason`).
     pub skipped: BTreeMap<&'static str, u64>,
+    /// The considered statements that got no suggestion, each with the
+    /// reason, in the order considered (the worst by total time first).
+    pub not_advised: Vec<NotAdvised>,
     /// Whether hypopg was available.
     pub hypopg: bool,
     /// For each statement (by queryid) whose generic plan scans a table of
@@ -361,6 +406,11 @@ impl IndexAdvisor {
                     tx.batch_execute("/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_advice")
                         .await?;
                     *work.advice.skipped.entry("catalog_error").or_default() += 1;
+                    work.advice.not_advised.push(self.not_advised(
+                        statement,
+                        "catalog_error",
+                        Vec::new(),
+                    ));
                     tracing::debug!(database = %self.database, queryid = statement.queryid, %error, "statement skipped by the advisor");
                 }
             }
@@ -375,7 +425,26 @@ impl IndexAdvisor {
         Ok(())
     }
 
-    /// Advice for one statement.
+    /// The entry saying `statement` got no suggestion, and why.
+    fn not_advised(
+        &self,
+        statement: &StatementView,
+        reason: &'static str,
+        tables: Vec<String>,
+    ) -> NotAdvised {
+        NotAdvised {
+            database: self.database.to_string(),
+            queryid: statement.queryid.to_string(),
+            reason: reason.into(),
+            statement: statement.text.as_deref().map(str::to_owned),
+            tables: Some(tables),
+            calls: u64::try_from(statement.cumulative.calls).unwrap_or(0),
+            total_ms: statement.cumulative.total_ms,
+        }
+    }
+
+    /// Advice for one statement; one without a suggestion is listed in
+    /// [`Advice::not_advised`] with its reason.
     async fn advise(
         &self,
         tx: &TimedTransaction<'_>,
@@ -383,21 +452,49 @@ impl IndexAdvisor {
         statement: &StatementView,
         role: Option<&str>,
     ) -> Result<(), ReadError> {
+        let mut why = Why::default();
+        let tables = self
+            .advise_tables(tx, work, statement, role, &mut why)
+            .await?;
+        if let Some(reason) = why.reason() {
+            *work.advice.skipped.entry(reason).or_default() += 1;
+            work.advice
+                .not_advised
+                .push(self.not_advised(statement, reason, tables));
+        }
+        Ok(())
+    }
+
+    /// Advice for each table `statement` filters; what the tables were
+    /// written as (for [`NotAdvised::tables`]).
+    async fn advise_tables(
+        &self,
+        tx: &TimedTransaction<'_>,
+        work: &mut PassWork,
+        statement: &StatementView,
+        role: Option<&str>,
+        why: &mut Why,
+    ) -> Result<Vec<String>, ReadError> {
         let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
-        let uses = match predicates::table_uses(raw) {
-            Ok(uses) => uses,
+        let uses = match predicates::analyze(raw) {
+            Ok(analysis) if !analysis.supported => {
+                why.statement("unsupported");
+                return Ok(Vec::new());
+            }
+            Ok(analysis) => analysis.uses,
             Err(_) => {
                 work.advice.unparsable += 1;
-                *work.advice.skipped.entry("unparsable").or_default() += 1;
-                return Ok(());
+                why.statement("unparsable");
+                return Ok(Vec::new());
             }
         };
         if uses.is_empty() {
-            *work.advice.skipped.entry("no_candidate").or_default() += 1;
-            return Ok(());
+            why.statement("no_candidate");
+            return Ok(Vec::new());
         }
+        let written: Vec<String> = uses.iter().map(|u| u.table.clone()).collect();
         for table_use in &uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
             if let std::collections::hash_map::Entry::Vacant(slot) = work.tables.entry(key) {
@@ -437,16 +534,22 @@ impl IndexAdvisor {
         for table_use in uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
             let Some(Some(table)) = work.tables.get(&key) else {
+                why.table(Reason::TableNotFound);
                 continue;
             };
             if table.rows < MIN_ROWS {
+                why.table(Reason::SmallTable);
                 continue;
             }
-            let Some(columns) = self
+            let columns = match self
                 .candidate(tx, &mut work.planner, table, &table_use)
                 .await?
-            else {
-                continue;
+            {
+                Ok(columns) => columns,
+                Err(reason) => {
+                    why.table(reason);
+                    continue;
+                }
             };
             let target = index_target(table, &columns);
             let index_sql = format!("CREATE INDEX ON {target}");
@@ -468,7 +571,10 @@ impl IndexAdvisor {
                             (Some(before.cost), Some(after.cost))
                         }
                         // Planned, but the planner would not use it enough.
-                        Ok(_) => continue,
+                        Ok(_) => {
+                            why.table(Reason::NoSaving);
+                            continue;
+                        }
                         Err(error) => {
                             *work.advice.skipped.entry(error.reason()).or_default() += 1;
                             (None, None)
@@ -477,6 +583,7 @@ impl IndexAdvisor {
                 }
                 _ => (None, None),
             };
+            why.advised = true;
             let key = (table.oid, columns.clone());
             let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
                 database: self.database.to_string(),
@@ -512,18 +619,18 @@ impl IndexAdvisor {
                 entry.confirmed_by = "hypopg".into();
             }
         }
-        Ok(())
+        Ok(written)
     }
 
-    /// The index columns for one table's use, or `None` when no index is
-    /// worth suggesting.
+    /// The index columns for one table's use, or why no index is worth
+    /// suggesting.
     async fn candidate(
         &self,
         tx: &TimedTransaction<'_>,
         planner: &mut PassPlanner,
         table: &Table,
         table_use: &predicates::TableUse,
-    ) -> Result<Option<Vec<String>>, ReadError> {
+    ) -> Result<Result<Vec<String>, Reason>, ReadError> {
         // pg_stats shows only columns the reader may SELECT: the planner
         // role's session when there is one (the agent's role needs no
         // access to the data), else the agent's own.
@@ -546,10 +653,17 @@ impl IndexAdvisor {
             distinct.insert(column, values);
         }
         // Most selective equality first; unknown selectivity keeps the
-        // statement's order after the known ones.
+        // statement's order after the known ones. A column joined to one
+        // compared with a value is looked up by that value: an equality.
         let mut equality: Vec<(String, Option<f64>)> = table_use
             .equality
             .iter()
+            .chain(
+                table_use
+                    .joined
+                    .iter()
+                    .filter(|c| !table_use.equality.contains(c)),
+            )
             .map(|c| (c.clone(), distinct.get(c).copied()))
             .filter(|(_, d)| d.is_none_or(|d| d > LOW_DISTINCT))
             .collect();
@@ -568,16 +682,16 @@ impl IndexAdvisor {
             }
         }
         let Some(leading) = columns.first() else {
-            return Ok(None);
+            return Ok(Err(Reason::LowSelectivity));
         };
         let mut indexed = Vec::new();
         for row in tx.query(INDEXES, &[&table.oid]).await? {
             indexed.push(row.try_get::<_, String>(0)?);
         }
         if indexed.contains(leading) {
-            return Ok(None);
+            return Ok(Err(Reason::AlreadyIndexed));
         }
-        Ok(Some(columns))
+        Ok(Ok(columns))
     }
 }
 
@@ -590,6 +704,62 @@ fn index_target(table: &Table, columns: &[String]) -> String {
         quote_ident(&table.name),
         columns.join(", ")
     )
+}
+
+/// Why one table of a statement got no suggestion, least telling first
+/// (a later step of the advice tells more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Reason {
+    TableNotFound,
+    SmallTable,
+    LowSelectivity,
+    AlreadyIndexed,
+    NoSaving,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::TableNotFound => "table_not_found",
+            Self::SmallTable => "small_table",
+            Self::LowSelectivity => "low_selectivity",
+            Self::AlreadyIndexed => "already_indexed",
+            Self::NoSaving => "no_saving",
+        }
+    }
+}
+
+/// Why one statement got no suggestion, as its advice goes.
+#[derive(Debug, Default)]
+struct Why {
+    /// A suggestion was made for one of its tables.
+    advised: bool,
+    /// A reason for the whole statement (parsing).
+    statement: Option<&'static str>,
+    /// The most telling of its tables' reasons.
+    table: Option<Reason>,
+}
+
+impl Why {
+    fn statement(&mut self, reason: &'static str) {
+        self.statement = Some(reason);
+    }
+
+    fn table(&mut self, reason: Reason) {
+        self.table = self.table.max(Some(reason));
+    }
+
+    /// The reason, when the statement got no suggestion.
+    fn reason(&self) -> Option<&'static str> {
+        if self.advised {
+            return None;
+        }
+        Some(
+            self.statement
+                .or(self.table.map(Reason::as_str))
+                .unwrap_or("no_candidate"),
+        )
+    }
 }
 
 /// What one pass builds up.

@@ -31,6 +31,25 @@ pub struct TableUse {
     pub range: Vec<String>,
     /// Columns of the ORDER BY, when the statement has a LIMIT.
     pub order_by: Vec<String>,
+    /// Columns joined (`=`, in ON or WHERE) to another table's column that
+    /// is itself compared with `=`, `IN` or `= ANY` (directly or through
+    /// further joins): `c.ticket_id` in `… JOIN comments c ON c.ticket_id =
+    /// t.id WHERE t.id = $1`. The planner derives the same equality for
+    /// them, so this table's rows are looked up by them per outer row.
+    /// Kept apart from `equality`: the statement does not compare them with
+    /// a value itself.
+    pub joined: Vec<String>,
+}
+
+/// What the advisor reads off one statement.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// The tables it filters or orders, with their columns.
+    pub uses: Vec<TableUse>,
+    /// Whether the statement is of a shape the advisor reads (a plain
+    /// SELECT, UPDATE or DELETE); `false` for INSERT, set operations
+    /// (`UNION`, …), `VALUES` and anything else.
+    pub supported: bool,
 }
 
 /// The statement could not be parsed.
@@ -66,6 +85,8 @@ struct Scope {
     /// table → the parts of its name.
     parts: HashMap<String, Vec<String>>,
     uses: HashMap<String, TableUse>,
+    /// Column-to-column equalities between two tables.
+    joins: Vec<((String, String), (String, String))>,
 }
 
 impl Scope {
@@ -182,8 +203,17 @@ impl Scope {
                     _ => return,
                 };
                 // A column against a value: a join condition (column
-                // against column) is not a filter.
+                // against column) is not a filter, but an equality join is
+                // kept to carry filters across it.
                 match (Self::is_column(left), Self::is_column(right)) {
+                    (true, true) => {
+                        if let (Kind::Equality, Some(a), Some(b)) =
+                            (kind, self.column(left), self.column(right))
+                            && a.0 != b.0
+                        {
+                            self.joins.push((a, b));
+                        }
+                    }
                     (true, false) => {
                         let column = self.column(left);
                         self.push(kind, column);
@@ -220,6 +250,35 @@ impl Scope {
                 self.push(Kind::Range, column);
             }
             _ => {}
+        }
+    }
+
+    /// Carries equality across the equality joins: a column joined to a
+    /// column compared with a value (or joined to one, transitively) is
+    /// looked up by that value.
+    fn carry_joins(&mut self) {
+        let bound = |uses: &HashMap<String, TableUse>, (table, column): &(String, String)| {
+            uses.get(table)
+                .is_some_and(|u| u.equality.contains(column) || u.joined.contains(column))
+        };
+        loop {
+            let mut carried = Vec::new();
+            for (a, b) in &self.joins {
+                for (from, to) in [(a, b), (b, a)] {
+                    if bound(&self.uses, from) && !bound(&self.uses, to) {
+                        carried.push(to.clone());
+                    }
+                }
+            }
+            if carried.is_empty() {
+                return;
+            }
+            for (table, column) in carried {
+                let entry = self.use_of(&table);
+                if !entry.joined.contains(&column) {
+                    entry.joined.push(column);
+                }
+            }
         }
     }
 }
@@ -272,11 +331,21 @@ fn from_query(query: &Query, scope: &mut Scope) {
 
 /// The tables a statement filters or orders, with their columns.
 pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
+    analyze(sql).map(|analysis| analysis.uses)
+}
+
+/// The tables a statement filters or orders, with their columns, and
+/// whether it is of a shape the advisor reads at all.
+pub fn analyze(sql: &str) -> Result<Analysis, Unparsable> {
     let statements =
         Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Unparsable(e.to_string()))?;
     let mut scope = Scope::default();
+    let mut supported = true;
     match statements.first() {
-        Some(Statement::Query(query)) => from_query(query, &mut scope),
+        Some(Statement::Query(query)) => {
+            supported = matches!(query.body.as_ref(), SetExpr::Select(_));
+            from_query(query, &mut scope);
+        }
         Some(Statement::Update(update)) => {
             scope.add_from(std::slice::from_ref(&update.table));
             if let Some(selection) = &update.selection {
@@ -293,15 +362,21 @@ pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
                 scope.predicate(selection);
             }
         }
-        _ => {}
+        _ => supported = false,
     }
+    scope.carry_joins();
     let order = scope.order.clone();
     let mut uses: Vec<TableUse> = order
         .iter()
         .filter_map(|table| scope.uses.remove(table))
         .collect();
-    uses.retain(|u| !u.equality.is_empty() || !u.range.is_empty() || !u.order_by.is_empty());
-    Ok(uses)
+    uses.retain(|u| {
+        !u.equality.is_empty()
+            || !u.range.is_empty()
+            || !u.order_by.is_empty()
+            || !u.joined.is_empty()
+    });
+    Ok(Analysis { uses, supported })
 }
 
 #[cfg(test)]
@@ -345,6 +420,54 @@ mod tests {
         assert!(
             orders.equality.is_empty(),
             "a join condition is not a filter"
+        );
+    }
+
+    #[test]
+    fn a_join_carries_the_outer_filter_to_the_inner_column() {
+        let uses = table_uses(
+            "SELECT c.body FROM tickets t JOIN comments c ON c.ticket_id = t.id WHERE t.id = $1",
+        )
+        .expect("parses");
+        let comments = uses
+            .iter()
+            .find(|u| u.table == "comments")
+            .expect("comments");
+        assert_eq!(comments.joined, vec!["ticket_id"]);
+        assert!(comments.equality.is_empty());
+        let tickets = uses.iter().find(|u| u.table == "tickets").expect("tickets");
+        assert_eq!(tickets.equality, vec!["id"]);
+        assert!(tickets.joined.is_empty());
+        // Through WHERE and across two joins.
+        let uses = table_uses(
+            "select 1 from a, b, c where c.a_id = b.a_id and b.a_id = a.id and a.id = any($1)",
+        )
+        .expect("parses");
+        let c = uses.iter().find(|u| u.table == "c").expect("c");
+        assert_eq!(c.joined, vec!["a_id"]);
+        // A join on a column the outer side does not compare with a value
+        // carries nothing.
+        let uses = table_uses("select 1 from a join b on b.a_id = a.id where a.name = $1")
+            .expect("parses");
+        assert!(uses.iter().all(|u| u.joined.is_empty()), "{uses:?}");
+    }
+
+    #[test]
+    fn unsupported_shapes_are_told_apart() {
+        assert!(
+            analyze("select * from t where a = $1")
+                .expect("parses")
+                .supported
+        );
+        assert!(
+            !analyze("insert into t values ($1)")
+                .expect("parses")
+                .supported
+        );
+        assert!(
+            !analyze("select a from t where a = $1 union select a from u")
+                .expect("parses")
+                .supported
         );
     }
 

@@ -140,8 +140,22 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 confirmed_by: s.confirmed_by,
             })
             .collect();
+        let not_advised = found
+            .not_advised
+            .into_iter()
+            .map(|s| NotAdvisedRow {
+                database: s.database,
+                queryid: s.queryid,
+                reason: s.reason,
+                statement: s.statement.unwrap_or_default(),
+                tables: s.tables.unwrap_or_default(),
+                calls: s.calls,
+                total_ms: s.total_ms,
+            })
+            .collect();
         Advice {
             suggestions,
+            not_advised,
             health: found.health,
             other,
             maintenance: perfscope.maintenance().is_some(),
@@ -180,11 +194,50 @@ pub struct SuggestionRow {
     pub confirmed_by: String,
 }
 
+/// A top statement the advisor made no suggestion for.
+#[derive(Clone, Debug, Default)]
+pub struct NotAdvisedRow {
+    /// The watched database.
+    pub database: String,
+    /// The statement's queryid.
+    pub queryid: String,
+    /// The advisor's reason (`small_table`, `no_saving`, …).
+    pub reason: String,
+    /// The normalized statement.
+    pub statement: String,
+    /// The tables it filters, as written.
+    pub tables: Vec<String>,
+    /// Its calls.
+    pub calls: u64,
+    /// Its total time, ms.
+    pub total_ms: f64,
+}
+
+/// What a reason of the advisor means, in a sentence.
+fn reason_text(reason: &str) -> &'static str {
+    match reason {
+        "unparsable" => "the advisor's SQL parser could not read it",
+        "unsupported" => "not a plain SELECT, UPDATE or DELETE (INSERT, UNION, VALUES, …)",
+        "no_candidate" => "no column is compared with a value",
+        "table_not_found" => "its table was not found (or is not visible to the planner role)",
+        "small_table" => "its tables have under 10,000 rows: a scan is cheap",
+        "low_selectivity" => "its columns have too few distinct values for an index",
+        "already_indexed" => "an index already leads with its column",
+        "no_saving" => {
+            "with a hypothetical index (hypopg) the plan's cost would drop by under 10 %"
+        }
+        "catalog_error" => "reading the catalog for it failed",
+        _ => "see perfscope_advisor_skipped_statements",
+    }
+}
+
 /// What the Advice page shows.
 #[derive(Clone, Debug, Default)]
 pub struct Advice {
     /// Index suggestions.
     pub suggestions: Vec<SuggestionRow>,
+    /// The top statements without a suggestion, and why.
+    pub not_advised: Vec<NotAdvisedRow>,
     /// Health findings of the databases.
     pub health: Vec<Recommendation>,
     /// Runtime and cache advice.
@@ -236,6 +289,27 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                             input type="hidden" name="csrf" value=(csrf);
                             input type="hidden" name="table" value=(s.table);
                             button.secondary type="submit" { "Run ANALYZE on " (s.table) "…" }
+                        }
+                    }
+                }
+            }
+        }
+        @if !data.not_advised.is_empty() {
+            section {
+                h2 { "Slow statements without index advice" }
+                p.muted { "The advisor read these top statements and suggests no index for them, for the reason given." }
+                @for s in &data.not_advised {
+                    article.not-advised {
+                        p {
+                            strong { (s.reason) } ": " (reason_text(&s.reason))
+                        }
+                        @if !s.statement.is_empty() {
+                            div.helps { (sql(&s.statement)) }
+                        }
+                        p.muted {
+                            (s.database) " · queryid " (s.queryid)
+                            @if !s.tables.is_empty() { " · " (s.tables.join(", ")) }
+                            " · " (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
                         }
                     }
                 }
@@ -303,5 +377,34 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
+    }
+
+    #[test]
+    fn statements_without_advice_are_listed_with_the_reason() {
+        let page = view(
+            &Advice {
+                not_advised: vec![NotAdvisedRow {
+                    database: "default".into(),
+                    queryid: "-42".into(),
+                    reason: "small_table".into(),
+                    statement: "select * from tiny where id = $1".into(),
+                    tables: vec!["tiny".into()],
+                    calls: 10,
+                    total_ms: 3.0,
+                }],
+                ..Default::default()
+            },
+            "t",
+        )
+        .into_string();
+        assert!(
+            page.contains("Slow statements without index advice"),
+            "{page}"
+        );
+        assert!(page.contains("small_table"), "{page}");
+        assert!(page.contains("under 10,000 rows"), "{page}");
+        assert!(page.contains("queryid -42"), "{page}");
+        let empty = view(&Advice::default(), "t").into_string();
+        assert!(!empty.contains("without index advice"), "{empty}");
     }
 }
