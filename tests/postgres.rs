@@ -1820,7 +1820,7 @@ async fn the_example_app_uses_the_whole_toolkit() {
 /// autovacuum is off is said to have it off (not "behind"), with the
 /// dead-to-live ratio against its threshold (not the live-row count); and
 /// without the install's helper, the sequences the role may not read are
-/// counted, never silently skipped.
+/// counted, never silently skipped, and the self-check names the grant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_findings_are_right_under_the_installed_grants() {
     let cluster = PgCluster::start();
@@ -1869,6 +1869,15 @@ async fn health_findings_are_right_under_the_installed_grants() {
         finding("sequences_unreadable").await.is_none(),
         "the helper reads every sequence"
     );
+    let check = agent
+        .admin_json("/api/performance/database")
+        .await
+        .expect("the self-check");
+    assert_eq!(
+        capability(&check, "sequence_positions")["ok"],
+        true,
+        "{check}"
+    );
 
     let vacuum = eventually("a vacuum_overdue finding", async || {
         finding("vacuum_overdue").await
@@ -1887,10 +1896,14 @@ async fn health_findings_are_right_under_the_installed_grants() {
         "{vacuum}"
     );
 
-    // Without the helper (an older install), pg_sequences hides the last
-    // value from the role: the agent says how many it could not read.
+    // Without the helper (not granted here; an older install has none),
+    // pg_sequences hides the last value from the role: the agent says how
+    // many it could not read.
     cluster
-        .exec("postgres", "DROP FUNCTION perfscope.sequence_positions()")
+        .exec(
+            "postgres",
+            "REVOKE USAGE ON SCHEMA perfscope FROM perfscope",
+        )
         .await;
     let unreadable = eventually("a sequences_unreadable finding", async || {
         finding("sequences_unreadable").await
@@ -1903,6 +1916,17 @@ async fn health_findings_are_right_under_the_installed_grants() {
         "{unreadable}"
     );
     assert!(message.contains("sql/install.sql"), "{unreadable}");
+    let check = agent
+        .admin_json("/api/performance/database")
+        .await
+        .expect("the self-check");
+    let positions = capability(&check, "sequence_positions");
+    assert_eq!(positions["ok"], false, "{check}");
+    assert!(
+        positions["fix"].as_str().is_some_and(|f| f
+            .contains("GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO perfscope;")),
+        "{check}"
+    );
     assert_eq!(unreadable["value"], 2.0, "{unreadable}");
     assert!(finding("sequence_exhaustion").await.is_none());
     agent.stop().await;
