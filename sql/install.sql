@@ -39,6 +39,32 @@ $$;
 -- in pg_stat_statements (through pg_read_all_stats). Required.
 GRANT pg_monitor TO perfscope;
 
+-- Sequence positions: pg_sequences shows last_value only to roles with
+-- SELECT or USAGE on the sequence, so under pg_monitor alone the
+-- "sequences near their maximum" check would see nothing. Rather than
+-- SELECT on every sequence (which misses sequences created later) or
+-- pg_read_all_data (which reads every table), one function in a schema of
+-- its own returns each sequence's name, last value and maximum, and
+-- nothing else. It runs as its owner (the superuser running this file),
+-- takes no argument, pins its search_path, and only the perfscope role may
+-- call it.
+CREATE SCHEMA IF NOT EXISTS perfscope;
+REVOKE ALL ON SCHEMA perfscope FROM PUBLIC;
+GRANT USAGE ON SCHEMA perfscope TO perfscope;
+CREATE OR REPLACE FUNCTION perfscope.sequence_positions()
+  RETURNS TABLE (schema_name text, sequence_name text, last_value bigint, max_value bigint)
+  LANGUAGE sql STABLE SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT n.nspname::text, c.relname::text, pg_sequence_last_value(c.oid), s.seqmax
+  FROM pg_sequence s
+  JOIN pg_class c ON c.oid = s.seqrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE NOT pg_is_other_temp_schema(n.oid)
+$$;
+REVOKE ALL ON FUNCTION perfscope.sequence_positions() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO perfscope;
+
 -- The planner role: the only role that plans statements database users
 -- wrote (index advice with hypopg, EXPLAIN on request). Planning is not
 -- inert (the planner runs IMMUTABLE functions with constant arguments), so

@@ -758,6 +758,68 @@ async fn space_shows_sizes_then_bloat_and_growth_after_a_mass_update_and_delete(
     agent.stop().await;
 }
 
+/// Bloat from the size a table has now: a table ANALYZEd, then grown
+/// threefold and mostly deleted without ANALYZE (autovacuum off) is mostly
+/// dead space, though its last ANALYZE's page count matches its rows then;
+/// and its statistics are said to be stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bloat_is_estimated_from_the_current_size_not_the_last_analyze() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE grown (id int, payload text NOT NULL) WITH (autovacuum_enabled = off);
+             INSERT INTO grown SELECT g, repeat('p', 200) FROM generate_series(1, 20000) g;
+             GRANT SELECT ON grown TO perfscope;
+             ANALYZE grown;
+             INSERT INTO grown SELECT g, repeat('p', 200) FROM generate_series(20001, 60000) g;
+             DELETE FROM grown WHERE id > 2000;",
+        )
+        .await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(cluster.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    // The statistics collector counts the inserts and deletes shortly
+    // after they commit.
+    let grown = eventually("the bloat of the grown table", async || {
+        let grown = table_of(&space(&agent).await, "grown");
+        (grown["bloatRatio"].as_f64() > Some(0.8)).then_some(grown)
+    })
+    .await;
+    let dump = grown.to_string();
+    assert!(grown["rowsEstimate"].as_f64() < Some(5_000.0), "{dump}");
+    assert!(grown["heapBytes"].as_i64() > Some(12 << 20), "{dump}");
+    assert!(
+        grown["bloatBytes"].as_f64() > Some(10.0 * 1024.0 * 1024.0),
+        "{dump}"
+    );
+    assert_eq!(grown["staleStatistics"], true, "{dump}");
+    assert!(
+        grown["modifiedSinceAnalyze"].as_i64() >= Some(90_000),
+        "{dump}"
+    );
+    let finding = eventually("a table_bloat finding", async || {
+        finding(&agent, "table_bloat").await
+    })
+    .await;
+    assert!(
+        finding["objects"][0]
+            .as_str()
+            .is_some_and(|o| o.starts_with("public.grown") && o.ends_with("statistics stale)")),
+        "{finding}"
+    );
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 of them changed a lot since their last ANALYZE")),
+        "{finding}"
+    );
+    agent.stop().await;
+}
+
 async fn replication(agent: &TestAgent, database: &str) -> Value {
     let response = client()
         .get(agent.url("/api/performance/replication"))

@@ -1973,3 +1973,121 @@ async fn the_example_app_uses_the_whole_toolkit() {
         .expect("wait");
     assert!(status.success(), "{status:?}");
 }
+
+/// Health findings under exactly the grants of sql/install.sql: a sequence
+/// past 75 % of its maximum (the agent's role has no SELECT on it) is
+/// reported with its last value against its maximum; a table whose
+/// autovacuum is off is said to have it off (not "behind"), with the
+/// dead-to-live ratio against its threshold (not the live-row count); and
+/// without the install's helper, the sequences the role may not read are
+/// counted, never silently skipped, and the self-check names the grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_findings_are_right_under_the_installed_grants() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE SEQUENCE near_max MAXVALUE 1000;
+             SELECT setval('near_max', 800);
+             CREATE SEQUENCE far_from_max MAXVALUE 1000;
+             SELECT setval('far_from_max', 10);
+             CREATE TABLE quiet (id int, pad text) WITH (autovacuum_enabled = false);
+             INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 5000) g;
+             DELETE FROM quiet WHERE id > 1000;",
+        )
+        .await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let finding = |kind: &'static str| {
+        let agent = &agent;
+        async move {
+            let stats = stats(agent, true).await;
+            stats["recommendations"]["health"]
+                .as_array()?
+                .iter()
+                .find(|h| h["kind"] == kind)
+                .cloned()
+        }
+    };
+    let sequence = eventually("a sequence_exhaustion finding", async || {
+        finding("sequence_exhaustion").await
+    })
+    .await;
+    assert_eq!(
+        sequence["objects"],
+        serde_json::json!(["public.near_max"]),
+        "{sequence}"
+    );
+    assert_eq!(sequence["value"], 800.0, "{sequence}");
+    assert_eq!(sequence["threshold"], 1000.0, "{sequence}");
+    assert!(
+        finding("sequences_unreadable").await.is_none(),
+        "the helper reads every sequence"
+    );
+    let check = agent
+        .admin_json("/api/performance/database")
+        .await
+        .expect("the self-check");
+    assert_eq!(
+        capability(&check, "sequence_positions")["ok"],
+        true,
+        "{check}"
+    );
+
+    let vacuum = eventually("a vacuum_overdue finding", async || {
+        finding("vacuum_overdue").await
+    })
+    .await;
+    let message = vacuum["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("autovacuum is disabled") && !message.contains("behind"),
+        "{vacuum}"
+    );
+    assert_eq!(vacuum["threshold"], 0.4, "{vacuum}");
+    assert!(vacuum["value"].as_f64() >= Some(3.0), "{vacuum}");
+    assert_eq!(
+        vacuum["objects"],
+        serde_json::json!(["public.quiet (4000 dead, 1000 live tuples)"]),
+        "{vacuum}"
+    );
+
+    // Without the helper (not granted here; an older install has none),
+    // pg_sequences hides the last value from the role: the agent says how
+    // many it could not read.
+    cluster
+        .exec(
+            "postgres",
+            "REVOKE USAGE ON SCHEMA perfscope FROM perfscope",
+        )
+        .await;
+    let unreadable = eventually("a sequences_unreadable finding", async || {
+        finding("sequences_unreadable").await
+    })
+    .await;
+    let message = unreadable["message"].as_str().unwrap_or_default();
+    assert!(
+        message
+            .starts_with("Database default: 2 sequence(s) whose position the agent may not read"),
+        "{unreadable}"
+    );
+    assert!(message.contains("sql/install.sql"), "{unreadable}");
+    let check = agent
+        .admin_json("/api/performance/database")
+        .await
+        .expect("the self-check");
+    let positions = capability(&check, "sequence_positions");
+    assert_eq!(positions["ok"], false, "{check}");
+    assert!(
+        positions["fix"].as_str().is_some_and(|f| f
+            .contains("GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO perfscope;")),
+        "{check}"
+    );
+    assert_eq!(unreadable["value"], 2.0, "{unreadable}");
+    assert!(finding("sequence_exhaustion").await.is_none());
+    agent.stop().await;
+}

@@ -17,4 +17,12 @@ SELECT /* perfscope */
     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false) AS encrypted,
     -- A Unix socket (no address) or loopback does not cross a network.
     coalesce(inet_server_addr() <<= '127.0.0.0/8'::inet OR inet_server_addr() = '::1'::inet, true) AS local,
-    pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal_backend
+    pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal_backend,
+    -- sql/install.sql's helper that reads every sequence's position.
+    CASE
+      WHEN to_regnamespace('perfscope') IS NULL THEN false
+      -- to_regprocedure() raises in a schema the role may not use.
+      WHEN NOT has_schema_privilege(to_regnamespace('perfscope'), 'USAGE') THEN false
+      WHEN to_regprocedure('perfscope.sequence_positions()') IS NULL THEN false
+      ELSE has_function_privilege(to_regprocedure('perfscope.sequence_positions()'), 'EXECUTE')
+    END AS sequence_positions

@@ -40,10 +40,20 @@ fn health_text(kind: &str) -> Option<(Kind, Severity, &'static str)> {
             Severity::Medium,
             "table(s) with more dead than 40% of live tuples: autovacuum is behind. Tune it for them or run VACUUM.",
         ),
+        "vacuum_disabled" => (
+            Kind::VacuumOverdue,
+            Severity::Medium,
+            "table(s) with more dead than 40% of live tuples: autovacuum is disabled for them (autovacuum_enabled=false, or autovacuum off for the server). Run VACUUM, and turn autovacuum back on (ALTER TABLE … RESET (autovacuum_enabled)).",
+        ),
         "sequence" => (
             Kind::SequenceExhaustion,
             Severity::High,
             "sequence(s) past 75% of their maximum: inserts will fail when one runs out. Move the column to bigint.",
+        ),
+        "sequence_unreadable" => (
+            Kind::SequencesUnreadable,
+            Severity::Medium,
+            "sequence(s) whose position the agent may not read (no SELECT or USAGE on them, and perfscope.sequence_positions() is missing or not granted): whether they near their maximum is unknown. Run sql/install.sql as a superuser.",
         ),
         "wraparound" => (
             Kind::Wraparound,
@@ -52,6 +62,16 @@ fn health_text(kind: &str) -> Option<(Kind, Severity, &'static str)> {
         ),
         _ => return None,
     })
+}
+
+/// How far an item is past its threshold, to pick the worst: the figure
+/// itself where the threshold is 0 (any figure counts), else their ratio.
+fn progress(item: &crate::pg::readers::checks::CheckFinding) -> f64 {
+    if item.limit > 0.0 {
+        item.value / item.limit
+    } else {
+        item.value
+    }
 }
 
 /// Cache and health advice from the database and health readers of each
@@ -68,7 +88,9 @@ pub fn database_advice(
             "unused",
             "redundant",
             "vacuum_overdue",
+            "vacuum_disabled",
             "sequence",
+            "sequence_unreadable",
             "wraparound",
         ] {
             let of_kind: Vec<&crate::pg::readers::checks::CheckFinding> =
@@ -79,15 +101,25 @@ pub fn database_advice(
             if of_kind.is_empty() {
                 continue;
             }
-            let worst = of_kind.iter().map(|i| i.value).fold(0.0, f64::max);
-            let limit = of_kind.iter().map(|i| i.limit).fold(0.0, f64::max);
+            // The worst item's figure against its own threshold (for
+            // sequences, the maximum of the sequence nearest to it).
+            let worst = of_kind
+                .iter()
+                .max_by(|a, b| progress(a).total_cmp(&progress(b)))
+                .map_or((0.0, 0.0), |i| (i.value, i.limit));
+            // Counted, not named: one item carries the count.
+            let count = if kind == "sequence_unreadable" {
+                of_kind.iter().map(|i| i.value).sum::<f64>()
+            } else {
+                of_kind.len() as f64
+            };
             health.push(Recommendation {
                 kind: name.into(),
                 severity,
-                message: format!("Database {}: {} {text}", database.name, of_kind.len()),
-                value: worst,
-                threshold: limit,
-                objects: admin.then(|| {
+                message: format!("Database {}: {count} {text}", database.name),
+                value: worst.0,
+                threshold: worst.1,
+                objects: (admin && kind != "sequence_unreadable").then(|| {
                     of_kind
                         .iter()
                         .map(|i| {

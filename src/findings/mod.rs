@@ -84,6 +84,8 @@ pub enum Kind {
     VacuumOverdue,
     /// Sequences near their maximum.
     SequenceExhaustion,
+    /// Sequences whose position the agent may not read.
+    SequencesUnreadable,
     /// Transaction-ID age near wraparound.
     Wraparound,
     /// The database's buffer hit ratio is low.
@@ -123,6 +125,7 @@ impl Kind {
             Self::RedundantIndex => "redundant_index",
             Self::VacuumOverdue => "vacuum_overdue",
             Self::SequenceExhaustion => "sequence_exhaustion",
+            Self::SequencesUnreadable => "sequences_unreadable",
             Self::Wraparound => "wraparound",
             Self::BufferHitRatio => "buffer_hit_ratio",
             Self::Connections => "connections",

@@ -15,11 +15,19 @@ pub(super) fn bloat_findings(
     let mib = |b: Option<f64>| b.unwrap_or(0.0) / 1024.0 / 1024.0;
     let mut findings = Vec::new();
     if !tables.is_empty() {
+        let stale = tables.iter().filter(|t| t.stale_statistics).count();
+        let stale = if stale == 0 {
+            String::new()
+        } else {
+            format!(
+                " {stale} of them changed a lot since their last ANALYZE: ANALYZE them too (the estimate's row width is from then)."
+            )
+        };
         findings.push(Recommendation {
             kind: Kind::TableBloat.into(),
             severity: Severity::Medium,
             message: format!(
-                "Database {name}: {} tables are mostly dead space (estimated from statistics): VACUUM (FULL, or pg_repack online) to give it back, and tune autovacuum for them.",
+                "Database {name}: {} tables are mostly dead space (their size now against their live rows, estimated from statistics): VACUUM (FULL, or pg_repack online) to give it back, and tune autovacuum for them.{stale}",
                 tables.len()
             ),
             value: tables.iter().filter_map(|t| t.bloat_ratio).fold(0.0, f64::max),
@@ -27,7 +35,16 @@ pub(super) fn bloat_findings(
             objects: admin.then(|| {
                 tables
                     .iter()
-                    .map(|t| format!("{}.{} ({:.0} MiB of {:.0} MiB)", t.schema, t.name, mib(t.bloat_bytes), t.heap_bytes as f64 / 1024.0 / 1024.0))
+                    .map(|t| {
+                        format!(
+                            "{}.{} ({:.0} MiB of {:.0} MiB{})",
+                            t.schema,
+                            t.name,
+                            mib(t.bloat_bytes),
+                            t.heap_bytes as f64 / 1024.0 / 1024.0,
+                            if t.stale_statistics { ", statistics stale" } else { "" }
+                        )
+                    })
                     .collect()
             }),
         });

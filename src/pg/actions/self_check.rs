@@ -1,7 +1,8 @@
 //! The capability self-check behind `GET /api/performance/database`: the
 //! server version, whether pg_stat_statements is loaded and created,
-//! whether hypopg is available, whether the agent's role has pg_monitor —
-//! and for each missing piece, which features are off and the exact SQL or
+//! whether hypopg is available, whether the agent's role has pg_monitor,
+//! whether it may read every sequence's position (sql/install.sql's
+//! `perfscope.sequence_positions()`) — and for each missing piece, which features are off and the exact SQL or
 //! configuration line that fixes it.
 
 use crate::db::DbError;
@@ -151,6 +152,7 @@ pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbEr
     let monitor: bool = row.try_get::<_, bool>(6)? || superuser;
     let signal: bool = row.try_get::<_, bool>(13)? || superuser;
     let io_timing: bool = row.try_get(8)?;
+    let sequences: bool = row.try_get::<_, bool>(14)? || superuser;
     let role: String = row.try_get(9)?;
     let capabilities = vec![
         capability(
@@ -213,6 +215,17 @@ pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbEr
             "the agent's role in pg_signal_backend (cancels queries and ends sessions on request)",
             &["cancel and terminate (POST /api/performance/activity/{pid}/{action})"],
             &format!("GRANT pg_signal_backend TO {role};   -- optional"),
+        ),
+        capability(
+            "sequence_positions",
+            sequences,
+            "perfscope.sequence_positions() of sql/install.sql (reads every sequence's last value and maximum, nothing else; pg_sequences hides them from a role without SELECT on the sequence)",
+            &[
+                "sequences near their maximum, for the sequences the agent's role may not SELECT (they are counted in a sequences_unreadable finding)",
+            ],
+            &format!(
+                "run sql/install.sql as a superuser (creates the function), or: GRANT USAGE ON SCHEMA perfscope TO {role}; GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO {role};"
+            ),
         ),
         capability(
             "track_io_timing",

@@ -1,7 +1,11 @@
 //! The space reader: the largest tables and indexes of a watched database
 //! with row estimates, heap, TOAST and index sizes, statistics-based bloat
 //! estimates (see `sql/queries/space_*.sql`) and each table's growth since
-//! the agent first saw it. It runs on every [`SPACE_EVERY`]-th pass (sizes
+//! the agent first saw it. A table's bloat compares its current size with
+//! what its live rows (the statistics collector's current count) would
+//! fill, never the page count of its last ANALYZE, which a table that grew
+//! since would make look tight; a table that changed a lot since its last
+//! ANALYZE is flagged (`staleStatistics`), as its row width may be off. It runs on every [`SPACE_EVERY`]-th pass (sizes
 //! move slowly, and the estimate reads pg_stats); the endpoint reads
 //! afresh. Bloat worth acting on becomes a finding.
 
@@ -33,7 +37,9 @@ pub struct TableSpace {
     pub schema: String,
     /// Its name.
     pub name: String,
-    /// The planner's row estimate (`reltuples`).
+    /// Live rows now (`n_live_tup` of the statistics collector; the
+    /// planner's `reltuples` where the collector has none, e.g. after a
+    /// statistics reset).
     pub rows_estimate: f64,
     /// The heap, bytes.
     pub heap_bytes: i64,
@@ -50,6 +56,14 @@ pub struct TableSpace {
     /// `bloatBytes / heapBytes`.
     #[oai(skip_serializing_if_is_none)]
     pub bloat_ratio: Option<f64>,
+    /// Rows inserted, updated or deleted since the table's last ANALYZE
+    /// (`n_mod_since_analyze`).
+    #[oai(skip_serializing_if_is_none)]
+    pub modified_since_analyze: Option<i64>,
+    /// The table changed by more than half its rows (and 1,000) since its
+    /// last ANALYZE: its statistics, the bloat estimate's row width and the
+    /// planner's plans may be off. Run ANALYZE.
+    pub stale_statistics: bool,
     /// Growth of `totalBytes` since the agent first saw the table.
     #[oai(skip_serializing_if_is_none)]
     pub growth_bytes: Option<i64>,
@@ -110,6 +124,8 @@ pub async fn read_space(tx: &TimedTransaction<'_>) -> Result<SpaceSnapshot, Read
             total_bytes: row.try_get("total_bytes")?,
             bloat_bytes,
             bloat_ratio: ratio(bloat_bytes, heap_bytes),
+            modified_since_analyze: row.try_get("modified_since_analyze")?,
+            stale_statistics: row.try_get("stale_statistics")?,
             growth_bytes: None,
         });
     }
@@ -223,6 +239,8 @@ mod tests {
             total_bytes: total,
             bloat_bytes: bloat,
             bloat_ratio: ratio(bloat, total),
+            modified_since_analyze: None,
+            stale_statistics: false,
             growth_bytes: None,
         }
     }
