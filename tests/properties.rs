@@ -67,6 +67,26 @@ proptest! {
     }
 
     #[test]
+    fn every_rebuilt_expression_stands_as_one_index_element(
+        sql in ".{0,60}",
+        function in "[a-z_\"();' ]{1,12}",
+        column in "[a-z_\"();' -]{1,12}",
+    ) {
+        let quoted = column.replace('"', "\"\"");
+        let text = format!("SELECT 1 FROM t WHERE {function}(\"{quoted}\") = lower($1) {sql}");
+        if let Ok(uses) = perfscope::pg::advisor::predicates::table_uses(&text) {
+            for expression in uses.iter().flat_map(|u| u.equality_expressions.iter().chain(&u.range_expressions)) {
+                let ddl = format!("CREATE INDEX ON \"t\" (({}))", expression.sql);
+                let parsed = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &ddl);
+                prop_assert!(
+                    matches!(parsed.as_deref(), Ok([sqlparser::ast::Statement::CreateIndex(_)])),
+                    "{ddl}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn any_configuration_is_accepted_or_refused_by_name(
         values in proptest::collection::vec(proptest::option::of(".{0,40}"), 12),
         password in "[A-Za-z0-9]{12}",

@@ -1,7 +1,8 @@
 //! Any text through the index advisor's parser: no panic, and every table
 //! and column it reports, quoted the way the advisor quotes them, reads back
-//! as one identifier (a name from a statement can never turn the
-//! suggested `CREATE INDEX` into something else).
+//! as one identifier, and every expression it rebuilds as one index element
+//! (a name or an expression from a statement can never turn the suggested
+//! `CREATE INDEX` into something else).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,6 +23,13 @@ fuzz_target!(|sql: &str| {
             .chain(&table_use.range)
             .chain(&table_use.order_by)
             .map(|c| quote_ident(c))
+            .chain(
+                table_use
+                    .equality_expressions
+                    .iter()
+                    .chain(&table_use.range_expressions)
+                    .map(|e| format!("({})", e.sql)),
+            )
             .collect();
         if columns.is_empty() {
             continue;

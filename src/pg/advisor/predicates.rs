@@ -1,17 +1,22 @@
 //! Which columns a statement filters and orders by, per table, read with a
-//! real SQL parser (`sqlparser`'s PostgreSQL dialect).
+//! real SQL parser (`sqlparser`'s PostgreSQL dialect), and which
+//! expressions over one column it compares with a value (`lower(email) =
+//! lower($1)`, `created_at::date = $1`), rebuilt from the parsed AST with
+//! the column quoted, for an expression index.
 //!
 //! Why sqlparser and not pg_query (libpg_query, Postgres' own grammar): it
 //! is pure Rust, so the build needs no libclang or C toolchain, and what the
 //! advisor needs — tables with aliases, WHERE/ON conjunctions, ORDER BY,
-//! LIMIT — is well inside the grammar it covers. Statements it rejects are
+//! LIMIT, function calls and casts — is well inside the grammar it covers,
+//! and its Display rebuilds an expression from the AST. Statements it rejects are
 //! skipped and counted by the advisor.
 
 use std::collections::HashMap;
 
 use sqlparser::ast::{
-    BinaryOperator, Expr, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart,
-    OrderByKind, Query, SetExpr, Statement, TableFactor, TableWithJoins,
+    BinaryOperator, CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    Ident, JoinConstraint, JoinOperator, LimitClause, ObjectName, ObjectNamePart, OrderByKind,
+    Query, SetExpr, Statement, TableFactor, TableWithJoins, Value,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -39,6 +44,29 @@ pub struct TableUse {
     /// Kept apart from `equality`: the statement does not compare them with
     /// a value itself.
     pub joined: Vec<String>,
+    /// Expressions over one of its columns compared with `=`, `IN` or
+    /// `= ANY` (`lower(email) = lower($1)`).
+    pub equality_expressions: Vec<IndexExpression>,
+    /// Expressions over one of its columns compared with `<`, `>`,
+    /// `BETWEEN`.
+    pub range_expressions: Vec<IndexExpression>,
+}
+
+/// An expression over one column, of a shape an index can hold: a
+/// function call or a cast whose only column reference is that column and
+/// whose other arguments are literals (never a parameter, a subquery or a
+/// function known to be volatile). Whether the server takes it as
+/// immutable is for the server to say (hypopg refuses an index on a
+/// mutable expression, as CREATE INDEX does).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexExpression {
+    /// The column it reads.
+    pub column: String,
+    /// The expression rebuilt from the parsed statement (sqlparser's
+    /// Display) with the column as a quoted identifier and no table
+    /// qualifier: `lower("email")`. Checked to stand, in parentheses, as
+    /// one element of exactly one `CREATE INDEX` statement.
+    pub sql: String,
 }
 
 /// What the advisor reads off one statement.
@@ -181,6 +209,115 @@ impl Scope {
         }
     }
 
+    fn push_expression(&mut self, kind: Kind, expression: Option<(String, IndexExpression)>) {
+        let Some((table, expression)) = expression else {
+            return;
+        };
+        let entry = self.use_of(&table);
+        let list = match kind {
+            Kind::Equality => &mut entry.equality_expressions,
+            Kind::Range => &mut entry.range_expressions,
+            Kind::Order => return,
+        };
+        if !list.iter().any(|e| e.sql == expression.sql) {
+            list.push(expression);
+        }
+    }
+
+    /// The table and the index expression of `expr`, when it is a function
+    /// call or a cast over exactly one column reference of a table in
+    /// scope (see [`IndexExpression`]).
+    fn expression(&self, expr: &Expr) -> Option<(String, IndexExpression)> {
+        let mut found = None;
+        let rebuilt = self.rebuild(expr, &mut found, 0)?;
+        if !matches!(rebuilt, Expr::Function(_) | Expr::Cast { .. }) {
+            return None;
+        }
+        let (table, column) = found?;
+        let sql = rebuilt.to_string();
+        stands_in_an_index(&sql).then_some((table, IndexExpression { column, sql }))
+    }
+
+    /// `expr` rebuilt for an index: the one column reference (recorded in
+    /// `found`) as a quoted bare identifier, literals kept, anything else
+    /// refused.
+    fn rebuild(
+        &self,
+        expr: &Expr,
+        found: &mut Option<(String, String)>,
+        depth: usize,
+    ) -> Option<Expr> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        match expr {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                let column = self.column(expr)?;
+                if found.is_some() {
+                    return None;
+                }
+                let quoted = Expr::Identifier(Ident::with_quote('"', column.1.clone()));
+                *found = Some(column);
+                Some(quoted)
+            }
+            Expr::Nested(inner) if Self::is_column(inner) => self.rebuild(inner, found, depth + 1),
+            Expr::Nested(inner) => Some(Expr::Nested(Box::new(self.rebuild(
+                inner,
+                found,
+                depth + 1,
+            )?))),
+            Expr::Value(value) => match value.value {
+                Value::Number(..) | Value::SingleQuotedString(_) => Some(expr.clone()),
+                _ => None,
+            },
+            Expr::Cast {
+                kind: kind @ (CastKind::Cast | CastKind::DoubleColon),
+                expr: inner,
+                data_type,
+                format: None,
+            } => Some(Expr::Cast {
+                kind: kind.clone(),
+                expr: Box::new(self.rebuild(inner, found, depth + 1)?),
+                data_type: data_type.clone(),
+                format: None,
+            }),
+            Expr::Function(function) => {
+                let list = plain_arguments(function)?;
+                let mut rebuilt = function.clone();
+                let mut args = list.clone();
+                for arg in &mut args.args {
+                    let FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) = arg else {
+                        return None;
+                    };
+                    *inner = self.rebuild(inner, found, depth + 1)?;
+                }
+                rebuilt.args = FunctionArguments::List(args);
+                Some(Expr::Function(rebuilt))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `expr` is a value: literals and parameters, through
+    /// function calls and casts, with no column reference.
+    fn is_value(expr: &Expr, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return false;
+        }
+        match expr {
+            Expr::Value(_) => true,
+            Expr::Nested(inner) => Self::is_value(inner, depth + 1),
+            Expr::Cast { expr: inner, .. } => Self::is_value(inner, depth + 1),
+            Expr::Function(function) => plain_arguments(function).is_some_and(|list| {
+                list.args.iter().all(|arg| {
+                    matches!(arg, FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))
+                        if Self::is_value(inner, depth + 1))
+                })
+            }),
+            _ => false,
+        }
+    }
+
     /// Walks a conjunction of predicates.
     fn predicate(&mut self, expr: &Expr) {
         match expr {
@@ -222,34 +359,46 @@ impl Scope {
                         let column = self.column(right);
                         self.push(kind, column);
                     }
-                    _ => {}
+                    // An expression over a column against a value.
+                    (false, false) => {
+                        let expression = if Self::is_value(right, 0) {
+                            self.expression(left)
+                        } else if Self::is_value(left, 0) {
+                            self.expression(right)
+                        } else {
+                            None
+                        };
+                        self.push_expression(kind, expression);
+                    }
                 }
             }
             Expr::In {
                 expr,
                 negated: false,
                 ..
-            } => {
-                let column = self.column(expr);
-                self.push(Kind::Equality, column);
-            }
+            } => self.push_either(Kind::Equality, expr),
             Expr::AnyOp {
                 left,
                 compare_op: BinaryOperator::Eq,
                 ..
-            } => {
-                let column = self.column(left);
-                self.push(Kind::Equality, column);
-            }
+            } => self.push_either(Kind::Equality, left),
             Expr::Between {
                 expr,
                 negated: false,
                 ..
-            } => {
-                let column = self.column(expr);
-                self.push(Kind::Range, column);
-            }
+            } => self.push_either(Kind::Range, expr),
             _ => {}
+        }
+    }
+
+    /// Records `expr` as a column, or else as an index expression.
+    fn push_either(&mut self, kind: Kind, expr: &Expr) {
+        if Self::is_column(expr) {
+            let column = self.column(expr);
+            self.push(kind, column);
+        } else {
+            let expression = self.expression(expr);
+            self.push_expression(kind, expression);
         }
     }
 
@@ -280,6 +429,147 @@ impl Scope {
                 }
             }
         }
+    }
+}
+
+/// How deep an expression the advisor reads.
+const MAX_DEPTH: usize = 8;
+
+/// Functions that are never immutable (an index cannot hold them); the
+/// server has the last word on the rest.
+const VOLATILE: &[&str] = &[
+    "clock_timestamp",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "gen_random_uuid",
+    "localtime",
+    "localtimestamp",
+    "nextval",
+    "now",
+    "random",
+    "setseed",
+    "statement_timestamp",
+    "timeofday",
+    "transaction_timestamp",
+];
+
+/// A plain call's argument list: no DISTINCT, ORDER BY, FILTER, OVER,
+/// WITHIN GROUP or named arguments' clauses, and not a known volatile
+/// function.
+fn plain_arguments(function: &Function) -> Option<&sqlparser::ast::FunctionArgumentList> {
+    let name = function.name.0.last().and_then(|part| match part {
+        ObjectNamePart::Identifier(i) => Some(ident(i)),
+        _ => None,
+    })?;
+    if VOLATILE.contains(&name.as_str())
+        || function.uses_odbc_syntax
+        || !matches!(function.parameters, FunctionArguments::None)
+        || !function.within_group.is_empty()
+        || function.filter.is_some()
+        || function.null_treatment.is_some()
+        || function.over.is_some()
+    {
+        return None;
+    }
+    match &function.args {
+        FunctionArguments::List(list)
+            if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+        {
+            Some(list)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `CREATE INDEX ON t ((expression))` parses as exactly one
+/// `CREATE INDEX` statement.
+pub fn stands_in_an_index(expression: &str) -> bool {
+    let ddl = format!("CREATE INDEX ON \"t\" (({expression}))");
+    matches!(
+        Parser::parse_sql(&PostgreSqlDialect {}, &ddl).as_deref(),
+        Ok([Statement::CreateIndex(_)])
+    )
+}
+
+/// Whether two expression texts are the same index expression: `ours` as
+/// the parser rebuilt it, `theirs` as the server deparses an index's
+/// (`pg_get_indexdef`): parentheses, identifier quoting, a `pg_catalog.`
+/// prefix and casts of literals (`'day'::text`) aside. Texts that do not
+/// parse, or hold anything but calls, casts, columns and literals, are
+/// never the same.
+pub fn same_expression(ours: &str, theirs: &str) -> bool {
+    let canonical = |text: &str| -> Option<String> {
+        let expr = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(text)
+            .and_then(|mut parser| parser.parse_expr())
+            .ok()?;
+        canonical_expression(&expr, 0).map(|e| e.to_string())
+    };
+    match (canonical(ours), canonical(theirs)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn canonical_expression(expr: &Expr, depth: usize) -> Option<Expr> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match expr {
+        Expr::Nested(inner) => canonical_expression(inner, depth + 1),
+        Expr::Identifier(i) => Some(Expr::Identifier(Ident::new(ident(i)))),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| Expr::Identifier(Ident::new(ident(i))))
+        }
+        Expr::Value(_) => Some(expr.clone()),
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => {
+            let inner = canonical_expression(inner, depth + 1)?;
+            if matches!(inner, Expr::Value(_)) {
+                return Some(inner);
+            }
+            Some(Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(inner),
+                data_type: data_type.clone(),
+                format: None,
+            })
+        }
+        Expr::Function(function) => {
+            let list = plain_arguments(function)?;
+            let mut args = list.clone();
+            for arg in &mut args.args {
+                let FunctionArg::Unnamed(FunctionArgExpr::Expr(inner)) = arg else {
+                    return None;
+                };
+                *inner = canonical_expression(inner, depth + 1)?;
+            }
+            let mut parts: Vec<ObjectNamePart> = function
+                .name
+                .0
+                .iter()
+                .map(|part| match part {
+                    ObjectNamePart::Identifier(i) => {
+                        Some(ObjectNamePart::Identifier(Ident::new(ident(i))))
+                    }
+                    _ => None,
+                })
+                .collect::<Option<_>>()?;
+            if parts.len() == 2
+                && matches!(&parts[0], ObjectNamePart::Identifier(i) if i.value == "pg_catalog")
+            {
+                parts.remove(0);
+            }
+            let mut rebuilt = function.clone();
+            rebuilt.name = ObjectName(parts);
+            rebuilt.args = FunctionArguments::List(args);
+            Some(Expr::Function(rebuilt))
+        }
+        _ => None,
     }
 }
 
@@ -375,6 +665,8 @@ pub fn analyze(sql: &str) -> Result<Analysis, Unparsable> {
             || !u.range.is_empty()
             || !u.order_by.is_empty()
             || !u.joined.is_empty()
+            || !u.equality_expressions.is_empty()
+            || !u.range_expressions.is_empty()
     });
     Ok(Analysis { uses, supported })
 }
@@ -482,6 +774,92 @@ mod tests {
             one("select 1 from t where b between $1 and $2").range,
             vec!["b"]
         );
+    }
+
+    #[test]
+    fn expressions_over_one_column_are_rebuilt_quoted() {
+        let u = one("select id from users where lower(email) = lower($1)");
+        assert!(u.equality.is_empty(), "{u:?}");
+        assert_eq!(
+            u.equality_expressions,
+            vec![IndexExpression {
+                column: "email".into(),
+                sql: "lower(\"email\")".into()
+            }]
+        );
+        let u = one("select 1 from events e where e.created_at::date = $1 and id > $2");
+        assert_eq!(u.equality_expressions[0].sql, "\"created_at\"::DATE");
+        assert_eq!(u.range, vec!["id"]);
+        let u = one("select 1 from t where date_trunc('day', created_at) between $1 and $2");
+        assert_eq!(
+            u.range_expressions[0].sql,
+            "date_trunc('day', \"created_at\")"
+        );
+        let u = one("select 1 from t where upper(CAST(\"Name\" AS text)) in ($1, $2)");
+        assert_eq!(
+            u.equality_expressions[0].sql,
+            "upper(CAST(\"Name\" AS TEXT))"
+        );
+        // The value on the left, too; a weird name stays one identifier.
+        let u = one("select 1 from t where lower($1) = lower(\"we\"\"ird\")");
+        assert_eq!(u.equality_expressions[0].sql, "lower(\"we\"\"ird\")");
+        assert_eq!(u.equality_expressions[0].column, "we\"ird");
+    }
+
+    #[test]
+    fn expressions_an_index_cannot_hold_are_not_candidates() {
+        for sql in [
+            // A parameter inside (pg_stat_statements turns 'day' into $1).
+            "select 1 from t where date_trunc($1, created_at) = $2",
+            // Two columns, or none.
+            "select 1 from t where coalesce(a, b) = $1",
+            "select 1 from t where lower($1) = $2",
+            // Volatile, a subquery, an aggregate's clauses, an operator.
+            "select 1 from t where a + now() = $1",
+            "select 1 from t where date_part('epoch', now()) = a",
+            "select 1 from t where lower((select a)) = $1",
+            "select 1 from t where lower(a) = lower(b)",
+            "select 1 from t where a || 'x' = $1",
+            "select 1 from t where lower(a) filter (where a > 1) = $1",
+        ] {
+            let uses = table_uses(sql).expect("parses");
+            assert!(
+                uses.iter()
+                    .all(|u| u.equality_expressions.is_empty() && u.range_expressions.is_empty()),
+                "{sql}: {uses:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_expression_stands_in_one_create_index() {
+        let u = one("select 1 from t where lower(\"a\"\"); drop table t; --\") = $1");
+        let sql = &u.equality_expressions[0].sql;
+        assert!(stands_in_an_index(sql), "{sql}");
+        let ddl = format!("CREATE INDEX ON \"t\" (({sql}))");
+        let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &ddl).expect("parses");
+        assert_eq!(parsed.len(), 1, "{ddl}");
+        assert!(!stands_in_an_index("lower(a)); drop table t; --"));
+    }
+
+    #[test]
+    fn the_servers_deparse_matches_the_rebuilt_expression() {
+        assert!(same_expression("lower(\"email\")", "lower(email)"));
+        assert!(same_expression(
+            "\"created_at\"::DATE",
+            "(created_at)::date"
+        ));
+        assert!(same_expression(
+            "date_trunc('day', \"created_at\")",
+            "date_trunc('day'::text, created_at)"
+        ));
+        assert!(same_expression(
+            "lower(\"email\")",
+            "pg_catalog.lower(email)"
+        ));
+        assert!(!same_expression("lower(\"email\")", "upper(email)"));
+        assert!(!same_expression("lower(\"email\")", "lower(name)"));
+        assert!(!same_expression("lower(\"email\")", "lower(email) || 'x'"));
     }
 
     #[test]
