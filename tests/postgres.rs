@@ -1072,6 +1072,160 @@ async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advi
     agent.stop().await;
 }
 
+/// A statement that compares a function or a cast of a column with a value
+/// gets an expression index on exactly that expression (hypopg confirms
+/// it); a parameter inside the expression (`date_trunc($1, …)` as
+/// pg_stat_statements stores it) is no candidate; and once the expression
+/// index exists, nothing is suggested and the statement is listed as
+/// already indexed (the server's `pg_get_indexdef` text is matched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expression_indexes_for_a_function_or_a_cast_of_a_column() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, created_at timestamp NOT NULL,
+                                 seen_at timestamptz NOT NULL);
+             INSERT INTO users SELECT g, 'User' || g || '@Example.com', timestamp '2026-01-01' + g * interval '1 minute',
+                                      timestamptz '2026-01-01' + g * interval '1 minute'
+               FROM generate_series(1, 50000) g;
+             CREATE INDEX users_email ON users (email);
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    if !hypopg_or_loud_skip(&cluster).await {
+        // Expression indexes are suggested only once hypopg planned them.
+        return;
+    }
+    workload(
+        &cluster,
+        "SELECT id FROM users WHERE lower(email) = lower($1)",
+        &[&"user42@example.com"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT count(*) FROM users WHERE created_at::date = to_date($1, 'YYYY-MM-DD')",
+        &[&"2026-01-10"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT count(*) FROM users WHERE seen_at::date = to_date($1, 'YYYY-MM-DD')",
+        &[&"2026-01-10"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT count(*) FROM users WHERE date_trunc('hour', created_at) = $1::text::timestamp",
+        &[&"2026-01-10 10:00"],
+        20,
+    )
+    .await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
+    })
+    .await;
+    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
+        let recommendations = &stats["recommendations"];
+        Some((
+            recommendations["indexSuggestions"].as_array()?.clone(),
+            recommendations["notAdvised"].as_array()?.clone(),
+        ))
+    };
+    let (suggestions, not_advised) = eventually("the expression suggestions", async || {
+        fetch().await.filter(|(s, n)| {
+            suggestion_for(s, "public.users").len() >= 2
+                && !not_advised_for(n, "date_trunc").is_empty()
+                && !not_advised_for(n, "seen_at").is_empty()
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let users = suggestion_for(&suggestions, "public.users");
+    assert_eq!(users.len(), 2, "{dump}");
+    let lower = users
+        .iter()
+        .find(|s| s["columns"] == serde_json::json!(["lower(\"email\")"]))
+        .unwrap_or_else(|| panic!("no lower(email) index: {dump}"));
+    assert_eq!(
+        lower["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"users\" ((lower(\"email\")));",
+        "{dump}"
+    );
+    assert_eq!(
+        lower["helps"],
+        serde_json::json!(["select id from users where lower(email) = lower($1)"]),
+        "{dump}"
+    );
+    assert_eq!(lower["confirmedBy"], "hypopg", "{dump}");
+    let (Some(before), Some(after)) = (lower["costBefore"].as_f64(), lower["costAfter"].as_f64())
+    else {
+        panic!("hypopg confirmed it without both costs: {dump}");
+    };
+    assert!(after < before * 0.9, "{after} vs {before}: {dump}");
+    eprintln!("lower(email): cost {before} -> {after}");
+    let day = users
+        .iter()
+        .find(|s| s["columns"] == serde_json::json!(["\"created_at\"::DATE"]))
+        .unwrap_or_else(|| panic!("no created_at::date index: {dump}"));
+    assert_eq!(
+        day["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"users\" ((\"created_at\"::DATE));",
+        "{dump}"
+    );
+    assert_eq!(day["confirmedBy"], "hypopg", "{dump}");
+    eprintln!(
+        "created_at::date: cost {} -> {}",
+        day["costBefore"], day["costAfter"]
+    );
+    // date_trunc's unit is a parameter as pg_stat_statements stores it: no
+    // index can hold that.
+    let trunc = not_advised_for(&not_advised, "date_trunc");
+    assert_eq!(trunc[0]["reason"], "no_candidate", "{dump}");
+    // A timestamptz's date depends on the time zone: the server refuses an
+    // index on it (hypopg checks as CREATE INDEX does), so nothing is
+    // suggested.
+    let seen = not_advised_for(&not_advised, "seen_at");
+    assert_eq!(seen[0]["reason"], "expression_unconfirmed", "{dump}");
+
+    // With the expression index, nothing for lower(email): already indexed.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX users_lower_email ON users (lower(email)); ANALYZE users;",
+        )
+        .await;
+    let (suggestions, not_advised) = eventually("lower(email) without a suggestion", async || {
+        fetch().await.filter(|(s, n)| {
+            suggestion_for(s, "public.users").len() == 1
+                && !not_advised_for(n, "lower(email)").is_empty()
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let users = suggestion_for(&suggestions, "public.users");
+    assert_eq!(
+        users[0]["columns"],
+        serde_json::json!(["\"created_at\"::DATE"]),
+        "{dump}"
+    );
+    let lower = not_advised_for(&not_advised, "lower(email)");
+    assert_eq!(lower[0]["reason"], "already_indexed", "{dump}");
+    agent.stop().await;
+}
+
 async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
     agent
         .admin_post("/api/performance/optimize", Some(&body))

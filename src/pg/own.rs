@@ -31,6 +31,7 @@ use crate::db::statement::shape;
 /// The agent's SQL files (those it sends to a watched database).
 const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/activity.sql"),
+    include_str!("../../sql/queries/advisor_index_expressions.sql"),
     include_str!("../../sql/queries/advisor_indexes.sql"),
     include_str!("../../sql/queries/advisor_roles.sql"),
     include_str!("../../sql/queries/advisor_stats.sql"),

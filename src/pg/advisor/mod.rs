@@ -2,25 +2,30 @@
 //! ready `CREATE INDEX CONCURRENTLY` statements, confirmed by a
 //! hypothetical index where the `hypopg` extension is installed.
 //!
-//! For each of the top statements by total time: parse it
-//! ([`predicates`]), take the columns of its equality, range and IN
-//! predicates, the columns joined to an outer column compared with a value
-//! (`c.ticket_id` of `… ON c.ticket_id = t.id WHERE t.id = $1`, taken as
-//! equalities) and (with a LIMIT) its ORDER BY per table; resolve the table
-//! through the catalog; skip small tables (under [`MIN_ROWS`]) and
-//! candidates whose leading column already leads an index; order equality
+//! For each of the top statements by total time: parse it ([`predicates`]),
+//! take the columns of its equality, range and IN predicates, the columns
+//! joined to an outer column compared with a value (`c.ticket_id` of `… ON
+//! c.ticket_id = t.id WHERE t.id = $1`, taken as equalities), the
+//! expressions over one column compared with a value (`lower(email) =
+//! lower($1)`, for an expression index) and (with a LIMIT) its ORDER BY per
+//! table; resolve the table through the catalog; skip small tables (under
+//! [`MIN_ROWS`]) and candidates whose leading column (or expression, by the
+//! server's `pg_get_indexdef` text) already leads an index; order equality
 //! columns most selective first and drop low-selectivity ones using
 //! `pg_stats`; then, with hypopg, EXPLAIN the statement's generic plan with
 //! and without the hypothetical index and keep the candidate only if the
-//! cost drops by at least [`MIN_SAVING`]. Identifiers are quoted from the
-//! catalog's names; nothing from a statement is interpolated into SQL but
-//! the statement itself under EXPLAIN, and that only through
-//! [`super::planner`] (the planner role, never the agent's). Each
-//! statement is advised on in a savepoint of its own, and skips are
-//! counted by reason; a statement without a suggestion is listed with its
-//! reason ([`NotAdvised`]).
+//! cost drops by at least [`MIN_SAVING`] (an expression index is kept only
+//! so confirmed: the server then checked it can hold the expression).
+//! Identifiers are quoted; expressions are rebuilt from the parsed
+//! statement and checked to stand as one element of one `CREATE INDEX`;
+//! nothing from a statement is interpolated into SQL but the statement
+//! itself under EXPLAIN (and the hypothetical index, as a parameter of
+//! hypopg's function), and that only through [`super::planner`] (the
+//! planner role, never the agent's). Each statement is advised on in a
+//! savepoint of its own, and skips are counted by reason; a statement
+//! without a suggestion is listed with its reason ([`NotAdvised`]).
 //!
-//! Kept in one file of about 800 lines on purpose: a pass's steps (pick
+//! Kept in one file of about 900 lines on purpose: a pass's steps (pick
 //! the statements, open the planner session, plan each in its savepoint,
 //! confirm with hypopg, count the skips) read in order in one place, which
 //! is how the advisor is audited; the predicate parsing is apart in
@@ -39,6 +44,7 @@ use crate::db::TimedTransaction;
 
 const TABLE: &str = include_str!("../../../sql/queries/advisor_table.sql");
 const INDEXES: &str = include_str!("../../../sql/queries/advisor_indexes.sql");
+const INDEX_EXPRESSIONS: &str = include_str!("../../../sql/queries/advisor_index_expressions.sql");
 const STATS: &str = include_str!("../../../sql/queries/advisor_stats.sql");
 const ROLES: &str = include_str!("../../../sql/queries/advisor_roles.sql");
 
@@ -60,7 +66,8 @@ pub struct IndexSuggestion {
     /// `schema.table` (admin only).
     #[oai(skip_serializing_if_is_none)]
     pub table: Option<String>,
-    /// The index's columns, in order (admin only).
+    /// The index's columns, in order; an expression's element is its SQL,
+    /// `lower("email")` (admin only).
     #[oai(skip_serializing_if_is_none)]
     pub columns: Option<Vec<String>>,
     /// The ready statement (admin only).
@@ -112,10 +119,13 @@ pub struct NotAdvised {
     /// The statement's queryid.
     pub queryid: String,
     /// Why: `unparsable`, `unsupported` (not a plain SELECT, UPDATE or
-    /// DELETE), `no_candidate` (no column compared with a value),
-    /// `table_not_found`, `small_table` (under 10,000 rows),
-    /// `low_selectivity`, `already_indexed`, `no_saving` (hypopg: the
-    /// index would not lower the plan's cost by 10 %), `catalog_error`.
+    /// DELETE), `no_candidate` (no column, nor a call or cast of one
+    /// column, compared with a value), `table_not_found`, `small_table`
+    /// (under 10,000 rows), `low_selectivity`, `already_indexed`,
+    /// `expression_unconfirmed` (an expression index is suggested only
+    /// once hypopg planned it: the server then checked it can hold it),
+    /// `no_saving` (hypopg: the index would not lower the plan's cost by
+    /// 10 %), `catalog_error`.
     pub reason: String,
     /// The normalized statement (admin only).
     #[oai(skip_serializing_if_is_none)]
@@ -583,12 +593,19 @@ impl IndexAdvisor {
                 }
                 _ => (None, None),
             };
+            // An expression index only once hypopg planned it: the server
+            // then checked it can hold the expression (immutable, of the
+            // column's type), which statistics alone cannot tell.
+            if cost_after.is_none() && columns.iter().any(|c| matches!(c, Element::Expression(_))) {
+                why.table(Reason::ExpressionUnconfirmed);
+                continue;
+            }
             why.advised = true;
             let key = (table.oid, columns.clone());
             let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
                 database: self.database.to_string(),
                 table: Some(format!("{}.{}", table.schema, table.name)),
-                columns: Some(columns.clone()),
+                columns: Some(columns.iter().map(Element::name).collect()),
                 create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
                 helps: Some(Vec::new()),
                 queryids: Vec::new(),
@@ -630,7 +647,7 @@ impl IndexAdvisor {
         planner: &mut PassPlanner,
         table: &Table,
         table_use: &predicates::TableUse,
-    ) -> Result<Result<Vec<String>, Reason>, ReadError> {
+    ) -> Result<Result<Vec<Element>, Reason>, ReadError> {
         // pg_stats shows only columns the reader may SELECT: the planner
         // role's session when there is one (the agent's role needs no
         // access to the data), else the agent's own.
@@ -668,36 +685,102 @@ impl IndexAdvisor {
             .filter(|(_, d)| d.is_none_or(|d| d > LOW_DISTINCT))
             .collect();
         equality.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
-        let mut columns: Vec<String> = equality.into_iter().map(|(c, _)| c).collect();
+        // Equality columns, then equality expressions (their selectivity is
+        // unknown: pg_stats has none for an expression no index holds).
+        let mut columns: Vec<Element> = equality
+            .into_iter()
+            .map(|(c, _)| Element::Column(c))
+            .chain(
+                table_use
+                    .equality_expressions
+                    .iter()
+                    .map(|e| Element::Expression(e.sql.clone())),
+            )
+            .collect();
         let selective = |c: &String| distinct.get(c).is_none_or(|d| *d > LOW_DISTINCT);
-        if let Some(range) = table_use.range.iter().find(|c| selective(c)) {
-            if !columns.contains(range) {
-                columns.push(range.clone());
+        let range = table_use
+            .range
+            .iter()
+            .find(|c| selective(c))
+            .map(|c| Element::Column(c.clone()))
+            .or_else(|| {
+                table_use
+                    .range_expressions
+                    .first()
+                    .map(|e| Element::Expression(e.sql.clone()))
+            });
+        if let Some(range) = range {
+            if !columns.contains(&range) {
+                columns.push(range);
             }
         } else {
             for column in &table_use.order_by {
-                if !columns.contains(column) {
-                    columns.push(column.clone());
+                let column = Element::Column(column.clone());
+                if !columns.contains(&column) {
+                    columns.push(column);
                 }
             }
         }
         let Some(leading) = columns.first() else {
             return Ok(Err(Reason::LowSelectivity));
         };
-        let mut indexed = Vec::new();
-        for row in tx.query(INDEXES, &[&table.oid]).await? {
-            indexed.push(row.try_get::<_, String>(0)?);
-        }
-        if indexed.contains(leading) {
+        let indexed = match leading {
+            Element::Column(leading) => {
+                let mut indexed = false;
+                for row in tx.query(INDEXES, &[&table.oid]).await? {
+                    indexed |= row.try_get::<_, String>(0)? == *leading;
+                }
+                indexed
+            }
+            // The server's own text of each index's leading expression.
+            Element::Expression(leading) => {
+                let mut indexed = false;
+                for row in tx.query(INDEX_EXPRESSIONS, &[&table.oid]).await? {
+                    let theirs: String = row.try_get(0)?;
+                    indexed |= predicates::same_expression(leading, &theirs);
+                }
+                indexed
+            }
+        };
+        if indexed {
             return Ok(Err(Reason::AlreadyIndexed));
         }
         Ok(Ok(columns))
     }
 }
 
-/// `"schema"."table" ("c1", "c2")`, quoted from the catalog's names.
-fn index_target(table: &Table, columns: &[String]) -> String {
-    let columns: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+/// One element of a suggested index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Element {
+    /// A column, by its name.
+    Column(String),
+    /// An expression over one column, as [`predicates::IndexExpression`]
+    /// rebuilt it (`lower("email")`).
+    Expression(String),
+}
+
+impl Element {
+    /// As it stands in `CREATE INDEX … (…)`: a quoted column, or the
+    /// expression in parentheses.
+    fn sql(&self) -> String {
+        match self {
+            Self::Column(column) => quote_ident(column),
+            Self::Expression(expression) => format!("({expression})"),
+        }
+    }
+
+    /// As [`IndexSuggestion::columns`] lists it.
+    fn name(&self) -> String {
+        match self {
+            Self::Column(text) | Self::Expression(text) => text.clone(),
+        }
+    }
+}
+
+/// `"schema"."table" ("c1", ("expression"))`, columns quoted from the
+/// statement's names as the parser read them, expressions as rebuilt.
+fn index_target(table: &Table, columns: &[Element]) -> String {
+    let columns: Vec<String> = columns.iter().map(Element::sql).collect();
     format!(
         "{}.{} ({})",
         quote_ident(&table.schema),
@@ -714,6 +797,7 @@ enum Reason {
     SmallTable,
     LowSelectivity,
     AlreadyIndexed,
+    ExpressionUnconfirmed,
     NoSaving,
 }
 
@@ -724,6 +808,7 @@ impl Reason {
             Self::SmallTable => "small_table",
             Self::LowSelectivity => "low_selectivity",
             Self::AlreadyIndexed => "already_indexed",
+            Self::ExpressionUnconfirmed => "expression_unconfirmed",
             Self::NoSaving => "no_saving",
         }
     }
@@ -765,8 +850,8 @@ impl Why {
 /// What one pass builds up.
 struct PassWork {
     advice: Advice,
-    /// (table oid, columns) → suggestion, merging statements it helps.
-    found: HashMap<(i64, Vec<String>), IndexSuggestion>,
+    /// (table oid, elements) → suggestion, merging statements it helps.
+    found: HashMap<(i64, Vec<Element>), IndexSuggestion>,
     /// (name parts, role) → the table.
     tables: HashMap<(Vec<String>, Option<String>), Option<Table>>,
     planner: PassPlanner,
