@@ -2,7 +2,8 @@
 //! real SQL parser (`sqlparser`'s PostgreSQL dialect), and which
 //! expressions over one column it compares with a value (`lower(email) =
 //! lower($1)`, `created_at::date = $1`), rebuilt from the parsed AST with
-//! the column quoted, for an expression index.
+//! the column quoted, for an expression index, and which columns it
+//! compares with `LIKE` (for a pattern index).
 //!
 //! Why sqlparser and not pg_query (libpg_query, Postgres' own grammar): it
 //! is pure Rust, so the build needs no libclang or C toolchain, and what the
@@ -50,6 +51,30 @@ pub struct TableUse {
     /// Expressions over one of its columns compared with `<`, `>`,
     /// `BETWEEN`.
     pub range_expressions: Vec<IndexExpression>,
+    /// Columns compared with `LIKE` (not `ILIKE`, not negated, no
+    /// `ESCAPE`), with what the pattern is.
+    pub patterns: Vec<PatternUse>,
+}
+
+/// A column compared with `LIKE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternUse {
+    /// The column.
+    pub column: String,
+    /// What the pattern is.
+    pub pattern: Pattern,
+}
+
+/// The pattern of a `LIKE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    /// A parameter (`LIKE $1`, as pg_stat_statements stores every literal):
+    /// a prefix value could use an index, a generic plan never does.
+    Parameter,
+    /// A literal without a leading wildcard (`'ab%'`).
+    Prefix,
+    /// A literal with a leading wildcard (`'%ab%'`): no B-tree serves it.
+    Infix,
 }
 
 /// An expression over one column, of a shape an index can hold: a
@@ -387,6 +412,34 @@ impl Scope {
                 negated: false,
                 ..
             } => self.push_either(Kind::Range, expr),
+            Expr::Like {
+                negated: false,
+                any: false,
+                expr,
+                pattern,
+                escape_char: None,
+            } => {
+                let pattern = match pattern.as_ref() {
+                    Expr::Value(value) => match &value.value {
+                        Value::Placeholder(_) => Pattern::Parameter,
+                        Value::SingleQuotedString(text)
+                            if text.starts_with('%') || text.starts_with('_') =>
+                        {
+                            Pattern::Infix
+                        }
+                        Value::SingleQuotedString(text) if !text.is_empty() => Pattern::Prefix,
+                        _ => return,
+                    },
+                    _ => return,
+                };
+                if let Some((table, column)) = self.column(expr) {
+                    let entry = self.use_of(&table);
+                    let like = PatternUse { column, pattern };
+                    if !entry.patterns.contains(&like) {
+                        entry.patterns.push(like);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -667,6 +720,7 @@ pub fn analyze(sql: &str) -> Result<Analysis, Unparsable> {
             || !u.joined.is_empty()
             || !u.equality_expressions.is_empty()
             || !u.range_expressions.is_empty()
+            || !u.patterns.is_empty()
     });
     Ok(Analysis { uses, supported })
 }
@@ -860,6 +914,34 @@ mod tests {
         assert!(!same_expression("lower(\"email\")", "upper(email)"));
         assert!(!same_expression("lower(\"email\")", "lower(name)"));
         assert!(!same_expression("lower(\"email\")", "lower(email) || 'x'"));
+    }
+
+    #[test]
+    fn like_patterns_are_told_apart() {
+        let u = one("select id from accounts a where a.username like $1");
+        assert_eq!(
+            u.patterns,
+            vec![PatternUse {
+                column: "username".into(),
+                pattern: Pattern::Parameter
+            }]
+        );
+        assert_eq!(
+            one("select 1 from t where name like 'ab%'").patterns[0].pattern,
+            Pattern::Prefix
+        );
+        assert_eq!(
+            one("select 1 from t where name like '%ab%'").patterns[0].pattern,
+            Pattern::Infix
+        );
+        for sql in [
+            "select 1 from t where name not like $1",
+            "select 1 from t where name ilike $1",
+            "select 1 from t where name like $1 escape '!'",
+            "select 1 from t where name like other",
+        ] {
+            assert!(table_uses(sql).expect("parses").is_empty(), "{sql}");
+        }
     }
 
     #[test]
