@@ -1226,6 +1226,129 @@ async fn expression_indexes_for_a_function_or_a_cast_of_a_column() {
     agent.stop().await;
 }
 
+/// `LIKE $1` (as pg_stat_statements stores every pattern): a generic plan
+/// never uses an index for it, so the pattern index that would serve prefix
+/// values is listed, unconfirmed, in `notAdvised` with its statement: a
+/// `text_pattern_ops` one under a non-C collation, a plain B-tree under C;
+/// once such an index exists, the statement is already indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE accounts (id int PRIMARY KEY, username text NOT NULL, code text COLLATE \"C\" NOT NULL);
+             INSERT INTO accounts SELECT g, 'user' || g, 'K' || g FROM generate_series(1, 50000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    let task = tokio::spawn(connection);
+    let c_database: bool = client
+        .query_one(
+            "SELECT datcollate IN ('C', 'POSIX') FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("datcollate")
+        .get(0);
+    drop(client);
+    let _ = task.await;
+    workload(
+        &cluster,
+        "SELECT id FROM accounts WHERE username LIKE $1",
+        &[&"user42%"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM accounts WHERE code LIKE $1",
+        &[&"K42%"],
+        20,
+    )
+    .await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url.clone());
+        raw.read_interval = Some("300".into());
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
+    })
+    .await;
+    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
+        let stats: Value = agent.admin_json("/api/performance/stats").await?;
+        let recommendations = &stats["recommendations"];
+        Some((
+            recommendations["indexSuggestions"].as_array()?.clone(),
+            recommendations["notAdvised"].as_array()?.clone(),
+        ))
+    };
+    let (suggestions, not_advised) = eventually("the pattern entries", async || {
+        fetch().await.filter(|(_, n)| {
+            !not_advised_for(n, "username like").is_empty()
+                && !not_advised_for(n, "code like").is_empty()
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    assert!(
+        suggestion_for(&suggestions, "public.accounts").is_empty(),
+        "{dump}"
+    );
+    let username = not_advised_for(&not_advised, "username like");
+    assert_eq!(username[0]["reason"], "pattern_unconfirmed", "{dump}");
+    let class = if c_database { "" } else { " text_pattern_ops" };
+    assert_eq!(
+        username[0]["createStatement"],
+        format!("CREATE INDEX CONCURRENTLY ON \"public\".\"accounts\" (\"username\"{class});"),
+        "{dump}"
+    );
+    eprintln!("LIKE $1 on username: {}", username[0]["createStatement"]);
+    let code = not_advised_for(&not_advised, "code like");
+    assert_eq!(code[0]["reason"], "pattern_unconfirmed", "{dump}");
+    assert_eq!(
+        code[0]["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"accounts\" (\"code\");",
+        "{dump}"
+    );
+    // Without the admin token, no statement.
+    let public: Value = stats(&agent, false).await;
+    let public_text = public["recommendations"]["notAdvised"].to_string();
+    assert!(
+        public_text.contains("pattern_unconfirmed") && !public_text.contains("accounts"),
+        "{public_text}"
+    );
+
+    // With a pattern index on username: already indexed.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX accounts_username ON accounts (username text_pattern_ops);",
+        )
+        .await;
+    let (_, not_advised) = eventually("username already indexed", async || {
+        fetch().await.filter(|(_, n)| {
+            not_advised_for(n, "username like")
+                .first()
+                .is_some_and(|e| e["reason"] == "already_indexed")
+        })
+    })
+    .await;
+    let username = not_advised_for(&not_advised, "username like");
+    assert!(
+        username[0].get("createStatement").is_none(),
+        "{not_advised:?}"
+    );
+    agent.stop().await;
+}
+
 async fn optimize(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
     agent
         .admin_post("/api/performance/optimize", Some(&body))

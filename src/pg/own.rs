@@ -33,6 +33,7 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/activity.sql"),
     include_str!("../../sql/queries/advisor_index_expressions.sql"),
     include_str!("../../sql/queries/advisor_indexes.sql"),
+    include_str!("../../sql/queries/advisor_pattern.sql"),
     include_str!("../../sql/queries/advisor_roles.sql"),
     include_str!("../../sql/queries/advisor_stats.sql"),
     include_str!("../../sql/queries/advisor_table.sql"),

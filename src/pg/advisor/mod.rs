@@ -10,20 +10,23 @@
 //! lower($1)`, for an expression index) and (with a LIMIT) its ORDER BY per
 //! table; resolve the table through the catalog; skip small tables (under
 //! [`MIN_ROWS`]) and candidates whose leading column (or expression, by the
-//! server's `pg_get_indexdef` text) already leads an index; order equality
-//! columns most selective first and drop low-selectivity ones using
-//! `pg_stats`; then, with hypopg, EXPLAIN the statement's generic plan with
-//! and without the hypothetical index and keep the candidate only if the
-//! cost drops by at least [`MIN_SAVING`] (an expression index is kept only
-//! so confirmed: the server then checked it can hold the expression).
-//! Identifiers are quoted; expressions are rebuilt from the parsed
-//! statement and checked to stand as one element of one `CREATE INDEX`;
-//! nothing from a statement is interpolated into SQL but the statement
-//! itself under EXPLAIN (and the hypothetical index, as a parameter of
-//! hypopg's function), and that only through [`super::planner`] (the
-//! planner role, never the agent's). Each statement is advised on in a
-//! savepoint of its own, and skips are counted by reason; a statement
-//! without a suggestion is listed with its reason ([`NotAdvised`]).
+//! server's `pg_get_indexdef` text) already leads an index; a table
+//! compared only with `LIKE` gets no suggestion but, in [`NotAdvised`], the
+//! unconfirmed pattern index that would serve prefix values (a generic plan
+//! of `LIKE $1` never uses one); order equality columns most selective
+//! first and drop low-selectivity ones using `pg_stats`; then, with hypopg,
+//! EXPLAIN the statement's generic plan with and without the hypothetical
+//! index and keep the candidate only if the cost drops by at least
+//! [`MIN_SAVING`] (an expression index is kept only so confirmed: the
+//! server then checked it can hold the expression). Identifiers are quoted;
+//! expressions are rebuilt from the parsed statement and checked to stand
+//! as one element of one `CREATE INDEX`; nothing from a statement is
+//! interpolated into SQL but the statement itself under EXPLAIN (and the
+//! hypothetical index, as a parameter of hypopg's function), and that only
+//! through [`super::planner`] (the planner role, never the agent's). Each
+//! statement is advised on in a savepoint of its own, and skips are counted
+//! by reason; a statement without a suggestion is listed with its reason
+//! ([`NotAdvised`]).
 //!
 //! Kept in one file of about 900 lines on purpose: a pass's steps (pick
 //! the statements, open the planner session, plan each in its savepoint,
@@ -44,6 +47,7 @@ use crate::db::TimedTransaction;
 
 const TABLE: &str = include_str!("../../../sql/queries/advisor_table.sql");
 const INDEXES: &str = include_str!("../../../sql/queries/advisor_indexes.sql");
+const PATTERN: &str = include_str!("../../../sql/queries/advisor_pattern.sql");
 const INDEX_EXPRESSIONS: &str = include_str!("../../../sql/queries/advisor_index_expressions.sql");
 const STATS: &str = include_str!("../../../sql/queries/advisor_stats.sql");
 const ROLES: &str = include_str!("../../../sql/queries/advisor_roles.sql");
@@ -124,6 +128,10 @@ pub struct NotAdvised {
     /// (under 10,000 rows), `low_selectivity`, `already_indexed`,
     /// `expression_unconfirmed` (an expression index is suggested only
     /// once hypopg planned it: the server then checked it can hold it),
+    /// `pattern_unconfirmed` (a column compared with `LIKE $1`: a pattern
+    /// index, in `createStatement`, serves prefix values, but a generic
+    /// plan cannot show it), `pattern_trigram_only` (`LIKE '%…'`: only a
+    /// trigram index, pg_trgm, would serve),
     /// `no_saving` (hypopg: the index would not lower the plan's cost by
     /// 10 %), `catalog_error`.
     pub reason: String,
@@ -137,6 +145,10 @@ pub struct NotAdvised {
     pub calls: u64,
     /// Its total time, ms.
     pub total_ms: f64,
+    /// For `pattern_unconfirmed`: the pattern index that would serve
+    /// prefix values, unconfirmed (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub create_statement: Option<String>,
 }
 
 impl NotAdvised {
@@ -146,6 +158,7 @@ impl NotAdvised {
         Self {
             statement: None,
             tables: None,
+            create_statement: None,
             ..self.clone()
         }
     }
@@ -450,6 +463,7 @@ impl IndexAdvisor {
             tables: Some(tables),
             calls: u64::try_from(statement.cumulative.calls).unwrap_or(0),
             total_ms: statement.cumulative.total_ms,
+            create_statement: None,
         }
     }
 
@@ -468,9 +482,11 @@ impl IndexAdvisor {
             .await?;
         if let Some(reason) = why.reason() {
             *work.advice.skipped.entry(reason).or_default() += 1;
-            work.advice
-                .not_advised
-                .push(self.not_advised(statement, reason, tables));
+            let mut entry = self.not_advised(statement, reason, tables);
+            if why.table == Some(Reason::PatternUnconfirmed) {
+                entry.create_statement = why.pattern.take();
+            }
+            work.advice.not_advised.push(entry);
         }
         Ok(())
     }
@@ -549,6 +565,10 @@ impl IndexAdvisor {
             };
             if table.rows < MIN_ROWS {
                 why.table(Reason::SmallTable);
+                continue;
+            }
+            if only_patterns(&table_use) {
+                Self::pattern(tx, table, &table_use, why).await?;
                 continue;
             }
             let columns = match self
@@ -637,6 +657,51 @@ impl IndexAdvisor {
             }
         }
         Ok(written)
+    }
+
+    /// For a table compared only with `LIKE`: the pattern index that would
+    /// serve a prefix (a `*_pattern_ops` class, or a plain B-tree under the
+    /// C collation), unconfirmed since a generic plan of `LIKE $1` never
+    /// uses an index; or why there is none.
+    async fn pattern(
+        tx: &TimedTransaction<'_>,
+        table: &Table,
+        table_use: &predicates::TableUse,
+        why: &mut Why,
+    ) -> Result<(), ReadError> {
+        let Some(like) = table_use
+            .patterns
+            .iter()
+            .find(|p| p.pattern != predicates::Pattern::Infix)
+        else {
+            why.table(Reason::PatternTrigramOnly);
+            return Ok(());
+        };
+        let Some(row) = tx.query_opt(PATTERN, &[&table.oid, &like.column]).await? else {
+            return Ok(());
+        };
+        let (type_name, c_collation, indexed): (String, bool, bool) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        if indexed {
+            why.table(Reason::AlreadyIndexed);
+            return Ok(());
+        }
+        let class = match (c_collation, type_name.as_str()) {
+            (true, "text" | "varchar" | "bpchar") => "",
+            (false, "text") => " text_pattern_ops",
+            (false, "varchar") => " varchar_pattern_ops",
+            (false, "bpchar") => " bpchar_pattern_ops",
+            // No B-tree serves LIKE on another type.
+            _ => return Ok(()),
+        };
+        why.table(Reason::PatternUnconfirmed);
+        why.pattern = Some(format!(
+            "CREATE INDEX CONCURRENTLY ON {}.{} ({}{class});",
+            quote_ident(&table.schema),
+            quote_ident(&table.name),
+            quote_ident(&like.column)
+        ));
+        Ok(())
     }
 
     /// The index columns for one table's use, or why no index is worth
@@ -749,6 +814,17 @@ impl IndexAdvisor {
     }
 }
 
+/// Whether a table is compared only with `LIKE` (nothing else to index).
+fn only_patterns(table_use: &predicates::TableUse) -> bool {
+    !table_use.patterns.is_empty()
+        && table_use.equality.is_empty()
+        && table_use.range.is_empty()
+        && table_use.order_by.is_empty()
+        && table_use.joined.is_empty()
+        && table_use.equality_expressions.is_empty()
+        && table_use.range_expressions.is_empty()
+}
+
 /// One element of a suggested index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Element {
@@ -796,6 +872,8 @@ enum Reason {
     TableNotFound,
     SmallTable,
     LowSelectivity,
+    PatternTrigramOnly,
+    PatternUnconfirmed,
     AlreadyIndexed,
     ExpressionUnconfirmed,
     NoSaving,
@@ -807,6 +885,8 @@ impl Reason {
             Self::TableNotFound => "table_not_found",
             Self::SmallTable => "small_table",
             Self::LowSelectivity => "low_selectivity",
+            Self::PatternTrigramOnly => "pattern_trigram_only",
+            Self::PatternUnconfirmed => "pattern_unconfirmed",
             Self::AlreadyIndexed => "already_indexed",
             Self::ExpressionUnconfirmed => "expression_unconfirmed",
             Self::NoSaving => "no_saving",
@@ -823,6 +903,8 @@ struct Why {
     statement: Option<&'static str>,
     /// The most telling of its tables' reasons.
     table: Option<Reason>,
+    /// The unconfirmed pattern index, with [`Reason::PatternUnconfirmed`].
+    pattern: Option<String>,
 }
 
 impl Why {
