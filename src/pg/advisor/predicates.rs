@@ -11,6 +11,11 @@
 //! LIMIT, function calls and casts — is well inside the grammar it covers,
 //! and its Display rebuilds an expression from the AST. Statements it rejects are
 //! skipped and counted by the advisor.
+//!
+//! Over 900 lines with its unit tests (from `mod tests` on, about 230):
+//! one walk over the AST gathers every shape (equality, ranges, joins,
+//! expressions, patterns, ORDER BY … LIMIT), and the shapes share its
+//! scope of table aliases; split it by shape when the next ones land.
 
 use std::collections::HashMap;
 
