@@ -801,15 +801,7 @@ async fn index_advice_scenarios() {
     .await;
 
     let hypopg = hypopg_or_loud_skip(&cluster).await;
-    let url = cluster.url("perfscope", "postgres");
-    let agent = TestAgent::start_with(|raw| {
-        raw.database_url = Some(url.clone());
-        raw.read_interval = Some("300".into());
-        // The workload runs as `postgres`; the planner role plans it.
-        raw.planner_user = Some("perfscope_planner".into());
-        raw.plan_roles = Some("postgres".into());
-    })
-    .await;
+    let agent = advisor_agent(&cluster).await;
     let fetch = async || -> Option<Vec<Value>> {
         let stats: Value = agent.admin_json("/api/performance/stats").await?;
         stats["recommendations"]["indexSuggestions"]
@@ -912,6 +904,31 @@ async fn index_advice_scenarios() {
     agent.stop().await;
 }
 
+/// An agent reading the cluster's `postgres` database every 300 ms as the
+/// installed `perfscope` role, planning the workload (run as `postgres`)
+/// through the planner role.
+async fn advisor_agent(cluster: &PgCluster) -> TestAgent {
+    let url = cluster.url("perfscope", "postgres");
+    TestAgent::start_with(|raw| {
+        raw.database_url = Some(url);
+        raw.read_interval = Some("300".into());
+        raw.planner_user = Some("perfscope_planner".into());
+        raw.plan_roles = Some("postgres".into());
+    })
+    .await
+}
+
+/// The stats' index suggestions and not-advised statements, read with the
+/// admin token.
+async fn advice(agent: &TestAgent) -> Option<(Vec<Value>, Vec<Value>)> {
+    let stats: Value = agent.admin_json("/api/performance/stats").await?;
+    let recommendations = &stats["recommendations"];
+    Some((
+        recommendations["indexSuggestions"].as_array()?.clone(),
+        recommendations["notAdvised"].as_array()?.clone(),
+    ))
+}
+
 /// The entries of `notAdvised` whose statement contains `fragment`.
 fn not_advised_for<'a>(not_advised: &'a [Value], fragment: &str) -> Vec<&'a Value> {
     not_advised
@@ -969,22 +986,8 @@ async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advi
     .await;
 
     let hypopg = hypopg_or_loud_skip(&cluster).await;
-    let url = cluster.url("perfscope", "postgres");
-    let agent = TestAgent::start_with(|raw| {
-        raw.database_url = Some(url.clone());
-        raw.read_interval = Some("300".into());
-        raw.planner_user = Some("perfscope_planner".into());
-        raw.plan_roles = Some("postgres".into());
-    })
-    .await;
-    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
-        let stats: Value = agent.admin_json("/api/performance/stats").await?;
-        let recommendations = &stats["recommendations"];
-        Some((
-            recommendations["indexSuggestions"].as_array()?.clone(),
-            recommendations["notAdvised"].as_array()?.clone(),
-        ))
-    };
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
     let (suggestions, not_advised) = eventually("the join's suggestion", async || {
         fetch()
             .await
@@ -1128,22 +1131,8 @@ async fn expression_indexes_for_a_function_or_a_cast_of_a_column() {
     )
     .await;
 
-    let url = cluster.url("perfscope", "postgres");
-    let agent = TestAgent::start_with(|raw| {
-        raw.database_url = Some(url.clone());
-        raw.read_interval = Some("300".into());
-        raw.planner_user = Some("perfscope_planner".into());
-        raw.plan_roles = Some("postgres".into());
-    })
-    .await;
-    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
-        let stats: Value = agent.admin_json("/api/performance/stats").await?;
-        let recommendations = &stats["recommendations"];
-        Some((
-            recommendations["indexSuggestions"].as_array()?.clone(),
-            recommendations["notAdvised"].as_array()?.clone(),
-        ))
-    };
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
     let (suggestions, not_advised) = eventually("the expression suggestions", async || {
         fetch().await.filter(|(s, n)| {
             suggestion_for(s, "public.users").len() >= 2
@@ -1274,22 +1263,8 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
     )
     .await;
 
-    let url = cluster.url("perfscope", "postgres");
-    let agent = TestAgent::start_with(|raw| {
-        raw.database_url = Some(url.clone());
-        raw.read_interval = Some("300".into());
-        raw.planner_user = Some("perfscope_planner".into());
-        raw.plan_roles = Some("postgres".into());
-    })
-    .await;
-    let fetch = async || -> Option<(Vec<Value>, Vec<Value>)> {
-        let stats: Value = agent.admin_json("/api/performance/stats").await?;
-        let recommendations = &stats["recommendations"];
-        Some((
-            recommendations["indexSuggestions"].as_array()?.clone(),
-            recommendations["notAdvised"].as_array()?.clone(),
-        ))
-    };
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
     let (suggestions, not_advised) = eventually("the pattern entries", async || {
         fetch().await.filter(|(_, n)| {
             !not_advised_for(n, "username like").is_empty()
