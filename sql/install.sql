@@ -47,7 +47,16 @@ GRANT pg_monitor TO perfscope;
 -- its own returns each sequence's name, last value and maximum, and
 -- nothing else. It runs as its owner (the superuser running this file),
 -- takes no argument, pins its search_path, and only the perfscope role may
--- call it.
+-- call it. A schema of that name made earlier by a role that is not a
+-- superuser is refused: its owner could replace the function.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner
+             WHERE n.nspname = 'perfscope' AND NOT r.rolsuper) THEN
+    RAISE EXCEPTION 'schema perfscope exists and is owned by a role that is not a superuser: drop it (or check who made it) before installing';
+  END IF;
+END
+$$;
 CREATE SCHEMA IF NOT EXISTS perfscope;
 REVOKE ALL ON SCHEMA perfscope FROM PUBLIC;
 GRANT USAGE ON SCHEMA perfscope TO perfscope;

@@ -572,3 +572,35 @@ async fn a_statement_cannot_make_the_agent_allocate() {
     let rss = support::resident_bytes(child.0.id());
     assert!(rss < 256 * 1024 * 1024, "resident {rss} bytes");
 }
+
+/// A database user who made a schema named `perfscope` before the install
+/// could later replace the SECURITY DEFINER helper in it: the install
+/// refuses such a schema, and creates nothing in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_perfscope_schema_made_first_by_a_database_user_stops_the_install() {
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE squatter; CREATE SCHEMA perfscope AUTHORIZATION squatter;",
+        )
+        .await;
+    let refusal = cluster
+        .try_install()
+        .await
+        .expect_err("the install refuses");
+    assert!(refusal.contains("schema perfscope"), "{refusal}");
+    let admin = connect(&cluster, "postgres", "check").await;
+    let helpers: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_proc WHERE proname = 'sequence_positions'",
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(helpers, 0);
+    // Once the schema is gone, the install goes through.
+    cluster.exec("postgres", "DROP SCHEMA perfscope").await;
+    cluster.try_install().await.expect("the install");
+}

@@ -63,10 +63,20 @@ impl PgCluster {
     /// Runs sql/install.sql (extensions, the least-privilege `perfscope`
     /// role) as the superuser.
     pub async fn install(&self) {
+        self.try_install()
+            .await
+            .unwrap_or_else(|e| panic!("sql/install.sql: {e}"));
+    }
+
+    /// Runs sql/install.sql as the superuser: the server's refusal, if any.
+    pub async fn try_install(&self) -> Result<(), String> {
         let install =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/install.sql"))
                 .expect("sql/install.sql");
-        self.exec("postgres", &install).await;
+        self.cluster
+            .exec("postgres", &install)
+            .await
+            .map_err(|e| perfscope::db::error_text::postgres(&e))
     }
 
     /// Turns TLS on with this certificate (chain) and key.
