@@ -504,7 +504,7 @@ impl IndexAdvisor {
         let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
             return Ok(Vec::new());
         };
-        let uses = match predicates::analyze(raw) {
+        let uses = match predicates::read(raw) {
             Ok(analysis) if !analysis.supported => {
                 why.statement("unsupported");
                 return Ok(Vec::new());

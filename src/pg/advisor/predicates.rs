@@ -101,7 +101,7 @@ pub struct IndexExpression {
 
 /// What the advisor reads off one statement.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Analysis {
+pub struct Reading {
     /// The tables it filters or orders, with their columns.
     pub uses: Vec<TableUse>,
     /// Whether the statement is of a shape the advisor reads (a plain
@@ -679,12 +679,12 @@ fn from_query(query: &Query, scope: &mut Scope) {
 
 /// The tables a statement filters or orders, with their columns.
 pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
-    analyze(sql).map(|analysis| analysis.uses)
+    read(sql).map(|reading| reading.uses)
 }
 
 /// The tables a statement filters or orders, with their columns, and
 /// whether it is of a shape the advisor reads at all.
-pub fn analyze(sql: &str) -> Result<Analysis, Unparsable> {
+pub fn read(sql: &str) -> Result<Reading, Unparsable> {
     let statements =
         Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Unparsable(e.to_string()))?;
     let mut scope = Scope::default();
@@ -727,7 +727,7 @@ pub fn analyze(sql: &str) -> Result<Analysis, Unparsable> {
             || !u.range_expressions.is_empty()
             || !u.patterns.is_empty()
     });
-    Ok(Analysis { uses, supported })
+    Ok(Reading { uses, supported })
 }
 
 #[cfg(test)]
@@ -806,17 +806,13 @@ mod tests {
     #[test]
     fn unsupported_shapes_are_told_apart() {
         assert!(
-            analyze("select * from t where a = $1")
+            read("select * from t where a = $1")
                 .expect("parses")
                 .supported
         );
+        assert!(!read("insert into t values ($1)").expect("parses").supported);
         assert!(
-            !analyze("insert into t values ($1)")
-                .expect("parses")
-                .supported
-        );
-        assert!(
-            !analyze("select a from t where a = $1 union select a from u")
+            !read("select a from t where a = $1 union select a from u")
                 .expect("parses")
                 .supported
         );
