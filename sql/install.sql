@@ -93,6 +93,11 @@ BEGIN
   END IF;
 END
 $$;
+-- The advisor may plan a statement with real parameter values the host
+-- app's pool sampled, bound as parameters (never in a statement's text);
+-- the server must not log them beside the statements it logs. The
+-- advisor plans no sample in a session where this is not 0.
+ALTER ROLE perfscope_planner SET log_parameter_max_length = 0;
 
 -- Optional, each for one feature; uncomment what you want.
 --

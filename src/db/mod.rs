@@ -19,6 +19,8 @@ pub mod paginate;
 #[cfg(feature = "postgres")]
 pub mod pool;
 #[cfg(feature = "postgres")]
+pub mod samples;
+#[cfg(feature = "postgres")]
 mod query_span;
 pub mod slow_log;
 #[cfg(feature = "postgres")]

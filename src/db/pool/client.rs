@@ -16,6 +16,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::sampling;
 use super::shared::Shared;
 use super::timing::{SharedRef, TimedSql, TimedStatement, timed};
 use crate::db::budget::BudgetPermit;
@@ -33,6 +34,13 @@ macro_rules! timed_methods {
         ) -> Result<Vec<Row>, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
             let cached = sql.cached(&SharedRef(shared));
+            if sampling::due(shared, &cached, params.len()) {
+                let work = async {
+                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
+                    driver.query(&statement, params).await
+                };
+                return timed(shared, &cached, op, work).await;
+            }
             timed(shared, &cached, op, driver.query(sql.statement(), params)).await
         }
 
@@ -44,6 +52,13 @@ macro_rules! timed_methods {
         ) -> Result<Row, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
             let cached = sql.cached(&SharedRef(shared));
+            if sampling::due(shared, &cached, params.len()) {
+                let work = async {
+                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
+                    driver.query_one(&statement, params).await
+                };
+                return timed(shared, &cached, op, work).await;
+            }
             timed(
                 shared,
                 &cached,
@@ -61,6 +76,13 @@ macro_rules! timed_methods {
         ) -> Result<Option<Row>, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
             let cached = sql.cached(&SharedRef(shared));
+            if sampling::due(shared, &cached, params.len()) {
+                let work = async {
+                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
+                    driver.query_opt(&statement, params).await
+                };
+                return timed(shared, &cached, op, work).await;
+            }
             timed(
                 shared,
                 &cached,
@@ -78,6 +100,13 @@ macro_rules! timed_methods {
         ) -> Result<u64, tokio_postgres::Error> {
             let (driver, shared, op) = self.parts();
             let cached = sql.cached(&SharedRef(shared));
+            if sampling::due(shared, &cached, params.len()) {
+                let work = async {
+                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
+                    driver.execute(&statement, params).await
+                };
+                return timed(shared, &cached, op, work).await;
+            }
             timed(shared, &cached, op, driver.execute(sql.statement(), params)).await
         }
 

@@ -31,6 +31,8 @@
 //!   labels, connector, budget);
 //! - `timing`: [`TimedSql`], [`TimedStatement`] and the `timed` core every
 //!   statement goes through;
+//! - `sampling`: on the rare call that is due, the bound values into
+//!   [`crate::db::samples`] (a host app's pool only);
 //! - `client`: [`TimedClient`], [`TimedTransaction`], [`NamedClient`],
 //!   [`NamedTransaction`];
 //! - `settings`: [`PoolSettings`] and the default timeouts;
@@ -43,6 +45,7 @@
 mod client;
 mod error;
 mod open;
+mod sampling;
 mod settings;
 mod shared;
 mod status;

@@ -32,6 +32,10 @@ pub const STATEMENT_CACHE_CAPACITY: usize = 4_096;
 pub struct CachedStatement {
     pub(super) info: Arc<StatementInfo>,
     pub(super) series: AtomicHistogram,
+    /// The text as the app sent it (the key of its parameter samples).
+    pub(super) text: Box<str>,
+    /// Calls so far, for [`crate::db::samples::due`].
+    pub(super) calls: AtomicU64,
 }
 
 /// What the pool and its clients share.
@@ -66,6 +70,8 @@ impl Shared {
         let info = Arc::new(CachedStatement {
             series: self.insights.duration_series(&info),
             info,
+            text: sql.into(),
+            calls: AtomicU64::new(0),
         });
         let mut cache = self.statements.write();
         if cache.len() >= STATEMENT_CACHE_CAPACITY {

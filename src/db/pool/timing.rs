@@ -29,6 +29,12 @@ pub trait TimedSql: Sync {
     /// What perfscope records about it.
     #[doc(hidden)]
     fn cached(&self, pool: &SharedRef<'_>) -> Arc<CachedStatement>;
+    /// The driver's prepared statement, when it is one (a text is
+    /// prepared by the driver on each call).
+    #[doc(hidden)]
+    fn prepared(&self) -> Option<&Statement> {
+        None
+    }
 }
 
 /// Opaque access to the pool's statement cache, for [`TimedSql`].
@@ -70,6 +76,10 @@ impl TimedSql for TimedStatement {
 
     fn cached(&self, _pool: &SharedRef<'_>) -> Arc<CachedStatement> {
         self.cached.clone()
+    }
+
+    fn prepared(&self) -> Option<&Statement> {
+        Some(&self.statement)
     }
 }
 

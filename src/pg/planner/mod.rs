@@ -37,9 +37,12 @@
 //! runs as the planner role (the role check, the trust check, PREPARE,
 //! EXPLAIN, the rollback and the backstop that ends a stuck backend) is
 //! read in one place when auditing what users' statements can reach; the
-//! lexer that feeds the trust check is apart in `inventory.rs`.
+//! lexer that feeds the trust check is apart in `inventory.rs`, and the
+//! EXPLAIN with real parameter values bound (never written into SQL) in
+//! `sampled.rs`.
 
 pub mod inventory;
+mod sampled;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,6 +53,7 @@ use serde_json::Value;
 use crate::config::PlannerConfig;
 use crate::db::budget::{BudgetPermit, ConnectionBudget, server_key};
 use crate::db::connect::{ConnectOptions, Connector};
+use crate::db::samples::Sample;
 
 const UNTRUSTED: &str = include_str!("../../../sql/queries/planner_untrusted.sql");
 /// Why the session's own role may not plan, or NULL: a superuser or a role
@@ -96,6 +100,11 @@ pub enum PlanError {
     /// The advisor's pass has spent the time it has for planning.
     #[error("the pass has no time left to plan")]
     PassDeadline,
+    /// A sample of real parameter values was not planned (its reason: the
+    /// server types a parameter differently now, or it would log bound
+    /// values); see [`Mode::Sampled`].
+    #[error("the sampled values were not planned: {0}")]
+    SampleRefused(&'static str),
 }
 
 impl PlanError {
@@ -113,6 +122,7 @@ impl PlanError {
             Self::Timeout => "plan_timeout",
             Self::Unavailable(_) => "planner_unavailable",
             Self::PassDeadline => "pass_deadline",
+            Self::SampleRefused(reason) => reason,
         }
     }
 }
@@ -400,7 +410,21 @@ pub enum Mode<'a> {
     Hypothetical(&'a str),
     /// EXPLAIN (ANALYZE, BUFFERS) with these values, quoted by the server.
     Analyze(&'a [Option<String>]),
+    /// The custom plan for real parameter values sampled by the host app's
+    /// pool ([`crate::db::samples`]), with a hypothetical index first when
+    /// `index` is given. The values are bound over the extended protocol,
+    /// never written into a statement's text; see [`sampled`].
+    Sampled {
+        /// The sampled values, bound as they were encoded.
+        values: &'a Sample,
+        /// The hypothetical index to create first (hypopg).
+        index: Option<&'a str>,
+    },
 }
+
+/// Pins `search_path` to `pg_catalog, "<the statement's role>", public`
+/// for the rest of the transaction ($1: the role).
+const SEARCH_PATH: &str = "SELECT /* perfscope */ pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)";
 
 static PREPARED: AtomicU64 = AtomicU64::new(0);
 
@@ -585,8 +609,10 @@ async fn plan_in_savepoint(
         .batch_execute("/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_plan")
         .await?;
     // Hypothetical indexes and prepared statements outlive a savepoint.
-    if matches!(mode, Mode::Hypothetical(_))
-        && let Some(reset) = hypopg_call(client, "hypopg_reset()").await?
+    if matches!(
+        mode,
+        Mode::Hypothetical(_) | Mode::Sampled { index: Some(_), .. }
+    ) && let Some(reset) = hypopg_call(client, "hypopg_reset()").await?
     {
         client
             .batch_execute(&format!("/* perfscope */ SELECT {reset}"))
@@ -615,7 +641,12 @@ async fn explain(
     name: &str,
     prepared: &mut bool,
 ) -> Result<Value, PlanError> {
-    if let Mode::Hypothetical(index) = mode {
+    let hypothetical = match mode {
+        Mode::Hypothetical(index) => Some(index),
+        Mode::Sampled { index, .. } => index,
+        _ => None,
+    };
+    if let Some(index) = hypothetical {
         let Some(create) = hypopg_call(client, "hypopg_create_index($1)").await? else {
             return Err(PlanError::Failed("hypopg is not installed".into()));
         };
@@ -625,6 +656,9 @@ async fn explain(
                 &[&index],
             )
             .await?;
+    }
+    if let Mode::Sampled { values, .. } = mode {
+        return sampled::explain(client, statement, params, values).await;
     }
     let analyze = match mode {
         Mode::Analyze(values) => Some(values),
@@ -650,12 +684,7 @@ async fn explain(
             .batch_execute("/* perfscope */ SET LOCAL plan_cache_mode = force_generic_plan")
             .await?;
     }
-    client
-        .execute(
-            "SELECT /* perfscope */ pg_catalog.set_config('search_path', 'pg_catalog, ' || pg_catalog.quote_ident($1) || ', public', true)",
-            &[&statement.role],
-        )
-        .await?;
+    client.execute(SEARCH_PATH, &[&statement.role]).await?;
     // A prepared statement under force_generic_plan on every version
     // (EXPLAIN (GENERIC_PLAN) of PostgreSQL 16 refuses `$n` sent over the
     // extended protocol, which the statement text must use).

@@ -1,0 +1,46 @@
+//! The pool's side of [`crate::db::samples`]: on the rare call that is
+//! due, the statement is prepared here (what the driver does anyway for a
+//! SQL text: one Parse, then Bind/Execute) so its parameter types are
+//! known, and the bound values are encoded against them into the store.
+//!
+//! Only a host app's pool samples (one without a connection budget): the
+//! agent's own statements are not the workload the advisor plans.
+
+use std::sync::atomic::Ordering;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement};
+
+use super::shared::{CachedStatement, Shared};
+use super::timing::TimedSql;
+use crate::db::samples::{self, Sample};
+
+/// Whether this call's values are sampled: one atomic add per call with
+/// parameters, on a host app's pool.
+pub(super) fn due(shared: &Shared, cached: &CachedStatement, params: usize) -> bool {
+    params > 0
+        && shared.budget.is_none()
+        && samples::due(cached.calls.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The prepared statement for `sql` (prepared now for a text), after its
+/// values are kept in the process's sample store.
+pub(super) async fn prepared<C, S>(
+    driver: &C,
+    sql: &S,
+    cached: &CachedStatement,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Statement, tokio_postgres::Error>
+where
+    C: GenericClient + Sync,
+    S: TimedSql + ?Sized,
+{
+    let statement = match sql.prepared() {
+        Some(statement) => statement.clone(),
+        None => driver.prepare(&cached.text).await?,
+    };
+    if let Some(sample) = Sample::encode(statement.params(), params) {
+        samples::store().record(&cached.text, sample);
+    }
+    Ok(statement)
+}
