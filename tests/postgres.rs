@@ -2343,3 +2343,171 @@ async fn health_findings_are_right_under_the_installed_grants() {
     assert!(finding("sequence_exhaustion").await.is_none());
     agent.stop().await;
 }
+
+/// A skewed `tasks.status` (100,000 rows: `done` 60 %, `open` 39.9 %, and
+/// a rare status 0.1 %, whose text is built in SQL from `rare_sql` so the
+/// setup never writes it), readable by the planner role; the app's role
+/// logs no bound parameters (only the agent's are under test).
+async fn skewed_tasks(cluster: &PgCluster, rare_sql: &str) {
+    cluster
+        .exec(
+            "postgres",
+            &format!(
+                "CREATE TABLE tasks (id int PRIMARY KEY, status text NOT NULL, note text NOT NULL);
+                 INSERT INTO tasks SELECT g,
+                     CASE WHEN g % 1000 = 0 THEN {rare_sql} WHEN g % 1000 < 400 THEN 'open' ELSE 'done' END,
+                     'note ' || g
+                   FROM generate_series(1, 100000) g;
+                 ANALYZE tasks;
+                 GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;
+                 ALTER ROLE postgres SET log_parameter_max_length = 0;"
+            ),
+        )
+        .await;
+}
+
+/// Runs `sql` `times` times through a timed pool of this process (so its
+/// first calls' values are sampled), cycling through `values`.
+async fn through_the_timed_pool(cluster: &PgCluster, sql: &str, values: &[&str], times: usize) {
+    let perfscope = perfscope_with("1000");
+    let pool = support::pg::pool(&perfscope, cluster).await;
+    let client = pool.get().await.expect("client");
+    for i in 0..times {
+        let value = values[i % values.len()];
+        client
+            .query(sql, &[&value])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+/// The index suggested for `public.tasks` from sampled values, once there.
+async fn sampled_suggestion(agent: &TestAgent) -> (Value, Vec<Value>) {
+    eventually("a suggestion from sampled values", async || {
+        let (suggestions, not_advised) = advice(agent).await?;
+        let tasks = suggestion_for(&suggestions, "public.tasks")
+            .into_iter()
+            .find(|s| s["plannedWith"] == "sampled_values")?
+            .clone();
+        Some((tasks, not_advised))
+    })
+    .await
+}
+
+/// Real parameter values: a status held by 0.1 % of the rows needs an
+/// index the generic plan (and `pg_stats`: three distinct values) refuses.
+/// The statement run through the timed pool with the rare and a common
+/// value gets the index, planned with the sampled values and helping one
+/// of the two; the same filter run without the pool (no samples) is still
+/// refused as low-selectivity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_parameter_values_make_the_index_for_a_rare_value() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    skewed_tasks(&cluster, "'urgent'").await;
+    if !hypopg_or_loud_skip(&cluster).await {
+        return;
+    }
+    through_the_timed_pool(
+        &cluster,
+        "SELECT id, note FROM tasks WHERE status = $1",
+        &["urgent", "done"],
+        10,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT note FROM tasks WHERE status = $1",
+        &[&"urgent"],
+        10,
+    )
+    .await;
+
+    let agent = advisor_agent(&cluster).await;
+    let (tasks, not_advised) = sampled_suggestion(&agent).await;
+    assert_eq!(tasks["columns"], serde_json::json!(["status"]), "{tasks}");
+    assert_eq!(
+        tasks["createStatement"],
+        "CREATE INDEX CONCURRENTLY ON \"public\".\"tasks\" (\"status\");"
+    );
+    assert_eq!(tasks["confirmedBy"], "hypopg", "{tasks}");
+    assert_eq!(tasks["sampledValuesPlanned"], 2, "{tasks}");
+    assert_eq!(tasks["sampledValuesHelped"], 1, "{tasks}");
+    assert_eq!(
+        tasks["helps"],
+        serde_json::json!(["select id, note from tasks where status = $1"]),
+        "{tasks}"
+    );
+    let (Some(before), Some(after)) = (tasks["costBefore"].as_f64(), tasks["costAfter"].as_f64())
+    else {
+        panic!("no costs: {tasks}");
+    };
+    assert!(after < before * 0.5, "{tasks}");
+    // Without samples: refused, from the generic plan's point of view.
+    let unsampled = not_advised_for(&not_advised, "select note from tasks");
+    assert_eq!(unsampled.len(), 1, "{not_advised:?}");
+    assert_eq!(unsampled[0]["reason"], "low_selectivity", "{not_advised:?}");
+    agent.stop().await;
+}
+
+/// Sampled values never leave the process: with every statement logged,
+/// once the advisor planned a distinctive sampled value (its suggestion
+/// says so), the value is in no statement text (pg_stat_statements,
+/// pg_stat_activity), nowhere in the server's log, and not in the API's
+/// answers or the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampled_values_are_never_written_into_sql_logs_or_answers() {
+    let secret = "urgent-7f3a9c";
+    let cluster = PgCluster::start_with("log_statement = 'all'\nlog_min_duration_statement = 0\n");
+    cluster.install().await;
+    // 0x7f3a9c = 8338076: the setup never writes the value itself.
+    skewed_tasks(&cluster, "'urgent-' || to_hex(8338076)").await;
+    if !hypopg_or_loud_skip(&cluster).await {
+        return;
+    }
+    through_the_timed_pool(
+        &cluster,
+        "SELECT id FROM tasks WHERE status = $1 ORDER BY id",
+        &[secret, "done"],
+        6,
+    )
+    .await;
+    let agent = advisor_agent(&cluster).await;
+    let (tasks, _) = sampled_suggestion(&agent).await;
+    assert_eq!(tasks["sampledValuesHelped"], 1, "{tasks}");
+
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    let task = tokio::spawn(connection);
+    for view in ["pg_stat_statements", "pg_stat_activity"] {
+        let found: i64 = client
+            .query_one(
+                format!("SELECT count(*) FROM {view} WHERE strpos(query, 'urgent-' || to_hex(8338076)) > 0")
+                    .as_str(),
+                &[],
+            )
+            .await
+            .expect(view)
+            .get(0);
+        assert_eq!(found, 0, "{view} holds the sampled value");
+    }
+    drop(client);
+    let _ = task.await;
+    let log = cluster.server_log();
+    // The log does show the planner's statements (so the search is real).
+    assert!(
+        log.contains("EXPLAIN (FORMAT JSON) SELECT id FROM tasks WHERE status = $1"),
+        "the planner's statement is not logged: {}",
+        &log[log.len().saturating_sub(4000)..]
+    );
+    assert!(!log.contains(secret), "the server log holds the sampled value");
+    let admin = stats(&agent, true).await.to_string();
+    let public = stats(&agent, false).await.to_string();
+    let metrics = metrics_text(&agent).await;
+    for (what, text) in [("admin stats", admin), ("public stats", public), ("metrics", metrics)] {
+        assert!(!text.contains(secret), "{what} hold the sampled value");
+    }
+    agent.stop().await;
+}
