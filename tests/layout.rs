@@ -128,3 +128,45 @@ fn measurement_points_use_the_exporter_set_never_one_exporter() {
         never(point, &["telemetry::sentry", "telemetry::otlp"]);
     }
 }
+
+#[test]
+fn sampled_values_are_read_only_where_they_are_planned() {
+    // The store exports nothing itself…
+    never(
+        "db/samples.rs",
+        &[
+            "metrics",
+            "trace",
+            "telemetry",
+            "alerts",
+            "history",
+            "findings",
+            "service",
+            "api",
+            "ui",
+        ],
+    );
+    // …and only the pool (writing), the planner and the advisor (reading)
+    // name it.
+    for outside in [
+        "api",
+        "ui",
+        "service",
+        "findings",
+        "history",
+        "metrics",
+        "telemetry",
+        "trace",
+        "alerts",
+        "http",
+        "runtime",
+        "cache",
+        "config",
+        "perfscope",
+        "perfscope.rs",
+        "pg/readers",
+        "pg/actions",
+    ] {
+        never(outside, &["db::samples"]);
+    }
+}

@@ -19,9 +19,9 @@ pub mod paginate;
 #[cfg(feature = "postgres")]
 pub mod pool;
 #[cfg(feature = "postgres")]
-pub mod samples;
-#[cfg(feature = "postgres")]
 mod query_span;
+#[cfg(feature = "postgres")]
+pub mod samples;
 pub mod slow_log;
 #[cfg(feature = "postgres")]
 mod ssl_mode;

@@ -284,7 +284,10 @@ mod tests {
         let store = SampleStore::default();
         let sample = text_sample("urgent-7f3a9c");
         store.record("SELECT 1 WHERE s = $1", sample.clone());
-        let printed = format!("{store:?} {sample:?} {:?}", store.get("SELECT 1 WHERE s = $1"));
+        let printed = format!(
+            "{store:?} {sample:?} {:?}",
+            store.get("SELECT 1 WHERE s = $1")
+        );
         assert!(!printed.contains("urgent"), "{printed}");
         assert!(printed.contains("text"), "{printed}");
     }

@@ -32,7 +32,8 @@
 //! the statements, open the planner session, plan each in its savepoint,
 //! confirm with hypopg, count the skips) read in order in one place, which
 //! is how the advisor is audited; the predicate parsing is apart in
-//! `predicates.rs`.
+//! `predicates.rs`, and the second basis, custom plans for real parameter
+//! values sampled in this process, in `sampled.rs`.
 
 pub mod predicates;
 mod sampled;
@@ -188,6 +189,8 @@ pub struct Advice {
     /// Statements (or plans) not advised on, by reason: those of
     /// [`NotAdvised::reason`] and, for plans, `no_planner`,
     /// `role_not_listed`, `untrusted_code`, `plan_failed`, `plan_timeout`,
+    /// `sample_types_differ`, `sample_would_be_logged` (a sampled value's
+    /// plan, see `sampled.rs`),
     /// … (see `PlanError::reason`).
     pub skipped: BTreeMap<&'static str, u64>,
     /// The considered statements that got no suggestion, each with the
@@ -571,7 +574,10 @@ impl IndexAdvisor {
                 work.advice.seq_scans.insert(statement.queryid, large);
             }
         }
-        let samples = sampled::samples(raw, planned.is_some() && before.is_some() && work.advice.hypopg);
+        let samples = sampled::samples(
+            raw,
+            planned.is_some() && before.is_some() && work.advice.hypopg,
+        );
         for table_use in uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
             let Some(Some(table)) = work.tables.get(&key) else {
@@ -619,7 +625,10 @@ impl IndexAdvisor {
             };
             if low_only {
                 // Only real values can show such an index pays.
-                if !self.advise_sampled(&mut work.planner, &mut work.advice, &mut work.found, case).await {
+                if !self
+                    .advise_sampled(&mut work.planner, &mut work.advice, &mut work.found, case)
+                    .await
+                {
                     why.table(Reason::LowSelectivity);
                 } else {
                     why.advised = true;
@@ -646,7 +655,15 @@ impl IndexAdvisor {
                         // Planned, but the planner would not use it enough
                         // for unknown values; perhaps for real ones.
                         Ok(_) => {
-                            if self.advise_sampled(&mut work.planner, &mut work.advice, &mut work.found, case).await {
+                            if self
+                                .advise_sampled(
+                                    &mut work.planner,
+                                    &mut work.advice,
+                                    &mut work.found,
+                                    case,
+                                )
+                                .await
+                            {
                                 why.advised = true;
                             } else {
                                 why.table(Reason::NoSaving);

@@ -142,10 +142,7 @@ impl IndexAdvisor {
             if before > 0.0 && 1.0 - after / before >= MIN_SAVING {
                 verdict.helped += 1;
                 let saving = 1.0 - after / before;
-                if verdict
-                    .best
-                    .is_none_or(|(b, a)| saving > 1.0 - a / b)
-                {
+                if verdict.best.is_none_or(|(b, a)| saving > 1.0 - a / b) {
                     verdict.best = Some((before, after));
                 }
             }

@@ -413,7 +413,7 @@ pub enum Mode<'a> {
     /// The custom plan for real parameter values sampled by the host app's
     /// pool ([`crate::db::samples`]), with a hypothetical index first when
     /// `index` is given. The values are bound over the extended protocol,
-    /// never written into a statement's text; see [`sampled`].
+    /// never written into a statement's text; see `planner/sampled.rs`.
     Sampled {
         /// The sampled values, bound as they were encoded.
         values: &'a Sample,

@@ -138,6 +138,7 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 costs: s.cost_before.zip(s.cost_after),
                 saving: s.estimated_saving,
                 confirmed_by: s.confirmed_by,
+                sampled: s.sampled_values_helped.zip(s.sampled_values_planned),
             })
             .collect();
         let not_advised = found
@@ -192,6 +193,9 @@ pub struct SuggestionRow {
     pub saving: Option<f64>,
     /// `hypopg` or `statistics`.
     pub confirmed_by: String,
+    /// Planned with real parameter values sampled in this process: how
+    /// many samples it helps, of how many.
+    pub sampled: Option<(u32, u32)>,
 }
 
 /// A top statement the advisor made no suggestion for.
@@ -280,6 +284,7 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         (s.database) " · helps " (s.helps.len()) " statement(s), "
                         (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
                         @if let Some((before, after)) = s.costs { " · cost " (format!("{before:.0} → {after:.0}")) }
+                        @if let Some((helped, planned)) = s.sampled { " · planned with real parameter values: helps " (helped) " of " (planned) " sampled" }
                     }
                     @for statement in &s.helps {
                         div.helps { (sql(statement)) }
@@ -360,6 +365,7 @@ mod tests {
                     costs: Some((1_500.0, 8.0)),
                     saving: Some(0.9947),
                     confirmed_by: "hypopg".into(),
+                    sampled: Some((1, 4)),
                 }],
                 maintenance: true,
                 ..Default::default()
@@ -372,6 +378,10 @@ mod tests {
         assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
         assert!(page.contains("−99 % planner cost"), "{page}");
         assert!(page.contains("1500 → 8"), "{page}");
+        assert!(
+            page.contains("planned with real parameter values: helps 1 of 4 sampled"),
+            "{page}"
+        );
         assert!(
             page.contains("name=\"csrf\" value=\"csrf-token-value\""),
             "{page}"
