@@ -13,8 +13,11 @@
 //! statement. What the server would log beside a statement, its bound
 //! parameters, is refused too: a session that would log them
 //! (`log_parameter_max_length` not 0; `sql/install.sql` sets it to 0 for
-//! the planner role) plans no sample, and errors are reported without the
-//! server's text (a folded cast can quote a value in its message).
+//! the planner role) or the custom plan (auto_explain loaded and on) plans
+//! no sample; the session turns off what it may itself (parameters logged
+//! with an error, `debug_print_*` plan trees); and errors are reported
+//! without the server's text (a folded cast can quote a value in its
+//! message).
 
 use serde_json::Value;
 use tokio_postgres::types::ToSql;
@@ -33,19 +36,25 @@ pub(super) async fn explain(
     if values.params().len() != params {
         return Err(PlanError::SampleRefused("sample_types_differ"));
     }
-    let logged: String = client
+    // Bound parameters beside logged statements (superuser-only to
+    // change), and auto_explain, which would log the custom plan with the
+    // values folded into it: either refuses the sample.
+    let row = client
         .query_one(
-            "SELECT /* perfscope */ pg_catalog.current_setting('log_parameter_max_length')",
+            "SELECT /* perfscope */ pg_catalog.current_setting('log_parameter_max_length'), COALESCE(pg_catalog.current_setting('auto_explain.log_min_duration', true), '-1')",
             &[],
         )
-        .await?
-        .try_get(0)?;
-    if logged != "0" {
+        .await?;
+    let (parameters, auto_explain): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+    if parameters != "0" || auto_explain != "-1" {
         return Err(PlanError::SampleRefused("sample_would_be_logged"));
     }
+    // What a session may turn off itself: parameters logged with an
+    // error, and plan trees (with the values as constants) printed to the
+    // log.
     client
         .batch_execute(
-            "/* perfscope */ SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL log_parameter_max_length_on_error = 0",
+            "/* perfscope */ SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL log_parameter_max_length_on_error = 0; SET LOCAL debug_print_plan = off; SET LOCAL debug_print_parse = off; SET LOCAL debug_print_rewritten = off",
         )
         .await?;
     client.execute(SEARCH_PATH, &[&statement.role]).await?;
