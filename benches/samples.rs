@@ -26,7 +26,11 @@ fn sampling(c: &mut Criterion) {
     c.bench_function("sampled call: encode 2 values + record", |b| {
         b.iter(|| {
             i = i.wrapping_add(1);
-            let status = if i.is_multiple_of(2) { "urgent" } else { "done" };
+            let status = if i.is_multiple_of(2) {
+                "urgent"
+            } else {
+                "done"
+            };
             let limit = (i % 8) as i32;
             if let Some(sample) = Sample::encode(&types, &[&status, &limit]) {
                 store.record(
