@@ -2522,3 +2522,49 @@ async fn sampled_values_are_never_written_into_sql_logs_or_answers() {
     }
     agent.stop().await;
 }
+
+/// The host app's pool samples the first calls of each text (a text or a
+/// prepared statement), then rarely; the agent's own (budgeted) pools never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timed_pool_samples_a_host_pools_first_calls_only() {
+    use perfscope::db::samples::{self, Sample};
+    use tokio_postgres::types::Type;
+    let cluster = PgCluster::start();
+    setup_schema(&cluster).await;
+    let perfscope = perfscope_with("1000");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
+    let client = pool.get().await.expect("client");
+    let text = "SELECT email FROM users WHERE id = $1 /* sampling test */";
+    // The first four calls are all 1; calls 5 to 8 are not due.
+    for id in [1i32, 1, 1, 1, 2, 3, 4, 5] {
+        client.query(text, &[&id]).await.expect("query");
+    }
+    let one = Sample::encode(&[Type::INT4], &[&1i32]).expect("encodes");
+    assert_eq!(samples::store().get(text), vec![one]);
+    let prepared_text = "SELECT id FROM orders WHERE user_id = $1 /* sampling test */";
+    let statement = client.prepare(prepared_text).await.expect("prepare");
+    for id in [7i32, 8] {
+        client.query(&statement, &[&id]).await.expect("query");
+    }
+    assert_eq!(samples::store().get(prepared_text).len(), 2);
+
+    let budgeted = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings {
+                budget: Some(perfscope.connection_budget().clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pool");
+    let own = "SELECT email FROM users WHERE id = $1 /* the agent's own */";
+    budgeted
+        .get()
+        .await
+        .expect("client")
+        .query(own, &[&3i32])
+        .await
+        .expect("query");
+    assert!(samples::store().get(own).is_empty());
+}
