@@ -2502,7 +2502,7 @@ async fn sampled_values_are_never_written_into_sql_logs_or_answers() {
     let log = cluster.server_log();
     // The log does show the planner's statements (so the search is real).
     assert!(
-        log.contains("EXPLAIN (FORMAT JSON) SELECT id FROM tasks WHERE status = $1"),
+        log.contains("EXPLAIN (COSTS, FORMAT JSON) SELECT id FROM tasks WHERE status = $1"),
         "the planner's statement is not logged: {}",
         &log[log.len().saturating_sub(4000)..]
     );

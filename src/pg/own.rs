@@ -109,6 +109,9 @@ const FIXED: &[&str] = &[
     "SELECT \"public\".hypopg_reset()",
     "SELECT * FROM \"public\".hypopg_create_index($1)",
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND backend_start = $2 AND usename = current_user",
+    // Planning with sampled parameter values (src/pg/planner/sampled.rs).
+    "SELECT pg_catalog.current_setting('log_parameter_max_length'), COALESCE(pg_catalog.current_setting('auto_explain.log_min_duration', true), '-1')",
+    "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL log_parameter_max_length_on_error = 0; SET LOCAL debug_print_plan = off; SET LOCAL debug_print_parse = off; SET LOCAL debug_print_rewritten = off",
     // The EXPLAIN API's value quoting (in the planner session).
     "SELECT pg_catalog.string_agg(pg_catalog.quote_nullable(v), ', ' ORDER BY i) FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS t(v, i)",
 ];
@@ -119,6 +122,8 @@ const FIXED: &[&str] = &[
 const PREFIXES: &[&str] = &[
     "explain(format json) execute perfscope_",
     "explain(analyze, buffers, format json) execute perfscope_",
+    // The planner's EXPLAIN with sampled values bound (planner role).
+    "explain(costs, format json) ",
     "prepare perfscope_",
     "deallocate perfscope_",
     "analyze \"",

@@ -4,7 +4,7 @@
 //!
 //! Apart from the generic EXPLAIN because the values are the app's users'
 //! data and must reach the server only as bound parameters: the statement
-//! `EXPLAIN (FORMAT JSON) <text>` is prepared over the extended protocol
+//! `EXPLAIN (COSTS, FORMAT JSON) <text>` is prepared over the extended protocol
 //! (the text keeps its `$n`; the protocol refuses a second command) and
 //! executed with the stored bytes bound, under `plan_cache_mode =
 //! force_custom_plan` (bound parameters are constants to the planner, so
@@ -70,7 +70,8 @@ pub(super) async fn explain(
         })?
 }
 
-/// Prepares `EXPLAIN (FORMAT JSON) <sql>` and runs it with the values
+/// Prepares `EXPLAIN (COSTS, FORMAT JSON) <sql>` (the options spelt so
+/// the agent's own statements list tells it from an app's) and runs it with the values
 /// bound; a sample the server now types differently is refused.
 async fn bound(
     client: &tokio_postgres::Client,
@@ -78,7 +79,7 @@ async fn bound(
     values: &Sample,
 ) -> Result<Result<Value, PlanError>, tokio_postgres::Error> {
     let prepared = client
-        .prepare(format!("/* perfscope */ EXPLAIN (FORMAT JSON) {sql}").as_str())
+        .prepare(format!("/* perfscope */ EXPLAIN (COSTS, FORMAT JSON) {sql}").as_str())
         .await?;
     let same = prepared.params().len() == values.params().len()
         && prepared
