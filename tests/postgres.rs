@@ -1075,6 +1075,119 @@ async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advi
     agent.stop().await;
 }
 
+/// `phone = $1 OR secondary_email = $2` is served only by an index on
+/// each branch (a BitmapOr): the advisor suggests both, planned together
+/// with hypopg, each naming the other; with one branch indexed, only the
+/// other; a branch no index serves (a column of three values) leaves the
+/// whole OR without advice, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_or_across_columns_gets_an_index_per_branch() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE people (id int PRIMARY KEY, phone text NOT NULL, secondary_email text NOT NULL, kind int NOT NULL);
+             INSERT INTO people SELECT g, 'p' || g, 'e' || g || '@example.com', g % 3 FROM generate_series(1, 60000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    workload(
+        &cluster,
+        "SELECT id FROM people WHERE phone = $1 OR secondary_email = $2",
+        &[&"p42", &"e43@example.com"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM people WHERE phone = $1 OR kind = $2",
+        &[&"p42", &1i32],
+        20,
+    )
+    .await;
+
+    let hypopg = hypopg_or_loud_skip(&cluster).await;
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
+    let (suggestions, not_advised) = eventually("the OR's suggestions", async || {
+        fetch().await.filter(|(s, n)| {
+            suggestion_for(s, "public.people").len() >= 2 && !not_advised_for(n, "kind").is_empty()
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let people = suggestion_for(&suggestions, "public.people");
+    assert_eq!(people.len(), 2, "{dump}");
+    let create = |column: &str| {
+        format!("CREATE INDEX CONCURRENTLY ON \"public\".\"people\" (\"{column}\");")
+    };
+    for (column, other) in [("phone", "secondary_email"), ("secondary_email", "phone")] {
+        let found: Vec<_> = people
+            .iter()
+            .filter(|s| s["columns"] == serde_json::json!([column]))
+            .collect();
+        assert_eq!(found.len(), 1, "{column}: {dump}");
+        assert_eq!(found[0]["createStatement"], create(column), "{dump}");
+        assert_eq!(
+            found[0]["together"],
+            serde_json::json!([create(other)]),
+            "{dump}"
+        );
+        if hypopg {
+            assert_eq!(found[0]["confirmedBy"], "hypopg", "{dump}");
+            assert!(
+                found[0]["estimatedSaving"]
+                    .as_f64()
+                    .is_some_and(|s| s >= 0.1),
+                "{dump}"
+            );
+        }
+    }
+    // `kind` has three values: no index serves that branch, so none is
+    // suggested for the OR (an index on phone alone cannot serve it).
+    let kind = not_advised_for(&not_advised, "kind");
+    assert_eq!(kind.len(), 1, "{dump}");
+    assert_eq!(kind[0]["reason"], "low_selectivity", "{dump}");
+    assert!(
+        people
+            .iter()
+            .all(|s| s["helps"].to_string().contains("secondary_email")),
+        "{dump}"
+    );
+    // Without the token, neither names nor the companion statements.
+    let public: Value = stats(&agent, false).await;
+    let public_text = public["recommendations"]["indexSuggestions"].to_string();
+    assert!(
+        !public_text.contains("people") && !public_text.contains("together"),
+        "{public_text}"
+    );
+
+    // With phone indexed, the OR needs only the other branch's index.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX people_phone ON people (phone); ANALYZE people;",
+        )
+        .await;
+    let (suggestions, _) = eventually("one branch left", async || {
+        fetch()
+            .await
+            .filter(|(s, _)| suggestion_for(s, "public.people").len() == 1)
+    })
+    .await;
+    let people = suggestion_for(&suggestions, "public.people");
+    let dump = serde_json::to_string_pretty(&suggestions).unwrap_or_default();
+    assert_eq!(
+        people[0]["columns"],
+        serde_json::json!(["secondary_email"]),
+        "{dump}"
+    );
+    assert!(people[0].get("together").is_none(), "{dump}");
+    agent.stop().await;
+}
+
 /// A statement that compares a function or a cast of a column with a value
 /// gets an expression index on exactly that expression (hypopg confirms
 /// it); a parameter inside the expression (`date_trunc($1, …)` as

@@ -59,6 +59,27 @@ pub struct TableUse {
     /// Columns compared with `LIKE` (not `ILIKE`, not negated, no
     /// `ESCAPE`), with what the pattern is.
     pub patterns: Vec<PatternUse>,
+    /// Disjunctions over this table alone (`phone = $1 OR secondary_email
+    /// = $2`), each as its branches, every branch comparing a column (or an
+    /// expression over one) with a value: one index per branch serves the
+    /// whole (a BitmapOr of the branches' index scans). A disjunction with
+    /// a branch that compares nothing indexable, or that spans tables, is
+    /// not kept: no set of indexes serves it.
+    pub disjunctions: Vec<Vec<TableUse>>,
+}
+
+impl TableUse {
+    /// Whether it compares a column or an expression with a value, joins
+    /// one, or orders by one under a LIMIT (anything but patterns and
+    /// disjunctions).
+    pub fn has_conjuncts(&self) -> bool {
+        !self.equality.is_empty()
+            || !self.range.is_empty()
+            || !self.order_by.is_empty()
+            || !self.joined.is_empty()
+            || !self.equality_expressions.is_empty()
+            || !self.range_expressions.is_empty()
+    }
 }
 
 /// A column compared with `LIKE`.
@@ -353,6 +374,10 @@ impl Scope {
         match expr {
             Expr::Nested(inner) => self.predicate(inner),
             Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } => self.disjunction(expr),
+            Expr::BinaryOp {
                 left,
                 op: BinaryOperator::And,
                 right,
@@ -449,6 +474,48 @@ impl Scope {
         }
     }
 
+    /// Records a disjunction whose every branch compares a column (or an
+    /// expression over one) of one and the same table with a value.
+    fn disjunction(&mut self, expr: &Expr) {
+        let mut branches = Vec::new();
+        disjuncts(expr, &mut branches, 0);
+        if branches.len() < 2 || branches.len() > MAX_BRANCHES {
+            return;
+        }
+        let mut table = None;
+        let mut uses = Vec::with_capacity(branches.len());
+        for branch in branches {
+            // A scope of its own sharing the tables: what the branch
+            // compares, and nothing of its siblings'.
+            let mut scope = Scope {
+                tables: self.tables.clone(),
+                order: self.order.clone(),
+                parts: self.parts.clone(),
+                ..Scope::default()
+            };
+            scope.predicate(branch);
+            let mut found: Vec<TableUse> = scope.uses.into_values().collect();
+            let Some(only) = found.pop() else {
+                return;
+            };
+            let indexable = !only.equality.is_empty()
+                || !only.range.is_empty()
+                || !only.equality_expressions.is_empty()
+                || !only.range_expressions.is_empty();
+            if !found.is_empty() || !indexable || table.as_ref().is_some_and(|t| *t != only.table) {
+                return;
+            }
+            table = Some(only.table.clone());
+            uses.push(only);
+        }
+        if let Some(table) = table {
+            let entry = self.use_of(&table);
+            if !entry.disjunctions.contains(&uses) {
+                entry.disjunctions.push(uses);
+            }
+        }
+    }
+
     /// Records `expr` as a column, or else as an index expression.
     fn push_either(&mut self, kind: Kind, expr: &Expr) {
         if Self::is_column(expr) {
@@ -492,6 +559,35 @@ impl Scope {
 
 /// How deep an expression the advisor reads.
 const MAX_DEPTH: usize = 8;
+
+/// The most branches of a disjunction the advisor reads (one index each).
+const MAX_BRANCHES: usize = 4;
+
+/// The branches of a (nested) `OR`, at most a few levels deep.
+fn disjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>, depth: usize) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } if depth <= MAX_DEPTH => {
+            disjuncts(left, out, depth + 1);
+            disjuncts(right, out, depth + 1);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::Or,
+                    ..
+                }
+            ) =>
+        {
+            disjuncts(inner, out, depth + 1)
+        }
+        _ => out.push(expr),
+    }
+}
 
 /// Functions that are never immutable (an index cannot hold them); the
 /// server has the last word on the rest.
@@ -718,15 +814,7 @@ pub fn read(sql: &str) -> Result<Reading, Unparsable> {
         .iter()
         .filter_map(|table| scope.uses.remove(table))
         .collect();
-    uses.retain(|u| {
-        !u.equality.is_empty()
-            || !u.range.is_empty()
-            || !u.order_by.is_empty()
-            || !u.joined.is_empty()
-            || !u.equality_expressions.is_empty()
-            || !u.range_expressions.is_empty()
-            || !u.patterns.is_empty()
-    });
+    uses.retain(|u| u.has_conjuncts() || !u.patterns.is_empty() || !u.disjunctions.is_empty());
     Ok(Reading { uses, supported })
 }
 
@@ -943,6 +1031,55 @@ mod tests {
         ] {
             assert!(table_uses(sql).expect("parses").is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_disjunction_over_one_table_keeps_its_branches() {
+        let u = one(
+            "select id from users u where u.phone = $1 or (lower(u.secondary_email) = lower($2) and u.active = $3)",
+        );
+        assert!(!u.has_conjuncts(), "an OR is no conjunct: {u:?}");
+        let [branches] = u.disjunctions.as_slice() else {
+            panic!("one disjunction: {u:?}");
+        };
+        assert_eq!(branches.len(), 2);
+        assert_eq!(branches[0].equality, vec!["phone".to_string()]);
+        assert_eq!(branches[1].equality, vec!["active".to_string()]);
+        assert_eq!(
+            branches[1].equality_expressions[0].sql,
+            "lower(\"secondary_email\")"
+        );
+        // Three branches, nested either way, beside a conjunct.
+        let u = one("select 1 from t where tenant = $1 and (a = $2 or (b > $3 or c in ($4, $5)))");
+        assert_eq!(u.equality, vec!["tenant".to_string()]);
+        assert_eq!(u.disjunctions[0].len(), 3);
+    }
+
+    #[test]
+    fn disjunctions_no_set_of_indexes_serves_are_not_kept() {
+        for sql in [
+            // A branch that compares nothing indexable.
+            "select 1 from t where a = $1 or b like '%x'",
+            "select 1 from t where a = $1 or $2",
+            // Branches over two tables.
+            "select 1 from t join u on u.t_id = t.id where t.a = $1 or u.b = $2",
+        ] {
+            let uses = table_uses(sql).expect("parses");
+            assert!(
+                uses.iter().all(|u| u.disjunctions.is_empty()),
+                "{sql}: {uses:?}"
+            );
+        }
+        // Too many branches to index each.
+        let many = (1..=MAX_BRANCHES + 1)
+            .map(|i| format!("c{i} = ${i}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        assert!(
+            table_uses(&format!("select 1 from t where {many}"))
+                .expect("parses")
+                .is_empty()
+        );
     }
 
     #[test]

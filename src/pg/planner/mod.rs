@@ -396,8 +396,9 @@ impl std::fmt::Debug for Session {
 pub enum Mode<'a> {
     /// The generic plan.
     Generic,
-    /// The generic plan with a hypothetical index (hypopg) created first.
-    Hypothetical(&'a str),
+    /// The generic plan with hypothetical indexes (hypopg) created first:
+    /// each a `CREATE INDEX` statement.
+    Hypothetical(&'a [String]),
     /// EXPLAIN (ANALYZE, BUFFERS) with these values, quoted by the server.
     Analyze(&'a [Option<String>]),
 }
@@ -615,16 +616,18 @@ async fn explain(
     name: &str,
     prepared: &mut bool,
 ) -> Result<Value, PlanError> {
-    if let Mode::Hypothetical(index) = mode {
+    if let Mode::Hypothetical(indexes) = mode {
         let Some(create) = hypopg_call(client, "hypopg_create_index($1)").await? else {
             return Err(PlanError::Failed("hypopg is not installed".into()));
         };
-        client
-            .query(
-                format!("/* perfscope */ SELECT * FROM {create}").as_str(),
-                &[&index],
-            )
-            .await?;
+        for index in indexes {
+            client
+                .query(
+                    format!("/* perfscope */ SELECT * FROM {create}").as_str(),
+                    &[index],
+                )
+                .await?;
+        }
     }
     let analyze = match mode {
         Mode::Analyze(values) => Some(values),

@@ -132,6 +132,7 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 table: s.table.unwrap_or_default(),
                 columns: s.columns.unwrap_or_default(),
                 create_statement: s.create_statement.unwrap_or_default(),
+                together: s.together.unwrap_or_default(),
                 helps: s.helps.unwrap_or_default(),
                 calls: s.calls,
                 total_ms: s.total_ms,
@@ -151,6 +152,7 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 tables: s.tables.unwrap_or_default(),
                 calls: s.calls,
                 total_ms: s.total_ms,
+                create_statement: s.create_statement,
             })
             .collect();
         Advice {
@@ -180,6 +182,8 @@ pub struct SuggestionRow {
     pub columns: Vec<String>,
     /// The ready statement.
     pub create_statement: String,
+    /// The other indexes to create with it (an OR's branches).
+    pub together: Vec<String>,
     /// Statements it helps.
     pub helps: Vec<String>,
     /// Their calls.
@@ -211,6 +215,9 @@ pub struct NotAdvisedRow {
     pub calls: u64,
     /// Its total time, ms.
     pub total_ms: f64,
+    /// For `pattern_unconfirmed`: the pattern index that would serve
+    /// prefix values.
+    pub create_statement: Option<String>,
 }
 
 /// What a reason of the advisor means, in a sentence.
@@ -227,6 +234,15 @@ fn reason_text(reason: &str) -> &'static str {
             "with a hypothetical index (hypopg) the plan's cost would drop by under 10 %"
         }
         "catalog_error" => "reading the catalog for it failed",
+        "expression_unconfirmed" => {
+            "an expression index would serve it, but only a hypopg plan can confirm the server can hold it"
+        }
+        "pattern_unconfirmed" => {
+            "it compares a column with LIKE $1: the pattern index below serves prefix values ('ab%'), which a generic plan cannot show"
+        }
+        "pattern_trigram_only" => {
+            "LIKE with a leading wildcard: only a trigram index (pg_trgm, GIN) would serve it"
+        }
         _ => "see perfscope_advisor_skipped_statements",
     }
 }
@@ -276,6 +292,15 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         code.ddl { (s.create_statement) }
                         (copy_button(&s.create_statement))
                     }
+                    @if !s.together.is_empty() {
+                        p.muted { "Create it together with (the branches of an OR are served only by an index each):" }
+                        @for other in &s.together {
+                            div.statement-row {
+                                code.ddl { (other) }
+                                (copy_button(other))
+                            }
+                        }
+                    }
                     p.muted {
                         (s.database) " · helps " (s.helps.len()) " statement(s), "
                         (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
@@ -305,6 +330,12 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         }
                         @if !s.statement.is_empty() {
                             div.helps { (sql(&s.statement)) }
+                        }
+                        @if let Some(create) = &s.create_statement {
+                            div.statement-row {
+                                code.ddl { (create) }
+                                (copy_button(create))
+                            }
                         }
                         p.muted {
                             (s.database) " · queryid " (s.queryid)
@@ -339,6 +370,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_reason_of_the_advisor_is_explained() {
+        for reason in [
+            "unparsable",
+            "unsupported",
+            "no_candidate",
+            "table_not_found",
+            "small_table",
+            "low_selectivity",
+            "already_indexed",
+            "expression_unconfirmed",
+            "pattern_unconfirmed",
+            "pattern_trigram_only",
+            "no_saving",
+            "catalog_error",
+        ] {
+            assert_ne!(
+                reason_text(reason),
+                reason_text("not a reason"),
+                "{reason} has no sentence"
+            );
+        }
+    }
+
+    #[test]
     fn empty_states_say_what_to_do() {
         let page = view(&Advice::default(), "t").into_string();
         assert!(page.contains("No index suggestion"), "{page}");
@@ -354,7 +409,10 @@ mod tests {
                     table: "public.customers".into(),
                     columns: vec!["email".into()],
                     create_statement: statement.into(),
-                    helps: vec!["select * from customers where email = $1".into()],
+                    together: vec![
+                        "CREATE INDEX CONCURRENTLY ON \"public\".\"customers\" (\"phone\");".into(),
+                    ],
+                    helps: vec!["select * from customers where email = $1 or phone = $2".into()],
                     calls: 1_000,
                     total_ms: 12_000.0,
                     costs: Some((1_500.0, 8.0)),
@@ -371,6 +429,11 @@ mod tests {
         assert!(page.contains(&escaped), "{page}");
         assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
         assert!(page.contains("−99 % planner cost"), "{page}");
+        assert!(page.contains("Create it together with"), "{page}");
+        assert!(
+            page.contains("data-copy=\"CREATE INDEX CONCURRENTLY ON &quot;public&quot;.&quot;customers&quot; (&quot;phone&quot;);\""),
+            "{page}"
+        );
         assert!(page.contains("1500 → 8"), "{page}");
         assert!(
             page.contains("name=\"csrf\" value=\"csrf-token-value\""),
@@ -391,6 +454,16 @@ mod tests {
                     tables: vec!["tiny".into()],
                     calls: 10,
                     total_ms: 3.0,
+                    create_statement: None,
+                }, NotAdvisedRow {
+                    database: "default".into(),
+                    queryid: "7".into(),
+                    reason: "pattern_unconfirmed".into(),
+                    statement: "select * from accounts where username like $1".into(),
+                    tables: vec!["accounts".into()],
+                    calls: 10,
+                    total_ms: 3.0,
+                    create_statement: Some("CREATE INDEX CONCURRENTLY ON \"public\".\"accounts\" (\"username\" text_pattern_ops);".into()),
                 }],
                 ..Default::default()
             },
@@ -404,6 +477,11 @@ mod tests {
         assert!(page.contains("small_table"), "{page}");
         assert!(page.contains("under 10,000 rows"), "{page}");
         assert!(page.contains("queryid -42"), "{page}");
+        assert!(page.contains("serves prefix values"), "{page}");
+        assert!(
+            page.contains("(&quot;username&quot; text_pattern_ops);"),
+            "{page}"
+        );
         let empty = view(&Advice::default(), "t").into_string();
         assert!(!empty.contains("without index advice"), "{empty}");
     }
