@@ -1340,8 +1340,8 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
     cluster
         .exec(
             "postgres",
-            "CREATE TABLE accounts (id int PRIMARY KEY, username text NOT NULL, code text COLLATE \"C\" NOT NULL);
-             INSERT INTO accounts SELECT g, 'user' || g, 'K' || g FROM generate_series(1, 50000) g;
+            "CREATE TABLE accounts (id int PRIMARY KEY, username text NOT NULL, code text COLLATE \"C\" NOT NULL, region int NOT NULL);
+             INSERT INTO accounts SELECT g, 'user' || g, 'K' || g, g % 4 FROM generate_series(1, 50000) g;
              ANALYZE;
              GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
         )
@@ -1375,13 +1375,23 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         20,
     )
     .await;
+    // Beside a column of four values (no index serves it), the LIKE is
+    // what a pattern index would serve.
+    workload(
+        &cluster,
+        "SELECT id FROM accounts WHERE region = $1 AND username LIKE $2",
+        &[&2i32, &"user42%"],
+        20,
+    )
+    .await;
 
     let agent = advisor_agent(&cluster).await;
     let fetch = async || advice(&agent).await;
     let (suggestions, not_advised) = eventually("the pattern entries", async || {
         fetch().await.filter(|(_, n)| {
-            !not_advised_for(n, "username like").is_empty()
+            !not_advised_for(n, "where username like").is_empty()
                 && !not_advised_for(n, "code like").is_empty()
+                && !not_advised_for(n, "region").is_empty()
         })
     })
     .await;
@@ -1390,7 +1400,7 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         suggestion_for(&suggestions, "public.accounts").is_empty(),
         "{dump}"
     );
-    let username = not_advised_for(&not_advised, "username like");
+    let username = not_advised_for(&not_advised, "where username like");
     assert_eq!(username[0]["reason"], "pattern_unconfirmed", "{dump}");
     let class = if c_database { "" } else { " text_pattern_ops" };
     assert_eq!(
@@ -1399,6 +1409,12 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         "{dump}"
     );
     eprintln!("LIKE $1 on username: {}", username[0]["createStatement"]);
+    let beside = not_advised_for(&not_advised, "region");
+    assert_eq!(beside[0]["reason"], "pattern_unconfirmed", "{dump}");
+    assert_eq!(
+        beside[0]["createStatement"], username[0]["createStatement"],
+        "{dump}"
+    );
     let code = not_advised_for(&not_advised, "code like");
     assert_eq!(code[0]["reason"], "pattern_unconfirmed", "{dump}");
     assert_eq!(
@@ -1423,13 +1439,13 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         .await;
     let (_, not_advised) = eventually("username already indexed", async || {
         fetch().await.filter(|(_, n)| {
-            not_advised_for(n, "username like")
+            not_advised_for(n, "where username like")
                 .first()
                 .is_some_and(|e| e["reason"] == "already_indexed")
         })
     })
     .await;
-    let username = not_advised_for(&not_advised, "username like");
+    let username = not_advised_for(&not_advised, "where username like");
     assert!(
         username[0].get("createStatement").is_none(),
         "{not_advised:?}"

@@ -583,6 +583,13 @@ impl IndexAdvisor {
                 .await?
             {
                 Ok(indexes) => indexes,
+                // Beside predicates no index serves (few distinct values),
+                // a LIKE may still be served by a pattern index.
+                Err(Reason::LowSelectivity) if !table_use.patterns.is_empty() => {
+                    why.table(Reason::LowSelectivity);
+                    Self::pattern(tx, table, &table_use, why).await?;
+                    continue;
+                }
                 Err(reason) => {
                     why.table(reason);
                     continue;
