@@ -809,7 +809,7 @@ async fn index_advice_scenarios() {
             .cloned()
     };
     let suggestions = eventually("index suggestions", async || {
-        fetch().await.filter(|s| s.len() >= 4)
+        fetch().await.filter(|s| s.len() >= 5)
     })
     .await;
     let dump = serde_json::to_string_pretty(&suggestions).unwrap_or_default();
@@ -860,9 +860,21 @@ async fn index_advice_scenarios() {
     // The join's filtered side.
     let coupons = suggestion_for(&suggestions, "public.coupons");
     assert_eq!(coupons[0]["columns"], serde_json::json!(["code"]), "{dump}");
-    // reference is indexed already; flag has two values: nothing for orders.
-    assert!(
-        suggestion_for(&suggestions, "public.orders").is_empty(),
+    // Orders are read per coupon found, by coupon_id (no index on it);
+    // reference is indexed already; flag has two values: for orders, the
+    // join column only.
+    let orders = suggestion_for(&suggestions, "public.orders");
+    assert_eq!(orders.len(), 1, "{dump}");
+    assert_eq!(
+        orders[0]["columns"],
+        serde_json::json!(["coupon_id"]),
+        "{dump}"
+    );
+    assert_eq!(
+        orders[0]["helps"],
+        serde_json::json!([
+            "select o.id, o.total from orders o join coupons k on k.id = o.coupon_id where k.code = $1"
+        ]),
         "{dump}"
     );
 

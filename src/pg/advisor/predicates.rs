@@ -42,13 +42,14 @@ pub struct TableUse {
     pub range: Vec<String>,
     /// Columns of the ORDER BY, when the statement has a LIMIT.
     pub order_by: Vec<String>,
-    /// Columns joined (`=`, in ON or WHERE) to another table's column that
-    /// is itself compared with `=`, `IN` or `= ANY` (directly or through
-    /// further joins): `c.ticket_id` in `… JOIN comments c ON c.ticket_id =
-    /// t.id WHERE t.id = $1`. The planner derives the same equality for
-    /// them, so this table's rows are looked up by them per outer row.
-    /// Kept apart from `equality`: the statement does not compare them with
-    /// a value itself.
+    /// Columns joined (`=`, in ON or WHERE) to a table that the statement
+    /// compares with a value (`=`, `IN`, `= ANY`), directly or through
+    /// further joins: `c.ticket_id` in `… JOIN comments c ON c.ticket_id =
+    /// t.id WHERE t.id = $1`, `o.coupon_id` in `… JOIN coupons k ON k.id =
+    /// o.coupon_id WHERE k.code = $1`. This table's rows are looked up by
+    /// them per row of the other (a nested loop). Kept apart from
+    /// `equality`: the statement does not compare them with a value
+    /// itself. Only for a table not itself compared with a value.
     pub joined: Vec<String>,
     /// Expressions over one of its columns compared with `=`, `IN` or
     /// `= ANY` (`lower(email) = lower($1)`).
@@ -527,19 +528,29 @@ impl Scope {
         }
     }
 
-    /// Carries equality across the equality joins: a column joined to a
-    /// column compared with a value (or joined to one, transitively) is
-    /// looked up by that value.
+    /// Carries lookups across the equality joins, outward from the tables
+    /// a statement compares with a value (`=`, `IN`, `= ANY`, directly or
+    /// through an expression): a table joined to one of them is read per
+    /// row of it, by its join column (`comments.ticket_id` in `… JOIN
+    /// comments c ON c.ticket_id = t.id WHERE t.id = $1`, and
+    /// `orders.coupon_id` in `… JOIN coupons k ON k.id = o.coupon_id WHERE
+    /// k.code = $1`), and so on through further joins. Each table is
+    /// reached once and never back: a table compared with a value is read
+    /// by that value, not by a join.
     fn carry_joins(&mut self) {
-        let bound = |uses: &HashMap<String, TableUse>, (table, column): &(String, String)| {
-            uses.get(table)
-                .is_some_and(|u| u.equality.contains(column) || u.joined.contains(column))
+        let reached = |uses: &HashMap<String, TableUse>, table: &str| {
+            uses.get(table).is_some_and(|u| {
+                !u.equality.is_empty() || !u.joined.is_empty() || !u.equality_expressions.is_empty()
+            })
         };
         loop {
-            let mut carried = Vec::new();
+            let mut carried: Vec<(String, String)> = Vec::new();
             for (a, b) in &self.joins {
                 for (from, to) in [(a, b), (b, a)] {
-                    if bound(&self.uses, from) && !bound(&self.uses, to) {
+                    if reached(&self.uses, &from.0)
+                        && !reached(&self.uses, &to.0)
+                        && !carried.contains(to)
+                    {
                         carried.push(to.clone());
                     }
                 }
@@ -860,6 +871,8 @@ mod tests {
             orders.equality.is_empty(),
             "a join condition is not a filter"
         );
+        // But orders is read per user found, by user_id.
+        assert_eq!(orders.joined, vec!["user_id"]);
     }
 
     #[test]
@@ -884,10 +897,23 @@ mod tests {
         .expect("parses");
         let c = uses.iter().find(|u| u.table == "c").expect("c");
         assert_eq!(c.joined, vec!["a_id"]);
-        // A join on a column the outer side does not compare with a value
-        // carries nothing.
+        // The outer side compared on another column: the inner side is
+        // still read per outer row by its join column, and never the
+        // outer side by its own join column.
         let uses = table_uses("select 1 from a join b on b.a_id = a.id where a.name = $1")
             .expect("parses");
+        let b = uses.iter().find(|u| u.table == "b").expect("b");
+        assert_eq!(b.joined, vec!["a_id"]);
+        let a = uses.iter().find(|u| u.table == "a").expect("a");
+        assert!(a.joined.is_empty(), "{uses:?}");
+        // Nothing compared with a value: nothing carried.
+        let uses =
+            table_uses("select 1 from a join b on b.a_id = a.id where a.n > $1").expect("parses");
+        assert!(uses.iter().all(|u| u.joined.is_empty()), "{uses:?}");
+        // Both sides compared with values: each read by its own.
+        let uses =
+            table_uses("select 1 from a join b on b.a_id = a.id where a.name = $1 and b.kind = $2")
+                .expect("parses");
         assert!(uses.iter().all(|u| u.joined.is_empty()), "{uses:?}");
     }
 
