@@ -2377,6 +2377,8 @@ async fn the_example_app_uses_the_whole_toolkit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_findings_are_right_under_the_installed_grants() {
     let cluster = PgCluster::start();
+    // Twice, as an upgrade runs it again: the helper is replaced.
+    cluster.install().await;
     cluster.install().await;
     cluster
         .exec(
@@ -2385,6 +2387,10 @@ async fn health_findings_are_right_under_the_installed_grants() {
              SELECT setval('near_max', 800);
              CREATE SEQUENCE far_from_max MAXVALUE 1000;
              SELECT setval('far_from_max', 10);
+             CREATE SEQUENCE falling INCREMENT -1 MINVALUE -1000 MAXVALUE -1 START -1;
+             SELECT setval('falling', -900);
+             CREATE SEQUENCE round_robin MAXVALUE 1000 CYCLE;
+             SELECT setval('round_robin', 990);
              CREATE TABLE quiet (id int, pad text) WITH (autovacuum_enabled = false);
              INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 5000) g;
              DELETE FROM quiet WHERE id > 1000;",
@@ -2411,13 +2417,18 @@ async fn health_findings_are_right_under_the_installed_grants() {
         finding("sequence_exhaustion").await
     })
     .await;
+    // The descending one towards its minimum; not the one that cycles.
+    let mut objects: Vec<String> =
+        serde_json::from_value(sequence["objects"].clone()).unwrap_or_default();
+    objects.sort();
     assert_eq!(
-        sequence["objects"],
-        serde_json::json!(["public.near_max"]),
+        objects,
+        vec!["public.falling".to_string(), "public.near_max".to_string()],
         "{sequence}"
     );
-    assert_eq!(sequence["value"], 800.0, "{sequence}");
-    assert_eq!(sequence["threshold"], 1000.0, "{sequence}");
+    // The nearest to its bound: falling, 90 % of the way to -1000.
+    assert_eq!(sequence["value"], -900.0, "{sequence}");
+    assert_eq!(sequence["threshold"], -1000.0, "{sequence}");
     assert!(
         finding("sequences_unreadable").await.is_none(),
         "the helper reads every sequence"
@@ -2465,7 +2476,7 @@ async fn health_findings_are_right_under_the_installed_grants() {
     let message = unreadable["message"].as_str().unwrap_or_default();
     assert!(
         message
-            .starts_with("Database default: 2 sequence(s) whose position the agent may not read"),
+            .starts_with("Database default: 4 sequence(s) whose position the agent may not read"),
         "{unreadable}"
     );
     assert!(message.contains("sql/install.sql"), "{unreadable}");
@@ -2480,7 +2491,22 @@ async fn health_findings_are_right_under_the_installed_grants() {
             .contains("GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO perfscope;")),
         "{check}"
     );
-    assert_eq!(unreadable["value"], 2.0, "{unreadable}");
+    assert_eq!(unreadable["value"], 4.0, "{unreadable}");
     assert!(finding("sequence_exhaustion").await.is_none());
+    // The sequences the role may read are still checked, a descending one
+    // towards its minimum.
+    cluster
+        .exec("postgres", "GRANT SELECT ON SEQUENCE falling TO perfscope")
+        .await;
+    let sequence = eventually("falling, read without the helper", async || {
+        finding("sequence_exhaustion").await
+    })
+    .await;
+    assert_eq!(
+        sequence["objects"],
+        serde_json::json!(["public.falling"]),
+        "{sequence}"
+    );
+    assert_eq!(sequence["threshold"], -1000.0, "{sequence}");
     agent.stop().await;
 }
