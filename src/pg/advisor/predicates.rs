@@ -387,13 +387,8 @@ impl Scope {
                 self.predicate(right);
             }
             Expr::BinaryOp { left, op, right } => {
-                let kind = match op {
-                    BinaryOperator::Eq => Kind::Equality,
-                    BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Gt
-                    | BinaryOperator::GtEq => Kind::Range,
-                    _ => return,
+                let Some(kind) = comparison(op) else {
+                    return;
                 };
                 // A column against a value: a join condition (column
                 // against column) is not a filter, but an equality join is
@@ -566,6 +561,54 @@ impl Scope {
             }
         }
     }
+}
+
+/// What a comparison operator is to an index: `=`, `<`, `<=`, `>`, `>=`,
+/// and the same written schema-qualified as PostgreSQL's own foreign-key
+/// checks write them (`OPERATOR(pg_catalog.=)`).
+fn comparison(op: &BinaryOperator) -> Option<Kind> {
+    let op = match op {
+        BinaryOperator::PGCustomBinaryOperator(parts) => match parts.as_slice() {
+            [schema, op] if schema == "pg_catalog" => op.as_str(),
+            _ => return None,
+        },
+        BinaryOperator::Eq => "=",
+        BinaryOperator::Lt => "<",
+        BinaryOperator::LtEq => "<=",
+        BinaryOperator::Gt => ">",
+        BinaryOperator::GtEq => ">=",
+        _ => return None,
+    };
+    match op {
+        "=" => Some(Kind::Equality),
+        "<" | "<=" | ">" | ">=" => Some(Kind::Range),
+        _ => None,
+    }
+}
+
+/// The statement with a trailing `FOR KEY SHARE` or `FOR NO KEY UPDATE`
+/// (which PostgreSQL's foreign-key checks end with, and sqlparser does not
+/// read) as `FOR SHARE` or `FOR UPDATE`: the same predicates, to read them.
+fn plain_locking(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    for (clause, plain) in [
+        (" for key share", " FOR SHARE"),
+        (" for no key update", " FOR UPDATE"),
+    ] {
+        if let Some(at) = lower.rfind(clause) {
+            let rest = &lower[at + clause.len()..];
+            // Nothing after it but `OF alias`.
+            let tail: Vec<&str> = rest.split_whitespace().collect();
+            if matches!(tail.as_slice(), [] | ["of", _]) {
+                return Some(format!(
+                    "{}{plain}{}",
+                    &sql[..at],
+                    &sql[at + clause.len()..]
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// How deep an expression the advisor reads.
@@ -792,8 +835,12 @@ pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
 /// The tables a statement filters or orders, with their columns, and
 /// whether it is of a shape the advisor reads at all.
 pub fn read(sql: &str) -> Result<Reading, Unparsable> {
-    let statements =
-        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Unparsable(e.to_string()))?;
+    let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(statements) => statements,
+        Err(error) => plain_locking(sql)
+            .and_then(|plain| Parser::parse_sql(&PostgreSqlDialect {}, &plain).ok())
+            .ok_or_else(|| Unparsable(error.to_string()))?,
+    };
     let mut scope = Scope::default();
     let mut supported = true;
     match statements.first() {
@@ -1106,6 +1153,36 @@ mod tests {
                 .expect("parses")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn postgres_foreign_key_checks_are_read() {
+        // What a DELETE of a ticket runs on comments, and an INSERT of a
+        // comment on tickets (pg_stat_statements' text, as tracked with
+        // `pg_stat_statements.track = all`).
+        let u = one(
+            r#"SELECT 1 FROM ONLY "public"."comments" x WHERE $1 OPERATOR(pg_catalog.=) "ticket_id" FOR KEY SHARE OF x"#,
+        );
+        assert_eq!(
+            (u.table.as_str(), u.equality.as_slice()),
+            ("public.comments", &["ticket_id".to_string()][..])
+        );
+        let u = one(
+            r#"SELECT 1 FROM ONLY "public"."tickets" x WHERE "id" OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF x"#,
+        );
+        assert_eq!(u.equality, vec!["id".to_string()]);
+        assert_eq!(
+            one("select 1 from t where a OPERATOR(pg_catalog.>=) $1").range,
+            vec!["a".to_string()]
+        );
+        // Another schema's operator is not the built-in comparison.
+        assert!(
+            table_uses("select 1 from t where a OPERATOR(public.=) $1")
+                .expect("parses")
+                .is_empty()
+        );
+        // Only a trailing clause is rewritten.
+        assert!(plain_locking("select 1 from t for key share of x, y").is_none());
     }
 
     #[test]
