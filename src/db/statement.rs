@@ -568,7 +568,10 @@ mod tests {
             shape("SELECT a FROM t WHERE k IN ($2 /*, ... */) AND n = ANY (ARRAY[$3 /*, ... */])"),
             shape("SELECT a FROM t WHERE k IN ('r', 'm') AND n = ANY (ARRAY['x', $1::text, 'y'])"),
         );
-        assert_eq!(shape("SELECT ARRAY[$1, $2::text, $3]"), "select array [...]");
+        assert_eq!(
+            shape("SELECT ARRAY[$1, $2::text, $3]"),
+            "select array [...]"
+        );
         assert_ne!(shape("SELECT ARRAY[a, b]"), shape("SELECT ARRAY[$1]"));
     }
 
