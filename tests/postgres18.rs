@@ -16,7 +16,10 @@
 //!   fails its reader), and the agent's own statements left out of the
 //!   list (pg_stat_statements 18 squashes `ARRAY[…]` lists of constants,
 //!   which once made an advisor query look like the application's);
-//! - maintenance under `pg_maintain` (PostgreSQL 17+), refused on 15.
+//! - maintenance under `pg_maintain` (PostgreSQL 17+), refused on 15;
+//! - one entry reset alone: on 17+ its `stats_since` tells it from a reset
+//!   of everything; on 15 only its calls going down can tell, so it is
+//!   counted as a reset.
 //!
 //! Without PostgreSQL 18 binaries the 18 test fails, saying how to get them,
 //! unless `PERFSCOPE_TEST_SKIP_PG18=1`.
@@ -141,6 +144,7 @@ async fn same_checks(cluster: &PgCluster, major: i32) {
     every_reader_succeeds(&agent).await;
     own_statements_are_not_listed(&agent, &app).await;
     maintenance_under_pg_maintain(&agent, cluster, major).await;
+    an_entry_reset_alone(&agent, &app, major).await;
     agent.stop().await;
 }
 
@@ -387,4 +391,31 @@ async fn maintenance_under_pg_maintain(agent: &TestAgent, cluster: &PgCluster, m
     })
     .await;
     assert_eq!(done["state"], "succeeded", "{done}");
+}
+
+/// `pg_stat_statements_reset(0, 0, queryid)` resets one entry, and the
+/// statement runs again at once (pipelined, so no pass sees the entry
+/// gone): only on 14–16 (no `stats_since`) is that taken for a reset of
+/// everything, from its calls going down.
+async fn an_entry_reset_alone(agent: &TestAgent, app: &tokio_postgres::Client, major: i32) {
+    let resets =
+        |n: u32| format!("pg_stat_statements_resets_detected_total{{database=\"default\"}} {n}");
+    assert!(agent.metrics().await.contains(&resets(0)));
+    let sleep = queryid_of(app, "SELECT pg_sleep").await;
+    let reset = format!("SELECT pg_stat_statements_reset(0, 0, {sleep})");
+    let (reset, again) = tokio::join!(
+        app.batch_execute(&reset),
+        app.query("SELECT pg_sleep($1)", &[&0.0f64])
+    );
+    reset.expect("reset one entry");
+    again.expect("sleep");
+    let calls =
+        format!("pg_stat_statements_calls_total{{database=\"default\",queryid=\"{sleep}\"}} 1");
+    let metrics = eventually("the entry back with one call", async || {
+        let metrics = agent.metrics().await;
+        metrics.contains(&calls).then_some(metrics)
+    })
+    .await;
+    let expected = resets(if major >= 17 { 0 } else { 1 });
+    assert!(metrics.contains(&expected), "{expected} not in {metrics}");
 }
