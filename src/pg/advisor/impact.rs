@@ -1,0 +1,907 @@
+//! Proof that an index helped: when a new index appears on a watched
+//! database (one perfscope suggested, or any other), the statements it was
+//! meant to serve are compared before and after it, from pg_stat_statements'
+//! cumulative counters, and judged `helped`, `no_effect`, `worse` or
+//! `pending` (too few calls since).
+//!
+//! Why it is shaped so:
+//! - **Which indexes are new**: each pass reads the valid indexes' oids;
+//!   the first pass only records them (an index that was there when the
+//!   agent started has no "before"), later passes track the oids not seen
+//!   on the pass before.
+//! - **Which statements to judge**: those of perfscope's own suggestions
+//!   for the table whose leading column (or expression) is the index's
+//!   (remembered from the advisor's passes, since the advisor drops a
+//!   suggestion once its index exists), else the top statements whose
+//!   predicates ([`super::predicates::read`]) compare the index's leading
+//!   column (or expression) of that table. An index that no statement
+//!   uses is not reported: there is nothing to compare.
+//! - **Before and after**: the index was absent when the previous pass
+//!   read the catalog, so the statements snapshot that pass held was read
+//!   before it: its cumulative counters are "before". It is present now,
+//!   so the first statements read made after this sighting is the
+//!   baseline of "after", and "after" is the counters' growth since
+//!   (statements run between the two reads are left out: some ran with the
+//!   index, some without). A counter going backwards (a reset of
+//!   pg_stat_statements, or the entry evicted and back) restarts the
+//!   baseline, so no delta is ever negative.
+//! - **The verdict** needs [`MIN_CALLS_AFTER`] calls after. Mean time is
+//!   the measure, the shared blocks touched per call (hit or read) the
+//!   witness: time alone is noisy on a busy server, blocks are what an
+//!   index saves. `helped`: mean time fell by [`SPEEDUP`]× or more and
+//!   blocks per call fell; `worse`: mean time rose by [`SPEEDUP`]× or more
+//!   and blocks per call rose; `no_effect` otherwise (the index may be
+//!   dropped if nothing else needs it). Blocks read from disk alone would
+//!   say nothing once the table is cached, so hits count too.
+//! - **Bounded**: at most [`TRACKED_INDEXES`] indexes per database (the
+//!   oldest dropped), [`STATEMENTS_PER_INDEX`] statements each, the newest
+//!   [`REPORTED_INDEXES`] reported; the known set is read with a limit.
+//!
+//! Names (index, table, definition, statement) are admin-only in the
+//! report ([`IndexImpact::redacted`]); nothing here writes SQL from a
+//! name: the catalog is read with parameters only.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use super::{IndexAdvisor, IndexSuggestion, predicates};
+use crate::db::TimedTransaction;
+use crate::pg::ReadError;
+use crate::pg::readers::statements::{Figures, StatementsReader, StatementsSnapshot};
+
+const INDEXES: &str = include_str!("../../../sql/queries/impact_indexes.sql");
+const DETAILS: &str = include_str!("../../../sql/queries/impact_index_details.sql");
+
+/// Indexes tracked per database at most (the oldest dropped).
+pub const TRACKED_INDEXES: usize = 50;
+/// The newest tracked indexes reported.
+pub const REPORTED_INDEXES: usize = 20;
+/// Statements judged per index at most.
+pub const STATEMENTS_PER_INDEX: usize = 5;
+/// Calls after the index before a verdict.
+pub const MIN_CALLS_AFTER: i64 = 20;
+/// The mean-time ratio that counts as a change (`helped` or `worse`).
+pub const SPEEDUP: f64 = 1.5;
+/// Index oids read per pass at most (the newest).
+const KNOWN_INDEXES: i64 = 20_000;
+/// Suggestions of the advisor remembered (the oldest forgotten).
+const REMEMBERED_SUGGESTIONS: usize = 200;
+/// Top statements searched for a new index perfscope did not suggest.
+const STATEMENTS_SEARCHED: usize = 20;
+/// The least mean time "after" is taken as, so a speedup stays finite.
+const MIN_MEAN_MS: f64 = 0.001;
+
+/// What the comparison says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Fewer than [`MIN_CALLS_AFTER`] calls since the index appeared.
+    Pending,
+    /// Faster by [`SPEEDUP`]× or more, with fewer blocks per call.
+    Helped,
+    /// Neither faster nor slower by that much (or blocks disagree).
+    NoEffect,
+    /// Slower by [`SPEEDUP`]× or more, with more blocks per call.
+    Worse,
+}
+
+impl Verdict {
+    /// Every verdict, in the metric's order.
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Helped, Self::NoEffect, Self::Worse];
+
+    /// Its name in the API and the metric.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Helped => "helped",
+            Self::NoEffect => "no_effect",
+            Self::Worse => "worse",
+        }
+    }
+}
+
+/// Shared blocks touched (hit or read) per call.
+fn blocks_per_call(figures: &Figures) -> f64 {
+    per_call(figures, (figures.shared_hit + figures.shared_read) as f64)
+}
+
+fn rows_per_call(figures: &Figures) -> f64 {
+    per_call(figures, figures.rows as f64)
+}
+
+fn per_call(figures: &Figures, value: f64) -> f64 {
+    if figures.calls > 0 {
+        value / figures.calls as f64
+    } else {
+        0.0
+    }
+}
+
+/// `before`'s mean time over `after`'s.
+fn speedup(before: &Figures, after: &Figures) -> f64 {
+    before.mean_ms() / after.mean_ms().max(MIN_MEAN_MS)
+}
+
+/// The verdict on a statement from its figures before the index and its
+/// figures since (both sums over calls).
+pub fn judge(before: &Figures, after: &Figures) -> Verdict {
+    if before.calls <= 0 || after.calls < MIN_CALLS_AFTER {
+        return Verdict::Pending;
+    }
+    let speedup = speedup(before, after);
+    let (blocks_before, blocks_after) = (blocks_per_call(before), blocks_per_call(after));
+    if speedup >= SPEEDUP && blocks_after < blocks_before {
+        Verdict::Helped
+    } else if speedup <= 1.0 / SPEEDUP && blocks_after > blocks_before {
+        Verdict::Worse
+    } else {
+        Verdict::NoEffect
+    }
+}
+
+/// `now - earlier`, or `None` when any counter went backwards (a reset or
+/// an eviction between the two reads).
+fn growth(now: &Figures, earlier: &Figures) -> Option<Figures> {
+    let grown = Figures {
+        calls: now.calls - earlier.calls,
+        total_ms: now.total_ms - earlier.total_ms,
+        rows: now.rows - earlier.rows,
+        shared_hit: now.shared_hit - earlier.shared_hit,
+        shared_read: now.shared_read - earlier.shared_read,
+        io_ms: now.io_ms - earlier.io_ms,
+    };
+    let backwards = grown.calls < 0
+        || grown.total_ms < 0.0
+        || grown.rows < 0
+        || grown.shared_hit < 0
+        || grown.shared_read < 0
+        || grown.io_ms < 0.0;
+    (!backwards).then_some(grown)
+}
+
+/// One statement judged.
+#[derive(Clone, Debug)]
+struct Judged {
+    queryid: i64,
+    text: Option<Arc<str>>,
+    /// Cumulative, read before the index existed.
+    before: Figures,
+    /// Cumulative, at the first read after the index was seen (or after a
+    /// reset since).
+    baseline: Option<Figures>,
+    /// Growth since the baseline.
+    after: Figures,
+}
+
+impl Judged {
+    /// Takes the statement's cumulative figures from a read made after the
+    /// index was seen; `reset`: pg_stat_statements was reset since the last
+    /// one. A counter going backwards restarts the baseline.
+    fn observe(&mut self, now: Figures, reset: bool) {
+        let grown = match (&self.baseline, reset) {
+            (Some(baseline), false) => growth(&now, baseline),
+            _ => None,
+        };
+        match grown {
+            Some(grown) => self.after = grown,
+            None => {
+                self.baseline = Some(now);
+                self.after = Figures::default();
+            }
+        }
+    }
+}
+
+/// A new index being watched.
+#[derive(Clone, Debug)]
+struct Tracked {
+    oid: i64,
+    /// `schema.index`.
+    index: String,
+    /// `schema.table`.
+    table: String,
+    definition: String,
+    /// When this agent first saw it in the catalog.
+    seen_at: SystemTime,
+    /// pg_stat_statements resets detected, as of the last read observed.
+    resets: u64,
+    /// The statements came from perfscope's own suggestion.
+    suggested: bool,
+    statements: Vec<Judged>,
+}
+
+impl Tracked {
+    /// Takes a statements read: only one made after the sighting counts.
+    fn observe(&mut self, snapshot: &StatementsSnapshot) {
+        if snapshot.at.is_none_or(|at| at <= self.seen_at) {
+            return;
+        }
+        let reset = snapshot.resets_detected != self.resets;
+        self.resets = snapshot.resets_detected;
+        for judged in &mut self.statements {
+            // A statement evicted from pg_stat_statements waits for its
+            // return (then with lower counters: a new baseline).
+            if let Some(view) = snapshot
+                .statements
+                .iter()
+                .find(|s| s.queryid == judged.queryid)
+            {
+                judged.observe(view.cumulative, reset);
+            }
+        }
+    }
+}
+
+/// A new index as the catalog describes it.
+#[derive(Clone, Debug)]
+struct NewIndex {
+    oid: i64,
+    schema: String,
+    name: String,
+    table: String,
+    definition: String,
+    /// The leading column, `None` when the index leads with an expression.
+    leading_column: Option<String>,
+    /// The leading element as the server deparses it.
+    leading: String,
+}
+
+impl NewIndex {
+    /// Whether an index element of perfscope's (a column name, or an
+    /// expression as the advisor rebuilt it) is this index's leading one.
+    fn leads_with(&self, element: &str) -> bool {
+        match &self.leading_column {
+            Some(column) => column == element,
+            None => predicates::same_expression(element, &self.leading),
+        }
+    }
+
+    /// Whether a statement's use of a table compares this index's leading
+    /// column (or expression) on its table.
+    fn serves(&self, table_use: &predicates::TableUse) -> bool {
+        let same_table = match table_use.parts.as_slice() {
+            [schema, table] => *schema == self.schema && *table == self.table,
+            [table] => *table == self.table,
+            _ => false,
+        };
+        if !same_table {
+            return false;
+        }
+        match &self.leading_column {
+            Some(column) => {
+                table_use.equality.contains(column)
+                    || table_use.range.contains(column)
+                    || table_use.order_by.contains(column)
+                    || table_use.joined.contains(column)
+                    || table_use.patterns.iter().any(|p| p.column == *column)
+            }
+            None => table_use
+                .equality_expressions
+                .iter()
+                .chain(&table_use.range_expressions)
+                .any(|e| predicates::same_expression(&e.sql, &self.leading)),
+        }
+    }
+}
+
+/// A suggestion of the advisor, remembered past its pass.
+#[derive(Clone, Debug)]
+struct Remembered {
+    /// `schema.table`.
+    table: String,
+    /// Its leading element (a column, or an expression's SQL).
+    leading: String,
+    queryids: Vec<i64>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Whether the indexes already there were recorded.
+    started: bool,
+    known: HashSet<i64>,
+    /// The statements read the previous pass held (read before any index
+    /// new on this pass existed).
+    previous: Option<Arc<StatementsSnapshot>>,
+    suggestions: VecDeque<Remembered>,
+    /// Oldest first.
+    tracked: VecDeque<Tracked>,
+}
+
+impl State {
+    fn remember(&mut self, suggestions: &[IndexSuggestion]) {
+        for suggestion in suggestions {
+            let (Some(table), Some(leading)) = (
+                &suggestion.table,
+                suggestion.columns.as_ref().and_then(|c| c.first()),
+            ) else {
+                continue;
+            };
+            let queryids = suggestion.queryids.iter().filter_map(|q| q.parse().ok());
+            let entry = match self
+                .suggestions
+                .iter_mut()
+                .find(|r| r.table == *table && r.leading == *leading)
+            {
+                Some(entry) => entry,
+                None => {
+                    if self.suggestions.len() >= REMEMBERED_SUGGESTIONS {
+                        self.suggestions.pop_front();
+                    }
+                    self.suggestions.push_back(Remembered {
+                        table: table.clone(),
+                        leading: leading.clone(),
+                        queryids: Vec::new(),
+                    });
+                    let Some(entry) = self.suggestions.back_mut() else {
+                        continue;
+                    };
+                    entry
+                }
+            };
+            for queryid in queryids {
+                if entry.queryids.len() < STATEMENTS_PER_INDEX && !entry.queryids.contains(&queryid)
+                {
+                    entry.queryids.push(queryid);
+                }
+            }
+        }
+    }
+
+    /// The statements `index` is meant to serve, with their figures
+    /// before it, and whether they come from perfscope's suggestion.
+    fn statements_for(&self, index: &NewIndex) -> (Vec<Judged>, bool) {
+        let Some(previous) = &self.previous else {
+            return (Vec::new(), false);
+        };
+        let judged = |queryid: i64| -> Option<Judged> {
+            let view = previous.statements.iter().find(|s| s.queryid == queryid)?;
+            (view.cumulative.calls > 0).then(|| Judged {
+                queryid,
+                text: view.text.clone(),
+                before: view.cumulative,
+                baseline: None,
+                after: Figures::default(),
+            })
+        };
+        let table = format!("{}.{}", index.schema, index.table);
+        let suggested: Vec<Judged> = self
+            .suggestions
+            .iter()
+            .filter(|r| r.table == table && index.leads_with(&r.leading))
+            .flat_map(|r| r.queryids.iter().copied())
+            .filter_map(judged)
+            .take(STATEMENTS_PER_INDEX)
+            .collect();
+        if !suggested.is_empty() {
+            return (suggested, true);
+        }
+        let served = previous
+            .statements
+            .iter()
+            .filter(|s| s.raw.is_some())
+            .take(STATEMENTS_SEARCHED)
+            .filter(|s| {
+                s.raw.as_deref().is_some_and(|raw| {
+                    predicates::read(raw)
+                        .is_ok_and(|reading| reading.uses.iter().any(|u| index.serves(u)))
+                })
+            })
+            .filter_map(|s| judged(s.queryid))
+            .take(STATEMENTS_PER_INDEX)
+            .collect();
+        (served, false)
+    }
+
+    fn track(&mut self, index: NewIndex, seen_at: SystemTime) {
+        let (statements, suggested) = self.statements_for(&index);
+        if statements.is_empty() {
+            return;
+        }
+        if self.tracked.len() >= TRACKED_INDEXES {
+            self.tracked.pop_front();
+        }
+        self.tracked.push_back(Tracked {
+            oid: index.oid,
+            index: format!("{}.{}", index.schema, index.name),
+            table: format!("{}.{}", index.schema, index.table),
+            definition: index.definition,
+            seen_at,
+            resets: self.previous.as_ref().map_or(0, |p| p.resets_detected),
+            suggested,
+            statements,
+        });
+    }
+
+    /// The newest tracked indexes' statements, newest index first.
+    fn reports(&self, database: &str, now: SystemTime) -> Vec<IndexImpact> {
+        self.tracked
+            .iter()
+            .rev()
+            .take(REPORTED_INDEXES)
+            .flat_map(|tracked| {
+                tracked
+                    .statements
+                    .iter()
+                    .map(move |judged| report(database, tracked, judged, now))
+            })
+            .collect()
+    }
+}
+
+fn report(database: &str, tracked: &Tracked, judged: &Judged, now: SystemTime) -> IndexImpact {
+    let (before, after) = (&judged.before, &judged.after);
+    let measured = after.calls > 0;
+    let mut impact = IndexImpact {
+        database: database.to_owned(),
+        index: Some(tracked.index.clone()),
+        table: Some(tracked.table.clone()),
+        definition: Some(tracked.definition.clone()),
+        statement: judged.text.as_deref().map(str::to_owned),
+        queryid: judged.queryid.to_string(),
+        suggested: tracked.suggested,
+        age_seconds: now
+            .duration_since(tracked.seen_at)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        before_calls: u64::try_from(before.calls).unwrap_or(0),
+        before_mean_ms: before.mean_ms(),
+        before_blocks_per_call: blocks_per_call(before),
+        before_rows_per_call: rows_per_call(before),
+        after_calls: u64::try_from(after.calls).unwrap_or(0),
+        after_mean_ms: measured.then(|| after.mean_ms()),
+        after_blocks_per_call: measured.then(|| blocks_per_call(after)),
+        after_rows_per_call: measured.then(|| rows_per_call(after)),
+        speedup: measured.then(|| speedup(before, after)),
+        verdict: judge(before, after).as_str().to_owned(),
+        message: String::new(),
+    };
+    impact.message = impact.describe();
+    impact
+}
+
+/// How a statement fared after a new index.
+#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct IndexImpact {
+    /// The watched database.
+    pub database: String,
+    /// `schema.index` (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub index: Option<String>,
+    /// `schema.table` (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub table: Option<String>,
+    /// The index's definition, as the server gives it (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub definition: Option<String>,
+    /// The normalized statement judged (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub statement: Option<String>,
+    /// Its queryid.
+    pub queryid: String,
+    /// Whether the statement is one perfscope suggested this index for
+    /// (otherwise: a top statement comparing the index's leading column).
+    pub suggested: bool,
+    /// Seconds since the agent first saw the index.
+    pub age_seconds: f64,
+    /// Calls before the index (since pg_stat_statements' last reset).
+    pub before_calls: u64,
+    /// Mean time per call before, ms.
+    pub before_mean_ms: f64,
+    /// Shared blocks touched (hit or read) per call before.
+    pub before_blocks_per_call: f64,
+    /// Rows per call before.
+    pub before_rows_per_call: f64,
+    /// Calls since the index was seen (its first read after).
+    pub after_calls: u64,
+    /// Mean time per call since, ms (once there is a call).
+    #[oai(skip_serializing_if_is_none)]
+    pub after_mean_ms: Option<f64>,
+    /// Shared blocks touched per call since.
+    #[oai(skip_serializing_if_is_none)]
+    pub after_blocks_per_call: Option<f64>,
+    /// Rows per call since.
+    #[oai(skip_serializing_if_is_none)]
+    pub after_rows_per_call: Option<f64>,
+    /// `beforeMeanMs / afterMeanMs`.
+    #[oai(skip_serializing_if_is_none)]
+    pub speedup: Option<f64>,
+    /// `helped` (1.5× faster or more, fewer blocks per call), `no_effect`,
+    /// `worse` (1.5× slower or more, more blocks per call) or `pending`
+    /// (under 20 calls since the index).
+    pub verdict: String,
+    /// The verdict in a sentence (names only with the admin token).
+    pub message: String,
+}
+
+/// A duration in ms, with the digits that matter.
+fn ms(value: f64) -> String {
+    match value {
+        v if v >= 100.0 => format!("{v:.0} ms"),
+        v if v >= 1.0 => format!("{v:.1} ms"),
+        v => format!("{v:.2} ms"),
+    }
+}
+
+/// At most this many characters of a statement in a message.
+const MESSAGE_STATEMENT_CHARS: usize = 80;
+
+impl IndexImpact {
+    /// A copy without index, table, definition and statement, for callers
+    /// without the admin token.
+    pub fn redacted(&self) -> Self {
+        let mut copy = Self {
+            index: None,
+            table: None,
+            definition: None,
+            statement: None,
+            ..self.clone()
+        };
+        copy.message = copy.describe();
+        copy
+    }
+
+    /// "index X on T cut statement Y from 52 ms to 0.9 ms (58×)", with the
+    /// names this copy has.
+    fn describe(&self) -> String {
+        let index = match (&self.index, &self.table) {
+            (Some(index), Some(table)) => format!("index {index} on {table}"),
+            _ => "a new index".to_owned(),
+        };
+        let statement = match &self.statement {
+            Some(text) if text.chars().count() > MESSAGE_STATEMENT_CHARS => {
+                let cut: String = text.chars().take(MESSAGE_STATEMENT_CHARS).collect();
+                format!("`{cut}…`")
+            }
+            Some(text) => format!("`{text}`"),
+            None => format!("statement {}", self.queryid),
+        };
+        let before = ms(self.before_mean_ms);
+        let after = self.after_mean_ms.map_or_else(String::new, ms);
+        let speedup = self.speedup.unwrap_or(1.0);
+        match self.verdict.as_str() {
+            "helped" => format!("{index} cut {statement} from {before} to {after} ({speedup:.1}×)"),
+            "worse" => format!(
+                "{index} made {statement} slower: {before} to {after} ({:.1}× slower)",
+                1.0 / speedup.max(f64::MIN_POSITIVE)
+            ),
+            "no_effect" => format!(
+                "{index} did not change {statement} ({before} to {after}); if no other statement needs it, it may be dropped"
+            ),
+            _ => format!(
+                "{index}: waiting for {MIN_CALLS_AFTER} calls of {statement} since it appeared ({} so far; {before} before)",
+                self.after_calls
+            ),
+        }
+    }
+}
+
+/// The tracker of one database: a reader that runs after the advisor.
+#[derive(Debug)]
+pub struct IndexImpactTracker {
+    database: Arc<str>,
+    statements: Arc<StatementsReader>,
+    advisor: Arc<IndexAdvisor>,
+    state: Mutex<State>,
+    latest: crate::pg::Latest<Vec<IndexImpact>>,
+}
+
+impl IndexImpactTracker {
+    /// A tracker judging new indexes by the statements `statements` reads,
+    /// remembering what `advisor` suggested.
+    pub fn new(
+        database: Arc<str>,
+        statements: Arc<StatementsReader>,
+        advisor: Arc<IndexAdvisor>,
+    ) -> Self {
+        Self {
+            database,
+            statements,
+            advisor,
+            state: Mutex::default(),
+            latest: crate::pg::Latest::default(),
+        }
+    }
+
+    /// The last pass's reports, newest index first (`None` until one
+    /// succeeded).
+    pub fn latest(&self) -> Option<Arc<Vec<IndexImpact>>> {
+        self.latest.get()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
+        let mut current = HashSet::new();
+        for row in tx.query(INDEXES, &[&KNOWN_INDEXES]).await? {
+            current.insert(row.try_get::<_, i64>(0)?);
+        }
+        let snapshot = self.statements.latest();
+        let new: Vec<i64> = {
+            let mut state = self.state();
+            if let Some(advice) = self.advisor.latest() {
+                state.remember(&advice.suggestions);
+            }
+            if !state.started {
+                state.started = true;
+                state.known = current;
+                state.previous = snapshot;
+                drop(state);
+                self.latest.set(Vec::new());
+                return Ok(());
+            }
+            // At the read's limit, an old index can enter the window when
+            // a newer one is dropped: only oids above the window's floor
+            // are new.
+            let floor = (current.len() as i64 >= KNOWN_INDEXES)
+                .then(|| current.iter().min().copied())
+                .flatten();
+            let mut new: Vec<i64> = current
+                .iter()
+                .filter(|oid| !state.known.contains(oid) && floor.is_none_or(|f| **oid > f))
+                .copied()
+                .collect();
+            new.sort_unstable();
+            new.truncate(TRACKED_INDEXES);
+            new
+        };
+        let mut found = Vec::new();
+        if !new.is_empty() {
+            for row in tx.query(DETAILS, &[&new]).await? {
+                found.push(NewIndex {
+                    oid: row.try_get(0)?,
+                    schema: row.try_get(1)?,
+                    name: row.try_get(2)?,
+                    table: row.try_get(3)?,
+                    definition: row.try_get(4)?,
+                    leading_column: row.try_get(5)?,
+                    leading: row.try_get(6)?,
+                });
+            }
+        }
+        let now = SystemTime::now();
+        let mut state = self.state();
+        for index in found {
+            state.track(index, now);
+        }
+        state.tracked.retain(|t| current.contains(&t.oid));
+        if let Some(snapshot) = &snapshot {
+            for tracked in &mut state.tracked {
+                tracked.observe(snapshot);
+            }
+        }
+        state.known = current;
+        state.previous = snapshot;
+        let reports = state.reports(&self.database, now);
+        drop(state);
+        self.latest.set(reports);
+        Ok(())
+    }
+}
+
+crate::pg::impl_reader!(IndexImpactTracker, "index_impact");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figures(calls: i64, total_ms: f64, blocks: i64) -> Figures {
+        Figures {
+            calls,
+            total_ms,
+            rows: calls,
+            shared_hit: blocks,
+            ..Figures::default()
+        }
+    }
+
+    #[test]
+    fn a_faster_statement_touching_fewer_blocks_was_helped() {
+        let before = figures(100, 5_200.0, 40_000);
+        let after = figures(30, 27.0, 120);
+        assert_eq!(judge(&before, &after), Verdict::Helped);
+        assert!((speedup(&before, &after) - 52.0 / 0.9).abs() < 1e-6);
+    }
+
+    #[test]
+    fn too_few_calls_after_is_pending() {
+        let before = figures(100, 5_200.0, 40_000);
+        assert_eq!(
+            judge(&before, &figures(MIN_CALLS_AFTER - 1, 1.0, 10)),
+            Verdict::Pending
+        );
+        assert_eq!(
+            judge(&Figures::default(), &figures(50, 1.0, 10)),
+            Verdict::Pending
+        );
+    }
+
+    #[test]
+    fn time_alone_is_not_enough_blocks_must_agree() {
+        let before = figures(100, 500.0, 40_000);
+        // Twice as fast, same blocks: a less busy server, not the index.
+        assert_eq!(
+            judge(&before, &figures(100, 250.0, 40_000)),
+            Verdict::NoEffect
+        );
+        // Slower with more blocks: worse; slower with the same: noise.
+        assert_eq!(
+            judge(&before, &figures(100, 1_000.0, 90_000)),
+            Verdict::Worse
+        );
+        assert_eq!(
+            judge(&before, &figures(100, 1_000.0, 40_000)),
+            Verdict::NoEffect
+        );
+        // Within 1.5×: no effect.
+        assert_eq!(
+            judge(&before, &figures(100, 400.0, 30_000)),
+            Verdict::NoEffect
+        );
+    }
+
+    #[test]
+    fn a_counter_going_backwards_restarts_the_baseline() {
+        let mut judged = Judged {
+            queryid: 1,
+            text: None,
+            before: figures(100, 5_000.0, 40_000),
+            baseline: None,
+            after: Figures::default(),
+        };
+        judged.observe(figures(110, 5_100.0, 41_000), false);
+        assert_eq!(judged.after, Figures::default());
+        judged.observe(figures(140, 5_130.0, 41_100), false);
+        assert_eq!(judged.after.calls, 30);
+        // Evicted and back: lower counters, a new baseline, never negative.
+        judged.observe(figures(5, 1.0, 20), false);
+        assert_eq!(judged.after, Figures::default());
+        judged.observe(figures(30, 3.0, 100), false);
+        assert_eq!(judged.after.calls, 25);
+        assert!(judged.after.total_ms >= 0.0);
+        // A reset the statements reader saw: a new baseline even though
+        // the counters grew past the old one since.
+        judged.observe(figures(300, 30.0, 1_000), true);
+        assert_eq!(judged.after, Figures::default());
+    }
+
+    #[test]
+    fn only_reads_after_the_sighting_count() {
+        let seen_at = SystemTime::now();
+        let mut tracked = Tracked {
+            oid: 1,
+            index: "public.i".into(),
+            table: "public.t".into(),
+            definition: String::new(),
+            seen_at,
+            resets: 0,
+            suggested: true,
+            statements: vec![Judged {
+                queryid: 7,
+                text: None,
+                before: figures(10, 100.0, 1_000),
+                baseline: None,
+                after: Figures::default(),
+            }],
+        };
+        let view = |calls| crate::pg::readers::statements::StatementView {
+            queryid: 7,
+            text: None,
+            raw: None,
+            cumulative: figures(calls, calls as f64, calls),
+            max_ms: 0.0,
+            window: None,
+        };
+        let read = |at, calls| StatementsSnapshot {
+            at: Some(at),
+            statements: vec![view(calls)],
+            ..StatementsSnapshot::default()
+        };
+        tracked.observe(&read(seen_at - std::time::Duration::from_secs(1), 12));
+        assert_eq!(tracked.statements[0].baseline, None);
+        let later = seen_at + std::time::Duration::from_secs(1);
+        tracked.observe(&read(later, 15));
+        assert_eq!(tracked.statements[0].baseline.map(|b| b.calls), Some(15));
+        tracked.observe(&read(later, 40));
+        assert_eq!(tracked.statements[0].after.calls, 25);
+    }
+
+    #[test]
+    fn the_tracker_is_bounded_and_remembers_suggestions() {
+        let mut state = State::default();
+        let suggestion = |table: &str, queryid: i64| IndexSuggestion {
+            database: "default".into(),
+            table: Some(table.into()),
+            columns: Some(vec!["c".into()]),
+            create_statement: None,
+            helps: None,
+            queryids: vec![queryid.to_string()],
+            calls: 1,
+            total_ms: 1.0,
+            cost_before: None,
+            cost_after: None,
+            estimated_saving: None,
+            confirmed_by: "statistics".into(),
+        };
+        let many: Vec<IndexSuggestion> = (0..REMEMBERED_SUGGESTIONS as i64 + 10)
+            .map(|i| suggestion(&format!("public.t{i}"), i))
+            .collect();
+        state.remember(&many);
+        state.remember(&many[many.len() - 1..]);
+        assert_eq!(state.suggestions.len(), REMEMBERED_SUGGESTIONS);
+        assert_eq!(state.suggestions[0].table, "public.t10");
+        state.previous = Some(Arc::new(StatementsSnapshot {
+            at: Some(SystemTime::now()),
+            statements: (0..many.len() as i64)
+                .map(|q| crate::pg::readers::statements::StatementView {
+                    queryid: q,
+                    text: None,
+                    raw: None,
+                    cumulative: figures(5, 5.0, 5),
+                    max_ms: 0.0,
+                    window: None,
+                })
+                .collect(),
+            ..StatementsSnapshot::default()
+        }));
+        for i in 0..TRACKED_INDEXES as i64 + 5 {
+            state.track(
+                NewIndex {
+                    oid: i,
+                    schema: "public".into(),
+                    name: format!("i{i}"),
+                    table: format!("t{}", i + 10),
+                    definition: String::new(),
+                    leading_column: Some("c".into()),
+                    leading: "c".into(),
+                },
+                SystemTime::now(),
+            );
+        }
+        assert_eq!(state.tracked.len(), TRACKED_INDEXES);
+        assert!(state.tracked.iter().all(|t| t.suggested));
+        assert_eq!(state.tracked[0].oid, 5);
+        let reports = state.reports("default", SystemTime::now());
+        assert_eq!(reports.len(), REPORTED_INDEXES);
+        assert_eq!(reports[0].index.as_deref(), Some("public.i54"));
+    }
+
+    #[test]
+    fn the_redacted_report_names_nothing() {
+        let tracked = Tracked {
+            oid: 1,
+            index: "public.orders_customer".into(),
+            table: "public.orders".into(),
+            definition: "CREATE INDEX orders_customer ON public.orders USING btree (customer_id)"
+                .into(),
+            seen_at: SystemTime::now(),
+            resets: 0,
+            suggested: true,
+            statements: Vec::new(),
+        };
+        let judged = Judged {
+            queryid: 42,
+            text: Some(Arc::from("select * from orders where customer_id = $1")),
+            before: figures(100, 5_200.0, 40_000),
+            baseline: Some(Figures::default()),
+            after: figures(30, 27.0, 120),
+        };
+        let full = report("default", &tracked, &judged, SystemTime::now());
+        assert_eq!(full.verdict, "helped");
+        assert_eq!(
+            full.message,
+            "index public.orders_customer on public.orders cut \
+             `select * from orders where customer_id = $1` from 52.0 ms to 0.90 ms (57.8×)"
+        );
+        let public = full.redacted();
+        let text = format!("{public:?}");
+        assert!(!text.contains("orders"), "{text}");
+        assert!(!text.contains("customer"), "{text}");
+        assert_eq!(
+            public.message,
+            "a new index cut statement 42 from 52.0 ms to 0.90 ms (57.8×)"
+        );
+    }
+}
