@@ -566,7 +566,9 @@ impl IndexImpact {
                 1.0 / speedup.max(f64::MIN_POSITIVE)
             ),
             "no_effect" => format!(
-                "{index} did not change {statement} ({before} to {after}); if no other statement needs it, it may be dropped"
+                "{index} did not change {statement}: {:.0} to {:.0} blocks per call, {before} to {after}; if no other statement needs it, it may be dropped",
+                self.before_blocks_per_call,
+                self.after_blocks_per_call.unwrap_or_default()
             ),
             _ => format!(
                 "{index}: waiting for {MIN_CALLS_AFTER} calls of {statement} since it appeared ({} so far; {before} before)",
