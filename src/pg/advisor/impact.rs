@@ -347,9 +347,29 @@ impl State {
         }
     }
 
+    /// The top statements of the previous read, parsed once per pass in
+    /// which an index is new: `(queryid, its uses of tables)`.
+    fn searched(&self) -> Vec<(i64, Vec<predicates::TableUse>)> {
+        let Some(previous) = &self.previous else {
+            return Vec::new();
+        };
+        previous
+            .statements
+            .iter()
+            .filter_map(|s| Some((s.queryid, s.raw.as_deref()?)))
+            .take(STATEMENTS_SEARCHED)
+            .filter_map(|(queryid, raw)| Some((queryid, predicates::read(raw).ok()?.uses)))
+            .collect()
+    }
+
     /// The statements `index` is meant to serve, with their figures
-    /// before it, and whether they come from perfscope's suggestion.
-    fn statements_for(&self, index: &NewIndex) -> (Vec<Judged>, bool) {
+    /// before it, and whether they come from perfscope's suggestion;
+    /// `searched`: the top statements parsed ([`Self::searched`]).
+    fn statements_for(
+        &self,
+        index: &NewIndex,
+        searched: &[(i64, Vec<predicates::TableUse>)],
+    ) -> (Vec<Judged>, bool) {
         let Some(previous) = &self.previous else {
             return (Vec::new(), false);
         };
@@ -375,41 +395,40 @@ impl State {
         if !suggested.is_empty() {
             return (suggested, true);
         }
-        let served = previous
-            .statements
+        let served = searched
             .iter()
-            .filter(|s| s.raw.is_some())
-            .take(STATEMENTS_SEARCHED)
-            .filter(|s| {
-                s.raw.as_deref().is_some_and(|raw| {
-                    predicates::read(raw)
-                        .is_ok_and(|reading| reading.uses.iter().any(|u| index.serves(u)))
-                })
-            })
-            .filter_map(|s| judged(s.queryid))
+            .filter(|(_, uses)| uses.iter().any(|u| index.serves(u)))
+            .filter_map(|(queryid, _)| judged(*queryid))
             .take(STATEMENTS_PER_INDEX)
             .collect();
         (served, false)
     }
 
-    fn track(&mut self, index: NewIndex, seen_at: SystemTime) {
-        let (statements, suggested) = self.statements_for(&index);
-        if statements.is_empty() {
+    /// Tracks the new indexes that serve a statement.
+    fn track(&mut self, indexes: Vec<NewIndex>, seen_at: SystemTime) {
+        if indexes.is_empty() {
             return;
         }
-        if self.tracked.len() >= TRACKED_INDEXES {
-            self.tracked.pop_front();
+        let searched = self.searched();
+        for index in indexes {
+            let (statements, suggested) = self.statements_for(&index, &searched);
+            if statements.is_empty() {
+                continue;
+            }
+            if self.tracked.len() >= TRACKED_INDEXES {
+                self.tracked.pop_front();
+            }
+            self.tracked.push_back(Tracked {
+                oid: index.oid,
+                index: format!("{}.{}", index.schema, index.name),
+                table: format!("{}.{}", index.schema, index.table),
+                definition: index.definition,
+                seen_at,
+                resets: self.previous.as_ref().map_or(0, |p| p.resets_detected),
+                suggested,
+                statements,
+            });
         }
-        self.tracked.push_back(Tracked {
-            oid: index.oid,
-            index: format!("{}.{}", index.schema, index.name),
-            table: format!("{}.{}", index.schema, index.table),
-            definition: index.definition,
-            seen_at,
-            resets: self.previous.as_ref().map_or(0, |p| p.resets_detected),
-            suggested,
-            statements,
-        });
     }
 
     /// The newest tracked indexes' statements, newest index first.
@@ -665,9 +684,7 @@ impl IndexImpactTracker {
         }
         let now = SystemTime::now();
         let mut state = self.state();
-        for index in found {
-            state.track(index, now);
-        }
+        state.track(found, now);
         state.tracked.retain(|t| current.contains(&t.oid));
         if let Some(snapshot) = &snapshot {
             for tracked in &mut state.tracked {
@@ -848,26 +865,70 @@ mod tests {
                 .collect(),
             ..StatementsSnapshot::default()
         }));
-        for i in 0..TRACKED_INDEXES as i64 + 5 {
-            state.track(
-                NewIndex {
-                    oid: i,
-                    schema: "public".into(),
-                    name: format!("i{i}"),
-                    table: format!("t{}", i + 10),
-                    definition: String::new(),
-                    leading_column: Some("c".into()),
-                    leading: "c".into(),
-                },
-                SystemTime::now(),
-            );
-        }
+        let indexes = (0..TRACKED_INDEXES as i64 + 5)
+            .map(|i| NewIndex {
+                oid: i,
+                schema: "public".into(),
+                name: format!("i{i}"),
+                table: format!("t{}", i + 10),
+                definition: String::new(),
+                leading_column: Some("c".into()),
+                leading: "c".into(),
+            })
+            .collect();
+        state.track(indexes, SystemTime::now());
         assert_eq!(state.tracked.len(), TRACKED_INDEXES);
         assert!(state.tracked.iter().all(|t| t.suggested));
         assert_eq!(state.tracked[0].oid, 5);
         let reports = state.reports("default", SystemTime::now());
         assert_eq!(reports.len(), REPORTED_INDEXES);
         assert_eq!(reports[0].index.as_deref(), Some("public.i54"));
+    }
+
+    #[test]
+    fn an_index_serves_statements_comparing_its_leading_column_on_its_table() {
+        let index = |leading_column: Option<&str>, leading: &str| NewIndex {
+            oid: 1,
+            schema: "public".into(),
+            name: "i".into(),
+            table: "users".into(),
+            definition: String::new(),
+            leading_column: leading_column.map(str::to_owned),
+            leading: leading.into(),
+        };
+        let serves = |index: &NewIndex, sql: &str| {
+            predicates::read(sql)
+                .expect("parses")
+                .uses
+                .iter()
+                .any(|u| index.serves(u))
+        };
+        let by_id = index(Some("account_id"), "account_id");
+        assert!(serves(&by_id, "SELECT * FROM users WHERE account_id = $1"));
+        assert!(serves(
+            &by_id,
+            "SELECT * FROM public.users u WHERE u.account_id > $1"
+        ));
+        assert!(!serves(
+            &by_id,
+            "SELECT * FROM other.users WHERE account_id = $1"
+        ));
+        assert!(!serves(
+            &by_id,
+            "SELECT * FROM users WHERE name = $1 AND id = $2"
+        ));
+        assert!(!serves(
+            &by_id,
+            "SELECT * FROM accounts WHERE account_id = $1"
+        ));
+        let lower = index(None, "lower(email)");
+        assert!(serves(
+            &lower,
+            "SELECT id FROM users WHERE lower(email) = lower($1)"
+        ));
+        assert!(!serves(&lower, "SELECT id FROM users WHERE email = $1"));
+        assert!(lower.leads_with("lower(\"email\")"));
+        assert!(!by_id.leads_with("name"));
     }
 
     #[test]
