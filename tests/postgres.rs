@@ -2366,7 +2366,8 @@ fn impact_of<'a>(reports: &'a [Value], index: &str, fragment: &str) -> Option<&'
 /// suggested index `helped` (faster, fewer blocks per call), an index on a
 /// two-valued column the statement filters did not, an index no statement
 /// filters is not reported; without the admin token nothing is named; a
-/// pg_stat_statements reset restarts the "after" instead of going negative.
+/// pg_stat_statements reset restarts the "after" instead of going negative;
+/// an index rebuilt under its name is not judged anew.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_index_is_judged_before_and_after_from_pg_stat_statements() {
     let cluster = PgCluster::start();
@@ -2529,5 +2530,22 @@ async fn a_new_index_is_judged_before_and_after_from_pg_stat_statements() {
         (row["verdict"] == "helped" && calls < calls_before_reset + 25 && calls >= 20).then_some(())
     })
     .await;
+
+    // Rebuilt under its name (a new oid): the same index, still helped,
+    // never judged anew against its own "before".
+    cluster
+        .exec("postgres", "REINDEX INDEX CONCURRENTLY purchases_customer")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    workload(&cluster, by_customer, &[&42i32], 25).await;
+    let reports = index_impact(&agent).await.unwrap_or_default();
+    let dump = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    let rows: Vec<&Value> = reports
+        .iter()
+        .filter(|r| r["index"] == "public.purchases_customer")
+        .collect();
+    assert_eq!(rows.len(), 1, "{dump}");
+    assert_eq!(rows[0]["verdict"], "helped", "{dump}");
+    assert_eq!(rows[0]["beforeCalls"], 30, "{dump}");
     agent.stop().await;
 }

@@ -8,7 +8,9 @@
 //! - **Which indexes are new**: each pass reads the valid indexes' oids;
 //!   the first pass only records them (an index that was there when the
 //!   agent started has no "before"), later passes track the oids not seen
-//!   on the pass before.
+//!   on the pass before. A new oid under the table and name of an index
+//!   gone since (REINDEX CONCURRENTLY, a column's type changed) is that
+//!   index rebuilt: its tracking carries over, it is not judged anew.
 //! - **Which statements to judge**: those of perfscope's own suggestions
 //!   for the table whose leading column (or expression) is the index's
 //!   (remembered from the advisor's passes, since the advisor drops a
@@ -41,7 +43,7 @@
 //! report ([`IndexImpact::redacted`]); nothing here writes SQL from a
 //! name: the catalog is read with parameters only.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -298,7 +300,8 @@ struct Remembered {
 struct State {
     /// Whether the indexes already there were recorded.
     started: bool,
-    known: HashSet<i64>,
+    /// Index oid → (table oid, index name).
+    known: HashMap<i64, (i64, String)>,
     /// The statements read the previous pass held (read before any index
     /// new on this pass existed).
     previous: Option<Arc<StatementsSnapshot>>,
@@ -597,6 +600,49 @@ impl IndexImpact {
     }
 }
 
+/// What changed between two reads of the indexes.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    /// New indexes' oids, at most [`TRACKED_INDEXES`].
+    new: Vec<i64>,
+    /// `(old oid, new oid)` of indexes rebuilt under their name.
+    rebuilt: Vec<(i64, i64)>,
+}
+
+/// What is new in `current` (oid → table oid and name) since `known`: an
+/// oid under a table and name a known index had is the same index rebuilt
+/// (REINDEX CONCURRENTLY, a column's type changed), not a new one; and at
+/// the read's limit, an old index can enter the window when a newer one
+/// is dropped, so only oids above the window's floor count.
+fn changes(known: &HashMap<i64, (i64, String)>, current: &HashMap<i64, (i64, String)>) -> Changes {
+    let floor = (current.len() as i64 >= KNOWN_INDEXES)
+        .then(|| current.keys().min().copied())
+        .flatten();
+    let mut unknown: Vec<i64> = current
+        .keys()
+        .filter(|oid| !known.contains_key(oid) && floor.is_none_or(|f| **oid > f))
+        .copied()
+        .collect();
+    let mut out = Changes::default();
+    if unknown.is_empty() {
+        return out;
+    }
+    unknown.sort_unstable();
+    let names: HashMap<&(i64, String), i64> = known
+        .iter()
+        .filter(|(oid, _)| !current.contains_key(oid))
+        .map(|(oid, named)| (named, *oid))
+        .collect();
+    for oid in unknown {
+        match current.get(&oid).and_then(|named| names.get(named)) {
+            Some(old) => out.rebuilt.push((*old, oid)),
+            None => out.new.push(oid),
+        }
+    }
+    out.new.truncate(TRACKED_INDEXES);
+    out
+}
+
 /// The tracker of one database: a reader that runs after the advisor.
 #[derive(Debug)]
 pub struct IndexImpactTracker {
@@ -635,12 +681,12 @@ impl IndexImpactTracker {
     }
 
     async fn pass(&self, tx: &TimedTransaction<'_>) -> Result<(), ReadError> {
-        let mut current = HashSet::new();
+        let mut current: HashMap<i64, (i64, String)> = HashMap::new();
         for row in tx.query(INDEXES, &[&KNOWN_INDEXES]).await? {
-            current.insert(row.try_get::<_, i64>(0)?);
+            current.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
         }
         let snapshot = self.statements.latest();
-        let new: Vec<i64> = {
+        let Changes { new, rebuilt } = {
             let mut state = self.state();
             if let Some(advice) = self.advisor.latest() {
                 state.remember(&advice.suggestions);
@@ -653,20 +699,7 @@ impl IndexImpactTracker {
                 self.latest.set(Vec::new());
                 return Ok(());
             }
-            // At the read's limit, an old index can enter the window when
-            // a newer one is dropped: only oids above the window's floor
-            // are new.
-            let floor = (current.len() as i64 >= KNOWN_INDEXES)
-                .then(|| current.iter().min().copied())
-                .flatten();
-            let mut new: Vec<i64> = current
-                .iter()
-                .filter(|oid| !state.known.contains(oid) && floor.is_none_or(|f| **oid > f))
-                .copied()
-                .collect();
-            new.sort_unstable();
-            new.truncate(TRACKED_INDEXES);
-            new
+            changes(&state.known, &current)
         };
         let mut found = Vec::new();
         if !new.is_empty() {
@@ -685,7 +718,12 @@ impl IndexImpactTracker {
         let now = SystemTime::now();
         let mut state = self.state();
         state.track(found, now);
-        state.tracked.retain(|t| current.contains(&t.oid));
+        for (old, new) in rebuilt {
+            for tracked in state.tracked.iter_mut().filter(|t| t.oid == old) {
+                tracked.oid = new;
+            }
+        }
+        state.tracked.retain(|t| current.contains_key(&t.oid));
         if let Some(snapshot) = &snapshot {
             for tracked in &mut state.tracked {
                 tracked.observe(snapshot);
@@ -929,6 +967,30 @@ mod tests {
         assert!(!serves(&lower, "SELECT id FROM users WHERE email = $1"));
         assert!(lower.leads_with("lower(\"email\")"));
         assert!(!by_id.leads_with("name"));
+    }
+
+    #[test]
+    fn a_rebuilt_index_is_not_new() {
+        let named = |entries: &[(i64, i64, &str)]| -> HashMap<i64, (i64, String)> {
+            entries
+                .iter()
+                .map(|(oid, table, name)| (*oid, (*table, (*name).to_owned())))
+                .collect()
+        };
+        let known = named(&[(10, 1, "t_pkey"), (11, 1, "t_email")]);
+        // t_email rebuilt (new oid, same table and name), t_code created.
+        let current = named(&[(10, 1, "t_pkey"), (20, 1, "t_email"), (21, 1, "t_code")]);
+        assert_eq!(
+            changes(&known, &current),
+            Changes {
+                new: vec![21],
+                rebuilt: vec![(11, 20)],
+            }
+        );
+        // The same name on another table is another index.
+        let current = named(&[(10, 1, "t_pkey"), (11, 1, "t_email"), (22, 2, "t_email")]);
+        assert_eq!(changes(&known, &current).new, vec![22]);
+        assert_eq!(changes(&known, &known), Changes::default());
     }
 
     #[test]
