@@ -43,7 +43,7 @@
 //! report ([`IndexImpact::redacted`]); nothing here writes SQL from a
 //! name: the catalog is read with parameters only.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
