@@ -8,9 +8,10 @@
 //! - **Which indexes are new**: each pass reads the valid indexes' oids;
 //!   the first pass only records them (an index that was there when the
 //!   agent started has no "before"), later passes track the oids not seen
-//!   on the pass before. A new oid under the table and name of an index
-//!   gone since (REINDEX CONCURRENTLY, a column's type changed) is that
-//!   index rebuilt: its tracking carries over, it is not judged anew.
+//!   on the pass before. A new oid under the schema and name of an index
+//!   gone since (REINDEX CONCURRENTLY, a column's type changed, the table
+//!   created again) is that index rebuilt: its tracking carries over, it is
+//!   not judged anew.
 //! - **Which statements to judge**: those of perfscope's own suggestions
 //!   for the table whose leading column (or expression) is the index's
 //!   (remembered from the advisor's passes, since the advisor drops a
@@ -209,6 +210,8 @@ struct Tracked {
     resets: u64,
     /// The statements came from perfscope's own suggestion.
     suggested: bool,
+    /// It enforces uniqueness or a constraint.
+    enforces: bool,
     statements: Vec<Judged>,
 }
 
@@ -246,6 +249,8 @@ struct NewIndex {
     leading_column: Option<String>,
     /// The leading element as the server deparses it.
     leading: String,
+    /// It enforces uniqueness or a constraint.
+    enforces: bool,
 }
 
 impl NewIndex {
@@ -300,7 +305,7 @@ struct Remembered {
 struct State {
     /// Whether the indexes already there were recorded.
     started: bool,
-    /// Index oid → (table oid, index name).
+    /// Index oid → (schema oid, index name).
     known: HashMap<i64, (i64, String)>,
     /// The statements read the previous pass held (read before any index
     /// new on this pass existed).
@@ -426,6 +431,7 @@ impl State {
                 index: format!("{}.{}", index.schema, index.name),
                 table: format!("{}.{}", index.schema, index.table),
                 definition: index.definition,
+                enforces: index.enforces,
                 seen_at,
                 resets: self.previous.as_ref().map_or(0, |p| p.resets_detected),
                 suggested,
@@ -461,6 +467,7 @@ fn report(database: &str, tracked: &Tracked, judged: &Judged, now: SystemTime) -
         statement: judged.text.as_deref().map(str::to_owned),
         queryid: judged.queryid.to_string(),
         suggested: tracked.suggested,
+        enforces: tracked.enforces,
         age_seconds: now
             .duration_since(tracked.seen_at)
             .unwrap_or_default()
@@ -504,6 +511,9 @@ pub struct IndexImpact {
     /// Whether the statement is one perfscope suggested this index for
     /// (otherwise: a top statement comparing the index's leading column).
     pub suggested: bool,
+    /// The index enforces uniqueness or a constraint: kept for that
+    /// whatever its effect on speed.
+    pub enforces: bool,
     /// Seconds since the agent first saw the index.
     pub age_seconds: f64,
     /// Calls before the index (since pg_stat_statements' last reset).
@@ -588,9 +598,14 @@ impl IndexImpact {
                 1.0 / speedup.max(f64::MIN_POSITIVE)
             ),
             "no_effect" => format!(
-                "{index} did not change {statement}: {:.0} to {:.0} blocks per call, {before} to {after}; if no other statement needs it, it may be dropped",
+                "{index} did not change {statement}: {:.0} to {:.0} blocks per call, {before} to {after}; {}",
                 self.before_blocks_per_call,
-                self.after_blocks_per_call.unwrap_or_default()
+                self.after_blocks_per_call.unwrap_or_default(),
+                if self.enforces {
+                    "it enforces uniqueness or a constraint, so it stays for that"
+                } else {
+                    "if no other statement needs it, it may be dropped"
+                }
             ),
             _ => format!(
                 "{index}: waiting for {MIN_CALLS_AFTER} calls of {statement} since it appeared ({} so far; {before} before)",
@@ -609,9 +624,10 @@ struct Changes {
     rebuilt: Vec<(i64, i64)>,
 }
 
-/// What is new in `current` (oid → table oid and name) since `known`: an
-/// oid under a table and name a known index had is the same index rebuilt
-/// (REINDEX CONCURRENTLY, a column's type changed), not a new one; and at
+/// What is new in `current` (oid → schema oid and name) since `known`: an
+/// oid under the schema and name of a known index gone since is the same
+/// index rebuilt (REINDEX CONCURRENTLY, a column's type changed, its table
+/// created again), not a new one; and at
 /// the read's limit, an old index can enter the window when a newer one
 /// is dropped, so only oids above the window's floor count.
 fn changes(known: &HashMap<i64, (i64, String)>, current: &HashMap<i64, (i64, String)>) -> Changes {
@@ -712,6 +728,7 @@ impl IndexImpactTracker {
                     definition: row.try_get(4)?,
                     leading_column: row.try_get(5)?,
                     leading: row.try_get(6)?,
+                    enforces: row.try_get(7)?,
                 });
             }
         }
@@ -835,6 +852,7 @@ mod tests {
             seen_at,
             resets: 0,
             suggested: true,
+            enforces: false,
             statements: vec![Judged {
                 queryid: 7,
                 text: None,
@@ -912,6 +930,7 @@ mod tests {
                 definition: String::new(),
                 leading_column: Some("c".into()),
                 leading: "c".into(),
+                enforces: false,
             })
             .collect();
         state.track(indexes, SystemTime::now());
@@ -933,6 +952,7 @@ mod tests {
             definition: String::new(),
             leading_column: leading_column.map(str::to_owned),
             leading: leading.into(),
+            enforces: false,
         };
         let serves = |index: &NewIndex, sql: &str| {
             predicates::read(sql)
@@ -974,11 +994,11 @@ mod tests {
         let named = |entries: &[(i64, i64, &str)]| -> HashMap<i64, (i64, String)> {
             entries
                 .iter()
-                .map(|(oid, table, name)| (*oid, (*table, (*name).to_owned())))
+                .map(|(oid, schema, name)| (*oid, (*schema, (*name).to_owned())))
                 .collect()
         };
         let known = named(&[(10, 1, "t_pkey"), (11, 1, "t_email")]);
-        // t_email rebuilt (new oid, same table and name), t_code created.
+        // t_email rebuilt (new oid, same schema and name), t_code created.
         let current = named(&[(10, 1, "t_pkey"), (20, 1, "t_email"), (21, 1, "t_code")]);
         assert_eq!(
             changes(&known, &current),
@@ -987,10 +1007,49 @@ mod tests {
                 rebuilt: vec![(11, 20)],
             }
         );
-        // The same name on another table is another index.
+        // The same name in another schema is another index.
         let current = named(&[(10, 1, "t_pkey"), (11, 1, "t_email"), (22, 2, "t_email")]);
         assert_eq!(changes(&known, &current).new, vec![22]);
         assert_eq!(changes(&known, &known), Changes::default());
+    }
+
+    #[test]
+    fn an_index_that_did_not_help_may_be_dropped_unless_it_enforces_something() {
+        let mut tracked = Tracked {
+            oid: 1,
+            index: "public.t_flag".into(),
+            table: "public.t".into(),
+            definition: String::new(),
+            seen_at: SystemTime::now(),
+            resets: 0,
+            suggested: false,
+            enforces: false,
+            statements: Vec::new(),
+        };
+        let judged = Judged {
+            queryid: 9,
+            text: None,
+            before: figures(100, 500.0, 31_900),
+            baseline: Some(Figures::default()),
+            after: figures(50, 110.0, 15_950),
+        };
+        let plain = report("default", &tracked, &judged, SystemTime::now());
+        assert_eq!(plain.verdict, "no_effect");
+        assert_eq!(
+            plain.message,
+            "index public.t_flag on public.t did not change statement 9: 319 to 319 blocks \
+             per call, 5.0 ms to 2.2 ms; if no other statement needs it, it may be dropped"
+        );
+        tracked.enforces = true;
+        let unique = report("default", &tracked, &judged, SystemTime::now());
+        assert!(unique.enforces);
+        assert!(
+            unique
+                .message
+                .ends_with("it enforces uniqueness or a constraint, so it stays for that"),
+            "{}",
+            unique.message
+        );
     }
 
     #[test]
@@ -1004,6 +1063,7 @@ mod tests {
             seen_at: SystemTime::now(),
             resets: 0,
             suggested: true,
+            enforces: false,
             statements: Vec::new(),
         };
         let judged = Judged {
