@@ -43,18 +43,29 @@
 //! Names (index, table, definition, statement) are admin-only in the
 //! report ([`IndexImpact::redacted`]); nothing here writes SQL from a
 //! name: the catalog is read with parameters only.
+//!
+//! This file is the tracker (which indexes are new, which statements they
+//! serve, the counters around them); the rule is in `verdict.rs`, what is
+//! shown in `report.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
+mod report;
+mod verdict;
+
+pub use report::IndexImpact;
+pub use verdict::{MIN_CALLS_AFTER, SPEEDUP, Verdict, judge};
+
 use super::{IndexAdvisor, IndexSuggestion, predicates};
 use crate::db::TimedTransaction;
 use crate::pg::ReadError;
 use crate::pg::readers::statements::{Figures, StatementsReader, StatementsSnapshot};
+use verdict::{blocks_per_call, growth, rows_per_call, speedup};
 
-const INDEXES: &str = include_str!("../../../sql/queries/impact_indexes.sql");
-const DETAILS: &str = include_str!("../../../sql/queries/impact_index_details.sql");
+const INDEXES: &str = include_str!("../../../../sql/queries/impact_indexes.sql");
+const DETAILS: &str = include_str!("../../../../sql/queries/impact_index_details.sql");
 
 /// Indexes tracked per database at most (the oldest dropped).
 pub const TRACKED_INDEXES: usize = 50;
@@ -62,105 +73,12 @@ pub const TRACKED_INDEXES: usize = 50;
 pub const REPORTED_INDEXES: usize = 20;
 /// Statements judged per index at most.
 pub const STATEMENTS_PER_INDEX: usize = 5;
-/// Calls after the index before a verdict.
-pub const MIN_CALLS_AFTER: i64 = 20;
-/// The mean-time ratio that counts as a change (`helped` or `worse`).
-pub const SPEEDUP: f64 = 1.5;
 /// Index oids read per pass at most (the newest).
 const KNOWN_INDEXES: i64 = 20_000;
 /// Suggestions of the advisor remembered (the oldest forgotten).
 const REMEMBERED_SUGGESTIONS: usize = 200;
 /// Top statements searched for a new index perfscope did not suggest.
 const STATEMENTS_SEARCHED: usize = 20;
-/// The least mean time "after" is taken as, so a speedup stays finite.
-const MIN_MEAN_MS: f64 = 0.001;
-
-/// What the comparison says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Fewer than [`MIN_CALLS_AFTER`] calls since the index appeared.
-    Pending,
-    /// Faster by [`SPEEDUP`]× or more, with fewer blocks per call.
-    Helped,
-    /// Neither faster nor slower by that much (or blocks disagree).
-    NoEffect,
-    /// Slower by [`SPEEDUP`]× or more, with more blocks per call.
-    Worse,
-}
-
-impl Verdict {
-    /// Every verdict, in the metric's order.
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Helped, Self::NoEffect, Self::Worse];
-
-    /// Its name in the API and the metric.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Helped => "helped",
-            Self::NoEffect => "no_effect",
-            Self::Worse => "worse",
-        }
-    }
-}
-
-/// Shared blocks touched (hit or read) per call.
-fn blocks_per_call(figures: &Figures) -> f64 {
-    per_call(figures, (figures.shared_hit + figures.shared_read) as f64)
-}
-
-fn rows_per_call(figures: &Figures) -> f64 {
-    per_call(figures, figures.rows as f64)
-}
-
-fn per_call(figures: &Figures, value: f64) -> f64 {
-    if figures.calls > 0 {
-        value / figures.calls as f64
-    } else {
-        0.0
-    }
-}
-
-/// `before`'s mean time over `after`'s.
-fn speedup(before: &Figures, after: &Figures) -> f64 {
-    before.mean_ms() / after.mean_ms().max(MIN_MEAN_MS)
-}
-
-/// The verdict on a statement from its figures before the index and its
-/// figures since (both sums over calls).
-pub fn judge(before: &Figures, after: &Figures) -> Verdict {
-    if before.calls <= 0 || after.calls < MIN_CALLS_AFTER {
-        return Verdict::Pending;
-    }
-    let speedup = speedup(before, after);
-    let (blocks_before, blocks_after) = (blocks_per_call(before), blocks_per_call(after));
-    if speedup >= SPEEDUP && blocks_after < blocks_before {
-        Verdict::Helped
-    } else if speedup <= 1.0 / SPEEDUP && blocks_after > blocks_before {
-        Verdict::Worse
-    } else {
-        Verdict::NoEffect
-    }
-}
-
-/// `now - earlier`, or `None` when any counter went backwards (a reset or
-/// an eviction between the two reads).
-fn growth(now: &Figures, earlier: &Figures) -> Option<Figures> {
-    let grown = Figures {
-        calls: now.calls - earlier.calls,
-        total_ms: now.total_ms - earlier.total_ms,
-        rows: now.rows - earlier.rows,
-        shared_hit: now.shared_hit - earlier.shared_hit,
-        shared_read: now.shared_read - earlier.shared_read,
-        io_ms: now.io_ms - earlier.io_ms,
-    };
-    let backwards = grown.calls < 0
-        || grown.total_ms < 0.0
-        || grown.rows < 0
-        || grown.shared_hit < 0
-        || grown.shared_read < 0
-        || grown.io_ms < 0.0;
-    (!backwards).then_some(grown)
-}
 
 /// One statement judged.
 #[derive(Clone, Debug)]
@@ -224,14 +142,18 @@ impl Tracked {
         let reset = snapshot.resets_detected != self.resets;
         self.resets = snapshot.resets_detected;
         for judged in &mut self.statements {
-            // A statement evicted from pg_stat_statements waits for its
-            // return (then with lower counters: a new baseline).
-            if let Some(view) = snapshot
+            match snapshot
                 .statements
                 .iter()
                 .find(|s| s.queryid == judged.queryid)
             {
-                judged.observe(view.cumulative, reset);
+                Some(view) => judged.observe(view.cumulative, reset),
+                // Reset and not run since: whatever it counts from now on
+                // ran after the index.
+                None if reset => judged.observe(Figures::default(), true),
+                // Evicted: it waits for its return (then with lower
+                // counters: a new baseline).
+                None => {}
             }
         }
     }
@@ -487,134 +409,6 @@ fn report(database: &str, tracked: &Tracked, judged: &Judged, now: SystemTime) -
     impact.message = impact.describe();
     impact
 }
-
-/// How a statement fared after a new index.
-#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
-#[oai(rename_all = "camelCase")]
-pub struct IndexImpact {
-    /// The watched database.
-    pub database: String,
-    /// `schema.index` (admin only).
-    #[oai(skip_serializing_if_is_none)]
-    pub index: Option<String>,
-    /// `schema.table` (admin only).
-    #[oai(skip_serializing_if_is_none)]
-    pub table: Option<String>,
-    /// The index's definition, as the server gives it (admin only).
-    #[oai(skip_serializing_if_is_none)]
-    pub definition: Option<String>,
-    /// The normalized statement judged (admin only).
-    #[oai(skip_serializing_if_is_none)]
-    pub statement: Option<String>,
-    /// Its queryid.
-    pub queryid: String,
-    /// Whether the statement is one perfscope suggested this index for
-    /// (otherwise: a top statement comparing the index's leading column).
-    pub suggested: bool,
-    /// The index enforces uniqueness or a constraint: kept for that
-    /// whatever its effect on speed.
-    pub enforces: bool,
-    /// Seconds since the agent first saw the index.
-    pub age_seconds: f64,
-    /// Calls before the index (since pg_stat_statements' last reset).
-    pub before_calls: u64,
-    /// Mean time per call before, ms.
-    pub before_mean_ms: f64,
-    /// Shared blocks touched (hit or read) per call before.
-    pub before_blocks_per_call: f64,
-    /// Rows per call before.
-    pub before_rows_per_call: f64,
-    /// Calls since the index was seen (its first read after).
-    pub after_calls: u64,
-    /// Mean time per call since, ms (once there is a call).
-    #[oai(skip_serializing_if_is_none)]
-    pub after_mean_ms: Option<f64>,
-    /// Shared blocks touched per call since.
-    #[oai(skip_serializing_if_is_none)]
-    pub after_blocks_per_call: Option<f64>,
-    /// Rows per call since.
-    #[oai(skip_serializing_if_is_none)]
-    pub after_rows_per_call: Option<f64>,
-    /// `beforeMeanMs / afterMeanMs`.
-    #[oai(skip_serializing_if_is_none)]
-    pub speedup: Option<f64>,
-    /// `helped` (1.5× faster or more, fewer blocks per call), `no_effect`,
-    /// `worse` (1.5× slower or more, more blocks per call) or `pending`
-    /// (under 20 calls since the index).
-    pub verdict: String,
-    /// The verdict in a sentence (names only with the admin token).
-    pub message: String,
-}
-
-/// A duration in ms, with the digits that matter.
-fn ms(value: f64) -> String {
-    match value {
-        v if v >= 100.0 => format!("{v:.0} ms"),
-        v if v >= 1.0 => format!("{v:.1} ms"),
-        v => format!("{v:.2} ms"),
-    }
-}
-
-/// At most this many characters of a statement in a message.
-const MESSAGE_STATEMENT_CHARS: usize = 80;
-
-impl IndexImpact {
-    /// A copy without index, table, definition and statement, for callers
-    /// without the admin token.
-    pub fn redacted(&self) -> Self {
-        let mut copy = Self {
-            index: None,
-            table: None,
-            definition: None,
-            statement: None,
-            ..self.clone()
-        };
-        copy.message = copy.describe();
-        copy
-    }
-
-    /// "index X on T cut statement Y from 52 ms to 0.9 ms (58×)", with the
-    /// names this copy has.
-    fn describe(&self) -> String {
-        let index = match (&self.index, &self.table) {
-            (Some(index), Some(table)) => format!("index {index} on {table}"),
-            _ => "a new index".to_owned(),
-        };
-        let statement = match &self.statement {
-            Some(text) if text.chars().count() > MESSAGE_STATEMENT_CHARS => {
-                let cut: String = text.chars().take(MESSAGE_STATEMENT_CHARS).collect();
-                format!("`{cut}…`")
-            }
-            Some(text) => format!("`{text}`"),
-            None => format!("statement {}", self.queryid),
-        };
-        let before = ms(self.before_mean_ms);
-        let after = self.after_mean_ms.map_or_else(String::new, ms);
-        let speedup = self.speedup.unwrap_or(1.0);
-        match self.verdict.as_str() {
-            "helped" => format!("{index} cut {statement} from {before} to {after} ({speedup:.1}×)"),
-            "worse" => format!(
-                "{index} made {statement} slower: {before} to {after} ({:.1}× slower)",
-                1.0 / speedup.max(f64::MIN_POSITIVE)
-            ),
-            "no_effect" => format!(
-                "{index} did not change {statement}: {:.0} to {:.0} blocks per call, {before} to {after}; {}",
-                self.before_blocks_per_call,
-                self.after_blocks_per_call.unwrap_or_default(),
-                if self.enforces {
-                    "it enforces uniqueness or a constraint, so it stays for that"
-                } else {
-                    "if no other statement needs it, it may be dropped"
-                }
-            ),
-            _ => format!(
-                "{index}: waiting for {MIN_CALLS_AFTER} calls of {statement} since it appeared ({} so far; {before} before)",
-                self.after_calls
-            ),
-        }
-    }
-}
-
 /// What changed between two reads of the indexes.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Changes {
@@ -759,62 +553,8 @@ crate::pg::impl_reader!(IndexImpactTracker, "index_impact");
 
 #[cfg(test)]
 mod tests {
+    use super::verdict::tests::figures;
     use super::*;
-
-    fn figures(calls: i64, total_ms: f64, blocks: i64) -> Figures {
-        Figures {
-            calls,
-            total_ms,
-            rows: calls,
-            shared_hit: blocks,
-            ..Figures::default()
-        }
-    }
-
-    #[test]
-    fn a_faster_statement_touching_fewer_blocks_was_helped() {
-        let before = figures(100, 5_200.0, 40_000);
-        let after = figures(30, 27.0, 120);
-        assert_eq!(judge(&before, &after), Verdict::Helped);
-        assert!((speedup(&before, &after) - 52.0 / 0.9).abs() < 1e-6);
-    }
-
-    #[test]
-    fn too_few_calls_after_is_pending() {
-        let before = figures(100, 5_200.0, 40_000);
-        assert_eq!(
-            judge(&before, &figures(MIN_CALLS_AFTER - 1, 1.0, 10)),
-            Verdict::Pending
-        );
-        assert_eq!(
-            judge(&Figures::default(), &figures(50, 1.0, 10)),
-            Verdict::Pending
-        );
-    }
-
-    #[test]
-    fn time_alone_is_not_enough_blocks_must_agree() {
-        let before = figures(100, 500.0, 40_000);
-        // Twice as fast, same blocks: a less busy server, not the index.
-        assert_eq!(
-            judge(&before, &figures(100, 250.0, 40_000)),
-            Verdict::NoEffect
-        );
-        // Slower with more blocks: worse; slower with the same: noise.
-        assert_eq!(
-            judge(&before, &figures(100, 1_000.0, 90_000)),
-            Verdict::Worse
-        );
-        assert_eq!(
-            judge(&before, &figures(100, 1_000.0, 40_000)),
-            Verdict::NoEffect
-        );
-        // Within 1.5×: no effect.
-        assert_eq!(
-            judge(&before, &figures(100, 400.0, 30_000)),
-            Verdict::NoEffect
-        );
-    }
 
     #[test]
     fn a_counter_going_backwards_restarts_the_baseline() {
@@ -881,6 +621,18 @@ mod tests {
         assert_eq!(tracked.statements[0].baseline.map(|b| b.calls), Some(15));
         tracked.observe(&read(later, 40));
         assert_eq!(tracked.statements[0].after.calls, 25);
+        // A reset while the statement is out of pg_stat_statements: it
+        // counts from zero when it is back, all of it after the index.
+        tracked.observe(&StatementsSnapshot {
+            at: Some(later),
+            resets_detected: 1,
+            ..StatementsSnapshot::default()
+        });
+        tracked.observe(&StatementsSnapshot {
+            resets_detected: 1,
+            ..read(later, 30)
+        });
+        assert_eq!(tracked.statements[0].after.calls, 30);
     }
 
     #[test]
