@@ -314,11 +314,22 @@ impl State {
             })
         };
         let table = format!("{}.{}", index.schema, index.table);
-        let suggested: Vec<Judged> = self
+        // Two suggestions may lead with the same column (and share a
+        // statement): each statement once.
+        let mut queryids: Vec<i64> = Vec::new();
+        for remembered in self
             .suggestions
             .iter()
             .filter(|r| r.table == table && index.leads_with(&r.leading))
-            .flat_map(|r| r.queryids.iter().copied())
+        {
+            for queryid in &remembered.queryids {
+                if !queryids.contains(queryid) {
+                    queryids.push(*queryid);
+                }
+            }
+        }
+        let suggested: Vec<Judged> = queryids
+            .into_iter()
             .filter_map(judged)
             .take(STATEMENTS_PER_INDEX)
             .collect();
@@ -658,6 +669,13 @@ mod tests {
         state.remember(&many);
         state.remember(&many[many.len() - 1..]);
         assert_eq!(state.suggestions.len(), REMEMBERED_SUGGESTIONS);
+        // A second suggestion leading with the same column, sharing a
+        // statement: one entry, the statement once.
+        let mut composite = many[many.len() - 1].clone();
+        composite.columns = Some(vec!["c".into(), "d".into()]);
+        state.remember(&[composite]);
+        assert_eq!(state.suggestions.len(), REMEMBERED_SUGGESTIONS);
+        assert_eq!(state.suggestions.back().map(|r| r.queryids.len()), Some(1));
         assert_eq!(state.suggestions[0].table, "public.t10");
         state.previous = Some(Arc::new(StatementsSnapshot {
             at: Some(SystemTime::now()),
