@@ -2527,3 +2527,212 @@ async fn health_findings_are_right_under_the_installed_grants() {
     assert_eq!(sequence["threshold"], -1000.0, "{sequence}");
     agent.stop().await;
 }
+
+/// The stats' index impact reports, read with the admin token.
+async fn index_impact(agent: &TestAgent) -> Option<Vec<Value>> {
+    let stats: Value = agent.admin_json("/api/performance/stats").await?;
+    stats["recommendations"]["indexImpact"].as_array().cloned()
+}
+
+/// The impact report of `index` for the statement containing `fragment`.
+fn impact_of<'a>(reports: &'a [Value], index: &str, fragment: &str) -> Option<&'a Value> {
+    reports.iter().find(|r| {
+        r["index"] == index
+            && r["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains(fragment))
+    })
+}
+
+/// Proof that an index helped: the advisor suggests an index, it is
+/// created (with two others), the workload runs again, and the report
+/// compares each statement before and after from pg_stat_statements: the
+/// suggested index `helped` (faster, fewer blocks per call), an index on a
+/// two-valued column the statement filters did not, an index no statement
+/// filters is not reported; without the admin token nothing is named; a
+/// pg_stat_statements reset restarts the "after" instead of going negative;
+/// an index rebuilt under its name is not judged anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_index_is_judged_before_and_after_from_pg_stat_statements() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE purchases (id int PRIMARY KEY, customer_id int NOT NULL, paid boolean NOT NULL,
+                                     amount int NOT NULL, note text NOT NULL);
+             INSERT INTO purchases SELECT g, 1 + g % 5000, g % 2 = 0, g % 100, 'n' || g
+               FROM generate_series(1, 50000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    let by_customer = "SELECT id, amount FROM purchases WHERE customer_id = $1";
+    let by_paid = "SELECT sum(amount) FROM purchases WHERE paid = $1";
+    workload(&cluster, by_customer, &[&42i32], 30).await;
+    workload(&cluster, by_paid, &[&true], 30).await;
+    let agent = advisor_agent(&cluster).await;
+    let (suggestions, _) = eventually("the customer_id suggestion", async || {
+        advice(&agent)
+            .await
+            .filter(|(s, _)| !suggestion_for(s, "public.purchases").is_empty())
+    })
+    .await;
+    assert_eq!(
+        suggestion_for(&suggestions, "public.purchases")[0]["columns"],
+        serde_json::json!(["customer_id"])
+    );
+    // Nothing is reported for the indexes that were there at the start.
+    assert_eq!(index_impact(&agent).await, Some(Vec::new()));
+
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX purchases_customer ON purchases (customer_id);
+             CREATE INDEX purchases_paid ON purchases (paid);
+             CREATE INDEX purchases_note ON purchases (note);
+             ANALYZE purchases;",
+        )
+        .await;
+    // The workload again, until both statements have a verdict (calls run
+    // before the tracker's first read after the index do not count).
+    let judged = async || {
+        workload(&cluster, by_customer, &[&42i32], 25).await;
+        workload(&cluster, by_paid, &[&true], 25).await;
+        let reports = index_impact(&agent).await?;
+        let done = |index, fragment| {
+            impact_of(&reports, index, fragment).is_some_and(|r| r["verdict"] != "pending")
+        };
+        (done("public.purchases_customer", "customer_id = $1")
+            && done("public.purchases_paid", "paid = $1"))
+        .then_some(reports)
+    };
+    let reports = eventually("verdicts on both indexes", judged).await;
+    let dump = serde_json::to_string_pretty(&reports).unwrap_or_default();
+
+    let helped = impact_of(&reports, "public.purchases_customer", "customer_id = $1")
+        .unwrap_or_else(|| panic!("no report for the customer index: {dump}"));
+    assert_eq!(helped["verdict"], "helped", "{dump}");
+    assert_eq!(helped["suggested"], true, "{dump}");
+    assert_eq!(helped["table"], "public.purchases", "{dump}");
+    assert!(
+        helped["definition"]
+            .as_str()
+            .is_some_and(|d| d.contains("(customer_id)")),
+        "{dump}"
+    );
+    assert_eq!(helped["beforeCalls"], 30, "{dump}");
+    assert!(helped["afterCalls"].as_u64() >= Some(20), "{dump}");
+    let (Some(before), Some(after)) = (
+        helped["beforeMeanMs"].as_f64(),
+        helped["afterMeanMs"].as_f64(),
+    ) else {
+        panic!("no before/after means: {dump}");
+    };
+    assert!(
+        after < before,
+        "{after} ms is not below {before} ms: {dump}"
+    );
+    assert!(helped["speedup"].as_f64() >= Some(1.5), "{dump}");
+    let (Some(blocks_before), Some(blocks_after)) = (
+        helped["beforeBlocksPerCall"].as_f64(),
+        helped["afterBlocksPerCall"].as_f64(),
+    ) else {
+        panic!("no blocks per call: {dump}");
+    };
+    assert!(blocks_after * 10.0 < blocks_before, "{dump}");
+    assert_eq!(
+        helped["beforeRowsPerCall"], helped["afterRowsPerCall"],
+        "{dump}"
+    );
+    let message = helped["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "index public.purchases_customer on public.purchases cut \
+             `select id, amount from purchases where customer_id = $1` from "
+        ) && message.ends_with("×)"),
+        "{message}"
+    );
+
+    // A two-valued column: the planner keeps its sequential scan.
+    let paid = impact_of(&reports, "public.purchases_paid", "paid = $1")
+        .unwrap_or_else(|| panic!("no report for the paid index: {dump}"));
+    assert_eq!(paid["suggested"], false, "{dump}");
+    assert_ne!(paid["verdict"], "helped", "{dump}");
+    assert!(
+        paid["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may be dropped") || m.contains("slower")),
+        "{dump}"
+    );
+    // No statement filters the note: nothing to judge, no report.
+    assert!(
+        !reports
+            .iter()
+            .any(|r| r["index"] == "public.purchases_note"),
+        "{dump}"
+    );
+    let metrics = metrics_text(&agent).await;
+    assert!(
+        metrics.contains(
+            "perfscope_index_impact_reports{database=\"default\",verdict=\"helped\"} 1.0\n"
+        ),
+        "{metrics}"
+    );
+
+    // Without the admin token: the numbers and the verdict, no name.
+    let public: Value = stats(&agent, false).await;
+    let public_list = public["recommendations"]["indexImpact"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(public_list.len(), reports.len(), "{public}");
+    assert!(
+        public_list.iter().any(|r| r["verdict"] == "helped"),
+        "{public}"
+    );
+    let public_text = serde_json::to_string(&public_list).unwrap_or_default();
+    for name in ["purchases", "customer", "paid", "definition", "statement\""] {
+        assert!(!public_text.contains(name), "{name}: {public_text}");
+    }
+    assert!(
+        public_text.contains("a new index cut statement "),
+        "{public_text}"
+    );
+
+    // A reset of pg_stat_statements restarts the "after": its calls go
+    // down (never a negative delta) and the verdict comes back.
+    let mut last = helped["afterCalls"].as_u64().unwrap_or_default();
+    let mut restarted = false;
+    cluster
+        .exec("postgres", "SELECT pg_stat_statements_reset()")
+        .await;
+    eventually("the verdict after a reset", async || {
+        workload(&cluster, by_customer, &[&42i32], 25).await;
+        let reports = index_impact(&agent).await?;
+        let row = impact_of(&reports, "public.purchases_customer", "customer_id = $1")?;
+        let calls = row["afterCalls"].as_u64()?;
+        restarted |= calls < last;
+        last = calls;
+        (restarted && row["verdict"] == "helped" && row["beforeCalls"] == 30).then_some(())
+    })
+    .await;
+
+    // Rebuilt under its name (a new oid): the same index, still helped,
+    // never judged anew against its own "before".
+    cluster
+        .exec("postgres", "REINDEX INDEX CONCURRENTLY purchases_customer")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    workload(&cluster, by_customer, &[&42i32], 25).await;
+    let reports = index_impact(&agent).await.unwrap_or_default();
+    let dump = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    let rows: Vec<&Value> = reports
+        .iter()
+        .filter(|r| r["index"] == "public.purchases_customer")
+        .collect();
+    assert_eq!(rows.len(), 1, "{dump}");
+    assert_eq!(rows[0]["verdict"], "helped", "{dump}");
+    assert_eq!(rows[0]["beforeCalls"], 30, "{dump}");
+    agent.stop().await;
+}

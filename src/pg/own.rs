@@ -44,6 +44,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/health_sequences.sql"),
     include_str!("../../sql/queries/health_sequences_fallback.sql"),
     include_str!("../../sql/queries/health_tables.sql"),
+    include_str!("../../sql/queries/impact_index_details.sql"),
+    include_str!("../../sql/queries/impact_indexes.sql"),
     include_str!("../../sql/queries/keyset_unique.sql"),
     include_str!("../../sql/queries/maintenance_table.sql"),
     include_str!("../../sql/queries/planner_role.sql"),

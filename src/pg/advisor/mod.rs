@@ -35,6 +35,7 @@
 //! is how the advisor is audited; the predicate parsing is apart in
 //! `predicates.rs`.
 
+pub mod impact;
 pub mod predicates;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

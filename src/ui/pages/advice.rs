@@ -1,6 +1,7 @@
 //! The Advice page (`GET /ui/advice`) and its one change, ANALYZE of a
 //! table (`POST /ui/advice/analyze`, confirmed first): index suggestions
-//! with the ready statement, health findings, runtime and cache advice.
+//! with the ready statement, whether new indexes helped ("Did it help?"),
+//! health findings, runtime and cache advice.
 //! The handlers, the findings they read and the view live together.
 
 use std::collections::HashMap;
@@ -155,9 +156,26 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 create_statement: s.create_statement,
             })
             .collect();
+        let impact = found
+            .index_impact
+            .into_iter()
+            .map(|i| ImpactRow {
+                database: i.database,
+                queryid: i.queryid,
+                definition: i.definition.unwrap_or_default(),
+                verdict: i.verdict,
+                message: i.message,
+                before_mean_ms: i.before_mean_ms,
+                after_mean_ms: i.after_mean_ms,
+                before_blocks: i.before_blocks_per_call,
+                after_blocks: i.after_blocks_per_call,
+                after_calls: i.after_calls,
+            })
+            .collect();
         Advice {
             suggestions,
             not_advised,
+            impact,
             health: found.health,
             other,
             maintenance: perfscope.maintenance().is_some(),
@@ -220,6 +238,31 @@ pub struct NotAdvisedRow {
     pub create_statement: Option<String>,
 }
 
+/// How one statement fared after a new index.
+#[derive(Clone, Debug, Default)]
+pub struct ImpactRow {
+    /// The watched database.
+    pub database: String,
+    /// The statement's queryid.
+    pub queryid: String,
+    /// The index's definition.
+    pub definition: String,
+    /// `helped`, `no_effect`, `worse` or `pending`.
+    pub verdict: String,
+    /// The verdict in a sentence.
+    pub message: String,
+    /// Mean time per call before and after, ms.
+    pub before_mean_ms: f64,
+    /// After (once there is a call).
+    pub after_mean_ms: Option<f64>,
+    /// Shared blocks touched per call before and after.
+    pub before_blocks: f64,
+    /// After (once there is a call).
+    pub after_blocks: Option<f64>,
+    /// Calls since the index appeared.
+    pub after_calls: u64,
+}
+
 /// What a reason of the advisor means, in a sentence.
 fn reason_text(reason: &str) -> &'static str {
     match reason {
@@ -254,6 +297,8 @@ pub struct Advice {
     pub suggestions: Vec<SuggestionRow>,
     /// The top statements without a suggestion, and why.
     pub not_advised: Vec<NotAdvisedRow>,
+    /// Whether new indexes helped.
+    pub impact: Vec<ImpactRow>,
     /// Health findings of the databases.
     pub health: Vec<Recommendation>,
     /// Runtime and cache advice.
@@ -315,6 +360,28 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                             input type="hidden" name="table" value=(s.table);
                             button.secondary type="submit" { "Run ANALYZE on " (s.table) "…" }
                         }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Did it help?" }
+            @if data.impact.is_empty() {
+                p.empty { "No new index to judge yet. When an index appears (one suggested here, or any other), the statements it serves are compared before and after it from pg_stat_statements, once they ran 20 times since." }
+            }
+            @for i in &data.impact {
+                article.impact {
+                    p { strong { (i.verdict) } ": " (i.message) }
+                    @if !i.definition.is_empty() {
+                        div.statement-row { code.ddl { (i.definition) } }
+                    }
+                    p.muted {
+                        (i.database) " · queryid " (i.queryid)
+                        " · " (format::millis(Some(i.before_mean_ms))) " → "
+                        @if let Some(after) = i.after_mean_ms { (format::millis(Some(after))) } @else { "…" }
+                        " per call · " (format!("{:.0}", i.before_blocks)) " → "
+                        @if let Some(after) = i.after_blocks { (format!("{after:.0}")) } @else { "…" }
+                        " blocks per call · " (format::count(i.after_calls)) " calls since"
                     }
                 }
             }
@@ -440,6 +507,36 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
+    }
+
+    #[test]
+    fn did_it_help_shows_the_verdict_and_the_figures() {
+        let page = view(
+            &Advice {
+                impact: vec![ImpactRow {
+                    database: "default".into(),
+                    queryid: "-7".into(),
+                    definition: "CREATE INDEX orders_customer ON public.orders USING btree (customer_id)".into(),
+                    verdict: "helped".into(),
+                    message: "index public.orders_customer on public.orders cut `select …` from 52.0 ms to 0.90 ms (57.8×)".into(),
+                    before_mean_ms: 52.0,
+                    after_mean_ms: Some(0.9),
+                    before_blocks: 443.0,
+                    after_blocks: Some(4.0),
+                    after_calls: 30,
+                }],
+                ..Default::default()
+            },
+            "t",
+        )
+        .into_string();
+        assert!(page.contains("Did it help?"), "{page}");
+        assert!(page.contains("<strong>helped</strong>"), "{page}");
+        assert!(page.contains("(57.8×)"), "{page}");
+        assert!(page.contains("443 → 4 blocks per call"), "{page}");
+        assert!(page.contains("queryid -7"), "{page}");
+        let empty = view(&Advice::default(), "t").into_string();
+        assert!(empty.contains("No new index to judge yet"), "{empty}");
     }
 
     #[test]
