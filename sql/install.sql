@@ -44,8 +44,8 @@ GRANT pg_monitor TO perfscope;
 -- "sequences near their maximum" check would see nothing. Rather than
 -- SELECT on every sequence (which misses sequences created later) or
 -- pg_read_all_data (which reads every table), one function in a schema of
--- its own returns each sequence's name, last value and maximum, and
--- nothing else. It runs as its owner (the superuser running this file),
+-- its own returns each sequence's name, last value and bounds (maximum,
+-- minimum, increment, start, whether it cycles), and nothing else. It runs as its owner (the superuser running this file),
 -- takes no argument, pins its search_path, and only the perfscope role may
 -- call it. A schema of that name made earlier by a role that is not a
 -- superuser is refused: its owner could replace the function.
@@ -60,12 +60,17 @@ $$;
 CREATE SCHEMA IF NOT EXISTS perfscope;
 REVOKE ALL ON SCHEMA perfscope FROM PUBLIC;
 GRANT USAGE ON SCHEMA perfscope TO perfscope;
-CREATE OR REPLACE FUNCTION perfscope.sequence_positions()
-  RETURNS TABLE (schema_name text, sequence_name text, last_value bigint, max_value bigint)
+-- Dropped first: an earlier install's function returned fewer columns (a
+-- result type CREATE OR REPLACE cannot change).
+DROP FUNCTION IF EXISTS perfscope.sequence_positions();
+CREATE FUNCTION perfscope.sequence_positions()
+  RETURNS TABLE (schema_name text, sequence_name text, last_value bigint, max_value bigint,
+                 min_value bigint, increment_by bigint, start_value bigint, cycles boolean)
   LANGUAGE sql STABLE SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT n.nspname::text, c.relname::text, pg_sequence_last_value(c.oid), s.seqmax
+  SELECT n.nspname::text, c.relname::text, pg_sequence_last_value(c.oid), s.seqmax,
+         s.seqmin, s.seqincrement, s.seqstart, s.seqcycle
   FROM pg_sequence s
   JOIN pg_class c ON c.oid = s.seqrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -3,7 +3,8 @@
 //! server has it), creates a small shop schema, and serves in one process
 //! the agent's endpoints plus a small demo API built with the library,
 //! whose routes issue the queries a real app gets wrong: a search by an
-//! unindexed column, an N+1 list, a slow report (timed as a custom
+//! unindexed column, a lookup by one column or another (an `OR`, one
+//! branch under `lower()`), an N+1 list, a slow report (timed as a custom
 //! measurement) — and a cached customer lookup, so the cache metrics show. A background workload
 //! drives those routes over HTTP, so route attribution, N+1 detection, the
 //! slow log and index advice all show within a minute.
@@ -27,8 +28,10 @@ use crate::testing::cluster::Cluster;
 const INSTALL: &str = include_str!("../sql/install.sql");
 
 const SCHEMA: &str = "
-CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL);
-INSERT INTO customers SELECT g, 'customer' || g || '@example.com', 'Customer ' || g
+CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL, name text NOT NULL,
+                        phone text NOT NULL);
+INSERT INTO customers SELECT g, 'customer' || g || '@example.com', 'Customer ' || g,
+                             '+1555' || lpad(g::text, 7, '0')
   FROM generate_series(1, 50000) g;
 CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers (id),
                      total numeric NOT NULL, created_at timestamptz NOT NULL);
@@ -93,6 +96,29 @@ async fn search(pool: Data<&TimedPool>, Query(query): Query<Search>) -> poem::Re
         .query(
             "SELECT id, name FROM customers WHERE email = $1",
             &[&query.email],
+        )
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    Ok(format!("{} customer(s)", rows.len()))
+}
+
+#[derive(serde::Deserialize)]
+struct Find {
+    phone: String,
+    email: String,
+}
+
+/// A lookup by phone or by email in any case: an `OR` across columns, one
+/// of them under `lower()`, which only an index per branch (one of them an
+/// expression index) serves.
+#[handler]
+async fn find(pool: Data<&TimedPool>, Query(query): Query<Find>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
+    let rows = client
+        .named("findCustomerByPhoneOrEmail")
+        .query(
+            "SELECT id, name FROM customers WHERE phone = $1 OR lower(email) = lower($2)",
+            &[&query.phone, &query.email],
         )
         .await
         .map_err(poem::error::InternalServerError)?;
@@ -196,6 +222,11 @@ async fn workload(addr: SocketAddr, cancel: CancellationToken) {
             0 => "/demo/reports/slow".to_owned(),
             5 | 10 | 15 => format!("/demo/customers/{}", 1 + n % 25),
             i if i % 2 == 0 => format!("/demo/customers/{}/orders", 1 + (n * 7919) % 5000),
+            i if i % 4 == 1 => format!(
+                "/demo/customers/find?phone=%2B1555{:07}&email=Customer{}@Example.com",
+                1 + (n * 7907) % 50000,
+                1 + (n * 104723) % 50000
+            ),
             _ => format!(
                 "/demo/customers/search?email=customer{}@example.com",
                 1 + (n * 104729) % 50000
@@ -286,6 +317,7 @@ pub async fn run(
         .query_cache::<Option<String>>("customers");
     let routes = Route::new()
         .at("/demo/customers/search", get(search).data(pool.clone()))
+        .at("/demo/customers/find", get(find).data(pool.clone()))
         .at(
             "/demo/customers/:id",
             get(customer).data(pool.clone()).data(customers),

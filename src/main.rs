@@ -80,8 +80,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (args, demo) = match cli.command {
         Some(Command::Openapi) => {
-            println!("{}", perfscope::api::spec_json());
-            return ExitCode::SUCCESS;
+            // Written, not println!: a reader that stops early (`| head`)
+            // closes the pipe, which is no failure of ours.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            return match writeln!(out, "{}", perfscope::api::spec_json()) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("perfscope openapi: {error}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            };
         }
         Some(Command::Serve(args)) => (*args, false),
         Some(Command::Demo(args)) => (*args, true),

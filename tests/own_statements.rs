@@ -124,6 +124,7 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
             "pg_stat_statements",
             "database",
             "index_advisor",
+            "index_impact",
             "health",
             "activity",
             "space",

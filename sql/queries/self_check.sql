@@ -24,5 +24,6 @@ SELECT /* perfscope */
       -- to_regprocedure() raises in a schema the role may not use.
       WHEN NOT has_schema_privilege(to_regnamespace('perfscope'), 'USAGE') THEN false
       WHEN to_regprocedure('perfscope.sequence_positions()') IS NULL THEN false
+      WHEN pg_get_function_result(to_regprocedure('perfscope.sequence_positions()')) NOT LIKE '%increment_by%' THEN false
       ELSE has_function_privilege(to_regprocedure('perfscope.sequence_positions()'), 'EXECUTE')
     END AS sequence_positions

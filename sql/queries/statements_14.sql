@@ -1,6 +1,7 @@
 -- pg_stat_statements for PostgreSQL 14 to 16: every statement of every
 -- database of the server, with its database's oid, without query texts
--- (fetched for new queryids only). pg_stat_statements scans its whole
+-- (fetched for new queryids only), and without an entry's own reset time
+-- (`stats_since` is 17+). pg_stat_statements scans its whole
 -- shared hash whatever the filter, so it is read once per server and
 -- interval and each watched database takes its rows (src/pg/readers/server.rs).
 -- $1: the most rows to read per database.
@@ -18,7 +19,10 @@ SELECT /* perfscope */
     s.shared_blks_hit,
     s.shared_blks_read,
     s.blk_read_time + s.blk_write_time AS io_time,
-    s.dbid::bigint
+    s.dbid::bigint,
+    s.userid::bigint,
+    s.toplevel,
+    NULL::timestamptz AS stats_since
 FROM (
     SELECT p.*, row_number() OVER (PARTITION BY p.dbid ORDER BY p.total_exec_time DESC) AS rank
     FROM pg_stat_statements(false) p

@@ -81,6 +81,11 @@ pub struct Recommendations {
     /// The top statements the advisor made no index suggestion for, each
     /// with the reason (statement and tables only with the admin token).
     pub not_advised: Vec<NotAdvisedOut>,
+    /// Whether new indexes (perfscope's suggestions or any other) helped
+    /// the statements they were meant for: before and after means from
+    /// pg_stat_statements, a speedup and a verdict (index, table,
+    /// definition and statement only with the admin token).
+    pub index_impact: Vec<IndexImpactOut>,
     /// Cache sizing and TTL advice.
     pub cache_recommendations: Vec<Recommendation>,
     /// Runtime advice: sustained lag, saturation, memory.
@@ -107,6 +112,7 @@ enum StatsResponse {
 
 type IndexSuggestionOut = crate::service::advice::IndexSuggestion;
 type NotAdvisedOut = crate::service::advice::NotAdvised;
+type IndexImpactOut = crate::service::advice::IndexImpact;
 
 /// Findings of each kind listed in the stats.
 const STATS_FINDINGS: usize = 5;
@@ -144,6 +150,7 @@ impl StatsApi {
             slow_queries: query_findings(&self.perfscope, admin, STATS_FINDINGS),
             index_suggestions: advice.index_suggestions,
             not_advised: advice.not_advised,
+            index_impact: advice.index_impact,
             cache_recommendations,
             runtime: advice.runtime,
             health: advice.health,

@@ -283,15 +283,26 @@ fn skip_number(bytes: &[u8], mut i: usize) -> usize {
 
 /// Replaces `IN ( v, v, ... )` lists of values or parameters by `IN (...)`.
 fn collapse_in_lists(tokens: Vec<Token<'_>>) -> Vec<Token<'_>> {
+    collapse_lists(tokens, "in", "(", ")")
+}
+
+/// Replaces the lists of values or parameters that follow `keyword`
+/// between `open` and `close` by `open ... close`.
+fn collapse_lists<'a>(
+    tokens: Vec<Token<'a>>,
+    keyword: &str,
+    open: &'static str,
+    close: &'static str,
+) -> Vec<Token<'a>> {
     let mut out: Vec<Token<'_>> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
-        let after_in = matches!(out.last(), Some(Token::Word(w)) if w == "in");
-        if after_in && tokens[i] == Token::Symbol("(") {
+        let after_keyword = matches!(out.last(), Some(Token::Word(w)) if w == keyword);
+        if after_keyword && tokens[i] == Token::Symbol(open) {
             let mut j = i + 1;
             let mut values = 0;
             let mut ok = true;
-            while j < tokens.len() && tokens[j] != Token::Symbol(")") {
+            while j < tokens.len() && tokens[j] != Token::Symbol(close) {
                 match &tokens[j] {
                     Token::Literal | Token::Param(_) => values += 1,
                     Token::Symbol(",") => {}
@@ -305,9 +316,9 @@ fn collapse_in_lists(tokens: Vec<Token<'_>>) -> Vec<Token<'_>> {
                 j += 1;
             }
             if ok && values > 0 && j < tokens.len() {
-                out.push(Token::Symbol("("));
+                out.push(Token::Symbol(open));
                 out.push(Token::Symbol("..."));
-                out.push(Token::Symbol(")"));
+                out.push(Token::Symbol(close));
                 i = j + 1;
                 continue;
             }
@@ -486,7 +497,9 @@ pub fn normalize(sql: &str) -> String {
 ///
 /// It also follows what the server takes for a constant: a negative number
 /// (`= -1` is stored as `= $3`) and the field of `extract(epoch FROM …)`
-/// (stored as `extract($1 FROM …)`).
+/// (stored as `extract($1 FROM …)`); and PostgreSQL 18 squashes a list of
+/// constants and parameters, `ARRAY['a', $3::text]` as in an IN list, into
+/// `ARRAY[$5 /*, ... */]`, so `array[...]` lists collapse like IN lists.
 pub fn shape(sql: &str) -> String {
     let mut tokens: Vec<Token<'_>> = Vec::new();
     for token in lex(sql) {
@@ -520,7 +533,12 @@ pub fn shape(sql: &str) -> String {
         }
         tokens.push(token);
     }
-    render(&collapse_in_lists(tokens))
+    render(&collapse_lists(
+        collapse_in_lists(tokens),
+        "array",
+        "[",
+        "]",
+    ))
 }
 
 #[cfg(test)]
@@ -544,6 +562,17 @@ mod tests {
             shape("SELECT CASE WHEN p = $1 THEN $2 END, a - $3, extract($4 FROM x)"),
         );
         assert_ne!(shape("SELECT a FROM \"T\""), shape("SELECT a FROM t"));
+        // PostgreSQL 18 squashes lists of constants and parameters, in
+        // IN and in ARRAY[…]; 15 keeps one `$n` per element.
+        assert_eq!(
+            shape("SELECT a FROM t WHERE k IN ($2 /*, ... */) AND n = ANY (ARRAY[$3 /*, ... */])"),
+            shape("SELECT a FROM t WHERE k IN ('r', 'm') AND n = ANY (ARRAY['x', $1::text, 'y'])"),
+        );
+        assert_eq!(
+            shape("SELECT ARRAY[$1, $2::text, $3]"),
+            "select array [...]"
+        );
+        assert_ne!(shape("SELECT ARRAY[a, b]"), shape("SELECT ARRAY[$1]"));
     }
 
     #[test]

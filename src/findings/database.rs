@@ -48,12 +48,12 @@ fn health_text(kind: &str) -> Option<(Kind, Severity, &'static str)> {
         "sequence" => (
             Kind::SequenceExhaustion,
             Severity::High,
-            "sequence(s) past 75% of their maximum: inserts will fail when one runs out. Move the column to bigint.",
+            "sequence(s) past 75% of their range (from the start to the maximum, or the minimum for a descending one): inserts will fail when one runs out. Move the column to bigint.",
         ),
         "sequence_unreadable" => (
             Kind::SequencesUnreadable,
             Severity::Medium,
-            "sequence(s) whose position the agent may not read (no SELECT or USAGE on them, and perfscope.sequence_positions() is missing or not granted): whether they near their maximum is unknown. Run sql/install.sql as a superuser.",
+            "sequence(s) whose position the agent may not read (no SELECT or USAGE on them, and perfscope.sequence_positions() is missing or not granted): whether they near the end of their range is unknown. Run sql/install.sql as a superuser.",
         ),
         "wraparound" => (
             Kind::Wraparound,
@@ -65,9 +65,10 @@ fn health_text(kind: &str) -> Option<(Kind, Severity, &'static str)> {
 }
 
 /// How far an item is past its threshold, to pick the worst: the figure
-/// itself where the threshold is 0 (any figure counts), else their ratio.
+/// itself where the threshold is 0 (any figure counts), else their ratio
+/// (a descending sequence's last value and minimum are both negative).
 fn progress(item: &crate::pg::readers::checks::CheckFinding) -> f64 {
-    if item.limit > 0.0 {
+    if item.limit != 0.0 {
         item.value / item.limit
     } else {
         item.value
@@ -102,7 +103,7 @@ pub fn database_advice(
                 continue;
             }
             // The worst item's figure against its own threshold (for
-            // sequences, the maximum of the sequence nearest to it).
+            // sequences, the bound of the sequence nearest to it).
             let worst = of_kind
                 .iter()
                 .max_by(|a, b| progress(a).total_cmp(&progress(b)))

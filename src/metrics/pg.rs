@@ -4,8 +4,9 @@
 //! as `pg_stat_statements_*{database, queryid}` (the text only through the
 //! API: it may be long and it names tables), plus evictions and detected
 //! resets per database, the agent's own cost to each database
-//! (`perfscope_agent_statement_*`), and the database reader's figures
-//! (`pg_database_*`, `pg_server_*`).
+//! (`perfscope_agent_statement_*`), the database reader's figures
+//! (`pg_database_*`, `pg_server_*`), the advisor's skips and the index
+//! impact tracker's verdicts (`perfscope_index_impact_reports`).
 //!
 //! It stays in `metrics/` rather than beside the readers in `pg/`: every
 //! metric family of the crate is defined under `metrics/` (names, units,
@@ -28,6 +29,7 @@ use std::sync::atomic::AtomicU64;
 use crate::pg::Watched;
 use crate::pg::actions::maintenance::{MaintenanceOutcome, Task};
 use crate::pg::actions::signal::{AdminOutcome, Signal};
+use crate::pg::advisor::impact::Verdict;
 
 /// `database` and `reader`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,6 +129,13 @@ struct DatabaseLabels {
 struct AdvisorSkipLabels {
     database: Arc<str>,
     reason: &'static str,
+}
+
+/// `{database, verdict}` of the index impact reports.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ImpactLabels {
+    database: Arc<str>,
+    verdict: &'static str,
 }
 
 /// Encodes the latest pg_stat_statements pass of every watched database.
@@ -377,6 +386,23 @@ impl Collector for StatementsCollector {
                         reason,
                     },
                 )?)?;
+            }
+        }
+        let mut impact = encoder.encode_descriptor(
+            "perfscope_index_impact_reports",
+            "Statements judged around a new index on the index impact tracker's last pass, by verdict (helped, no_effect, worse, pending)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for database in &databases {
+            let reports = database.impact.latest().unwrap_or_default();
+            for verdict in Verdict::ALL {
+                let verdict = verdict.as_str();
+                let count = reports.iter().filter(|r| r.verdict == verdict).count();
+                ConstGauge::new(count as f64).encode(impact.encode_family(&ImpactLabels {
+                    database: database.name.clone(),
+                    verdict,
+                })?)?;
             }
         }
         let mut resets = encoder.encode_descriptor(

@@ -44,6 +44,8 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/health_sequences.sql"),
     include_str!("../../sql/queries/health_sequences_fallback.sql"),
     include_str!("../../sql/queries/health_tables.sql"),
+    include_str!("../../sql/queries/impact_index_details.sql"),
+    include_str!("../../sql/queries/impact_indexes.sql"),
     include_str!("../../sql/queries/keyset_unique.sql"),
     include_str!("../../sql/queries/maintenance_table.sql"),
     include_str!("../../sql/queries/planner_role.sql"),
@@ -195,6 +197,15 @@ mod tests {
             "/* perfscope */ EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE perfscope_plan_7($1)",
             "SET lock_timeout = 5000",
             "SELECT /* perfscope */ EXISTS (SELECT $1 FROM pg_extension WHERE extname = $2)",
+            // advisor_table.sql as pg_stat_statements 18 stores it: lists
+            // of constants and parameters squashed, ARRAY[…] too.
+            "SELECT /* perfscope */ c.oid::bigint, n.nspname::text, c.relname::text,
+                    greatest(c.reltuples, $1)::bigint AS row_estimate
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = $2::text AND c.relkind IN ($3 /*, ... */)
+               AND CASE WHEN $4::text IS NOT NULL THEN n.nspname = $5::text
+                        ELSE n.nspname = ANY (ARRAY[$6 /*, ... */]) END
+             ORDER BY array_position(ARRAY[$7 /*, ... */], n.nspname::text) LIMIT $8",
         ] {
             assert!(agent.contains(text), "{text}");
         }

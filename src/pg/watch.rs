@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::advisor::IndexAdvisor;
+use super::advisor::impact::IndexImpactTracker;
 use super::planner::Planner;
 use super::readers::activity::{ActivityReader, Thresholds};
 use super::readers::checks::ChecksReader;
@@ -103,7 +104,7 @@ pub fn watch(
 
 /// The database's readers, as the API sees them and as the runner runs
 /// them (in this order: the advisor reads what the statements reader
-/// kept).
+/// kept, the impact tracker what both kept).
 fn build(
     name: Arc<str>,
     pool: TimedPool,
@@ -133,10 +134,16 @@ fn build(
         planner,
         settings.timeout,
     ));
+    let impact = Arc::new(IndexImpactTracker::new(
+        name.clone(),
+        statements.clone(),
+        advisor.clone(),
+    ));
     let readers: Vec<Arc<dyn Reader>> = vec![
         statements.clone(),
         database.clone(),
         advisor.clone(),
+        impact.clone(),
         checks.clone(),
         activity.clone(),
         space.clone(),
@@ -147,6 +154,7 @@ fn build(
         statements,
         database,
         advisor,
+        impact,
         checks,
         activity,
         space,
@@ -188,6 +196,8 @@ pub struct WatchedDatabase {
     pub database: Arc<DatabaseReader>,
     /// The index advisor.
     pub advisor: Arc<IndexAdvisor>,
+    /// Whether new indexes helped the statements they were meant for.
+    pub impact: Arc<IndexImpactTracker>,
     /// The checks reader (indexes, vacuum, sequences, wraparound).
     pub checks: Arc<ChecksReader>,
     /// The activity reader (backends, locks).

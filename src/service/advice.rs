@@ -28,6 +28,15 @@ pub type NotAdvised = crate::pg::advisor::NotAdvised;
 #[cfg(not(feature = "postgres"))]
 pub type NotAdvised = Recommendation;
 
+/// How a statement fared after a new index (without Postgres support
+/// there are none, and the list keeps a placeholder type).
+#[cfg(feature = "postgres")]
+pub type IndexImpact = crate::pg::advisor::impact::IndexImpact;
+/// How a statement fared after a new index (without Postgres support
+/// there are none, and the list keeps a placeholder type).
+#[cfg(not(feature = "postgres"))]
+pub type IndexImpact = Recommendation;
+
 /// The findings now, by area.
 #[derive(Debug, Default)]
 pub struct Advice {
@@ -44,6 +53,9 @@ pub struct Advice {
     /// The top statements the advisor made no suggestion for, and why
     /// (statement and tables redacted without `admin`).
     pub not_advised: Vec<NotAdvised>,
+    /// Whether new indexes helped the statements they were meant for
+    /// (index, table and statement redacted without `admin`).
+    pub index_impact: Vec<IndexImpact>,
 }
 
 /// Assembles the advice from the runtime and process readings given;
@@ -67,7 +79,15 @@ pub fn assemble(
         let (database_cache, health) = crate::findings::database_advice(perfscope.watched(), admin);
         let mut index_suggestions = Vec::new();
         let mut not_advised = Vec::new();
+        let mut index_impact = Vec::new();
         for db in perfscope.watched().all().iter() {
+            index_impact.extend(
+                db.impact
+                    .latest()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| if admin { s.clone() } else { s.redacted() }),
+            );
             let advice = db.advisor.latest().unwrap_or_default();
             index_suggestions.extend(
                 advice
@@ -89,6 +109,7 @@ pub fn assemble(
             health,
             index_suggestions,
             not_advised,
+            index_impact,
         }
     }
     #[cfg(not(feature = "postgres"))]

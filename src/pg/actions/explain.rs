@@ -327,9 +327,16 @@ fn node(plan: &Value, depth: usize, out: &mut String) {
         number("Actual Rows"),
         number("Actual Loops"),
     ) {
+        // PostgreSQL 18 gives the rows per loop with two decimals (0.10
+        // over 10 loops); older servers a whole number.
+        let rows = if rows.fract() == 0.0 {
+            format!("{rows:.0}")
+        } else {
+            format!("{rows:.2}")
+        };
         let _ = write!(
             out,
-            " (actual time={start:.3}..{total:.3} rows={rows:.0} loops={loops:.0})"
+            " (actual time={start:.3}..{total:.3} rows={rows} loops={loops:.0})"
         );
     }
     let _ = writeln!(out);
@@ -420,5 +427,19 @@ mod tests {
         assert!(text.contains("Buffers: shared hit=3 read=1"), "{text}");
         assert!(text.contains("Index Cond: (id = 42)"), "{text}");
         assert!(text.ends_with("Execution time: 0.070 ms\n"), "{text}");
+    }
+
+    #[test]
+    fn fractional_rows_per_loop_are_kept() {
+        // As PostgreSQL 18 writes an inner side run ten times.
+        let json: Value = serde_json::json!([{
+            "Plan": {
+                "Node Type": "Index Scan", "Relation Name": "t", "Startup Cost": 0.29,
+                "Total Cost": 8.3, "Plan Rows": 1, "Actual Startup Time": 0.002,
+                "Actual Total Time": 0.002, "Actual Rows": 0.10, "Actual Loops": 10
+            }
+        }]);
+        let text = render(&json);
+        assert!(text.contains("rows=0.10 loops=10)"), "{text}");
     }
 }

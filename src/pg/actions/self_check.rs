@@ -219,9 +219,9 @@ pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbEr
         capability(
             "sequence_positions",
             sequences,
-            "perfscope.sequence_positions() of sql/install.sql (reads every sequence's last value and maximum, nothing else; pg_sequences hides them from a role without SELECT on the sequence)",
+            "perfscope.sequence_positions() of sql/install.sql (reads every sequence's last value and bounds, nothing else; pg_sequences hides them from a role without SELECT on the sequence)",
             &[
-                "sequences near their maximum, for the sequences the agent's role may not SELECT (they are counted in a sequences_unreadable finding)",
+                "sequences near the end of their range, for the sequences the agent's role may not SELECT (they are counted in a sequences_unreadable finding)",
             ],
             &format!(
                 "run sql/install.sql as a superuser (creates the function), or: GRANT USAGE ON SCHEMA perfscope TO {role}; GRANT EXECUTE ON FUNCTION perfscope.sequence_positions() TO {role};"

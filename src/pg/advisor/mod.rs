@@ -8,7 +8,8 @@
 //! c.ticket_id = t.id WHERE t.id = $1`, taken as equalities), the
 //! expressions over one column compared with a value (`lower(email) =
 //! lower($1)`, for an expression index) and (with a LIMIT) its ORDER BY per
-//! table; resolve the table through the catalog; skip small tables (under
+//! table, or, for a table compared only in an `OR` of such predicates, one
+//! index per branch, planned together (a BitmapOr); resolve the table through the catalog; skip small tables (under
 //! [`MIN_ROWS`]) and candidates whose leading column (or expression, by the
 //! server's `pg_get_indexdef` text) already leads an index; a table
 //! compared only with `LIKE` gets no suggestion but, in [`NotAdvised`], the
@@ -35,6 +36,7 @@
 //! `predicates.rs`, and the second basis, custom plans for real parameter
 //! values sampled in this process, in `sampled.rs`.
 
+pub mod impact;
 pub mod predicates;
 mod sampled;
 
@@ -79,6 +81,11 @@ pub struct IndexSuggestion {
     /// The ready statement (admin only).
     #[oai(skip_serializing_if_is_none)]
     pub create_statement: Option<String>,
+    /// The other indexes planned with this one, whose ready statements
+    /// they are: the branches of an `OR` are served only together, by an
+    /// index each (a BitmapOr), so create them all (admin only).
+    #[oai(skip_serializing_if_is_none)]
+    pub together: Option<Vec<String>>,
     /// The normalized statements it helps (admin only).
     #[oai(skip_serializing_if_is_none)]
     pub helps: Option<Vec<String>>,
@@ -123,6 +130,7 @@ impl IndexSuggestion {
             table: None,
             columns: None,
             create_statement: None,
+            together: None,
             helps: None,
             ..self.clone()
         }
@@ -592,46 +600,62 @@ impl IndexAdvisor {
                 Self::pattern(tx, table, &table_use, why).await?;
                 continue;
             }
-            let (columns, low_only) = match self
-                .candidate(tx, &mut work.planner, table, &table_use, false)
+            let (indexes, low_only) = match self
+                .indexes(tx, &mut work.planner, table, &table_use, false)
                 .await?
             {
-                Ok(columns) => (columns, false),
+                Ok(indexes) => (indexes, false),
                 // Real values may make an unselective column pay.
                 Err(Reason::LowSelectivity) if !samples.is_empty() => match self
-                    .candidate(tx, &mut work.planner, table, &table_use, true)
+                    .indexes(tx, &mut work.planner, table, &table_use, true)
                     .await?
                 {
-                    Ok(columns) => (columns, true),
+                    Ok(indexes) => (indexes, true),
                     Err(reason) => {
                         why.table(reason);
                         continue;
                     }
                 },
+                // Beside predicates no index serves (few distinct values),
+                // a LIKE may still be served by a pattern index.
+                Err(Reason::LowSelectivity) if !table_use.patterns.is_empty() => {
+                    why.table(Reason::LowSelectivity);
+                    Self::pattern(tx, table, &table_use, why).await?;
+                    continue;
+                }
                 Err(reason) => {
                     why.table(reason);
                     continue;
                 }
             };
-            let target = index_target(table, &columns);
-            let index_sql = format!("CREATE INDEX ON {target}");
+            let targets: Vec<String> = indexes.iter().map(|c| index_target(table, c)).collect();
+            let hypothetical: Vec<String> = targets
+                .iter()
+                .map(|t| format!("CREATE INDEX ON {t}"))
+                .collect();
+            // The set is planned together: an OR's branches are served only
+            // by an index each (a BitmapOr).
             let case = sampled::Case {
                 statement,
                 planned,
                 table,
-                columns: &columns,
-                index_sql: &index_sql,
+                indexes: &indexes,
+                targets: &targets,
+                hypothetical: &hypothetical,
                 samples: &samples,
             };
             if low_only {
                 // Only real values can show such an index pays.
-                if !self
+                if self
                     .advise_sampled(&mut work.planner, &mut work.advice, &mut work.found, case)
                     .await
                 {
-                    why.table(Reason::LowSelectivity);
-                } else {
                     why.advised = true;
+                } else {
+                    why.table(Reason::LowSelectivity);
+                    if !table_use.patterns.is_empty() {
+                        Self::pattern(tx, table, &table_use, why).await?;
+                    }
                 }
                 continue;
             }
@@ -642,7 +666,7 @@ impl IndexAdvisor {
                             &mut work.planner,
                             statement.queryid,
                             planned,
-                            Mode::Hypothetical(&index_sql),
+                            Mode::Hypothetical(&hypothetical),
                         )
                         .await;
                     match after {
@@ -681,47 +705,60 @@ impl IndexAdvisor {
             // An expression index only once hypopg planned it: the server
             // then checked it can hold the expression (immutable, of the
             // column's type), which statistics alone cannot tell.
-            if cost_after.is_none() && columns.iter().any(|c| matches!(c, Element::Expression(_))) {
+            if cost_after.is_none()
+                && indexes
+                    .iter()
+                    .flatten()
+                    .any(|c| matches!(c, Element::Expression(_)))
+            {
                 why.table(Reason::ExpressionUnconfirmed);
                 continue;
             }
             why.advised = true;
-            let key = (table.oid, columns.clone());
-            let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
-                database: self.database.to_string(),
-                table: Some(format!("{}.{}", table.schema, table.name)),
-                columns: Some(columns.iter().map(Element::name).collect()),
-                create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
-                helps: Some(Vec::new()),
-                queryids: Vec::new(),
-                calls: 0,
-                total_ms: 0.0,
-                cost_before: None,
-                cost_after: None,
-                estimated_saving: None,
-                confirmed_by: if cost_after.is_some() {
-                    "hypopg"
-                } else {
-                    "statistics"
+            let creates: Vec<String> = targets
+                .iter()
+                .map(|t| format!("CREATE INDEX CONCURRENTLY ON {t};"))
+                .collect();
+            for (i, columns) in indexes.into_iter().enumerate() {
+                let together: Vec<String> = creates
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, c)| c.clone())
+                    .collect();
+                let key = (table.oid, columns.clone());
+                let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
+                    database: self.database.to_string(),
+                    table: Some(format!("{}.{}", table.schema, table.name)),
+                    columns: Some(columns.iter().map(Element::name).collect()),
+                    create_statement: Some(creates[i].clone()),
+                    together: (!together.is_empty()).then_some(together),
+                    helps: Some(Vec::new()),
+                    queryids: Vec::new(),
+                    calls: 0,
+                    total_ms: 0.0,
+                    cost_before: None,
+                    cost_after: None,
+                    estimated_saving: None,
+                    confirmed_by: "statistics".into(),
+                    planned_with: "generic".into(),
+                    sampled_values_helped: None,
+                    sampled_values_planned: None,
+                });
+                if let Some(helps) = entry.helps.as_mut() {
+                    helps.push(text.to_string());
                 }
-                .into(),
-                planned_with: "generic".into(),
-                sampled_values_helped: None,
-                sampled_values_planned: None,
-            });
-            if let Some(helps) = entry.helps.as_mut() {
-                helps.push(text.to_string());
-            }
-            entry.queryids.push(statement.queryid.to_string());
-            entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
-            entry.total_ms += statement.cumulative.total_ms;
-            if let (Some(b), Some(a)) = (cost_before, cost_after)
-                && entry.cost_before.is_none()
-            {
-                entry.cost_before = Some(b);
-                entry.cost_after = Some(a);
-                entry.estimated_saving = Some(1.0 - a / b);
-                entry.confirmed_by = "hypopg".into();
+                entry.queryids.push(statement.queryid.to_string());
+                entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
+                entry.total_ms += statement.cumulative.total_ms;
+                if let (Some(b), Some(a)) = (cost_before, cost_after)
+                    && entry.cost_before.is_none()
+                {
+                    entry.cost_before = Some(b);
+                    entry.cost_after = Some(a);
+                    entry.estimated_saving = Some(1.0 - a / b);
+                    entry.confirmed_by = "hypopg".into();
+                }
             }
         }
         Ok(written)
@@ -772,8 +809,55 @@ impl IndexAdvisor {
         Ok(())
     }
 
+    /// The indexes one table's use needs: one for its conjuncts; else, for
+    /// its first disjunction every branch of which an index serves (an
+    /// existing one, or a candidate), one per branch without one. Or why
+    /// none is worth suggesting.
+    async fn indexes(
+        &self,
+        tx: &TimedTransaction<'_>,
+        planner: &mut PassPlanner,
+        table: &Table,
+        table_use: &predicates::TableUse,
+        keep_unselective: bool,
+    ) -> Result<Result<Vec<Vec<Element>>, Reason>, ReadError> {
+        if table_use.has_conjuncts() || table_use.disjunctions.is_empty() {
+            let candidate = self
+                .candidate(tx, planner, table, table_use, keep_unselective)
+                .await?;
+            return Ok(candidate.map(|columns| vec![columns]));
+        }
+        let mut refused = Reason::AlreadyIndexed;
+        'disjunctions: for branches in &table_use.disjunctions {
+            let mut indexes: Vec<Vec<Element>> = Vec::new();
+            for branch in branches {
+                match self
+                    .candidate(tx, planner, table, branch, keep_unselective)
+                    .await?
+                {
+                    Ok(columns) => {
+                        if !indexes.contains(&columns) {
+                            indexes.push(columns);
+                        }
+                    }
+                    // An index the branch can use exists.
+                    Err(Reason::AlreadyIndexed) => {}
+                    Err(reason) => {
+                        refused = refused.min(reason);
+                        continue 'disjunctions;
+                    }
+                }
+            }
+            if !indexes.is_empty() {
+                return Ok(Ok(indexes));
+            }
+        }
+        Ok(Err(refused))
+    }
+
     /// The index columns for one table's use, or why no index is worth
-    /// suggesting.
+    /// suggesting; with `keep_unselective`, columns with few distinct
+    /// values are kept too (sampled values may show they pay).
     async fn candidate(
         &self,
         tx: &TimedTransaction<'_>,
@@ -887,12 +971,8 @@ impl IndexAdvisor {
 /// Whether a table is compared only with `LIKE` (nothing else to index).
 fn only_patterns(table_use: &predicates::TableUse) -> bool {
     !table_use.patterns.is_empty()
-        && table_use.equality.is_empty()
-        && table_use.range.is_empty()
-        && table_use.order_by.is_empty()
-        && table_use.joined.is_empty()
-        && table_use.equality_expressions.is_empty()
-        && table_use.range_expressions.is_empty()
+        && !table_use.has_conjuncts()
+        && table_use.disjunctions.is_empty()
 }
 
 /// One element of a suggested index.

@@ -42,13 +42,14 @@ pub struct TableUse {
     pub range: Vec<String>,
     /// Columns of the ORDER BY, when the statement has a LIMIT.
     pub order_by: Vec<String>,
-    /// Columns joined (`=`, in ON or WHERE) to another table's column that
-    /// is itself compared with `=`, `IN` or `= ANY` (directly or through
-    /// further joins): `c.ticket_id` in `… JOIN comments c ON c.ticket_id =
-    /// t.id WHERE t.id = $1`. The planner derives the same equality for
-    /// them, so this table's rows are looked up by them per outer row.
-    /// Kept apart from `equality`: the statement does not compare them with
-    /// a value itself.
+    /// Columns joined (`=`, in ON or WHERE) to a table that the statement
+    /// compares with a value (`=`, `IN`, `= ANY`), directly or through
+    /// further joins: `c.ticket_id` in `… JOIN comments c ON c.ticket_id =
+    /// t.id WHERE t.id = $1`, `o.coupon_id` in `… JOIN coupons k ON k.id =
+    /// o.coupon_id WHERE k.code = $1`. This table's rows are looked up by
+    /// them per row of the other (a nested loop). Kept apart from
+    /// `equality`: the statement does not compare them with a value
+    /// itself. Only for a table not itself compared with a value.
     pub joined: Vec<String>,
     /// Expressions over one of its columns compared with `=`, `IN` or
     /// `= ANY` (`lower(email) = lower($1)`).
@@ -59,6 +60,27 @@ pub struct TableUse {
     /// Columns compared with `LIKE` (not `ILIKE`, not negated, no
     /// `ESCAPE`), with what the pattern is.
     pub patterns: Vec<PatternUse>,
+    /// Disjunctions over this table alone (`phone = $1 OR secondary_email
+    /// = $2`), each as its branches, every branch comparing a column (or an
+    /// expression over one) with a value: one index per branch serves the
+    /// whole (a BitmapOr of the branches' index scans). A disjunction with
+    /// a branch that compares nothing indexable, or that spans tables, is
+    /// not kept: no set of indexes serves it.
+    pub disjunctions: Vec<Vec<TableUse>>,
+}
+
+impl TableUse {
+    /// Whether it compares a column or an expression with a value, joins
+    /// one, or orders by one under a LIMIT (anything but patterns and
+    /// disjunctions).
+    pub fn has_conjuncts(&self) -> bool {
+        !self.equality.is_empty()
+            || !self.range.is_empty()
+            || !self.order_by.is_empty()
+            || !self.joined.is_empty()
+            || !self.equality_expressions.is_empty()
+            || !self.range_expressions.is_empty()
+    }
 }
 
 /// A column compared with `LIKE`.
@@ -353,6 +375,10 @@ impl Scope {
         match expr {
             Expr::Nested(inner) => self.predicate(inner),
             Expr::BinaryOp {
+                op: BinaryOperator::Or,
+                ..
+            } => self.disjunction(expr),
+            Expr::BinaryOp {
                 left,
                 op: BinaryOperator::And,
                 right,
@@ -361,13 +387,8 @@ impl Scope {
                 self.predicate(right);
             }
             Expr::BinaryOp { left, op, right } => {
-                let kind = match op {
-                    BinaryOperator::Eq => Kind::Equality,
-                    BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Gt
-                    | BinaryOperator::GtEq => Kind::Range,
-                    _ => return,
+                let Some(kind) = comparison(op) else {
+                    return;
                 };
                 // A column against a value: a join condition (column
                 // against column) is not a filter, but an equality join is
@@ -449,6 +470,48 @@ impl Scope {
         }
     }
 
+    /// Records a disjunction whose every branch compares a column (or an
+    /// expression over one) of one and the same table with a value.
+    fn disjunction(&mut self, expr: &Expr) {
+        let mut branches = Vec::new();
+        disjuncts(expr, &mut branches, 0);
+        if branches.len() < 2 || branches.len() > MAX_BRANCHES {
+            return;
+        }
+        let mut table = None;
+        let mut uses = Vec::with_capacity(branches.len());
+        for branch in branches {
+            // A scope of its own sharing the tables: what the branch
+            // compares, and nothing of its siblings'.
+            let mut scope = Scope {
+                tables: self.tables.clone(),
+                order: self.order.clone(),
+                parts: self.parts.clone(),
+                ..Scope::default()
+            };
+            scope.predicate(branch);
+            let mut found: Vec<TableUse> = scope.uses.into_values().collect();
+            let Some(only) = found.pop() else {
+                return;
+            };
+            let indexable = !only.equality.is_empty()
+                || !only.range.is_empty()
+                || !only.equality_expressions.is_empty()
+                || !only.range_expressions.is_empty();
+            if !found.is_empty() || !indexable || table.as_ref().is_some_and(|t| *t != only.table) {
+                return;
+            }
+            table = Some(only.table.clone());
+            uses.push(only);
+        }
+        if let Some(table) = table {
+            let entry = self.use_of(&table);
+            if !entry.disjunctions.contains(&uses) {
+                entry.disjunctions.push(uses);
+            }
+        }
+    }
+
     /// Records `expr` as a column, or else as an index expression.
     fn push_either(&mut self, kind: Kind, expr: &Expr) {
         if Self::is_column(expr) {
@@ -460,19 +523,29 @@ impl Scope {
         }
     }
 
-    /// Carries equality across the equality joins: a column joined to a
-    /// column compared with a value (or joined to one, transitively) is
-    /// looked up by that value.
+    /// Carries lookups across the equality joins, outward from the tables
+    /// a statement compares with a value (`=`, `IN`, `= ANY`, directly or
+    /// through an expression): a table joined to one of them is read per
+    /// row of it, by its join column (`comments.ticket_id` in `… JOIN
+    /// comments c ON c.ticket_id = t.id WHERE t.id = $1`, and
+    /// `orders.coupon_id` in `… JOIN coupons k ON k.id = o.coupon_id WHERE
+    /// k.code = $1`), and so on through further joins. Each table is
+    /// reached once and never back: a table compared with a value is read
+    /// by that value, not by a join.
     fn carry_joins(&mut self) {
-        let bound = |uses: &HashMap<String, TableUse>, (table, column): &(String, String)| {
-            uses.get(table)
-                .is_some_and(|u| u.equality.contains(column) || u.joined.contains(column))
+        let reached = |uses: &HashMap<String, TableUse>, table: &str| {
+            uses.get(table).is_some_and(|u| {
+                !u.equality.is_empty() || !u.joined.is_empty() || !u.equality_expressions.is_empty()
+            })
         };
         loop {
-            let mut carried = Vec::new();
+            let mut carried: Vec<(String, String)> = Vec::new();
             for (a, b) in &self.joins {
                 for (from, to) in [(a, b), (b, a)] {
-                    if bound(&self.uses, from) && !bound(&self.uses, to) {
+                    if reached(&self.uses, &from.0)
+                        && !reached(&self.uses, &to.0)
+                        && !carried.contains(to)
+                    {
                         carried.push(to.clone());
                     }
                 }
@@ -490,8 +563,85 @@ impl Scope {
     }
 }
 
+/// What a comparison operator is to an index: `=`, `<`, `<=`, `>`, `>=`,
+/// and the same written schema-qualified as PostgreSQL's own foreign-key
+/// checks write them (`OPERATOR(pg_catalog.=)`).
+fn comparison(op: &BinaryOperator) -> Option<Kind> {
+    let op = match op {
+        BinaryOperator::PGCustomBinaryOperator(parts) => match parts.as_slice() {
+            [schema, op] if schema == "pg_catalog" => op.as_str(),
+            _ => return None,
+        },
+        BinaryOperator::Eq => "=",
+        BinaryOperator::Lt => "<",
+        BinaryOperator::LtEq => "<=",
+        BinaryOperator::Gt => ">",
+        BinaryOperator::GtEq => ">=",
+        _ => return None,
+    };
+    match op {
+        "=" => Some(Kind::Equality),
+        "<" | "<=" | ">" | ">=" => Some(Kind::Range),
+        _ => None,
+    }
+}
+
+/// The statement with a trailing `FOR KEY SHARE` or `FOR NO KEY UPDATE`
+/// (which PostgreSQL's foreign-key checks end with, and sqlparser does not
+/// read) as `FOR SHARE` or `FOR UPDATE`: the same predicates, to read them.
+fn plain_locking(sql: &str) -> Option<String> {
+    let lower = sql.to_ascii_lowercase();
+    for (clause, plain) in [
+        (" for key share", " FOR SHARE"),
+        (" for no key update", " FOR UPDATE"),
+    ] {
+        if let Some(at) = lower.rfind(clause) {
+            let rest = &lower[at + clause.len()..];
+            // Nothing after it but `OF alias`.
+            let tail: Vec<&str> = rest.split_whitespace().collect();
+            if matches!(tail.as_slice(), [] | ["of", _]) {
+                return Some(format!(
+                    "{}{plain}{}",
+                    &sql[..at],
+                    &sql[at + clause.len()..]
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// How deep an expression the advisor reads.
 const MAX_DEPTH: usize = 8;
+
+/// The most branches of a disjunction the advisor reads (one index each).
+const MAX_BRANCHES: usize = 4;
+
+/// The branches of a (nested) `OR`, at most a few levels deep.
+fn disjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>, depth: usize) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } if depth <= MAX_DEPTH => {
+            disjuncts(left, out, depth + 1);
+            disjuncts(right, out, depth + 1);
+        }
+        Expr::Nested(inner)
+            if matches!(
+                inner.as_ref(),
+                Expr::BinaryOp {
+                    op: BinaryOperator::Or,
+                    ..
+                }
+            ) =>
+        {
+            disjuncts(inner, out, depth + 1)
+        }
+        _ => out.push(expr),
+    }
+}
 
 /// Functions that are never immutable (an index cannot hold them); the
 /// server has the last word on the rest.
@@ -685,8 +835,12 @@ pub fn table_uses(sql: &str) -> Result<Vec<TableUse>, Unparsable> {
 /// The tables a statement filters or orders, with their columns, and
 /// whether it is of a shape the advisor reads at all.
 pub fn read(sql: &str) -> Result<Reading, Unparsable> {
-    let statements =
-        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| Unparsable(e.to_string()))?;
+    let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql) {
+        Ok(statements) => statements,
+        Err(error) => plain_locking(sql)
+            .and_then(|plain| Parser::parse_sql(&PostgreSqlDialect {}, &plain).ok())
+            .ok_or_else(|| Unparsable(error.to_string()))?,
+    };
     let mut scope = Scope::default();
     let mut supported = true;
     match statements.first() {
@@ -718,15 +872,7 @@ pub fn read(sql: &str) -> Result<Reading, Unparsable> {
         .iter()
         .filter_map(|table| scope.uses.remove(table))
         .collect();
-    uses.retain(|u| {
-        !u.equality.is_empty()
-            || !u.range.is_empty()
-            || !u.order_by.is_empty()
-            || !u.joined.is_empty()
-            || !u.equality_expressions.is_empty()
-            || !u.range_expressions.is_empty()
-            || !u.patterns.is_empty()
-    });
+    uses.retain(|u| u.has_conjuncts() || !u.patterns.is_empty() || !u.disjunctions.is_empty());
     Ok(Reading { uses, supported })
 }
 
@@ -772,6 +918,8 @@ mod tests {
             orders.equality.is_empty(),
             "a join condition is not a filter"
         );
+        // But orders is read per user found, by user_id.
+        assert_eq!(orders.joined, vec!["user_id"]);
     }
 
     #[test]
@@ -796,10 +944,23 @@ mod tests {
         .expect("parses");
         let c = uses.iter().find(|u| u.table == "c").expect("c");
         assert_eq!(c.joined, vec!["a_id"]);
-        // A join on a column the outer side does not compare with a value
-        // carries nothing.
+        // The outer side compared on another column: the inner side is
+        // still read per outer row by its join column, and never the
+        // outer side by its own join column.
         let uses = table_uses("select 1 from a join b on b.a_id = a.id where a.name = $1")
             .expect("parses");
+        let b = uses.iter().find(|u| u.table == "b").expect("b");
+        assert_eq!(b.joined, vec!["a_id"]);
+        let a = uses.iter().find(|u| u.table == "a").expect("a");
+        assert!(a.joined.is_empty(), "{uses:?}");
+        // Nothing compared with a value: nothing carried.
+        let uses =
+            table_uses("select 1 from a join b on b.a_id = a.id where a.n > $1").expect("parses");
+        assert!(uses.iter().all(|u| u.joined.is_empty()), "{uses:?}");
+        // Both sides compared with values: each read by its own.
+        let uses =
+            table_uses("select 1 from a join b on b.a_id = a.id where a.name = $1 and b.kind = $2")
+                .expect("parses");
         assert!(uses.iter().all(|u| u.joined.is_empty()), "{uses:?}");
     }
 
@@ -943,6 +1104,85 @@ mod tests {
         ] {
             assert!(table_uses(sql).expect("parses").is_empty(), "{sql}");
         }
+    }
+
+    #[test]
+    fn a_disjunction_over_one_table_keeps_its_branches() {
+        let u = one(
+            "select id from users u where u.phone = $1 or (lower(u.secondary_email) = lower($2) and u.active = $3)",
+        );
+        assert!(!u.has_conjuncts(), "an OR is no conjunct: {u:?}");
+        let [branches] = u.disjunctions.as_slice() else {
+            panic!("one disjunction: {u:?}");
+        };
+        assert_eq!(branches.len(), 2);
+        assert_eq!(branches[0].equality, vec!["phone".to_string()]);
+        assert_eq!(branches[1].equality, vec!["active".to_string()]);
+        assert_eq!(
+            branches[1].equality_expressions[0].sql,
+            "lower(\"secondary_email\")"
+        );
+        // Three branches, nested either way, beside a conjunct.
+        let u = one("select 1 from t where tenant = $1 and (a = $2 or (b > $3 or c in ($4, $5)))");
+        assert_eq!(u.equality, vec!["tenant".to_string()]);
+        assert_eq!(u.disjunctions[0].len(), 3);
+    }
+
+    #[test]
+    fn disjunctions_no_set_of_indexes_serves_are_not_kept() {
+        for sql in [
+            // A branch that compares nothing indexable.
+            "select 1 from t where a = $1 or b like '%x'",
+            "select 1 from t where a = $1 or $2",
+            // Branches over two tables.
+            "select 1 from t join u on u.t_id = t.id where t.a = $1 or u.b = $2",
+        ] {
+            let uses = table_uses(sql).expect("parses");
+            assert!(
+                uses.iter().all(|u| u.disjunctions.is_empty()),
+                "{sql}: {uses:?}"
+            );
+        }
+        // Too many branches to index each.
+        let many = (1..=MAX_BRANCHES + 1)
+            .map(|i| format!("c{i} = ${i}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        assert!(
+            table_uses(&format!("select 1 from t where {many}"))
+                .expect("parses")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn postgres_foreign_key_checks_are_read() {
+        // What a DELETE of a ticket runs on comments, and an INSERT of a
+        // comment on tickets (pg_stat_statements' text, as tracked with
+        // `pg_stat_statements.track = all`).
+        let u = one(
+            r#"SELECT 1 FROM ONLY "public"."comments" x WHERE $1 OPERATOR(pg_catalog.=) "ticket_id" FOR KEY SHARE OF x"#,
+        );
+        assert_eq!(
+            (u.table.as_str(), u.equality.as_slice()),
+            ("public.comments", &["ticket_id".to_string()][..])
+        );
+        let u = one(
+            r#"SELECT 1 FROM ONLY "public"."tickets" x WHERE "id" OPERATOR(pg_catalog.=) $1 FOR NO KEY UPDATE OF x"#,
+        );
+        assert_eq!(u.equality, vec!["id".to_string()]);
+        assert_eq!(
+            one("select 1 from t where a OPERATOR(pg_catalog.>=) $1").range,
+            vec!["a".to_string()]
+        );
+        // Another schema's operator is not the built-in comparison.
+        assert!(
+            table_uses("select 1 from t where a OPERATOR(public.=) $1")
+                .expect("parses")
+                .is_empty()
+        );
+        // Only a trailing clause is rewritten.
+        assert!(plain_locking("select 1 from t for key share of x, y").is_none());
     }
 
     #[test]

@@ -18,9 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{
-    Advice, Element, IndexAdvisor, IndexSuggestion, MIN_SAVING, PassPlanner, Table, index_target,
-};
+use super::{Advice, Element, IndexAdvisor, IndexSuggestion, MIN_SAVING, PassPlanner, Table};
 use crate::db::samples::{self, Sample};
 use crate::pg::planner::{Mode, Statement};
 use crate::pg::readers::statements::StatementView;
@@ -40,9 +38,12 @@ pub(super) struct Case<'a> {
     pub(super) statement: &'a StatementView,
     pub(super) planned: Option<Statement<'a>>,
     pub(super) table: &'a Table,
-    pub(super) columns: &'a [Element],
-    /// `CREATE INDEX ON …`, for hypopg.
-    pub(super) index_sql: &'a str,
+    /// The set of indexes, planned together (an OR's branches).
+    pub(super) indexes: &'a [Vec<Element>],
+    /// Each index's `"schema"."table" (…)`.
+    pub(super) targets: &'a [String],
+    /// Each index's `CREATE INDEX ON …`, for hypopg.
+    pub(super) hypothetical: &'a [String],
     pub(super) samples: &'a [Sample],
 }
 
@@ -74,33 +75,46 @@ impl IndexAdvisor {
         let Some((before, after)) = verdict.best else {
             return false;
         };
-        let target = index_target(case.table, case.columns);
+        let creates: Vec<String> = case
+            .targets
+            .iter()
+            .map(|t| format!("CREATE INDEX CONCURRENTLY ON {t};"))
+            .collect();
         let statement = case.statement;
-        let entry = found
-            .entry((case.table.oid, case.columns.to_vec()))
-            .or_insert_with(|| IndexSuggestion {
-                database: self.database.to_string(),
-                table: Some(format!("{}.{}", case.table.schema, case.table.name)),
-                columns: Some(case.columns.iter().map(Element::name).collect()),
-                create_statement: Some(format!("CREATE INDEX CONCURRENTLY ON {target};")),
-                helps: Some(Vec::new()),
-                queryids: Vec::new(),
-                calls: 0,
-                total_ms: 0.0,
-                cost_before: Some(before),
-                cost_after: Some(after),
-                estimated_saving: Some(1.0 - after / before),
-                confirmed_by: "hypopg".into(),
-                planned_with: "sampled_values".into(),
-                sampled_values_helped: Some(verdict.helped),
-                sampled_values_planned: Some(verdict.planned),
-            });
-        if let (Some(helps), Some(text)) = (entry.helps.as_mut(), statement.text.as_deref()) {
-            helps.push(text.to_string());
+        for (i, columns) in case.indexes.iter().enumerate() {
+            let together: Vec<String> = creates
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, c)| c.clone())
+                .collect();
+            let entry = found
+                .entry((case.table.oid, columns.clone()))
+                .or_insert_with(|| IndexSuggestion {
+                    database: self.database.to_string(),
+                    table: Some(format!("{}.{}", case.table.schema, case.table.name)),
+                    columns: Some(columns.iter().map(Element::name).collect()),
+                    create_statement: Some(creates[i].clone()),
+                    together: (!together.is_empty()).then_some(together),
+                    helps: Some(Vec::new()),
+                    queryids: Vec::new(),
+                    calls: 0,
+                    total_ms: 0.0,
+                    cost_before: Some(before),
+                    cost_after: Some(after),
+                    estimated_saving: Some(1.0 - after / before),
+                    confirmed_by: "hypopg".into(),
+                    planned_with: "sampled_values".into(),
+                    sampled_values_helped: Some(verdict.helped),
+                    sampled_values_planned: Some(verdict.planned),
+                });
+            if let (Some(helps), Some(text)) = (entry.helps.as_mut(), statement.text.as_deref()) {
+                helps.push(text.to_string());
+            }
+            entry.queryids.push(statement.queryid.to_string());
+            entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
+            entry.total_ms += statement.cumulative.total_ms;
         }
-        entry.queryids.push(statement.queryid.to_string());
-        entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
-        entry.total_ms += statement.cumulative.total_ms;
         true
     }
 
@@ -118,11 +132,11 @@ impl IndexAdvisor {
         for sample in case.samples {
             let without = Mode::Sampled {
                 values: sample,
-                index: None,
+                indexes: &[],
             };
             let with = Mode::Sampled {
                 values: sample,
-                index: Some(case.index_sql),
+                indexes: case.hypothetical,
             };
             let before = match self.plan(planner, queryid, planned, without).await {
                 Ok(plan) => plan.cost,

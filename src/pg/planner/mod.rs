@@ -406,19 +406,21 @@ impl std::fmt::Debug for Session {
 pub enum Mode<'a> {
     /// The generic plan.
     Generic,
-    /// The generic plan with a hypothetical index (hypopg) created first.
-    Hypothetical(&'a str),
+    /// The generic plan with hypothetical indexes (hypopg) created first:
+    /// each a `CREATE INDEX` statement.
+    Hypothetical(&'a [String]),
     /// EXPLAIN (ANALYZE, BUFFERS) with these values, quoted by the server.
     Analyze(&'a [Option<String>]),
     /// The custom plan for real parameter values sampled by the host app's
-    /// pool ([`crate::db::samples`]), with a hypothetical index first when
-    /// `index` is given. The values are bound over the extended protocol,
-    /// never written into a statement's text; see `planner/sampled.rs`.
+    /// pool ([`crate::db::samples`]), with hypothetical indexes (hypopg)
+    /// created first when `indexes` is not empty. The values are bound over
+    /// the extended protocol, never written into a statement's text; see
+    /// `planner/sampled.rs`.
     Sampled {
         /// The sampled values, bound as they were encoded.
         values: &'a Sample,
-        /// The hypothetical index to create first (hypopg).
-        index: Option<&'a str>,
+        /// The hypothetical indexes: each a `CREATE INDEX` statement.
+        indexes: &'a [String],
     },
 }
 
@@ -609,11 +611,12 @@ async fn plan_in_savepoint(
         .batch_execute("/* perfscope */ ROLLBACK TO SAVEPOINT perfscope_plan")
         .await?;
     // Hypothetical indexes and prepared statements outlive a savepoint.
-    if matches!(
-        mode,
-        Mode::Hypothetical(_) | Mode::Sampled { index: Some(_), .. }
-    ) && let Some(reset) = hypopg_call(client, "hypopg_reset()").await?
-    {
+    let hypothetical = match mode {
+        Mode::Hypothetical(_) => true,
+        Mode::Sampled { indexes, .. } => !indexes.is_empty(),
+        _ => false,
+    };
+    if hypothetical && let Some(reset) = hypopg_call(client, "hypopg_reset()").await? {
         client
             .batch_execute(&format!("/* perfscope */ SELECT {reset}"))
             .await?;
@@ -642,20 +645,21 @@ async fn explain(
     prepared: &mut bool,
 ) -> Result<Value, PlanError> {
     let hypothetical = match mode {
-        Mode::Hypothetical(index) => Some(index),
-        Mode::Sampled { index, .. } => index,
-        _ => None,
+        Mode::Hypothetical(indexes) | Mode::Sampled { indexes, .. } => indexes,
+        _ => &[],
     };
-    if let Some(index) = hypothetical {
+    if !hypothetical.is_empty() {
         let Some(create) = hypopg_call(client, "hypopg_create_index($1)").await? else {
             return Err(PlanError::Failed("hypopg is not installed".into()));
         };
-        client
-            .query(
-                format!("/* perfscope */ SELECT * FROM {create}").as_str(),
-                &[&index],
-            )
-            .await?;
+        for index in hypothetical {
+            client
+                .query(
+                    format!("/* perfscope */ SELECT * FROM {create}").as_str(),
+                    &[index],
+                )
+                .await?;
+        }
     }
     if let Mode::Sampled { values, .. } = mode {
         return sampled::explain(client, statement, params, values).await;

@@ -1,6 +1,6 @@
 //! The checks reader: what PgHero checks — invalid, unused and redundant
 //! indexes, tables whose dead tuples outrun autovacuum (or whose
-//! autovacuum is off), sequences near their maximum, and transaction-ID
+//! autovacuum is off), sequences near the end of their range, and transaction-ID
 //! wraparound risk.
 //!
 //! It was the "health" reader; "health" also meant whether a database is
@@ -13,7 +13,7 @@
 //! least privilege that makes it right is `perfscope.sequence_positions()`,
 //! a `SECURITY DEFINER` function `sql/install.sql` creates in a schema of
 //! its own, owned by the superuser who installs it, callable only by the
-//! agent's role: it returns each sequence's name, last value and maximum,
+//! agent's role: it returns each sequence's name, last value and bounds,
 //! and nothing else (SELECT on each sequence would miss sequences created
 //! later; `pg_read_all_data` would read every table). Where the function
 //! is missing or not granted, the reader falls back to the sequences its
@@ -51,7 +51,8 @@ pub struct CheckFinding {
     /// the XID age.
     pub value: f64,
     /// The threshold the figure is held against: the unused-index size
-    /// floor, 0.4 dead per live tuple, the sequence's maximum, 1 billion
+    /// floor, 0.4 dead per live tuple, the bound a sequence runs to (its maximum, or its minimum for a
+    /// descending one), 1 billion
     /// XIDs; 0 where any figure counts (invalid and redundant indexes,
     /// unreadable sequences).
     pub limit: f64,
@@ -115,7 +116,7 @@ impl ChecksReader {
     }
 }
 
-/// Sequences past 75% of their maximum, through the install's helper when
+/// Sequences past 75% of their range, through the install's helper when
 /// the agent may call it; otherwise those its role may read, and one
 /// `sequence_unreadable` item counting the others.
 async fn sequences(tx: &TimedTransaction<'_>) -> Result<Vec<CheckFinding>, ReadError> {

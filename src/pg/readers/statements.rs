@@ -15,8 +15,11 @@
 //!   own (e.g. its planner role).
 //! - Never a reset: the first pass reports the cumulative figures since the
 //!   last stats reset, so a fresh agent shows existing slow queries at
-//!   once; resets (a new `stats_reset`, or calls going down) and evictions
-//!   (`dealloc`) are detected and reported.
+//!   once; resets (a new `stats_reset`, or on 14–16 calls going down) and
+//!   evictions (`dealloc`) are detected and reported. On 17+ an entry
+//!   reset alone (a new `stats_since`) starts only its own window over.
+//! - Windows are per entry (queryid, role, top level or nested), never per
+//!   queryid alone: one statement run by two roles is two entries.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -136,9 +139,14 @@ pub struct StatementsSnapshot {
     pub resets_detected: u64,
 }
 
+/// One pg_stat_statements entry: a queryid, the role that ran it, and
+/// whether at top level.
+type EntryKey = (i64, i64, bool);
+
 #[derive(Debug, Default)]
 struct State {
-    previous: HashMap<i64, Figures>,
+    /// Each entry's figures and `stats_since` (17+) at the previous pass.
+    previous: HashMap<EntryKey, (Figures, Option<SystemTime>)>,
     texts: HashMap<i64, Arc<str>>,
     raw: HashMap<i64, Arc<str>>,
     /// Queryids whose text under the agent's login role is one the agent
@@ -225,33 +233,24 @@ impl StatementsReader {
         };
         let (evicted, stats_reset) = (all.evicted, all.stats_reset);
 
-        // (queryid, by the agent's login role, by a role all of whose
-        // statements are the agent's, figures, max) of this database.
-        let mut read: Vec<(i64, bool, bool, Figures, f64)> = all
+        // This database's entries.
+        let mut read: Vec<StatementRow> = all
             .rows
             .iter()
             .filter(|row| row.dbid == dbid)
-            .map(|row| {
-                (
-                    row.queryid,
-                    row.agent_role,
-                    row.own_role,
-                    row.figures,
-                    row.max_ms,
-                )
-            })
+            .copied()
             .collect();
 
         let missing: Vec<i64> = {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             let mut missing: Vec<i64> = read
                 .iter()
-                .filter(|(id, agent_role, own_role, ..)| {
-                    !own_role
-                        && (!state.texts.contains_key(id)
-                            || (*agent_role && !state.agent_checked.contains(id)))
+                .filter(|row| {
+                    !row.own_role
+                        && (!state.texts.contains_key(&row.queryid)
+                            || (row.agent_role && !state.agent_checked.contains(&row.queryid)))
                 })
-                .map(|(id, ..)| *id)
+                .map(|row| row.queryid)
                 .collect();
             missing.sort_unstable();
             missing.dedup();
@@ -301,8 +300,10 @@ impl StatementsReader {
         }
         let mut own = Figures::default();
         let mut own_statements = 0;
-        read.retain(|(id, agent_role, own_role, figures, _)| {
-            let is_own = *own_role || (*agent_role && state.agent_texts.contains(id));
+        read.retain(|row| {
+            let is_own =
+                row.own_role || (row.agent_role && state.agent_texts.contains(&row.queryid));
+            let figures = &row.figures;
             if is_own {
                 own.calls += figures.calls;
                 own.total_ms += figures.total_ms;
@@ -315,13 +316,15 @@ impl StatementsReader {
             !is_own
         });
 
-        // A reset: pg_stat_statements_info says so, or calls went down.
+        // A reset of everything: pg_stat_statements_info says so, or (on
+        // 14–16, whose entries carry no `stats_since`) calls went down.
         let reset = (state.stats_reset.is_some() && state.stats_reset != stats_reset)
-            || read.iter().any(|(id, _, _, figures, _)| {
-                state
-                    .previous
-                    .get(id)
-                    .is_some_and(|before| figures.calls < before.calls)
+            || read.iter().any(|row| {
+                row.since.is_none()
+                    && state
+                        .previous
+                        .get(&row.key())
+                        .is_some_and(|(before, _)| row.figures.calls < before.calls)
             });
         if reset {
             state.resets_detected += 1;
@@ -330,18 +333,27 @@ impl StatementsReader {
         }
         state.stats_reset = stats_reset;
 
+        // An entry reset alone since (17+: its `stats_since` moved) has no
+        // window this pass, like a new one.
         let statements: Vec<StatementView> = read
             .iter()
-            .map(|(id, _, _, figures, max_ms)| StatementView {
-                queryid: *id,
-                text: state.texts.get(id).cloned(),
-                raw: state.raw.get(id).cloned(),
-                cumulative: *figures,
-                max_ms: *max_ms,
-                window: state.previous.get(id).map(|before| figures.minus(before)),
+            .map(|row| StatementView {
+                queryid: row.queryid,
+                text: state.texts.get(&row.queryid).cloned(),
+                raw: state.raw.get(&row.queryid).cloned(),
+                cumulative: row.figures,
+                max_ms: row.max_ms,
+                window: state
+                    .previous
+                    .get(&row.key())
+                    .filter(|(_, since)| *since == row.since)
+                    .map(|(before, _)| row.figures.minus(before)),
             })
             .collect();
-        state.previous = read.iter().map(|(id, _, _, f, _)| (*id, *f)).collect();
+        state.previous = read
+            .iter()
+            .map(|row| (row.key(), (row.figures, row.since)))
+            .collect();
         let snapshot = StatementsSnapshot {
             at: Some(SystemTime::now()),
             statements,
@@ -374,6 +386,18 @@ pub struct StatementRow {
     pub figures: Figures,
     /// Slowest execution, ms.
     pub max_ms: f64,
+    /// The role that ran it (its oid).
+    pub userid: i64,
+    /// Run at top level (not nested in a function).
+    pub toplevel: bool,
+    /// When the entry's own statistics started (`stats_since`, 17+).
+    pub since: Option<SystemTime>,
+}
+
+impl StatementRow {
+    fn key(&self) -> EntryKey {
+        (self.queryid, self.userid, self.toplevel)
+    }
 }
 
 /// What one read of pg_stat_statements saw, for every database.
@@ -413,6 +437,9 @@ pub async fn read_statements(
             },
             max_ms: row.try_get(5)?,
             dbid: row.try_get(10)?,
+            userid: row.try_get(11)?,
+            toplevel: row.try_get(12)?,
+            since: row.try_get(13)?,
         });
     }
     Ok(StatementsRead {
@@ -441,6 +468,8 @@ mod tests {
         assert_eq!(statements_sql(160_004).ok(), Some(STATEMENTS_14));
         assert_eq!(statements_sql(170_000).ok(), Some(STATEMENTS_17));
         assert!(STATEMENTS_17.contains("shared_blk_read_time"));
+        assert!(STATEMENTS_17.contains("s.stats_since"));
+        assert!(STATEMENTS_14.contains("NULL::timestamptz AS stats_since"));
         assert!(STATEMENTS_14.contains("blk_read_time + s.blk_write_time"));
     }
 

@@ -1,6 +1,7 @@
 //! The Advice page (`GET /ui/advice`) and its one change, ANALYZE of a
 //! table (`POST /ui/advice/analyze`, confirmed first): index suggestions
-//! with the ready statement, health findings, runtime and cache advice.
+//! with the ready statement, whether new indexes helped ("Did it help?"),
+//! health findings, runtime and cache advice.
 //! The handlers, the findings they read and the view live together.
 
 use std::collections::HashMap;
@@ -132,6 +133,7 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 table: s.table.unwrap_or_default(),
                 columns: s.columns.unwrap_or_default(),
                 create_statement: s.create_statement.unwrap_or_default(),
+                together: s.together.unwrap_or_default(),
                 helps: s.helps.unwrap_or_default(),
                 calls: s.calls,
                 total_ms: s.total_ms,
@@ -152,11 +154,29 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 tables: s.tables.unwrap_or_default(),
                 calls: s.calls,
                 total_ms: s.total_ms,
+                create_statement: s.create_statement,
+            })
+            .collect();
+        let impact = found
+            .index_impact
+            .into_iter()
+            .map(|i| ImpactRow {
+                database: i.database,
+                queryid: i.queryid,
+                definition: i.definition.unwrap_or_default(),
+                verdict: i.verdict,
+                message: i.message,
+                before_mean_ms: i.before_mean_ms,
+                after_mean_ms: i.after_mean_ms,
+                before_blocks: i.before_blocks_per_call,
+                after_blocks: i.after_blocks_per_call,
+                after_calls: i.after_calls,
             })
             .collect();
         Advice {
             suggestions,
             not_advised,
+            impact,
             health: found.health,
             other,
             maintenance: perfscope.maintenance().is_some(),
@@ -181,6 +201,8 @@ pub struct SuggestionRow {
     pub columns: Vec<String>,
     /// The ready statement.
     pub create_statement: String,
+    /// The other indexes to create with it (an OR's branches).
+    pub together: Vec<String>,
     /// Statements it helps.
     pub helps: Vec<String>,
     /// Their calls.
@@ -215,6 +237,34 @@ pub struct NotAdvisedRow {
     pub calls: u64,
     /// Its total time, ms.
     pub total_ms: f64,
+    /// For `pattern_unconfirmed`: the pattern index that would serve
+    /// prefix values.
+    pub create_statement: Option<String>,
+}
+
+/// How one statement fared after a new index.
+#[derive(Clone, Debug, Default)]
+pub struct ImpactRow {
+    /// The watched database.
+    pub database: String,
+    /// The statement's queryid.
+    pub queryid: String,
+    /// The index's definition.
+    pub definition: String,
+    /// `helped`, `no_effect`, `worse` or `pending`.
+    pub verdict: String,
+    /// The verdict in a sentence.
+    pub message: String,
+    /// Mean time per call before and after, ms.
+    pub before_mean_ms: f64,
+    /// After (once there is a call).
+    pub after_mean_ms: Option<f64>,
+    /// Shared blocks touched per call before and after.
+    pub before_blocks: f64,
+    /// After (once there is a call).
+    pub after_blocks: Option<f64>,
+    /// Calls since the index appeared.
+    pub after_calls: u64,
 }
 
 /// What a reason of the advisor means, in a sentence.
@@ -231,6 +281,15 @@ fn reason_text(reason: &str) -> &'static str {
             "with a hypothetical index (hypopg) the plan's cost would drop by under 10 %"
         }
         "catalog_error" => "reading the catalog for it failed",
+        "expression_unconfirmed" => {
+            "an expression index would serve it, but only a hypopg plan can confirm the server can hold it"
+        }
+        "pattern_unconfirmed" => {
+            "it compares a column with LIKE $1: the pattern index below serves prefix values ('ab%'), which a generic plan cannot show"
+        }
+        "pattern_trigram_only" => {
+            "LIKE with a leading wildcard: only a trigram index (pg_trgm, GIN) would serve it"
+        }
         _ => "see perfscope_advisor_skipped_statements",
     }
 }
@@ -242,6 +301,8 @@ pub struct Advice {
     pub suggestions: Vec<SuggestionRow>,
     /// The top statements without a suggestion, and why.
     pub not_advised: Vec<NotAdvisedRow>,
+    /// Whether new indexes helped.
+    pub impact: Vec<ImpactRow>,
     /// Health findings of the databases.
     pub health: Vec<Recommendation>,
     /// Runtime and cache advice.
@@ -280,6 +341,15 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         code.ddl { (s.create_statement) }
                         (copy_button(&s.create_statement))
                     }
+                    @if !s.together.is_empty() {
+                        p.muted { "Create it together with (the branches of an OR are served only by an index each):" }
+                        @for other in &s.together {
+                            div.statement-row {
+                                code.ddl { (other) }
+                                (copy_button(other))
+                            }
+                        }
+                    }
                     p.muted {
                         (s.database) " · helps " (s.helps.len()) " statement(s), "
                         (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
@@ -299,6 +369,28 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                 }
             }
         }
+        section {
+            h2 { "Did it help?" }
+            @if data.impact.is_empty() {
+                p.empty { "No new index to judge yet. When an index appears (one suggested here, or any other), the statements it serves are compared before and after it from pg_stat_statements, once they ran 20 times since." }
+            }
+            @for i in &data.impact {
+                article.impact {
+                    p { strong { (i.verdict) } ": " (i.message) }
+                    @if !i.definition.is_empty() {
+                        div.statement-row { code.ddl { (i.definition) } }
+                    }
+                    p.muted {
+                        (i.database) " · queryid " (i.queryid)
+                        " · " (format::millis(Some(i.before_mean_ms))) " → "
+                        @if let Some(after) = i.after_mean_ms { (format::millis(Some(after))) } @else { "…" }
+                        " per call · " (format!("{:.0}", i.before_blocks)) " → "
+                        @if let Some(after) = i.after_blocks { (format!("{after:.0}")) } @else { "…" }
+                        " blocks per call · " (format::count(i.after_calls)) " calls since"
+                    }
+                }
+            }
+        }
         @if !data.not_advised.is_empty() {
             section {
                 h2 { "Slow statements without index advice" }
@@ -310,6 +402,12 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         }
                         @if !s.statement.is_empty() {
                             div.helps { (sql(&s.statement)) }
+                        }
+                        @if let Some(create) = &s.create_statement {
+                            div.statement-row {
+                                code.ddl { (create) }
+                                (copy_button(create))
+                            }
                         }
                         p.muted {
                             (s.database) " · queryid " (s.queryid)
@@ -344,6 +442,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_reason_of_the_advisor_is_explained() {
+        for reason in [
+            "unparsable",
+            "unsupported",
+            "no_candidate",
+            "table_not_found",
+            "small_table",
+            "low_selectivity",
+            "already_indexed",
+            "expression_unconfirmed",
+            "pattern_unconfirmed",
+            "pattern_trigram_only",
+            "no_saving",
+            "catalog_error",
+        ] {
+            assert_ne!(
+                reason_text(reason),
+                reason_text("not a reason"),
+                "{reason} has no sentence"
+            );
+        }
+    }
+
+    #[test]
     fn empty_states_say_what_to_do() {
         let page = view(&Advice::default(), "t").into_string();
         assert!(page.contains("No index suggestion"), "{page}");
@@ -359,7 +481,10 @@ mod tests {
                     table: "public.customers".into(),
                     columns: vec!["email".into()],
                     create_statement: statement.into(),
-                    helps: vec!["select * from customers where email = $1".into()],
+                    together: vec![
+                        "CREATE INDEX CONCURRENTLY ON \"public\".\"customers\" (\"phone\");".into(),
+                    ],
+                    helps: vec!["select * from customers where email = $1 or phone = $2".into()],
                     calls: 1_000,
                     total_ms: 12_000.0,
                     costs: Some((1_500.0, 8.0)),
@@ -377,6 +502,11 @@ mod tests {
         assert!(page.contains(&escaped), "{page}");
         assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
         assert!(page.contains("−99 % planner cost"), "{page}");
+        assert!(page.contains("Create it together with"), "{page}");
+        assert!(
+            page.contains("data-copy=\"CREATE INDEX CONCURRENTLY ON &quot;public&quot;.&quot;customers&quot; (&quot;phone&quot;);\""),
+            "{page}"
+        );
         assert!(page.contains("1500 → 8"), "{page}");
         assert!(
             page.contains("planned with real parameter values: helps 1 of 4 sampled"),
@@ -387,6 +517,36 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("action=\"/ui/advice/analyze\""), "{page}");
+    }
+
+    #[test]
+    fn did_it_help_shows_the_verdict_and_the_figures() {
+        let page = view(
+            &Advice {
+                impact: vec![ImpactRow {
+                    database: "default".into(),
+                    queryid: "-7".into(),
+                    definition: "CREATE INDEX orders_customer ON public.orders USING btree (customer_id)".into(),
+                    verdict: "helped".into(),
+                    message: "index public.orders_customer on public.orders cut `select …` from 52.0 ms to 0.90 ms (57.8×)".into(),
+                    before_mean_ms: 52.0,
+                    after_mean_ms: Some(0.9),
+                    before_blocks: 443.0,
+                    after_blocks: Some(4.0),
+                    after_calls: 30,
+                }],
+                ..Default::default()
+            },
+            "t",
+        )
+        .into_string();
+        assert!(page.contains("Did it help?"), "{page}");
+        assert!(page.contains("<strong>helped</strong>"), "{page}");
+        assert!(page.contains("(57.8×)"), "{page}");
+        assert!(page.contains("443 → 4 blocks per call"), "{page}");
+        assert!(page.contains("queryid -7"), "{page}");
+        let empty = view(&Advice::default(), "t").into_string();
+        assert!(empty.contains("No new index to judge yet"), "{empty}");
     }
 
     #[test]
@@ -401,6 +561,16 @@ mod tests {
                     tables: vec!["tiny".into()],
                     calls: 10,
                     total_ms: 3.0,
+                    create_statement: None,
+                }, NotAdvisedRow {
+                    database: "default".into(),
+                    queryid: "7".into(),
+                    reason: "pattern_unconfirmed".into(),
+                    statement: "select * from accounts where username like $1".into(),
+                    tables: vec!["accounts".into()],
+                    calls: 10,
+                    total_ms: 3.0,
+                    create_statement: Some("CREATE INDEX CONCURRENTLY ON \"public\".\"accounts\" (\"username\" text_pattern_ops);".into()),
                 }],
                 ..Default::default()
             },
@@ -414,6 +584,11 @@ mod tests {
         assert!(page.contains("small_table"), "{page}");
         assert!(page.contains("under 10,000 rows"), "{page}");
         assert!(page.contains("queryid -42"), "{page}");
+        assert!(page.contains("serves prefix values"), "{page}");
+        assert!(
+            page.contains("(&quot;username&quot; text_pattern_ops);"),
+            "{page}"
+        );
         let empty = view(&Advice::default(), "t").into_string();
         assert!(!empty.contains("without index advice"), "{empty}");
     }
