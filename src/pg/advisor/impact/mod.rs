@@ -654,6 +654,7 @@ mod tests {
             table: Some(table.into()),
             columns: Some(vec!["c".into()]),
             create_statement: None,
+            together: None,
             helps: None,
             queryids: vec![queryid.to_string()],
             calls: 1,
