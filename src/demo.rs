@@ -4,7 +4,8 @@
 //! the agent's endpoints plus a small demo API built with the library,
 //! whose routes issue the queries a real app gets wrong: a search by an
 //! unindexed column, a lookup by one column or another (an `OR`, one
-//! branch under `lower()`), an N+1 list, a slow report (timed as a custom
+//! branch under `lower()`), a lookup by SKU whose suggested index the demo
+//! then creates (so an impact report shows), an N+1 list, a slow report (timed as a custom
 //! measurement) — and a cached customer lookup, so the cache metrics show. A background workload
 //! drives those routes over HTTP, so route attribution, N+1 detection, the
 //! slow log and index advice all show within a minute.
@@ -125,6 +126,48 @@ async fn find(pool: Data<&TimedPool>, Query(query): Query<Find>) -> poem::Result
     Ok(format!("{} customer(s)", rows.len()))
 }
 
+#[derive(serde::Deserialize)]
+struct Items {
+    sku: String,
+}
+
+/// Items by SKU: unindexed at first. The demo creates the index the
+/// advisor suggests for it after [`APPLY_AFTER`], as an operator would, so
+/// the Advice page's "Did it help?" judges it before and after.
+#[handler]
+async fn items_by_sku(pool: Data<&TimedPool>, Query(query): Query<Items>) -> poem::Result<String> {
+    let client = pool.get().await.map_err(poem::error::ServiceUnavailable)?;
+    let rows = client
+        .named("findItemsBySku")
+        .query(
+            "SELECT order_id, qty FROM order_items WHERE sku = $1",
+            &[&query.sku],
+        )
+        .await
+        .map_err(poem::error::InternalServerError)?;
+    Ok(format!("{} item(s)", rows.len()))
+}
+
+/// When the demo creates the SKU index, after the workload started.
+const APPLY_AFTER: Duration = Duration::from_secs(30);
+
+/// The index the demo creates, as an operator applying the advice would.
+const APPLIED_INDEX: &str = "CREATE INDEX CONCURRENTLY order_items_sku ON order_items (sku)";
+
+/// Waits [`APPLY_AFTER`] (or `cancel`), then creates [`APPLIED_INDEX`].
+async fn apply_advice(cluster: &Cluster, cancel: &CancellationToken) {
+    tokio::select! {
+        () = cancel.cancelled() => return,
+        () = tokio::time::sleep(APPLY_AFTER) => {}
+    }
+    tracing::info!(
+        "demo: creating order_items (sku), the index the advisor suggests for /demo/items, as an operator would; the Advice page's \"Did it help?\" judges it"
+    );
+    if let Err(error) = cluster.exec("postgres", APPLIED_INDEX).await {
+        tracing::warn!(%error, "demo: creating the SKU index failed");
+    }
+}
+
 /// The N+1: one query for the orders, then one per order for its items.
 #[handler]
 async fn customer_orders(pool: Data<&TimedPool>, Path(id): Path<i32>) -> poem::Result<String> {
@@ -222,6 +265,7 @@ async fn workload(addr: SocketAddr, cancel: CancellationToken) {
             0 => "/demo/reports/slow".to_owned(),
             5 | 10 | 15 => format!("/demo/customers/{}", 1 + n % 25),
             i if i % 2 == 0 => format!("/demo/customers/{}/orders", 1 + (n * 7919) % 5000),
+            3 | 7 | 11 => format!("/demo/items?sku=SKU{}", (n * 7) % 1000),
             i if i % 4 == 1 => format!(
                 "/demo/customers/find?phone=%2B1555{:07}&email=Customer{}@Example.com",
                 1 + (n * 7907) % 50000,
@@ -318,6 +362,7 @@ pub async fn run(
     let routes = Route::new()
         .at("/demo/customers/search", get(search).data(pool.clone()))
         .at("/demo/customers/find", get(find).data(pool.clone()))
+        .at("/demo/items", get(items_by_sku).data(pool.clone()))
         .at(
             "/demo/customers/:id",
             get(customer).data(pool.clone()).data(customers),
@@ -333,11 +378,16 @@ pub async fn run(
 
     let cancel = CancellationToken::new();
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let cluster = std::sync::Arc::new(cluster);
     let drive = {
         let cancel = cancel.clone();
+        let cluster = cluster.clone();
         tokio::spawn(async move {
             if let Ok(addr) = bound_rx.await {
-                workload(addr, cancel).await;
+                tokio::join!(
+                    workload(addr, cancel.clone()),
+                    apply_advice(&cluster, &cancel)
+                );
             }
         })
     };

@@ -466,6 +466,42 @@ fn the_demo_shows_n_plus_one_and_index_advice() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(stats["system"]["uptime"].as_f64().is_some());
+    // The demo creates the SKU index the advisor suggested (30 s in): the
+    // impact report judges it, before and after.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let impact = loop {
+        let stats: Option<Value> = runtime.block_on(async {
+            client()
+                .get(format!("{base}/api/performance/stats"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()
+        });
+        let helped = stats.as_ref().and_then(|s| {
+            s["recommendations"]["indexImpact"]
+                .as_array()?
+                .iter()
+                .find(|r| r["table"] == "public.order_items" && r["verdict"] != "pending")
+                .cloned()
+        });
+        if let Some(report) = helped {
+            break report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo never showed an impact report: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+    };
+    assert_eq!(impact["verdict"], "helped", "{impact}");
+    assert!(
+        impact["speedup"].as_f64().is_some_and(|x| x > 1.5),
+        "{impact}"
+    );
     // SAFETY: kill(2) with a valid pid of our own child.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
     let deadline = Instant::now() + Duration::from_secs(20);

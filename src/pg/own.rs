@@ -200,12 +200,13 @@ mod tests {
             // advisor_table.sql as pg_stat_statements 18 stores it: lists
             // of constants and parameters squashed, ARRAY[…] too.
             "SELECT /* perfscope */ c.oid::bigint, n.nspname::text, c.relname::text,
-                    greatest(c.reltuples, $1)::bigint AS row_estimate
+                    CASE WHEN c.reltuples < $1 THEN pg_relation_size(c.oid) / $2
+                         ELSE c.reltuples::bigint END AS row_estimate
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relname = $2::text AND c.relkind IN ($3 /*, ... */)
-               AND CASE WHEN $4::text IS NOT NULL THEN n.nspname = $5::text
-                        ELSE n.nspname = ANY (ARRAY[$6 /*, ... */]) END
-             ORDER BY array_position(ARRAY[$7 /*, ... */], n.nspname::text) LIMIT $8",
+             WHERE c.relname = $3::text AND c.relkind IN ($4 /*, ... */)
+               AND CASE WHEN $5::text IS NOT NULL THEN n.nspname = $6::text
+                        ELSE n.nspname = ANY (ARRAY[$7 /*, ... */]) END
+             ORDER BY array_position(ARRAY[$8 /*, ... */], n.nspname::text) LIMIT $9",
         ] {
             assert!(agent.contains(text), "{text}");
         }
