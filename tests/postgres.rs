@@ -2961,3 +2961,64 @@ async fn the_timed_pool_samples_a_host_pools_first_calls_only() {
         .expect("query");
     assert!(samples::store().get(own).is_empty());
 }
+
+/// A statement whose sort spills past `work_mem` is listed in `slowQueries`
+/// with the spill (pg_stat_statements' temporary blocks written), though it
+/// is neither slow nor on a table the advisor would index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sort_that_spills_to_disk_is_a_reason_in_slow_queries() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);
+             INSERT INTO notes SELECT g, md5(g::text) FROM generate_series(1, 50000) g;
+             ANALYZE;",
+        )
+        .await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    let task = tokio::spawn(connection);
+    client
+        .batch_execute("SET work_mem = '64kB'")
+        .await
+        .expect("work_mem");
+    for _ in 0..3 {
+        client
+            .query("SELECT id, body FROM notes ORDER BY body DESC", &[])
+            .await
+            .expect("the sort");
+    }
+    drop(client);
+    let _ = task.await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(url);
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let finding = eventually("the spill's finding", async || {
+        let stats = stats(&agent, true).await;
+        stats["recommendations"]["slowQueries"]
+            .as_array()?
+            .iter()
+            .find(|f| {
+                f["statement"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("order by body desc"))
+            })
+            .cloned()
+    })
+    .await;
+    let message = finding["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("spill to temporary files") && message.contains("work_mem"),
+        "{finding}"
+    );
+    assert_eq!(finding["source"], "pg_stat_statements", "{finding}");
+    agent.stop().await;
+}

@@ -22,7 +22,8 @@ SELECT /* perfscope */
     s.dbid::bigint,
     s.userid::bigint,
     s.toplevel,
-    NULL::timestamptz AS stats_since
+    NULL::timestamptz AS stats_since,
+    s.temp_blks_written
 FROM (
     SELECT p.*, row_number() OVER (PARTITION BY p.dbid ORDER BY p.total_exec_time DESC) AS rank
     FROM pg_stat_statements(false) p

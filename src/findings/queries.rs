@@ -137,6 +137,10 @@ pub const LOW_HIT_RATIO: f64 = 0.9;
 #[cfg(feature = "postgres")]
 /// Blocks a statement must have read before its hit ratio means anything.
 pub const MIN_BLOCKS_READ: i64 = 1_000;
+#[cfg(feature = "postgres")]
+/// Temporary-file blocks written (8 kB each) over the window past which a
+/// statement's sorts and hashes are said to spill: 1 MB.
+pub const MIN_TEMP_BLOCKS: i64 = 128;
 
 /// pg_stat_statements' worst statements (by total time, at most `limit`
 /// per database) of every watched database that have a reason to be
@@ -200,6 +204,13 @@ pub fn pg_findings(
                 why.push(format!(
                     "only {:.0}% of its blocks come from shared buffers: it reads from disk (a missing index, or a cache too small)",
                     ratio * 100.0
+                ));
+            }
+            if f.temp_written >= MIN_TEMP_BLOCKS {
+                why.push(format!(
+                    "its sorts or hashes spill to temporary files ({:.1} MB written, {:.0} blocks per call): raise work_mem for it, or let an index give the order",
+                    f.temp_written as f64 * 8.0 / 1024.0,
+                    f.temp_written as f64 / f.calls as f64
                 ));
             }
             let rows_per_call = f.rows as f64 / f.calls as f64;

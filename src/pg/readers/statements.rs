@@ -68,10 +68,15 @@ pub struct Figures {
     pub shared_read: i64,
     /// Time in block I/O, ms (with track_io_timing).
     pub io_ms: f64,
+    /// Temporary-file blocks written: sorts and hashes that spilled past
+    /// `work_mem`.
+    pub temp_written: i64,
 }
 
 impl Figures {
-    fn minus(&self, earlier: &Figures) -> Figures {
+    /// `self - earlier`, counter by counter (negative where one went
+    /// backwards: the caller decides what a reset means).
+    pub fn minus(&self, earlier: &Figures) -> Figures {
         Figures {
             calls: self.calls - earlier.calls,
             total_ms: self.total_ms - earlier.total_ms,
@@ -79,6 +84,7 @@ impl Figures {
             shared_hit: self.shared_hit - earlier.shared_hit,
             shared_read: self.shared_read - earlier.shared_read,
             io_ms: self.io_ms - earlier.io_ms,
+            temp_written: self.temp_written - earlier.temp_written,
         }
     }
 
@@ -311,6 +317,7 @@ impl StatementsReader {
                 own.shared_hit += figures.shared_hit;
                 own.shared_read += figures.shared_read;
                 own.io_ms += figures.io_ms;
+                own.temp_written += figures.temp_written;
                 own_statements += 1;
             }
             !is_own
@@ -434,6 +441,7 @@ pub async fn read_statements(
                 shared_hit: row.try_get(7)?,
                 shared_read: row.try_get(8)?,
                 io_ms: row.try_get(9)?,
+                temp_written: row.try_get(14)?,
             },
             max_ms: row.try_get(5)?,
             dbid: row.try_get(10)?,
@@ -482,6 +490,7 @@ mod tests {
             shared_hit: 90,
             shared_read: 10,
             io_ms: 0.0,
+            temp_written: 0,
         };
         let before = Figures {
             calls: 4,

@@ -82,20 +82,14 @@ pub fn judge(before: &Figures, after: &Figures) -> Verdict {
 /// `now - earlier`, or `None` when any counter went backwards (a reset or
 /// an eviction between the two reads).
 pub(super) fn growth(now: &Figures, earlier: &Figures) -> Option<Figures> {
-    let grown = Figures {
-        calls: now.calls - earlier.calls,
-        total_ms: now.total_ms - earlier.total_ms,
-        rows: now.rows - earlier.rows,
-        shared_hit: now.shared_hit - earlier.shared_hit,
-        shared_read: now.shared_read - earlier.shared_read,
-        io_ms: now.io_ms - earlier.io_ms,
-    };
+    let grown = now.minus(earlier);
     let backwards = grown.calls < 0
         || grown.total_ms < 0.0
         || grown.rows < 0
         || grown.shared_hit < 0
         || grown.shared_read < 0
-        || grown.io_ms < 0.0;
+        || grown.io_ms < 0.0
+        || grown.temp_written < 0;
     (!backwards).then_some(grown)
 }
 
