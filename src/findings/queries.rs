@@ -229,7 +229,16 @@ pub fn pg_findings(
                     why.join("; ")
                 ),
                 statement: admin.then(|| text.to_string()),
-                table: admin.then(|| info.model.to_string()),
+                // The table the message names: the one its plan scans
+                // sequentially when it has one (a join's inner table, not
+                // the statement's first), else the statement's own.
+                table: admin.then(|| {
+                    advisor
+                        .seq_scans
+                        .get(&statement.queryid)
+                        .and_then(|scans| scans.first())
+                        .map_or_else(|| info.model.to_string(), |(table, _)| table.clone())
+                }),
                 route: None,
                 fingerprint: format!("{:016x}", info.fingerprint),
                 calls: u64::try_from(f.calls).unwrap_or(0),
