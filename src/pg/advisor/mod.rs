@@ -514,10 +514,11 @@ impl IndexAdvisor {
         }
         let updated =
             updates::by_table(snapshot.statements.iter().filter_map(|s| s.raw.as_deref()));
-        self.choose(tx, &mut work, &updated).await?;
+        self.confirm_claims(&mut work).await;
         if let Some(session) = work.planner.session.take() {
             session.close().await;
         }
+        self.choose(tx, &mut work, &updated).await?;
         self.latest.set(work.advice);
         Ok(())
     }

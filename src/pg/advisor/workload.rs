@@ -136,8 +136,26 @@ pub(super) fn calls_window(snapshot: &StatementsSnapshot) -> Option<f64> {
 }
 
 impl IndexAdvisor {
-    /// The pass's suggestions from what it collected per table, and the
-    /// statements left unserved.
+    /// Confirms each claim of a longer candidate on a shorter one's
+    /// statement (the pass's last planning: the planner session can close
+    /// right after, before the weighing's catalog reads).
+    pub(super) async fn confirm_claims(&self, work: &mut PassWork) {
+        let hypopg = work.advice.hypopg;
+        for candidates in work.found.values_mut() {
+            for (longer, queryid) in selection::claims(&candidates.choices) {
+                let saving = self
+                    .confirm(&mut work.planner, candidates, &longer, queryid, hypopg)
+                    .await;
+                if let (Some(saving), Some(choice)) = (saving, candidates.choices.get_mut(&longer))
+                {
+                    choice.serve(queryid, saving);
+                }
+            }
+        }
+    }
+
+    /// The pass's suggestions from what it collected per table (claims
+    /// confirmed), and the statements left unserved.
     pub(super) async fn choose(
         &self,
         tx: &TimedTransaction<'_>,
@@ -148,21 +166,6 @@ impl IndexAdvisor {
         let mut unserved: BTreeMap<i64, NotAdvised> = BTreeMap::new();
         let mut suggestions = Vec::new();
         for (_, mut candidates) in std::mem::take(&mut work.found) {
-            for (longer, queryid) in selection::claims(&candidates.choices) {
-                let saving = self
-                    .confirm(
-                        &mut work.planner,
-                        &candidates,
-                        &longer,
-                        queryid,
-                        work.advice.hypopg,
-                    )
-                    .await;
-                if let (Some(saving), Some(choice)) = (saving, candidates.choices.get_mut(&longer))
-                {
-                    choice.serve(queryid, saving);
-                }
-            }
             let (writes, uptime) = self.writes(tx, &candidates.table, updated).await?;
             let window = work.calls_window.or(uptime).unwrap_or(1.0).max(1.0);
 
