@@ -26,7 +26,11 @@
 //! through [`super::planner`] (the planner role, never the agent's). Each
 //! statement is advised on in a savepoint of its own, and skips are counted
 //! by reason; a statement without a suggestion is listed with its reason
-//! ([`NotAdvised`]).
+//! ([`NotAdvised`]). The candidates are not suggested one per statement:
+//! at the end of the pass each table's are chosen from its whole workload
+//! (`selection.rs`, fed by `workload.rs`: a composite serves the
+//! statements of its prefixes, read savings are weighed against write
+//! cost), with the drops that go with them (`drops.rs`).
 //!
 //! Kept in one file of about 900 lines on purpose: a pass's steps (pick
 //! the statements, open the planner session, plan each in its savepoint,

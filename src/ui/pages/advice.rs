@@ -138,6 +138,8 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 costs: s.cost_before.zip(s.cost_after),
                 saving: s.estimated_saving,
                 confirmed_by: s.confirmed_by,
+                weighing: (s.read_saving_per_second, s.write_cost_per_second),
+                drop_with: s.drop_with.unwrap_or_default(),
             })
             .collect();
         let not_advised = found
@@ -192,6 +194,11 @@ pub struct SuggestionRow {
     pub saving: Option<f64>,
     /// `hypopg` or `statistics`.
     pub confirmed_by: String,
+    /// Planner cost per second saved the statements it serves, and what
+    /// its entries cost the table's writes.
+    pub weighing: (f64, f64),
+    /// The drops that go with it (`DROP INDEX CONCURRENTLY …`).
+    pub drop_with: Vec<String>,
 }
 
 /// A top statement the advisor made no suggestion for.
@@ -225,6 +232,9 @@ fn reason_text(reason: &str) -> &'static str {
         "already_indexed" => "an index already leads with its column",
         "no_saving" => {
             "with a hypothetical index (hypopg) the plan's cost would drop by under 10 %"
+        }
+        "write_cost" => {
+            "its index would cost the table's writes (and HOT updates) more than it saves its reads"
         }
         "catalog_error" => "reading the catalog for it failed",
         _ => "see perfscope_advisor_skipped_statements",
@@ -280,9 +290,19 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         (s.database) " · helps " (s.helps.len()) " statement(s), "
                         (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
                         @if let Some((before, after)) = s.costs { " · cost " (format!("{before:.0} → {after:.0}")) }
+                        " · saves " (format!("{:.0}", s.weighing.0)) " cost/s of reads, costs " (format!("{:.0}", s.weighing.1)) " cost/s of writes"
                     }
                     @for statement in &s.helps {
                         div.helps { (sql(statement)) }
+                    }
+                    @if !s.drop_with.is_empty() {
+                        p.muted { "With it, drop the table's unused or redundant indexes:" }
+                        @for drop in &s.drop_with {
+                            div.statement-row {
+                                code.ddl { (drop) }
+                                (copy_button(drop))
+                            }
+                        }
                     }
                     @if data.maintenance && s.database == "default" {
                         form.inline method="post" action="/ui/advice/analyze" {
@@ -360,6 +380,8 @@ mod tests {
                     costs: Some((1_500.0, 8.0)),
                     saving: Some(0.9947),
                     confirmed_by: "hypopg".into(),
+                    weighing: (18_000.0, 40.0),
+                    drop_with: vec!["DROP INDEX CONCURRENTLY \"public\".\"customers_old\";".into()],
                 }],
                 maintenance: true,
                 ..Default::default()
@@ -372,6 +394,14 @@ mod tests {
         assert!(page.contains(&format!("data-copy=\"{escaped}\"")), "{page}");
         assert!(page.contains("−99 % planner cost"), "{page}");
         assert!(page.contains("1500 → 8"), "{page}");
+        assert!(
+            page.contains("saves 18000 cost/s of reads, costs 40 cost/s of writes"),
+            "{page}"
+        );
+        assert!(
+            page.contains("DROP INDEX CONCURRENTLY &quot;public&quot;.&quot;customers_old&quot;;"),
+            "{page}"
+        );
         assert!(
             page.contains("name=\"csrf\" value=\"csrf-token-value\""),
             "{page}"
