@@ -920,6 +920,189 @@ async fn index_advice_scenarios() {
     agent.stop().await;
 }
 
+/// Whole-workload selection: three statements on one table whose own
+/// candidates are `(a)`, `(a, b)` and `(a, b)` (`… ORDER BY b LIMIT 10`)
+/// get one composite `(a, b)` serving all three (hypopg confirms it for the
+/// `a = $1` statement too), not one index each; and the table's unused
+/// index is proposed for dropping with it (admin only, counted for all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_composite_serves_three_statements_and_the_unused_index_goes() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE visits (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL, note text NOT NULL);
+             INSERT INTO visits SELECT g, g % 20000, g % 5000, 'note ' || g FROM generate_series(1, 100000) g;
+             CREATE INDEX visits_note ON visits (note);
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    for sql in [
+        "SELECT id FROM visits WHERE a = $1",
+        "SELECT id FROM visits WHERE a = $1 AND b = $2",
+        "SELECT id FROM visits WHERE a = $1 ORDER BY b LIMIT 10",
+    ] {
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if sql.contains("$2") {
+            vec![&7i32, &7i32]
+        } else {
+            vec![&7i32]
+        };
+        workload(&cluster, sql, &params, 20).await;
+    }
+    let hypopg = hypopg_or_loud_skip(&cluster).await;
+    let agent = advisor_agent(&cluster).await;
+    let (suggestions, not_advised) = eventually("the composite", async || {
+        advice(&agent)
+            .await
+            .filter(|(s, _)| !suggestion_for(s, "public.visits").is_empty())
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let visits = suggestion_for(&suggestions, "public.visits");
+    assert_eq!(
+        visits.len(),
+        1,
+        "one index for the three statements: {dump}"
+    );
+    assert_eq!(
+        visits[0]["columns"],
+        serde_json::json!(["a", "b"]),
+        "{dump}"
+    );
+    assert_eq!(visits[0]["servesStatements"], 3, "{dump}");
+    assert_eq!(
+        visits[0]["helps"].as_array().map(Vec::len),
+        Some(3),
+        "{dump}"
+    );
+    assert_eq!(visits[0]["calls"], 60, "{dump}");
+    let read = visits[0]["readSavingPerSecond"].as_f64().expect("read");
+    let write = visits[0]["writeCostPerSecond"].as_f64().expect("write");
+    assert!(read > 0.0 && write < read, "{dump}");
+    if hypopg {
+        assert_eq!(visits[0]["confirmedBy"], "hypopg", "{dump}");
+    }
+    assert!(
+        not_advised_for(&not_advised, "from visits").is_empty(),
+        "{dump}"
+    );
+    // The drop that goes with it.
+    assert_eq!(
+        visits[0]["dropWith"],
+        serde_json::json!(["DROP INDEX CONCURRENTLY \"public\".\"visits_note\";"]),
+        "{dump}"
+    );
+    // Deterministic: later passes over the same statistics say the same
+    // (the rates move with the clock, so they are left out). The shuffled
+    // order itself is held by selection.rs's unit test.
+    let shape = |suggestions: &[Value]| -> Vec<Value> {
+        suggestions
+            .iter()
+            .map(|s| {
+                serde_json::json!([
+                    s["table"],
+                    s["columns"],
+                    s["servesStatements"],
+                    s["helps"],
+                    s["queryids"],
+                    s["dropWith"],
+                    s["confirmedBy"]
+                ])
+            })
+            .collect()
+    };
+    for _ in 0..2 {
+        // Past one advisor pass (every 4th of 300 ms once warm).
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let (again, again_not_advised) = advice(&agent).await.expect("advice");
+        assert_eq!(shape(&again), shape(&suggestions), "{dump}");
+        // (The agent's sequence helper adds statements of its own owner
+        // meanwhile: only the visits statements are compared.)
+        assert!(
+            not_advised_for(&again_not_advised, "from visits").is_empty(),
+            "{dump}"
+        );
+    }
+    let public: Value = stats(&agent, false).await;
+    let public_visits = &public["recommendations"]["indexSuggestions"][0];
+    assert_eq!(public_visits["drops"], 1, "{public}");
+    assert!(public_visits.get("dropWith").is_none(), "{public}");
+    assert!(!public.to_string().contains("visits_note"), "{public}");
+    agent.stop().await;
+}
+
+/// Write cost: two twin tables read by the same statements (`a = $1`,
+/// `b = $1`) get the same two indexes while nothing writes; once the
+/// workload updates `b` of many rows of one twin (HOT updates, which an
+/// index on `b` would make write an entry in every index), that twin
+/// keeps only `(a)` and its `b` statement is listed as `write_cost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_heavy_table_gets_fewer_indexes_than_its_read_heavy_twin() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    let mut setup = String::new();
+    for table in ["read_twin", "write_twin"] {
+        setup.push_str(&format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, a int NOT NULL, b int NOT NULL) WITH (fillfactor = 50);
+             INSERT INTO {table} SELECT g, g % 10000, (g * 7) % 10000 FROM generate_series(1, 50000) g;"
+        ));
+    }
+    setup.push_str("ANALYZE; GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;");
+    cluster.exec("postgres", &setup).await;
+    for table in ["read_twin", "write_twin"] {
+        for column in ["a", "b"] {
+            let sql = format!("SELECT id FROM {table} WHERE {column} = $1");
+            workload(&cluster, &sql, &[&7i32], 20).await;
+        }
+    }
+    let hypopg = hypopg_or_loud_skip(&cluster).await;
+    let agent = advisor_agent(&cluster).await;
+    let fetch = async || advice(&agent).await;
+    let (before, _) = eventually("both twins advised", async || {
+        fetch().await.filter(|(s, _)| {
+            suggestion_for(s, "public.read_twin").len() == 2
+                && suggestion_for(s, "public.write_twin").len() == 2
+        })
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&before).unwrap_or_default();
+    assert!(
+        suggestion_for(&before, "public.write_twin")
+            .iter()
+            .all(|s| s["writeCostPerSecond"] == 0.0),
+        "{dump}"
+    );
+    // Many updates of `b` on one twin, after the advisor first saw it.
+    workload(
+        &cluster,
+        "UPDATE write_twin SET b = b + 1 WHERE id <= $1",
+        &[&20000i32],
+        1,
+    )
+    .await;
+    let (suggestions, not_advised) = eventually("the write-heavy twin weighed", async || {
+        fetch()
+            .await
+            .filter(|(s, _)| suggestion_for(s, "public.write_twin").len() < 2)
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&(&suggestions, &not_advised)).unwrap_or_default();
+    let reads = suggestion_for(&suggestions, "public.read_twin");
+    let writes = suggestion_for(&suggestions, "public.write_twin");
+    assert_eq!(reads.len(), 2, "{dump}");
+    assert_eq!(writes.len(), 1, "{dump}");
+    assert_eq!(writes[0]["columns"], serde_json::json!(["a"]), "{dump}");
+    let lost = not_advised_for(&not_advised, "from write_twin where b");
+    assert_eq!(lost.len(), 1, "{dump}");
+    assert_eq!(lost[0]["reason"], "write_cost", "{dump}");
+    if hypopg {
+        assert_eq!(writes[0]["confirmedBy"], "hypopg", "{dump}");
+    }
+    agent.stop().await;
+}
+
 /// An agent reading the cluster's `postgres` database every 300 ms as the
 /// installed `perfscope` role, planning the workload (run as `postgres`)
 /// through the planner role.
@@ -1046,6 +1229,29 @@ async fn a_filtered_join_on_an_unindexed_foreign_key_and_statements_without_advi
     let union = not_advised_for(&not_advised, "union");
     assert_eq!(union.len(), 1, "{dump}");
     assert_eq!(union[0]["reason"], "unsupported", "{dump}");
+    // The join's slow-statement finding names the table its plan scans,
+    // in its message and in its `table` field alike (once the message said
+    // the inner table while `table` said the outer one).
+    let admin_stats: Value = stats(&agent, true).await;
+    let scan = admin_stats["recommendations"]["slowQueries"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|f| {
+            f["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("join comments"))
+        })
+        .unwrap_or_else(|| panic!("no finding for the join: {admin_stats}"))
+        .clone();
+    assert!(
+        scan["message"]
+            .as_str()
+            .expect("message")
+            .contains("reads public.comments (~200000 rows) with a sequential scan"),
+        "{scan}"
+    );
+    assert_eq!(scan["table"], "public.comments", "{scan}");
     // Only the numbers and the reason without the admin token.
     let public: Value = stats(&agent, false).await;
     let public_list = public["recommendations"]["notAdvised"]

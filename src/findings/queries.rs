@@ -139,7 +139,8 @@ pub const LOW_HIT_RATIO: f64 = 0.9;
 pub const MIN_BLOCKS_READ: i64 = 1_000;
 #[cfg(feature = "postgres")]
 /// Temporary-file blocks written (8 kB each) over the window past which a
-/// statement's sorts and hashes are said to spill: 1 MB.
+/// statement run more than once is said to spill its sorts and hashes:
+/// 1 MB.
 pub const MIN_TEMP_BLOCKS: i64 = 128;
 
 /// pg_stat_statements' worst statements (by total time, at most `limit`
@@ -206,7 +207,8 @@ pub fn pg_findings(
                     ratio * 100.0
                 ));
             }
-            if f.temp_written >= MIN_TEMP_BLOCKS {
+            // Repeated: a one-off load's spill is no workload's.
+            if f.temp_written >= MIN_TEMP_BLOCKS && f.calls >= 2 {
                 why.push(format!(
                     "its sorts or hashes spill to temporary files ({:.1} MB written, {:.0} blocks per call): raise work_mem for it, or let an index give the order",
                     f.temp_written as f64 * 8.0 / 1024.0,
@@ -240,7 +242,16 @@ pub fn pg_findings(
                     why.join("; ")
                 ),
                 statement: admin.then(|| text.to_string()),
-                table: admin.then(|| info.model.to_string()),
+                // The table the message names: the one its plan scans
+                // sequentially when it has one (a join's inner table, not
+                // the statement's first), else the statement's own.
+                table: admin.then(|| {
+                    advisor
+                        .seq_scans
+                        .get(&statement.queryid)
+                        .and_then(|scans| scans.first())
+                        .map_or_else(|| info.model.to_string(), |(table, _)| table.clone())
+                }),
                 route: None,
                 fingerprint: format!("{:016x}", info.fingerprint),
                 calls: u64::try_from(f.calls).unwrap_or(0),

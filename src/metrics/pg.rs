@@ -374,7 +374,7 @@ impl Collector for StatementsCollector {
         }
         let mut skipped = encoder.encode_descriptor(
             "perfscope_advisor_skipped_statements",
-            "Statements (or their plans) the index advisor did not advise on, on its last pass, by reason (unparsable, unsupported, no_candidate, table_not_found, small_table, low_selectivity, already_indexed, no_saving, no_planner, role_not_listed, untrusted_code, unsupported_text, too_long, plan_failed, plan_timeout, planner_unavailable, unsafe_planner_role, catalog_error)",
+            "Statements (or their plans) the index advisor did not advise on, on its last pass, by reason (unparsable, unsupported, no_candidate, table_not_found, small_table, low_selectivity, already_indexed, no_saving, write_cost, no_planner, role_not_listed, untrusted_code, unsupported_text, too_long, plan_failed, plan_timeout, planner_unavailable, unsafe_planner_role, catalog_error)",
             None,
             MetricType::Gauge,
         )?;

@@ -27,7 +27,11 @@
 //! through [`super::planner`] (the planner role, never the agent's). Each
 //! statement is advised on in a savepoint of its own, and skips are counted
 //! by reason; a statement without a suggestion is listed with its reason
-//! ([`NotAdvised`]).
+//! ([`NotAdvised`]). The candidates are not suggested one per statement:
+//! at the end of the pass each table's are chosen from its whole workload
+//! (`selection.rs`, fed by `workload.rs`: a composite serves the
+//! statements of its prefixes, read savings are weighed against write
+//! cost), with the drops that go with them (`drops.rs`).
 //!
 //! Kept in one file of about 900 lines on purpose: a pass's steps (pick
 //! the statements, open the planner session, plan each in its savepoint,
@@ -36,9 +40,15 @@
 //! `predicates.rs`, and the second basis, custom plans for real parameter
 //! values sampled in this process, in `sampled.rs`.
 
+mod cadence;
+pub mod drops;
+mod fixed;
 pub mod impact;
 pub mod predicates;
 mod sampled;
+mod selection;
+mod updates;
+mod workload;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -66,7 +76,7 @@ pub const MIN_SAVING: f64 = 0.1;
 pub const STATEMENTS_CONSIDERED: usize = 20;
 
 /// One suggested index.
-#[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
+#[derive(Clone, Debug, Default, PartialEq, poem_openapi::Object)]
 #[oai(rename_all = "camelCase")]
 pub struct IndexSuggestion {
     /// The watched database.
@@ -120,6 +130,24 @@ pub struct IndexSuggestion {
     /// With `sampled_values`: how many samples were planned.
     #[oai(skip_serializing_if_is_none)]
     pub sampled_values_planned: Option<u32>,
+    /// How many top statements it serves (its own candidates', and those
+    /// whose candidate is a prefix of it, confirmed by hypopg).
+    pub serves_statements: u32,
+    /// The planner cost per second it saves those statements: calls per
+    /// second × cost saved per call (hypopg's before − after, or from
+    /// statistics the table's sequential read).
+    pub read_saving_per_second: f64,
+    /// The planner cost per second its index entries add to the table's
+    /// writes (inserts, deletes, non-HOT updates, and the HOT updates it
+    /// would make non-HOT), see the README's Index advice.
+    pub write_cost_per_second: f64,
+    /// The drops that go with it: `DROP INDEX CONCURRENTLY` of the
+    /// table's unused and redundant indexes the health checks found (admin
+    /// only; on the table's first suggestion).
+    #[oai(skip_serializing_if_is_none)]
+    pub drop_with: Option<Vec<String>>,
+    /// How many drops go with it (`dropWith`'s length).
+    pub drops: u32,
 }
 
 impl IndexSuggestion {
@@ -132,6 +160,7 @@ impl IndexSuggestion {
             create_statement: None,
             together: None,
             helps: None,
+            drop_with: None,
             ..self.clone()
         }
     }
@@ -156,7 +185,8 @@ pub struct NotAdvised {
     /// plan cannot show it), `pattern_trigram_only` (`LIKE '%…'`: only a
     /// trigram index, pg_trgm, would serve),
     /// `no_saving` (hypopg: the index would not lower the plan's cost by
-    /// 10 %), `catalog_error`.
+    /// 10 %), `write_cost` (its index would cost the table's writes more
+    /// than it saves the reads), `catalog_error`.
     pub reason: String,
     /// The normalized statement (admin only).
     #[oai(skip_serializing_if_is_none)]
@@ -229,9 +259,17 @@ pub struct IndexAdvisor {
     /// Statements whose planning ran past its deadline: not planned again
     /// (a statement built to hang costs one deadline, not one per pass).
     timed_out: Mutex<HashSet<i64>>,
+    /// Statements considered per pass.
+    considered: usize,
+    /// Whether a pass had statements to consider (until then it runs on
+    /// every runner pass, see `cadence.rs`).
+    warm: std::sync::atomic::AtomicBool,
+    /// Each table's write counters when first seen (see `workload.rs`).
+    write_baselines: Mutex<HashMap<i64, workload::WriteBaseline>>,
     latest: crate::pg::Latest<Advice>,
 }
 
+#[derive(Clone, Debug)]
 struct Table {
     oid: i64,
     schema: String,
@@ -274,8 +312,19 @@ impl IndexAdvisor {
                 .clamp(Duration::from_millis(50), PLAN_STATEMENT_TIMEOUT),
             planning_time: read_timeout / 2,
             timed_out: Mutex::default(),
+            considered: STATEMENTS_CONSIDERED,
+            warm: std::sync::atomic::AtomicBool::new(false),
+            write_baselines: Mutex::default(),
             latest: crate::pg::Latest::default(),
         }
+    }
+
+    /// The same advisor considering the worst `n` statements per pass
+    /// instead of [`STATEMENTS_CONSIDERED`] (benches measure 200).
+    #[doc(hidden)]
+    pub fn considering(mut self, n: usize) -> Self {
+        self.considered = n.max(1);
+        self
     }
 
     /// The last pass's advice (`None` until one succeeded).
@@ -317,7 +366,9 @@ impl IndexAdvisor {
         statement: Statement<'_>,
         mode: Mode<'_>,
     ) -> Result<Plan, PlanError> {
-        let planner = self.planner.as_ref().ok_or(PlanError::NotConfigured)?;
+        if self.planner.is_none() {
+            return Err(PlanError::NotConfigured);
+        }
         if self
             .timed_out
             .lock()
@@ -334,16 +385,7 @@ impl IndexAdvisor {
         if std::time::Instant::now() >= pass.until {
             return Err(PlanError::PassDeadline);
         }
-        if pass.session.is_none() {
-            match planner.session(self.plan_timeout).await {
-                Ok(session) => pass.session = Some(session),
-                Err(error) => {
-                    pass.spent = true;
-                    tracing::warn!(database = %self.database, %error, "the index advisor cannot plan");
-                    return Err(error);
-                }
-            }
-        }
+        self.open_session(pass).await?;
         let session = pass.session.as_mut().ok_or(PlanError::NotConfigured)?;
         let result = session.plan(statement, mode).await;
         if matches!(result, Err(PlanError::Unavailable(_))) {
@@ -376,6 +418,34 @@ impl IndexAdvisor {
                 .ok_or_else(|| PlanError::Failed("no cost in EXPLAIN's output".into()))?,
             seq_scans,
         })
+    }
+
+    /// Opens this pass's planner session unless it is open or spent.
+    /// Opened before the first statement, not on the first plan: the
+    /// column statistics are read through it, so whether a statement's
+    /// come from the planner's view or the agent's must not depend on
+    /// which statements came before it.
+    async fn open_session(&self, pass: &mut PassPlanner) -> Result<(), PlanError> {
+        let planner = self.planner.as_ref().ok_or(PlanError::NotConfigured)?;
+        if pass.session.is_some() {
+            return Ok(());
+        }
+        if pass.spent {
+            return Err(PlanError::Unavailable(
+                "an earlier failure in this pass".into(),
+            ));
+        }
+        match planner.session(self.plan_timeout).await {
+            Ok(session) => {
+                pass.session = Some(session);
+                Ok(())
+            }
+            Err(error) => {
+                pass.spent = true;
+                tracing::warn!(database = %self.database, %error, "the index advisor cannot plan");
+                Err(error)
+            }
+        }
     }
 
     /// The roles (listed in `PERFSCOPE_PLAN_ROLES`) that ran each queryid.
@@ -414,7 +484,7 @@ impl IndexAdvisor {
             .statements
             .iter()
             .filter(|s| s.raw.is_some() && s.text.is_some())
-            .take(STATEMENTS_CONSIDERED * 5)
+            .take(self.considered * 5)
             .collect();
         let ids: Vec<i64> = candidates.iter().map(|s| s.queryid).collect();
         let roles = self.roles(tx, &ids).await?;
@@ -424,21 +494,31 @@ impl IndexAdvisor {
         let considered: Vec<&StatementView> = plannable
             .into_iter()
             .chain(others)
-            .take(STATEMENTS_CONSIDERED)
+            .take(self.considered)
             .collect();
         let mut work = PassWork {
             advice: Advice {
                 hypopg,
                 ..Advice::default()
             },
-            found: HashMap::new(),
+            found: BTreeMap::new(),
+            fixed: fixed::Fixed::new(),
             tables: HashMap::new(),
             planner: PassPlanner {
                 session: None,
                 spent: false,
                 until: std::time::Instant::now() + self.planning_time,
             },
+            calls_window: workload::calls_window(&snapshot),
         };
+        if !considered.is_empty() {
+            self.warm.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Err(error) = self.open_session(&mut work.planner).await
+                && !matches!(error, PlanError::NotConfigured)
+            {
+                *work.advice.skipped.entry(error.reason()).or_default() += 1;
+            }
+        }
         for statement in considered {
             // Each statement in its own error boundary: one that makes a
             // catalog read fail is skipped and counted, never the pass.
@@ -463,12 +543,13 @@ impl IndexAdvisor {
                 }
             }
         }
+        let updated =
+            updates::by_table(snapshot.statements.iter().filter_map(|s| s.raw.as_deref()));
+        self.confirm_claims(&mut work).await;
         if let Some(session) = work.planner.session.take() {
             session.close().await;
         }
-        let mut suggestions: Vec<IndexSuggestion> = work.found.into_values().collect();
-        suggestions.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-        work.advice.suggestions = suggestions;
+        self.choose(tx, &mut work, &updated).await?;
         self.latest.set(work.advice);
         Ok(())
     }
@@ -571,13 +652,18 @@ impl IndexAdvisor {
             }
         };
         if let Some(plan) = &before {
-            let large: Vec<(String, i64)> = work
-                .tables
-                .values()
+            // This statement's own tables only (the cache holds earlier
+            // statements' too: they must not change this one's finding),
+            // in a stable order.
+            let mut large: Vec<(String, i64)> = uses
+                .iter()
+                .filter_map(|u| work.tables.get(&(u.parts.clone(), role.map(str::to_owned))))
                 .flatten()
                 .filter(|t| t.rows >= MIN_ROWS && plan.seq_scans.contains(&t.name))
                 .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
                 .collect();
+            large.sort();
+            large.dedup();
             if !large.is_empty() {
                 work.advice.seq_scans.insert(statement.queryid, large);
             }
@@ -588,10 +674,12 @@ impl IndexAdvisor {
         );
         for table_use in uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
-            let Some(Some(table)) = work.tables.get(&key) else {
+            // A copy: the pass's work is borrowed mutably below.
+            let Some(Some(table)) = work.tables.get(&key).cloned() else {
                 why.table(Reason::TableNotFound);
                 continue;
             };
+            let table = &table;
             if table.rows < MIN_ROWS {
                 why.table(Reason::SmallTable);
                 continue;
@@ -646,10 +734,7 @@ impl IndexAdvisor {
             };
             if low_only {
                 // Only real values can show such an index pays.
-                if self
-                    .advise_sampled(&mut work.planner, &mut work.advice, &mut work.found, case)
-                    .await
-                {
+                if self.advise_sampled(work, case).await {
                     why.advised = true;
                 } else {
                     why.table(Reason::LowSelectivity);
@@ -679,15 +764,7 @@ impl IndexAdvisor {
                         // Planned, but the planner would not use it enough
                         // for unknown values; perhaps for real ones.
                         Ok(_) => {
-                            if self
-                                .advise_sampled(
-                                    &mut work.planner,
-                                    &mut work.advice,
-                                    &mut work.found,
-                                    case,
-                                )
-                                .await
-                            {
+                            if self.advise_sampled(work, case).await {
                                 why.advised = true;
                             } else {
                                 why.table(Reason::NoSaving);
@@ -715,50 +792,48 @@ impl IndexAdvisor {
                 continue;
             }
             why.advised = true;
-            let creates: Vec<String> = targets
-                .iter()
-                .map(|t| format!("CREATE INDEX CONCURRENTLY ON {t};"))
-                .collect();
-            for (i, columns) in indexes.into_iter().enumerate() {
-                let together: Vec<String> = creates
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, c)| c.clone())
-                    .collect();
-                let key = (table.oid, columns.clone());
-                let entry = work.found.entry(key).or_insert_with(|| IndexSuggestion {
-                    database: self.database.to_string(),
-                    table: Some(format!("{}.{}", table.schema, table.name)),
-                    columns: Some(columns.iter().map(Element::name).collect()),
-                    create_statement: Some(creates[i].clone()),
-                    together: (!together.is_empty()).then_some(together),
-                    helps: Some(Vec::new()),
-                    queryids: Vec::new(),
-                    calls: 0,
-                    total_ms: 0.0,
-                    cost_before: None,
-                    cost_after: None,
-                    estimated_saving: None,
-                    confirmed_by: "statistics".into(),
-                    planned_with: "generic".into(),
-                    sampled_values_helped: None,
-                    sampled_values_planned: None,
-                });
-                if let Some(helps) = entry.helps.as_mut() {
-                    helps.push(text.to_string());
-                }
-                entry.queryids.push(statement.queryid.to_string());
-                entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
-                entry.total_ms += statement.cumulative.total_ms;
-                if let (Some(b), Some(a)) = (cost_before, cost_after)
-                    && entry.cost_before.is_none()
-                {
-                    entry.cost_before = Some(b);
-                    entry.cost_after = Some(a);
-                    entry.estimated_saving = Some(1.0 - a / b);
-                    entry.confirmed_by = "hypopg".into();
-                }
+            if let [columns] = indexes.as_slice() {
+                // One index: a candidate of the table's whole-workload
+                // selection.
+                let figures = workload::Figures {
+                    queryid: statement.queryid,
+                    text: text.clone(),
+                    raw: raw.clone(),
+                    role: role.map(str::to_owned),
+                    calls: u64::try_from(statement.cumulative.calls).unwrap_or(0),
+                    total_ms: statement.cumulative.total_ms,
+                    cost_before: before.as_ref().map(|b| b.cost),
+                };
+                let unserved = self.not_advised(statement, "write_cost", written.clone());
+                work.found
+                    .entry(table.oid)
+                    .or_insert_with(|| workload::TableCandidates::new(table.clone()))
+                    .add(
+                        columns.clone(),
+                        figures,
+                        cost_before.zip(cost_after),
+                        unserved,
+                    );
+            } else {
+                // An OR's indexes serve it only all together: a set the
+                // selection does not split, suggested as planned.
+                let costs = cost_before.zip(cost_after);
+                let saving = costs.map_or_else(
+                    || selection::statistics_saving(table.rows),
+                    |(before, after)| before - after,
+                );
+                let set = fixed::FixedSet {
+                    table,
+                    indexes: &indexes,
+                    targets: &targets,
+                    costs,
+                    planned_with: "generic",
+                    sampled: None,
+                    read_saving_per_second: statement.cumulative.calls as f64
+                        / work.calls_window.unwrap_or(1.0).max(1.0)
+                        * saving,
+                };
+                self.add_fixed(&mut work.fixed, statement, set);
             }
         }
         Ok(written)
@@ -976,7 +1051,7 @@ fn only_patterns(table_use: &predicates::TableUse) -> bool {
 }
 
 /// One element of a suggested index.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Element {
     /// A column, by its name.
     Column(String),
@@ -1082,8 +1157,14 @@ impl Why {
 /// What one pass builds up.
 struct PassWork {
     advice: Advice,
-    /// (table oid, elements) → suggestion, merging statements it helps.
-    found: HashMap<(i64, Vec<Element>), IndexSuggestion>,
+    /// Table oid → every top statement's candidate on it, for the
+    /// whole-workload selection at the end of the pass.
+    found: BTreeMap<i64, workload::TableCandidates>,
+    /// Suggestions kept as planned (an OR's set, sampled values): not
+    /// weighed by the selection.
+    fixed: fixed::Fixed,
+    /// Seconds pg_stat_statements' counters cover (`None`: unknown).
+    calls_window: Option<f64>,
     /// (name parts, role) → the table.
     tables: HashMap<(Vec<String>, Option<String>), Option<Table>>,
     planner: PassPlanner,
@@ -1112,11 +1193,10 @@ fn collect_seq_scans(node: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
-/// The advisor runs on every this-many runner passes (each of its passes
-/// EXPLAINs up to [`STATEMENTS_CONSIDERED`] statements twice).
+/// Once warm (see `cadence.rs`), the advisor runs on every this-many
+/// runner passes (each of its passes EXPLAINs up to
+/// [`STATEMENTS_CONSIDERED`] statements twice).
 pub const ADVISOR_EVERY: u64 = 4;
-
-crate::pg::impl_reader!(IndexAdvisor, "index_advisor", every = ADVISOR_EVERY);
 
 #[cfg(test)]
 mod tests {

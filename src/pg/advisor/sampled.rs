@@ -16,9 +16,10 @@
 //! with its own inputs; the pass only calls it where the generic plan said
 //! no.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::{Advice, Element, IndexAdvisor, IndexSuggestion, MIN_SAVING, PassPlanner, Table};
+use super::fixed::FixedSet;
+use super::{Element, IndexAdvisor, MIN_SAVING, PassPlanner, PassWork, Table};
 use crate::db::samples::{self, Sample};
 use crate::pg::planner::{Mode, Statement};
 use crate::pg::readers::statements::StatementView;
@@ -58,63 +59,31 @@ struct Verdict {
 
 impl IndexAdvisor {
     /// Plans `case`'s samples with and without its index; suggests it
-    /// (into `found`) when it helps at least one of them. Whether it did.
-    pub(super) async fn advise_sampled(
-        &self,
-        planner: &mut PassPlanner,
-        advice: &mut Advice,
-        found: &mut HashMap<(i64, Vec<Element>), IndexSuggestion>,
-        case: Case<'_>,
-    ) -> bool {
+    /// (kept as planned: the selection weighs generic plans) when it helps
+    /// at least one of them. Whether it did.
+    pub(super) async fn advise_sampled(&self, work: &mut PassWork, case: Case<'_>) -> bool {
         let Some(planned) = case.planned else {
             return false;
         };
         let verdict = self
-            .plan_samples(planner, &mut advice.skipped, &case, planned)
+            .plan_samples(&mut work.planner, &mut work.advice.skipped, &case, planned)
             .await;
         let Some((before, after)) = verdict.best else {
             return false;
         };
-        let creates: Vec<String> = case
-            .targets
-            .iter()
-            .map(|t| format!("CREATE INDEX CONCURRENTLY ON {t};"))
-            .collect();
         let statement = case.statement;
-        for (i, columns) in case.indexes.iter().enumerate() {
-            let together: Vec<String> = creates
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, c)| c.clone())
-                .collect();
-            let entry = found
-                .entry((case.table.oid, columns.clone()))
-                .or_insert_with(|| IndexSuggestion {
-                    database: self.database.to_string(),
-                    table: Some(format!("{}.{}", case.table.schema, case.table.name)),
-                    columns: Some(columns.iter().map(Element::name).collect()),
-                    create_statement: Some(creates[i].clone()),
-                    together: (!together.is_empty()).then_some(together),
-                    helps: Some(Vec::new()),
-                    queryids: Vec::new(),
-                    calls: 0,
-                    total_ms: 0.0,
-                    cost_before: Some(before),
-                    cost_after: Some(after),
-                    estimated_saving: Some(1.0 - after / before),
-                    confirmed_by: "hypopg".into(),
-                    planned_with: "sampled_values".into(),
-                    sampled_values_helped: Some(verdict.helped),
-                    sampled_values_planned: Some(verdict.planned),
-                });
-            if let (Some(helps), Some(text)) = (entry.helps.as_mut(), statement.text.as_deref()) {
-                helps.push(text.to_string());
-            }
-            entry.queryids.push(statement.queryid.to_string());
-            entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
-            entry.total_ms += statement.cumulative.total_ms;
-        }
+        let calls_per_second =
+            statement.cumulative.calls as f64 / work.calls_window.unwrap_or(1.0).max(1.0);
+        let set = FixedSet {
+            table: case.table,
+            indexes: case.indexes,
+            targets: case.targets,
+            costs: Some((before, after)),
+            planned_with: "sampled_values",
+            sampled: Some((verdict.helped, verdict.planned)),
+            read_saving_per_second: calls_per_second * (before - after),
+        };
+        self.add_fixed(&mut work.fixed, statement, set);
         true
     }
 

@@ -141,6 +141,8 @@ pub fn data(perfscope: &Perfscope) -> Advice {
                 saving: s.estimated_saving,
                 confirmed_by: s.confirmed_by,
                 sampled: s.sampled_values_helped.zip(s.sampled_values_planned),
+                weighing: (s.read_saving_per_second, s.write_cost_per_second),
+                drop_with: s.drop_with.unwrap_or_default(),
             })
             .collect();
         let not_advised = found
@@ -218,6 +220,11 @@ pub struct SuggestionRow {
     /// Planned with real parameter values sampled in this process: how
     /// many samples it helps, of how many.
     pub sampled: Option<(u32, u32)>,
+    /// Planner cost per second saved the statements it serves, and what
+    /// its entries cost the table's writes.
+    pub weighing: (f64, f64),
+    /// The drops that go with it (`DROP INDEX CONCURRENTLY …`).
+    pub drop_with: Vec<String>,
 }
 
 /// A top statement the advisor made no suggestion for.
@@ -279,6 +286,9 @@ fn reason_text(reason: &str) -> &'static str {
         "already_indexed" => "an index already leads with its column",
         "no_saving" => {
             "with a hypothetical index (hypopg) the plan's cost would drop by under 10 %"
+        }
+        "write_cost" => {
+            "its index would cost the table's writes (and HOT updates) more than it saves its reads"
         }
         "catalog_error" => "reading the catalog for it failed",
         "expression_unconfirmed" => {
@@ -355,9 +365,19 @@ pub fn view(data: &Advice, csrf: &str) -> Markup {
                         (format::count(s.calls)) " calls, " (format::millis(Some(s.total_ms))) " total"
                         @if let Some((before, after)) = s.costs { " · cost " (format!("{before:.0} → {after:.0}")) }
                         @if let Some((helped, planned)) = s.sampled { " · planned with real parameter values: helps " (helped) " of " (planned) " sampled" }
+                        " · saves " (format!("{:.0}", s.weighing.0)) " cost/s of reads, costs " (format!("{:.0}", s.weighing.1)) " cost/s of writes"
                     }
                     @for statement in &s.helps {
                         div.helps { (sql(statement)) }
+                    }
+                    @if !s.drop_with.is_empty() {
+                        p.muted { "With it, drop the table's unused or redundant indexes:" }
+                        @for drop in &s.drop_with {
+                            div.statement-row {
+                                code.ddl { (drop) }
+                                (copy_button(drop))
+                            }
+                        }
                     }
                     @if data.maintenance && s.database == "default" {
                         form.inline method="post" action="/ui/advice/analyze" {
@@ -455,6 +475,7 @@ mod tests {
             "pattern_unconfirmed",
             "pattern_trigram_only",
             "no_saving",
+            "write_cost",
             "catalog_error",
         ] {
             assert_ne!(
@@ -491,6 +512,8 @@ mod tests {
                     saving: Some(0.9947),
                     confirmed_by: "hypopg".into(),
                     sampled: Some((1, 4)),
+                    weighing: (18_000.0, 40.0),
+                    drop_with: vec!["DROP INDEX CONCURRENTLY \"public\".\"customers_old\";".into()],
                 }],
                 maintenance: true,
                 ..Default::default()
@@ -510,6 +533,14 @@ mod tests {
         assert!(page.contains("1500 → 8"), "{page}");
         assert!(
             page.contains("planned with real parameter values: helps 1 of 4 sampled"),
+            "{page}"
+        );
+        assert!(
+            page.contains("saves 18000 cost/s of reads, costs 40 cost/s of writes"),
+            "{page}"
+        );
+        assert!(
+            page.contains("DROP INDEX CONCURRENTLY &quot;public&quot;.&quot;customers_old&quot;;"),
             "{page}"
         );
         assert!(

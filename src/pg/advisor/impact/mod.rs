@@ -664,8 +664,7 @@ mod tests {
             estimated_saving: None,
             confirmed_by: "statistics".into(),
             planned_with: "generic".into(),
-            sampled_values_helped: None,
-            sampled_values_planned: None,
+            ..IndexSuggestion::default()
         };
         let many: Vec<IndexSuggestion> = (0..REMEMBERED_SUGGESTIONS as i64 + 10)
             .map(|i| suggestion(&format!("public.t{i}"), i))
