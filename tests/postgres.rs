@@ -3228,3 +3228,86 @@ async fn a_sort_that_spills_to_disk_is_a_reason_in_slow_queries() {
     assert_eq!(finding["source"], "pg_stat_statements", "{finding}");
     agent.stop().await;
 }
+
+/// Every top statement is planned for its reasons, whether or not the
+/// advisor reads a candidate in it: a UNION (no candidate: not a plain
+/// SELECT) that scans a large table says so, and a join on `<` (no
+/// equality to index) that runs a large nested loop says that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_top_statement_is_planned_for_its_reasons() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE ledger (id int PRIMARY KEY, note text NOT NULL);
+             INSERT INTO ledger SELECT g, 'n' || g FROM generate_series(1, 60000) g;
+             CREATE TABLE lows (x int NOT NULL);
+             INSERT INTO lows SELECT g FROM generate_series(1, 3000) g;
+             CREATE TABLE highs (y int NOT NULL);
+             INSERT INTO highs SELECT g FROM generate_series(1, 3000) g;
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+        )
+        .await;
+    workload(
+        &cluster,
+        "SELECT id FROM ledger WHERE note = $1 UNION ALL SELECT id FROM ledger WHERE note = $2",
+        &[&"n1", &"n2"],
+        5,
+    )
+    .await;
+    workload(
+        &cluster,
+        "SELECT count(*) FROM lows l JOIN highs h ON l.x < h.y",
+        &[],
+        3,
+    )
+    .await;
+    let agent = advisor_agent(&cluster).await;
+    let finding = |fragment: &'static str| {
+        let agent = &agent;
+        async move {
+            let stats = stats(agent, true).await;
+            stats["recommendations"]["slowQueries"]
+                .as_array()?
+                .iter()
+                .find(|f| {
+                    f["statement"]
+                        .as_str()
+                        .is_some_and(|s| s.contains(fragment))
+                })
+                .cloned()
+        }
+    };
+    let union = eventually("the UNION's finding", async || finding("union all").await).await;
+    assert!(
+        union["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("reads public.ledger (~60000 rows) with a sequential scan")),
+        "{union}"
+    );
+    let join = eventually("the nested loop's finding", async || {
+        finding("l.x < h.y").await
+    })
+    .await;
+    assert!(
+        join["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("in a nested loop with no index on the inner side")),
+        "{join}"
+    );
+    // Neither got an index suggestion, and each says why.
+    let (_, not_advised) = advice(&agent).await.expect("advice");
+    let reasons: Vec<&Value> = not_advised
+        .iter()
+        .filter(|n| {
+            n["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("union all") || s.contains("l.x < h.y"))
+        })
+        .map(|n| &n["reason"])
+        .collect();
+    assert_eq!(reasons.len(), 2, "{not_advised:?}");
+    agent.stop().await;
+}

@@ -200,6 +200,11 @@ pub fn pg_findings(
                     ));
                 }
             }
+            if let Some((outer, inner)) = advisor.nested_loops.get(&statement.queryid) {
+                why.push(format!(
+                    "its plan joins ~{outer:.0} × ~{inner:.0} rows in a nested loop with no index on the inner side"
+                ));
+            }
             let reads_enough = f.shared_read >= MIN_BLOCKS_READ;
             if let Some(ratio) = f.hit_ratio().filter(|r| *r < LOW_HIT_RATIO && reads_enough) {
                 why.push(format!(

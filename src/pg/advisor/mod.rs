@@ -239,6 +239,10 @@ pub struct Advice {
     /// For each statement (by queryid) whose generic plan scans a table of
     /// at least [`MIN_ROWS`] rows sequentially: `(schema.table, rows)`.
     pub seq_scans: HashMap<i64, Vec<(String, i64)>>,
+    /// For each statement (by queryid) whose generic plan joins in a
+    /// nested loop at least [`NESTED_LOOP_ROWS`] row pairs with no index on
+    /// the inner side: the largest one's `(outer rows, inner rows)`.
+    pub nested_loops: HashMap<i64, (f64, f64)>,
 }
 
 /// Quotes an identifier for SQL.
@@ -412,6 +416,7 @@ impl IndexAdvisor {
         let mut seq_scans = Vec::new();
         collect_seq_scans(root, &mut seq_scans);
         Ok(Plan {
+            nested_loop: largest_nested_loop(root, 0),
             cost: root
                 .get("Total Cost")
                 .and_then(serde_json::Value::as_f64)
@@ -610,22 +615,39 @@ impl IndexAdvisor {
         let (Some(raw), Some(text)) = (&statement.raw, &statement.text) else {
             return Ok(Vec::new());
         };
-        let uses = match predicates::read(raw) {
+        let reading = predicates::read(raw);
+        let planned = role.map(|role| Statement { sql: raw, role });
+        // Every top SELECT, UPDATE or DELETE is planned, read by the parser
+        // or not: its plan tells the stats why it is slow (a sequential
+        // scan of a large table, a large nested loop) even where no index
+        // is a candidate.
+        let plannable = matches!(
+            crate::db::statement::parse(text).verb,
+            crate::db::statement::Verb::Select
+                | crate::db::statement::Verb::Update
+                | crate::db::statement::Verb::Delete
+        );
+        let before = if plannable {
+            self.plan_statement(work, statement, planned).await
+        } else {
+            None
+        };
+        let uses = match reading {
             Ok(analysis) if !analysis.supported => {
                 why.statement("unsupported");
-                return Ok(Vec::new());
+                Vec::new()
+            }
+            Ok(analysis) if analysis.uses.is_empty() => {
+                why.statement("no_candidate");
+                Vec::new()
             }
             Ok(analysis) => analysis.uses,
             Err(_) => {
                 work.advice.unparsable += 1;
                 why.statement("unparsable");
-                return Ok(Vec::new());
+                Vec::new()
             }
         };
-        if uses.is_empty() {
-            why.statement("no_candidate");
-            return Ok(Vec::new());
-        }
         let written: Vec<String> = uses.iter().map(|u| u.table.clone()).collect();
         for table_use in &uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
@@ -633,40 +655,12 @@ impl IndexAdvisor {
                 slot.insert(Self::table(tx, &table_use.parts, role).await?);
             }
         }
-        let planned = role.map(|role| Statement { sql: raw, role });
-        // The statement's own plan: its cost, and which large tables it
-        // reads sequentially (a reason the stats give for slowness).
-        let before = match planned {
-            None if self.planner.is_some() => Err(PlanError::RoleNotListed),
-            None => Err(PlanError::NotConfigured),
-            Some(planned) => {
-                self.plan(&mut work.planner, statement.queryid, planned, Mode::Generic)
-                    .await
-            }
-        };
-        let before = match before {
-            Ok(plan) => Some(plan),
-            Err(error) => {
-                *work.advice.skipped.entry(error.reason()).or_default() += 1;
-                None
-            }
-        };
         if let Some(plan) = &before {
-            // This statement's own tables only (the cache holds earlier
-            // statements' too: they must not change this one's finding),
-            // in a stable order.
-            let mut large: Vec<(String, i64)> = uses
-                .iter()
-                .filter_map(|u| work.tables.get(&(u.parts.clone(), role.map(str::to_owned))))
-                .flatten()
-                .filter(|t| t.rows >= MIN_ROWS && plan.seq_scans.contains(&t.name))
-                .map(|t| (format!("{}.{}", t.schema, t.name), t.rows))
-                .collect();
-            large.sort();
-            large.dedup();
-            if !large.is_empty() {
-                work.advice.seq_scans.insert(statement.queryid, large);
-            }
+            self.note_plan(tx, work, statement.queryid, plan, &uses, role)
+                .await?;
+        }
+        if uses.is_empty() {
+            return Ok(written);
         }
         let samples = sampled::samples(
             raw,
@@ -837,6 +831,83 @@ impl IndexAdvisor {
             }
         }
         Ok(written)
+    }
+
+    /// The statement's generic plan through the pass's planner, or `None`
+    /// (the reason counted) when it cannot be planned.
+    async fn plan_statement(
+        &self,
+        work: &mut PassWork,
+        statement: &StatementView,
+        planned: Option<Statement<'_>>,
+    ) -> Option<Plan> {
+        let plan = match planned {
+            None if self.planner.is_some() => Err(PlanError::RoleNotListed),
+            None => Err(PlanError::NotConfigured),
+            Some(planned) => {
+                self.plan(&mut work.planner, statement.queryid, planned, Mode::Generic)
+                    .await
+            }
+        };
+        match plan {
+            Ok(plan) => Some(plan),
+            Err(error) => {
+                *work.advice.skipped.entry(error.reason()).or_default() += 1;
+                None
+            }
+        }
+    }
+
+    /// What the stats say of a statement from its plan: the large tables
+    /// it reads sequentially (its own tables first, by the parser's
+    /// names; the others by the plan's relation names along the role's
+    /// search path) and its largest nested loop without an index on the
+    /// inner side.
+    async fn note_plan(
+        &self,
+        tx: &TimedTransaction<'_>,
+        work: &mut PassWork,
+        queryid: i64,
+        plan: &Plan,
+        uses: &[predicates::TableUse],
+        role: Option<&str>,
+    ) -> Result<(), ReadError> {
+        let mut large: Vec<(String, i64)> = Vec::new();
+        for relation in &plan.seq_scans {
+            // This statement's own tables only (the cache holds earlier
+            // statements' too: they must not change this one's finding).
+            let own = uses
+                .iter()
+                .filter_map(|u| work.tables.get(&(u.parts.clone(), role.map(str::to_owned))))
+                .flatten()
+                .find(|t| t.name == *relation)
+                .cloned();
+            let table = match own {
+                Some(table) => Some(table),
+                None => {
+                    let key = (vec![relation.clone()], role.map(str::to_owned));
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        work.tables.entry(key.clone())
+                    {
+                        slot.insert(Self::table(tx, std::slice::from_ref(relation), role).await?);
+                    }
+                    work.tables.get(&key).cloned().flatten()
+                }
+            };
+            if let Some(table) = table.filter(|t| t.rows >= MIN_ROWS) {
+                large.push((format!("{}.{}", table.schema, table.name), table.rows));
+            }
+        }
+        // In a stable order.
+        large.sort();
+        large.dedup();
+        if !large.is_empty() {
+            work.advice.seq_scans.insert(queryid, large);
+        }
+        if let Some(loop_rows) = plan.nested_loop {
+            work.advice.nested_loops.insert(queryid, loop_rows);
+        }
+        Ok(())
     }
 
     /// For a table compared only with `LIKE`: the pattern index that would
@@ -1176,6 +1247,56 @@ struct Plan {
     cost: f64,
     /// Relations read by a sequential scan.
     seq_scans: Vec<String>,
+    /// The largest nested loop's estimated `(outer rows, inner rows)`,
+    /// when at least [`NESTED_LOOP_ROWS`] pairs and no index on the inner
+    /// side.
+    nested_loop: Option<(f64, f64)>,
+}
+
+/// Row pairs an unindexed nested loop must join, estimated, to be told.
+pub const NESTED_LOOP_ROWS: f64 = 1_000_000.0;
+
+/// The largest nested loop under `node` whose inner side reads no index
+/// and that joins at least [`NESTED_LOOP_ROWS`] row pairs.
+fn largest_nested_loop(node: &serde_json::Value, depth: usize) -> Option<(f64, f64)> {
+    if depth > 64 {
+        return None;
+    }
+    let children = node.get("Plans").and_then(|p| p.as_array());
+    let mut largest = children
+        .into_iter()
+        .flatten()
+        .filter_map(|child| largest_nested_loop(child, depth + 1))
+        .max_by(|a, b| (a.0 * a.1).total_cmp(&(b.0 * b.1)));
+    if node.get("Node Type").and_then(|t| t.as_str()) == Some("Nested Loop")
+        && let Some([outer, inner]) = children.map(Vec::as_slice)
+        && !reads_an_index(inner, 0)
+    {
+        let rows = |n: &serde_json::Value| n.get("Plan Rows").and_then(serde_json::Value::as_f64);
+        if let (Some(o), Some(i)) = (rows(outer), rows(inner))
+            && o * i >= NESTED_LOOP_ROWS
+            && largest.is_none_or(|(lo, li)| o * i > lo * li)
+        {
+            largest = Some((o, i));
+        }
+    }
+    largest
+}
+
+/// Whether any node under `node` scans an index.
+fn reads_an_index(node: &serde_json::Value, depth: usize) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    let scans_index = matches!(
+        node.get("Node Type").and_then(|t| t.as_str()),
+        Some("Index Scan" | "Index Only Scan" | "Bitmap Index Scan")
+    );
+    scans_index
+        || node
+            .get("Plans")
+            .and_then(|p| p.as_array())
+            .is_some_and(|plans| plans.iter().any(|p| reads_an_index(p, depth + 1)))
 }
 
 /// The relations of every `Seq Scan` node under `node`.
@@ -1201,6 +1322,31 @@ pub const ADVISOR_EVERY: u64 = 4;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nested_loop_is_told_only_when_large_and_unindexed() {
+        let nested = |inner: &str, outer_rows: f64| {
+            serde_json::json!({
+                "Node Type": "Aggregate",
+                "Plans": [{
+                    "Node Type": "Nested Loop",
+                    "Plans": [
+                        {"Node Type": "Seq Scan", "Plan Rows": outer_rows},
+                        {"Node Type": "Materialize", "Plan Rows": 3000.0,
+                         "Plans": [{"Node Type": inner, "Plan Rows": 3000.0}]}
+                    ]
+                }]
+            })
+        };
+        assert_eq!(
+            largest_nested_loop(&nested("Seq Scan", 3000.0), 0),
+            Some((3000.0, 3000.0))
+        );
+        // An index on the inner side: the loop looks rows up.
+        assert_eq!(largest_nested_loop(&nested("Index Scan", 3000.0), 0), None);
+        // Too small to tell.
+        assert_eq!(largest_nested_loop(&nested("Seq Scan", 10.0), 0), None);
+    }
 
     #[test]
     fn identifiers_are_quoted() {
