@@ -124,6 +124,10 @@ struct Table {
     rows: i64,
 }
 
+/// Sequentially scanned relations of one plan looked up for the stats,
+/// at most.
+const SCANNED_RELATIONS: usize = 16;
+
 /// Statements remembered as timed out, at most (then forgotten at once).
 const TIMED_OUT_CAPACITY: usize = 10_000;
 
@@ -716,7 +720,9 @@ impl IndexAdvisor {
         role: Option<&str>,
     ) -> Result<(), ReadError> {
         let mut large: Vec<(String, i64)> = Vec::new();
-        for relation in &plan.seq_scans {
+        // A few: each may cost a catalog lookup, and a statement can name
+        // hundreds of tables.
+        for relation in plan.seq_scans.iter().take(SCANNED_RELATIONS) {
             // This statement's own tables only (the cache holds earlier
             // statements' too: they must not change this one's finding).
             let own = uses
@@ -772,7 +778,8 @@ struct PassWork {
 
 /// Once warm (see `cadence.rs`), the advisor runs on every this-many
 /// runner passes (each of its passes EXPLAINs up to
-/// [`STATEMENTS_CONSIDERED`] statements twice).
+/// [`STATEMENTS_CONSIDERED`] statements a few times: generic, with the
+/// hypothetical indexes, a composite's claims, sampled values).
 pub const ADVISOR_EVERY: u64 = 4;
 
 #[cfg(test)]
