@@ -20,7 +20,12 @@
 //! - **Bounded**: at most [`STATEMENTS_SAMPLED`] texts (a new one past it
 //!   evicts an old one), [`SAMPLES_PER_STATEMENT`] distinct samples each
 //!   (the oldest replaced), and a sample with a value over
-//!   [`MAX_VALUE_BYTES`] is not kept at all.
+//!   [`MAX_VALUE_BYTES`], more than [`MAX_PARAMS`] parameters or more than
+//!   [`MAX_SAMPLE_BYTES`] in all is not kept at all; nor a text over
+//!   [`MAX_TEXT_BYTES`] (never planned).
+//! - **Only what the advisor plans, only what ran**: SELECT, UPDATE and
+//!   DELETE texts (never an INSERT's or a COPY's values), kept after the
+//!   app's call succeeded (a value the server refused is not replayed).
 //! - **Cheap on the request path**: the pool asks [`due`] with a per-text
 //!   call counter (one atomic add); only the first
 //!   [`ALWAYS_SAMPLED_CALLS`] calls of a text and then one in
@@ -42,6 +47,13 @@ pub const SAMPLES_PER_STATEMENT: usize = 4;
 pub const STATEMENTS_SAMPLED: usize = 256;
 /// A sample with one value longer than this (encoded) is not kept.
 pub const MAX_VALUE_BYTES: usize = 256;
+/// Parameters of a sample, at most.
+pub const MAX_PARAMS: usize = 64;
+/// Bytes of a sample's values together, at most.
+pub const MAX_SAMPLE_BYTES: usize = 4_096;
+/// Bytes of a sampled statement text, at most (longer ones are never
+/// planned).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 /// The first calls of each text are all sampled.
 pub const ALWAYS_SAMPLED_CALLS: u64 = 4;
 /// After them, one call in this many is.
@@ -124,9 +136,10 @@ impl Sample {
     /// as the driver will send them; `None` when a value cannot be encoded
     /// or is over [`MAX_VALUE_BYTES`] (or the counts differ).
     pub fn encode(types: &[Type], params: &[&(dyn ToSql + Sync)]) -> Option<Self> {
-        if types.len() != params.len() || params.is_empty() {
+        if types.len() != params.len() || params.is_empty() || params.len() > MAX_PARAMS {
             return None;
         }
+        let mut total = 0;
         let mut out = Vec::with_capacity(params.len());
         let mut buffer = BytesMut::new();
         for (ty, param) in types.iter().zip(params) {
@@ -134,7 +147,13 @@ impl Sample {
             let value = match param.to_sql_checked(ty, &mut buffer).ok()? {
                 IsNull::Yes => None,
                 IsNull::No if buffer.len() > MAX_VALUE_BYTES => return None,
-                IsNull::No => Some(Bytes::copy_from_slice(&buffer)),
+                IsNull::No => {
+                    total += buffer.len();
+                    if total > MAX_SAMPLE_BYTES {
+                        return None;
+                    }
+                    Some(Bytes::copy_from_slice(&buffer))
+                }
             };
             out.push(Param {
                 ty: ty.clone(),
@@ -174,7 +193,14 @@ impl std::fmt::Debug for SampleStore {
 impl SampleStore {
     /// Keeps `sample` for `text`, unless the same values are kept already.
     pub fn record(&self, text: &str, sample: Sample) {
-        let mut by_text = self.by_text.lock();
+        if text.len() > MAX_TEXT_BYTES {
+            return;
+        }
+        // Never waits on the request path: a sample that finds the store
+        // busy is dropped (the text is sampled again later).
+        let Some(mut by_text) = self.by_text.try_lock() else {
+            return;
+        };
         if !by_text.contains_key(text) && by_text.len() >= STATEMENTS_SAMPLED {
             // Any one goes: a text still in use is sampled again later.
             if let Some(old) = by_text.keys().next().cloned() {
@@ -257,6 +283,19 @@ mod tests {
         assert!(Sample::encode(&[Type::TEXT], &[&long]).is_none());
         let fits = "x".repeat(MAX_VALUE_BYTES);
         assert!(Sample::encode(&[Type::TEXT], &[&fits]).is_some());
+        // Too many parameters, or too many bytes together: not kept.
+        let many: Vec<&(dyn ToSql + Sync)> = vec![&7i32; MAX_PARAMS + 1];
+        assert!(Sample::encode(&vec![Type::INT4; MAX_PARAMS + 1], &many).is_none());
+        assert!(Sample::encode(&vec![Type::INT4; MAX_PARAMS], &many[..MAX_PARAMS]).is_some());
+        let wide: Vec<&(dyn ToSql + Sync)> = vec![&fits; MAX_SAMPLE_BYTES / MAX_VALUE_BYTES + 1];
+        assert!(Sample::encode(&vec![Type::TEXT; wide.len()], &wide).is_none());
+        // Nor a text longer than is ever planned.
+        let store = SampleStore::default();
+        let sample = Sample::encode(&[Type::INT4], &[&7i32]).expect("encodes");
+        store.record(&"x".repeat(MAX_TEXT_BYTES + 1), sample.clone());
+        assert_eq!(store.len(), 0);
+        store.record("select 1 where $1 = 1", sample);
+        assert_eq!(store.len(), 1);
     }
 
     #[test]

@@ -247,9 +247,9 @@ pub fn pg_findings(
                     why.join("; ")
                 ),
                 statement: admin.then(|| text.to_string()),
-                // The table the message names: the one its plan scans
-                // sequentially when it has one (a join's inner table, not
-                // the statement's first), else the statement's own.
+                // A table the message names: the first (by name) its plan
+                // scans sequentially when it has one, else the
+                // statement's own.
                 table: admin.then(|| {
                     advisor
                         .seq_scans

@@ -36,8 +36,11 @@ macro_rules! timed_methods {
             let cached = sql.cached(&SharedRef(shared));
             if sampling::due(shared, &cached, params.len()) {
                 let work = async {
-                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
-                    driver.query(&statement, params).await
+                    let (statement, sample) =
+                        sampling::prepared(driver, sql, &cached, params).await?;
+                    let result = driver.query(&statement, params).await;
+                    sampling::keep(&cached, sample, &result);
+                    result
                 };
                 return timed(shared, &cached, op, work).await;
             }
@@ -54,8 +57,11 @@ macro_rules! timed_methods {
             let cached = sql.cached(&SharedRef(shared));
             if sampling::due(shared, &cached, params.len()) {
                 let work = async {
-                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
-                    driver.query_one(&statement, params).await
+                    let (statement, sample) =
+                        sampling::prepared(driver, sql, &cached, params).await?;
+                    let result = driver.query_one(&statement, params).await;
+                    sampling::keep(&cached, sample, &result);
+                    result
                 };
                 return timed(shared, &cached, op, work).await;
             }
@@ -78,8 +84,11 @@ macro_rules! timed_methods {
             let cached = sql.cached(&SharedRef(shared));
             if sampling::due(shared, &cached, params.len()) {
                 let work = async {
-                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
-                    driver.query_opt(&statement, params).await
+                    let (statement, sample) =
+                        sampling::prepared(driver, sql, &cached, params).await?;
+                    let result = driver.query_opt(&statement, params).await;
+                    sampling::keep(&cached, sample, &result);
+                    result
                 };
                 return timed(shared, &cached, op, work).await;
             }
@@ -102,8 +111,11 @@ macro_rules! timed_methods {
             let cached = sql.cached(&SharedRef(shared));
             if sampling::due(shared, &cached, params.len()) {
                 let work = async {
-                    let statement = sampling::prepared(driver, sql, &cached, params).await?;
-                    driver.execute(&statement, params).await
+                    let (statement, sample) =
+                        sampling::prepared(driver, sql, &cached, params).await?;
+                    let result = driver.execute(&statement, params).await;
+                    sampling::keep(&cached, sample, &result);
+                    result
                 };
                 return timed(shared, &cached, op, work).await;
             }

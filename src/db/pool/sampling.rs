@@ -14,23 +14,26 @@ use tokio_postgres::{GenericClient, Statement};
 use super::shared::{CachedStatement, Shared};
 use super::timing::TimedSql;
 use crate::db::samples::{self, Sample};
+use crate::db::statement::Verb;
 
 /// Whether this call's values are sampled: one atomic add per call with
-/// parameters, on a host app's pool.
+/// parameters, on a host app's pool, for a statement the advisor plans
+/// (SELECT, UPDATE, DELETE: never an INSERT's or COPY's values).
 pub(super) fn due(shared: &Shared, cached: &CachedStatement, params: usize) -> bool {
     params > 0
         && shared.budget.is_none()
+        && matches!(cached.info.verb, Verb::Select | Verb::Update | Verb::Delete)
         && samples::due(cached.calls.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The prepared statement for `sql` (prepared now for a text), after its
-/// values are kept in the process's sample store.
+/// The prepared statement for `sql` (prepared now for a text), and its
+/// values encoded against it, to [`keep`] once the call succeeded.
 pub(super) async fn prepared<C, S>(
     driver: &C,
     sql: &S,
     cached: &CachedStatement,
     params: &[&(dyn ToSql + Sync)],
-) -> Result<Statement, tokio_postgres::Error>
+) -> Result<(Statement, Option<Sample>), tokio_postgres::Error>
 where
     C: GenericClient + Sync,
     S: TimedSql + ?Sized,
@@ -39,8 +42,14 @@ where
         Some(statement) => statement.clone(),
         None => driver.prepare(&cached.text).await?,
     };
-    if let Some(sample) = Sample::encode(statement.params(), params) {
+    let sample = Sample::encode(statement.params(), params);
+    Ok((statement, sample))
+}
+
+/// Keeps `sample` when the call it came from succeeded: a value the server
+/// refused would fail again when planned, into its log.
+pub(super) fn keep<T, E>(cached: &CachedStatement, sample: Option<Sample>, result: &Result<T, E>) {
+    if let (Some(sample), Ok(_)) = (sample, result) {
         samples::store().record(&cached.text, sample);
     }
-    Ok(statement)
 }

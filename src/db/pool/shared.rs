@@ -27,7 +27,6 @@ use crate::metrics::db::{PoolLabels, PoolTimeoutLabels};
 pub const STATEMENT_CACHE_CAPACITY: usize = 4_096;
 
 /// A statement's analysis and its duration series, cached per text.
-#[derive(Debug)]
 #[doc(hidden)]
 pub struct CachedStatement {
     pub(super) info: Arc<StatementInfo>,
@@ -36,6 +35,17 @@ pub struct CachedStatement {
     pub(super) text: Box<str>,
     /// Calls so far, for [`crate::db::samples::due`].
     pub(super) calls: AtomicU64,
+}
+
+/// Without the text: it is the app's as sent, literals and all (what is
+/// shown of a statement is its normalized text).
+impl std::fmt::Debug for CachedStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedStatement")
+            .field("info", &self.info)
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the pool and its clients share.

@@ -16,6 +16,9 @@ use super::{
 use crate::db::TimedTransaction;
 use crate::pg::ReadError;
 
+/// The most elements an index may have (PostgreSQL's `INDEX_MAX_KEYS`).
+const INDEX_MAX_KEYS: usize = 32;
+
 impl IndexAdvisor {
     /// For a table compared only with `LIKE`: the pattern index that would
     /// serve a prefix (a `*_pattern_ops` class, or a plain B-tree under the
@@ -217,6 +220,8 @@ impl IndexAdvisor {
         if indexed {
             return Ok(Err(Reason::AlreadyIndexed));
         }
+        // PostgreSQL's INDEX_MAX_KEYS.
+        columns.truncate(INDEX_MAX_KEYS);
         Ok(Ok(columns))
     }
 }

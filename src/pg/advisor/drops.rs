@@ -25,15 +25,34 @@ pub const MAX_DROPS_PER_TABLE: usize = 20;
 pub(super) async fn droppable(
     tx: &TimedTransaction<'_>,
 ) -> Result<BTreeMap<String, BTreeSet<String>>, ReadError> {
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // (schema, table, index, the index that covers it when redundant).
+    let mut rows: Vec<(String, String, String, Option<String>)> = Vec::new();
     for row in tx.query(INDEXES, &[&UNUSED_INDEX_FLOOR_BYTES]).await? {
         let kind: String = row.try_get(0)?;
         if kind != "unused" && kind != "redundant" {
             continue;
         }
-        let schema: String = row.try_get(1)?;
-        let table: String = row.try_get(2)?;
-        let index: String = row.try_get(3)?;
+        rows.push((
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        ));
+    }
+    // In a stable order, whatever the query's.
+    rows.sort();
+    let dropped: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|(schema, _, index, _)| (schema.clone(), index.clone()))
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (schema, table, index, covering) in rows {
+        // A redundant index whose cover goes too is what remains.
+        if let Some(covering) = covering
+            && dropped.contains(&(schema.clone(), covering))
+        {
+            continue;
+        }
         let drops = out.entry(format!("{schema}.{table}")).or_default();
         if drops.len() < MAX_DROPS_PER_TABLE {
             drops.insert(format!(

@@ -90,7 +90,8 @@ impl IndexAdvisor {
             entry.calls += u64::try_from(statement.cumulative.calls).unwrap_or(0);
             entry.total_ms += statement.cumulative.total_ms;
             entry.serves_statements += 1;
-            entry.read_saving_per_second += set.read_saving_per_second;
+            // The set saves it together: each index its share.
+            entry.read_saving_per_second += set.read_saving_per_second / set.indexes.len() as f64;
         }
     }
 }
@@ -107,6 +108,9 @@ pub(super) fn join(suggestions: &mut Vec<IndexSuggestion>, fixed: Fixed) {
             suggestions.push(kept);
             continue;
         };
+        // Only the statements it does not serve already add to it (their
+        // figures are spread evenly over the kept entry's statements).
+        let statements = kept.queryids.len().max(1) as f64;
         for (i, queryid) in kept.queryids.iter().enumerate() {
             if chosen.queryids.contains(queryid) {
                 continue;
@@ -119,10 +123,10 @@ pub(super) fn join(suggestions: &mut Vec<IndexSuggestion>, fixed: Fixed) {
                 helps.push(text.clone());
             }
             chosen.serves_statements += 1;
+            chosen.calls += kept.calls / kept.queryids.len().max(1) as u64;
+            chosen.total_ms += kept.total_ms / statements;
+            chosen.read_saving_per_second += kept.read_saving_per_second / statements;
         }
-        chosen.calls += kept.calls;
-        chosen.total_ms += kept.total_ms;
-        chosen.read_saving_per_second += kept.read_saving_per_second;
         if chosen.together.is_none() {
             chosen.together = kept.together;
         }
@@ -161,6 +165,14 @@ mod tests {
         assert_eq!(chosen[0].queryids, vec!["1", "2"]);
         assert_eq!(chosen[0].serves_statements, 2);
         assert_eq!(chosen[0].calls, 20);
+        // A statement it serves already adds nothing.
+        let mut fixed = Fixed::new();
+        fixed.insert(
+            (1, vec![Element::Column("a".into())]),
+            suggestion(&["a"], &["1"]),
+        );
+        join(&mut chosen, fixed);
+        assert_eq!((chosen[0].calls, chosen[0].serves_statements), (20, 2));
         assert!(chosen[0].together.is_some());
         assert_eq!(chosen[1].columns, Some(vec!["b".to_string()]));
     }

@@ -124,6 +124,9 @@ struct Table {
     rows: i64,
 }
 
+/// Tables of one statement advised on, at most.
+const TABLES_PER_STATEMENT: usize = 16;
+
 /// Sequentially scanned relations of one plan looked up for the stats,
 /// at most.
 const SCANNED_RELATIONS: usize = 16;
@@ -495,6 +498,10 @@ impl IndexAdvisor {
                 Vec::new()
             }
         };
+        // A few tables: each costs catalog reads, and a statement can name
+        // hundreds.
+        let mut uses = uses;
+        uses.truncate(TABLES_PER_STATEMENT);
         let written: Vec<String> = uses.iter().map(|u| u.table.clone()).collect();
         for table_use in &uses {
             let key = (table_use.parts.clone(), role.map(str::to_owned));
