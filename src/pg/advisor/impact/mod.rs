@@ -460,7 +460,9 @@ fn changes(known: &HashMap<i64, (i64, String)>, current: &HashMap<i64, (i64, Str
             None => out.new.push(oid),
         }
     }
-    out.new.truncate(TRACKED_INDEXES);
+    // The newest of a burst, as tracking drops the oldest first.
+    let excess = out.new.len().saturating_sub(TRACKED_INDEXES);
+    out.new.drain(..excess);
     out
 }
 
@@ -713,6 +715,18 @@ mod tests {
         let reports = state.reports("default", SystemTime::now());
         assert_eq!(reports.len(), REPORTED_INDEXES);
         assert_eq!(reports[0].index.as_deref(), Some("public.i54"));
+    }
+
+    #[test]
+    fn a_burst_of_new_indexes_keeps_the_newest() {
+        let known: HashMap<i64, (i64, String)> = HashMap::from([(1, (1, "old".to_string()))]);
+        let current: HashMap<i64, (i64, String)> = (1..=TRACKED_INDEXES as i64 + 11)
+            .map(|oid| (oid, (1, format!("i{oid}"))))
+            .collect();
+        let found = changes(&known, &current);
+        assert_eq!(found.new.len(), TRACKED_INDEXES);
+        assert_eq!(found.new.first(), Some(&12));
+        assert_eq!(found.new.last(), Some(&(TRACKED_INDEXES as i64 + 11)));
     }
 
     #[test]
