@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::pg::PgCluster;
+use support::pg::{PgCluster, queryid_of};
 use support::{ADMIN_TOKEN, TestAgent, client, eventually};
 
 /// A session of the `app` role on `database`, its pid, and the task that
@@ -402,18 +402,6 @@ async fn sessions_locks_and_signals() {
 /// The queryid of the pg_stat_statements entry whose text starts with
 /// `prefix` (read as the superuser: the slow-query list only shows the
 /// worst statements).
-async fn queryid_of(app: &tokio_postgres::Client, prefix: &str) -> String {
-    let id: i64 = app
-        .query_one(
-            "SELECT queryid FROM pg_stat_statements WHERE query LIKE $1 || '%' ORDER BY calls DESC LIMIT 1",
-            &[&prefix],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("no statement {prefix}: {e}"))
-        .get(0);
-    id.to_string()
-}
-
 async fn explain(agent: &TestAgent, body: Value) -> (StatusCode, Value) {
     agent
         .admin_post("/api/performance/explain", Some(&body))

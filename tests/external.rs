@@ -420,8 +420,9 @@ fn the_demo_shows_n_plus_one_and_index_advice() {
     let base = docs.trim_end_matches("/docs").to_owned();
     let deadline = Instant::now() + Duration::from_secs(90);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let stats = loop {
-        let stats: Option<Value> = runtime.block_on(async {
+    // The stats with the token; `None` while the demo is not answering.
+    let fetch_stats = || -> Option<Value> {
+        runtime.block_on(async {
             client()
                 .get(format!("{base}/api/performance/stats"))
                 .bearer_auth(&token)
@@ -431,7 +432,10 @@ fn the_demo_shows_n_plus_one_and_index_advice() {
                 .json()
                 .await
                 .ok()
-        });
+        })
+    };
+    let stats = loop {
+        let stats: Option<Value> = fetch_stats();
         if let Some(stats) = stats {
             let r = &stats["recommendations"];
             let n_plus_one = r["slowQueries"].as_array().is_some_and(|a| {
@@ -470,17 +474,7 @@ fn the_demo_shows_n_plus_one_and_index_advice() {
     // impact report judges it, before and after.
     let deadline = Instant::now() + Duration::from_secs(120);
     let impact = loop {
-        let stats: Option<Value> = runtime.block_on(async {
-            client()
-                .get(format!("{base}/api/performance/stats"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()
-        });
+        let stats: Option<Value> = fetch_stats();
         let helped = stats.as_ref().and_then(|s| {
             s["recommendations"]["indexImpact"]
                 .as_array()?

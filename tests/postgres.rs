@@ -17,7 +17,7 @@ use poem::web::{Data, Path};
 use poem::{EndpointExt, Route, Server, get, handler};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::pg::PgCluster;
+use support::pg::{PgCluster, own_queryids};
 use support::{ADMIN_TOKEN, TestAgent, client, eventually};
 
 fn perfscope_with(slow_ms: &str) -> Perfscope {
@@ -522,19 +522,7 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
             .await
             .expect("connects");
     let admin_task = tokio::spawn(connection);
-    let own: Vec<String> = admin
-        .query(
-            "SELECT s.queryid::text FROM pg_stat_statements s
-             WHERE s.userid = 'perfscope'::regrole AND s.queryid IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM pg_stat_statements o
-                               WHERE o.queryid = s.queryid AND o.userid <> s.userid)",
-            &[],
-        )
-        .await
-        .expect("pg_stat_statements")
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let own: Vec<String> = own_queryids(&admin).await;
     assert!(!own.is_empty(), "the agent ran nothing");
     // Every listed statement is a series (top 1000): once a statement run
     // now is listed, a pass has seen every queryid above.

@@ -28,7 +28,7 @@ mod support;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::pg::PgCluster;
+use support::pg::{PgCluster, own_queryids, queryid_of};
 use support::{TestAgent, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,18 +57,6 @@ async fn superuser(cluster: &PgCluster) -> tokio_postgres::Client {
 
 /// The queryid of the pg_stat_statements entry whose text starts with
 /// `prefix` (read as the superuser).
-async fn queryid_of(client: &tokio_postgres::Client, prefix: &str) -> String {
-    let id: i64 = client
-        .query_one(
-            "SELECT queryid FROM pg_stat_statements WHERE query LIKE $1 || '%' ORDER BY calls DESC LIMIT 1",
-            &[&prefix],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("no statement {prefix}: {e}"))
-        .get(0);
-    id.to_string()
-}
-
 async fn same_checks(cluster: &PgCluster, major: i32) {
     let app = superuser(cluster).await;
     let version: i32 = app
@@ -316,19 +304,7 @@ async fn every_reader_succeeds(agent: &TestAgent) {
 /// ran, the advisor's table lookup among them) are not listed: once a
 /// statement run after they were read is a series, none of them is.
 async fn own_statements_are_not_listed(agent: &TestAgent, app: &tokio_postgres::Client) {
-    let own: Vec<String> = app
-        .query(
-            "SELECT s.queryid::text FROM pg_stat_statements s
-             WHERE s.userid = 'perfscope'::regrole AND s.queryid IS NOT NULL
-               AND NOT EXISTS (SELECT 1 FROM pg_stat_statements o
-                               WHERE o.queryid = s.queryid AND o.userid <> s.userid)",
-            &[],
-        )
-        .await
-        .expect("pg_stat_statements")
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let own: Vec<String> = own_queryids(app).await;
     assert!(!own.is_empty(), "the agent ran nothing");
     app.simple_query("SELECT count(*) AS later_than_the_read FROM pg_class")
         .await

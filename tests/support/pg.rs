@@ -167,3 +167,35 @@ pub async fn pool(
         .await
         .expect("pool")
 }
+
+/// The queryid of the statement pg_stat_statements keeps under a text
+/// starting with `prefix` (the most called one).
+pub async fn queryid_of(client: &tokio_postgres::Client, prefix: &str) -> String {
+    let id: i64 = client
+        .query_one(
+            "SELECT queryid FROM pg_stat_statements WHERE query LIKE $1 || '%' ORDER BY calls DESC LIMIT 1",
+            &[&prefix],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no statement {prefix}: {e}"))
+        .get(0);
+    id.to_string()
+}
+
+/// The agent's own statements, by queryid: the entries of its login role
+/// (`perfscope`) that no other role ran.
+pub async fn own_queryids(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT s.queryid::text FROM pg_stat_statements s
+             WHERE s.userid = 'perfscope'::regrole AND s.queryid IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_statements o
+                               WHERE o.queryid = s.queryid AND o.userid <> s.userid)",
+            &[],
+        )
+        .await
+        .expect("pg_stat_statements")
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}

@@ -22,6 +22,34 @@ use super::timing::{SharedRef, TimedSql, TimedStatement, timed};
 use crate::db::budget::BudgetPermit;
 
 /// Generates the timed statement methods for a client-like type whose
+/// One timed call of the driver's `$method`: through the sample store's
+/// path when this call's values are due for it (the statement prepared,
+/// the values kept once the call succeeded), else straight.
+macro_rules! timed_call {
+    ($self:ident, $sql:ident, $params:ident, $method:ident) => {{
+        let (driver, shared, op) = $self.parts();
+        let cached = $sql.cached(&SharedRef(shared));
+        if sampling::due(shared, &cached, $params.len()) {
+            let work = async {
+                let (statement, sample) =
+                    sampling::prepared(driver, $sql, &cached, $params).await?;
+                let result = driver.$method(&statement, $params).await;
+                sampling::keep(&cached, sample, &result);
+                result
+            };
+            timed(shared, &cached, op, work).await
+        } else {
+            timed(
+                shared,
+                &cached,
+                op,
+                driver.$method($sql.statement(), $params),
+            )
+            .await
+        }
+    }};
+}
+
 /// `parts()` gives a tokio-postgres client or transaction, the shared
 /// state and the `operation` label.
 macro_rules! timed_methods {
@@ -32,19 +60,7 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Vec<Row>, tokio_postgres::Error> {
-            let (driver, shared, op) = self.parts();
-            let cached = sql.cached(&SharedRef(shared));
-            if sampling::due(shared, &cached, params.len()) {
-                let work = async {
-                    let (statement, sample) =
-                        sampling::prepared(driver, sql, &cached, params).await?;
-                    let result = driver.query(&statement, params).await;
-                    sampling::keep(&cached, sample, &result);
-                    result
-                };
-                return timed(shared, &cached, op, work).await;
-            }
-            timed(shared, &cached, op, driver.query(sql.statement(), params)).await
+            timed_call!(self, sql, params, query)
         }
 
         /// Runs a statement that returns exactly one row.
@@ -53,25 +69,7 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Row, tokio_postgres::Error> {
-            let (driver, shared, op) = self.parts();
-            let cached = sql.cached(&SharedRef(shared));
-            if sampling::due(shared, &cached, params.len()) {
-                let work = async {
-                    let (statement, sample) =
-                        sampling::prepared(driver, sql, &cached, params).await?;
-                    let result = driver.query_one(&statement, params).await;
-                    sampling::keep(&cached, sample, &result);
-                    result
-                };
-                return timed(shared, &cached, op, work).await;
-            }
-            timed(
-                shared,
-                &cached,
-                op,
-                driver.query_one(sql.statement(), params),
-            )
-            .await
+            timed_call!(self, sql, params, query_one)
         }
 
         /// Runs a statement that returns at most one row.
@@ -80,25 +78,7 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Option<Row>, tokio_postgres::Error> {
-            let (driver, shared, op) = self.parts();
-            let cached = sql.cached(&SharedRef(shared));
-            if sampling::due(shared, &cached, params.len()) {
-                let work = async {
-                    let (statement, sample) =
-                        sampling::prepared(driver, sql, &cached, params).await?;
-                    let result = driver.query_opt(&statement, params).await;
-                    sampling::keep(&cached, sample, &result);
-                    result
-                };
-                return timed(shared, &cached, op, work).await;
-            }
-            timed(
-                shared,
-                &cached,
-                op,
-                driver.query_opt(sql.statement(), params),
-            )
-            .await
+            timed_call!(self, sql, params, query_opt)
         }
 
         /// Runs a statement and returns the rows it affected.
@@ -107,19 +87,7 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<u64, tokio_postgres::Error> {
-            let (driver, shared, op) = self.parts();
-            let cached = sql.cached(&SharedRef(shared));
-            if sampling::due(shared, &cached, params.len()) {
-                let work = async {
-                    let (statement, sample) =
-                        sampling::prepared(driver, sql, &cached, params).await?;
-                    let result = driver.execute(&statement, params).await;
-                    sampling::keep(&cached, sample, &result);
-                    result
-                };
-                return timed(shared, &cached, op, work).await;
-            }
-            timed(shared, &cached, op, driver.execute(sql.statement(), params)).await
+            timed_call!(self, sql, params, execute)
         }
 
         /// Runs several statements separated by `;` (simple protocol, no

@@ -36,7 +36,7 @@
 //! This file is the pass, in order: pick the statements, open the planner
 //! session, plan each in its savepoint, confirm with hypopg, count the
 //! skips, choose per table. Beside it: `advice.rs` (what is published),
-//! `predicates.rs` (what a statement filters), `candidates.rs` (what to
+//! `predicates/` (what a statement filters), `candidates.rs` (what to
 //! index for one table's use), `plan.rs` (what a plan says), `reasons.rs`
 //! (why not), `sampled.rs` (custom plans for sampled parameter values),
 //! `fixed.rs` (suggestions kept as planned), `workload.rs` and

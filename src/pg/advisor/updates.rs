@@ -3,7 +3,7 @@
 //! ordinary ones that write an entry in every index, which is the largest
 //! write cost an index can add ([`super::selection`] weighs it).
 //!
-//! Apart from `predicates.rs` because it reads a different part of a
+//! Apart from `predicates/` because it reads a different part of a
 //! different set of statements (the SET list of every UPDATE of the
 //! snapshot, not the filters of the top ones), with the same parser.
 

@@ -169,6 +169,8 @@ struct Scope {
     uses: HashMap<String, TableUse>,
     /// Column-to-column equalities between two tables.
     joins: Vec<((String, String), (String, String))>,
+    /// Disjunctions read so far (at most [`MAX_DISJUNCTIONS`]).
+    disjunctions: usize,
 }
 
 impl Scope {
@@ -477,9 +479,15 @@ impl Scope {
     fn disjunction(&mut self, expr: &Expr) {
         let mut branches = Vec::new();
         disjuncts(expr, &mut branches, 0);
-        if branches.len() < 2 || branches.len() > MAX_BRANCHES {
+        if branches.len() < 2
+            || branches.len() > MAX_BRANCHES
+            || self.disjunctions >= MAX_DISJUNCTIONS
+        {
             return;
         }
+        // Each read clones the scope's names per branch: a few per
+        // statement, however many it writes.
+        self.disjunctions += 1;
         let mut table = None;
         let mut uses = Vec::with_capacity(branches.len());
         for branch in branches {
@@ -618,6 +626,9 @@ const MAX_DEPTH: usize = 8;
 
 /// The most branches of a disjunction the advisor reads (one index each).
 const MAX_BRANCHES: usize = 4;
+
+/// The most disjunctions of one statement the advisor reads.
+const MAX_DISJUNCTIONS: usize = 8;
 
 /// The branches of a (nested) `OR`, at most a few levels deep.
 fn disjuncts<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>, depth: usize) {
