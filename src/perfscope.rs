@@ -30,10 +30,14 @@ use crate::runtime::RuntimeMonitor;
 
 mod background;
 #[cfg(feature = "postgres")]
+mod integration;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod readiness;
 
 pub use background::BackgroundTasks;
+#[cfg(feature = "postgres")]
+pub use integration::{Integrated, Integration, IntegrationTasks};
 pub use readiness::DatabaseHealth;
 use readiness::DatabasesHealth;
 
