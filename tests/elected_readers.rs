@@ -132,6 +132,18 @@ async fn one_replica_reads_and_another_takes_over_when_it_stops() {
     })
     .await;
     let second = Replica::start(&cluster).await;
+    // `/readyz`'s database is the app's pool on DATABASE_URL, on every
+    // replica.
+    until(
+        "the database is up on both",
+        Duration::from_secs(20),
+        || {
+            [&first, &second]
+                .iter()
+                .all(|r| r.perfscope().database_health() == perfscope::DatabaseHealth::Up)
+        },
+    )
+    .await;
 
     // The app's own statement, through the first replica's timed pool,
     // under the role its readers log in as.
@@ -273,8 +285,13 @@ async fn one_replica_reads_and_another_takes_over_when_it_stops() {
 
     // The leader stops: its lock goes with its connection, and the
     // second replica takes over within a few intervals.
+    let stopping = std::time::Instant::now();
     first.stop().await;
     until("the second replica leads", INTERVAL * 15, || second.leads()).await;
+    eprintln!(
+        "takeover after the leader stopped: {:?} (read interval {INTERVAL:?})",
+        stopping.elapsed()
+    );
     until("the second replica reads", Duration::from_secs(20), || {
         second.has_read()
     })
@@ -316,6 +333,7 @@ async fn when_the_leaders_lock_connection_dies_one_replica_reads_again() {
         .expect("terminate")
         .get(0);
     assert!(terminated);
+    let terminating = std::time::Instant::now();
     settle("another backend holds the lock", async || {
         let now = lock_holders(&admin).await;
         now.len() == 1 && now[0] != holders[0]
@@ -325,6 +343,10 @@ async fn when_the_leaders_lock_connection_dies_one_replica_reads_again() {
         first.leads() ^ second.leads()
     })
     .await;
+    eprintln!(
+        "a new lock holder after the leader's connection died: {:?} (read interval {INTERVAL:?})",
+        terminating.elapsed()
+    );
     let at = |replica: &Replica| {
         replica
             .perfscope()
