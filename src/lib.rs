@@ -83,3 +83,5 @@ pub use db::{DbError, Keyset, PoolSettings, TimedClient, TimedPool};
 pub use http::RequestMetrics;
 pub use measure::Measurements;
 pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};
+#[cfg(feature = "postgres")]
+pub use perfscope::{Integrated, Integration, IntegrationTasks};

@@ -30,12 +30,16 @@ use crate::runtime::RuntimeMonitor;
 
 mod background;
 #[cfg(feature = "postgres")]
+mod integration;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod readiness;
 #[cfg(feature = "tower")]
 mod tower;
 
 pub use background::BackgroundTasks;
+#[cfg(feature = "postgres")]
+pub use integration::{Integrated, Integration, IntegrationTasks};
 pub use readiness::DatabaseHealth;
 use readiness::DatabasesHealth;
 
