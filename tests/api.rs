@@ -500,7 +500,7 @@ fn committed_openapi_spec_matches_the_code() {
     let generated = perfscope::api::spec_json();
     assert!(
         committed.trim_end() == generated.trim_end(),
-        "openapi/openapi.json is out of date: regenerate it with\n    cargo run -- openapi > openapi/openapi.json"
+        "openapi/openapi.json is out of date: regenerate it with\n    cargo run --all-features -- openapi > openapi/openapi.json"
     );
 }
 
