@@ -26,6 +26,7 @@ mod explain;
 mod guard;
 mod health;
 mod metrics;
+mod mounted;
 #[cfg(feature = "postgres")]
 mod optimize;
 mod payload;
@@ -40,7 +41,8 @@ pub use crate::service::slow_queries::{SlowQueries, SlowQueryEntry};
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
 pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
-pub use health::{CheckStatus, Health, Readiness};
+pub use health::{CheckStatus, Health, Readiness, readiness};
+pub use mounted::PREFIX as MOUNT_PREFIX;
 pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
@@ -174,10 +176,28 @@ pub fn spec_json() -> String {
 }
 
 /// The API, Swagger UI at `/docs` and the spec at `/openapi.json`, with JSON
-/// errors and the body limit; mount it at `/`.
+/// errors and the body limit: the agent's layout, which claims `/` and every
+/// unmatched path. A host app uses [`crate::mount`] instead.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
+    routes(perfscope, "", |spec| spec)
+}
+
+/// The API as [`crate::mount`] serves it beside a host's routes: only
+/// under [`mounted::PREFIX`], with the docs and the spec there too, and
+/// without the agent's health paths in the spec.
+pub(crate) fn mounted(perfscope: &Perfscope) -> impl Endpoint + 'static {
+    routes(perfscope, mounted::PREFIX, mounted::without_health)
+}
+
+/// The API with Swagger UI at `{docs_under}/docs` and the spec (through
+/// `patch`) at `{docs_under}/openapi.json`.
+fn routes(
+    perfscope: &Perfscope,
+    docs_under: &str,
+    patch: fn(String) -> String,
+) -> impl Endpoint + 'static {
     let service = service(perfscope);
-    let spec = spec_of(&service);
+    let spec = patch(spec_of(&service));
     // Swagger UI's page is 1.5 MB: built on the first visit, not at start.
     let docs = {
         let perfscope = perfscope.clone();
@@ -191,7 +211,7 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
                         Bytes::from(
                             service
                                 .swagger_ui_html()
-                                .replace(&service.spec(), &spec_of(&service)),
+                                .replace(&service.spec(), &patch(spec_of(&service))),
                         )
                     })
                     .clone(),
@@ -199,9 +219,9 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
         })
     };
     Route::new()
-        .at("/docs", docs)
+        .at(format!("{docs_under}/docs"), docs)
         .at(
-            "/openapi.json",
+            format!("{docs_under}/openapi.json"),
             make_sync(move |_| {
                 Response::builder()
                     .content_type("application/json")
