@@ -50,7 +50,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use poem::endpoint::make_sync;
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 use crate::Perfscope;
@@ -179,25 +179,61 @@ pub fn spec_json() -> String {
 /// errors and the body limit: the agent's layout, which claims `/` and every
 /// unmatched path. A host app uses [`crate::mount`] instead.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
-    routes(perfscope, "", |spec| spec)
+    let (docs, spec) = docs_and_spec(perfscope, |spec| spec);
+    guarded(
+        perfscope,
+        Route::new()
+            .at("/docs", docs)
+            .at("/openapi.json", spec)
+            .nest("/", service(perfscope)),
+    )
 }
 
-/// The API as [`crate::mount`] serves it beside a host's routes: only
-/// under [`mounted::PREFIX`], with the docs and the spec there too, and
-/// without the agent's health paths in the spec.
-pub(crate) fn mounted(perfscope: &Perfscope) -> impl Endpoint + 'static {
-    routes(perfscope, mounted::PREFIX, mounted::without_health)
-}
-
-/// The API with Swagger UI at `{docs_under}/docs` and the spec (through
-/// `patch`) at `{docs_under}/openapi.json`.
-fn routes(
+/// `routes` with the API as [`crate::mount`] serves it beside a host's
+/// routes: only under [`mounted::PREFIX`], with the docs and the spec
+/// there too (the spec without the agent's health paths), each part
+/// wrapped in `deadline`. The parts are added one by one, not as a route
+/// of their own nested under the prefix: poem cannot nest such a route
+/// without stripping the prefix, and the operations' paths are absolute.
+pub(crate) fn mount_onto(
     perfscope: &Perfscope,
-    docs_under: &str,
+    routes: Route,
+    deadline: crate::http::BodyDeadline,
+) -> Route {
+    let (docs, spec) = docs_and_spec(perfscope, mounted::without_health);
+    let prefix = mounted::PREFIX;
+    routes
+        .at(
+            format!("{prefix}/docs"),
+            guarded(perfscope, docs).with(deadline),
+        )
+        .at(
+            format!("{prefix}/openapi.json"),
+            guarded(perfscope, spec).with(deadline),
+        )
+        .nest_no_strip(
+            prefix,
+            guarded(perfscope, service(perfscope).into_endpoint()).with(deadline),
+        )
+}
+
+/// `endpoint` with the body limit, JSON errors and the `Allow` header.
+fn guarded(perfscope: &Perfscope, endpoint: impl Endpoint + 'static) -> impl Endpoint + 'static {
+    endpoint
+        .with(BodyLimit::new(perfscope.config().server.max_body_bytes))
+        .with(JsonErrors)
+        .with(allow_header())
+}
+
+/// Swagger UI's page and the spec, both through `patch`.
+fn docs_and_spec(
+    perfscope: &Perfscope,
     patch: fn(String) -> String,
-) -> impl Endpoint + 'static {
-    let service = service(perfscope);
-    let spec = patch(spec_of(&service));
+) -> (
+    impl Endpoint<Output = Response> + 'static,
+    impl Endpoint<Output = Response> + 'static,
+) {
+    let spec = patch(spec_of(&service(perfscope)));
     // Swagger UI's page is 1.5 MB: built on the first visit, not at start.
     let docs = {
         let perfscope = perfscope.clone();
@@ -218,20 +254,12 @@ fn routes(
                 )
         })
     };
-    Route::new()
-        .at(format!("{docs_under}/docs"), docs)
-        .at(
-            format!("{docs_under}/openapi.json"),
-            make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(spec.clone())
-            }),
-        )
-        .nest("/", service)
-        .with(BodyLimit::new(perfscope.config().server.max_body_bytes))
-        .with(JsonErrors)
-        .with(allow_header())
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
+    (docs, spec)
 }
 
 /// `Allow` values for every documented path.

@@ -151,3 +151,47 @@ fn from_poem(response: poem::Response) -> http::Response<Body> {
     *response.extensions_mut() = parts.extensions;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_bridge_keeps_the_peer_the_body_and_the_answer() {
+        let peer = SocketAddr::from(([192, 0, 2, 7], 4242));
+        let mut request = http::Request::post("/echo?x=1")
+            .header("x-test", "kept")
+            .body(Body::from("the body"))
+            .expect("request");
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let mut service = PoemService::new(poem::endpoint::make(
+            |mut request: poem::Request| async move {
+                let body = request.take_body().into_string().await?;
+                let seen = format!(
+                    "{} {} {} {body}",
+                    request.remote_addr(),
+                    request.uri(),
+                    request.headers()["x-test"].to_str().unwrap_or_default(),
+                );
+                Ok::<_, poem::Error>(
+                    poem::Response::builder()
+                        .status(poem::http::StatusCode::ACCEPTED)
+                        .header("x-answer", "yes")
+                        .body(seen),
+                )
+            },
+        ));
+        let response = tower::Service::call(&mut service, request)
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), http::StatusCode::ACCEPTED);
+        assert_eq!(response.headers()["x-answer"], "yes");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            "socket://192.0.2.7:4242 /echo?x=1 kept the body"
+        );
+    }
+}

@@ -102,10 +102,7 @@ impl Mount {
         // The agent puts the body deadline around everything; a host's
         // server has its own settings, so it goes around perfscope's part.
         let deadline = BodyDeadline::new(config.body_timeout);
-        let routes = routes.nest_no_strip(
-            API_PREFIX,
-            crate::api::mounted(&self.perfscope).with(deadline),
-        );
+        let routes = crate::api::mount_onto(&self.perfscope, routes, deadline);
         #[cfg(feature = "ui")]
         let routes = routes.nest(
             UI_PREFIX,
