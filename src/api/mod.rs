@@ -1,13 +1,15 @@
 //! The perfscope HTTP API as a mountable Poem endpoint: one `#[OpenApi]`
 //! struct per file, combined here.
 //!
+//! [`endpoint`] is the agent's layout (the API, `/healthz`, `/readyz`,
+//! `/docs` and `/openapi.json`, claiming `/`); a host app mounts the API
+//! under `/api/performance` only, with [`crate::mount::Mount`]:
+//!
 //! ```
 //! use poem::{Route, EndpointExt};
 //! let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
-//! // A host app serves /api/performance/*, /healthz, /readyz, /docs and
-//! // /openapi.json beside its own routes:
-//! let app = Route::new()
-//!     .nest("/", perfscope::api::endpoint(&perfscope))
+//! let app = perfscope::mount::Mount::new(&perfscope)
+//!     .onto(Route::new())
 //!     .with(perfscope.middleware());
 //! # let _ = app;
 //! ```

@@ -24,9 +24,9 @@
 //! ```
 //!
 //! Merge the router (`Router::merge`): its routes carry their full paths,
-//! and the pages link to `/ui/...`. axum refuses overlapping routes when
-//! they are merged, so a host route under one of perfscope's prefixes fails
-//! at start-up. For the login's per-address rate limit, serve the app with
+//! and the pages link to `/ui/...`. A host route under a prefix is more
+//! specific and stays the host's; the same path routed twice makes axum
+//! panic when the routers are merged, at start-up. For the login's per-address rate limit, serve the app with
 //! `into_make_service_with_connect_info::<SocketAddr>()`; without it every
 //! login attempt counts against one shared address.
 

@@ -14,10 +14,12 @@
 //!
 //! It adds routes to the host's `Route` rather than handing out an endpoint
 //! to nest at `/`: a nest at `/` is the host's root and its fallback, so
-//! only prefixes cannot shadow anything; and poem's `Route` refuses a
-//! second claim on a path (it panics when the routes are built), so a host
-//! route that collides with one of perfscope's fails at start-up instead of
-//! one of them silently winning.
+//! only prefixes cannot shadow anything. The host's routes keep winning:
+//! one of its own under a prefix (`/api/performance/mine`) is more specific
+//! than perfscope's catch-all and stays the host's, and the very same path
+//! claimed twice (a host's own nest at `/ui`) makes poem's `Route` panic
+//! when the routes are built, at start-up rather than by one silently
+//! winning.
 //!
 //! ```
 //! use poem::{Route, get, handler, EndpointExt};
@@ -96,7 +98,7 @@ impl Mount {
     }
 
     /// `routes` with perfscope's added. Panics, as poem's `Route` does,
-    /// when the host already routes one of [`Mount::claims`].
+    /// when the host already routes one of [`Mount::claims`] itself.
     pub fn onto(self, routes: Route) -> Route {
         let config = &self.perfscope.config().server;
         // The agent puts the body deadline around everything; a host's
