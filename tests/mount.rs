@@ -150,6 +150,13 @@ async fn host_and_perfscope_side_by_side(base: &str) {
         .await
         .expect("overview");
     assert_eq!(overview.status(), StatusCode::OK);
+    // Its "API" link leads to the docs where they are in a host app.
+    let overview = overview.text().await.expect("page");
+    assert!(
+        overview.contains(r#"href="/api/performance/docs""#)
+            && !overview.contains(r#"href="/docs""#),
+        "{overview}"
+    );
 
     // Metrics: open, and token-guarded.
     assert_scrapes(&format!("{base}/metrics"), None).await;

@@ -44,7 +44,7 @@ pub use analyze::{AnalyzeRequest, AnalyzeResult};
 pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
 pub use health::{CheckStatus, Health, Readiness, readiness};
-pub use mounted::PREFIX as MOUNT_PREFIX;
+pub use mounted::{DOCS as MOUNT_DOCS, PREFIX as MOUNT_PREFIX};
 pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
@@ -205,10 +205,7 @@ pub(crate) fn mount_onto(
     let (docs, spec) = docs_and_spec(perfscope, mounted::without_health);
     let prefix = mounted::PREFIX;
     routes
-        .at(
-            format!("{prefix}/docs"),
-            guarded(perfscope, docs).with(deadline),
-        )
+        .at(mounted::DOCS, guarded(perfscope, docs).with(deadline))
         .at(
             format!("{prefix}/openapi.json"),
             guarded(perfscope, spec).with(deadline),

@@ -6,6 +6,9 @@
 /// The one prefix the API claims in a host app.
 pub const PREFIX: &str = "/api/performance";
 
+/// Swagger UI's page in a host app.
+pub const DOCS: &str = "/api/performance/docs";
+
 /// Paths of the agent's own layout that a mounted API does not serve.
 const AGENT_ONLY: &[&str] = &["/healthz", "/readyz"];
 

@@ -108,7 +108,8 @@ impl Mount {
         #[cfg(feature = "ui")]
         let routes = routes.nest(
             UI_PREFIX,
-            crate::ui::endpoint(&self.perfscope).with(deadline),
+            crate::ui::endpoint_with_docs_at(&self.perfscope, crate::api::MOUNT_DOCS)
+                .with(deadline),
         );
         match self.health {
             None => routes,
