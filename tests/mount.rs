@@ -27,6 +27,8 @@ fn perfscope() -> Perfscope {
     let raw = RawConfig {
         admin_token: Some(ADMIN_TOKEN.into()),
         metrics_token: Some(METRICS_TOKEN.into()),
+        // Short, so the slow-body check below is quick.
+        body_timeout: Some("300".into()),
         ..Default::default()
     };
     let config: Config = raw.validate().expect("test config is valid");
@@ -158,6 +160,8 @@ async fn host_and_perfscope_side_by_side(base: &str) {
         "{overview}"
     );
 
+    bodies_stay_bounded(base).await;
+
     // Metrics: open, and token-guarded.
     assert_scrapes(&format!("{base}/metrics"), None).await;
     let guarded = format!("{base}/private/metrics");
@@ -174,6 +178,52 @@ async fn host_and_perfscope_side_by_side(base: &str) {
     for token in [METRICS_TOKEN, ADMIN_TOKEN] {
         assert_scrapes(&guarded, Some(token)).await;
     }
+}
+
+/// perfscope's endpoints in a host keep the agent's bounds on bodies: past
+/// the size a 413, a body that stalls a 408 (API and pages alike).
+async fn bodies_stay_bounded(base: &str) {
+    let too_big = client()
+        .post(format!("{base}/api/performance/analyze"))
+        .header(CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 200 * 1024])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    for (path, content_type) in [
+        ("/api/performance/analyze", "application/json"),
+        ("/ui/login", "application/x-www-form-urlencoded"),
+    ] {
+        let status = stalled_body(base, path, content_type).await;
+        assert_eq!(status, "HTTP/1.1 408", "{path}");
+    }
+}
+
+/// Sends `path` a head announcing 100 bytes and then only one; the status
+/// line of the answer.
+async fn stalled_body(base: &str, path: &str, content_type: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: host\r\nContent-Type: {content_type}\r\n\
+         Content-Length: 100\r\nConnection: close\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("answered within 10 s")
+    .expect("read");
+    String::from_utf8_lossy(&answer)
+        .chars()
+        .take("HTTP/1.1 408".len())
+        .collect()
 }
 
 /// `url` answers the OpenMetrics exposition (with `token` when given).
