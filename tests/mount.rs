@@ -409,6 +409,39 @@ mod axum_host {
         host_and_perfscope_side_by_side(&format!("http://{addr}")).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_axum_host_gets_health_only_where_it_asks() {
+        let perfscope = perfscope();
+        let app: Router = Router::new()
+            .merge(
+                Mount::new(&perfscope)
+                    .health("/live", "/ready")
+                    .axum_router(),
+            )
+            .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, MISSING) });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (status, _, live) = get_text(format!("{base}/live")).await;
+        assert_eq!(
+            (status, live.as_str()),
+            (StatusCode::OK, r#"{"status":"ok"}"#)
+        );
+        let (_, _, ready) = get_text(format!("{base}/ready")).await;
+        let ready: serde_json::Value = serde_json::from_str(&ready).expect("JSON");
+        assert_eq!(ready["checks"]["database"], "not_configured", "{ready}");
+        for path in ["/live/more", "/healthz", "/readyz"] {
+            let (status, _, text) = get_text(format!("{base}{path}")).await;
+            assert_eq!(
+                (status, text.as_str()),
+                (StatusCode::NOT_FOUND, MISSING),
+                "{path}"
+            );
+        }
+    }
+
     #[test]
     fn the_same_route_merged_twice_fails_at_start_up() {
         let perfscope = perfscope();
