@@ -43,9 +43,11 @@ pub mod metrics;
 
 pub use metrics::{MetricsAccess, MetricsListener};
 
+#[cfg(feature = "ui")]
+use poem::EndpointExt;
 use poem::endpoint::make_sync;
 use poem::http::StatusCode;
-use poem::{Endpoint, EndpointExt, Response, Route, get};
+use poem::{Endpoint, Response, Route, get};
 use poem_openapi::types::ToJSON;
 
 use crate::Perfscope;
