@@ -389,6 +389,7 @@ mod axum_host {
                 perfscope::mount::axum::metrics(perfscope, MetricsAccess::Token),
             )
             .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, MISSING) })
+            .layer(perfscope.axum_layer())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,6 +408,16 @@ mod axum_host {
             .await
         });
         host_and_perfscope_side_by_side(&format!("http://{addr}")).await;
+        // perfscope's operations are labelled by their Poem templates (not
+        // the bridge's wildcard), the host's by its own.
+        let text = perfscope.encode_metrics().expect("exposition");
+        for route in ["/api/performance/stats", "/api/performance/docs", "/"] {
+            assert!(
+                text.contains(&format!("route=\"{route}\"")),
+                "{route} missing in {text}"
+            );
+        }
+        assert!(!text.contains("{*"), "{text}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

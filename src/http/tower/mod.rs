@@ -308,6 +308,12 @@ where
             }
         };
         let status = response.status().as_u16();
+        // A Poem endpoint bridged into the router (perfscope's own API and
+        // pages, `crate::mount::axum`) names its route more precisely than
+        // the router's wildcard did.
+        if let Some(pattern) = response.extensions().get::<poem::PathPattern>() {
+            pending.template = Some(pattern.0.clone());
+        }
         if !pending.shared.routes.is_grpc() {
             pending.finish(status, None);
             return Poll::Ready(Ok(response.map(MeasuredBody::plain)));
