@@ -193,6 +193,19 @@ impl ServerSpan {
         &self.cx
     }
 
+    /// The span's trace and span ids in hex, when it is sampled (for a
+    /// Sentry transaction continuing it).
+    pub fn hex_ids(&self) -> Option<(String, String)> {
+        let span = self.cx.span();
+        let context = span.span_context();
+        (context.is_valid() && context.is_sampled()).then(|| {
+            (
+                context.trace_id().to_string(),
+                context.span_id().to_string(),
+            )
+        })
+    }
+
     /// The span's trace id when it is sampled (the latency exemplar).
     pub fn trace_id(&self) -> Option<[u8; 16]> {
         let span = self.cx.span();

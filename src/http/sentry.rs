@@ -41,10 +41,7 @@ impl SentryBridge {
     /// A bridge sending `rate` of the requests as transactions.
     pub fn new(rate: f64) -> Self {
         Self {
-            sampler: Arc::new(Sampler {
-                rate: rate.clamp(0.0, 1.0),
-                seen: AtomicU64::new(0),
-            }),
+            sampler: Arc::new(Sampler::new(rate)),
         }
     }
 }
@@ -75,14 +72,24 @@ pub struct SentryBridgeEndpoint<E> {
 /// 5xx capture. (The client itself samples at 1.0, so the decision is made
 /// once.)
 #[derive(Debug)]
-struct Sampler {
+pub(crate) struct Sampler {
     rate: f64,
     seen: AtomicU64,
 }
 
 impl Sampler {
-    fn sample(&self, req: &Request) -> bool {
-        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    /// A sampler taking `rate` of the requests without a caller's
+    /// decision.
+    pub(crate) fn new(rate: f64) -> Self {
+        Self {
+            rate: rate.clamp(0.0, 1.0),
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the request with these `headers` becomes a transaction.
+    pub(crate) fn sample(&self, headers: &poem::http::HeaderMap) -> bool {
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         // `sentry-trace: <trace>-<span>-<0|1>`, else W3C
         // `traceparent: 00-<trace>-<span>-<flags>` (bit 0: sampled).
         let parent = match header("sentry-trace") {
@@ -119,7 +126,7 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
         if !enabled() {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         }
-        if !self.sampler.sample(&req) {
+        if !self.sampler.sample(req.headers()) {
             // Method is a cheap clone; it becomes text only for a 5xx.
             let method = req.method().clone();
             let result = self.inner.call(req).await.map(IntoResponse::into_response);
@@ -213,6 +220,101 @@ fn continue_otel_trace(probe: &mut http::Request<()>) {
     }
 }
 
+/// A request's transaction, framework-neutral: the tower layer starts one
+/// for each sampled request and runs the handler on its hub, so the timed
+/// pool's and the measurements' spans become its children.
+pub(crate) struct ServerTransaction {
+    hub: Arc<Hub>,
+    transaction: sentry::Transaction,
+    method: String,
+}
+
+impl ServerTransaction {
+    /// Starts the transaction `METHOD route` (the route as known before
+    /// the call; `unmatched` otherwise), continuing the caller's
+    /// `sentry-trace`, else the OpenTelemetry span `otel` names (trace and
+    /// span ids), so both tools see one trace.
+    pub(crate) fn start(
+        method: &poem::http::Method,
+        route: Option<&str>,
+        headers: &poem::http::HeaderMap,
+        otel: Option<(String, String)>,
+    ) -> Self {
+        let method = method.as_str().to_owned();
+        let name = format!("{method} {}", route.unwrap_or("unmatched"));
+        let sentry_trace = headers
+            .get("sentry-trace")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| otel.map(|(trace, span)| format!("{trace}-{span}")));
+        let context = sentry::TransactionContext::continue_from_headers(
+            &name,
+            "http.server",
+            sentry_trace.as_deref().map(|value| ("sentry-trace", value)),
+        );
+        let hub = Arc::new(Hub::new_from_top(Hub::main()));
+        let transaction = hub.start_transaction(context);
+        transaction.set_request(sentry::protocol::Request {
+            method: Some(method.clone()),
+            ..Default::default()
+        });
+        let span = sentry::TransactionOrSpan::from(transaction.clone());
+        hub.configure_scope(|scope| scope.set_span(Some(span)));
+        Self {
+            hub,
+            transaction,
+            method,
+        }
+    }
+
+    /// The hub the handler runs on.
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// The transaction's trace id (the latency exemplar).
+    pub(crate) fn trace_id(&self) -> Option<[u8; 16]> {
+        crate::telemetry::sentry::hex_trace_id(
+            &self.transaction.get_trace_context().trace_id.to_string(),
+        )
+    }
+
+    /// Ends it under the final `route` with the answer's `status`; a 5xx
+    /// is also captured as an event tagged with the route.
+    pub(crate) fn finish(self, route: &str, status: u16) {
+        self.transaction
+            .set_name(&format!("{} {route}", self.method));
+        self.transaction.set_data("http.route", route.into());
+        self.transaction.set_status(span_status(status));
+        self.hub
+            .configure_scope(|scope| scope.set_tag("route", route));
+        if let Ok(code) = poem::http::StatusCode::from_u16(status)
+            && code.is_server_error()
+        {
+            report_server_error(&self.hub, &self.method, route, code);
+        }
+        self.transaction.finish();
+    }
+}
+
+/// The span status of an HTTP answer (as sentry-tower maps it).
+fn span_status(status: u16) -> sentry::protocol::SpanStatus {
+    use sentry::protocol::SpanStatus;
+    match status {
+        401 => SpanStatus::Unauthenticated,
+        403 => SpanStatus::PermissionDenied,
+        404 => SpanStatus::NotFound,
+        409 => SpanStatus::AlreadyExists,
+        429 => SpanStatus::ResourceExhausted,
+        400..=499 => SpanStatus::InvalidArgument,
+        501 => SpanStatus::Unimplemented,
+        503 => SpanStatus::Unavailable,
+        500..=599 => SpanStatus::InternalError,
+        200..=299 => SpanStatus::Ok,
+        _ => SpanStatus::UnknownError,
+    }
+}
+
 /// The status of a 5xx answer.
 fn server_error(result: &Result<Response>) -> Option<poem::http::StatusCode> {
     let status = match result {
@@ -223,7 +325,12 @@ fn server_error(result: &Result<Response>) -> Option<poem::http::StatusCode> {
 }
 
 /// Captures a 5xx answer as an event on `hub`, tagged with the route.
-fn report_server_error(hub: &Hub, method: &str, route: &str, status: poem::http::StatusCode) {
+pub(crate) fn report_server_error(
+    hub: &Hub,
+    method: &str,
+    route: &str,
+    status: poem::http::StatusCode,
+) {
     hub.with_scope(
         |scope| {
             scope.set_tag("route", route);
@@ -265,23 +372,25 @@ mod tests {
             rate: 0.25,
             seen: AtomicU64::new(0),
         };
-        let taken = (0..100).filter(|_| sampler.sample(&request(None))).count();
+        let taken = (0..100)
+            .filter(|_| sampler.sample(request(None).headers()))
+            .count();
         assert_eq!(taken, 25);
         let parent = "771a43a4192642f0b136d5159a501700-b7ad6b7169203331";
-        assert!(sampler.sample(&request(Some(&format!("{parent}-1")))));
-        assert!(!sampler.sample(&request(Some(&format!("{parent}-0")))));
+        assert!(sampler.sample(request(Some(&format!("{parent}-1"))).headers()));
+        assert!(!sampler.sample(request(Some(&format!("{parent}-0"))).headers()));
         let w3c = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
         let traced = |flags: &str| {
             Request::builder()
                 .header("traceparent", format!("{w3c}-{flags}"))
                 .finish()
         };
-        assert!(sampler.sample(&traced("01")));
-        assert!(!sampler.sample(&traced("00")));
+        assert!(sampler.sample(traced("01").headers()));
+        assert!(!sampler.sample(traced("00").headers()));
         let none = Sampler {
             rate: 0.0,
             seen: AtomicU64::new(0),
         };
-        assert!((0..100).all(|_| !none.sample(&request(None))));
+        assert!((0..100).all(|_| !none.sample(request(None).headers())));
     }
 }

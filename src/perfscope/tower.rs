@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::Perfscope;
-use crate::http::tower::{PerfscopeLayer, RouteFn, Routes};
+use crate::http::tower::{Exporters, PerfscopeLayer, RouteFn, Routes};
 
 impl Perfscope {
     /// The request measurement for an axum app, by route template
@@ -34,9 +34,14 @@ impl Perfscope {
     }
 
     fn layer(&self, routes: Routes) -> PerfscopeLayer {
-        #[cfg(feature = "otlp")]
-        return PerfscopeLayer::traced(self.request_core(), routes, self.inner.otlp.clone());
-        #[cfg(not(feature = "otlp"))]
-        PerfscopeLayer::new(self.request_core(), routes)
+        let exporters = Exporters {
+            #[cfg(feature = "otlp")]
+            otlp: self.inner.otlp.clone(),
+            #[cfg(feature = "sentry")]
+            sentry: Some(crate::http::sentry::Sampler::new(
+                self.inner.config.telemetry.sentry.traces_sample_rate,
+            )),
+        };
+        PerfscopeLayer::with_exporters(self.request_core(), routes, exporters)
     }
 }

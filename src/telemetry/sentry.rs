@@ -229,7 +229,7 @@ pub fn outgoing_headers(headers: &mut Vec<(&'static str, String)>) {
 }
 
 /// 32 hex digits as 16 bytes.
-fn hex_trace_id(hex: &str) -> Option<[u8; 16]> {
+pub(crate) fn hex_trace_id(hex: &str) -> Option<[u8; 16]> {
     let mut bytes = [0u8; 16];
     if hex.len() != 32 {
         return None;

@@ -4,8 +4,12 @@
 //! `http_request_duration_seconds{method, route, status_code}` with the
 //! trace id as exemplar, `http_requests_in_flight`, the request's
 //! database work attributed to its route (per-route database time, N+1
-//! suspects, the route of its slow queries) and, with OTLP on, the
-//! request's server span around the handler.
+//! suspects, the route of its slow queries) and, when they run, the
+//! request's OTLP server span and Sentry transaction around the handler
+//! (sampled as the Poem middleware samples: the caller's decision, else
+//! `SENTRY_TRACES_SAMPLE_RATE`), named by the route template, with the
+//! pool's and the measurements' spans as children and a 5xx answer as a
+//! Sentry event.
 //!
 //! Where the route template comes from is the one thing a framework
 //! decides ([`Routes`]):
@@ -79,51 +83,42 @@ struct Shared {
     core: RequestCore,
     routes: Routes,
     unrouted: UnroutedWarning,
+    #[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(dead_code))]
+    exporters: Exporters,
+}
+
+/// The request front doors of the exporters a build has: the OTLP
+/// tracer's slot and the Sentry sampler (`None`: no transactions).
+#[derive(Debug, Default)]
+pub(crate) struct Exporters {
     #[cfg(feature = "otlp")]
-    otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
+    pub(crate) otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
+    #[cfg(feature = "sentry")]
+    pub(crate) sentry: Option<super::sentry::Sampler>,
 }
 
 impl PerfscopeLayer {
     /// A layer recording through `core`, naming routes by `routes`, with
-    /// no server spans. [`crate::Perfscope::axum_layer`], `grpc_layer`
-    /// and `tower_layer` build it with the instance's core and tracer.
+    /// no spans or transactions. [`crate::Perfscope::axum_layer`],
+    /// `grpc_layer` and `tower_layer` build it with the instance's core,
+    /// tracer and Sentry sample rate.
     pub fn new(core: RequestCore, routes: Routes) -> Self {
-        Self::build(core, routes, Arc::default())
+        Self::with_exporters(core, routes, Exporters::default())
     }
 
-    /// A layer that also opens a server span per request with the tracer
-    /// `slot` holds while OTLP runs.
-    #[cfg(feature = "otlp")]
-    pub(crate) fn traced(
-        core: RequestCore,
-        routes: Routes,
-        slot: Arc<crate::telemetry::otlp::OtlpSlot>,
-    ) -> Self {
-        Self::build(core, routes, slot)
-    }
-
-    fn build(
-        core: RequestCore,
-        routes: Routes,
-        #[allow(unused_variables)] slot: Arc<Slot>,
-    ) -> Self {
+    /// A layer that also opens a server span (OTLP) and a transaction
+    /// (Sentry) per request, through `exporters`, when they run.
+    pub(crate) fn with_exporters(core: RequestCore, routes: Routes, exporters: Exporters) -> Self {
         Self {
             shared: Arc::new(Shared {
                 core,
                 routes,
                 unrouted: UnroutedWarning::default(),
-                #[cfg(feature = "otlp")]
-                otlp: slot,
+                exporters,
             }),
         }
     }
 }
-
-/// The tracer's slot, or nothing to hold without OTLP.
-#[cfg(feature = "otlp")]
-type Slot = crate::telemetry::otlp::OtlpSlot;
-#[cfg(not(feature = "otlp"))]
-type Slot = ();
 
 impl<S> tower::Layer<S> for PerfscopeLayer {
     type Service = PerfscopeService<S>;
@@ -165,7 +160,7 @@ where
         }
         let started = shared.core.begin(&parts.method);
         #[cfg(feature = "otlp")]
-        let span = shared.otlp.tracer().map(|tracer| {
+        let span = shared.exporters.otlp.tracer().map(|tracer| {
             let https = parts.uri.scheme_str() == Some("https");
             super::otel::ServerSpan::start(
                 tracer,
@@ -175,6 +170,28 @@ where
                 parts.version,
             )
         });
+        #[cfg(feature = "sentry")]
+        let transaction = shared
+            .exporters
+            .sentry
+            .as_ref()
+            .filter(|sampler| crate::telemetry::sentry::enabled() && sampler.sample(&parts.headers))
+            .map(|_| {
+                #[cfg(feature = "otlp")]
+                let otel = span.as_ref().and_then(|span| span.hex_ids());
+                #[cfg(not(feature = "otlp"))]
+                let otel = None;
+                super::sentry::ServerTransaction::start(
+                    &parts.method,
+                    template.as_deref(),
+                    &parts.headers,
+                    otel,
+                )
+            });
+        #[cfg(feature = "sentry")]
+        let hub = transaction.as_ref().map(|t| t.hub().clone());
+        #[cfg(not(feature = "sentry"))]
+        let hub = None;
         let request = http::Request::from_parts(parts, body);
         #[cfg(feature = "otlp")]
         let call = match &span {
@@ -196,7 +213,7 @@ where
             future: self.inner.call(request),
         };
         ResponseFuture {
-            call: context::scope(call),
+            call: context::scope(OnHub { hub, future: call }),
             pending: Some(Pending {
                 shared: shared.clone(),
                 started,
@@ -204,6 +221,8 @@ where
                 db: None,
                 #[cfg(feature = "otlp")]
                 span,
+                #[cfg(feature = "sentry")]
+                transaction,
             }),
         }
     }
@@ -236,8 +255,36 @@ impl<F: Future> Future for Call<F> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A future run on the request's Sentry hub when it has a transaction,
+    /// so the spans opened inside are the transaction's children.
+    pub(crate) struct OnHub<F> {
+        hub: Option<HubRef>,
+        #[pin]
+        future: F,
+    }
+}
+
+/// A Sentry hub (nothing without Sentry).
+#[cfg(feature = "sentry")]
+type HubRef = Arc<sentry::Hub>;
+#[cfg(not(feature = "sentry"))]
+type HubRef = std::convert::Infallible;
+
+impl<F: Future> Future for OnHub<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.hub {
+            #[cfg(feature = "sentry")]
+            Some(hub) => sentry::Hub::run(hub.clone(), || this.future.poll(cx)),
+            _ => this.future.poll(cx),
+        }
+    }
+}
+
 /// A request between its start and its end: what finishing it needs.
-#[derive(Debug)]
 pub(crate) struct Pending {
     shared: Arc<Shared>,
     started: Started,
@@ -245,6 +292,16 @@ pub(crate) struct Pending {
     db: Option<Box<RequestDb>>,
     #[cfg(feature = "otlp")]
     span: Option<super::otel::ServerSpan>,
+    #[cfg(feature = "sentry")]
+    transaction: Option<super::sentry::ServerTransaction>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("template", &self.template)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pending {
@@ -261,9 +318,15 @@ impl Pending {
         let trace_id = self.span.as_ref().and_then(|span| span.trace_id());
         #[cfg(not(feature = "otlp"))]
         let trace_id = None;
+        #[cfg(feature = "sentry")]
+        let trace_id = trace_id.or_else(|| self.transaction.as_ref().and_then(|t| t.trace_id()));
         #[cfg(feature = "otlp")]
         if let Some(span) = self.span {
             span.finish(&route, status, grpc);
+        }
+        #[cfg(feature = "sentry")]
+        if let Some(transaction) = self.transaction {
+            transaction.finish(route.as_str(), label_status);
         }
         self.shared.core.finish(
             self.started,
@@ -279,7 +342,7 @@ pin_project_lite::pin_project! {
     /// The future of a [`PerfscopeService`] call.
     pub struct ResponseFuture<F> {
         #[pin]
-        call: Scoped<Call<F>>,
+        call: Scoped<OnHub<Call<F>>>,
         pending: Option<Pending>,
     }
 }
