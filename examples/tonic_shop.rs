@@ -16,8 +16,8 @@
 //! `GET /metrics` on `SHOP_METRICS_LISTEN` (default `127.0.0.1:9464`), an
 //! address only the scraper should reach. The other settings are the
 //! agent's (`DATABASE_URL`, `DATABASE_POOL_MAX`, `PERFSCOPE_*`). Ctrl-C or
-//! SIGTERM stops accepting calls, lets open ones finish, then stops
-//! perfscope's tasks.
+//! SIGTERM turns the health to NOT_SERVING, stops accepting calls, gives
+//! open ones `PERFSCOPE_SHUTDOWN_GRACE`, then stops perfscope's tasks.
 
 #[path = "tonic_shop/proto.rs"]
 mod proto;
@@ -189,20 +189,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         metrics.local_addr()
     );
 
-    // 3. The services, every call measured by its method name.
+    // 3. The services, every call measured by its method name. On Ctrl-C
+    //    or SIGTERM: NOT_SERVING, no new calls, and the open ones get
+    //    PERFSCOPE_SHUTDOWN_GRACE to finish (a health Watch never would).
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<Orders>().await;
     let listener = tokio::net::TcpListener::bind(grpc_listen).await?;
     println!("tonic_shop listening on http://{}", listener.local_addr()?);
-    tonic::transport::Server::builder()
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let server = tonic::transport::Server::builder()
         .layer(perfscope.grpc_layer())
         .add_service(health_service)
         .add_service(Orders { pool })
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown_signal(),
-        )
-        .await?;
+            stopping.clone().cancelled_owned(),
+        );
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        served = server.as_mut() => served?,
+        () = shutdown_signal() => {
+            health.set_not_serving::<Orders>().await;
+            stopping.cancel();
+            let grace = perfscope.config().server.shutdown_grace;
+            match tokio::time::timeout(grace, server).await {
+                Ok(served) => served?,
+                Err(_) => eprintln!("calls still open after {grace:?}: closing them"),
+            }
+        }
+    }
 
     // 4. Calls drained: stop the metrics listener and perfscope's tasks.
     cancel.cancel();

@@ -15,6 +15,7 @@ use support::pg::PgCluster;
 use support::{Reaper, client, eventually, example_binary};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Code, Request, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
 
 /// A client of `shop.v1.Orders`, as tonic's generated `OrdersClient` is:
 /// `tonic::client::Grpc` with the example's own messages.
@@ -119,6 +120,7 @@ async fn the_tonic_example_records_its_methods_by_name() {
             .env("DATABASE_URL", cluster.url("postgres", "postgres"))
             .env("SHOP_LISTEN", "127.0.0.1:0")
             .env("SHOP_METRICS_LISTEN", "127.0.0.1:0")
+            .env("PERFSCOPE_SHUTDOWN_GRACE", "1000")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -180,10 +182,7 @@ async fn the_tonic_example_records_its_methods_by_name() {
         .await
         .expect("health check")
         .into_inner();
-    assert_eq!(
-        serving.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    assert_eq!(serving.status, ServingStatus::Serving as i32);
 
     // The metrics listener: each method by name with its status, the
     // unknown one unmatched, the pool's statements by operation and table,
@@ -221,11 +220,28 @@ async fn the_tonic_example_records_its_methods_by_name() {
         "{metrics}"
     );
 
-    // SIGTERM, with the client's connection still open: the server drains,
-    // perfscope's tasks stop, and the process exits 0.
+    // SIGTERM with a health Watch open (a stream that never ends by
+    // itself): its watcher hears NOT_SERVING, the server drains for
+    // PERFSCOPE_SHUTDOWN_GRACE, perfscope's tasks stop, and it exits 0.
+    let serving_status =
+        |message: Option<tonic_health::pb::HealthCheckResponse>| message.expect("a status").status;
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "shop.v1.Orders".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("a message");
+    assert_eq!(serving_status(first), ServingStatus::Serving as i32);
     // SAFETY: a signal to our own child's pid.
     let rc = unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     assert_eq!(rc, 0);
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("NOT_SERVING within 10 s")
+        .expect("a message after SIGTERM");
+    assert_eq!(serving_status(next), ServingStatus::NotServing as i32);
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().expect("wait") {
@@ -238,5 +254,5 @@ async fn the_tonic_example_records_its_methods_by_name() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
-    drop(orders);
+    drop((orders, watch));
 }
