@@ -8,7 +8,7 @@
 //! `tonic_shop/proto.rs`, and [`Orders`] routes by path as tonic's
 //! generated servers do):
 //! - `/shop.v1.Orders/Get`: one order by id; NOT_FOUND when there is none;
-//! - `/shop.v1.Orders/List`: a customer's orders, streamed one by one;
+//! - `/shop.v1.Orders/List`: a customer's orders (at most 1,000), streamed;
 //! - `/grpc.health.v1.Health/Check` and `Watch` (tonic-health);
 //! - anything else: UNIMPLEMENTED (counted as `unmatched`, never by path).
 //!
@@ -76,6 +76,7 @@ impl Orders {
             )
             .await
             .map_err(db_status)?;
+        // Read first, so a slow reader of the stream holds no connection.
         let orders: Vec<Order> = rows.iter().map(order).collect();
         Ok(Response::new(tokio_stream::iter(
             orders.into_iter().map(Ok),
