@@ -2409,40 +2409,12 @@ async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
     }
 }
 
-/// `examples/shop`, built (or found fresh) by cargo with the features of
-/// the README's test command, so a stale binary is never run.
-fn shop_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "--example", "shop", "--all-features"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build --example shop");
-    profile_dir.join("examples").join("shop")
-}
-
-/// Kills the child on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_app_uses_the_whole_toolkit() {
     use std::io::BufRead;
     let cluster = PgCluster::start();
-    let mut child = Child(
-        std::process::Command::new(shop_binary())
+    let mut child = support::Reaper(
+        std::process::Command::new(support::example_binary("shop"))
             .env("DATABASE_URL", cluster.url("postgres", "postgres"))
             .env("SHOP_LISTEN", "127.0.0.1:0")
             .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN)

@@ -313,6 +313,24 @@ impl Drop for Reaper {
     }
 }
 
+/// `examples/<name>`, built (or found fresh) by cargo with the features of
+/// the README's test command, so a stale binary is never run.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--quiet", "--example", name, "--all-features"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build --example {name}");
+    profile_dir.join("examples").join(name)
+}
+
 /// The agent binary with a clean environment and piped output.
 pub fn agent_command() -> std::process::Command {
     let mut command = std::process::Command::new(BIN);

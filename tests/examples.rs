@@ -1,0 +1,258 @@
+//! The examples as a user runs them: built by cargo, started against a
+//! throwaway cluster, called over real sockets, scraped, and stopped by a
+//! signal. (The Poem shop runs in tests/postgres.rs.)
+
+mod support;
+
+#[path = "../examples/tonic_shop/proto.rs"]
+mod proto;
+
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+use proto::{GetOrder, ListOrders, Order};
+use support::pg::PgCluster;
+use support::{Reaper, client, eventually, example_binary};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::{Code, Request, Status};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+/// A client of `shop.v1.Orders`, as tonic's generated `OrdersClient` is:
+/// `tonic::client::Grpc` with the example's own messages.
+struct OrdersClient(tonic::client::Grpc<tonic::transport::Channel>);
+
+impl OrdersClient {
+    fn new(channel: tonic::transport::Channel) -> Self {
+        Self(tonic::client::Grpc::new(channel))
+    }
+
+    async fn ready(&mut self) -> Result<(), Status> {
+        self.0
+            .ready()
+            .await
+            .map_err(|error| Status::unavailable(error.to_string()))
+    }
+
+    /// A unary call to `path` (any path: the server decides).
+    async fn unary<A>(&mut self, path: &'static str, request: GetOrder) -> Result<A, Status>
+    where
+        A: prost::Message + Default + Send + 'static,
+    {
+        self.ready().await?;
+        let codec = tonic_prost::ProstCodec::<GetOrder, A>::default();
+        self.0
+            .unary(
+                Request::new(request),
+                PathAndQuery::from_static(path),
+                codec,
+            )
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    async fn get(&mut self, id: i64) -> Result<Order, Status> {
+        self.unary("/shop.v1.Orders/Get", GetOrder { id }).await
+    }
+
+    /// Every order `List` streams, read to the stream's end.
+    async fn list(&mut self, customer_id: i64) -> Result<Vec<Order>, Status> {
+        self.ready().await?;
+        let codec = tonic_prost::ProstCodec::<ListOrders, Order>::default();
+        let mut stream = self
+            .0
+            .server_streaming(
+                Request::new(ListOrders { customer_id }),
+                PathAndQuery::from_static("/shop.v1.Orders/List"),
+                codec,
+            )
+            .await?
+            .into_inner();
+        let mut orders = Vec::new();
+        while let Some(order) = stream.message().await? {
+            orders.push(order);
+        }
+        Ok(orders)
+    }
+}
+
+/// Reads the child's stdout until it printed the line starting with each
+/// of `prefixes`: the rest of each line, in the order of `prefixes`.
+async fn printed(
+    stdout: std::process::ChildStdout,
+    prefixes: &'static [&'static str],
+) -> Vec<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut found = vec![None; prefixes.len()];
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        while found.iter().any(Option::is_none) {
+            let line = lines
+                .next()
+                .expect("the example prints its addresses")
+                .expect("a line");
+            for (slot, prefix) in found.iter_mut().zip(prefixes) {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    *slot = Some(rest.to_owned());
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
+    })
+    .await
+    .expect("reader")
+}
+
+/// The count of `http_request_duration_seconds` for one method and status.
+fn calls(metrics: &str, route: &str, status: u16) -> u64 {
+    let prefix = format!(
+        "http_request_duration_seconds_count{{method=\"POST\",route=\"{route}\",status_code=\"{status}\"}} "
+    );
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tonic_example_records_its_methods_by_name() {
+    let cluster = PgCluster::start();
+    let mut child = Reaper(
+        std::process::Command::new(example_binary("tonic_shop"))
+            .env("DATABASE_URL", cluster.url("postgres", "postgres"))
+            .env("SHOP_LISTEN", "127.0.0.1:0")
+            .env("SHOP_METRICS_LISTEN", "127.0.0.1:0")
+            .env("PERFSCOPE_SHUTDOWN_GRACE", "1000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the example starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let addresses = printed(
+        stdout,
+        &["tonic_shop listening on ", "tonic_shop metrics on "],
+    )
+    .await;
+    let (grpc_url, metrics_url) = (&addresses[0], &addresses[1]);
+    // The example made its schema before it listened; customer 7 has ten
+    // orders (6, 16, …, 96).
+    cluster
+        .exec(
+            "postgres",
+            "INSERT INTO orders SELECT g, 1 + g % 10, g * 100 FROM generate_series(1, 100) g",
+        )
+        .await;
+
+    let channel = tonic::transport::Endpoint::from_shared(grpc_url.clone())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut orders = OrdersClient::new(channel.clone());
+    for _ in 0..3 {
+        let order = orders.get(42).await.expect("order 42");
+        assert_eq!(
+            order,
+            Order {
+                id: 42,
+                customer_id: 3,
+                total_cents: 4200
+            }
+        );
+    }
+    let missing = orders.get(424_242).await.expect_err("no such order");
+    assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+
+    let listed = orders.list(7).await.expect("customer 7's orders");
+    let ids: Vec<i64> = listed.iter().map(|o| o.id).collect();
+    assert_eq!(ids, (0..10).map(|i| 6 + 10 * i).collect::<Vec<i64>>());
+    assert!(listed.iter().all(|o| o.customer_id == 7), "{listed:?}");
+    assert!(orders.list(11).await.expect("no orders").is_empty());
+
+    let unknown = orders
+        .unary::<Order>("/shop.v1.Orders/Delete", GetOrder { id: 42 })
+        .await
+        .expect_err("no such method");
+    assert_eq!(unknown.code(), Code::Unimplemented, "{unknown:?}");
+
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "shop.v1.Orders".into(),
+        })
+        .await
+        .expect("health check")
+        .into_inner();
+    assert_eq!(serving.status, ServingStatus::Serving as i32);
+
+    // The metrics listener: each method by name with its status, the
+    // unknown one unmatched, the pool's statements by operation and table,
+    // attributed to the method that ran them.
+    let http = client();
+    let metrics = eventually("both streams are recorded", async || {
+        let text = http.get(metrics_url).send().await.ok()?.text().await.ok()?;
+        (calls(&text, "/shop.v1.Orders/List", 200) == 2).then_some(text)
+    })
+    .await;
+    assert_eq!(calls(&metrics, "/shop.v1.Orders/Get", 200), 3, "{metrics}");
+    assert_eq!(calls(&metrics, "/shop.v1.Orders/Get", 404), 1, "{metrics}");
+    assert_eq!(calls(&metrics, "unmatched", 501), 1, "{metrics}");
+    assert_eq!(
+        calls(&metrics, "/grpc.health.v1.Health/Check", 200),
+        1,
+        "{metrics}"
+    );
+    for expected in [
+        r#"db_query_duration_seconds_count{operation="getOrder",model="orders"} 4"#,
+        r#"db_query_duration_seconds_count{operation="listOrders",model="orders"} 2"#,
+        r#"db_route_queries_total{route="/shop.v1.Orders/Get"} 4"#,
+        r#"db_route_queries_total{route="/shop.v1.Orders/List"} 2"#,
+        "http_requests_in_flight 0",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
+    }
+    // Never a raw path, never a query's value in a label.
+    assert!(!metrics.contains("Delete"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .filter_map(|line| line.split_once('}'))
+            .all(|(labels, _)| !labels.contains("424242")),
+        "{metrics}"
+    );
+
+    // SIGTERM with a health Watch open (a stream that never ends by
+    // itself): its watcher hears NOT_SERVING, the server drains for
+    // PERFSCOPE_SHUTDOWN_GRACE, perfscope's tasks stop, and it exits 0.
+    let serving_status =
+        |message: Option<tonic_health::pb::HealthCheckResponse>| message.expect("a status").status;
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "shop.v1.Orders".into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("a message");
+    assert_eq!(serving_status(first), ServingStatus::Serving as i32);
+    // SAFETY: a signal to our own child's pid.
+    let rc = unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.message())
+        .await
+        .expect("NOT_SERVING within 10 s")
+        .expect("a message after SIGTERM");
+    assert_eq!(serving_status(next), ServingStatus::NotServing as i32);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the example exits after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    drop((orders, watch));
+}
