@@ -27,6 +27,8 @@
 //! listed before it (this file only declares and re-exports them):
 //!
 //! - `error`: [`DbError`];
+//! - `respond`: [`DbError`] as a Poem or axum answer (503 or 500, a JSON
+//!   body without the server's message), so `?` works in a handler;
 //! - `shared`: what the pool and its clients share (statement cache,
 //!   labels, connector, budget);
 //! - `timing`: [`TimedSql`], [`TimedStatement`] and the `timed` core every
@@ -45,6 +47,7 @@
 mod client;
 mod error;
 mod open;
+mod respond;
 mod sampling;
 mod settings;
 mod shared;
