@@ -33,6 +33,9 @@
 //!   labels, connector, budget);
 //! - `timing`: [`TimedSql`], [`TimedStatement`] and the `timed` core every
 //!   statement goes through;
+//! - `unnamed`: with the statement cache off (behind a transaction
+//!   pooler), a SQL text as the unnamed statement in one round trip, its
+//!   parameters typed by their Rust values;
 //! - `sampling`: on the rare call that is due, the bound values into
 //!   [`crate::db::samples`] (a host app's pool only);
 //! - `client`: [`TimedClient`], [`TimedTransaction`], [`NamedClient`],
@@ -53,6 +56,7 @@ mod settings;
 mod shared;
 mod status;
 mod timing;
+mod unnamed;
 
 pub use client::{NamedClient, NamedTransaction, TimedClient, TimedTransaction};
 pub use error::DbError;

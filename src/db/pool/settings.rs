@@ -34,6 +34,19 @@ pub struct PoolSettings {
     /// The agent's connection budget: the pool becomes transient (see the
     /// module docs). `None` (the default) for a host app's own pool.
     pub budget: Option<Arc<ConnectionBudget>>,
+    /// Whether statements may live on the connection: `prepare` caches
+    /// its named statement per connection, and a SQL text goes the
+    /// driver's usual way (a named statement prepared, then bound and
+    /// executed, then closed). `true` by default. Turn it off behind a
+    /// transaction pooler (PgBouncer in transaction mode, RDS Proxy),
+    /// which may run each of those on another server connection: a text
+    /// then goes as the unnamed statement in one round trip, its
+    /// parameters typed by their Rust values, `prepare` is not cached (a
+    /// prepared statement is good within its transaction only), and no
+    /// parameter values are sampled for the advisor. See the module
+    /// `unnamed` in the source and the README's "Behind a transaction
+    /// pooler".
+    pub statement_cache: bool,
 }
 
 impl Default for PoolSettings {
@@ -46,6 +59,7 @@ impl Default for PoolSettings {
             create_timeout: DEFAULT_CREATE_TIMEOUT,
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
             budget: None,
+            statement_cache: true,
         }
     }
 }
