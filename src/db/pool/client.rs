@@ -71,7 +71,8 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Vec<Row>, tokio_postgres::Error> {
-            timed_call!(self, sql, params, query, |d, text, typed| d.query_typed(text, typed))
+            timed_call!(self, sql, params, query, |d, text, typed| d
+                .query_typed(text, typed))
         }
 
         /// Runs a statement that returns exactly one row.

@@ -175,10 +175,22 @@ impl DbError {
     fn answer(&self) -> (u16, Vec<u8>) {
         let (status, body) = if self.is_unavailable() {
             let message = "the database is unavailable; try again later";
-            (503, Body { error: UNAVAILABLE, message })
+            (
+                503,
+                Body {
+                    error: UNAVAILABLE,
+                    message,
+                },
+            )
         } else {
             let message = "a database operation failed; see the service's log";
-            (500, Body { error: FAILED, message })
+            (
+                500,
+                Body {
+                    error: FAILED,
+                    message,
+                },
+            )
         };
         tracing::warn!(
             status,
@@ -228,7 +240,9 @@ mod tests {
 
     #[test]
     fn unavailable_classes_are_08_53_and_57p0x() {
-        for code in ["08006", "08001", "53300", "53200", "57P01", "57P03", "57P05"] {
+        for code in [
+            "08006", "08001", "53300", "53200", "57P01", "57P03", "57P05",
+        ] {
             assert!(unavailable_sqlstate(code), "{code}");
         }
         for code in ["23505", "42P01", "57014", "40001", "28P01", "XX000"] {

@@ -31,10 +31,10 @@
 use tokio_postgres::RowStream;
 use tokio_postgres::types::{ToSql, Type, WrongType};
 
-use super::shared::Shared;
-use super::timing::TimedSql;
 #[cfg(doc)]
 use super::settings::PoolSettings;
+use super::shared::Shared;
+use super::timing::TimedSql;
 
 /// The types a parameter is tried against, in order: the first its Rust
 /// value accepts is sent. Scalars before arrays; within a family the
@@ -148,7 +148,10 @@ mod tests {
         assert_eq!(sent_as(&serde_json::json!({})), Some(Type::JSONB));
         assert_eq!(sent_as(&vec![1_i32, 2]), Some(Type::INT4_ARRAY));
         assert_eq!(sent_as(&vec!["a"]), Some(Type::TEXT_ARRAY));
-        assert_eq!(sent_as(&std::time::SystemTime::now()), Some(Type::TIMESTAMPTZ));
+        assert_eq!(
+            sent_as(&std::time::SystemTime::now()),
+            Some(Type::TIMESTAMPTZ)
+        );
         assert_eq!(sent_as(&1_u32), Some(Type::OID));
     }
 
