@@ -183,3 +183,104 @@ async fn the_timed_pool_works_behind_pgbouncer_in_transaction_mode() {
         );
     }
 }
+
+/// With the statement cache off (on a direct connection here, the path is
+/// the same), a value goes as the type of its Rust value and the server
+/// casts: an `i64` into an int4 key, a `&str` into varchar, a JSON value
+/// into jsonb, a NULL, an array; a failure is still timed and counted; and
+/// `prepare` leaves nothing on the connection once its statement is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_statement_cache_off_values_go_as_their_rust_types() {
+    let cluster = PgCluster::start();
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE t (id int PRIMARY KEY, name varchar(20) NOT NULL, doc jsonb,
+                             at timestamptz, tags text[]);",
+        )
+        .await;
+    let perfscope = Perfscope::new(RawConfig::default().validate().expect("config"));
+    let pool = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "postgres"),
+            PoolSettings {
+                statement_cache: false,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("pool");
+    let client = pool.get().await.expect("client");
+    let inserted = client
+        .execute(
+            "INSERT INTO t VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &1_i64,
+                &"widget",
+                &serde_json::json!({"a": 1}),
+                &std::time::SystemTime::now(),
+                &vec!["x", "y"],
+            ],
+        )
+        .await
+        .expect("insert");
+    assert_eq!(inserted, 1);
+    let row = client
+        .query_one(
+            "SELECT name, doc->>'a', array_length(tags, 1) FROM t WHERE id = $1",
+            &[&1_i64],
+        )
+        .await
+        .expect("select");
+    assert_eq!(row.get::<_, String>(0), "widget");
+    assert_eq!(row.get::<_, String>(1), "1");
+    assert_eq!(row.get::<_, i32>(2), 2);
+    let cleared = client
+        .execute(
+            "UPDATE t SET doc = $2 WHERE id = $1",
+            &[&1_i32, &None::<serde_json::Value>],
+        )
+        .await
+        .expect("update");
+    assert_eq!(cleared, 1);
+    let duplicate = client
+        .execute(
+            "INSERT INTO t (id, name) VALUES ($1, $2)",
+            &[&1_i32, &"again"],
+        )
+        .await
+        .expect_err("a duplicate key");
+    assert_eq!(duplicate.code().map(|c| c.code()), Some("23505"));
+
+    let statement = client
+        .prepare("SELECT name FROM t WHERE id = $1")
+        .await
+        .expect("prepare");
+    let name: String = client
+        .query_one(&statement, &[&1_i32])
+        .await
+        .expect("prepared")
+        .get(0);
+    assert_eq!(name, "widget");
+    drop(statement);
+    let kept: i64 = client
+        .query_one("SELECT count(*) FROM pg_prepared_statements", &[])
+        .await
+        .expect("pg_prepared_statements")
+        .get(0);
+    assert_eq!(kept, 0, "a statement stayed on the connection");
+
+    let text = perfscope.encode_metrics().expect("encodes");
+    for line in [
+        "db_query_duration_seconds_count{operation=\"insert\",model=\"t\"} 2",
+        "db_query_duration_seconds_count{operation=\"update\",model=\"t\"} 1",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with("db_query_errors_total{")
+            && l.contains("operation=\"insert\",model=\"t\"")
+            && l.ends_with(" 1")),
+        "the duplicate is not counted:\n{text}"
+    );
+}
