@@ -13,9 +13,9 @@ RUN mkdir -p src benches bench examples \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && for b in middleware lag_accuracy cache toolkit_pg pool_overhead; do echo 'fn main() {}' > benches/$b.rs; done \
     && echo 'fn main() {}' > bench/server.rs && echo 'fn main() {}' > examples/shop.rs \
-    && cargo build --release --locked --bin perfscope || true
+    && cargo build --release --locked --features agent --bin perfscope || true
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin perfscope
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --features agent --bin perfscope
 
 # glibc, CA certificates and a nonroot user (65532), nothing else.
 FROM gcr.io/distroless/cc-debian12:nonroot

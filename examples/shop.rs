@@ -13,8 +13,8 @@
 //! - `GET /users/:id/orders?after=ID`: a page of orders by keyset;
 //! - `GET /reports/orders`: walks every order page by page (memory: one
 //!   page), timed as the custom measurement `orders_report`;
-//! - `GET /metrics`: this app's metrics (OpenMetrics), and perfscope's own
-//!   endpoints under `/api/performance/*`.
+//! - `GET /metrics`: this app's metrics (OpenMetrics, open), and perfscope's
+//!   own endpoints under `/api/performance/*` and pages under `/ui`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use perfscope::Perfscope;
 use perfscope::batch::BatchOptions;
 use perfscope::cache::QueryCache;
 use perfscope::db::{Keyset, PoolSettings, TimedPool};
+use perfscope::mount::{MetricsAccess, Mount};
 use poem::error::{InternalServerError, NotFound, ServiceUnavailable};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json, Path, Query};
@@ -266,18 +267,6 @@ async fn orders_report(app: Data<&App>) -> poem::Result<Json<Report>> {
     Ok(Json(report))
 }
 
-/// This app's metrics: the same registry as perfscope's, one scrape.
-#[handler]
-fn metrics(app: Data<&App>) -> poem::Result<Response> {
-    let text = app
-        .perfscope
-        .encode_metrics()
-        .map_err(InternalServerError)?;
-    Ok(Response::builder()
-        .content_type(perfscope::metrics::OPENMETRICS_CONTENT_TYPE)
-        .body(text))
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let database_url = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL")?;
@@ -307,11 +296,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .at("/users/:id/name", put(rename))
         .at("/users/:id/orders", get(user_orders))
         .at("/reports/orders", get(orders_report))
-        .at("/metrics", get(metrics))
-        .nest("/", perfscope::api::endpoint(&perfscope))
-        // The web pages (log in with PERFSCOPE_ADMIN_TOKEN): the shop's own
-        // routes in the Overview, its statements in Queries.
-        .nest("/ui", perfscope::ui::endpoint(&perfscope))
+        // Open: the shop's Prometheus scrapes inside its network, no token.
+        .at(
+            "/metrics",
+            perfscope::mount::metrics::endpoint(&perfscope, MetricsAccess::Open),
+        );
+    // perfscope's API under /api/performance (docs and spec there too) and
+    // the web pages under /ui (log in with PERFSCOPE_ADMIN_TOKEN: the
+    // shop's own routes in the Overview, its statements in Queries); the
+    // shop's other paths stay its own.
+    let routes = Mount::new(&perfscope)
+        .onto(routes)
         .data(app)
         .with(perfscope.middleware())
         // Sentry transactions with query spans, when SENTRY_DSN is set.

@@ -5,7 +5,8 @@
 //!
 //! - [`Perfscope`] builds the metrics registry once and hands out the HTTP
 //!   middleware ([`http::RequestMetrics`]), the measurement API
-//!   ([`measure::Measurements`]), the mountable API ([`api::endpoint`]) and
+//!   ([`measure::Measurements`]), the API and pages a host app
+//!   mounts under their own prefixes ([`mount`]) and
 //!   the runtime monitors ([`Perfscope::start`]).
 //! - [`metrics`] defines every metric family, bounded by a series cap.
 //! - [`runtime`] measures the Tokio runtime and the process.
@@ -23,9 +24,8 @@
 //! let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
 //! let cancel = tokio_util::sync::CancellationToken::new();
 //! let monitors = perfscope.start(&cancel);
-//! let app = Route::new()
-//!     .at("/hello", get(hello))
-//!     .nest("/", perfscope::api::endpoint(&perfscope))
+//! let app = perfscope::mount::Mount::new(&perfscope)
+//!     .onto(Route::new().at("/hello", get(hello)))
 //!     .with(perfscope.middleware());
 //! Server::new(TcpListener::bind("127.0.0.1:3000")).run(app).await?;
 //! cancel.cancel();
@@ -43,6 +43,7 @@ pub mod db;
 pub mod http;
 pub mod measure;
 pub mod metrics;
+pub mod mount;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod runtime;
@@ -83,3 +84,5 @@ pub use db::{DbError, Keyset, PoolSettings, TimedClient, TimedPool};
 pub use http::RequestMetrics;
 pub use measure::Measurements;
 pub use perfscope::{BackgroundTasks, DatabaseHealth, Perfscope};
+#[cfg(feature = "postgres")]
+pub use perfscope::{Integrated, Integration, IntegrationTasks};

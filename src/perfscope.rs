@@ -30,10 +30,16 @@ use crate::runtime::RuntimeMonitor;
 
 mod background;
 #[cfg(feature = "postgres")]
+mod integration;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod readiness;
+#[cfg(feature = "tower")]
+mod tower;
 
 pub use background::BackgroundTasks;
+#[cfg(feature = "postgres")]
+pub use integration::{Integrated, Integration, IntegrationTasks};
 pub use readiness::DatabaseHealth;
 use readiness::DatabasesHealth;
 
@@ -180,7 +186,13 @@ impl Perfscope {
     /// The HTTP metrics middleware, for `Route::with`. It also opens the
     /// per-request database context the timed pool records into.
     pub fn middleware(&self) -> RequestMetrics {
-        RequestMetrics::new(self.inner.http.clone(), self.inner.db.clone())
+        RequestMetrics::new(self.request_core())
+    }
+
+    /// The request measurement every front end records through (the Poem
+    /// middleware, the tower layer).
+    pub fn request_core(&self) -> crate::http::RequestCore {
+        crate::http::RequestCore::new(self.inner.http.clone(), self.inner.db.clone())
     }
 
     /// The database insights: query metrics, slow log, N+1 suspects.

@@ -470,6 +470,10 @@ fn the_demo_shows_n_plus_one_and_index_advice() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(stats["system"]["uptime"].as_f64().is_some());
+    // The binary installs jemalloc as its allocator: its heap is shown.
+    let memory = &stats["system"]["memory"];
+    let heap = memory["heapUsedBytes"].as_u64().expect("heapUsedBytes");
+    assert!(heap > 1_000_000, "{memory}");
     // The demo creates the SKU index the advisor suggested (30 s in): the
     // impact report judges it, before and after.
     let deadline = Instant::now() + Duration::from_secs(120);

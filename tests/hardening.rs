@@ -1204,6 +1204,7 @@ async fn small_pool(
                 create_timeout: Duration::from_secs(1),
                 recycle_timeout: Duration::from_secs(1),
                 budget: None,
+                application_name: None,
                 ..Default::default()
             },
         )

@@ -107,6 +107,31 @@ fn nothing_below_the_front_ends_imports_them() {
 }
 
 #[test]
+fn only_the_top_names_the_host_app_mount() {
+    for lower in [
+        "api",
+        "ui",
+        "service",
+        "perfscope.rs",
+        "perfscope",
+        "findings",
+        "pg",
+        "db",
+        "alerts",
+        "telemetry",
+        "http",
+        "cache",
+        "runtime",
+        "config",
+        "history",
+        "metrics",
+        "trace",
+    ] {
+        never(lower, &["mount"]);
+    }
+}
+
+#[test]
 fn the_use_cases_sit_above_the_watching_half() {
     for lower in [
         "pg",

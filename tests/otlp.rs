@@ -684,3 +684,98 @@ print("\n".join(sorted(ids)))
         stopping.elapsed()
     );
 }
+
+/// The tower layer's spans: an axum app's request is a server span named
+/// by its route template, continuing the caller's `traceparent`, with the
+/// query inside the handler as its child; a gRPC-free, Sentry-free run
+/// (Sentry's client is global to the other test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_axum_apps_server_span_carries_its_route_and_parents_its_query() {
+    use axum::extract::{Path as AxumPath, State};
+
+    let cluster = PgCluster::start();
+    cluster.create_items().await;
+    let collector = Collector::default();
+    let endpoint = grpc_receiver(collector.clone()).await;
+    let config = RawConfig {
+        otlp: RawOtlp {
+            endpoint: Some(endpoint),
+            protocol: Some("grpc".into()),
+            service_name: Some("axum-test".into()),
+            bsp_schedule_delay: Some("100".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    let perfscope = Perfscope::new(config);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tasks = perfscope.start(&cancel);
+    let pool = support::pg::pool(&perfscope, &cluster).await;
+    async fn item(
+        State(pool): State<TimedPool>,
+        AxumPath(id): AxumPath<i32>,
+    ) -> Result<String, String> {
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let row = client
+            .query_one("SELECT name FROM items WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.get(0))
+    }
+    let app = axum::Router::new()
+        .route("/items/{id}", axum::routing::get(item))
+        .with_state(pool)
+        .layer(perfscope.axum_layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let answer = client()
+        .get(format!("http://{addr}/items/7"))
+        .header("traceparent", format!("00-{T1}-{P1}-01"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.expect("body"), "item 7");
+
+    support::until("the spans arrive", Duration::from_secs(10), || {
+        collector.spans().len() >= 2
+    })
+    .await;
+    let spans = collector.spans();
+    let server = spans
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Server as i32)
+        .unwrap_or_else(|| panic!("no server span in {spans:?}"));
+    assert_eq!(server.service, "axum-test");
+    assert_eq!(server.span.name, "GET /items/{id}");
+    assert_eq!(hex(&server.span.trace_id), T1);
+    assert_eq!(hex(&server.span.parent_span_id), P1);
+    assert_eq!(
+        text(&server.span.attributes, "http.route").as_deref(),
+        Some("/items/{id}")
+    );
+    assert_eq!(
+        int(&server.span.attributes, "http.response.status_code"),
+        Some(200)
+    );
+    let query = spans
+        .iter()
+        .find(|r| r.span.kind == SpanKind::Client as i32)
+        .unwrap_or_else(|| panic!("no query span in {spans:?}"));
+    assert_eq!(query.span.trace_id, server.span.trace_id);
+    assert_eq!(query.span.parent_span_id, server.span.span_id);
+    // The histogram's exemplar is the request's trace.
+    let scrape = perfscope.encode_metrics().expect("encodes");
+    assert!(
+        exemplar_trace_ids(&scrape, "http_request_duration_seconds").contains(&T1.to_owned()),
+        "{scrape}"
+    );
+    cancel.cancel();
+    tasks.join().await;
+}

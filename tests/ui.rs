@@ -202,6 +202,8 @@ async fn pages_need_a_session_and_changes_need_the_csrf_token() {
         assert!(!body.contains(ADMIN_TOKEN), "{page} shows the token");
     }
     let (_, _, overview) = get(&base, "/ui", Some(&cookie)).await;
+    // The agent's docs are at /docs (a host app's under /api/performance).
+    assert!(overview.contains(r#"href="/docs""#), "{overview}");
     let csrf = csrf_of(&overview);
 
     // A change without the CSRF token, with a wrong one, or from another

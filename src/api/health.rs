@@ -92,52 +92,58 @@ impl HealthApi {
         operation_id = "readyz"
     )]
     async fn readyz(&self) -> ReadyResponse {
-        let mut checks = BTreeMap::new();
-        checks.insert(
-            "runtime_monitor".to_owned(),
-            if self.perfscope.is_monitoring() {
-                CheckStatus::Ok
-            } else {
-                CheckStatus::NotStarted
-            },
-        );
-        let database = match self.perfscope.database_health() {
-            crate::DatabaseHealth::NotConfigured => CheckStatus::NotConfigured,
-            crate::DatabaseHealth::Up => CheckStatus::Ok,
-            crate::DatabaseHealth::Down => CheckStatus::Unreachable,
-        };
-        checks.insert("database".to_owned(), database);
-        let database_required = self.perfscope.config().server.readiness_database
-            == crate::config::ReadinessDatabase::Required;
-        for (name, up) in self.perfscope.watched_health() {
-            checks.insert(
-                format!("database:{name}"),
-                if up {
-                    CheckStatus::Ok
-                } else {
-                    CheckStatus::Unreachable
-                },
-            );
-        }
-        let shutting_down = self.perfscope.is_shutting_down();
-        checks.insert(
-            "server".to_owned(),
-            if shutting_down {
-                CheckStatus::ShuttingDown
-            } else {
-                CheckStatus::Ok
-            },
-        );
-        if shutting_down || (database_required && database == CheckStatus::Unreachable) {
-            ReadyResponse::NotReady(Json(Readiness {
-                status: CheckStatus::NotReady,
-                checks,
-            }))
+        let readiness = readiness(&self.perfscope);
+        if readiness.status == CheckStatus::Ready {
+            ReadyResponse::Ready(Json(readiness))
         } else {
-            ReadyResponse::Ready(Json(Readiness {
-                status: CheckStatus::Ready,
-                checks,
-            }))
+            ReadyResponse::NotReady(Json(readiness))
         }
     }
+}
+
+/// What `GET /readyz` reports, also served at a host's own path by
+/// [`crate::mount::Mount::health`].
+pub fn readiness(perfscope: &Perfscope) -> Readiness {
+    let mut checks = BTreeMap::new();
+    checks.insert(
+        "runtime_monitor".to_owned(),
+        if perfscope.is_monitoring() {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::NotStarted
+        },
+    );
+    let database = match perfscope.database_health() {
+        crate::DatabaseHealth::NotConfigured => CheckStatus::NotConfigured,
+        crate::DatabaseHealth::Up => CheckStatus::Ok,
+        crate::DatabaseHealth::Down => CheckStatus::Unreachable,
+    };
+    checks.insert("database".to_owned(), database);
+    let database_required =
+        perfscope.config().server.readiness_database == crate::config::ReadinessDatabase::Required;
+    for (name, up) in perfscope.watched_health() {
+        checks.insert(
+            format!("database:{name}"),
+            if up {
+                CheckStatus::Ok
+            } else {
+                CheckStatus::Unreachable
+            },
+        );
+    }
+    let shutting_down = perfscope.is_shutting_down();
+    checks.insert(
+        "server".to_owned(),
+        if shutting_down {
+            CheckStatus::ShuttingDown
+        } else {
+            CheckStatus::Ok
+        },
+    );
+    let status = if shutting_down || (database_required && database == CheckStatus::Unreachable) {
+        CheckStatus::NotReady
+    } else {
+        CheckStatus::Ready
+    };
+    Readiness { status, checks }
 }

@@ -1,13 +1,15 @@
 //! The perfscope HTTP API as a mountable Poem endpoint: one `#[OpenApi]`
 //! struct per file, combined here.
 //!
+//! [`endpoint`] is the agent's layout (the API, `/healthz`, `/readyz`,
+//! `/docs` and `/openapi.json`, claiming `/`); a host app mounts the API
+//! under `/api/performance` only, with [`crate::mount::Mount`]:
+//!
 //! ```
 //! use poem::{Route, EndpointExt};
 //! let perfscope = perfscope::Perfscope::new(perfscope::Config::default());
-//! // A host app serves /api/performance/*, /healthz, /readyz, /docs and
-//! // /openapi.json beside its own routes:
-//! let app = Route::new()
-//!     .nest("/", perfscope::api::endpoint(&perfscope))
+//! let app = perfscope::mount::Mount::new(&perfscope)
+//!     .onto(Route::new())
 //!     .with(perfscope.middleware());
 //! # let _ = app;
 //! ```
@@ -26,6 +28,7 @@ mod explain;
 mod guard;
 mod health;
 mod metrics;
+mod mounted;
 #[cfg(feature = "postgres")]
 mod optimize;
 mod payload;
@@ -40,7 +43,8 @@ pub use crate::service::slow_queries::{SlowQueries, SlowQueryEntry};
 pub use analyze::{AnalyzeRequest, AnalyzeResult};
 pub use auth::{Access, BearerToken, authorize};
 pub use error::ApiError;
-pub use health::{CheckStatus, Health, Readiness};
+pub use health::{CheckStatus, Health, Readiness, readiness};
+pub use mounted::{DOCS as MOUNT_DOCS, PREFIX as MOUNT_PREFIX};
 pub use payload::StrictJson;
 pub use stats::{MemoryStats, Recommendations, Stats, human_bytes};
 
@@ -48,7 +52,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use poem::endpoint::make_sync;
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService, Tags};
 
 use crate::Perfscope;
@@ -174,10 +178,61 @@ pub fn spec_json() -> String {
 }
 
 /// The API, Swagger UI at `/docs` and the spec at `/openapi.json`, with JSON
-/// errors and the body limit; mount it at `/`.
+/// errors and the body limit: the agent's layout, which claims `/` and every
+/// unmatched path. A host app uses [`crate::mount`] instead.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
-    let service = service(perfscope);
-    let spec = spec_of(&service);
+    let (docs, spec) = docs_and_spec(perfscope, |spec| spec);
+    guarded(
+        perfscope,
+        Route::new()
+            .at("/docs", docs)
+            .at("/openapi.json", spec)
+            .nest("/", service(perfscope)),
+    )
+}
+
+/// `routes` with the API as [`crate::mount`] serves it beside a host's
+/// routes: only under [`mounted::PREFIX`], with the docs and the spec
+/// there too (the spec without the agent's health paths), each part
+/// wrapped in `deadline`. The parts are added one by one, not as a route
+/// of their own nested under the prefix: poem cannot nest such a route
+/// without stripping the prefix, and the operations' paths are absolute.
+pub(crate) fn mount_onto(
+    perfscope: &Perfscope,
+    routes: Route,
+    deadline: crate::http::BodyDeadline,
+) -> Route {
+    let (docs, spec) = docs_and_spec(perfscope, mounted::without_health);
+    let prefix = mounted::PREFIX;
+    routes
+        .at(mounted::DOCS, guarded(perfscope, docs).with(deadline))
+        .at(
+            format!("{prefix}/openapi.json"),
+            guarded(perfscope, spec).with(deadline),
+        )
+        .nest_no_strip(
+            prefix,
+            guarded(perfscope, service(perfscope).into_endpoint()).with(deadline),
+        )
+}
+
+/// `endpoint` with the body limit, JSON errors and the `Allow` header.
+fn guarded(perfscope: &Perfscope, endpoint: impl Endpoint + 'static) -> impl Endpoint + 'static {
+    endpoint
+        .with(BodyLimit::new(perfscope.config().server.max_body_bytes))
+        .with(JsonErrors)
+        .with(allow_header())
+}
+
+/// Swagger UI's page and the spec, both through `patch`.
+fn docs_and_spec(
+    perfscope: &Perfscope,
+    patch: fn(String) -> String,
+) -> (
+    impl Endpoint<Output = Response> + 'static,
+    impl Endpoint<Output = Response> + 'static,
+) {
+    let spec = patch(spec_of(&service(perfscope)));
     // Swagger UI's page is 1.5 MB: built on the first visit, not at start.
     let docs = {
         let perfscope = perfscope.clone();
@@ -191,27 +246,19 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint + 'static {
                         Bytes::from(
                             service
                                 .swagger_ui_html()
-                                .replace(&service.spec(), &spec_of(&service)),
+                                .replace(&service.spec(), &patch(spec_of(&service))),
                         )
                     })
                     .clone(),
                 )
         })
     };
-    Route::new()
-        .at("/docs", docs)
-        .at(
-            "/openapi.json",
-            make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(spec.clone())
-            }),
-        )
-        .nest("/", service)
-        .with(BodyLimit::new(perfscope.config().server.max_body_bytes))
-        .with(JsonErrors)
-        .with(allow_header())
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
+    (docs, spec)
 }
 
 /// `Allow` values for every documented path.

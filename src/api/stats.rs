@@ -18,7 +18,8 @@ use crate::service::advice::query_findings;
 #[oai(rename_all = "camelCase")]
 pub struct MemoryStats {
     /// Bytes allocated by the application, e.g. "12.34MB" ("unavailable"
-    /// without the jemalloc allocator).
+    /// unless jemalloc is the process's global allocator, as in the agent
+    /// binary; a host app installs it with `#[global_allocator]`).
     pub heap_used: String,
     /// Bytes in the allocator's active pages, as a string.
     pub heap_total: String,

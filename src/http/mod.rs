@@ -8,6 +8,7 @@ mod allow_header;
 mod body_deadline;
 mod body_limit;
 mod connection_limit;
+mod core;
 mod header_timeout;
 mod json_errors;
 #[cfg(feature = "otlp")]
@@ -18,11 +19,14 @@ mod request_metrics;
 pub mod sentry;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use allow_header::{AllowHeader, AllowHeaderEndpoint};
 pub use body_deadline::{BodyDeadline, BodyDeadlineEndpoint};
 pub use body_limit::{BodyLimit, BodyLimitEndpoint};
 pub use connection_limit::{ConnectionGauges, ConnectionLimit, Counted};
+pub use core::{RequestCore, Started};
 pub use header_timeout::{HeadDeadline, HeaderTimeout};
 pub use json_errors::{
     ErrorBody, JsonErrors, JsonErrorsEndpoint, UnmatchedRoute, error_code, error_response,

@@ -25,7 +25,8 @@ use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use poem::http::HeaderMap;
+use opentelemetry_sdk::trace::SdkTracer;
+use poem::http::{HeaderMap, Method, Version};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::request_metrics::route_of_result;
@@ -64,8 +65,7 @@ pub struct OtelTracingEndpoint<E> {
 }
 
 /// The method as a span name without allocating for the standard ones.
-fn method_name(method: &poem::http::Method) -> std::borrow::Cow<'static, str> {
-    use poem::http::Method;
+fn method_name(method: &Method) -> std::borrow::Cow<'static, str> {
     let name = match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -116,32 +116,61 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
         let Some(tracer) = self.slot.tracer() else {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
-        let parent = parent_context(req.headers());
-        let method = req.method().clone();
-        let scheme = if req.uri().scheme_str() == Some("https") {
-            "https"
-        } else {
-            "http"
+        let https = req.uri().scheme_str() == Some("https");
+        let span = ServerSpan::start(tracer, req.method(), req.headers(), https, req.version());
+        let result = self
+            .inner
+            .call(req)
+            .with_context(span.context().clone())
+            .await
+            .map(IntoResponse::into_response);
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
         };
-        let version = match req.version() {
-            poem::http::Version::HTTP_10 => "1.0",
-            poem::http::Version::HTTP_2 => "2",
-            poem::http::Version::HTTP_3 => "3",
-            _ => "1.1",
-        };
-        // The sampler decides first; attributes and the tracer are added
-        // for recorded spans only, so an unsampled request allocates little.
+        span.finish(&route_of_result(&result), status.as_u16(), None);
+        result
+    }
+}
+
+/// A request's server span, framework-neutral: the Poem middleware above
+/// and the tower layer both start and finish it.
+#[derive(Debug)]
+pub struct ServerSpan {
+    cx: Context,
+    method: Method,
+    recording: bool,
+}
+
+impl ServerSpan {
+    /// Starts the span under the caller's trace (see the module docs).
+    /// The sampler decides first; attributes and the tracer are added for
+    /// recorded spans only, so an unsampled request allocates little.
+    pub fn start(
+        tracer: SdkTracer,
+        method: &Method,
+        headers: &HeaderMap,
+        https: bool,
+        version: Version,
+    ) -> Self {
+        let parent = parent_context(headers);
         let mut span = tracer
-            .span_builder(method_name(&method))
+            .span_builder(method_name(method))
             .with_kind(SpanKind::Server)
             .start_with_context(&tracer, &parent);
         let recording = opentelemetry::trace::Span::is_recording(&span);
         if recording {
+            let version = match version {
+                Version::HTTP_10 => "1.0",
+                Version::HTTP_2 => "2",
+                Version::HTTP_3 => "3",
+                _ => "1.1",
+            };
             opentelemetry::trace::Span::set_attributes(
                 &mut span,
                 [
-                    KeyValue::new("http.request.method", method_name(&method)),
-                    KeyValue::new("url.scheme", scheme),
+                    KeyValue::new("http.request.method", method_name(method)),
+                    KeyValue::new("url.scheme", if https { "https" } else { "http" }),
                     KeyValue::new("network.protocol.version", version),
                 ],
             );
@@ -152,35 +181,62 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
         } else {
             cx
         };
-        let result = self
-            .inner
-            .call(req)
-            .with_context(cx.clone())
-            .await
-            .map(IntoResponse::into_response);
-
-        let status = match &result {
-            Ok(response) => response.status(),
-            Err(error) => error.status(),
-        };
-        let span = cx.span();
-        if !recording {
-            span.end();
-            return result;
+        Self {
+            cx,
+            method: method.clone(),
+            recording,
         }
-        if let RouteLabel::Template(route) = route_of_result(&result) {
-            span.update_name(format!("{} {route}", method.as_str()));
+    }
+
+    /// The context the handler runs in (`FutureExt::with_context`).
+    pub fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// The span's trace id when it is sampled (the latency exemplar).
+    pub fn trace_id(&self) -> Option<[u8; 16]> {
+        let span = self.cx.span();
+        let context = span.span_context();
+        (context.is_valid() && context.is_sampled()).then(|| context.trace_id().to_bytes())
+    }
+
+    /// Ends the span: named by `route` when one matched, with the HTTP
+    /// `status`, and for a gRPC call its `grpc` status code (an HTTP 5xx
+    /// is an error, and so are the gRPC codes the semantic conventions
+    /// count as a server's fault).
+    pub fn finish(self, route: &RouteLabel, status: u16, grpc: Option<u16>) {
+        let span = self.cx.span();
+        if !self.recording {
+            span.end();
+            return;
+        }
+        if let RouteLabel::Template(route) = route {
+            span.update_name(format!("{} {route}", self.method.as_str()));
             span.set_attribute(KeyValue::new("http.route", route.to_string()));
         }
         span.set_attribute(KeyValue::new(
             "http.response.status_code",
-            i64::from(status.as_u16()),
+            i64::from(status),
         ));
-        if status.is_server_error() {
-            span.set_attribute(KeyValue::new("error.type", status.as_u16().to_string()));
+        if let Some(code) = grpc {
+            span.set_attribute(KeyValue::new("rpc.system", "grpc"));
+            span.set_attribute(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
+        }
+        if (500..600).contains(&status) {
+            span.set_attribute(KeyValue::new("error.type", status.to_string()));
+            span.set_status(Status::error(""));
+        } else if let Some(code) = grpc.filter(|code| grpc_server_error(*code)) {
+            span.set_attribute(KeyValue::new("error.type", code.to_string()));
             span.set_status(Status::error(""));
         }
         span.end();
-        result
     }
+}
+
+/// The gRPC codes that mark a server span as failed (OpenTelemetry's RPC
+/// conventions): UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
+/// UNAVAILABLE, DATA_LOSS. A client's mistake (INVALID_ARGUMENT,
+/// NOT_FOUND, …) is not the server's error.
+fn grpc_server_error(code: u16) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15)
 }

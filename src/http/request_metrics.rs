@@ -30,29 +30,26 @@
 //! # });
 //! ```
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use poem::PathPattern;
 use poem::error::NotFoundError;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::UnmatchedRoute;
-use crate::db::{DbInsights, context};
-use crate::metrics::http::{HttpLabels, HttpMethod, HttpMetrics, RouteLabel, StatusLabel};
+use super::core::RequestCore;
+use crate::db::context;
+use crate::metrics::http::RouteLabel;
 
 /// Middleware recording request metrics; see the module docs.
 #[derive(Clone, Debug)]
 pub struct RequestMetrics {
-    metrics: Arc<HttpMetrics>,
-    db: Arc<DbInsights>,
+    core: RequestCore,
 }
 
 impl RequestMetrics {
-    /// Middleware recording into `metrics`, attributing each request's
-    /// database work through `db`.
-    pub fn new(metrics: Arc<HttpMetrics>, db: Arc<DbInsights>) -> Self {
-        Self { metrics, db }
+    /// Middleware recording through `core` (what the tower layer records
+    /// through too).
+    pub fn new(core: RequestCore) -> Self {
+        Self { core }
     }
 }
 
@@ -62,8 +59,7 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
     fn transform(&self, inner: E) -> Self::Output {
         RequestMetricsEndpoint {
             inner,
-            metrics: self.metrics.clone(),
-            db: self.db.clone(),
+            core: self.core.clone(),
         }
     }
 }
@@ -72,17 +68,7 @@ impl<E: Endpoint> Middleware<E> for RequestMetrics {
 #[derive(Debug)]
 pub struct RequestMetricsEndpoint<E> {
     inner: E,
-    metrics: Arc<HttpMetrics>,
-    db: Arc<DbInsights>,
-}
-
-/// Decrements the in-flight gauge even if the request future is dropped.
-struct InFlight<'a>(&'a prometheus_client::metrics::gauge::Gauge);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
+    core: RequestCore,
 }
 
 fn route_of(pattern: Option<&PathPattern>) -> RouteLabel {
@@ -107,30 +93,21 @@ impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
-        let method = HttpMethod::from(req.method());
-        self.metrics.in_flight.inc();
-        let _in_flight = InFlight(&self.metrics.in_flight);
-        let started = Instant::now();
-
+        let started = self.core.begin(req.method());
         let (result, db) = context::scope(self.inner.call(req)).await;
         let result = result.map(IntoResponse::into_response);
-
-        let elapsed = started.elapsed().as_secs_f64();
         let status = match &result {
             Ok(response) => response.status(),
             Err(error) => error.status(),
         };
-        let route = route_of_result(&result);
-        if let Some(db) = db {
-            self.db.finish_request(&route, &db);
-        }
-        let labels = HttpLabels {
-            method,
-            route,
-            status_code: StatusLabel(Some(status.as_u16())),
-        };
-        self.metrics
-            .observe_traced(&labels, elapsed, crate::telemetry::current_trace_id);
+        // Inside the OTLP middleware's context, if it runs outside this one.
+        self.core.finish(
+            started,
+            route_of_result(&result),
+            status.as_u16(),
+            db.as_deref(),
+            crate::telemetry::current_trace_id,
+        );
         result
     }
 }

@@ -53,6 +53,15 @@ pub struct PgMetrics {
     /// `perfscope_admin_actions_total{action, outcome}`: cancel and
     /// terminate requests.
     pub admin_actions: Family<AdminActionLabels, Counter>,
+    /// `perfscope_reader_leader{database}`: 1 while this process is the
+    /// one that runs the database's readers (see `crate::pg::election`).
+    pub reader_leader: Family<LeaderLabels, Gauge>,
+}
+
+/// `database` of the reader election.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaderLabels {
+    pub database: Arc<str>,
 }
 
 /// `action` (`cancel`, `terminate`) and `outcome` of a backend signal.
@@ -101,6 +110,11 @@ impl PgMetrics {
             "perfscope_admin_actions",
             "Cancel and terminate requests by action and outcome (signalled, not_signalled, refused, forbidden, unavailable)",
             metrics.admin_actions.clone(),
+        );
+        registry.register(
+            "perfscope_reader_leader",
+            "Whether this process runs the readers of each database (1) or another replica does (0)",
+            metrics.reader_leader.clone(),
         );
         registry.register_collector(Box::new(super::pg_activity::ActivityCollector {
             watched: watched.clone(),

@@ -101,9 +101,12 @@ impl Perfscope {
     /// Nothing is planned this way (index advice comes from statistics):
     /// use [`Self::watch_database_at`] to plan through the planner role.
     ///
-    /// Give it a pool of its own, logging in as a monitoring role (see
-    /// `sql/install.sql`), not the application's: the statements of the
-    /// pool's own role are left out as the agent's.
+    /// Give it a pool of its own (budgeted, as below), not the
+    /// application's: the readers would take the app's connections and its
+    /// `application_name`. The pool's role may be the app's: only the
+    /// statements of that role whose text the agent sends are left out as
+    /// its own (`crate::pg::own`). [`crate::Integration`] does all of this
+    /// from the environment, one reader per database among replicas.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,11 +6,13 @@
 //! Laid out by role: [`readers`] (scheduled reads of the statistics
 //! views), [`actions`] (what an operator asks for now), [`advisor`] and
 //! [`planner`] (index advice and planning as the planner role), [`own`]
-//! (the statements the agent sends), [`runner`] (the read loop) and
-//! [`mod@watch`] (what watching one database starts).
+//! (the statements the agent sends), [`runner`] (the read loop),
+//! [`mod@watch`] (what watching one database starts) and [`election`]
+//! (which replica of a host app runs a database's readers).
 
 pub mod actions;
 pub mod advisor;
+pub mod election;
 pub mod own;
 pub mod planner;
 pub mod readers;

@@ -84,6 +84,8 @@ const FIXED: &[&str] = &[
     "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
     // src/pg/runner.rs: a read past its deadline stopped.
     "SELECT pg_catalog.pg_terminate_backend(pid) FROM pg_catalog.pg_stat_activity WHERE pid = $1 AND usename = current_user",
+    // src/pg/election.rs: a host app's replicas electing the reader.
+    crate::pg::election::TRY_LOCK,
     // src/db/budget.rs: what each new connection of the agent reads.
     crate::db::budget::SESSION_SETUP,
     "SET lock_timeout = 1; SET statement_timeout = 1",

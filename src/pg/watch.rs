@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::advisor::IndexAdvisor;
 use super::advisor::impact::IndexImpactTracker;
+use super::election::Leadership;
 use super::planner::Planner;
 use super::readers::activity::{ActivityReader, Thresholds};
 use super::readers::checks::ChecksReader;
@@ -89,8 +90,14 @@ pub fn watch(
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let name: Arc<str> = Arc::from(name);
-    let (database, readers) = build(name.clone(), pool.clone(), planner, settings, shared);
-    shared.watched.add(Arc::new(database));
+    let readers = prepare(
+        name.clone(),
+        pool.clone(),
+        planner,
+        settings,
+        shared,
+        Arc::default(),
+    );
     runner::spawn(
         pool,
         name,
@@ -100,6 +107,23 @@ pub fn watch(
         settings.timeout,
         cancel,
     )
+}
+
+/// Builds the database's readers and lists it in [`Watched`] without
+/// running them: [`watch()`] runs them at once, the reader election
+/// ([`super::election`]) only while this process leads (`leadership`).
+pub fn prepare(
+    name: Arc<str>,
+    pool: TimedPool,
+    planner: Option<Planner>,
+    settings: &WatchSettings,
+    shared: Shared<'_>,
+    leadership: Arc<Leadership>,
+) -> Vec<Arc<dyn Reader>> {
+    let (mut database, readers) = build(name, pool, planner, settings, shared);
+    database.leadership = leadership;
+    shared.watched.add(Arc::new(database));
+    readers
 }
 
 /// The database's readers, as the API sees them and as the runner runs
@@ -160,6 +184,7 @@ fn build(
         space,
         replication,
         pool,
+        leadership: Arc::default(),
     };
     (watched, readers)
 }
@@ -208,6 +233,8 @@ pub struct WatchedDatabase {
     pub replication: Arc<ReplicationReader>,
     /// The pool its readers use.
     pub pool: TimedPool,
+    /// Whether this process runs its readers or another replica does.
+    pub leadership: Arc<Leadership>,
 }
 
 /// Every watched database, for the API and the metrics collector.

@@ -28,7 +28,8 @@ pub struct ProcessSnapshot {
     pub start_time_seconds: Option<f64>,
     /// The cgroup v2 memory limit, when one is set.
     pub memory_limit_bytes: Option<u64>,
-    /// Allocator statistics, when jemalloc is compiled in.
+    /// Allocator statistics, when jemalloc is compiled in and is the
+    /// global allocator (see `jemalloc_is_global`).
     pub allocator: Option<AllocatorStats>,
 }
 
@@ -153,9 +154,38 @@ pub fn parse_memory_max(text: &str) -> Option<u64> {
     }
 }
 
+/// Whether jemalloc is the process's global allocator. The feature only
+/// compiles it in: a host app that does not install it
+/// (`#[global_allocator]`) has a jemalloc that sees almost nothing, and
+/// its figures beside the resident size would mislead — so they are not
+/// shown. Checked once: a 4 MiB allocation either moves jemalloc's
+/// `allocated` or it does not.
+#[cfg(feature = "jemalloc")]
+pub fn jemalloc_is_global() -> bool {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    static GLOBAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *GLOBAL.get_or_init(|| {
+        const PROBE: usize = 4 << 20;
+        let allocated = || {
+            epoch::advance().ok()?;
+            stats::allocated::read().ok()
+        };
+        let Some(before) = allocated() else {
+            return false;
+        };
+        let probe = std::hint::black_box(Vec::<u8>::with_capacity(PROBE));
+        let after = allocated();
+        drop(probe);
+        after.is_some_and(|after| after >= before + PROBE / 2)
+    })
+}
+
 #[cfg(feature = "jemalloc")]
 fn allocator_stats() -> Option<AllocatorStats> {
     use tikv_jemalloc_ctl::{epoch, stats};
+    if !jemalloc_is_global() {
+        return None;
+    }
     // The statistics are cached until the epoch advances.
     epoch::advance().ok()?;
     Some(AllocatorStats {
@@ -176,6 +206,16 @@ fn allocator_stats() -> Option<AllocatorStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The test binary does not install jemalloc, so its (near empty)
+    /// figures are not shown; the agent binary and the bench server do,
+    /// and `tests/external.rs` reads them there.
+    #[cfg(feature = "jemalloc")]
+    #[test]
+    fn jemalloc_figures_are_shown_only_when_it_is_the_global_allocator() {
+        assert!(!jemalloc_is_global());
+        assert_eq!(ProcessSnapshot::read().allocator, None);
+    }
 
     #[test]
     fn reads_this_process() {

@@ -8,6 +8,19 @@ use poem::http::{StatusCode, header};
 
 use super::session::Session;
 
+tokio::task_local! {
+    /// Where the API's docs are for the request being answered: the
+    /// agent's `/docs`, or under a host app's `/api/performance`. Set
+    /// around each request by the pages' endpoint (see `super::endpoint_with_docs_at`),
+    /// so the frame links right without every handler passing it along.
+    pub(super) static DOCS: &'static str;
+}
+
+/// The "API" link of the frame.
+fn docs_link() -> &'static str {
+    DOCS.try_with(|docs| *docs).unwrap_or("/docs")
+}
+
 /// The pages, for the navigation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Page {
@@ -87,7 +100,7 @@ fn frame(page: Page, csrf: &str, body: Markup, refreshable: bool) -> Markup {
                         @if refreshable {
                             label.refresh { input type="checkbox" id="auto-refresh"; " Auto-refresh" }
                         }
-                        a href="/docs" { "API" }
+                        a href=(docs_link()) { "API" }
                         form method="post" action="/ui/logout" {
                             input type="hidden" name="csrf" value=(csrf);
                             button.link type="submit" { "Log out" }

@@ -67,8 +67,17 @@ macro_rules! route_table {
 }
 
 /// The pages, their assets and the login, to mount at `/ui` (their links
-/// are absolute): `Route::new().nest("/ui", perfscope::ui::endpoint(&p))`.
+/// are absolute): `Route::new().nest("/ui", perfscope::ui::endpoint(&p))`,
+/// linking to the API's docs at the agent's `/docs`.
 pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'static {
+    endpoint_with_docs_at(perfscope, "/docs")
+}
+
+/// [`endpoint`], linking to the API's docs at `docs`.
+pub fn endpoint_with_docs_at(
+    perfscope: &Perfscope,
+    docs: &'static str,
+) -> impl Endpoint<Output = Response> + 'static {
     let ui = Ui {
         perfscope: perfscope.clone(),
         sessions: Arc::new(Sessions::default()),
@@ -100,6 +109,9 @@ pub fn endpoint(perfscope: &Perfscope) -> impl Endpoint<Output = Response> + 'st
             Ok(response)
         })
         .with(allowed)
+        .around(move |inner, request| {
+            layout::DOCS.scope(docs, async move { inner.call(request).await })
+        })
 }
 
 /// Headers every answer of the pages carries.

@@ -49,7 +49,9 @@ impl TimedPool {
         if pg_config.get_connect_timeout().is_none() {
             pg_config.connect_timeout(settings.create_timeout);
         }
-        if pg_config.get_application_name().is_none() {
+        if let Some(name) = &settings.application_name {
+            pg_config.application_name(name);
+        } else if pg_config.get_application_name().is_none() {
             pg_config.application_name("perfscope");
         }
         if settings.budget.is_some() {

@@ -34,6 +34,11 @@ pub struct PoolSettings {
     /// The agent's connection budget: the pool becomes transient (see the
     /// module docs). `None` (the default) for a host app's own pool.
     pub budget: Option<Arc<ConnectionBudget>>,
+    /// The connections' `application_name`, over the connection string's
+    /// (`None`: the string's, else `perfscope`). The agent's readers set
+    /// their own, so the activity view tells them from the app's sessions
+    /// even when both log in with one `DATABASE_URL`.
+    pub application_name: Option<String>,
     /// Whether statements may live on the connection: `prepare` caches
     /// its named statement per connection, and a SQL text goes the
     /// driver's usual way (a named statement prepared, then bound and
@@ -59,6 +64,7 @@ impl Default for PoolSettings {
             create_timeout: DEFAULT_CREATE_TIMEOUT,
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
             budget: None,
+            application_name: None,
             statement_cache: true,
         }
     }

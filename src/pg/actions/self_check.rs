@@ -138,6 +138,29 @@ async fn planner(planner: Option<&crate::pg::planner::Planner>) -> Capability {
     }
 }
 
+/// Whether this process runs the database's readers, when the replicas of
+/// a host app elect one (see [`crate::pg::election`]); `None` for the
+/// agent, which always does.
+fn readers(role: crate::pg::election::ReaderRole) -> Option<Capability> {
+    use crate::pg::election::ReaderRole;
+    let leads = match role {
+        ReaderRole::Always => return None,
+        ReaderRole::Leader => true,
+        ReaderRole::Follower => false,
+    };
+    Some(capability(
+        "reader_leader",
+        leads,
+        if leads {
+            "this replica runs the readers of this database (it holds the reader lock)"
+        } else {
+            "readers run in another replica (it holds the reader lock): this one serves its own request metrics, and its statements, advice and health figures stay empty"
+        },
+        &["this replica's statements, advice, health and activity figures"],
+        "none needed: read this database's figures on the replica whose perfscope_reader_leader is 1; it takes over here when that replica stops",
+    ))
+}
+
 /// Runs the self-check of a watched database.
 pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbError> {
     let name = &*watched.name;
@@ -239,6 +262,9 @@ pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbEr
     drop(client);
     let mut capabilities = capabilities;
     capabilities.push(planner(watched.advisor.planner()).await);
+    if let Some(readers) = readers(watched.leadership.role()) {
+        capabilities.push(readers);
+    }
     Ok(SelfCheck {
         database: name.to_owned(),
         database_name: row.try_get(10)?,

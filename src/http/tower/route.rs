@@ -1,0 +1,166 @@
+//! Where the tower layer finds a request's route template: axum's
+//! `MatchedPath`, a gRPC method, or the caller's own function. Never the
+//! raw path: a request with no template is `unmatched`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use http::request::Parts;
+
+/// A caller's route function: the template of a request, `None` when it
+/// matched no route. It must return templates (`/users/{id}`), never the
+/// raw path, or the histogram's series grow with the ids.
+pub type RouteFn = dyn Fn(&Parts) -> Option<Arc<str>> + Send + Sync;
+
+/// How the layer names a request's route.
+#[derive(Clone)]
+pub enum Routes {
+    /// axum's `MatchedPath`, which the router sets before it calls a
+    /// route's service: present only when the layer is added inside the
+    /// router (`Router::layer`, `route_layer`, on a nested router).
+    #[cfg(feature = "axum")]
+    MatchedPath,
+    /// The gRPC method, `/package.Service/Method`, as tonic and every gRPC
+    /// server route it; a call answered UNIMPLEMENTED matched nothing.
+    Grpc,
+    /// The caller's function, for other routers.
+    Custom(Arc<RouteFn>),
+}
+
+impl fmt::Debug for Routes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            #[cfg(feature = "axum")]
+            Self::MatchedPath => "MatchedPath",
+            Self::Grpc => "Grpc",
+            Self::Custom(_) => "Custom",
+        })
+    }
+}
+
+impl Routes {
+    /// The template of the request `parts` describe, if it has one.
+    pub(super) fn template(&self, parts: &Parts) -> Option<Arc<str>> {
+        match self {
+            #[cfg(feature = "axum")]
+            Self::MatchedPath => parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map(|path| Arc::from(path.as_str())),
+            Self::Grpc => grpc_method(parts.uri.path()).map(Arc::from),
+            Self::Custom(route) => route(parts),
+        }
+    }
+
+    /// Whether the layer finishes a request when its body ends (gRPC: the
+    /// status comes in the trailers, a streaming call lasts its stream)
+    /// rather than when the response head is ready.
+    pub(super) fn is_grpc(&self) -> bool {
+        matches!(self, Self::Grpc)
+    }
+}
+
+/// Longest gRPC method path kept as a label.
+const MAX_GRPC_PATH: usize = 256;
+
+/// `path` when it has the shape of a gRPC method, `/package.Service/Method`
+/// (the service's dot-separated names and the method each an identifier:
+/// a letter or `_`, then letters, digits and `_`), else `None`.
+pub(super) fn grpc_method(path: &str) -> Option<&str> {
+    if path.len() > MAX_GRPC_PATH {
+        return None;
+    }
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    let identifier = |name: &str| {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    (service.split('.').all(identifier) && identifier(method)).then_some(path)
+}
+
+/// Says once in the log when a layer that reads `MatchedPath` sees none
+/// on its first requests: it wraps the router from outside, where no
+/// route is known, and every request is `unmatched`.
+#[derive(Debug, Default)]
+pub(super) struct UnroutedWarning {
+    seen_template: AtomicBool,
+    without: AtomicU32,
+}
+
+/// Requests without a template before the warning (a fallback-only start
+/// is possible, a hundred is not).
+const UNROUTED_BEFORE_WARNING: u32 = 100;
+
+impl UnroutedWarning {
+    pub(super) fn observe(&self, has_template: bool) {
+        if has_template {
+            if !self.seen_template.load(Ordering::Relaxed) {
+                self.seen_template.store(true, Ordering::Relaxed);
+            }
+            return;
+        }
+        if self.seen_template.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.without.fetch_add(1, Ordering::Relaxed) + 1 == UNROUTED_BEFORE_WARNING {
+            tracing::warn!(
+                requests = UNROUTED_BEFORE_WARNING,
+                "perfscope's layer has seen no route template: it wraps the router from \
+                 outside, so every request is recorded as `unmatched`; add it inside the \
+                 router with `Router::layer(perfscope.axum_layer())`"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_method_shaped_paths_are_grpc_methods() {
+        assert_eq!(
+            grpc_method("/shop.v1.Orders/Place"),
+            Some("/shop.v1.Orders/Place")
+        );
+        assert_eq!(
+            grpc_method("/grpc.health.v1.Health/Check"),
+            Some("/grpc.health.v1.Health/Check")
+        );
+        for path in [
+            "/",
+            "/users/42",
+            "/shop.Orders/Place/extra",
+            "/shop.Orders/",
+            "//Place",
+            "/shop Orders/Place",
+            "/shop.Orders/Pla-ce",
+            "/shop..Orders/Place",
+            "/shop.2Orders/Place",
+            "shop.Orders/Place",
+        ] {
+            assert_eq!(grpc_method(path), None, "{path}");
+        }
+        let long = format!("/{}/M", "a".repeat(300));
+        assert_eq!(grpc_method(&long), None);
+    }
+
+    #[test]
+    fn the_outer_wrap_warning_fires_only_without_any_template() {
+        let warning = UnroutedWarning::default();
+        warning.observe(true);
+        for _ in 0..200 {
+            warning.observe(false);
+        }
+        assert_eq!(warning.without.load(Ordering::Relaxed), 0);
+        let outer = UnroutedWarning::default();
+        for _ in 0..200 {
+            outer.observe(false);
+        }
+        assert_eq!(outer.without.load(Ordering::Relaxed), 200);
+    }
+}
