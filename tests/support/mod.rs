@@ -7,6 +7,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod pgbouncer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

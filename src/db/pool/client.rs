@@ -19,17 +19,27 @@ use tokio_postgres::types::ToSql;
 use super::sampling;
 use super::shared::Shared;
 use super::timing::{SharedRef, TimedSql, TimedStatement, timed};
+use super::unnamed;
 use crate::db::budget::BudgetPermit;
 
-/// Generates the timed statement methods for a client-like type whose
 /// One timed call of the driver's `$method`: through the sample store's
 /// path when this call's values are due for it (the statement prepared,
-/// the values kept once the call succeeded), else straight.
+/// the values kept once the call succeeded), as the unnamed statement
+/// (`$unnamed`, given the driver, the text and the typed parameters) when
+/// the pool's statement cache is off, else straight.
 macro_rules! timed_call {
-    ($self:ident, $sql:ident, $params:ident, $method:ident) => {{
+    (
+        $self:ident, $sql:ident, $params:ident, $method:ident,
+        |$driver:ident, $text:ident, $typed:ident| $unnamed:expr
+    ) => {{
         let (driver, shared, op) = $self.parts();
         let cached = $sql.cached(&SharedRef(shared));
-        if sampling::due(shared, &cached, $params.len()) {
+        if let Some(typed) = unnamed::typed(shared, $sql, $params) {
+            // The statement cache is off: the unnamed statement, one round
+            // trip (see `unnamed`).
+            let ($driver, $text, $typed) = (driver, &*cached.text, &typed[..]);
+            timed(shared, &cached, op, $unnamed).await
+        } else if sampling::due(shared, &cached, $params.len()) {
             let work = async {
                 let (statement, sample) =
                     sampling::prepared(driver, $sql, &cached, $params).await?;
@@ -50,6 +60,7 @@ macro_rules! timed_call {
     }};
 }
 
+/// Generates the timed statement methods for a client-like type whose
 /// `parts()` gives a tokio-postgres client or transaction, the shared
 /// state and the `operation` label.
 macro_rules! timed_methods {
@@ -60,7 +71,8 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Vec<Row>, tokio_postgres::Error> {
-            timed_call!(self, sql, params, query)
+            timed_call!(self, sql, params, query, |d, text, typed| d
+                .query_typed(text, typed))
         }
 
         /// Runs a statement that returns exactly one row.
@@ -69,7 +81,8 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Row, tokio_postgres::Error> {
-            timed_call!(self, sql, params, query_one)
+            timed_call!(self, sql, params, query_one, |d, text, typed| d
+                .query_typed_one(text, typed))
         }
 
         /// Runs a statement that returns at most one row.
@@ -78,7 +91,8 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<Option<Row>, tokio_postgres::Error> {
-            timed_call!(self, sql, params, query_opt)
+            timed_call!(self, sql, params, query_opt, |d, text, typed| d
+                .query_typed_opt(text, typed))
         }
 
         /// Runs a statement and returns the rows it affected.
@@ -87,7 +101,9 @@ macro_rules! timed_methods {
             sql: &S,
             params: &[&(dyn ToSql + Sync)],
         ) -> Result<u64, tokio_postgres::Error> {
-            timed_call!(self, sql, params, execute)
+            timed_call!(self, sql, params, execute, |d, text, typed| {
+                unnamed::rows_affected(d.query_typed_raw(text, typed.iter().cloned()))
+            })
         }
 
         /// Runs several statements separated by `;` (simple protocol, no
@@ -141,9 +157,14 @@ impl TimedClient {
 
     timed_methods!();
 
-    /// Prepares (and caches on the connection) a statement.
+    /// Prepares (and caches on the connection, unless the pool's statement
+    /// cache is off) a statement.
     pub async fn prepare(&self, sql: &str) -> Result<TimedStatement, tokio_postgres::Error> {
-        let statement = self.object.prepare_cached(sql).await?;
+        let statement = if self.shared.statement_cache {
+            self.object.prepare_cached(sql).await?
+        } else {
+            self.object.prepare(sql).await?
+        };
         Ok(TimedStatement {
             statement,
             cached: self.shared.statement(sql),
@@ -231,9 +252,14 @@ impl TimedTransaction<'_> {
 
     timed_methods!();
 
-    /// Prepares (and caches on the connection) a statement.
+    /// Prepares (and caches on the connection, unless the pool's statement
+    /// cache is off) a statement.
     pub async fn prepare(&self, sql: &str) -> Result<TimedStatement, tokio_postgres::Error> {
-        let statement = self.tx.prepare_cached(sql).await?;
+        let statement = if self.shared.statement_cache {
+            self.tx.prepare_cached(sql).await?
+        } else {
+            self.tx.prepare(sql).await?
+        };
         Ok(TimedStatement {
             statement,
             cached: self.shared.statement(sql),

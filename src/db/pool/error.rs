@@ -10,6 +10,13 @@ use crate::db::budget::BudgetError;
 use crate::db::error_text;
 
 /// Why a pool operation failed.
+///
+/// In a Poem or axum handler it is the error half of the answer: a handler
+/// returning `Result<T, DbError>` can use `?` on the pool and on every
+/// statement, and a failure answers 503 (`database_unavailable`: a pool
+/// timeout, an unreachable server, [`DbError::is_unavailable`]) or 500
+/// (`database_error`) with a JSON body that never holds the SQL or the
+/// server's message (examples in the README's "The timed Postgres pool").
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The connection string is not valid.

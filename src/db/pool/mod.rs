@@ -27,10 +27,15 @@
 //! listed before it (this file only declares and re-exports them):
 //!
 //! - `error`: [`DbError`];
+//! - `respond`: [`DbError`] as a Poem or axum answer (503 or 500, a JSON
+//!   body without the server's message), so `?` works in a handler;
 //! - `shared`: what the pool and its clients share (statement cache,
 //!   labels, connector, budget);
 //! - `timing`: [`TimedSql`], [`TimedStatement`] and the `timed` core every
 //!   statement goes through;
+//! - `unnamed`: with the statement cache off (behind a transaction
+//!   pooler), a SQL text as the unnamed statement in one round trip, its
+//!   parameters typed by their Rust values;
 //! - `sampling`: on the rare call that is due, the bound values into
 //!   [`crate::db::samples`] (a host app's pool only);
 //! - `client`: [`TimedClient`], [`TimedTransaction`], [`NamedClient`],
@@ -45,11 +50,13 @@
 mod client;
 mod error;
 mod open;
+mod respond;
 mod sampling;
 mod settings;
 mod shared;
 mod status;
 mod timing;
+mod unnamed;
 
 pub use client::{NamedClient, NamedTransaction, TimedClient, TimedTransaction};
 pub use error::DbError;

@@ -100,6 +100,7 @@ impl TimedPool {
                 server,
                 views_key,
                 budget: settings.budget,
+                statement_cache: settings.statement_cache,
                 last_connect: AtomicU8::new(0),
                 attempts: AtomicU64::new(0),
             }),

@@ -4,7 +4,9 @@
 //! known, and the bound values are encoded against them into the store.
 //!
 //! Only a host app's pool samples (one without a connection budget): the
-//! agent's own statements are not the workload the advisor plans.
+//! agent's own statements are not the workload the advisor plans; and only
+//! one with its statement cache on (behind a transaction pooler the
+//! preparing round trip could land on another server connection).
 
 use std::sync::atomic::Ordering;
 
@@ -22,6 +24,7 @@ use crate::db::statement::Verb;
 pub(super) fn due(shared: &Shared, cached: &CachedStatement, params: usize) -> bool {
     params > 0
         && shared.budget.is_none()
+        && shared.statement_cache
         && matches!(cached.info.verb, Verb::Select | Verb::Update | Verb::Delete)
         && samples::due(cached.calls.fetch_add(1, Ordering::Relaxed))
 }

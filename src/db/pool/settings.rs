@@ -39,6 +39,19 @@ pub struct PoolSettings {
     /// their own, so the activity view tells them from the app's sessions
     /// even when both log in with one `DATABASE_URL`.
     pub application_name: Option<String>,
+    /// Whether statements may live on the connection: `prepare` caches
+    /// its named statement per connection, and a SQL text goes the
+    /// driver's usual way (a named statement prepared, then bound and
+    /// executed, then closed). `true` by default. Turn it off behind a
+    /// transaction pooler (PgBouncer in transaction mode, RDS Proxy),
+    /// which may run each of those on another server connection: a text
+    /// then goes as the unnamed statement in one round trip, its
+    /// parameters typed by their Rust values, `prepare` is not cached (a
+    /// prepared statement is good within its transaction only), and no
+    /// parameter values are sampled for the advisor. See the module
+    /// `unnamed` in the source and the README's "Behind a transaction
+    /// pooler".
+    pub statement_cache: bool,
 }
 
 impl Default for PoolSettings {
@@ -52,6 +65,7 @@ impl Default for PoolSettings {
             recycle_timeout: DEFAULT_RECYCLE_TIMEOUT,
             budget: None,
             application_name: None,
+            statement_cache: true,
         }
     }
 }

@@ -64,6 +64,8 @@ pub(in crate::db) struct Shared {
     pub(super) views_key: String,
     /// The agent's budget; `None` for a host app's pool.
     pub(super) budget: Option<Arc<ConnectionBudget>>,
+    /// [`super::PoolSettings::statement_cache`].
+    pub(super) statement_cache: bool,
     /// The last connection attempt: 0 none yet, 1 opened, 2 failed.
     pub(super) last_connect: AtomicU8,
     /// Connection requests so far (the health probe skips a ping when
