@@ -1,6 +1,7 @@
 //! The examples as a user runs them: built by cargo, started against a
 //! throwaway cluster, called over real sockets, scraped, and stopped by a
-//! signal. (The Poem shop runs in tests/postgres.rs.)
+//! signal: the tonic shop and the axum shop. (The Poem shop runs in
+//! tests/postgres.rs.)
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use proto::{GetOrder, ListOrders, Order};
 use support::pg::PgCluster;
-use support::{Reaper, client, eventually, example_binary};
+use support::{ADMIN_TOKEN, Reaper, client, eventually, example_binary};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Code, Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -255,4 +256,123 @@ async fn the_tonic_example_records_its_methods_by_name() {
     };
     assert!(status.success(), "{status:?}");
     drop((orders, watch));
+}
+
+/// `examples/axum_shop` against a throwaway cluster, over its socket: its
+/// routes by template, the N+1 and the slow query attributed to their axum
+/// routes in perfscope's own API (merged into the app), a missing user as
+/// the handler's 404, and SIGTERM drains and exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_axum_example_app_runs_with_perfscope_merged_in() {
+    let cluster = PgCluster::start();
+    let mut child = Reaper(
+        std::process::Command::new(example_binary("axum_shop"))
+            .env("DATABASE_URL", cluster.url("postgres", "postgres"))
+            .env("SHOP_LISTEN", "127.0.0.1:0")
+            .env("PERFSCOPE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("SLOW_QUERY_THRESHOLD", "200")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the example starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let base = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .find_map(|l| {
+                l.ok()?
+                    .strip_prefix("shop listening on ")
+                    .map(str::to_owned)
+            })
+            .expect("the example prints its address")
+    })
+    .await
+    .expect("reader");
+    cluster
+        .exec(
+            "postgres",
+            "INSERT INTO users SELECT g, 'user' || g || '@example.com', 'User ' || g FROM generate_series(1, 20) g;
+             INSERT INTO orders SELECT g, 1 + g % 20, g FROM generate_series(1, 400) g;",
+        )
+        .await;
+    let http = client();
+    let user: serde_json::Value = http
+        .get(format!("{base}/users/7"))
+        .send()
+        .await
+        .expect("user")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(user["email"], "user7@example.com");
+    assert_eq!(status_of(&format!("{base}/users/999")).await, 404);
+    assert_eq!(status_of(&format!("{base}/users/3/orders")).await, 200);
+    assert_eq!(status_of(&format!("{base}/reports/slow")).await, 200);
+
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for status in [200, 404] {
+        let line = format!(
+            "http_request_duration_seconds_count{{method=\"GET\",route=\"/users/{{id}}\",status_code=\"{status}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert!(
+        metrics.contains("db_n_plus_one_requests_total{route=\"/users/{id}/orders\"} 1"),
+        "{metrics}"
+    );
+    let slow: serde_json::Value = http
+        .get(format!("{base}/api/performance/slow-queries"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("slow queries")
+        .json()
+        .await
+        .expect("json");
+    let queries = slow["queries"].as_array().expect("queries");
+    assert!(
+        queries
+            .iter()
+            .any(|q| q["route"] == "/reports/slow" && q["statement"] == "select pg_sleep(?)"),
+        "{slow}"
+    );
+
+    // SIGTERM: the server drains, perfscope stops, the process exits 0.
+    let pid = child.0.id() as libc::pid_t;
+    // SAFETY: signalling our own child by its pid.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await
+    .expect("waiter");
+    assert!(status.success(), "{status:?}");
+}
+
+async fn status_of(url: &str) -> u16 {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
 }
