@@ -160,6 +160,15 @@ impl Perfscope {
         planner: Option<crate::pg::planner::Planner>,
         cancel: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        // Watched without an election (the agent): this process is the
+        // database's reader, as an elected leader says it is.
+        self.inner
+            .pg_metrics
+            .reader_leader
+            .get_or_create(&crate::metrics::pg::LeaderLabels {
+                database: Arc::from(name),
+            })
+            .set(1);
         crate::pg::watch(
             name,
             pool,
