@@ -12,7 +12,7 @@
 fn main() {}
 
 #[rustfmt::skip]
-#[allow(dead_code, unused_variables, unused_imports, unused_mut, clippy::all)]
+#[allow(dead_code, unused_variables)]
 mod readme {
     use std::error::Error;
     use std::pin::pin;
