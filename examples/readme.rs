@@ -58,6 +58,7 @@ mod readme {
     async fn poem() -> Result {
         use perfscope::mount::{MetricsAccess, Mount};
         use poem::{EndpointExt, Route, Server, get, listener::TcpListener};
+        use std::time::Duration;
 
         let cancel = tokio_util::sync::CancellationToken::new();
         let perfscope::Integrated { perfscope, pool, tasks } =
