@@ -17,7 +17,6 @@ mod readme {
     use std::error::Error;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::time::Duration;
 
     use futures_util::StreamExt;
     use perfscope::batch::BatchOptions;
