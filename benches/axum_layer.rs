@@ -1,5 +1,6 @@
 //! Per-request cost of perfscope's axum layer beside axum-prometheus's, in
-//! process and on one thread, so the figure is not lost in the socket and
+//! process and on one thread (the response body read to its end, as a
+//! server would), so the figure is not lost in the socket and
 //! load-generator noise `bench/axum-overhead` sees on a shared machine:
 //! the same `GET /users/{id}` route bare, with `perfscope.axum_layer()`,
 //! with a `tower_layer` that names the route from a template built once (no
@@ -64,7 +65,14 @@ fn axum_layers(c: &mut Criterion) {
     let mut group = c.benchmark_group("axum");
     for (name, mut app) in apps {
         group.bench_function(name, |b| {
-            b.iter(|| runtime.block_on(async { black_box(app.call(request()).await) }))
+            b.iter(|| {
+                runtime.block_on(async {
+                    let response = app.call(request()).await.expect("infallible");
+                    // Read the body as a server would: a layer's body
+                    // wrapper costs there.
+                    black_box(axum::body::to_bytes(response.into_body(), 64).await)
+                })
+            })
         });
     }
     group.finish();
