@@ -223,12 +223,14 @@ fn continue_otel_trace(probe: &mut http::Request<()>) {
 /// A request's transaction, framework-neutral: the tower layer starts one
 /// for each sampled request and runs the handler on its hub, so the timed
 /// pool's and the measurements' spans become its children.
+#[cfg(feature = "tower")]
 pub(crate) struct ServerTransaction {
     hub: Arc<Hub>,
     transaction: sentry::Transaction,
     method: String,
 }
 
+#[cfg(feature = "tower")]
 impl ServerTransaction {
     /// Starts the transaction `METHOD route` (the route as known before
     /// the call; `unmatched` otherwise), continuing the caller's
@@ -298,6 +300,7 @@ impl ServerTransaction {
 }
 
 /// The span status of an HTTP answer (as sentry-tower maps it).
+#[cfg(feature = "tower")]
 fn span_status(status: u16) -> sentry::protocol::SpanStatus {
     use sentry::protocol::SpanStatus;
     match status {
