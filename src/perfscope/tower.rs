@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::Perfscope;
-use crate::http::tower::{Exporters, PerfscopeLayer, RouteFn, Routes};
+use crate::http::tower::{
+    Exporters, Grpc, Http, Kind, PerfscopeLayer, RequestHead, RouteFn, Routes,
+};
 
 impl Perfscope {
     /// The request measurement for an axum app, by route template
@@ -12,13 +14,13 @@ impl Perfscope {
     /// after the routes. With OTLP on it also opens each request's server
     /// span. See [`crate::http::tower`].
     #[cfg(feature = "axum")]
-    pub fn axum_layer(&self) -> PerfscopeLayer {
+    pub fn axum_layer(&self) -> PerfscopeLayer<Http> {
         self.layer(Routes::MatchedPath)
     }
 
     /// The request measurement for a gRPC server (tonic's
     /// `Server::builder().layer(..)`), by method, `/package.Service/Method`.
-    pub fn grpc_layer(&self) -> PerfscopeLayer {
+    pub fn grpc_layer(&self) -> PerfscopeLayer<Grpc> {
         self.layer(Routes::Grpc)
     }
 
@@ -27,13 +29,13 @@ impl Perfscope {
     /// return templates, never raw paths.
     pub fn tower_layer(
         &self,
-        route: impl Fn(&http::request::Parts) -> Option<Arc<str>> + Send + Sync + 'static,
-    ) -> PerfscopeLayer {
+        route: impl Fn(&RequestHead<'_>) -> Option<Arc<str>> + Send + Sync + 'static,
+    ) -> PerfscopeLayer<Http> {
         let route: Arc<RouteFn> = Arc::new(route);
         self.layer(Routes::Custom(route))
     }
 
-    fn layer(&self, routes: Routes) -> PerfscopeLayer {
+    fn layer<K: Kind>(&self, routes: Routes) -> PerfscopeLayer<K> {
         let exporters = Exporters {
             #[cfg(feature = "otlp")]
             otlp: self.inner.otlp.clone(),

@@ -58,23 +58,106 @@ mod body;
 mod grpc;
 mod route;
 
+use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 pub use body::MeasuredBody;
-pub use route::{RouteFn, Routes};
+pub use route::{RequestHead, RouteFn, Routes};
 
 use super::core::{RequestCore, Started};
 use crate::db::context::{self, RequestDb, Scoped};
 use crate::metrics::http::RouteLabel;
 use route::UnroutedWarning;
 
-/// The layer; see the module docs. Cheap to clone.
-#[derive(Clone, Debug)]
-pub struct PerfscopeLayer {
+/// The layer; see the module docs. Cheap to clone. `K` says when a
+/// request ends: [`Http`] when its response head is ready (the body is
+/// passed through untouched), [`Grpc`] when its body ends.
+pub struct PerfscopeLayer<K: Kind = Http> {
     shared: Arc<Shared>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Kind> Clone for PerfscopeLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K: Kind> fmt::Debug for PerfscopeLayer<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerfscopeLayer")
+            .field("routes", &self.shared.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When a request ends, and what its response body becomes.
+pub trait Kind: sealed::Sealed + Send + Sync + 'static {
+    /// The response body the layer hands on.
+    type Body<B>;
+    /// Finishes `pending` when the response head says the request is
+    /// over, or ties it to the body.
+    #[doc(hidden)]
+    fn respond<B>(response: http::Response<B>, pending: Pending) -> http::Response<Self::Body<B>>;
+    /// The response as handed on, with nothing to finish.
+    #[doc(hidden)]
+    fn pass<B>(response: http::Response<B>) -> http::Response<Self::Body<B>>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Http {}
+    impl Sealed for super::Grpc {}
+}
+
+/// HTTP: a request ends when its response head is ready, as in the Poem
+/// middleware; the body is the inner service's, unwrapped (axum does not
+/// box it a second time).
+#[derive(Debug)]
+pub enum Http {}
+
+/// gRPC: a call ends when its response body ends, with the `grpc-status`
+/// of its trailers (or of a trailers-only head).
+#[derive(Debug)]
+pub enum Grpc {}
+
+impl Kind for Http {
+    type Body<B> = B;
+
+    fn respond<B>(response: http::Response<B>, pending: Pending) -> http::Response<B> {
+        pending.finish(response.status().as_u16(), None);
+        response
+    }
+
+    fn pass<B>(response: http::Response<B>) -> http::Response<B> {
+        response
+    }
+}
+
+impl Kind for Grpc {
+    type Body<B> = MeasuredBody<B>;
+
+    fn respond<B>(
+        response: http::Response<B>,
+        pending: Pending,
+    ) -> http::Response<MeasuredBody<B>> {
+        if let Some(code) = grpc::status_in(response.headers()) {
+            pending.finish(response.status().as_u16(), Some(code));
+            return response.map(MeasuredBody::plain);
+        }
+        response.map(|body| MeasuredBody::until_trailers(body, pending))
+    }
+
+    fn pass<B>(response: http::Response<B>) -> http::Response<MeasuredBody<B>> {
+        response.map(MeasuredBody::plain)
+    }
 }
 
 /// What every request of one layer shares.
@@ -97,11 +180,13 @@ pub(crate) struct Exporters {
     pub(crate) sentry: Option<super::sentry::Sampler>,
 }
 
-impl PerfscopeLayer {
+impl<K: Kind> PerfscopeLayer<K> {
     /// A layer recording through `core`, naming routes by `routes`, with
     /// no spans or transactions. [`crate::Perfscope::axum_layer`],
     /// `grpc_layer` and `tower_layer` build it with the instance's core,
-    /// tracer and Sentry sample rate.
+    /// tracer and Sentry sample rate. A gRPC layer is
+    /// `PerfscopeLayer::<Grpc>::new(core, Routes::Grpc)`: the kind says
+    /// when a call ends, the routes what it is called.
     pub fn new(core: RequestCore, routes: Routes) -> Self {
         Self::with_exporters(core, routes, Exporters::default())
     }
@@ -116,36 +201,56 @@ impl PerfscopeLayer {
                 unrouted: UnroutedWarning::default(),
                 exporters,
             }),
+            kind: PhantomData,
         }
     }
 }
 
-impl<S> tower::Layer<S> for PerfscopeLayer {
-    type Service = PerfscopeService<S>;
+impl<S, K: Kind> tower::Layer<S> for PerfscopeLayer<K> {
+    type Service = PerfscopeService<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
         PerfscopeService {
             inner,
             shared: self.shared.clone(),
+            kind: PhantomData,
         }
     }
 }
 
 /// The service [`PerfscopeLayer`] wraps around another.
-#[derive(Clone, Debug)]
-pub struct PerfscopeService<S> {
+pub struct PerfscopeService<S, K: Kind = Http> {
     inner: S,
     shared: Arc<Shared>,
+    kind: PhantomData<fn() -> K>,
 }
 
-impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for PerfscopeService<S>
+impl<S: Clone, K: Kind> Clone for PerfscopeService<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<S: fmt::Debug, K: Kind> fmt::Debug for PerfscopeService<S, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerfscopeService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for PerfscopeService<S, K>
 where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    ResBody: http_body::Body,
+    K: Kind,
 {
-    type Response = http::Response<MeasuredBody<ResBody>>;
+    type Response = http::Response<K::Body<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -153,21 +258,21 @@ where
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
         let shared = &self.shared;
-        let (parts, body) = request.into_parts();
-        let template = shared.routes.template(&parts);
+        let head = RequestHead::of(&request);
+        let template = shared.routes.template(&head);
         if !shared.routes.is_grpc() {
             shared.unrouted.observe(template.is_some());
         }
-        let started = shared.core.begin(&parts.method);
+        let started = shared.core.begin(head.method);
         #[cfg(feature = "otlp")]
         let span = shared.exporters.otlp.tracer().map(|tracer| {
-            let https = parts.uri.scheme_str() == Some("https");
+            let https = head.uri.scheme_str() == Some("https");
             super::otel::ServerSpan::start(
                 tracer,
-                &parts.method,
-                &parts.headers,
+                head.method,
+                head.headers,
                 https,
-                parts.version,
+                request.version(),
             )
         });
         #[cfg(feature = "sentry")]
@@ -175,16 +280,16 @@ where
             .exporters
             .sentry
             .as_ref()
-            .filter(|sampler| crate::telemetry::sentry::enabled() && sampler.sample(&parts.headers))
+            .filter(|sampler| crate::telemetry::sentry::enabled() && sampler.sample(head.headers))
             .map(|_| {
                 #[cfg(feature = "otlp")]
                 let otel = span.as_ref().and_then(|span| span.hex_ids());
                 #[cfg(not(feature = "otlp"))]
                 let otel = None;
                 super::sentry::ServerTransaction::start(
-                    &parts.method,
+                    head.method,
                     template.as_deref(),
-                    &parts.headers,
+                    head.headers,
                     otel,
                 )
             });
@@ -192,7 +297,6 @@ where
         let hub = transaction.as_ref().map(|t| t.hub().clone());
         #[cfg(not(feature = "sentry"))]
         let hub = None;
-        let request = http::Request::from_parts(parts, body);
         #[cfg(feature = "otlp")]
         let call = match &span {
             Some(span) => {
@@ -224,6 +328,7 @@ where
                 #[cfg(feature = "sentry")]
                 transaction,
             }),
+            kind: PhantomData,
         }
     }
 }
@@ -285,7 +390,8 @@ impl<F: Future> Future for OnHub<F> {
 }
 
 /// A request between its start and its end: what finishing it needs.
-pub(crate) struct Pending {
+#[doc(hidden)]
+pub struct Pending {
     shared: Arc<Shared>,
     started: Started,
     template: Option<Arc<str>>,
@@ -340,19 +446,20 @@ impl Pending {
 
 pin_project_lite::pin_project! {
     /// The future of a [`PerfscopeService`] call.
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, K> {
         #[pin]
         call: Scoped<OnHub<Call<F>>>,
         pending: Option<Pending>,
+        kind: PhantomData<fn() -> K>,
     }
 }
 
-impl<F, ResBody, E> Future for ResponseFuture<F>
+impl<F, K, ResBody, E> Future for ResponseFuture<F, K>
 where
     F: Future<Output = Result<http::Response<ResBody>, E>>,
-    ResBody: http_body::Body,
+    K: Kind,
 {
-    type Output = Result<http::Response<MeasuredBody<ResBody>>, E>;
+    type Output = Result<http::Response<K::Body<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -360,7 +467,7 @@ where
         let Some(mut pending) = this.pending.take() else {
             // Polled after it completed: the service contract is broken
             // upstream; answer as the inner future would.
-            return Poll::Ready(result.map(|r| r.map(MeasuredBody::plain)));
+            return Poll::Ready(result.map(K::pass));
         };
         pending.db = db;
         let response = match result {
@@ -370,25 +477,12 @@ where
                 return Poll::Ready(Err(error));
             }
         };
-        let status = response.status().as_u16();
         // A Poem endpoint bridged into the router (perfscope's own API and
         // pages, `crate::mount::axum`) names its route more precisely than
         // the router's wildcard did.
         if let Some(pattern) = response.extensions().get::<poem::PathPattern>() {
             pending.template = Some(pattern.0.clone());
         }
-        if !pending.shared.routes.is_grpc() {
-            pending.finish(status, None);
-            return Poll::Ready(Ok(response.map(MeasuredBody::plain)));
-        }
-        // gRPC: a trailers-only answer carries its status in the headers;
-        // otherwise the call ends with its body.
-        if let Some(code) = grpc::status_in(response.headers()) {
-            pending.finish(status, Some(code));
-            return Poll::Ready(Ok(response.map(MeasuredBody::plain)));
-        }
-        Poll::Ready(Ok(
-            response.map(|body| MeasuredBody::until_trailers(body, pending))
-        ))
+        Poll::Ready(Ok(K::respond(response, pending)))
     }
 }

@@ -6,12 +6,36 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use http::request::Parts;
+/// A request's head as a route function sees it: read in place, never
+/// copied out of the request.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a http::Method,
+    /// The URI (its path is the raw path: never a label).
+    pub uri: &'a http::Uri,
+    /// The headers.
+    pub headers: &'a http::HeaderMap,
+    /// The extensions the router set (e.g. its matched route).
+    pub extensions: &'a http::Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head of `request`.
+    pub fn of<B>(request: &'a http::Request<B>) -> Self {
+        Self {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+}
 
 /// A caller's route function: the template of a request, `None` when it
 /// matched no route. It must return templates (`/users/{id}`), never the
 /// raw path, or the histogram's series grow with the ids.
-pub type RouteFn = dyn Fn(&Parts) -> Option<Arc<str>> + Send + Sync;
+pub type RouteFn = dyn Fn(&RequestHead<'_>) -> Option<Arc<str>> + Send + Sync;
 
 /// How the layer names a request's route.
 #[derive(Clone)]
@@ -40,16 +64,16 @@ impl fmt::Debug for Routes {
 }
 
 impl Routes {
-    /// The template of the request `parts` describe, if it has one.
-    pub(super) fn template(&self, parts: &Parts) -> Option<Arc<str>> {
+    /// The template of the request `head` describes, if it has one.
+    pub(super) fn template(&self, head: &RequestHead<'_>) -> Option<Arc<str>> {
         match self {
             #[cfg(feature = "axum")]
-            Self::MatchedPath => parts
+            Self::MatchedPath => head
                 .extensions
                 .get::<axum::extract::MatchedPath>()
                 .map(|path| Arc::from(path.as_str())),
-            Self::Grpc => grpc_method(parts.uri.path()).map(Arc::from),
-            Self::Custom(route) => route(parts),
+            Self::Grpc => grpc_method(head.uri.path()).map(Arc::from),
+            Self::Custom(route) => route(head),
         }
     }
 
