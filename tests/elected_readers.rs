@@ -49,6 +49,9 @@ impl Replica {
         config.database.url = Some(DatabaseUrl::new(cluster.url("app", "postgres")));
         config.readers.interval = INTERVAL;
         config.readers.timeout = Duration::from_secs(2);
+        // Every statement is "slow": the slow log must still hold only the
+        // app's, never the readers' (they are the agent's own).
+        config.database.slow_query_threshold = Duration::ZERO;
         let cancel = CancellationToken::new();
         let integrated = Integration::new(config)
             .start(&cancel)
@@ -186,6 +189,25 @@ async fn one_replica_reads_and_another_takes_over_when_it_stops() {
         .and_then(|db| db.statements.latest())
         .expect("a pass");
     assert!(snapshot.own_statements > 0, "the readers' cost is counted");
+    // The app's slow log: its own statement, none of the readers'.
+    let slow: Vec<String> = first
+        .perfscope()
+        .db()
+        .slow_log
+        .summary()
+        .iter()
+        .map(|s| s.statement.normalized.to_string())
+        .collect();
+    assert!(
+        slow.iter()
+            .any(|s| s == "select name from items where id = $1"),
+        "{slow:?}"
+    );
+    assert!(
+        slow.iter()
+            .all(|s| !s.contains("pg_stat") && !s.contains("pg_try_advisory_lock")),
+        "the readers' statements are not the app's: {slow:?}"
+    );
     let lock_try: Vec<i64> = admin
         .query(
             "SELECT queryid FROM pg_stat_statements WHERE query LIKE '%pg_try_advisory_lock%'",

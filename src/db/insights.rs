@@ -106,7 +106,11 @@ impl DbInsights {
     /// Records one finished statement: its duration (and error kind) in
     /// the metrics, the slow log when over the threshold, and the current
     /// request's context. `series` is the statement's cached duration
-    /// series when `operation` is its default.
+    /// series when `operation` is its default. A statement of the agent's
+    /// own (`own`: a pool under the connection budget, e.g. the readers a
+    /// host app's `Integration` runs) is timed and its errors counted, but
+    /// it is not the app's: it never enters the slow log (nor the
+    /// slow-query alerts and the slow-query list) or a request's context.
     pub fn record(
         &self,
         statement: &Arc<StatementInfo>,
@@ -114,6 +118,7 @@ impl DbInsights {
         series: Option<&AtomicHistogram>,
         elapsed: Duration,
         error: Option<ErrorKind>,
+        own: bool,
     ) {
         let labels = || QueryLabels {
             operation: operation
@@ -129,8 +134,10 @@ impl DbInsights {
                 .get(&labels())
                 .observe_traced(elapsed.as_secs_f64(), current_trace_id),
         }
-        if error.is_none() && elapsed < self.slow_threshold {
-            context::record(statement, elapsed, None);
+        if error.is_none() && (own || elapsed < self.slow_threshold) {
+            if !own {
+                context::record(statement, elapsed, None);
+            }
             return;
         }
         let labels = labels();
@@ -143,6 +150,9 @@ impl DbInsights {
                     kind,
                 })
                 .inc();
+        }
+        if own {
+            return;
         }
         let slow = (elapsed >= self.slow_threshold).then(|| {
             self.metrics.slow_queries.get(&labels).inc();

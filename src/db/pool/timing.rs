@@ -108,8 +108,14 @@ pub(in crate::db) async fn timed<T>(
         query_span::details(&cached.info, error)
     });
     let kind = error.map(error_kind);
-    shared
-        .insights
-        .record(&cached.info, operation, Some(&cached.series), elapsed, kind);
+    let own = shared.budget.is_some();
+    shared.insights.record(
+        &cached.info,
+        operation,
+        Some(&cached.series),
+        elapsed,
+        kind,
+        own,
+    );
     result
 }
