@@ -106,11 +106,11 @@ impl DbInsights {
     /// Records one finished statement: its duration (and error kind) in
     /// the metrics, the slow log when over the threshold, and the current
     /// request's context. `series` is the statement's cached duration
-    /// series when `operation` is its default. A statement of the agent's
-    /// own (`own`: a pool under the connection budget, e.g. the readers a
-    /// host app's `Integration` runs) is timed and its errors counted, but
-    /// it is not the app's: it never enters the slow log (nor the
-    /// slow-query alerts and the slow-query list) or a request's context.
+    /// series when `operation` is its default. A statement of perfscope's
+    /// own inside a host app (`own`: the readers an `Integration` runs) is
+    /// timed and its errors counted, but it is not the app's: it never
+    /// enters the slow log (nor the slow-query alerts and the slow-query
+    /// list) or a request's context.
     pub fn record(
         &self,
         statement: &Arc<StatementInfo>,

@@ -207,6 +207,9 @@ impl Perfscope {
         )
         .await?;
         let lock = connect(self, url, budgeted(ELECTION_POOL, 1)).await?;
+        // The readers' statements are perfscope's, not the app's.
+        readers.mark_beside_app();
+        lock.mark_beside_app();
         let planner = crate::pg::watch::planner_at("default", url, config, &self.inner.budget);
         Ok(crate::pg::election::watch_elected(
             "default",

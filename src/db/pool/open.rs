@@ -103,6 +103,7 @@ impl TimedPool {
                 statement_cache: settings.statement_cache,
                 last_connect: AtomicU8::new(0),
                 attempts: AtomicU64::new(0),
+                beside_app: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         {

@@ -71,6 +71,11 @@ pub(in crate::db) struct Shared {
     /// Connection requests so far (the health probe skips a ping when
     /// some were made since the last).
     pub(super) attempts: AtomicU64,
+    /// perfscope's own statements inside a host app (the readers an
+    /// `Integration` runs): timed, but never the app's slow log or a
+    /// request's work. The agent's own pools stay in its slow log (the
+    /// agent is the app there).
+    pub(super) beside_app: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {

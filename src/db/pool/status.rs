@@ -36,6 +36,13 @@ impl TimedPool {
         &self.shared.views_key
     }
 
+    /// Marks the pool as perfscope's own inside a host app (see
+    /// `crate::Integration`): its statements are timed but never enter
+    /// the app's slow log, slow-query alerts or a request's route.
+    pub(crate) fn mark_beside_app(&self) {
+        self.shared.beside_app.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the pool is the agent's (budgeted and transient).
     pub fn is_budgeted(&self) -> bool {
         self.shared.budget.is_some()

@@ -108,7 +108,7 @@ pub(in crate::db) async fn timed<T>(
         query_span::details(&cached.info, error)
     });
     let kind = error.map(error_kind);
-    let own = shared.budget.is_some();
+    let own = shared.beside_app.load(std::sync::atomic::Ordering::Relaxed);
     shared.insights.record(
         &cached.info,
         operation,
