@@ -249,10 +249,15 @@ impl ServerTransaction {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| otel.map(|(trace, span)| format!("{trace}-{span}")));
+        let baggage = headers.get("baggage").and_then(|v| v.to_str().ok());
         let context = sentry::TransactionContext::continue_from_headers(
             &name,
             "http.server",
-            sentry_trace.as_deref().map(|value| ("sentry-trace", value)),
+            sentry_trace
+                .as_deref()
+                .map(|value| ("sentry-trace", value))
+                .into_iter()
+                .chain(baggage.map(|value| ("baggage", value))),
         );
         let hub = Arc::new(Hub::new_from_top(Hub::main()));
         let transaction = hub.start_transaction(context);

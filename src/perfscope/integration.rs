@@ -135,6 +135,9 @@ impl Integration {
         }
         let perfscope = Perfscope::new(self.config);
         let pool = connect(&perfscope, &url, self.pool).await?;
+        // perfscope's tasks stop with the caller's token, but a failed
+        // start stops only them, never the host's other work.
+        let cancel = &cancel.child_token();
         let background = perfscope.start(cancel);
         let health = perfscope.clone();
         let status = pool.spawn_status(cancel.clone(), move |up| {

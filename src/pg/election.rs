@@ -8,8 +8,9 @@
 //! us: when the leader's connection dies (the process crashed, the network
 //! broke, an admin terminated it), the server releases the lock with the
 //! backend, and the next replica's try wins. The leader checks its
-//! connection every interval and stops its readers when it is gone, so two
-//! replicas read at once for at most one interval.
+//! connection every interval and stops its readers when it is gone (after
+//! the pass under way ends), so two replicas may read at once for up to an
+//! interval, the read timeout and one pass.
 //!
 //! The lock is `pg_try_advisory_lock(NAMESPACE, <the database's oid>)`:
 //! advisory locks are scoped to the current database by the server

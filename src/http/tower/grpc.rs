@@ -14,6 +14,14 @@ pub(super) const CANCELLED: u16 = 1;
 /// UNKNOWN: the call ended without a status.
 pub(super) const UNKNOWN: u16 = 2;
 
+/// Whether `code` says no service answered the call: UNIMPLEMENTED (no
+/// such method), or refused before one could (UNAUTHENTICATED,
+/// PERMISSION_DENIED, RESOURCE_EXHAUSTED from an interceptor or a limit),
+/// so its path is a client's invention, not a method.
+pub(super) fn not_a_served_method(code: u16) -> bool {
+    matches!(code, UNIMPLEMENTED | 7 | 8 | 16)
+}
+
 /// The `grpc-status` in `headers`, if present and a number.
 pub(super) fn status_in(headers: &HeaderMap) -> Option<u16> {
     headers
@@ -52,6 +60,8 @@ mod tests {
         assert_eq!(http_status(14), 503);
         assert_eq!(http_status(13), 500);
         assert_eq!(http_status(99), 500);
+        assert!(not_a_served_method(UNIMPLEMENTED) && not_a_served_method(16));
+        assert!(!not_a_served_method(0) && !not_a_served_method(5) && !not_a_served_method(13));
         let mut headers = HeaderMap::new();
         assert_eq!(status_in(&headers), None);
         headers.insert("grpc-status", http::HeaderValue::from_static("5"));

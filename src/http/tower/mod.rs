@@ -22,8 +22,13 @@
 //!   Wrapped around the router from outside the layer sees no route,
 //!   records every request as `unmatched`, and says so once in the log.
 //! - **tonic**: the gRPC method, `/package.Service/Method`
-//!   (`Server::builder().layer(perfscope.grpc_layer())`); a call answered
-//!   UNIMPLEMENTED is `unmatched`. Its status is the `grpc-status` of the
+//!   (`Server::builder().layer(perfscope.grpc_layer())`); a call no
+//!   service answered (UNIMPLEMENTED, or refused before one could:
+//!   UNAUTHENTICATED, PERMISSION_DENIED, RESOURCE_EXHAUSTED) is
+//!   `unmatched`, and so is any method past the 256 first seen (a path is
+//!   the client's until a service answers it); a non-gRPC answer (no
+//!   `grpc-status`, HTTP status not 200) is `unmatched` with its HTTP
+//!   status. Its status is the `grpc-status` of the
 //!   headers or the trailers, carried in `status_code` as the HTTP status
 //!   it maps to (see `grpc.rs`), and a call ends when its response body
 //!   ends, so a streaming call lasts its stream (a body dropped early is
@@ -148,8 +153,17 @@ impl Kind for Grpc {
         response: http::Response<B>,
         pending: Pending,
     ) -> http::Response<MeasuredBody<B>> {
+        let status = response.status().as_u16();
         if let Some(code) = grpc::status_in(response.headers()) {
-            pending.finish(response.status().as_u16(), Some(code));
+            pending.finish(status, Some(code));
+            return response.map(MeasuredBody::plain);
+        }
+        // Not a gRPC answer (a 404 or 415 from something in front of the
+        // services): an HTTP status, recorded now, as `unmatched`.
+        if status != 200 {
+            let mut pending = pending;
+            pending.template = None;
+            pending.finish(status, None);
             return response.map(MeasuredBody::plain);
         }
         response.map(|body| MeasuredBody::until_trailers(body, pending))
@@ -166,6 +180,8 @@ struct Shared {
     core: RequestCore,
     routes: Routes,
     unrouted: UnroutedWarning,
+    /// The gRPC methods seen answered, interned and capped.
+    methods: route::KnownMethods,
     #[cfg_attr(not(any(feature = "otlp", feature = "sentry")), allow(dead_code))]
     exporters: Exporters,
 }
@@ -199,6 +215,7 @@ impl<K: Kind> PerfscopeLayer<K> {
                 core,
                 routes,
                 unrouted: UnroutedWarning::default(),
+                methods: route::KnownMethods::default(),
                 exporters,
             }),
             kind: PhantomData,
@@ -260,7 +277,7 @@ where
         let shared = &self.shared;
         let head = RequestHead::of(&request);
         let template = shared.routes.template(&head);
-        if !shared.routes.is_grpc() {
+        if shared.routes.reads_matched_path() {
             shared.unrouted.observe(template.is_some());
         }
         let started = shared.core.begin(head.method);
@@ -295,6 +312,8 @@ where
             });
         #[cfg(feature = "sentry")]
         let hub = transaction.as_ref().map(|t| t.hub().clone());
+        #[cfg(feature = "sentry")]
+        let request_method = head.method.clone();
         #[cfg(not(feature = "sentry"))]
         let hub = None;
         #[cfg(feature = "otlp")]
@@ -327,6 +346,8 @@ where
                 span,
                 #[cfg(feature = "sentry")]
                 transaction,
+                #[cfg(feature = "sentry")]
+                method: request_method,
             }),
             kind: PhantomData,
         }
@@ -400,6 +421,9 @@ pub struct Pending {
     span: Option<super::otel::ServerSpan>,
     #[cfg(feature = "sentry")]
     transaction: Option<super::sentry::ServerTransaction>,
+    /// For an unsampled request's 5xx event.
+    #[cfg(feature = "sentry")]
+    method: http::Method,
 }
 
 impl std::fmt::Debug for Pending {
@@ -415,7 +439,16 @@ impl Pending {
     /// code of a gRPC call.
     fn finish(self, status: u16, grpc: Option<u16>) {
         let route = match self.template {
-            Some(_) if grpc == Some(grpc::UNIMPLEMENTED) => RouteLabel::Unmatched,
+            // The method is a client's path until a service answered it:
+            // no such method, or refused before a service saw it (an
+            // interceptor, a limit), is `unmatched`; and past a cap of
+            // distinct methods everything is.
+            Some(_) if grpc.is_some_and(grpc::not_a_served_method) => RouteLabel::Unmatched,
+            Some(template) if grpc.is_some() => self
+                .shared
+                .methods
+                .admit(template)
+                .map_or(RouteLabel::Unmatched, RouteLabel::Template),
             Some(template) => RouteLabel::Template(template),
             None => RouteLabel::Unmatched,
         };
@@ -431,8 +464,21 @@ impl Pending {
             span.finish(&route, status, grpc);
         }
         #[cfg(feature = "sentry")]
-        if let Some(transaction) = self.transaction {
-            transaction.finish(route.as_str(), label_status);
+        match self.transaction {
+            Some(transaction) => transaction.finish(route.as_str(), label_status),
+            // Unsampled: a 5xx is still an event, as in the Poem bridge.
+            None if (500..600).contains(&label_status) && crate::telemetry::sentry::enabled() => {
+                if let Ok(code) = poem::http::StatusCode::from_u16(label_status) {
+                    let hub = sentry::Hub::new_from_top(sentry::Hub::main());
+                    super::sentry::report_server_error(
+                        &hub,
+                        self.method.as_str(),
+                        route.as_str(),
+                        code,
+                    );
+                }
+            }
+            None => {}
         }
         self.shared.core.finish(
             self.started,

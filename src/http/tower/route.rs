@@ -77,11 +77,13 @@ impl Routes {
         }
     }
 
-    /// Whether the layer finishes a request when its body ends (gRPC: the
-    /// status comes in the trailers, a streaming call lasts its stream)
-    /// rather than when the response head is ready.
-    pub(super) fn is_grpc(&self) -> bool {
-        matches!(self, Self::Grpc)
+    /// Whether the template comes from axum's router, so a layer that
+    /// sees none wraps the router from outside (the warning below).
+    pub(super) fn reads_matched_path(&self) -> bool {
+        #[cfg(feature = "axum")]
+        return matches!(self, Self::MatchedPath);
+        #[cfg(not(feature = "axum"))]
+        false
     }
 }
 
@@ -104,6 +106,36 @@ pub(super) fn grpc_method(path: &str) -> Option<&str> {
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     (service.split('.').all(identifier) && identifier(method)).then_some(path)
+}
+
+/// Distinct gRPC methods kept as route labels; later ones are `unmatched`
+/// (a server has tens, not thousands: past this, paths are invented).
+pub(super) const MAX_GRPC_METHODS: usize = 256;
+
+/// The gRPC methods answered so far, interned (one `Arc` per method) and
+/// capped at [`MAX_GRPC_METHODS`].
+#[derive(Debug, Default)]
+pub(super) struct KnownMethods {
+    methods: parking_lot::RwLock<std::collections::HashSet<Arc<str>>>,
+}
+
+impl KnownMethods {
+    /// The interned name of `method`, or `None` when the cap is reached
+    /// and it is new.
+    pub(super) fn admit(&self, method: Arc<str>) -> Option<Arc<str>> {
+        if let Some(known) = self.methods.read().get(&method) {
+            return Some(known.clone());
+        }
+        let mut methods = self.methods.write();
+        if let Some(known) = methods.get(&method) {
+            return Some(known.clone());
+        }
+        if methods.len() >= MAX_GRPC_METHODS {
+            return None;
+        }
+        methods.insert(method.clone());
+        Some(method)
+    }
 }
 
 /// Says once in the log when a layer that reads `MatchedPath` sees none
@@ -171,6 +203,30 @@ mod tests {
         }
         let long = format!("/{}/M", "a".repeat(300));
         assert_eq!(grpc_method(&long), None);
+    }
+
+    #[test]
+    fn known_methods_are_interned_and_capped() {
+        let known = KnownMethods::default();
+        let first = known
+            .admit(Arc::from("/shop.Orders/Get"))
+            .expect("admitted");
+        let again = known
+            .admit(Arc::from("/shop.Orders/Get"))
+            .expect("admitted");
+        assert!(Arc::ptr_eq(&first, &again), "one Arc per method");
+        for i in 1..MAX_GRPC_METHODS {
+            assert!(
+                known
+                    .admit(Arc::from(format!("/shop.Orders/M{i}")))
+                    .is_some()
+            );
+        }
+        assert_eq!(known.admit(Arc::from("/shop.Orders/Extra")), None);
+        assert!(
+            known.admit(Arc::from("/shop.Orders/Get")).is_some(),
+            "known stay"
+        );
     }
 
     #[test]
