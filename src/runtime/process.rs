@@ -158,25 +158,22 @@ pub fn parse_memory_max(text: &str) -> Option<u64> {
 /// compiles it in: a host app that does not install it
 /// (`#[global_allocator]`) has a jemalloc that sees almost nothing, and
 /// its figures beside the resident size would mislead — so they are not
-/// shown. Checked once: a 4 MiB allocation either moves jemalloc's
-/// `allocated` or it does not.
+/// shown. Checked once, on this thread's own counter (other threads'
+/// frees cannot disturb it): a 4 MiB allocation either moves jemalloc's
+/// `thread.allocated` or it does not.
 #[cfg(feature = "jemalloc")]
 pub fn jemalloc_is_global() -> bool {
-    use tikv_jemalloc_ctl::{epoch, stats};
     static GLOBAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *GLOBAL.get_or_init(|| {
-        const PROBE: usize = 4 << 20;
-        let allocated = || {
-            epoch::advance().ok()?;
-            stats::allocated::read().ok()
-        };
-        let Some(before) = allocated() else {
+        const PROBE: u64 = 4 << 20;
+        let Ok(allocated) = tikv_jemalloc_ctl::thread::allocatedp::read() else {
             return false;
         };
-        let probe = std::hint::black_box(Vec::<u8>::with_capacity(PROBE));
-        let after = allocated();
+        let before = allocated.get();
+        let probe = std::hint::black_box(Vec::<u8>::with_capacity(PROBE as usize));
+        let after = allocated.get();
         drop(probe);
-        after.is_some_and(|after| after >= before + PROBE / 2)
+        after >= before + PROBE / 2
     })
 }
 
