@@ -8,12 +8,11 @@ mod support;
 #[path = "../examples/tonic_shop/proto.rs"]
 mod proto;
 
-use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use proto::{GetOrder, ListOrders, Order};
 use support::pg::PgCluster;
-use support::{ADMIN_TOKEN, Reaper, client, eventually, example_binary};
+use support::{ADMIN_TOKEN, Reaper, client, eventually, example_binary, printed, status_of};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::{Code, Request, Status};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -76,41 +75,10 @@ impl OrdersClient {
     }
 }
 
-/// Reads the child's stdout until it printed the line starting with each
-/// of `prefixes`: the rest of each line, in the order of `prefixes`.
-async fn printed(
-    stdout: std::process::ChildStdout,
-    prefixes: &'static [&'static str],
-) -> Vec<String> {
-    tokio::task::spawn_blocking(move || {
-        let mut found = vec![None; prefixes.len()];
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        while found.iter().any(Option::is_none) {
-            let line = lines
-                .next()
-                .expect("the example prints its addresses")
-                .expect("a line");
-            for (slot, prefix) in found.iter_mut().zip(prefixes) {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    *slot = Some(rest.to_owned());
-                }
-            }
-        }
-        found.into_iter().flatten().collect()
-    })
-    .await
-    .expect("reader")
-}
-
-/// The count of `http_request_duration_seconds` for one method and status.
+/// The count of `http_request_duration_seconds` for one gRPC method and
+/// status.
 fn calls(metrics: &str, route: &str, status: u16) -> u64 {
-    let prefix = format!(
-        "http_request_duration_seconds_count{{method=\"POST\",route=\"{route}\",status_code=\"{status}\"}} "
-    );
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
+    support::request_count(metrics, "POST", route, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,18 +245,7 @@ async fn the_axum_example_app_runs_with_perfscope_merged_in() {
             .expect("the example starts"),
     );
     let stdout = child.0.stdout.take().expect("stdout");
-    let base = tokio::task::spawn_blocking(move || {
-        std::io::BufReader::new(stdout)
-            .lines()
-            .find_map(|l| {
-                l.ok()?
-                    .strip_prefix("shop listening on ")
-                    .map(str::to_owned)
-            })
-            .expect("the example prints its address")
-    })
-    .await
-    .expect("reader");
+    let base = printed(stdout, &["shop listening on "]).await.remove(0);
     cluster
         .exec(
             "postgres",
@@ -365,14 +322,4 @@ async fn the_axum_example_app_runs_with_perfscope_merged_in() {
     .await
     .expect("waiter");
     assert!(status.success(), "{status:?}");
-}
-
-async fn status_of(url: &str) -> u16 {
-    client()
-        .get(url)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
 }

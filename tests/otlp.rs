@@ -731,14 +731,10 @@ async fn an_axum_apps_server_span_carries_its_route_and_parents_its_query() {
         .route("/items/{id}", axum::routing::get(item))
         .with_state(pool)
         .layer(perfscope.axum_layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = support::serve_axum(app).await;
 
     let answer = client()
-        .get(format!("http://{addr}/items/7"))
+        .get(format!("{base}/items/7"))
         .header("traceparent", format!("00-{T4}-{P1}-01"))
         .send()
         .await

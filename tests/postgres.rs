@@ -2411,7 +2411,6 @@ async fn keyset_pages_visit_every_row_once_under_concurrent_inserts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_app_uses_the_whole_toolkit() {
-    use std::io::BufRead;
     let cluster = PgCluster::start();
     let mut child = support::Reaper(
         std::process::Command::new(support::example_binary("shop"))
@@ -2424,18 +2423,9 @@ async fn the_example_app_uses_the_whole_toolkit() {
             .expect("the example starts"),
     );
     let stdout = child.0.stdout.take().expect("stdout");
-    let base = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        lines
-            .find_map(|l| {
-                l.ok()?
-                    .strip_prefix("shop listening on ")
-                    .map(str::to_owned)
-            })
-            .expect("the example prints its address")
-    })
-    .await
-    .expect("reader");
+    let base = support::printed(stdout, &["shop listening on "])
+        .await
+        .remove(0);
     let http = client();
 
     // Import: 5,000 users COPY'd in five batches.

@@ -53,11 +53,7 @@ async fn an_axum_request_is_a_transaction_by_template_with_its_query() {
         .route("/boom", get(|| async { StatusCode::BAD_GATEWAY }))
         .with_state(pool)
         .layer(perfscope.axum_layer());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = support::serve_axum(app).await;
 
     let http = client();
     let answer = http

@@ -16,7 +16,6 @@ use axum::routing::get;
 use perfscope::Perfscope;
 use perfscope::config::RawConfig;
 use perfscope::db::TimedPool;
-use support::client;
 use support::pg::PgCluster;
 use tower::Layer;
 
@@ -30,33 +29,12 @@ fn perfscope_with(slow_ms: &str) -> Perfscope {
     Perfscope::new(config)
 }
 
-/// Serves `app` on a loopback port until the test ends.
 async fn serve(app: Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
-async fn get_status(url: &str) -> u16 {
-    client()
-        .get(url)
-        .send()
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
+    support::serve_axum(app).await
 }
 
 fn count(text: &str, route: &str, status: u16) -> u64 {
-    let prefix = format!(
-        "http_request_duration_seconds_count{{method=\"GET\",route=\"{route}\",status_code=\"{status}\"}} "
-    );
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
+    support::request_count(text, "GET", route, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,10 +55,18 @@ async fn axum_requests_are_recorded_by_route_template_never_raw_path() {
     let base = serve(app).await;
 
     for path in ["/users/1", "/users/2", "/api/items/9", "/static/a/b.css"] {
-        assert_eq!(get_status(&format!("{base}{path}")).await, 200, "{path}");
+        assert_eq!(
+            support::status_of(&format!("{base}{path}")).await,
+            200,
+            "{path}"
+        );
     }
     for path in ["/nope/1", "/nope/2"] {
-        assert_eq!(get_status(&format!("{base}{path}")).await, 404, "{path}");
+        assert_eq!(
+            support::status_of(&format!("{base}{path}")).await,
+            404,
+            "{path}"
+        );
     }
 
     let text = perfscope.encode_metrics().expect("encodes");
@@ -130,7 +116,7 @@ async fn a_layer_wrapping_the_router_from_outside_says_once_that_it_sees_no_rout
     let app = Router::new().fallback_service(outer);
     let base = serve(app).await;
     for id in 0..150 {
-        assert_eq!(get_status(&format!("{base}/users/{id}")).await, 200);
+        assert_eq!(support::status_of(&format!("{base}/users/{id}")).await, 200);
     }
     let text = perfscope.encode_metrics().expect("encodes");
     assert_eq!(count(&text, "unmatched", 200), 150, "{text}");
@@ -189,8 +175,14 @@ async fn an_axum_routes_queries_are_attributed_to_it_slow_log_and_n_plus_one() {
         .with_state(pool)
         .layer(perfscope.axum_layer());
     let base = serve(app).await;
-    assert_eq!(get_status(&format!("{base}/reports/slow")).await, 200);
-    assert_eq!(get_status(&format!("{base}/users/2/orders")).await, 200);
+    assert_eq!(
+        support::status_of(&format!("{base}/reports/slow")).await,
+        200
+    );
+    assert_eq!(
+        support::status_of(&format!("{base}/users/2/orders")).await,
+        200
+    );
 
     let slow = perfscope.db().slow_log.summary();
     assert_eq!(slow.len(), 1, "{slow:?}");
@@ -230,12 +222,7 @@ async fn grpc_server(perfscope: &Perfscope) -> (String, tonic_health::server::He
 }
 
 fn grpc_count(text: &str, route: &str, status: u16) -> u64 {
-    let prefix = format!(
-        "http_request_duration_seconds_count{{method=\"POST\",route=\"{route}\",status_code=\"{status}\"}} "
-    );
-    text.lines()
-        .find_map(|line| line.strip_prefix(&prefix))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
+    support::request_count(text, "POST", route, status)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -566,3 +566,63 @@ pub fn assert_refused(
         "{answer}"
     );
 }
+
+/// The status of a GET of `url`.
+pub async fn status_of(url: &str) -> u16 {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// The count of `http_request_duration_seconds` for one method, route and
+/// status in the exposition `text` (0 when the series is absent).
+pub fn request_count(text: &str, method: &str, route: &str, status: u16) -> u64 {
+    let prefix = format!(
+        "http_request_duration_seconds_count{{method=\"{method}\",route=\"{route}\",status_code=\"{status}\"}} "
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().expect("a count"))
+}
+
+/// Serves an axum `app` on a loopback port until the test ends; its base
+/// URL.
+pub async fn serve_axum(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Reads a child's `stdout` until it has printed a line starting with each
+/// of `prefixes`: the rest of each line, in the order of `prefixes`.
+pub async fn printed(
+    stdout: std::process::ChildStdout,
+    prefixes: &'static [&'static str],
+) -> Vec<String> {
+    use std::io::BufRead;
+    tokio::task::spawn_blocking(move || {
+        let mut found = vec![None; prefixes.len()];
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        while found.iter().any(Option::is_none) {
+            let line = lines
+                .next()
+                .expect("the child prints its addresses")
+                .expect("a line");
+            for (slot, prefix) in found.iter_mut().zip(prefixes) {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    *slot = Some(rest.to_owned());
+                }
+            }
+        }
+        found.into_iter().flatten().collect()
+    })
+    .await
+    .expect("reader")
+}
