@@ -144,9 +144,8 @@ async fn check(addr: SocketAddr, pool: &TimedPool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poem_handlers_answer_503_for_a_pool_timeout_and_500_without_values() {
-    use poem::listener::{Acceptor, Listener, TcpListener};
     use poem::web::Data;
-    use poem::{EndpointExt, Route, Server, get, handler, post};
+    use poem::{EndpointExt, Route, get, handler, post};
 
     #[handler]
     async fn count_route(Data(pool): Data<&TimedPool>) -> Result<String, DbError> {
@@ -170,17 +169,8 @@ async fn poem_handlers_answer_503_for_a_pool_timeout_and_500_without_values() {
         .at("/count", get(count_route))
         .at("/signup", post(signup_route))
         .data(pool.clone());
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor.local_addr()[0]
-        .as_socket_addr()
-        .copied()
-        .expect("socket address");
-    let server = tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    let addr = support::serve_loopback(app).await;
     check(addr, &pool).await;
-    server.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
