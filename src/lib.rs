@@ -74,6 +74,8 @@ pub mod mount;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod runtime;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod telemetry;
 pub mod trace;
 #[cfg(feature = "ui")]

@@ -25,6 +25,8 @@ pub mod pg_activity;
 pub mod pg_replication;
 pub mod process;
 pub mod runtime;
+#[cfg(feature = "store")]
+pub mod store;
 
 pub use bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
 pub use histogram::{AtomicHistogram, Buckets, HistogramSnapshot, StoredExemplar, TracedBuckets};

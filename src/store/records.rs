@@ -1,0 +1,241 @@
+//! What the store keeps, as the recorders hand it over: one [`Write`] per
+//! batch (a reader pass's statement deltas, a minute of route latency, a
+//! database's sizes, one event or finding change). Timestamps are Unix
+//! seconds, taken by the recorder, so a test can write a simulated month.
+
+use std::sync::Arc;
+
+/// The longest statement text kept, in bytes (cut on a char boundary).
+pub const MAX_TEXT_BYTES: usize = 2_048;
+/// The longest label, name or summary kept, in bytes.
+pub const MAX_LABEL_BYTES: usize = 256;
+/// The longest event detail kept, in bytes.
+pub const MAX_DETAIL_BYTES: usize = 16_384;
+
+/// One statement's figures over one reader pass (deltas, not totals).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatementDelta {
+    /// pg_stat_statements' queryid.
+    pub queryid: i64,
+    /// Its text as perfscope normalized it (no literal values).
+    pub text: Option<Arc<str>>,
+    /// Calls in the pass.
+    pub calls: i64,
+    /// Execution time in the pass, ms.
+    pub total_ms: f64,
+    /// Rows returned or affected.
+    pub rows: i64,
+    /// Shared blocks found in the buffer cache.
+    pub shared_hit: i64,
+    /// Shared blocks read from disk or the OS cache.
+    pub shared_read: i64,
+    /// Temporary blocks written.
+    pub temp_written: i64,
+    /// Time reading and writing blocks, ms (with `track_io_timing`).
+    pub io_ms: f64,
+}
+
+/// One route's requests over one interval: the bucket counts of the
+/// request-duration histogram's bounds, as the pages use them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RouteDelta {
+    /// HTTP method (or `GRPC`).
+    pub method: String,
+    /// The route template (never a raw path).
+    pub route: String,
+    /// Requests answered.
+    pub requests: u64,
+    /// Of them, answered 5xx.
+    pub errors: u64,
+    /// Sum of their durations, seconds.
+    pub sum_seconds: f64,
+    /// Count per bucket (not cumulative), one per bound, `+Inf` last.
+    pub buckets: Vec<u64>,
+}
+
+/// What a size row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RelationKind {
+    /// The whole database.
+    Database,
+    /// A table with its TOAST and indexes.
+    Table,
+    /// One index.
+    Index,
+}
+
+impl RelationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Database => "database",
+            Self::Table => "table",
+            Self::Index => "index",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "database" => Some(Self::Database),
+            "table" => Some(Self::Table),
+            "index" => Some(Self::Index),
+            _ => None,
+        }
+    }
+}
+
+/// One relation's size when the space reader last read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelationSize {
+    /// Database, table or index.
+    pub kind: RelationKind,
+    /// `schema.name` (the database's name for [`RelationKind::Database`]).
+    pub name: String,
+    /// Bytes on disk.
+    pub bytes: i64,
+}
+
+/// What happened, for the markers on every chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A new release of the app or the agent started.
+    Deploy,
+    /// A marker posted through the API.
+    Marker,
+    /// pg_stat_statements was reset.
+    Reset,
+    /// An index appeared.
+    IndexCreated,
+    /// A maintenance task ran.
+    Maintenance,
+    /// A statement's plan changed shape.
+    PlanChange,
+}
+
+impl EventKind {
+    /// Every kind, for listings and validation.
+    pub const ALL: [Self; 6] = [
+        Self::Deploy,
+        Self::Marker,
+        Self::Reset,
+        Self::IndexCreated,
+        Self::Maintenance,
+        Self::PlanChange,
+    ];
+
+    /// The stored (and served) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Marker => "marker",
+            Self::Reset => "reset",
+            Self::IndexCreated => "index_created",
+            Self::Maintenance => "maintenance",
+            Self::PlanChange => "plan_change",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// What.
+    pub kind: EventKind,
+    /// The database it concerns, if one.
+    pub database: Option<String>,
+    /// A short label (a release, an index name, a task).
+    pub label: String,
+    /// Details, e.g. JSON of both plans of a plan change.
+    pub detail: Option<String>,
+}
+
+/// A finding that opened or closed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingChange {
+    /// When, Unix seconds.
+    pub at: i64,
+    /// Its stable key (rule and subject).
+    pub key: String,
+    /// Its severity, as served.
+    pub severity: String,
+    /// Its one-line summary.
+    pub summary: String,
+    /// Opened (true) or closed (false).
+    pub open: bool,
+}
+
+/// One batch for the writer; each is written in one transaction.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// A reader pass's statement deltas for one database.
+    Statements {
+        /// When the pass read them.
+        at: i64,
+        /// The database.
+        database: Arc<str>,
+        /// Statements that ran in the pass.
+        rows: Vec<StatementDelta>,
+    },
+    /// An interval's route latency.
+    Routes {
+        /// The end of the interval.
+        at: i64,
+        /// The histogram's upper bounds, `+Inf` last.
+        bounds: Arc<[f64]>,
+        /// Routes with requests in the interval.
+        rows: Vec<RouteDelta>,
+    },
+    /// A database's sizes (kept per day: the last reading of a day wins).
+    Sizes {
+        /// When they were read.
+        at: i64,
+        /// The database.
+        database: Arc<str>,
+        /// The database itself, its tables and indexes.
+        rows: Vec<RelationSize>,
+    },
+    /// One event.
+    Event(Event),
+    /// A finding opened or closed.
+    Finding(FindingChange),
+}
+
+/// `text` cut to at most `max` bytes on a char boundary.
+pub fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("héllo", 2), "h");
+        assert_eq!(cut("héllo", 3), "hé");
+        assert_eq!(cut("abc", 10), "abc");
+    }
+
+    #[test]
+    fn event_kinds_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("drop table"), None);
+    }
+}
