@@ -94,7 +94,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), AgentError> {
-    let perfscope = Perfscope::new(config.clone());
+    let mut config = config;
+    // The agent keeps history unless told otherwise; a host app keeps none.
+    if config.store.data_dir == crate::config::DataDir::Unset {
+        config.store.data_dir =
+            crate::config::DataDir::Dir(crate::config::DEFAULT_AGENT_DATA_DIR.into());
+    }
+    let perfscope = Perfscope::new(config);
     serve_with(&perfscope, Route::new(), shutdown, on_bound).await
 }
 

@@ -330,6 +330,12 @@ pub async fn run(
             trusted_owners: Vec::new(),
         });
     }
+    // The demo's history lives beside its throwaway cluster and goes with
+    // it, unless PERFSCOPE_DATA_DIR names a place.
+    if config.store.data_dir == crate::config::DataDir::Unset {
+        config.store.data_dir =
+            crate::config::DataDir::Dir(cluster.work_dir().join("perfscope-history"));
+    }
     // Quick feedback: read every 2 s (the advisor every 8 s).
     if config.readers.interval > Duration::from_secs(2) {
         config.readers.interval = Duration::from_secs(2);

@@ -34,6 +34,8 @@ mod integration;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod readiness;
+#[cfg(feature = "store")]
+mod recorder;
 #[cfg(feature = "tower")]
 mod tower;
 
@@ -84,6 +86,12 @@ struct Inner {
     /// The web pages' hour of history.
     #[cfg(feature = "ui")]
     history: Arc<crate::history::History>,
+    /// The history store's metrics (registered whether or not it runs).
+    #[cfg(feature = "store")]
+    store_metrics: Arc<crate::metrics::store::StoreMetrics>,
+    /// The history store, once [`Perfscope::start`] opened it.
+    #[cfg(feature = "store")]
+    store: std::sync::OnceLock<crate::store::Store>,
 }
 
 impl Perfscope {
@@ -133,6 +141,8 @@ impl Perfscope {
         registry.register_collector(Box::new(ProcessCollector));
         #[cfg(feature = "postgres")]
         let pg = postgres::PgParts::register(&mut registry, &config);
+        #[cfg(feature = "store")]
+        let store_metrics = Arc::new(crate::metrics::store::StoreMetrics::register(&mut registry));
         register(&mut registry);
         Self {
             inner: Arc::new(Inner {
@@ -163,6 +173,10 @@ impl Perfscope {
                 otlp: Arc::default(),
                 #[cfg(feature = "ui")]
                 history: Arc::default(),
+                #[cfg(feature = "store")]
+                store_metrics,
+                #[cfg(feature = "store")]
+                store: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -285,9 +299,16 @@ impl Perfscope {
         others.push(self.spawn_alert_loop(cancel));
         #[cfg(feature = "ui")]
         others.push(self.spawn_history_sampler(cancel));
+        #[cfg(feature = "store")]
+        let store = self.start_store(cancel).map(|(store, recorder)| {
+            others.push(recorder);
+            store
+        });
         BackgroundTasks {
             runtime,
             others,
+            #[cfg(feature = "store")]
+            store,
             #[cfg(feature = "sentry")]
             sentry: self.start_sentry(),
             #[cfg(feature = "otlp")]
@@ -365,6 +386,13 @@ impl Perfscope {
                 #[cfg(feature = "postgres")]
                 watched: &self.inner.watched,
             }));
+    }
+
+    /// The history store, once [`Perfscope::start`] opened it (with a data
+    /// directory configured).
+    #[cfg(feature = "store")]
+    pub fn store(&self) -> Option<&crate::store::Store> {
+        self.inner.store.get()
     }
 
     /// The web pages' hour of history.

@@ -163,6 +163,13 @@ class Chart(unittest.TestCase):
         self.assertEqual(config["data"]["PERFSCOPE_LISTEN"], "0.0.0.0:8080")
         (account,) = by_kind(objects, "ServiceAccount")
         self.assertIs(account["automountServiceAccountToken"], False)
+        # History in an emptyDir by default, under the read-only root.
+        self.assertEqual(config["data"]["PERFSCOPE_DATA_DIR"], "/var/lib/perfscope")
+        (mount,) = container["volumeMounts"]
+        self.assertEqual(mount["mountPath"], "/var/lib/perfscope")
+        (volume,) = spec["volumes"]
+        self.assertEqual(volume["name"], mount["name"])
+        self.assertIn("emptyDir", volume)
         # Nothing optional by default, and no Secret without credentials.
         kinds = sorted(o["kind"] for o in objects)
         self.assertEqual(kinds, ["ConfigMap", "Deployment", "Service", "ServiceAccount"])
@@ -170,8 +177,10 @@ class Chart(unittest.TestCase):
     def test_everything_on(self):
         objects = render(ci_values()["full-values.yaml"])
         kinds = {o["kind"] for o in objects}
-        for kind in ["Secret", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"]:
+        for kind in ["Secret", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "PersistentVolumeClaim"]:
             self.assertIn(kind, kinds)
+        (claim,) = by_kind(objects, "PersistentVolumeClaim")
+        self.assertEqual(claim["spec"]["resources"]["requests"]["storage"], "2Gi")
         (secret,) = by_kind(objects, "Secret")
         self.assertEqual(len(secret["stringData"]), 8)
         (deployment,) = by_kind(objects, "Deployment")
@@ -181,6 +190,9 @@ class Chart(unittest.TestCase):
             self.assertEqual(ref["name"], secret["metadata"]["name"])
         # OTLP export is configured from the values, credentials aside.
         (config,) = [o for o in by_kind(objects, "ConfigMap") if "PERFSCOPE_LISTEN" in o["data"]]
+        self.assertEqual(config["data"]["PERFSCOPE_STORE_MAX_BYTES"], "536870912")
+        volume = deployment["spec"]["template"]["spec"]["volumes"][0]
+        self.assertEqual(volume["persistentVolumeClaim"]["claimName"], claim["metadata"]["name"])
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.monitoring:4317")
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"], "grpc")
         self.assertTrue(config["data"]["OTEL_SERVICE_NAME"].startswith("perfscope"))

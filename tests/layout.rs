@@ -155,6 +155,24 @@ fn measurement_points_use_the_exporter_set_never_one_exporter() {
 }
 
 #[test]
+fn the_history_store_takes_records_and_knows_no_source() {
+    never(
+        "store",
+        &[
+            "perfscope",
+            "pg",
+            "db",
+            "http",
+            "service",
+            "api",
+            "ui",
+            "telemetry",
+            "config",
+        ],
+    );
+}
+
+#[test]
 fn sampled_values_are_read_only_where_they_are_planned() {
     // The store exports nothing itself…
     never(

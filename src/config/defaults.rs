@@ -82,3 +82,5 @@ pub const DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE: usize = 512;
 pub const DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS: u64 = 30_000;
 /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, ms.
 pub const DEFAULT_OTLP_TIMEOUT_MS: u64 = 10_000;
+/// Size cap of the history store, bytes (256 MiB).
+pub const DEFAULT_STORE_MAX_BYTES: u64 = 256 << 20;

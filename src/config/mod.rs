@@ -20,6 +20,7 @@ mod planner;
 mod secret;
 mod server;
 pub mod settings;
+mod store;
 mod telemetry;
 
 use std::time::Duration;
@@ -37,6 +38,7 @@ pub use planner::PlannerConfig;
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{ReadinessDatabase, ServerConfig, TlsFiles};
 pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
+pub use store::{DEFAULT_AGENT_DATA_DIR, DataDir, StoreConfig};
 pub use telemetry::{SentryConfig, TelemetryConfig};
 
 /// Output format of the agent's logs.
@@ -68,6 +70,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Sentry and OTLP.
     pub telemetry: TelemetryConfig,
+    /// The history store.
+    pub store: StoreConfig,
     /// Log output format.
     pub log_format: LogFormat,
 }
@@ -197,6 +201,7 @@ impl RawConfig {
             readers: ReadersConfig::from_raw(self)?,
             alerts: AlertsConfig::from_raw(self)?,
             telemetry: TelemetryConfig::from_raw(self)?,
+            store: StoreConfig::from_raw(self)?,
         })
     }
 }

@@ -298,6 +298,10 @@ settings! {
     planner_password <- planner_password: String = "PERFSCOPE_PLANNER_PASSWORD"; secret; unset;
     /// Roles whose statements may be planned, comma-separated
     plan_roles <- plan_roles: String = "PERFSCOPE_PLAN_ROLES"; plain; unset shown("none");
+    /// Directory of the history store (one SQLite file kept across restarts), or off; a host app keeps none unless set
+    data_dir <- data_dir: String = "PERFSCOPE_DATA_DIR"; plain; unset shown("perfscope-data (agent)");
+    /// Size cap of the history store, bytes
+    store_max_bytes <- store_max_bytes: String = "PERFSCOPE_STORE_MAX_BYTES"; plain; default(DEFAULT_STORE_MAX_BYTES);
     /// Roles whose functions, operators and views are trusted to run while planning, besides built-in ones, superusers' and those of extensions they own, comma-separated
     trusted_owners <- trusted_owners: String = "PERFSCOPE_TRUSTED_OWNERS"; plain; unset;
     /// Webhook URLs alerts are posted to, comma-separated

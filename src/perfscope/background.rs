@@ -30,6 +30,9 @@ pub struct BackgroundTasks {
     /// The OTLP tracer and its export thread.
     #[cfg(feature = "otlp")]
     pub(super) otlp: Option<crate::telemetry::otlp::OtlpGuard>,
+    /// The history store's writer thread.
+    #[cfg(feature = "store")]
+    pub(super) store: Option<crate::store::StoreTask>,
 }
 
 impl BackgroundTasks {
@@ -51,6 +54,11 @@ impl BackgroundTasks {
         #[cfg(feature = "otlp")]
         if let Some(guard) = self.otlp {
             guard.close().await;
+        }
+        // Last: the recorder (one of `others`) wrote its final minute.
+        #[cfg(feature = "store")]
+        if let Some(store) = self.store {
+            store.join().await;
         }
     }
 }
@@ -161,6 +169,24 @@ impl Perfscope {
                 perfscope.inner.alerts.evaluate(&readings, Instant::now());
             }
         })
+    }
+
+    /// Opens the history store when a data directory is configured, and
+    /// starts its recorder.
+    #[cfg(feature = "store")]
+    pub(super) fn start_store(
+        &self,
+        cancel: &CancellationToken,
+    ) -> Option<(crate::store::StoreTask, tokio::task::JoinHandle<()>)> {
+        let config = &self.inner.config.store;
+        let dir = config.dir(false)?;
+        let (store, task) = crate::store::Store::open(
+            crate::store::StoreSettings::new(dir, config.max_bytes),
+            self.inner.store_metrics.clone(),
+        );
+        tracing::info!(path = %store.path().display(), max_bytes = config.max_bytes, "history store");
+        let _ = self.inner.store.set(store.clone());
+        Some((task, self.spawn_recorder(store, cancel)))
     }
 
     /// Samples the history of the web pages every

@@ -284,6 +284,11 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// Its directory (the data directory, the log), removed with it.
+    pub fn work_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port

@@ -35,6 +35,8 @@ impl TestAgent {
             admin_token: Some(ADMIN_TOKEN.into()),
             metrics_token: Some(METRICS_TOKEN.into()),
             runtime_sample_interval: Some("200".into()),
+            // Each agent its own history store, never the working directory.
+            data_dir: Some(temp_dir("agent-history").display().to_string()),
             ..Default::default()
         };
         tweak(&mut raw);
@@ -338,6 +340,8 @@ pub fn agent_command() -> std::process::Command {
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        // Its own history store, never the working directory.
+        .env("PERFSCOPE_DATA_DIR", temp_dir("agent-history"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

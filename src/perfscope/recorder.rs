@@ -1,0 +1,358 @@
+//! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
+//! it reads what changed — each statement's figures, and once a minute each
+//! route's request-duration buckets, each hour each database's sizes — and
+//! hands the differences to the store, with the
+//! events it can see from here (a deploy at start, a pg_stat_statements
+//! reset, an index that appeared). It reads cumulative figures and keeps
+//! the previous reading, so it needs no hook in the readers and a missed
+//! minute is folded into the next.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Perfscope;
+use crate::store::{
+    Event, EventKind, RelationKind, RelationSize, RouteDelta, StatementDelta, Store, StoreState,
+    Write,
+};
+
+/// How often route latency is written (and once more at shutdown).
+pub const ROUTE_INTERVAL: i64 = 60;
+/// Statements remembered per database between readings; past it the least
+/// recently seen are forgotten (and counted again from their next reading).
+const MAX_REMEMBERED: usize = 20_000;
+
+/// A statement's cumulative figures at the previous reading.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    calls: i64,
+    total_ms: f64,
+    rows: i64,
+    shared_hit: i64,
+    shared_read: i64,
+    temp_written: i64,
+    io_ms: f64,
+    tick: u64,
+}
+
+/// A route's cumulative requests, 5xx, sum of seconds and bucket counts.
+type RouteFigures = (u64, u64, f64, Vec<u64>);
+
+#[derive(Default)]
+struct Recorder {
+    tick: u64,
+    deploy_checked: bool,
+    routes_written: i64,
+    routes: HashMap<(String, String), RouteFigures>,
+    statements: HashMap<Arc<str>, HashMap<i64, Seen>>,
+    resets: HashMap<Arc<str>, u64>,
+    indexes: HashMap<Arc<str>, HashSet<String>>,
+    sizes_day: HashMap<Arc<str>, i64>,
+}
+
+impl Perfscope {
+    /// Records into `store` after every reader pass until `cancel`, and
+    /// once more then.
+    pub(super) fn spawn_recorder(
+        &self,
+        store: Store,
+        cancel: &CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let perfscope = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut recorder = Recorder::default();
+            let every = perfscope
+                .inner
+                .config
+                .readers
+                .interval
+                .max(Duration::from_secs(1));
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => {
+                        recorder.record(&perfscope, &store, true).await;
+                        return;
+                    }
+                    _ = ticker.tick() => {}
+                }
+                recorder.record(&perfscope, &store, false).await;
+            }
+        })
+    }
+
+    /// The release this process runs, for the deploy marker:
+    /// `SENTRY_RELEASE`, else the OTLP service name with perfscope's
+    /// version.
+    fn release_label(&self) -> String {
+        let telemetry = &self.inner.config.telemetry;
+        if let Some(release) = &telemetry.sentry.release {
+            return release.clone();
+        }
+        let service = telemetry
+            .otlp
+            .as_ref()
+            .and_then(|otlp| otlp.service_name.clone())
+            .unwrap_or_else(|| "perfscope".to_owned());
+        format!("{service} {}", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+impl Recorder {
+    async fn record(&mut self, perfscope: &Perfscope, store: &Store, last: bool) {
+        // Unavailable: the store counts what it drops; the readings go on
+        // so the deltas stay right.
+        if store.state() == StoreState::Opening {
+            return;
+        }
+        self.tick += 1;
+        let now = store.now();
+        if !self.deploy_checked && store.state() == StoreState::Writing {
+            self.deploy_checked = true;
+            self.record_deploy(perfscope, store, now).await;
+        }
+        if last || now - self.routes_written >= ROUTE_INTERVAL {
+            self.routes_written = now;
+            self.record_routes(perfscope, store, now);
+        }
+        for db in perfscope.inner.watched.all() {
+            self.record_statements(&db, store, now);
+            self.record_space(&db, store, now);
+        }
+    }
+
+    async fn record_deploy(&self, perfscope: &Perfscope, store: &Store, now: i64) {
+        let label = perfscope.release_label();
+        let last = store
+            .read(|conn| crate::store::read::last_event(conn, EventKind::Deploy))
+            .await;
+        let known = matches!(&last, Ok(Some(event)) if event.label == label);
+        if !known {
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::Deploy,
+                database: None,
+                label,
+                detail: None,
+            }));
+        }
+    }
+
+    fn record_routes(&mut self, perfscope: &Perfscope, store: &Store, now: i64) {
+        let mut bounds: Option<Arc<[f64]>> = None;
+        let mut current: HashMap<(String, String), RouteFigures> = HashMap::new();
+        perfscope
+            .inner
+            .http
+            .request_duration
+            .for_each(|labels, histogram| {
+                let snapshot = histogram.snapshot();
+                if bounds.is_none() {
+                    bounds = Some(snapshot.buckets.iter().map(|(bound, _)| *bound).collect());
+                }
+                let key = (
+                    labels.method.as_str().to_owned(),
+                    labels.route.as_str().to_owned(),
+                );
+                let entry = current
+                    .entry(key)
+                    .or_insert_with(|| (0, 0, 0.0, vec![0; snapshot.buckets.len()]));
+                entry.0 += snapshot.count;
+                if labels.status_code.0.is_some_and(|code| code >= 500) {
+                    entry.1 += snapshot.count;
+                }
+                entry.2 += snapshot.sum;
+                for (into, (_, count)) in entry.3.iter_mut().zip(&snapshot.buckets) {
+                    *into += count;
+                }
+            });
+        let mut rows = Vec::new();
+        for (key, now_figures) in &current {
+            let before = self.routes.get(key);
+            let (requests, errors, sum, buckets) = match before {
+                Some(before)
+                    if before.0 <= now_figures.0 && before.3.len() == now_figures.3.len() =>
+                {
+                    (
+                        now_figures.0 - before.0,
+                        now_figures.1.saturating_sub(before.1),
+                        (now_figures.2 - before.2).max(0.0),
+                        now_figures
+                            .3
+                            .iter()
+                            .zip(&before.3)
+                            .map(|(n, b)| n.saturating_sub(*b))
+                            .collect(),
+                    )
+                }
+                _ => (
+                    now_figures.0,
+                    now_figures.1,
+                    now_figures.2,
+                    now_figures.3.clone(),
+                ),
+            };
+            if requests > 0 {
+                rows.push(RouteDelta {
+                    method: key.0.clone(),
+                    route: key.1.clone(),
+                    requests,
+                    errors,
+                    sum_seconds: sum,
+                    buckets,
+                });
+            }
+        }
+        self.routes = current;
+        if let (Some(bounds), false) = (bounds, rows.is_empty()) {
+            store.record(Write::Routes {
+                at: now,
+                bounds,
+                rows,
+            });
+        }
+    }
+
+    fn record_statements(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
+        let Some(snapshot) = db.statements.latest() else {
+            return;
+        };
+        let resets = self
+            .resets
+            .entry(db.name.clone())
+            .or_insert(snapshot.resets_detected);
+        if *resets != snapshot.resets_detected {
+            *resets = snapshot.resets_detected;
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::Reset,
+                database: Some(db.name.to_string()),
+                label: "pg_stat_statements reset".into(),
+                detail: None,
+            }));
+        }
+        let tick = self.tick;
+        let seen = self.statements.entry(db.name.clone()).or_default();
+        let first = seen.is_empty();
+        let mut rows = Vec::new();
+        for statement in &snapshot.statements {
+            let c = &statement.cumulative;
+            let now_seen = Seen {
+                calls: c.calls,
+                total_ms: c.total_ms,
+                rows: c.rows,
+                shared_hit: c.shared_hit,
+                shared_read: c.shared_read,
+                temp_written: c.temp_written,
+                io_ms: c.io_ms,
+                tick,
+            };
+            let before = seen.insert(statement.queryid, now_seen);
+            // The first reading of a statement only sets its baseline: its
+            // figures so far are not this minute's.
+            let delta = match before {
+                Some(before) if before.calls <= now_seen.calls => Seen {
+                    calls: now_seen.calls - before.calls,
+                    total_ms: (now_seen.total_ms - before.total_ms).max(0.0),
+                    rows: (now_seen.rows - before.rows).max(0),
+                    shared_hit: (now_seen.shared_hit - before.shared_hit).max(0),
+                    shared_read: (now_seen.shared_read - before.shared_read).max(0),
+                    temp_written: (now_seen.temp_written - before.temp_written).max(0),
+                    io_ms: (now_seen.io_ms - before.io_ms).max(0.0),
+                    tick,
+                },
+                // Reset since: everything now is new.
+                Some(_) => now_seen,
+                None if first => continue,
+                None => now_seen,
+            };
+            if delta.calls > 0 {
+                rows.push(StatementDelta {
+                    queryid: statement.queryid,
+                    text: statement.text.clone(),
+                    calls: delta.calls,
+                    total_ms: delta.total_ms,
+                    rows: delta.rows,
+                    shared_hit: delta.shared_hit,
+                    shared_read: delta.shared_read,
+                    temp_written: delta.temp_written,
+                    io_ms: delta.io_ms,
+                });
+            }
+        }
+        if seen.len() > MAX_REMEMBERED {
+            let mut ticks: Vec<u64> = seen.values().map(|s| s.tick).collect();
+            ticks.sort_unstable();
+            let cutoff = ticks[ticks.len() - MAX_REMEMBERED];
+            seen.retain(|_, s| s.tick >= cutoff);
+        }
+        if !rows.is_empty() {
+            store.record(Write::Statements {
+                at: now,
+                database: db.name.clone(),
+                rows,
+            });
+        }
+    }
+
+    fn record_space(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
+        let Some(space) = db.space.latest() else {
+            return;
+        };
+        let names: HashSet<String> = space
+            .indexes
+            .iter()
+            .map(|index| format!("{}.{}", index.schema, index.name))
+            .collect();
+        if let Some(before) = self.indexes.get(&db.name) {
+            for name in names.difference(before).take(20) {
+                store.record(Write::Event(Event {
+                    at: now,
+                    kind: EventKind::IndexCreated,
+                    database: Some(db.name.to_string()),
+                    label: name.clone(),
+                    detail: None,
+                }));
+            }
+        }
+        self.indexes.insert(db.name.clone(), names);
+        // Sizes: the day's last reading wins; written hourly-ish (every
+        // tick would rewrite the same day's rows for nothing).
+        let day_hour = now.div_euclid(3_600);
+        if self.sizes_day.get(&db.name) == Some(&day_hour) {
+            return;
+        }
+        self.sizes_day.insert(db.name.clone(), day_hour);
+        let mut rows: Vec<RelationSize> = space
+            .tables
+            .iter()
+            .map(|table| RelationSize {
+                kind: RelationKind::Table,
+                name: format!("{}.{}", table.schema, table.name),
+                bytes: table.total_bytes,
+            })
+            .chain(space.indexes.iter().map(|index| RelationSize {
+                kind: RelationKind::Index,
+                name: format!("{}.{}", index.schema, index.name),
+                bytes: index.bytes,
+            }))
+            .collect();
+        if let Some(database) = db.database.latest() {
+            rows.push(RelationSize {
+                kind: RelationKind::Database,
+                name: db.name.to_string(),
+                bytes: database.size_bytes,
+            });
+        }
+        store.record(Write::Sizes {
+            at: now,
+            database: db.name.clone(),
+            rows,
+        });
+    }
+}
