@@ -85,6 +85,8 @@ mod findings;
 #[cfg(feature = "ui")]
 mod history;
 mod perfscope;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod rating;
 mod service;
 
