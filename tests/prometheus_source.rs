@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    METRICS_TOKEN, Reaper, TestAgent, black_hole, client, eventually, free_port, serve_loopback,
-    temp_dir, tool, ui_page, ui_session,
+    METRICS_TOKEN, Reaper, TestAgent, agent_command, black_hole, client, eventually, free_port,
+    serve_loopback, temp_dir, tool, ui_page, ui_session,
 };
 
 /// Requests sent to each replica of the service, and to the other app.
@@ -226,5 +226,53 @@ async fn a_prometheus_that_is_down_or_answers_garbage_leaves_the_process_view() 
             started.elapsed()
         );
         agent.stop().await;
+    }
+}
+
+#[test]
+fn bad_prometheus_settings_stop_the_agent_naming_the_variable() {
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("PERFSCOPE_PROMETHEUS_URL", "http://127.0.0.1:9090")],
+            "PERFSCOPE_PROMETHEUS_SELECTOR=: expected label matchers",
+        ),
+        (
+            &[("PERFSCOPE_PROMETHEUS_SELECTOR", r#"job="shop""#)],
+            "PERFSCOPE_PROMETHEUS_URL=: expected a Prometheus URL",
+        ),
+        (
+            &[
+                ("PERFSCOPE_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+                (
+                    "PERFSCOPE_PROMETHEUS_SELECTOR",
+                    r#"job="shop"} or vector(1"#,
+                ),
+            ],
+            "PERFSCOPE_PROMETHEUS_SELECTOR=job=\"shop\"} or vector(1: expected label matchers",
+        ),
+        (
+            &[
+                ("PERFSCOPE_PROMETHEUS_URL", "http://admin:hunter2@prom:9090"),
+                ("PERFSCOPE_PROMETHEUS_SELECTOR", r#"job="shop""#),
+            ],
+            "PERFSCOPE_PROMETHEUS_URL=***: expected a URL without credentials",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let output = agent_command()
+            .envs(vars.iter().copied())
+            .output()
+            .expect("binary runs");
+        assert_eq!(output.status.code(), Some(2), "{vars:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{stderr:?} should contain {expected:?}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "a password was echoed: {stderr}"
+        );
     }
 }
