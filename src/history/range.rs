@@ -44,18 +44,24 @@ impl TimeRange {
         }
     }
 
+    // The arithmetic below serves the outside sources (Prometheus); the
+    // process's own history keeps its fixed 10 s axis.
+
     /// The range's length, whole seconds (at least 1).
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn span_secs(&self) -> u64 {
         ((self.end - self.start).max(1.0)).round() as u64
     }
 
     /// Points from start to end at the step.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn points(&self) -> usize {
         let step = self.step.as_secs().max(1);
         usize::try_from(self.span_secs() / step + 1).unwrap_or(usize::MAX)
     }
 
     /// The index of the point nearest `at` (Unix seconds), if in range.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub fn index_of(&self, at: f64) -> Option<usize> {
         let step = self.step.as_secs_f64().max(1.0);
         let index = ((at - self.start) / step).round();
