@@ -87,6 +87,8 @@ mod findings;
 #[cfg(feature = "ui")]
 mod history;
 mod perfscope;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod rating;
 mod service;
 

@@ -198,6 +198,9 @@ class Chart(unittest.TestCase):
         self.assertTrue(config["data"]["OTEL_SERVICE_NAME"].startswith("perfscope"))
         self.assertEqual(config["data"]["OTEL_TRACES_SAMPLER_ARG"], "0.25")
         self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", config["data"])
+        # The route charts read every replica from Prometheus.
+        self.assertEqual(config["data"]["PERFSCOPE_PROMETHEUS_URL"], "http://prometheus-operated.monitoring:9090")
+        self.assertEqual(config["data"]["PERFSCOPE_PROMETHEUS_SELECTOR"], 'job="shop",namespace="prod"')
         # A password never lands in the ConfigMap or the pod spec.
         text = yaml.safe_dump([o for o in objects if o["kind"] != "Secret"])
         self.assertNotIn("change-me", text)
@@ -252,6 +255,7 @@ class Chart(unittest.TestCase):
             ({"port": 70000}, "port"),
             ({"config": {"plannerUser": "a,b"}}, "plannerUser"),
             ({"config": {"planRoles": "app\n"}}, "planRoles"),
+            ({"config": {"prometheusUrl": "http://user:pw@prom:9090"}}, "prometheusUrl"),
         ]:
             with self.assertRaises(helm.HelmValuesError, msg=str(bad)) as raised:
                 chart.validate_schema(bad)

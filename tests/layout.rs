@@ -101,8 +101,44 @@ fn nothing_below_the_front_ends_imports_them() {
         "runtime",
         "config",
         "history",
+        "prometheus",
     ] {
         never(lower, &["api", "ui"]);
+    }
+}
+
+/// What Prometheus answers is untrusted text for the pages: the client
+/// never feeds the metric families (its labels never become ours), and
+/// only the pages' route source names it.
+#[test]
+fn prometheus_answers_reach_the_pages_alone() {
+    never(
+        "prometheus",
+        &[
+            "metrics",
+            "api",
+            "service",
+            "pg",
+            "db",
+            "telemetry",
+            "alerts",
+        ],
+    );
+    for other in [
+        "perfscope.rs",
+        "perfscope",
+        "api",
+        "service",
+        "findings",
+        "pg",
+        "db",
+        "alerts",
+        "metrics",
+        "http",
+        "history",
+        "config",
+    ] {
+        never(other, &["prometheus"]);
     }
 }
 
@@ -124,6 +160,7 @@ fn only_the_top_names_the_host_app_mount() {
         "runtime",
         "config",
         "history",
+        "prometheus",
         "metrics",
         "trace",
     ] {

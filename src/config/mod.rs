@@ -17,6 +17,7 @@ mod defaults;
 mod otlp;
 mod parse;
 mod planner;
+mod prometheus;
 mod secret;
 mod server;
 pub mod settings;
@@ -35,6 +36,7 @@ pub use database::DatabaseConfig;
 pub use defaults::*;
 pub use otlp::{OtlpConfig, OtlpProtocol};
 pub use planner::PlannerConfig;
+pub use prometheus::{MatchOp, Matcher, PrometheusConfig, PrometheusSource, Selector};
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{ReadinessDatabase, ServerConfig, TlsFiles};
 pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
@@ -72,6 +74,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// The history store.
     pub store: StoreConfig,
+    /// The Prometheus the route charts read from, if any.
+    pub prometheus: PrometheusConfig,
     /// Log output format.
     pub log_format: LogFormat,
 }
@@ -202,6 +206,7 @@ impl RawConfig {
             alerts: AlertsConfig::from_raw(self)?,
             telemetry: TelemetryConfig::from_raw(self)?,
             store: StoreConfig::from_raw(self)?,
+            prometheus: PrometheusConfig::from_raw(self)?,
         })
     }
 }

@@ -314,6 +314,10 @@ settings! {
     alert_dedup_window <- alert_dedup_window: String = "PERFSCOPE_ALERT_DEDUP_WINDOW"; plain; default(DEFAULT_ALERT_DEDUP_WINDOW_MS);
     /// How long a webhook notification is retried, ms
     webhook_deadline <- webhook_deadline: String = "PERFSCOPE_WEBHOOK_DEADLINE"; plain; default(DEFAULT_WEBHOOK_DEADLINE_MS);
+    /// Prometheus server the route charts read every replica's requests from (http_request_duration_seconds); unset, they show this process alone
+    prometheus_url <- prometheus_url: String = "PERFSCOPE_PROMETHEUS_URL"; plain; unset;
+    /// Label matchers picking this service's series on that server, e.g. job="shop",namespace="prod" (required with PERFSCOPE_PROMETHEUS_URL)
+    prometheus_selector <- prometheus_selector: String = "PERFSCOPE_PROMETHEUS_SELECTOR"; plain; unset;
     /// Sentry DSN; unset, Sentry is off
     sentry_dsn <- sentry_dsn: String = "SENTRY_DSN"; secret; unset;
     /// Sentry environment tag

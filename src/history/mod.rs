@@ -18,8 +18,10 @@ use parking_lot::Mutex;
 
 use crate::metrics::histogram::HistogramSnapshot;
 
+mod range;
 mod sample;
 
+pub use range::TimeRange;
 pub use sample::{Sources, read};
 
 /// Time between samples.

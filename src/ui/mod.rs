@@ -27,6 +27,7 @@ pub mod login_limit;
 pub mod pages;
 #[cfg(feature = "postgres")]
 mod refusal;
+mod routes;
 pub mod session;
 pub mod svg;
 mod widgets;
@@ -49,6 +50,7 @@ pub(crate) struct Ui {
     pub(crate) perfscope: Perfscope,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) logins: Arc<login_limit::LoginLimit>,
+    pub(crate) routes: Arc<routes::RouteSource>,
 }
 
 /// The route table: each path with its handlers by method, and the
@@ -82,6 +84,7 @@ pub fn endpoint_with_docs_at(
         perfscope: perfscope.clone(),
         sessions: Arc::new(Sessions::default()),
         logins: Arc::new(login_limit::LoginLimit::default()),
+        routes: Arc::new(routes::RouteSource::new(perfscope)),
     };
     let (routes, allowed) = route_table! {
         "/" => get(overview::show);

@@ -1,7 +1,9 @@
 //! The Overview page (`GET /ui`): routes with their rates, latencies and
 //! errors over the last hour, the runtime, memory, pools and firing
 //! alerts. Its handler, the figures it reads and its view live together,
-//! so the page is changed in one file.
+//! so the page is changed in one file. The route table comes from the
+//! pages' route source (this process, or Prometheus across every replica)
+//! and says which; the other cards are always this process's.
 
 use maud::{Markup, html};
 use poem::web::Data;
@@ -9,18 +11,28 @@ use poem::{Response, handler};
 
 use crate::Perfscope;
 use crate::alerts::{FiringAlert, PoolReading};
-use crate::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL};
+use crate::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL, TimeRange};
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
 use crate::ui::layout::{Page, shown};
+use crate::ui::routes::Origin;
 use crate::ui::svg::sparkline;
 use crate::ui::widgets::meter;
 
+/// The route table's range, and its points (a p95 every 30 s).
+const ROUTE_RANGE: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Points of the route charts over [`ROUTE_RANGE`].
+const ROUTE_POINTS: u64 = 121;
+
 #[handler]
-pub fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
+pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
     let session = &logged_in.session;
-    let data = data(&ui.perfscope);
+    let mut data = data(&ui.perfscope);
+    let range = TimeRange::last(ROUTE_RANGE, ROUTE_POINTS);
+    let routes = ui.routes.routes(&ui.perfscope, range).await;
+    data.routes = routes.routes;
+    data.routes_origin = routes.origin;
     shown(Page::Overview, session, view(&data))
 }
 
@@ -40,6 +52,7 @@ pub fn data(perfscope: &Perfscope) -> Overview {
         workers: runtime.workers,
         runtime: perfscope.history().runtime(),
         routes: perfscope.history().routes(),
+        routes_origin: Origin::Process,
         pools: perfscope
             .db()
             .pool_readings()
@@ -77,6 +90,8 @@ pub struct Overview {
     pub runtime: Vec<RuntimePoint>,
     /// Routes, busiest first.
     pub routes: Vec<RouteSummary>,
+    /// Where `routes` came from.
+    pub routes_origin: Origin,
     /// Pools with their size and limit.
     pub pools: Vec<PoolRow>,
     /// Alerts firing now.
@@ -144,7 +159,10 @@ pub fn view(data: &Overview) -> Markup {
             }
         }
         section {
-            h2 { "Routes" span.muted { " · the last " (window) " at most, sampled every " (SAMPLE_INTERVAL.as_secs()) " s" } }
+            h2 { "Routes" span.muted { (route_source(&data.routes_origin, &window)) } }
+            @if let Origin::Fallback { reason } = &data.routes_origin {
+                p.notice.warn { "Prometheus gave no route data (" (reason) "): this table shows this process's own requests only." }
+            }
             @if data.routes.is_empty() {
                 p.empty { "No requests yet. Requests to this service show here within "
                     (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
@@ -200,6 +218,21 @@ pub fn view(data: &Overview) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// What the route table's heading says of its source.
+fn route_source(origin: &Origin, window: &str) -> String {
+    match origin {
+        Origin::Prometheus { selector } => format!(
+            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {} s",
+            format::age(ROUTE_RANGE.as_secs_f64()),
+            ROUTE_RANGE.as_secs().div_ceil(ROUTE_POINTS - 1)
+        ),
+        Origin::Process | Origin::Fallback { .. } => format!(
+            " · this process only, the last {window} at most, sampled every {} s",
+            SAMPLE_INTERVAL.as_secs()
+        ),
     }
 }
 
@@ -275,6 +308,45 @@ mod tests {
         ] {
             assert!(page.contains(expected), "{expected} missing from {page}");
         }
+    }
+
+    #[test]
+    fn the_route_table_says_where_it_comes_from() {
+        let process = view(&Overview {
+            routes: vec![route("GET", "/a")],
+            ..Default::default()
+        })
+        .into_string();
+        assert!(process.contains("this process only"), "{process}");
+        let prometheus = view(&Overview {
+            routes: vec![route("GET", "/<b>")],
+            routes_origin: Origin::Prometheus {
+                selector: r#"job="shop""#.into(),
+            },
+            ..Default::default()
+        })
+        .into_string();
+        assert!(
+            prometheus.contains("every replica, from Prometheus ({job=&quot;shop&quot;}), the last 60 min, p95 every 30 s"),
+            "{prometheus}"
+        );
+        assert!(
+            prometheus.contains("/&lt;b&gt;"),
+            "route labels are escaped"
+        );
+        assert!(!prometheus.contains("/<b>"));
+        let fallback = view(&Overview {
+            routes_origin: Origin::Fallback {
+                reason: "<i>no answer</i>".into(),
+            },
+            ..Default::default()
+        })
+        .into_string();
+        assert!(
+            fallback.contains("Prometheus gave no route data (&lt;i&gt;no answer&lt;/i&gt;)"),
+            "{fallback}"
+        );
+        assert!(fallback.contains("this process only"), "{fallback}");
     }
 
     #[test]
