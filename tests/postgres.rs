@@ -269,7 +269,9 @@ async fn slow_log_n_plus_one_and_route_time_are_attributed_to_routes() {
     assert_eq!(queries.len(), 1, "{report}");
     assert_eq!(queries[0]["statement"], "select pg_sleep(?), ?");
     assert_eq!(queries[0]["route"], "/reports/slow");
-    assert!(queries[0]["maxMs"].as_f64().expect("maxMs") >= 150.0);
+    assert_eq!(queries[0]["sources"], serde_json::json!(["app"]));
+    assert!(queries[0]["app"]["maxMs"].as_f64().expect("maxMs") >= 150.0);
+    assert_eq!(queries[0]["app"]["window"]["kind"], "slow_log");
     assert!(!report.to_string().contains("secret-literal"));
     let unauthorized = http
         .get(url("/api/performance/slow-queries"))
@@ -504,7 +506,7 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
         report["queries"]
             .as_array()?
             .iter()
-            .any(|q| q["source"] == "pg_stat_statements" && q["statement"] == "select pg_sleep($1)")
+            .any(|q| q["pgStatStatements"].is_object() && q["statement"] == "select pg_sleep($1)")
             .then_some(report)
     })
     .await;
@@ -568,9 +570,17 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
         .expect("pg_sleep")
         .clone();
     assert_eq!(sleep["database"], "default");
-    assert_eq!(sleep["calls"], 2);
+    assert_eq!(sleep["pgStatStatements"]["calls"], 2);
     assert!(
-        sleep["meanMs"].as_f64().expect("meanMs") >= 250.0,
+        sleep["pgStatStatements"]["meanMs"]
+            .as_f64()
+            .expect("meanMs")
+            >= 250.0,
+        "{sleep}"
+    );
+    // Run before the agent started: everything since the reset.
+    assert_eq!(
+        sleep["pgStatStatements"]["window"]["kind"], "since_reset",
         "{sleep}"
     );
     assert!(
@@ -651,6 +661,211 @@ async fn the_agent_reads_pg_stat_statements_as_a_least_privilege_role() {
     })
     .await;
     agent.stop().await;
+}
+
+/// The slow-queries rows of `report` whose fingerprint is `fingerprint`.
+fn rows_of<'a>(report: &'a Value, fingerprint: &str) -> Vec<&'a Value> {
+    report["queries"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter(|r| r["fingerprint"] == fingerprint)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One row per statement: a statement the timed pool of the watching
+/// process ran (with a literal) and pg_stat_statements counted (as `$1`)
+/// is one row with both sources' figures, each with its window; a
+/// statement only the slow log knows (another database's) and one only
+/// pg_stat_statements knows are one row each; the reset before the
+/// workload (run as the demo runs it), the agent's statements and the
+/// statement nested in its helper function (recorded under the
+/// function's owner, the app's role here) are not listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_both_sources_know_is_one_row_with_both_windows() {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs_f64();
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    setup_schema(&cluster).await;
+    cluster.exec("postgres", "CREATE DATABASE elsewhere").await;
+    cluster
+        .exec("postgres", perfscope::testing::cluster::RESET_STATEMENTS)
+        .await;
+    let config = RawConfig {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        slow_query_threshold: Some("100".into()),
+        database_url: Some(cluster.url("perfscope", "postgres")),
+        read_interval: Some("300".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid config");
+    let perfscope = Perfscope::new(config);
+    let app = support::HostApp::start(&perfscope, Route::new()).await;
+    let pool = support::pg::pool(&perfscope, &cluster).await;
+    let elsewhere = perfscope
+        .connect_pool(
+            &cluster.url("postgres", "elsewhere"),
+            PoolSettings::default(),
+        )
+        .await
+        .expect("pool");
+    {
+        let client = pool.get().await.expect("client");
+        for _ in 0..3 {
+            client
+                .query("SELECT pg_sleep(0.12)", &[])
+                .await
+                .expect("sleep");
+        }
+        let other = elsewhere.get().await.expect("client");
+        other
+            .query("SELECT pg_sleep(0.11) AS elsewhere", &[])
+            .await
+            .expect("sleep elsewhere");
+    }
+    cluster
+        .exec(
+            "postgres",
+            "SELECT pg_sleep(0.15), 'only the server saw it'",
+        )
+        .await;
+    let both = format!(
+        "{:016x}",
+        perfscope::db::statement::parse("select pg_sleep($1)").fingerprint
+    );
+    let server_only = format!(
+        "{:016x}",
+        perfscope::db::statement::parse("select pg_sleep($1), $2").fingerprint
+    );
+    let http = client();
+    let get_report = async || -> Option<Value> {
+        http.get(format!("{}/api/performance/slow-queries", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    };
+    let report = eventually("both sources of pg_sleep in one row", async || {
+        let report = get_report().await?;
+        let rows = rows_of(&report, &both);
+        (rows.len() == 1
+            && rows[0]["pgStatStatements"]["calls"] == 3
+            && !rows_of(&report, &server_only).is_empty())
+        .then(|| report.clone())
+    })
+    .await;
+    let row = rows_of(&report, &both)[0];
+    assert_eq!(
+        row["sources"],
+        serde_json::json!(["app", "pg_stat_statements"]),
+        "{row}"
+    );
+    assert_eq!(row["statement"], "select pg_sleep($1)", "{row}");
+    assert_eq!(row["database"], "default", "{row}");
+    let app_figures = &row["app"];
+    assert_eq!(app_figures["calls"], 3, "{row}");
+    assert!(app_figures["meanMs"].as_f64() >= Some(120.0), "{row}");
+    assert_eq!(app_figures["window"]["kind"], "slow_log", "{row}");
+    let from = app_figures["window"]["from"].as_f64().expect("from");
+    let to = app_figures["window"]["to"].as_f64().expect("to");
+    assert!(started - 1.0 <= from && from <= to, "{row}");
+    let pg = &row["pgStatStatements"];
+    assert!(pg["meanMs"].as_f64() >= Some(120.0), "{row}");
+    assert!(pg["maxSinceResetMs"].as_f64() >= Some(120.0), "{row}");
+    let kind = pg["window"]["kind"].as_str().expect("kind");
+    assert!(
+        kind == "since_reset" || kind == "since_previous_read",
+        "{row}"
+    );
+    // Since the reset before the workload (or the previous read), which
+    // is after the test started.
+    assert!(
+        pg["window"]["from"].as_f64() >= Some(started - 1.0),
+        "{row}"
+    );
+    // Known to one source only: once each.
+    let rows = report["queries"].as_array().expect("queries");
+    let alone: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["statement"] == "select pg_sleep(?) as elsewhere")
+        .collect();
+    assert_eq!(alone.len(), 1, "{report}");
+    assert_eq!(alone[0]["sources"], serde_json::json!(["app"]), "{report}");
+    assert!(alone[0].get("pgStatStatements").is_none(), "{report}");
+    let server = rows_of(&report, &server_only);
+    assert_eq!(server.len(), 1, "{report}");
+    assert_eq!(
+        server[0]["sources"],
+        serde_json::json!(["pg_stat_statements"]),
+        "{report}"
+    );
+    assert!(server[0].get("app").is_none(), "{report}");
+    assert_eq!(report["cap"], 100, "{report}");
+    assert!(report["leftOut"].is_u64(), "{report}");
+
+    // The reset, the agent's own statements and its helper's nested one,
+    // all in pg_stat_statements, are not listed.
+    let (admin, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+    let admin_task = tokio::spawn(connection);
+    let nested = async || {
+        admin
+            .query_opt(
+                "SELECT queryid::text FROM pg_stat_statements
+                 WHERE NOT toplevel AND query LIKE '%pg_sequence_last_value%'
+                   AND userid = 'postgres'::regrole LIMIT 1",
+                &[],
+            )
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.get::<_, String>(0))
+    };
+    let helper = eventually("the helper's nested statement", async || nested().await).await;
+    let own = own_queryids(&admin).await;
+    assert!(!own.is_empty(), "the agent ran nothing");
+    // A later statement of the app listed: a pass has seen the above.
+    cluster
+        .exec("postgres", "SELECT pg_sleep(0.13), 'after', 'the helper'")
+        .await;
+    let report = eventually("a pass after the helper ran", async || {
+        let report = get_report().await?;
+        report["queries"]
+            .as_array()?
+            .iter()
+            .any(|r| r["statement"] == "select pg_sleep($1), $2, $3")
+            .then_some(report)
+    })
+    .await;
+    let text = report.to_string();
+    assert!(!text.contains("pg_stat_statements_reset"), "{text}");
+    assert!(!text.contains("pg_sequence_last_value"), "{text}");
+    for queryid in own.iter().chain([&helper]) {
+        assert!(
+            !text.contains(&format!("\"queryid\":\"{queryid}\"")),
+            "the agent's statement {queryid} is listed: {text}"
+        );
+    }
+    // The page: one row, each source's line with its window.
+    let cookie = support::ui_session(&app.base).await;
+    let (_, page) = support::ui_page(&app.base, "/ui/queries", &cookie).await;
+    assert!(page.contains("app + pg_stat_statements"), "{page}");
+    assert!(page.contains("slow log · last "), "{page}");
+    assert!(page.contains("pg_stat_statements · "), "{page}");
+    drop(admin);
+    let _ = admin_task.await;
+    app.stop().await;
 }
 
 /// Runs `sql` with `params` `times` times as the superuser, so it lands in

@@ -146,15 +146,16 @@ async fn statements_with_their_figures(agent: &TestAgent) {
         report["queries"]
             .as_array()?
             .iter()
-            .find(|q| {
-                q["source"] == "pg_stat_statements" && q["statement"] == "select pg_sleep($1)"
-            })
+            .find(|q| q["pgStatStatements"].is_object() && q["statement"] == "select pg_sleep($1)")
             .cloned()
     })
     .await;
-    assert_eq!(sleep["calls"], 2, "{sleep}");
+    assert_eq!(sleep["pgStatStatements"]["calls"], 2, "{sleep}");
     assert!(
-        sleep["meanMs"].as_f64().expect("meanMs") >= 200.0,
+        sleep["pgStatStatements"]["meanMs"]
+            .as_f64()
+            .expect("meanMs")
+            >= 200.0,
         "{sleep}"
     );
     assert!(

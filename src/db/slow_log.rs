@@ -80,6 +80,17 @@ impl SlowLog {
         (entries.iter().skip(skip).cloned().collect(), pushed)
     }
 
+    /// When the oldest entry still held finished, once the ring has
+    /// dropped older ones (`None` while it holds every slow execution since
+    /// the process started): where the log's window starts.
+    pub fn dropped_before(&self) -> Option<SystemTime> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let pushed = self.pushed.load(std::sync::atomic::Ordering::Relaxed);
+        (pushed > entries.len() as u64)
+            .then(|| entries.front().map(|entry| entry.at))
+            .flatten()
+    }
+
     /// The entries, newest first.
     pub fn recent(&self) -> Vec<Arc<SlowQuery>> {
         self.entries
@@ -162,6 +173,11 @@ mod tests {
         let recent = log.recent();
         assert_eq!(recent.len(), 2);
         assert_eq!(recent[0].duration, Duration::from_millis(7));
+        // The window now starts at the oldest entry kept.
+        assert_eq!(log.dropped_before(), Some(recent[1].at));
+        let whole = SlowLog::with_capacity(2);
+        whole.push(entry("select 1", 5));
+        assert_eq!(whole.dropped_before(), None);
     }
 
     #[test]

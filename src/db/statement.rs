@@ -93,7 +93,10 @@ impl Verb {
 pub struct StatementInfo {
     /// The text with every literal replaced by `?`.
     pub normalized: Arc<str>,
-    /// A stable hash of `normalized`.
+    /// A stable hash of the statement's [`shape`]: the same for the text
+    /// an application sends (`pg_sleep(0.5)`, `id = $1`) and the text
+    /// pg_stat_statements stores for it (`pg_sleep($1)`), so the two
+    /// sources' figures of one statement meet under one fingerprint.
     pub fingerprint: u64,
     /// The SQL verb.
     pub verb: Verb,
@@ -474,7 +477,7 @@ pub fn parse(sql: &str) -> StatementInfo {
     let normalized = render(&tokens);
     let (verb, model) = verb_and_model(&tokens);
     let mut hasher = std::hash::DefaultHasher::new();
-    normalized.hash(&mut hasher);
+    shape(sql).hash(&mut hasher);
     StatementInfo {
         fingerprint: hasher.finish(),
         normalized: normalized.into(),
@@ -488,12 +491,26 @@ pub fn normalize(sql: &str) -> String {
     render(&collapse_in_lists(lex(sql)))
 }
 
+/// Whether the last tokens are `is` or `is not`.
+fn after_is(tokens: &[Token<'_>]) -> bool {
+    let last = |n: usize| {
+        tokens
+            .len()
+            .checked_sub(n)
+            .and_then(|i| word(tokens.get(i)))
+    };
+    last(1) == Some("is") || (last(1) == Some("not") && last(2) == Some("is"))
+}
+
 /// A text's shape, for telling whether two texts are the same statement
 /// whoever replaced their values: [`normalize`], with every bind parameter
 /// and the constants `true`, `false` and `null` also written `?`.
 /// pg_stat_statements writes a statement's constants as `$n` numbered
 /// after its own parameters, so `LIMIT 20` is stored as `LIMIT $2`; both
 /// spellings have the shape `limit ?`.
+///
+/// `IS NULL`, `IS NOT TRUE` and the like stay: the server keeps them as
+/// tests, not constants.
 ///
 /// It also follows what the server takes for a constant: a negative number
 /// (`= -1` is stored as `= $3`) and the field of `extract(epoch FROM …)`
@@ -505,7 +522,13 @@ pub fn shape(sql: &str) -> String {
     for token in lex(sql) {
         let token = match token {
             Token::Param(_) => Token::Literal,
-            Token::Word(w) if matches!(w.as_str(), "true" | "false" | "null") => Token::Literal,
+            // `IS NULL`, `IS NOT TRUE`: a test, not a constant (the server
+            // keeps those words).
+            Token::Word(w)
+                if matches!(w.as_str(), "true" | "false" | "null") && !after_is(&tokens) =>
+            {
+                Token::Literal
+            }
             Token::Word(_)
                 if tokens.len() >= 2
                     && tokens[tokens.len() - 1] == Token::Symbol("(")
@@ -573,6 +596,38 @@ mod tests {
             "select array [...]"
         );
         assert_ne!(shape("SELECT ARRAY[a, b]"), shape("SELECT ARRAY[$1]"));
+        // Tests are not constants; a compared constant is.
+        assert_eq!(
+            shape("SELECT a FROM t WHERE d IS NULL AND e IS NOT TRUE AND f = true"),
+            "select a from t where d is null and e is not true and f = ?"
+        );
+        assert_ne!(
+            shape("SELECT a FROM t WHERE d IS NULL"),
+            shape("SELECT a FROM t WHERE d IS TRUE")
+        );
+    }
+
+    /// The text an application sends and the text pg_stat_statements
+    /// stores for it are one statement: one fingerprint.
+    #[test]
+    fn the_app_and_pg_stat_statements_texts_share_a_fingerprint() {
+        for (app, server) in [
+            ("SELECT pg_sleep(0.12)", "SELECT pg_sleep($1)"),
+            (
+                "select  id, name FROM customers\n WHERE email = $1 LIMIT 20",
+                "SELECT id, name FROM customers WHERE email = $1 LIMIT $2",
+            ),
+            (
+                "/* app */ SELECT * FROM t WHERE k IN ('a', 'b') AND d IS NULL AND n = -1",
+                "SELECT * FROM t WHERE k IN ($1, $2) AND d IS NULL AND n = $3",
+            ),
+        ] {
+            assert_eq!(parse(app).fingerprint, parse(server).fingerprint, "{app}");
+        }
+        assert_ne!(
+            parse("SELECT pg_sleep(0.12)").fingerprint,
+            parse("SELECT pg_sleep(0.12), 1").fingerprint
+        );
     }
 
     #[test]

@@ -258,7 +258,9 @@ pub fn pg_findings(
                         .map_or_else(|| info.model.to_string(), |(table, _)| table.clone())
                 }),
                 route: None,
-                fingerprint: format!("{:016x}", info.fingerprint),
+                // The reader's, from the server's own text: the slow
+                // log's findings of the same statement share it.
+                fingerprint: format!("{:016x}", statement.fingerprint.unwrap_or(info.fingerprint)),
                 calls: u64::try_from(f.calls).unwrap_or(0),
                 total_ms: f.total_ms,
                 mean_ms: f.mean_ms(),

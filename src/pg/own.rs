@@ -22,6 +22,14 @@
 //! agent's. The marker stays in the agent's SQL (it helps reading the
 //! server log) but is never the test; a unit test checks that every text
 //! of `src/` that carries it is recognised.
+//!
+//! One more kind is the agent's whoever ran it: a statement nested in a
+//! helper function `sql/install.sql` creates (`perfscope.sequence_positions()`,
+//! `SECURITY DEFINER`), which pg_stat_statements (with `track = all`)
+//! records under the function's owner, often the app's own role. Only an
+//! entry below top level whose text is such a body is taken: a user who
+//! copies the body into a function of their own hides nothing but that
+//! read of the catalog.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -63,6 +71,35 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/statements_info.sql"),
     include_str!("../../sql/queries/vacuum_progress.sql"),
 ];
+
+/// `sql/install.sql`, whose `perfscope.*` functions' bodies are the
+/// agent's helper statements.
+const INSTALL: &str = include_str!("../../sql/install.sql");
+
+/// The shapes of the statements in the bodies of the `perfscope.*`
+/// functions `install` creates (`CREATE FUNCTION perfscope.… AS $$ … $$`).
+fn helper_bodies(install: &str) -> HashSet<String> {
+    let mut bodies = HashSet::new();
+    let mut rest = install;
+    while let Some(start) = rest.find("CREATE FUNCTION perfscope.") {
+        rest = &rest[start..];
+        let Some(open) = rest.find("AS $$") else {
+            break;
+        };
+        let body = &rest[open + "AS $$".len()..];
+        let Some(close) = body.find("$$") else {
+            break;
+        };
+        for piece in shape(&body[..close]).split(';') {
+            let piece = piece.trim();
+            if !piece.is_empty() {
+                bodies.insert(piece.to_owned());
+            }
+        }
+        rest = &body[close..];
+    }
+    bodies
+}
 
 /// The fixed texts the agent sends (values may differ: shapes compare),
 /// including what the driver and the pool send for it.
@@ -141,6 +178,7 @@ const PREFIXES: &[&str] = &[
 pub struct AgentStatements {
     exact: HashSet<String>,
     prefixes: &'static [&'static str],
+    helpers: HashSet<String>,
 }
 
 impl AgentStatements {
@@ -159,7 +197,17 @@ impl AgentStatements {
         Self {
             exact,
             prefixes: PREFIXES,
+            helpers: helper_bodies(INSTALL),
         }
+    }
+
+    /// Whether `text` (as pg_stat_statements stores it) is a statement of
+    /// one of the agent's helper functions: the agent's when its entry is
+    /// nested (not top level), whatever role owns the function.
+    pub fn is_helper_body(&self, text: &str) -> bool {
+        let shaped = shape(text);
+        self.helpers
+            .contains(shaped.trim_end_matches(';').trim_end())
     }
 
     /// Whether `text` (as pg_stat_statements stores it) is one the agent
@@ -216,6 +264,18 @@ mod tests {
         for text in SQL_FILES {
             assert!(agent.contains(text), "{text}");
         }
+    }
+
+    #[test]
+    fn the_helper_functions_bodies_are_known_as_stored() {
+        let agent = agent();
+        assert_eq!(helper_bodies(INSTALL).len(), 1);
+        // As pg_stat_statements (track = all) stores the nested statement.
+        assert!(agent.is_helper_body(
+            "SELECT n.nspname::text, c.relname::text, pg_sequence_last_value(c.oid), s.seqmax,\n         s.seqmin, s.seqincrement, s.seqstart, s.seqcycle\n  FROM pg_sequence s\n  JOIN pg_class c ON c.oid = s.seqrelid\n  JOIN pg_namespace n ON n.oid = c.relnamespace\n  WHERE NOT pg_is_other_temp_schema(n.oid)"
+        ));
+        assert!(!agent.is_helper_body("SELECT n.nspname::text FROM pg_namespace n"));
+        assert!(!agent.is_helper_body("SELECT pg_stat_statements_reset()"));
     }
 
     #[test]

@@ -1,62 +1,140 @@
-//! The slow-query report both front ends show: the union of the
-//! in-process slow log of the timed pool (statements over
-//! `SLOW_QUERY_THRESHOLD`, with the route that issued them) and
-//! pg_stat_statements' worst statements of each watched database, by mean
-//! and by total time. Its types derive poem-openapi's `Object` because
-//! they are also the API's documented answer (one shape, not a copy).
+//! The slow-query report both front ends show: one row per statement, from
+//! the in-process slow log of the timed pool (its executions over
+//! `SLOW_QUERY_THRESHOLD`, with the route that issued them) and from
+//! pg_stat_statements (each watched database's worst statements by mean
+//! and by total time), merged by fingerprint where both know a statement
+//! (`pg_sleep(0.5)` as the app sent it is `pg_sleep($1)` as the server
+//! stores it: one statement, one row).
+//!
+//! The two sources count over different spans of time, so each row keeps
+//! each source's figures apart, each with the [`Window`] it covers; none
+//! is added to the other. The list is capped ([`MAX_ENTRIES`]) and says how
+//! many statements it left out. Its types derive poem-openapi's `Object`
+//! because they are also the API's documented answer (one shape, not a
+//! copy).
 
-use poem_openapi::Object;
+mod merge;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use poem_openapi::{Enum, Object};
 
 use crate::Perfscope;
 
-/// Entries returned at most.
-const MAX_ENTRIES: usize = 100;
+/// Rows returned at most.
+pub const MAX_ENTRIES: usize = 100;
 
-/// One slow statement.
-#[derive(Object, Debug)]
+/// What span of time a source's figures cover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// This process's executions over `SLOW_QUERY_THRESHOLD`, since it
+    /// started or, once the bounded log dropped older ones, since the
+    /// oldest it still holds.
+    SlowLog,
+    /// pg_stat_statements between its last two reads by the agent.
+    SincePreviousRead,
+    /// pg_stat_statements since its last reset (or since the entry
+    /// appeared).
+    SinceReset,
+}
+
+/// The span of time some figures cover.
+#[derive(Clone, Debug, PartialEq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Window {
+    /// Which span it is.
+    pub kind: WindowKind,
+    /// Its start, seconds since the Unix epoch, when known.
+    #[oai(skip_serializing_if_is_none)]
+    pub from: Option<f64>,
+    /// Its end (when the figures were read), seconds since the Unix epoch.
+    pub to: f64,
+    /// The same in words.
+    pub description: String,
+}
+
+/// The timed pool's slow executions of one statement in this process.
+#[derive(Clone, Debug, PartialEq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct AppFigures {
+    /// Executions over the threshold in the window (not every execution:
+    /// faster ones are not logged).
+    pub calls: u64,
+    /// Their mean, ms.
+    pub mean_ms: f64,
+    /// The slowest, ms.
+    pub max_ms: f64,
+    /// Their total, ms.
+    pub total_ms: f64,
+    /// When the newest finished, seconds since the Unix epoch.
+    pub last_seen: f64,
+    /// The span these figures cover (`slow_log`).
+    pub window: Window,
+}
+
+/// pg_stat_statements' figures of one statement in one database: every
+/// execution by any role, the agent's own left out.
+#[derive(Clone, Debug, PartialEq, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PgFigures {
+    /// Executions in the window.
+    pub calls: u64,
+    /// Mean time per execution, ms.
+    pub mean_ms: f64,
+    /// Total time, ms.
+    pub total_ms: f64,
+    /// Rows returned or affected.
+    pub rows: i64,
+    /// Shared-buffer hit ratio, when a block was touched.
+    #[oai(skip_serializing_if_is_none)]
+    pub hit_ratio: Option<f64>,
+    /// The span `calls`, `meanMs`, `totalMs`, `rows` and `hitRatio`
+    /// cover: `since_previous_read` when every entry of the statement ran
+    /// between the last two reads, else `since_reset`.
+    pub window: Window,
+    /// The slowest execution, ms, since the entry's statistics started
+    /// (pg_stat_statements keeps no maximum per window, so this is always
+    /// since the reset, whatever `window` is).
+    pub max_since_reset_ms: f64,
+    /// pg_stat_statements entries summed into this row (one per role,
+    /// nesting level and queryid of the same fingerprint).
+    pub entries: u64,
+}
+
+/// One statement.
+#[derive(Clone, Debug, PartialEq, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct SlowQueryEntry {
-    /// Where it was seen: `app` (this process's timed pool) or
-    /// `pg_stat_statements`.
-    pub source: String,
-    /// The watched database (`pg_stat_statements` entries).
+    /// Which sources know it: `app` (this process's timed pool),
+    /// `pg_stat_statements`, or both.
+    pub sources: Vec<String>,
+    /// The watched database (when pg_stat_statements knows it).
     #[oai(skip_serializing_if_is_none)]
     pub database: Option<String>,
-    /// pg_stat_statements' queryid, as a string (`pg_stat_statements`
-    /// entries).
+    /// pg_stat_statements' queryid, as a string: the entry with the most
+    /// time when several share the fingerprint.
     #[oai(skip_serializing_if_is_none)]
     pub queryid: Option<String>,
-    /// The normalized statement (no literal values).
+    /// The normalized statement (no literal values): pg_stat_statements'
+    /// text when it knows it, else the app's.
     pub statement: String,
-    /// A stable id of the normalized statement (hex).
+    /// A stable id of the statement (hex), the same from both sources.
     pub fingerprint: String,
     /// Its SQL verb.
     pub operation: String,
     /// Its main table.
     pub table: String,
-    /// The route template that issued it, when known.
+    /// The route template that issued it, when known: the one with the
+    /// most slow time, else the last that ran it.
     #[oai(skip_serializing_if_is_none)]
     pub route: Option<String>,
-    /// Slow executions.
-    pub calls: u64,
-    /// Mean duration, ms.
-    pub mean_ms: f64,
-    /// Slowest, ms.
-    pub max_ms: f64,
-    /// Total, ms.
-    pub total_ms: f64,
-    /// Rows returned or affected (`pg_stat_statements` entries).
+    /// The slow log's figures (`app`).
     #[oai(skip_serializing_if_is_none)]
-    pub rows: Option<i64>,
-    /// Shared-buffer hit ratio (`pg_stat_statements` entries).
+    pub app: Option<AppFigures>,
+    /// pg_stat_statements' figures.
     #[oai(skip_serializing_if_is_none)]
-    pub hit_ratio: Option<f64>,
-    /// Whether the figures cover the window since the previous read
-    /// (`true`) or everything since the last stats reset.
-    pub windowed: bool,
-    /// When the newest finished (app) or was read (pg_stat_statements),
-    /// seconds since the Unix epoch.
-    pub last_seen: f64,
+    pub pg_stat_statements: Option<PgFigures>,
 }
 
 /// The slow-query report.
@@ -65,123 +143,125 @@ pub struct SlowQueryEntry {
 pub struct SlowQueries {
     /// `SLOW_QUERY_THRESHOLD`, ms.
     pub threshold_ms: f64,
-    /// Worst total first.
+    /// One row per statement, the most total time (of either source)
+    /// first; at most `cap`.
     pub queries: Vec<SlowQueryEntry>,
+    /// The most rows listed.
+    pub cap: u64,
+    /// Statements known but not listed: past the cap, or not among a
+    /// database's worst by mean or by total (0 when the list is whole).
+    pub left_out: u64,
 }
 
-/// The report: the slow
-/// log, then each watched database's worst statements (only `database`'s
-/// when given).
+/// Seconds since the Unix epoch.
+fn epoch(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The slow log's window: since the process started, or since the oldest
+/// execution the log still holds.
+fn slow_log_window(perfscope: &Perfscope, now: SystemTime) -> Window {
+    let db = perfscope.db();
+    let threshold = db.slow_threshold().as_millis();
+    match db.slow_log.dropped_before() {
+        Some(oldest) => Window {
+            kind: WindowKind::SlowLog,
+            from: Some(epoch(oldest)),
+            to: epoch(now),
+            description: format!(
+                "executions over {threshold} ms in this process since the oldest the slow log still holds (it keeps the last {})",
+                crate::db::slow_log::DEFAULT_SLOW_LOG_CAPACITY
+            ),
+        },
+        None => Window {
+            kind: WindowKind::SlowLog,
+            from: Some(epoch(
+                now.checked_sub(perfscope.uptime()).unwrap_or(UNIX_EPOCH),
+            )),
+            to: epoch(now),
+            description: format!("executions over {threshold} ms in this process since it started"),
+        },
+    }
+}
+
+/// The report: one row per statement of the slow log and of each watched
+/// database's pg_stat_statements (only `database`'s when given).
 pub fn report(perfscope: &Perfscope, database: Option<&str>) -> SlowQueries {
     #[cfg(not(feature = "postgres"))]
     let _ = database;
     let db = perfscope.db();
-    #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-    let mut queries: Vec<SlowQueryEntry> = db
-        .slow_log
-        .summary()
-        .into_iter()
-        .take(MAX_ENTRIES)
-        .map(|slow| {
-            let millis = |d: std::time::Duration| d.as_secs_f64() * 1_000.0;
-            SlowQueryEntry {
-                source: "app".into(),
-                database: None,
-                queryid: None,
-                statement: slow.statement.normalized.to_string(),
-                fingerprint: format!("{:016x}", slow.statement.fingerprint),
-                operation: slow.statement.verb.as_str().into(),
-                table: slow.statement.model.to_string(),
-                route: slow.route.as_deref().map(str::to_owned),
-                calls: slow.count,
-                mean_ms: millis(slow.total) / slow.count.max(1) as f64,
-                max_ms: millis(slow.max),
-                total_ms: millis(slow.total),
-                rows: None,
-                hit_ratio: None,
-                windowed: false,
-                last_seen: slow
-                    .last_at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64()),
-            }
-        })
-        .collect();
+    let now = SystemTime::now();
+    let app = merge::app_statements(&db.slow_log.summary());
     #[cfg(feature = "postgres")]
-    queries.extend(pg_entries(perfscope, db, database));
+    let pg = pg_statements(perfscope, database);
+    #[cfg(not(feature = "postgres"))]
+    let pg = Vec::new();
+    let merged = merge::merge(
+        app,
+        pg,
+        &slow_log_window(perfscope, now),
+        |fingerprint| db.route_of(fingerprint),
+        MAX_ENTRIES,
+    );
     SlowQueries {
         threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
-        queries,
+        queries: merged.rows,
+        cap: MAX_ENTRIES as u64,
+        left_out: merged.left_out,
     }
 }
 
-/// Statements of each watched database listed: the worst by mean and the
-/// worst by total.
+/// Every statement with a text of each watched database (only `only`'s),
+/// its agent's own left out by the reader, with the windows of its read.
 #[cfg(feature = "postgres")]
-const PG_WORST: usize = 20;
-
-#[cfg(feature = "postgres")]
-fn pg_entries(
-    perfscope: &Perfscope,
-    db: &crate::db::DbInsights,
-    only: Option<&str>,
-) -> Vec<SlowQueryEntry> {
-    use crate::pg::readers::statements::StatementView;
-    let mut entries = Vec::new();
+fn pg_statements(perfscope: &Perfscope, only: Option<&str>) -> Vec<merge::PgDatabase> {
+    let mut databases = Vec::new();
     for database in perfscope.watched().all() {
         if only.is_some_and(|name| name != &*database.name) {
             continue;
         }
         let snapshot = database.statements.latest().unwrap_or_default();
-        let figures = |s: &StatementView| match s.window {
-            Some(window) if window.calls > 0 => (window, true),
-            _ => (s.cumulative, false),
-        };
-        let mut by_mean: Vec<&StatementView> = snapshot
+        let Some(at) = snapshot.at else { continue };
+        let statements = snapshot
             .statements
             .iter()
-            .filter(|s| s.text.is_some() && figures(s).0.calls > 0)
+            .filter_map(|s| {
+                Some(merge::PgStatement {
+                    queryid: s.queryid,
+                    text: s.text.clone()?,
+                    fingerprint: s.fingerprint?,
+                    cumulative: s.cumulative.into(),
+                    window: s.window.map(Into::into),
+                    max_ms: s.max_ms,
+                    since: s.since.or(snapshot.stats_reset),
+                })
+            })
             .collect();
-        by_mean.sort_by(|a, b| figures(b).0.mean_ms().total_cmp(&figures(a).0.mean_ms()));
-        let mut by_total = by_mean.clone();
-        by_total.sort_by(|a, b| figures(b).0.total_ms.total_cmp(&figures(a).0.total_ms));
-        let mut chosen: Vec<&StatementView> = Vec::new();
-        for s in by_total
-            .into_iter()
-            .take(PG_WORST)
-            .chain(by_mean.into_iter().take(PG_WORST))
-        {
-            if !chosen.iter().any(|c| c.queryid == s.queryid) {
-                chosen.push(s);
-            }
-        }
-        let read_at = snapshot
-            .at
-            .and_then(|at| at.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0.0, |d| d.as_secs_f64());
-        for s in chosen {
-            let Some(text) = &s.text else { continue };
-            let (f, windowed) = figures(s);
-            let info = crate::db::statement::parse(text);
-            entries.push(SlowQueryEntry {
-                source: "pg_stat_statements".into(),
-                database: Some(database.name.to_string()),
-                queryid: Some(s.queryid.to_string()),
-                statement: text.to_string(),
-                fingerprint: format!("{:016x}", info.fingerprint),
-                operation: info.verb.as_str().into(),
-                table: info.model.to_string(),
-                route: db.route_of(info.fingerprint).map(|r| r.to_string()),
-                calls: u64::try_from(f.calls).unwrap_or(0),
-                mean_ms: f.mean_ms(),
-                max_ms: s.max_ms,
-                total_ms: f.total_ms,
-                rows: Some(f.rows),
-                hit_ratio: f.hit_ratio(),
-                windowed,
-                last_seen: read_at,
-            });
+        databases.push(merge::PgDatabase {
+            name: database.name.to_string(),
+            read_at: at,
+            previous_at: snapshot.previous_at,
+            statements,
+        });
+    }
+    databases
+}
+
+#[cfg(feature = "postgres")]
+impl From<crate::pg::readers::statements::Figures> for merge::Numbers {
+    fn from(f: crate::pg::readers::statements::Figures) -> Self {
+        Self {
+            calls: f.calls,
+            total_ms: f.total_ms,
+            rows: f.rows,
+            shared_hit: f.shared_hit,
+            shared_read: f.shared_read,
         }
     }
-    entries
+}
+
+/// `d` in ms.
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
 }

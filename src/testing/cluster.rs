@@ -385,6 +385,12 @@ impl Cluster {
         format!("postgres://{user}@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// Resets pg_stat_statements as the superuser, in a session it does
+    /// not track ([`RESET_STATEMENTS`]).
+    pub async fn reset_statements(&self) -> Result<(), tokio_postgres::Error> {
+        self.exec("postgres", RESET_STATEMENTS).await
+    }
+
     /// Connects as the superuser and runs `sql` (several statements).
     pub async fn exec(&self, database: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
         let (client, connection) =
@@ -396,6 +402,15 @@ impl Cluster {
         result
     }
 }
+
+/// A reset of pg_stat_statements that leaves nothing behind: a plain
+/// `SELECT pg_stat_statements_reset()` is recorded after it ran, as a
+/// statement of the role and database that sent it (the demo's app role),
+/// and listed beside the app's own. With `track` off for the session
+/// (a superuser's setting) the reset is not recorded; the `SET` before it
+/// is, and is then reset away.
+pub const RESET_STATEMENTS: &str =
+    "SET pg_stat_statements.track = 'none'; SELECT pg_stat_statements_reset()";
 
 impl Drop for Cluster {
     fn drop(&mut self) {

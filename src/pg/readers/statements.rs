@@ -11,8 +11,10 @@
 //!   [`StatementsSnapshot::own`], its cost to the database: those of its
 //!   login role whose text is one the agent sends ([`crate::pg::own`]; never a
 //!   marker a user can type, never every statement of a role a host app
-//!   may share), and every statement of the roles listed as the agent's
-//!   own (e.g. its planner role).
+//!   may share), every statement of the roles listed as the agent's
+//!   own (e.g. its planner role), and the statements nested in the
+//!   helper functions `sql/install.sql` creates, which run as the
+//!   function's owner ([`crate::pg::own::AgentStatements::is_helper_body`]).
 //! - Never a reset: the first pass reports the cumulative figures since the
 //!   last stats reset, so a fresh agent shows existing slow queries at
 //!   once; resets (a new `stats_reset`, or on 14–16 calls going down) and
@@ -123,6 +125,12 @@ pub struct StatementView {
     /// Since the previous pass (`None` on the first pass after start or a
     /// reset).
     pub window: Option<Figures>,
+    /// The fingerprint of its text ([`statement::StatementInfo`]), which
+    /// the timed pool's statements share (`None` until the text is
+    /// fetched).
+    pub fingerprint: Option<u64>,
+    /// When the entry's own statistics started (`stats_since`, 17+).
+    pub since: Option<SystemTime>,
 }
 
 /// What one pass read.
@@ -130,6 +138,9 @@ pub struct StatementView {
 pub struct StatementsSnapshot {
     /// When it was read.
     pub at: Option<SystemTime>,
+    /// When the previous pass read, where each `window` starts (`None` on
+    /// the first pass after start or a reset).
+    pub previous_at: Option<SystemTime>,
     /// Every statement of the database but the agent's, worst total first.
     pub statements: Vec<StatementView>,
     /// The agent's own statements, summed (cumulative since the last
@@ -155,6 +166,12 @@ struct State {
     previous: HashMap<EntryKey, (Figures, Option<SystemTime>)>,
     texts: HashMap<i64, Arc<str>>,
     raw: HashMap<i64, Arc<str>>,
+    fingerprints: HashMap<i64, u64>,
+    /// Queryids whose text is a statement of one of the agent's helper
+    /// functions (its entries nested in them are the agent's).
+    helper_texts: HashSet<i64>,
+    /// When the previous pass read.
+    last_at: Option<SystemTime>,
     /// Queryids whose text under the agent's login role is one the agent
     /// sends.
     agent_texts: HashSet<i64>,
@@ -272,6 +289,8 @@ impl StatementsReader {
         if state.texts.len() + fetched.len() > TEXT_CACHE_CAPACITY {
             state.texts.clear();
             state.raw.clear();
+            state.fingerprints.clear();
+            state.helper_texts.clear();
             state.agent_texts.clear();
             state.agent_checked.clear();
         }
@@ -292,7 +311,11 @@ impl StatementsReader {
                     state.agent_texts.insert(queryid);
                 }
             }
+            if agent.is_helper_body(&text) {
+                state.helper_texts.insert(queryid);
+            }
             let info = statement::parse(&text);
+            state.fingerprints.insert(queryid, info.fingerprint);
             if matches!(
                 info.verb,
                 statement::Verb::Select
@@ -307,8 +330,9 @@ impl StatementsReader {
         let mut own = Figures::default();
         let mut own_statements = 0;
         read.retain(|row| {
-            let is_own =
-                row.own_role || (row.agent_role && state.agent_texts.contains(&row.queryid));
+            let is_own = row.own_role
+                || (row.agent_role && state.agent_texts.contains(&row.queryid))
+                || (!row.toplevel && state.helper_texts.contains(&row.queryid));
             let figures = &row.figures;
             if is_own {
                 own.calls += figures.calls;
@@ -355,14 +379,20 @@ impl StatementsReader {
                     .get(&row.key())
                     .filter(|(_, since)| *since == row.since)
                     .map(|(before, _)| row.figures.minus(before)),
+                fingerprint: state.fingerprints.get(&row.queryid).copied(),
+                since: row.since,
             })
             .collect();
         state.previous = read
             .iter()
             .map(|row| (row.key(), (row.figures, row.since)))
             .collect();
+        let at = SystemTime::now();
+        let previous_at = if reset { None } else { state.last_at };
+        state.last_at = Some(at);
         let snapshot = StatementsSnapshot {
-            at: Some(SystemTime::now()),
+            at: Some(at),
+            previous_at,
             statements,
             own,
             own_statements,

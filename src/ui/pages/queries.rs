@@ -1,6 +1,8 @@
-//! The Queries page (`GET /ui/queries`): the slow-query report with each
-//! statement's trend, N+1 suspects and database time per route. Its
-//! handler, the figures it reads and its view live together.
+//! The Queries page (`GET /ui/queries`): the slow-query report (one row
+//! per statement, each source's figures on a line of its own with the
+//! span of time they cover) with each statement's trend, N+1 suspects and
+//! database time per route. Its handler, the figures it reads and its
+//! view live together.
 
 use std::collections::HashMap;
 
@@ -9,6 +11,7 @@ use poem::web::Data;
 use poem::{Response, handler};
 
 use crate::Perfscope;
+use crate::service::slow_queries::{SlowQueryEntry, Window, WindowKind};
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
@@ -32,27 +35,19 @@ pub fn data(perfscope: &Perfscope) -> Queries {
     let slow = report
         .queries
         .into_iter()
-        .map(|q| {
-            let trend = q
+        .map(|entry| {
+            let trend = entry
                 .database
                 .as_deref()
-                .zip(q.queryid.as_deref().and_then(|id| id.parse::<i64>().ok()))
+                .zip(
+                    entry
+                        .queryid
+                        .as_deref()
+                        .and_then(|id| id.parse::<i64>().ok()),
+                )
                 .and_then(|(db, id)| history.statement(&(Arc::from(db), id)))
                 .map(|(points, _)| points);
-            SlowRow {
-                source: q.source,
-                database: q.database,
-                queryid: q.queryid,
-                statement: q.statement,
-                route: q.route,
-                calls: q.calls,
-                mean_ms: q.mean_ms,
-                max_ms: q.max_ms,
-                total_ms: q.total_ms,
-                rows: q.rows,
-                hit_ratio: q.hit_ratio,
-                trend,
-            }
+            SlowRow { entry, trend }
         })
         .collect();
     let db = perfscope.db();
@@ -89,6 +84,8 @@ pub fn data(perfscope: &Perfscope) -> Queries {
     Queries {
         threshold_ms: report.threshold_ms,
         slow,
+        cap: report.cap,
+        left_out: report.left_out,
         n_plus_one,
         routes,
         statements_missing: statements_missing(perfscope),
@@ -114,31 +111,11 @@ fn statements_missing(_: &Perfscope) -> Option<String> {
     Some("This build has no Postgres support.".to_owned())
 }
 
-/// One slow statement.
-#[derive(Clone, Debug, Default)]
+/// One statement: the report's row and its trend.
+#[derive(Clone, Debug)]
 pub struct SlowRow {
-    /// `app` or `pg_stat_statements`.
-    pub source: String,
-    /// The watched database.
-    pub database: Option<String>,
-    /// pg_stat_statements' queryid (its entries).
-    pub queryid: Option<String>,
-    /// The normalized text.
-    pub statement: String,
-    /// The route that issued it.
-    pub route: Option<String>,
-    /// Executions.
-    pub calls: u64,
-    /// Mean, ms.
-    pub mean_ms: f64,
-    /// Slowest, ms.
-    pub max_ms: f64,
-    /// Total, ms.
-    pub total_ms: f64,
-    /// Rows.
-    pub rows: Option<i64>,
-    /// Shared-buffer hit ratio.
-    pub hit_ratio: Option<f64>,
+    /// The report's row (each source's figures with their window).
+    pub entry: SlowQueryEntry,
     /// Mean per interval over the last hour.
     pub trend: Option<Vec<Option<f64>>>,
 }
@@ -176,12 +153,72 @@ pub struct Queries {
     pub threshold_ms: f64,
     /// Slow statements, worst total first.
     pub slow: Vec<SlowRow>,
+    /// The most rows the report lists.
+    pub cap: u64,
+    /// Statements it left out.
+    pub left_out: u64,
     /// N+1 suspects.
     pub n_plus_one: Vec<NPlusOneRow>,
     /// Database time per route.
     pub routes: Vec<RouteDbRow>,
     /// Why pg_stat_statements has nothing to show, when it has not.
     pub statements_missing: Option<String>,
+}
+
+/// A window in a few words: `last 2 s`, `since reset 3.5 h ago`, with
+/// the full description on hover.
+fn window(source: &str, window: &Window) -> Markup {
+    let span = window.from.map(|from| format::age(window.to - from));
+    let words = match (window.kind, span) {
+        (WindowKind::SinceReset, Some(span)) => format!("since reset, {span}"),
+        (WindowKind::SinceReset, None) => "since reset".to_owned(),
+        (_, Some(span)) => format!("last {span}"),
+        (_, None) => String::new(),
+    };
+    html! { span title=(window.description) { (source) " · " (words) } }
+}
+
+/// The figure cells of one row: a line per source.
+fn figures(entry: &SlowQueryEntry) -> Markup {
+    let app = entry.app.as_ref();
+    let pg = entry.pg_stat_statements.as_ref();
+    html! {
+        td.window {
+            @if let Some(app) = app { div { (window("slow log", &app.window)) } }
+            @if let Some(pg) = pg { div { (window("pg_stat_statements", &pg.window)) } }
+        }
+        td.num {
+            @if let Some(app) = app { div { (format::count(app.calls)) } }
+            @if let Some(pg) = pg { div { (format::count(pg.calls)) } }
+        }
+        td.num {
+            @if let Some(app) = app { div { (format::millis(Some(app.mean_ms))) } }
+            @if let Some(pg) = pg { div { (format::millis(Some(pg.mean_ms))) } }
+        }
+        td.num {
+            @if let Some(app) = app { div { (format::millis(Some(app.max_ms))) } }
+            @if let Some(pg) = pg {
+                div title="the slowest since pg_stat_statements' last reset, whatever the window" {
+                    (format::millis(Some(pg.max_since_reset_ms)))
+                    @if pg.window.kind != WindowKind::SinceReset { span.muted { " since reset" } }
+                }
+            }
+        }
+        td.num {
+            @if let Some(app) = app { div { (format::millis(Some(app.total_ms))) } }
+            @if let Some(pg) = pg { div { (format::millis(Some(pg.total_ms))) } }
+        }
+        td.num {
+            @if app.is_some() { div { "–" } }
+            @if let Some(pg) = pg { div { (format::count(u64::try_from(pg.rows).unwrap_or(0))) } }
+        }
+        td.num {
+            @if app.is_some() { div { "–" } }
+            @if let Some(pg) = pg {
+                div.warn[pg.hit_ratio.is_some_and(|h| h < 0.99)] { (format::percent(pg.hit_ratio)) }
+            }
+        }
+    }
 }
 
 /// The Queries page's body.
@@ -192,40 +229,39 @@ pub fn view(data: &Queries) -> Markup {
             p.notice { (missing) }
         }
         section {
-            h2 { "Slow and expensive statements" span.muted { " · slow log over " (format::millis(Some(data.threshold_ms))) ", pg_stat_statements by mean and total" } }
+            h2 { "Slow and expensive statements" span.muted { " · one row per statement: the slow log's executions over " (format::millis(Some(data.threshold_ms))) " and pg_stat_statements' worst by mean and total, each over its own window" } }
             @if data.slow.is_empty() {
                 p.empty { "No statement is slow yet. Statements over the threshold (SLOW_QUERY_THRESHOLD) and the worst of pg_stat_statements show here." }
             } @else {
                 div.scroll {
                     table.queries {
                         thead { tr {
-                            th { "Statement" } th { "Route" } th.num { "Calls" } th.num { "Mean" } th.num { "Max" }
+                            th { "Statement" } th { "Route" } th { "Source · window" } th.num { "Calls" } th.num { "Mean" } th.num { "Max" }
                             th.num { "Total" } th.num { "Rows" } th.num { "Hit ratio" } th { "Mean, last hour" }
                         } }
                         tbody {
                             @for row in &data.slow {
+                                @let entry = &row.entry;
                                 tr {
                                     td.statement {
-                                        (sql(&row.statement))
+                                        (sql(&entry.statement))
                                         div.muted {
-                                            (row.source) @if let Some(db) = &row.database { " · " (db) }
-                                            @if let (Some(db), Some(id)) = (&row.database, &row.queryid) {
+                                            (entry.sources.join(" + ")) @if let Some(db) = &entry.database { " · " (db) }
+                                            @if let (Some(db), Some(id)) = (&entry.database, &entry.queryid) {
                                                 " · " a href=(format!("/ui/explain?database={db}&queryid={id}")) { "plan" }
                                             }
                                         }
                                     }
-                                    td { @if let Some(route) = &row.route { code { (route) } } @else { span.muted { "–" } } }
-                                    td.num { (format::count(row.calls)) }
-                                    td.num { (format::millis(Some(row.mean_ms))) }
-                                    td.num { (format::millis(Some(row.max_ms))) }
-                                    td.num { (format::millis(Some(row.total_ms))) }
-                                    td.num { (row.rows.map_or_else(|| "–".to_owned(), |r| format::count(u64::try_from(r).unwrap_or(0)))) }
-                                    td.num.warn[row.hit_ratio.is_some_and(|h| h < 0.99)] { (format::percent(row.hit_ratio)) }
+                                    td { @if let Some(route) = &entry.route { code { (route) } } @else { span.muted { "–" } } }
+                                    (figures(entry))
                                     td { @if let Some(trend) = &row.trend { (sparkline(trend, "mean per interval, last hour")) } }
                                 }
                             }
                         }
                     }
+                }
+                @if data.left_out > 0 {
+                    p.muted { (format::count(data.left_out)) " more statements are not listed: the list shows at most " (data.cap) " rows, and of pg_stat_statements each database's worst by mean and by total (and those the slow log also has)." }
                 }
             }
         }
@@ -277,6 +313,7 @@ pub fn view(data: &Queries) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::slow_queries::{AppFigures, PgFigures};
 
     #[test]
     fn empty_states_say_what_to_do() {
@@ -292,6 +329,43 @@ mod tests {
         assert!(page.contains("No statement is slow yet"), "{page}");
     }
 
+    fn window(kind: WindowKind, from: Option<f64>, to: f64) -> Window {
+        Window {
+            kind,
+            from,
+            to,
+            description: "the span in words".into(),
+        }
+    }
+
+    fn entry(statement: &str) -> SlowQueryEntry {
+        SlowQueryEntry {
+            sources: vec!["pg_stat_statements".into()],
+            database: None,
+            queryid: None,
+            statement: statement.into(),
+            fingerprint: "00".into(),
+            operation: "select".into(),
+            table: "t".into(),
+            route: None,
+            app: None,
+            pg_stat_statements: None,
+        }
+    }
+
+    fn pg(kind: WindowKind, hit_ratio: Option<f64>) -> PgFigures {
+        PgFigures {
+            calls: 7,
+            mean_ms: 2.0,
+            total_ms: 14.0,
+            rows: 7,
+            hit_ratio,
+            window: window(kind, Some(1_000.0), 1_002.0),
+            max_since_reset_ms: 9.0,
+            entries: 1,
+        }
+    }
+
     #[test]
     fn sql_is_escaped_and_long_sql_folds() {
         let evil = "select '<script>alert(1)</script>' from t";
@@ -302,20 +376,29 @@ mod tests {
         let page = view(&Queries {
             slow: vec![
                 SlowRow {
-                    statement: evil.into(),
-                    source: "app".into(),
-                    route: Some("/x/<b>".into()),
-                    calls: 3,
-                    mean_ms: 1_250.0,
-                    ..Default::default()
+                    entry: SlowQueryEntry {
+                        sources: vec!["app".into()],
+                        route: Some("/x/<b>".into()),
+                        app: Some(AppFigures {
+                            calls: 3,
+                            mean_ms: 1_250.0,
+                            max_ms: 1_300.0,
+                            total_ms: 3_750.0,
+                            last_seen: 0.0,
+                            window: window(WindowKind::SlowLog, Some(0.0), 720.0),
+                        }),
+                        ..entry(evil)
+                    },
+                    trend: None,
                 },
                 SlowRow {
-                    statement: long.clone(),
-                    source: "pg_stat_statements".into(),
-                    database: Some("default".into()),
-                    queryid: Some("42".into()),
-                    hit_ratio: Some(0.5),
-                    ..Default::default()
+                    entry: SlowQueryEntry {
+                        database: Some("default".into()),
+                        queryid: Some("42".into()),
+                        pg_stat_statements: Some(pg(WindowKind::SinceReset, Some(0.5))),
+                        ..entry(&long)
+                    },
+                    trend: None,
                 },
             ],
             ..Default::default()
@@ -334,5 +417,40 @@ mod tests {
             page.contains("href=\"/ui/explain?database=default&amp;queryid=42\""),
             "{page}"
         );
+    }
+
+    /// One row holds both sources, each line saying the span it covers;
+    /// a capped list says so.
+    #[test]
+    fn each_sources_figures_say_their_window() {
+        let page = view(&Queries {
+            slow: vec![SlowRow {
+                entry: SlowQueryEntry {
+                    sources: vec!["app".into(), "pg_stat_statements".into()],
+                    app: Some(AppFigures {
+                        calls: 15,
+                        mean_ms: 1_100.0,
+                        max_ms: 1_200.0,
+                        total_ms: 16_500.0,
+                        last_seen: 0.0,
+                        window: window(WindowKind::SlowLog, Some(0.0), 720.0),
+                    }),
+                    pg_stat_statements: Some(pg(WindowKind::SincePreviousRead, None)),
+                    ..entry("select pg_sleep($1)")
+                },
+                trend: None,
+            }],
+            cap: 100,
+            left_out: 12,
+            ..Default::default()
+        })
+        .into_string();
+        assert_eq!(page.matches("select pg_sleep($1)").count(), 1, "{page}");
+        assert!(page.contains("app + pg_stat_statements"), "{page}");
+        assert!(page.contains("slow log · last 12 min"), "{page}");
+        assert!(page.contains("pg_stat_statements · last 2 s"), "{page}");
+        assert!(page.contains(" since reset"), "{page}");
+        assert!(page.contains("title=\"the span in words\""), "{page}");
+        assert!(page.contains("12 more statements are not listed"), "{page}");
     }
 }

@@ -621,6 +621,8 @@ mod tests {
             cumulative: figures(calls, calls as f64, calls),
             max_ms: 0.0,
             window: None,
+            fingerprint: None,
+            since: None,
         };
         let read = |at, calls| StatementsSnapshot {
             at: Some(at),
@@ -692,6 +694,8 @@ mod tests {
                     cumulative: figures(5, 5.0, 5),
                     max_ms: 0.0,
                     window: None,
+                    fingerprint: None,
+                    since: None,
                 })
                 .collect(),
             ..StatementsSnapshot::default()
