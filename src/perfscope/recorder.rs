@@ -1,7 +1,7 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
-//! it reads what changed — each statement's figures, and once a minute each
-//! route's request-duration buckets, each hour each database's sizes — and
-//! hands the differences to the store, with the
+//! it looks at what changed and, once a minute, hands the store each
+//! statement's and each route's differences since the minute before (each
+//! hour each database's sizes), with the
 //! events it can see from here (a deploy at start, a pg_stat_statements
 //! reset, an index that appeared). It reads cumulative figures and keeps
 //! the previous reading, so it needs no hook in the readers and a missed
@@ -19,8 +19,9 @@ use crate::store::{
     Write,
 };
 
-/// How often route latency is written (and once more at shutdown).
-pub const ROUTE_INTERVAL: i64 = 60;
+/// How often statement and route figures are written (and once more at
+/// shutdown): a raw point is a minute, whatever the reader interval.
+pub const POINT_INTERVAL: i64 = 60;
 /// Statements remembered per database between readings; past it the least
 /// recently seen are forgotten (and counted again from their next reading).
 const MAX_REMEMBERED: usize = 20_000;
@@ -45,7 +46,7 @@ type RouteFigures = (u64, u64, f64, Vec<u64>);
 struct Recorder {
     tick: u64,
     deploy_checked: bool,
-    routes_written: i64,
+    points_written: i64,
     routes: HashMap<(String, String), RouteFigures>,
     statements: HashMap<Arc<str>, HashMap<i64, Seen>>,
     resets: HashMap<Arc<str>, u64>,
@@ -116,12 +117,17 @@ impl Recorder {
             self.deploy_checked = true;
             self.record_deploy(perfscope, store, now).await;
         }
-        if last || now - self.routes_written >= ROUTE_INTERVAL {
-            self.routes_written = now;
+        let points = last || now - self.points_written >= POINT_INTERVAL;
+        if points {
+            self.points_written = now;
             self.record_routes(perfscope, store, now);
         }
         for db in perfscope.inner.watched.all() {
-            self.record_statements(&db, store, now);
+            if points {
+                self.record_statements(&db, store, now);
+            } else {
+                self.record_reset(&db, store, now);
+            }
             self.record_space(&db, store, now);
         }
     }
@@ -216,6 +222,32 @@ impl Recorder {
                 rows,
             });
         }
+    }
+
+    /// Records a reset pg_stat_statements had since the last look; the
+    /// last pass's snapshot.
+    fn record_reset(
+        &mut self,
+        db: &crate::pg::WatchedDatabase,
+        store: &Store,
+        now: i64,
+    ) -> Option<Arc<crate::pg::readers::statements::StatementsSnapshot>> {
+        let snapshot = db.statements.latest()?;
+        let resets = self
+            .resets
+            .entry(db.name.clone())
+            .or_insert(snapshot.resets_detected);
+        if *resets != snapshot.resets_detected {
+            *resets = snapshot.resets_detected;
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::Reset,
+                database: Some(db.name.to_string()),
+                label: "pg_stat_statements reset".into(),
+                detail: None,
+            }));
+        }
+        Some(snapshot)
     }
 
     fn record_statements(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
