@@ -26,6 +26,9 @@ pub struct PlanChangesReport {
     /// advisor planned: top statements of a role in
     /// `PERFSCOPE_PLAN_ROLES`).
     pub tracked_statements: u64,
+    /// The advisor's passes whose plans were compared, since the agent
+    /// started.
+    pub passes: u64,
     /// The changes kept (at most 200), newest first.
     pub changes: Vec<PlanChange>,
 }
@@ -84,6 +87,7 @@ impl PlanChangesApi {
                 Ok(PlanChangesResponse::Ok(Json(PlanChangesReport {
                     database: watched.name.to_string(),
                     tracked_statements: u64::try_from(plans.tracked()).unwrap_or(u64::MAX),
+                    passes: plans.passes(),
                     changes,
                 })))
             }

@@ -68,8 +68,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::ReadError;
-use super::plans::{PlanChanges, Planned};
 use super::planner::{Mode, PlanError, Planner, Session, Statement};
+use super::plans::{PlanChanges, Planned};
 use super::readers::statements::{StatementView, StatementsReader};
 use crate::db::TimedTransaction;
 

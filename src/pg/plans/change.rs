@@ -93,7 +93,9 @@ impl PlanChange {
     pub(super) fn judge(&mut self) {
         self.slowdown = match (self.before, self.after) {
             (Some(before), Some(after))
-                if before.calls >= MIN_CALLS && after.calls >= MIN_CALLS && before.mean_ms > 0.0 =>
+                if before.calls >= MIN_CALLS
+                    && after.calls >= MIN_CALLS
+                    && before.mean_ms > 0.0 =>
             {
                 Some(after.mean_ms / before.mean_ms)
             }

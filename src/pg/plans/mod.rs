@@ -218,6 +218,14 @@ impl PlanChanges {
             .collect()
     }
 
+    /// The advisor passes recorded since the agent started.
+    pub fn passes(&self) -> u64 {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .passes
+    }
+
     /// Statements whose current plan is remembered.
     pub fn tracked(&self) -> usize {
         self.state

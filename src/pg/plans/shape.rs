@@ -234,7 +234,8 @@ mod tests {
 
     #[test]
     fn a_name_cannot_forge_a_line() {
-        let shape = Shape::of(&json!({"Node Type": "Seq Scan", "Relation Name": "a\nSeq Scan on b"}));
+        let shape =
+            Shape::of(&json!({"Node Type": "Seq Scan", "Relation Name": "a\nSeq Scan on b"}));
         assert_eq!(shape.text.lines().count(), 1, "{}", shape.text);
     }
 

@@ -48,19 +48,25 @@ pub fn data(perfscope: &crate::Perfscope, database: Option<&str>) -> PlanChanges
         }
         let plans = watched.advisor.plan_changes();
         tracked += plans.tracked();
-        rows.extend(plans.changes().into_iter().map(|change| ChangeRow {
-            age_seconds: (now - change.detected_at).max(0.0),
-            database: change.database,
-            queryid: change.queryid,
-            statement: change.statement,
-            before_fingerprint: change.before_fingerprint,
-            after_fingerprint: change.after_fingerprint,
-            before_shape: change.before_shape,
-            after_shape: change.after_shape,
-            before: change.before.map(|w| (w.calls, w.mean_ms, w.blocks_per_call)),
-            after: change.after.map(|w| (w.calls, w.mean_ms, w.blocks_per_call)),
-            slowdown: change.slowdown,
-            slower: change.slower,
+        rows.extend(plans.changes().into_iter().map(|change| {
+            ChangeRow {
+                age_seconds: (now - change.detected_at).max(0.0),
+                database: change.database,
+                queryid: change.queryid,
+                statement: change.statement,
+                before_fingerprint: change.before_fingerprint,
+                after_fingerprint: change.after_fingerprint,
+                before_shape: change.before_shape,
+                after_shape: change.after_shape,
+                before: change
+                    .before
+                    .map(|w| (w.calls, w.mean_ms, w.blocks_per_call)),
+                after: change
+                    .after
+                    .map(|w| (w.calls, w.mean_ms, w.blocks_per_call)),
+                slowdown: change.slowdown,
+                slower: change.slower,
+            }
         }));
     }
     rows.sort_by(|a, b| a.age_seconds.total_cmp(&b.age_seconds));
