@@ -3388,6 +3388,22 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
     // Before: every call since the reset up to the last pass with the
     // index (30, then 10 more), none of those after the drop.
     assert_eq!(change["before"]["calls"], 40, "{dump}");
+    // The page shows the two shapes side by side.
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let (status, page) = support::ui_page(&base, "/ui/plan-changes", &cookie).await;
+    assert_eq!(status, 200, "{page}");
+    let sides = page
+        .find("class=\"sides\"")
+        .unwrap_or_else(|| panic!("{page}"));
+    let index_at = page.find("Index Scan on parcels using parcels_tracking");
+    let seq_at = page.find("Seq Scan on parcels");
+    assert!(
+        index_at
+            .zip(seq_at)
+            .is_some_and(|(i, s)| sides < i && i < s),
+        "{page}"
+    );
 
     // Slower: once the new plan has run enough, a finding.
     let finding = eventually("the plan regression finding", async || {

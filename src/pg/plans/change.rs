@@ -61,7 +61,7 @@ pub struct PlanChange {
     pub detected_at: f64,
     /// The earlier plan shape's fingerprint (16 hex digits).
     pub before_fingerprint: String,
-    /// The new one's.
+    /// The new plan shape's fingerprint.
     pub after_fingerprint: String,
     /// The earlier plan's shape: one node a line, in tree order, with its
     /// relation and index (no costs, rows or conditions).
@@ -70,13 +70,13 @@ pub struct PlanChange {
     pub after_shape: String,
     /// The statement under the earlier plan: from the start of that plan's
     /// window (pg_stat_statements' last reset for the first plan the agent
-    /// saw) to the last read before a pass that still planned it. `None`
+    /// saw) to the last read before a pass that still planned it. Absent
     /// when that plan was seen on one pass only.
     #[oai(skip_serializing_if_is_none)]
     pub before: Option<PlanWindow>,
     /// The statement under the new plan, from the first read after the
     /// change was seen (calls in between may have run either plan), filled
-    /// in as passes come; `None` until the second pass after the change.
+    /// in as passes come; absent until the second pass after the change.
     #[oai(skip_serializing_if_is_none)]
     pub after: Option<PlanWindow>,
     /// `after.meanMs / before.meanMs`, once each side has at least 10

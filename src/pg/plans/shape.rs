@@ -93,7 +93,8 @@ impl Builder {
         if self.cut {
             return;
         }
-        if self.text.len() + line.len() + 1 <= SHAPE_TEXT_BYTES - CUT.len() {
+        // The line and its newline, leaving room for the cut's mark.
+        if self.text.len() + line.len() < SHAPE_TEXT_BYTES - CUT.len() {
             self.text.push_str(line);
             self.text.push('\n');
         } else {
