@@ -3280,6 +3280,23 @@ async fn advisor_passes_more(agent: &TestAgent, n: u64) {
     .await;
 }
 
+/// The estimated total cost of `sql`'s plan, as the superuser plans it.
+async fn total_cost(cluster: &PgCluster, sql: &str) -> f64 {
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    let task = tokio::spawn(connection);
+    let plan: Value = client
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .await
+        .expect("explain")
+        .get(0);
+    drop(client);
+    let _ = task.await;
+    plan[0]["Plan"]["Total Cost"].as_f64().expect("a cost")
+}
+
 /// The plan changes of `default`, newest first, read with the admin token.
 async fn plan_changes(agent: &TestAgent) -> Option<(u64, Vec<Value>)> {
     let (status, answer) = agent
@@ -3326,20 +3343,26 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
              INSERT INTO parcels SELECT g, g, g % 90, 'parcel ' || g FROM generate_series(1, 200000) g;
              CREATE INDEX parcels_tracking ON parcels (tracking);
              ANALYZE;
-             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;",
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;
+             ALTER DATABASE postgres SET max_parallel_workers_per_gather = 0;",
         )
         .await;
     let by_tracking = "SELECT id, weight FROM parcels WHERE tracking = $1";
+    let by_weight = "SELECT count(*) FROM parcels WHERE weight = $1";
     workload(&cluster, by_tracking, &[&4242i32], 30).await;
+    workload(&cluster, by_weight, &[&7i32], 3).await;
     let agent = advisor_agent(&cluster).await;
-    eventually("the statement's plan to be watched", async || {
+    eventually("both statements' plans to be watched", async || {
         plan_changes(&agent)
             .await
-            .filter(|(tracked, _)| *tracked >= 1)
+            .filter(|(tracked, _)| *tracked >= 2)
     })
     .await;
 
-    // Costs only: twice the rows and fresh statistics, the same plan.
+    // Costs only: twice the rows and fresh statistics change the plans'
+    // costs, not their shapes.
+    let by_weight_7 = "SELECT count(*) FROM parcels WHERE weight = 7";
+    let cost_before = total_cost(&cluster, by_weight_7).await;
     cluster
         .exec(
             "postgres",
@@ -3347,7 +3370,13 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
              ANALYZE parcels;",
         )
         .await;
+    let cost_after = total_cost(&cluster, by_weight_7).await;
+    assert!(
+        cost_after > cost_before * 1.5,
+        "{cost_before} → {cost_after}"
+    );
     workload(&cluster, by_tracking, &[&4242i32], 10).await;
+    workload(&cluster, by_weight, &[&7i32], 3).await;
     advisor_passes_more(&agent, 3).await;
     let (_, changes) = plan_changes(&agent).await.expect("plan changes");
     assert!(changes.is_empty(), "costs alone made a change: {changes:?}");
