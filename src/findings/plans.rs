@@ -73,3 +73,68 @@ fn finding(change: &PlanChange, admin: bool) -> Option<QueryFinding> {
         per_request: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::plans::PlanWindow;
+
+    fn change() -> PlanChange {
+        PlanChange {
+            seq: 3,
+            updated: 5,
+            database: "default".into(),
+            queryid: "-42".into(),
+            statement: Some("select id from parcels where tracking = $1".into()),
+            detected_at: 0.0,
+            before_fingerprint: "00000000000000aa".into(),
+            after_fingerprint: "00000000000000bb".into(),
+            before_shape: "Index Scan on parcels using parcels_tracking\n".into(),
+            after_shape: "Seq Scan on parcels\n".into(),
+            before: Some(PlanWindow {
+                calls: 40,
+                mean_ms: 0.05,
+                blocks_per_call: 4.0,
+            }),
+            after: Some(PlanWindow {
+                calls: 12,
+                mean_ms: 30.0,
+                blocks_per_call: 2_900.0,
+            }),
+            slowdown: Some(600.0),
+            slower: true,
+        }
+    }
+
+    #[test]
+    fn the_finding_gives_both_sides_and_names_nothing_without_admin() {
+        let admin = finding(&change(), true).expect("a finding");
+        assert_eq!(admin.kind, "plan_regression");
+        assert_eq!(admin.severity, Severity::High);
+        assert!(
+            admin
+                .message
+                .contains("`select id from parcels where tracking = $1`")
+                && admin.message.contains("600.0× slower")
+                && admin
+                    .message
+                    .contains("0.05 ms over 40 calls before, 30.00 ms over 12 calls after")
+                && admin.message.contains("4 → 2900 shared blocks per call"),
+            "{}",
+            admin.message
+        );
+        let public = finding(&change(), false).expect("a finding");
+        assert_eq!(public.statement, None);
+        assert!(
+            !public.message.contains("parcels") && public.message.starts_with("Statement -42 "),
+            "{}",
+            public.message
+        );
+        // Without an "after" yet, no finding.
+        let pending = PlanChange {
+            after: None,
+            ..change()
+        };
+        assert_eq!(finding(&pending, true), None);
+    }
+}
