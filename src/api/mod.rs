@@ -33,6 +33,8 @@ mod mounted;
 mod optimize;
 mod payload;
 #[cfg(feature = "postgres")]
+mod plan_changes;
+#[cfg(feature = "postgres")]
 mod replication;
 mod slow_queries;
 #[cfg(feature = "postgres")]
@@ -81,6 +83,7 @@ type Apis = (
     explain::ExplainApi,
     space::SpaceApi,
     replication::ReplicationApi,
+    plan_changes::PlanChangesApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -135,6 +138,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         replication::ReplicationApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        plan_changes::PlanChangesApi {
             perfscope: perfscope.clone(),
         },
     );
