@@ -3566,7 +3566,21 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
     let by_weight = "SELECT count(*) FROM parcels WHERE weight = $1";
     workload(&cluster, by_tracking, &[&4242i32], 30).await;
     workload(&cluster, by_weight, &[&7i32], 3).await;
-    let agent = advisor_agent(&cluster).await;
+    let history = support::temp_dir("plan-history");
+    let agent = {
+        let (url, dir) = (
+            cluster.url("perfscope", "postgres"),
+            history.display().to_string(),
+        );
+        TestAgent::start_with(move |raw| {
+            raw.database_url = Some(url);
+            raw.read_interval = Some("300".into());
+            raw.planner_user = Some("perfscope_planner".into());
+            raw.plan_roles = Some("postgres".into());
+            raw.data_dir = Some(dir);
+        })
+        .await
+    };
     eventually("both statements' plans to be watched", async || {
         plan_changes(&agent)
             .await
@@ -3720,4 +3734,30 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
     assert_eq!(back["afterFingerprint"], changes[1]["beforeFingerprint"]);
     assert!(plan_regressions(&agent, true).await.is_empty());
     agent.stop().await;
+    // Both changes are in the history store, with both plans.
+    let (store, task) = perfscope::store::Store::open(
+        perfscope::store::StoreSettings::new(&history, 64 << 20),
+        std::sync::Arc::new(perfscope::metrics::store::StoreMetrics::default()),
+    );
+    store.flush().await;
+    let stored = store
+        .read(|conn| {
+            perfscope::store::read::events_of(conn, perfscope::store::EventKind::PlanChange, 10)
+        })
+        .await
+        .expect("the store reads");
+    task.join().await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let detail: Value =
+        serde_json::from_str(stored[0].detail.as_deref().unwrap_or("{}")).expect("json");
+    assert_eq!(
+        detail["afterFingerprint"], back["afterFingerprint"],
+        "{stored:?}"
+    );
+    assert!(
+        detail["beforeShape"]
+            .as_str()
+            .is_some_and(|s| s.contains("Seq Scan on parcels")),
+        "{stored:?}"
+    );
 }

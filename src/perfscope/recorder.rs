@@ -3,7 +3,7 @@
 //! statement's and each route's differences since the minute before (each
 //! hour each database's sizes), with the
 //! events it can see from here (a deploy at start, a pg_stat_statements
-//! reset, an index that appeared). It reads cumulative figures and keeps
+//! reset, an index that appeared, a statement's plan that changed shape). It reads cumulative figures and keeps
 //! the previous reading, so it needs no hook in the readers and a missed
 //! minute is folded into the next.
 
@@ -52,6 +52,8 @@ struct Recorder {
     resets: HashMap<Arc<str>, u64>,
     indexes: HashMap<Arc<str>, HashSet<String>>,
     sizes_day: HashMap<Arc<str>, i64>,
+    /// The newest plan change written, per database.
+    plan_seq: HashMap<Arc<str>, u64>,
 }
 
 impl Perfscope {
@@ -129,6 +131,7 @@ impl Recorder {
                 self.record_reset(&db, store, now);
             }
             self.record_space(&db, store, now);
+            self.record_plan_changes(&db, store, now);
         }
     }
 
@@ -329,6 +332,34 @@ impl Recorder {
                 database: db.name.clone(),
                 rows,
             });
+        }
+    }
+
+    /// Each new plan change as an event, both shapes in its detail.
+    fn record_plan_changes(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
+        let written = self.plan_seq.entry(db.name.clone()).or_insert(0);
+        for change in db.advisor.plan_changes().changes_since(*written) {
+            if change.seq <= *written {
+                continue;
+            }
+            *written = change.seq;
+            let detail = serde_json::json!({
+                "queryid": change.queryid,
+                "beforeFingerprint": change.before_fingerprint,
+                "afterFingerprint": change.after_fingerprint,
+                "beforeShape": change.before_shape,
+                "afterShape": change.after_shape,
+            });
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::PlanChange,
+                database: Some(db.name.to_string()),
+                label: format!(
+                    "queryid {}: plan {} → {}",
+                    change.queryid, change.before_fingerprint, change.after_fingerprint
+                ),
+                detail: Some(detail.to_string()),
+            }));
         }
     }
 
