@@ -1,11 +1,11 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
 //! it looks at what changed and, once a minute, hands the store each
 //! statement's and each route's differences since the minute before (each
-//! hour each database's sizes), with the
-//! events it can see from here (a deploy at start, a pg_stat_statements
-//! reset, an index that appeared, a statement's plan that changed shape). It reads cumulative figures and keeps
-//! the previous reading, so it needs no hook in the readers and a missed
-//! minute is folded into the next.
+//! hour each database's sizes), with the events it can see from here (a
+//! deploy at start, a pg_stat_statements reset, an index that appeared, a
+//! statement's plan that changed shape). It reads cumulative figures and
+//! keeps the previous reading, so it needs no hook in the readers and a
+//! missed minute is folded into the next.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +22,15 @@ use crate::store::{
 /// How often statement and route figures are written (and once more at
 /// shutdown): a raw point is a minute, whatever the reader interval.
 pub const POINT_INTERVAL: i64 = 60;
+/// Statements kept per database and minute, by time; the rest are summed
+/// into one row, [`OTHER_STATEMENTS`]. With 5,000 statements all busy, a
+/// row each would be about 390 MiB a day (BENCHMARKS.md); most of a
+/// workload's time is in far fewer.
+pub const MAX_STATEMENTS_PER_POINT: usize = 500;
+/// The queryid of the row the tail is summed into (pg_stat_statements
+/// never gives 0).
+pub const OTHER_STATEMENTS: i64 = 0;
+
 /// Statements remembered per database between readings; past it the least
 /// recently seen are forgotten (and counted again from their next reading).
 const MAX_REMEMBERED: usize = 20_000;
@@ -104,6 +113,30 @@ impl Perfscope {
             .unwrap_or_else(|| "perfscope".to_owned());
         format!("{service} {}", env!("CARGO_PKG_VERSION"))
     }
+}
+
+/// Keeps the [`MAX_STATEMENTS_PER_POINT`] statements with the most time
+/// and sums the rest into one [`OTHER_STATEMENTS`] row.
+fn fold_the_tail(rows: &mut Vec<StatementDelta>) {
+    if rows.len() <= MAX_STATEMENTS_PER_POINT {
+        return;
+    }
+    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    let mut other = StatementDelta {
+        queryid: OTHER_STATEMENTS,
+        text: Some(Arc::from("(other statements)")),
+        ..StatementDelta::default()
+    };
+    for row in rows.drain(MAX_STATEMENTS_PER_POINT..) {
+        other.calls += row.calls;
+        other.total_ms += row.total_ms;
+        other.rows += row.rows;
+        other.shared_hit += row.shared_hit;
+        other.shared_read += row.shared_read;
+        other.temp_written += row.temp_written;
+        other.io_ms += row.io_ms;
+    }
+    rows.push(other);
 }
 
 impl Recorder {
@@ -326,6 +359,7 @@ impl Recorder {
             let cutoff = ticks[ticks.len() - MAX_REMEMBERED];
             seen.retain(|_, s| s.tick >= cutoff);
         }
+        fold_the_tail(&mut rows);
         if !rows.is_empty() {
             store.record(Write::Statements {
                 at: now,
@@ -417,5 +451,34 @@ impl Recorder {
             database: db.name.clone(),
             rows,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_summed_into_one_row_and_the_busiest_are_kept() {
+        let mut rows: Vec<StatementDelta> = (0..MAX_STATEMENTS_PER_POINT as i64 + 10)
+            .map(|q| StatementDelta {
+                queryid: q + 1,
+                calls: 2,
+                total_ms: q as f64,
+                ..StatementDelta::default()
+            })
+            .collect();
+        let calls: i64 = rows.iter().map(|r| r.calls).sum();
+        fold_the_tail(&mut rows);
+        assert_eq!(rows.len(), MAX_STATEMENTS_PER_POINT + 1);
+        assert_eq!(rows.iter().map(|r| r.calls).sum::<i64>(), calls);
+        let other = rows.last().expect("other");
+        assert_eq!(other.queryid, OTHER_STATEMENTS);
+        assert_eq!(other.calls, 20);
+        assert!(
+            rows.iter()
+                .any(|r| r.queryid == MAX_STATEMENTS_PER_POINT as i64 + 10)
+        );
+        assert!(!rows.iter().any(|r| r.queryid == 1));
     }
 }
