@@ -406,7 +406,14 @@ impl Recorder {
             .iter()
             .map(|index| format!("{}.{}", index.schema, index.name))
             .collect();
-        if let Some(before) = self.indexes.get(&db.name) {
+        // The reader lists the largest indexes only: a name is new only
+        // when both lists were whole (fewer than that many), not one that
+        // grew into the list.
+        let whole = |n: usize| n < usize::try_from(crate::pg::readers::space::LISTED).unwrap_or(0);
+        if let Some(before) = self.indexes.get(&db.name)
+            && whole(before.len())
+            && whole(names.len())
+        {
             for name in names.difference(before).take(20) {
                 store.record(Write::Event(Event {
                     at: now,
