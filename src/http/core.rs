@@ -65,6 +65,7 @@ impl RequestCore {
             status_code: StatusLabel(Some(status)),
         };
         self.metrics.observe_traced(&labels, elapsed, trace_id);
+        self.metrics.route_sketches.observe(&labels, elapsed);
     }
 }
 

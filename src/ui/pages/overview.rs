@@ -144,7 +144,7 @@ pub fn view(data: &Overview) -> Markup {
             }
         }
         section {
-            h2 { "Routes" span.muted { " · the last " (window) " at most, sampled every " (SAMPLE_INTERVAL.as_secs()) " s" } }
+            h2 { "Routes" span.muted { " · the last " (window) " at most, sampled every " (SAMPLE_INTERVAL.as_secs()) " s; percentiles from a quantile sketch, within the ± shown of a real request's duration" } }
             @if data.routes.is_empty() {
                 p.empty { "No requests yet. Requests to this service show here within "
                     (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
@@ -164,9 +164,10 @@ pub fn view(data: &Overview) -> Markup {
                                     td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
                                         (format::percent(route.error_ratio))
                                     }
-                                    td.num { (format::seconds(route.p50)) }
-                                    td.num { (format::seconds(route.p95)) }
-                                    td.num { (format::seconds(route.p99)) }
+                                    @let within = format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0);
+                                    td.num title=(within) { (format::seconds(route.p50)) }
+                                    td.num title=(within) { (format::seconds(route.p95)) }
+                                    td.num title=(within) { (format::seconds(route.p99)) }
                                     td { (sparkline(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1))) }
                                 }
                             }
@@ -220,6 +221,7 @@ mod tests {
             p95: Some(0.031),
             p99: Some(1.5),
             p95_points,
+            accuracy: 0.01,
         }
     }
 
