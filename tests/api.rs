@@ -609,7 +609,7 @@ async fn fixed_time() -> &'static str {
 /// timer's overshoot (a sleep ends on the next millisecond tick or later).
 fn is_the_fixed_time(value: f64, what: &str) {
     assert!(
-        value >= FIXED_MS * 0.99 && value <= FIXED_MS * 1.02,
+        (FIXED_MS * 0.99..=FIXED_MS * 1.02).contains(&value),
         "{what} is {value} ms, every request took {FIXED_MS} ms"
     );
 }
