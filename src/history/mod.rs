@@ -3,7 +3,7 @@
 //! [`MAX_ROUTES`] routes and the [`MAX_STATEMENTS`] statements with the most
 //! database time. Bounded by construction: a point of a route is three
 //! numbers and its interval's quantile sketch, encoded in at most
-//! [`MAX_POINT_BYTES`], so the whole history stays near 3.5 MiB at its caps
+//! [`MAX_POINT_BYTES`], so the whole history stays near 3.3 MiB at its caps
 //! (its unit tests measure it).
 //!
 //! A route's point holds the quantile sketch of its interval (the

@@ -254,8 +254,9 @@ impl HttpMetrics {
             .observe_traced(seconds, trace_id);
     }
 
-    /// The merged history of every series whose method and route match
-    /// (`method` `None` matches any), for rating a duration against it.
+    /// The merged histogram of every series whose method and route match
+    /// (`method` `None` matches any): the exported buckets; percentiles
+    /// come from [`HttpMetrics::sketch`].
     pub fn history(&self, method: Option<HttpMethod>, route: &str) -> HistogramSnapshot {
         let mut merged = HistogramSnapshot::default();
         self.request_duration.for_each(|labels, histogram| {
