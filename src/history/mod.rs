@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn a_full_hour_at_the_caps_stays_small() {
         let history = History::default();
-        let sketches: Vec<AtomicSketch> = (0..200).map(|_| AtomicSketch::default()).collect();
+        let sketches: Vec<AtomicSketch> = (0..80).map(|_| AtomicSketch::default()).collect();
         for tick in 1..=(POINTS as u64 + 10) {
             let mut reading = Reading::default();
             for (route, sketch) in sketches.iter().enumerate() {
