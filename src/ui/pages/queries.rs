@@ -387,6 +387,8 @@ mod tests {
                     entry: SlowQueryEntry {
                         sources: vec!["app".into()],
                         route: Some("/x/<b>".into()),
+                        p50_ms: Some(1_100.0),
+                        p95_ms: Some(2_030.0),
                         app: Some(AppFigures {
                             calls: 3,
                             mean_ms: 1_250.0,
