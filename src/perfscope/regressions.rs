@@ -1,0 +1,109 @@
+//! The regression check's task: every [`REGRESSION_INTERVAL`] it asks the
+//! history store what regressed ([`crate::findings::regressions`]), names
+//! each statement's route from the slow log when it knows it, hands the
+//! list to the alert rules and writes the findings that opened or closed
+//! back into the store.
+//!
+//! Beside the recorder because it reads what the recorder wrote; it keeps
+//! no state of its own (the open findings are read back from the store),
+//! so a restart neither reopens nor forgets a regression.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Perfscope;
+use crate::findings::regressions::{self, Regression};
+use crate::store::{Store, StoreError, Write};
+
+/// How often the check runs (its window is an hour, so more often would
+/// tell nothing new).
+pub const REGRESSION_INTERVAL: Duration = Duration::from_secs(300);
+
+impl Perfscope {
+    /// Runs the regression check every [`REGRESSION_INTERVAL`] until
+    /// `cancel`.
+    pub(super) fn spawn_regression_check(
+        &self,
+        cancel: &CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let perfscope = self.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(REGRESSION_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The first tick is at once: let the store open first.
+            ticker.tick().await;
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = ticker.tick() => {}
+                }
+                if let Err(error) = perfscope.check_regressions().await {
+                    tracing::debug!(%error, "regression check skipped");
+                }
+            }
+        })
+    }
+
+    /// Runs the regression check once now: what regressed over the last
+    /// hour against the 7 days before it, told to the alert rules and
+    /// written to the store's findings. The agent does this every five
+    /// minutes; tests call it.
+    #[doc(hidden)]
+    pub async fn check_regressions(&self) -> Result<Vec<Regression>, StoreError> {
+        let store = self
+            .store()
+            .cloned()
+            .ok_or_else(|| StoreError::Unavailable("no data directory".into()))?;
+        let now = store.now();
+        let (mut found, open) = store
+            .read(move |conn| {
+                Ok((
+                    regressions::check(conn, now)?,
+                    regressions::open_findings(conn)?,
+                ))
+            })
+            .await?;
+        self.name_routes(&mut found);
+        self.inner
+            .alerts
+            .evaluate_regressions(&found, Instant::now());
+        record_findings(&store, &open, &found, now);
+        Ok(found)
+    }
+
+    /// Each statement's route, from the slow log's groups of the same
+    /// fingerprint (the busiest route first).
+    fn name_routes(&self, found: &mut [Regression]) {
+        let mut routes: HashMap<u64, String> = HashMap::new();
+        for group in self.inner.db.slow_log.summary() {
+            if let Some(route) = group.route {
+                routes
+                    .entry(group.statement.fingerprint)
+                    .or_insert_with(|| route.to_string());
+            }
+        }
+        if routes.is_empty() {
+            return;
+        }
+        for regression in found.iter_mut().filter(|r| r.queryid.is_some()) {
+            if let Some(text) = regression.statement.as_deref() {
+                let fingerprint = crate::db::statement::parse(text).fingerprint;
+                regression.route = routes.get(&fingerprint).cloned();
+            }
+        }
+    }
+}
+
+fn record_findings(
+    store: &Store,
+    open: &[crate::store::FindingRow],
+    found: &[Regression],
+    now: i64,
+) {
+    for change in regressions::finding_changes(open, found, now) {
+        store.record(Write::Finding(change));
+    }
+}
