@@ -17,7 +17,7 @@
 //!
 //! `statement_regression` and `route_regression` are conditions too, but
 //! fed by the history store's check every few minutes rather than the
-//! runtime sample ([`regressions`]): a statement (mean time or blocks read
+//! runtime sample (`alerts/regressions.rs`): a statement (mean time or blocks read
 //! per call) or a route (p95) at least twice its 7-day baseline fires with
 //! the before/after numbers, and resolves when it no longer is.
 //!
