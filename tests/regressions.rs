@@ -1,8 +1,9 @@
 //! Regressions caught on a real cluster (issue 19): a week of a statement's
 //! own history, seeded into the agent's store at the speed it really ran
 //! with its index; then the index is dropped, the agent sees the slower
-//! calls, and its regression check raises one finding and one alert with
-//! the before/after numbers, written to the store.
+//! calls, and its regression check raises one finding and one alert (the
+//! API's list, a real webhook receiver) with the before/after numbers,
+//! written to the store.
 
 #![cfg(feature = "store")]
 
@@ -12,13 +13,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use perfscope::Perfscope;
 use perfscope::config::RawConfig;
 use perfscope::metrics::store::StoreMetrics;
 use perfscope::store::{StatementDelta, Store, StoreSettings, Write, read, unix_now};
+use poem::web::{Data, Json};
+use poem::{EndpointExt, handler, post};
 use support::pg::PgCluster;
 use support::{ADMIN_TOKEN, client};
 use tokio::sync::oneshot;
+
+/// What the webhook receiver got.
+type Inbox = Arc<Mutex<Vec<serde_json::Value>>>;
+
+#[handler]
+fn receive(body: Json<serde_json::Value>, inbox: Data<&Inbox>) {
+    inbox.lock().push(body.0);
+}
 
 const QUERY: &str = "SELECT count(*), sum(total) FROM regress_orders WHERE customer = $1";
 
@@ -31,8 +43,9 @@ struct Agent {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn agent_on(cluster: &PgCluster, dir: &std::path::Path) -> Agent {
+async fn agent_on(cluster: &PgCluster, dir: &std::path::Path, webhook: String) -> Agent {
     let raw = RawConfig {
+        alert_webhook_urls: Some(webhook),
         listen: Some("127.0.0.1:0".into()),
         admin_token: Some(ADMIN_TOKEN.into()),
         runtime_sample_interval: Some("200".into()),
@@ -166,7 +179,14 @@ async fn dropping_an_index_raises_one_regression_with_before_and_after() {
         .batch_execute("DROP INDEX regress_orders_customer")
         .await
         .expect("drop the index");
-    let agent = agent_on(&cluster, &dir).await;
+    let inbox = Inbox::default();
+    let hook = support::serve_loopback(
+        poem::Route::new()
+            .at("/hook", post(receive))
+            .data(inbox.clone()),
+    )
+    .await;
+    let agent = agent_on(&cluster, &dir, format!("http://{hook}/hook")).await;
     // The recorder's first pass is its starting point; the slow calls come
     // after it.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -217,6 +237,22 @@ async fn dropping_an_index_raises_one_regression_with_before_and_after() {
             .is_some_and(|s| s.contains("regress_orders") && !s.contains("4999")),
         "{alerts:#}"
     );
+    // The webhook got the same, once.
+    for _ in 0..50 {
+        if !inbox.lock().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hooked: Vec<serde_json::Value> = inbox
+        .lock()
+        .iter()
+        .filter(|n| n["rule"] == "statement_regression")
+        .cloned()
+        .collect();
+    assert_eq!(hooked.len(), 1, "{hooked:#?}");
+    assert_eq!(hooked[0]["before"], told[0]["before"]);
+    assert_eq!(hooked[0]["after"], told[0]["after"]);
     // The finding, without the statement's text for an outsider.
     let stats = get(agent.addr, "/api/performance/stats", false).await;
     let health = stats["recommendations"]["health"]
