@@ -107,3 +107,49 @@ fn record_findings(
         store.record(Write::Finding(change));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, OnceLock};
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::db::slow_log::SlowQuery;
+    use crate::findings::regressions::Measure;
+
+    #[test]
+    fn a_statement_is_named_by_the_route_the_slow_log_saw_run_it() {
+        let perfscope = Perfscope::new(crate::Config::default());
+        let route = OnceLock::new();
+        let _ = route.set(Arc::from("GET /orders/:id"));
+        perfscope.db().slow_log.push(Arc::new(SlowQuery {
+            statement: Arc::new(crate::db::statement::parse(
+                "SELECT * FROM orders WHERE customer = 7",
+            )),
+            operation: "select".into(),
+            duration: Duration::from_secs(1),
+            at: SystemTime::now(),
+            failed: false,
+            route,
+        }));
+        let regression = |text: &str| Regression {
+            measure: Measure::MeanTime,
+            database: Some(Arc::from("shop")),
+            queryid: Some(1),
+            statement: Some(Arc::from(text)),
+            route: None,
+            before: 1.0,
+            after: 3.0,
+            before_count: 100,
+            after_count: 100,
+        };
+        // pg_stat_statements' text of the same statement, and another one.
+        let mut found = vec![
+            regression("select * from orders where customer = $1"),
+            regression("select * from invoices where customer = $1"),
+        ];
+        perfscope.name_routes(&mut found);
+        assert_eq!(found[0].route.as_deref(), Some("GET /orders/:id"));
+        assert_eq!(found[1].route, None);
+    }
+}
