@@ -16,6 +16,8 @@ pub mod cache;
 pub mod database;
 pub mod queries;
 #[cfg(feature = "store")]
+pub mod recorded;
+#[cfg(feature = "store")]
 pub mod regressions;
 pub mod runtime;
 #[cfg(feature = "postgres")]

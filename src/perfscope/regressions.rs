@@ -2,7 +2,9 @@
 //! history store what regressed ([`crate::findings::regressions`]), names
 //! each statement's route from the slow log when it knows it, hands the
 //! list to the alert rules and writes the findings that opened or closed
-//! back into the store.
+//! into the store: the regressions and every threshold finding (runtime,
+//! caches, each watched database's health, in their public form), so the
+//! store's findings say what was wrong when, at a 5-minute grain.
 //!
 //! Beside the recorder because it reads what the recorder wrote; it keeps
 //! no state of its own (the open findings are read back from the store),
@@ -14,8 +16,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::Perfscope;
+use crate::findings::recorded::{self, Recorded};
 use crate::findings::regressions::{self, Regression};
-use crate::store::{Store, StoreError, Write};
+use crate::store::{Store, StoreError, Write, read};
 
 /// How often the check runs (its window is an hour, so more often would
 /// tell nothing new).
@@ -62,7 +65,7 @@ impl Perfscope {
             .read(move |conn| {
                 Ok((
                     regressions::check(conn, now)?,
-                    regressions::open_findings(conn)?,
+                    read::open_findings(conn, "", read::MAX_ROWS)?,
                 ))
             })
             .await?;
@@ -70,8 +73,26 @@ impl Perfscope {
         self.inner
             .alerts
             .evaluate_regressions(&found, Instant::now());
-        record_findings(&store, &open, &found, now);
+        let mut current: Vec<Recorded> = found.iter().map(Regression::recorded).collect();
+        current.extend(self.threshold_findings().iter().map(Recorded::of));
+        record_findings(&store, &open, &current, now);
         Ok(found)
+    }
+
+    /// Every threshold finding now, in its public form (no object names).
+    fn threshold_findings(&self) -> Vec<crate::findings::Recommendation> {
+        let runtime = &self.inner.config.runtime;
+        let mut findings = crate::findings::runtime_advice(
+            &self.runtime().snapshot(),
+            &crate::runtime::process::ProcessSnapshot::read(),
+            runtime.event_loop_lag_threshold,
+            runtime.high_memory_threshold,
+        );
+        findings.extend(crate::findings::cache_advice(self.caches(), false));
+        let (cache, health) = crate::findings::database_advice(self.watched(), false);
+        findings.extend(cache);
+        findings.extend(health);
+        findings
     }
 
     /// Each statement's route, from the slow log's groups of the same
@@ -100,10 +121,10 @@ impl Perfscope {
 fn record_findings(
     store: &Store,
     open: &[crate::store::FindingRow],
-    found: &[Regression],
+    current: &[Recorded],
     now: i64,
 ) {
-    for change in regressions::finding_changes(open, found, now) {
+    for change in recorded::changes(open, current, now) {
         store.record(Write::Finding(change));
     }
 }

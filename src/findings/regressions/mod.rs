@@ -13,8 +13,8 @@
 //! [`MIN_REQUESTS`] requests on each side.
 //!
 //! Pure over a read connection: [`check`] answers what regressed now, and
-//! [`finding_changes`] what to write to the store's findings against the
-//! ones it holds open, so a restart neither reopens nor forgets one. The
+//! [`Regression::recorded`] the finding the store keeps for it
+//! (`super::recorded`). The
 //! agent runs both every few minutes (`perfscope/regressions.rs`) and
 //! hands the list to the alert rules `statement_regression` and
 //! `route_regression`.
@@ -24,9 +24,10 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use super::recorded::{Recorded, severity_name};
 use super::{Kind, Recommendation, Severity};
-use crate::store::read::{self, FindingRow, MAX_ROWS};
-use crate::store::{FindingChange, StatementTotal};
+use crate::store::StatementTotal;
+use crate::store::read::{self, MAX_ROWS};
 
 /// How much worse than the baseline counts as a regression.
 pub const RATIO: f64 = 2.0;
@@ -282,56 +283,15 @@ pub fn check(conn: &Connection, now: i64) -> rusqlite::Result<Vec<Regression>> {
     Ok(found)
 }
 
-/// The key prefixes of the findings this rule writes.
-pub const KEY_PREFIXES: [&str; 2] = ["statement_regression:", "route_regression:"];
-
-/// The regression findings the store holds open.
-pub fn open_findings(conn: &Connection) -> rusqlite::Result<Vec<FindingRow>> {
-    let mut open = Vec::new();
-    for prefix in KEY_PREFIXES {
-        open.extend(read::open_findings(conn, prefix, MAX_REGRESSIONS * 4)?);
-    }
-    Ok(open)
-}
-
-/// What to write at `at` so the store's open regression findings become
-/// `current`: each new or changed one opened (an open one's numbers are
-/// updated), each gone one closed.
-pub fn finding_changes(open: &[FindingRow], current: &[Regression], at: i64) -> Vec<FindingChange> {
-    let mut changes = Vec::new();
-    for regression in current {
-        let key = regression.key();
-        let severity = match regression.severity() {
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-        };
-        let summary = regression.summary();
-        let same = open
-            .iter()
-            .any(|row| row.key == key && row.severity == severity && row.summary == summary);
-        if !same {
-            changes.push(FindingChange {
-                at,
-                key,
-                severity: severity.to_owned(),
-                summary,
-                open: true,
-            });
+impl Regression {
+    /// As the store keeps it.
+    pub fn recorded(&self) -> Recorded {
+        Recorded {
+            key: self.key(),
+            severity: severity_name(self.severity()),
+            summary: self.summary(),
         }
     }
-    for row in open {
-        if !current.iter().any(|regression| regression.key() == row.key) {
-            changes.push(FindingChange {
-                at,
-                key: row.key.clone(),
-                severity: row.severity.clone(),
-                summary: row.summary.clone(),
-                open: false,
-            });
-        }
-    }
-    changes
 }
 
 #[cfg(test)]

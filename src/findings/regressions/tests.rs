@@ -9,6 +9,7 @@ use prometheus_client::registry::Registry;
 
 use super::*;
 use crate::metrics::store::StoreMetrics;
+use crate::store::FindingRow;
 use crate::store::{Clock, RouteDelta, StatementDelta, Store, StoreSettings, StoreTask, Write};
 
 const HOUR: i64 = 3_600;
@@ -119,10 +120,11 @@ async fn run(opened: &Opened, at: i64) -> (Vec<Regression>, Vec<FindingRow>) {
     opened.store.flush().await;
     let (found, open) = opened
         .store
-        .read(move |conn| Ok((check(conn, at)?, open_findings(conn)?)))
+        .read(move |conn| Ok((check(conn, at)?, read::open_findings(conn, "", 100)?)))
         .await
         .expect("check");
-    for change in finding_changes(&open, &found, at) {
+    let current: Vec<_> = found.iter().map(Regression::recorded).collect();
+    for change in crate::findings::recorded::changes(&open, &current, at) {
         opened.store.record(Write::Finding(change));
     }
     opened.store.flush().await;
