@@ -36,6 +36,8 @@ mod postgres;
 mod readiness;
 #[cfg(feature = "store")]
 mod recorder;
+#[cfg(feature = "store")]
+mod regressions;
 #[cfg(feature = "tower")]
 mod tower;
 
@@ -302,6 +304,7 @@ impl Perfscope {
         #[cfg(feature = "store")]
         let store = self.start_store(cancel).map(|(store, recorder)| {
             others.push(recorder);
+            others.push(self.spawn_regression_check(cancel));
             store
         });
         BackgroundTasks {

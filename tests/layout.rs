@@ -205,8 +205,17 @@ fn the_history_store_takes_records_and_knows_no_source() {
             "ui",
             "telemetry",
             "config",
+            "findings",
+            "alerts",
         ],
     );
+}
+
+/// Regressions flow one way: the store's rows become findings, which the
+/// alert rules take; findings never name the alerts (no cycle).
+#[test]
+fn regressions_flow_from_the_store_to_findings_to_alerts() {
+    never("findings", &["alerts"]);
 }
 
 #[test]

@@ -15,6 +15,12 @@
 //! `PERFSCOPE_ALERT_DEDUP_WINDOW`, with its normalized text (never a
 //! literal) and route, and has nothing to resolve.
 //!
+//! `statement_regression` and `route_regression` are conditions too, but
+//! fed by the history store's check every few minutes rather than the
+//! runtime sample (`alerts/regressions.rs`): a statement (mean time or blocks read
+//! per call) or a route (p95) at least twice its 7-day baseline fires with
+//! the before/after numbers, and resolves when it no longer is.
+//!
 //! Every notification goes to each sink ([`sinks`]: the log, webhooks with
 //! the `webhooks` feature, Sentry with the `sentry` feature). A sink takes it without waiting — a bounded queue,
 //! dropped and counted when full — so a slow or dead receiver costs the
@@ -23,6 +29,8 @@
 //! Over 600 lines with its unit tests (from `mod tests` on), which stay
 //! beside the rule evaluation they pin down; the code itself is under 500.
 
+#[cfg(feature = "store")]
+mod regressions;
 pub mod sinks;
 pub mod state;
 
@@ -44,6 +52,10 @@ use crate::config::{AlertsConfig, RuntimeConfig};
 use crate::db::slow_log::SlowQuery;
 use crate::metrics::alerts::{AlertMetrics, RuleLabels};
 
+/// How many times its baseline a regression is (the threshold the
+/// regression rules report).
+const REGRESSION_RATIO: f64 = 2.0;
+
 /// Notifications kept for `GET /api/performance/alerts`.
 pub const RECENT_CAPACITY: usize = 100;
 /// Subjects tracked per condition rule (pools are the only open set).
@@ -60,15 +72,21 @@ pub enum Rule {
     PoolExhausted,
     /// A statement slower than the slow-query threshold (an event).
     SlowQuery,
+    /// A statement at least twice as slow as its baseline (from the store).
+    StatementRegression,
+    /// A route's p95 at least twice its baseline (from the store).
+    RouteRegression,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 4] = [
+    pub const ALL: [Rule; 6] = [
         Self::HighMemory,
         Self::EventLoopLag,
         Self::PoolExhausted,
         Self::SlowQuery,
+        Self::StatementRegression,
+        Self::RouteRegression,
     ];
 
     /// Its name in payloads and labels.
@@ -78,6 +96,8 @@ impl Rule {
             Self::EventLoopLag => "event_loop_lag",
             Self::PoolExhausted => "pool_exhausted",
             Self::SlowQuery => "slow_query",
+            Self::StatementRegression => "statement_regression",
+            Self::RouteRegression => "route_regression",
         }
     }
 }
@@ -87,28 +107,40 @@ impl Rule {
 #[serde(rename_all = "camelCase")]
 #[oai(rename_all = "camelCase")]
 pub struct Notification {
-    /// `high_memory`, `event_loop_lag`, `pool_exhausted` or `slow_query`.
+    /// `high_memory`, `event_loop_lag`, `pool_exhausted`, `slow_query`,
+    /// `statement_regression` or `route_regression`.
     pub rule: String,
     /// `firing`, `resolved` or (for `slow_query`) `event`.
     pub state: String,
-    /// What it is about: `process`, `runtime`, a pool's name, or a
-    /// statement fingerprint (hex).
+    /// What it is about: `process`, `runtime`, a pool's name, a
+    /// statement fingerprint (hex), `database/queryid` or `METHOD route`.
     pub subject: String,
     /// The measured value (a share for memory, seconds for lag and slow
-    /// queries, waiters for pools).
+    /// queries, waiters for pools, times the baseline for regressions).
     pub value: f64,
     /// The threshold it crossed.
     pub threshold: f64,
     /// What happened, in words, with the numbers.
     pub message: String,
-    /// For `slow_query`: the normalized statement (no literal values).
+    /// For `slow_query` and `statement_regression`: the normalized
+    /// statement (no literal values).
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement: Option<String>,
-    /// For `slow_query`: the route that ran it, when known.
+    /// For `slow_query` and `statement_regression`: the route that ran
+    /// it, when known; for `route_regression`: the route.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// For a regression: the baseline's value (ms per call, blocks read
+    /// per call, or p95 seconds).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<f64>,
+    /// For a regression: the last window's value, in the same unit.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<f64>,
     /// When the condition began (ms since the Unix epoch).
     pub started_at: u64,
     /// When this notification was made (ms since the Unix epoch).
@@ -186,6 +218,10 @@ struct Book {
     last_wait_timeouts: HashMap<Arc<str>, u64>,
     slow_notified: HashMap<u64, Instant>,
     recent: VecDeque<Arc<Notification>>,
+    /// The last regression check's list (at most
+    /// `findings::regressions::MAX_REGRESSIONS`).
+    #[cfg(feature = "store")]
+    regressions: Vec<crate::findings::regressions::Regression>,
 }
 
 /// The rules, their state and the sinks.
@@ -342,6 +378,8 @@ impl Alerts {
                     ),
                     statement: Some(slow.statement.normalized.to_string()),
                     route: slow.route.get().map(|r| r.to_string()),
+                    before: None,
+                    after: None,
                     started_at: at,
                     at,
                 });
@@ -415,6 +453,8 @@ impl Alerts {
             message: describe(rule, state, subject, value, levels),
             statement: None,
             route: None,
+            before: None,
+            after: None,
             started_at,
             at: wall,
         });
@@ -440,6 +480,7 @@ impl Alerts {
                 threshold: match rule {
                     Rule::HighMemory => self.memory_threshold,
                     Rule::EventLoopLag => self.lag_threshold.as_secs_f64(),
+                    Rule::StatementRegression | Rule::RouteRegression => REGRESSION_RATIO,
                     _ => 1.0,
                 },
                 started_at: c.started_wall,
@@ -488,7 +529,7 @@ fn describe(rule: Rule, state: &str, subject: &str, value: f64, levels: Levels) 
             "Pool {subject} has no idle connection and {value:.0} caller(s) waiting (or wait timeouts) for {} s.",
             levels.hold.as_secs()
         ),
-        Rule::SlowQuery => String::new(),
+        Rule::SlowQuery | Rule::StatementRegression | Rule::RouteRegression => String::new(),
     }
 }
 

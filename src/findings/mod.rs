@@ -1,6 +1,7 @@
 //! Findings: what perfscope tells a team to look at, each with the numbers
 //! behind it and what to do. One file per subject (the runtime, the
-//! statements, the caches, a database's health, its sessions, its storage);
+//! statements, the caches, a database's health, its sessions, its storage,
+//! regressions against the history store's baseline);
 //! every finding's stable name is a [`Kind`], so the names are written once.
 //!
 //! Index suggestions are not here: they come from planning statements
@@ -16,6 +17,10 @@ pub mod database;
 #[cfg(feature = "postgres")]
 pub mod plans;
 pub mod queries;
+#[cfg(feature = "store")]
+pub mod recorded;
+#[cfg(feature = "store")]
+pub mod regressions;
 pub mod runtime;
 #[cfg(feature = "postgres")]
 mod sessions;
@@ -112,6 +117,10 @@ pub enum Kind {
     IndexBloat,
     /// Replication slots that keep WAL.
     InactiveReplicationSlot,
+    /// A statement at least twice as slow as its own baseline.
+    StatementRegression,
+    /// A route's p95 at least twice its own baseline.
+    RouteRegression,
 }
 
 impl Kind {
@@ -143,6 +152,8 @@ impl Kind {
             Self::TableBloat => "table_bloat",
             Self::IndexBloat => "index_bloat",
             Self::InactiveReplicationSlot => "inactive_replication_slot",
+            Self::StatementRegression => "statement_regression",
+            Self::RouteRegression => "route_regression",
         }
     }
 }

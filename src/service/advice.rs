@@ -46,7 +46,8 @@ pub struct Advice {
     pub caches: Vec<Recommendation>,
     /// The watched databases' buffer-cache advice.
     pub database_cache: Vec<Recommendation>,
-    /// The watched databases' health: connections, vacuum backlog.
+    /// The watched databases' health: connections, vacuum backlog, and
+    /// statements and routes that regressed against their baseline.
     pub health: Vec<Recommendation>,
     /// Indexes worth creating (redacted without `admin`).
     pub index_suggestions: Vec<IndexSuggestion>,
@@ -74,6 +75,26 @@ pub fn assemble(
         config.runtime.high_memory_threshold,
     );
     let caches = crate::findings::cache_advice(perfscope.caches(), admin);
+    #[cfg_attr(not(feature = "store"), allow(unused_mut))]
+    let mut advice = assemble_by_area(perfscope, admin, runtime, caches);
+    // Regressions against the history store's baseline are the health's.
+    #[cfg(feature = "store")]
+    advice.health.extend(
+        perfscope
+            .alerts()
+            .regressions()
+            .iter()
+            .map(|regression| regression.recommendation(admin)),
+    );
+    advice
+}
+
+fn assemble_by_area(
+    perfscope: &Perfscope,
+    admin: bool,
+    runtime: Vec<Recommendation>,
+    caches: Vec<Recommendation>,
+) -> Advice {
     #[cfg(feature = "postgres")]
     {
         let (database_cache, health) = crate::findings::database_advice(perfscope.watched(), admin);
@@ -113,10 +134,13 @@ pub fn assemble(
         }
     }
     #[cfg(not(feature = "postgres"))]
-    Advice {
-        runtime,
-        caches,
-        ..Advice::default()
+    {
+        let _ = (perfscope, admin);
+        Advice {
+            runtime,
+            caches,
+            ..Advice::default()
+        }
     }
 }
 

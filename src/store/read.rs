@@ -480,3 +480,42 @@ pub fn findings(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<F
     })?;
     rows.collect()
 }
+
+/// The databases with stored statements, at most `limit` (capped at
+/// [`MAX_ROWS`]).
+pub fn statement_databases(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT DISTINCT database FROM series WHERE kind = 'statement' ORDER BY database LIMIT ?1",
+    )?;
+    let rows = statement.query_map([i64::try_from(limit.min(MAX_ROWS)).unwrap_or(0)], |row| {
+        row.get(0)
+    })?;
+    rows.collect()
+}
+
+/// The findings open now whose key starts with `prefix`, newest first, at
+/// most `limit` (capped at [`MAX_ROWS`]).
+pub fn open_findings(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<FindingRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT key, severity, summary, opened, closed FROM findings
+         WHERE closed IS NULL AND substr(key, 1, length(?1)) = ?1
+         ORDER BY opened DESC LIMIT ?2",
+    )?;
+    let rows = statement.query_map(
+        params![prefix, i64::try_from(limit.min(MAX_ROWS)).unwrap_or(0)],
+        |row| {
+            Ok(FindingRow {
+                key: row.get(0)?,
+                severity: row.get(1)?,
+                summary: row.get(2)?,
+                opened: row.get(3)?,
+                closed: row.get(4)?,
+            })
+        },
+    )?;
+    rows.collect()
+}
