@@ -25,6 +25,8 @@ mod error;
 #[cfg(feature = "postgres")]
 mod explain;
 #[cfg(feature = "postgres")]
+mod growth;
+#[cfg(feature = "postgres")]
 mod guard;
 mod health;
 mod metrics;
@@ -81,6 +83,7 @@ type Apis = (
     explain::ExplainApi,
     space::SpaceApi,
     replication::ReplicationApi,
+    growth::GrowthApi,
 );
 #[cfg(not(feature = "postgres"))]
 type Apis = (
@@ -135,6 +138,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         replication::ReplicationApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        growth::GrowthApi {
             perfscope: perfscope.clone(),
         },
     );

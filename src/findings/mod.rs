@@ -13,6 +13,7 @@
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod database;
+pub mod growth;
 pub mod queries;
 pub mod runtime;
 #[cfg(feature = "postgres")]

@@ -1,6 +1,6 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
 //! it reads what changed — each statement's figures, and once a minute each
-//! route's request-duration buckets, each hour each database's sizes — and
+//! route's request-duration buckets, each hour each database's sizes and sequence positions — and
 //! hands the differences to the store, with the
 //! events it can see from here (a deploy at start, a pg_stat_statements
 //! reset, an index that appeared). It reads cumulative figures and keeps
@@ -342,6 +342,21 @@ impl Recorder {
                 bytes: index.bytes,
             }))
             .collect();
+        // Sequences: their position, for the days until one runs out. The
+        // checks reader reads those past 75% of their range, the ones
+        // that matter.
+        if let Some(checks) = db.checks.latest() {
+            rows.extend(
+                checks
+                    .iter()
+                    .filter(|check| check.kind == "sequence")
+                    .map(|check| RelationSize {
+                        kind: RelationKind::Sequence,
+                        name: check.object.clone(),
+                        bytes: check.value as i64,
+                    }),
+            );
+        }
         if let Some(database) = db.database.latest() {
             rows.push(RelationSize {
                 kind: RelationKind::Database,

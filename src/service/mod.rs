@@ -17,6 +17,8 @@ mod error;
 #[cfg(feature = "postgres")]
 pub mod explain;
 #[cfg(feature = "postgres")]
+pub mod growth;
+#[cfg(feature = "postgres")]
 pub mod maintenance;
 #[cfg(feature = "postgres")]
 pub mod signal;
