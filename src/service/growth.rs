@@ -226,10 +226,13 @@ fn order(fit: &Fit) -> f64 {
     }
 }
 
+/// Daily readings, `(day, value)`.
+type Days = Vec<(i64, f64)>;
+
 /// Every stored series of one database over the window.
 struct Stored {
-    sizes: Vec<(ObjectKind, String, Vec<(i64, f64)>)>,
-    sequences: Vec<(String, Vec<(i64, f64)>)>,
+    sizes: Vec<(ObjectKind, String, Days)>,
+    sequences: Vec<(String, Days)>,
 }
 
 /// The window's daily sizes and sequence positions from the store, or why
