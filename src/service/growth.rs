@@ -13,7 +13,7 @@
 //! rest of the page still holds.
 
 use crate::Perfscope;
-use crate::findings::growth::{Fit, WINDOW_DAYS, fit};
+use crate::findings::growth::{Fit, fit};
 
 use super::ServiceError;
 
@@ -242,7 +242,7 @@ async fn stored(perfscope: &Perfscope, database: &str) -> Result<Stored, String>
     let Some(store) = perfscope.store() else {
         return Err("no history is kept: PERFSCOPE_DATA_DIR is off".into());
     };
-    let from_day = store.now().div_euclid(86_400) - WINDOW_DAYS;
+    let from_day = store.now().div_euclid(86_400) - crate::findings::growth::WINDOW_DAYS;
     let name = database.to_owned();
     let database = name.clone();
     let read = store

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::*;
-use crate::findings::growth::Fit;
+use crate::findings::growth::{Fit, WINDOW_DAYS};
 use crate::metrics::store::StoreMetrics;
 use crate::store::{Clock, RelationKind, RelationSize, Store, StoreSettings, StoreTask, Write};
 
