@@ -158,3 +158,48 @@ async fn growth_forecasts_from_the_days_the_store_kept() {
     assert!(steady["daysUntilDouble"].is_null(), "{steady}");
     agent.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_near_its_end_is_kept_per_day_and_listed() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE SEQUENCE public.near_end_seq AS integer;
+             SELECT setval('public.near_end_seq', 2000000000);
+             CREATE SEQUENCE public.far_seq AS integer;
+             SELECT setval('public.far_seq', 10);",
+        )
+        .await
+        .expect("sequences");
+    let dir = support::temp_dir("growth-sequence");
+    let url = cluster.url("perfscope", "postgres");
+    let data_dir = dir.display().to_string();
+    let agent = TestAgent::start_with(move |raw| {
+        raw.database_url = Some(url);
+        raw.read_interval = Some("300".into());
+        raw.data_dir = Some(data_dir);
+    })
+    .await;
+    let body = eventually("the sequence in the growth answer", async || {
+        let (status, body) = agent.admin_get("/api/performance/growth", &[]).await?;
+        (status == StatusCode::OK && body["sequences"].as_array().is_some_and(|s| !s.is_empty()))
+            .then_some(body)
+    })
+    .await;
+    let sequences = body["sequences"].as_array().expect("sequences");
+    assert_eq!(sequences.len(), 1, "only the one past 75 %: {body}");
+    let near = &sequences[0];
+    assert_eq!(near["name"], "public.near_end_seq", "{near}");
+    assert_eq!(near["lastValue"], 2_000_000_000.0, "{near}");
+    assert_eq!(near["bound"], f64::from(i32::MAX), "{near}");
+    assert_eq!(near["trend"], "not_enough_history", "one day: {near}");
+    assert_eq!(near["daysOfHistory"], 1, "{near}");
+    assert!(near["daysUntilExhausted"].is_null(), "{near}");
+    agent.stop().await;
+}
