@@ -1,7 +1,7 @@
 //! The Database page's growth section: per watched database, its growth
 //! per day and the days until it doubles, its fastest-growing tables and
 //! indexes each with a sparkline of its daily sizes, and the days until
-//! each watched sequence runs out, from [`crate::service::growth`]. A view
+//! each watched sequence runs out, from `service::growth`. A view
 //! of its own so the page's file stays about the self-check; names are
 //! untrusted and only ever rendered through maud (escaped).
 
