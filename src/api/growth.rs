@@ -87,7 +87,8 @@ pub struct GrowthReport {
     pub database: String,
     /// Whether history is kept.
     pub history: HistoryState,
-    /// Why not, when it is not.
+    /// Why not, when it is not; "not enough history" while no series
+    /// has a trend yet.
     pub note: Option<String>,
     /// The most recent days a trend is fitted over.
     pub window_days: u32,
@@ -179,10 +180,14 @@ fn wire(report: service::GrowthReport) -> GrowthReport {
         History::Kept => (HistoryState::Kept, None),
         History::NotKept(why) => (HistoryState::NotKept, Some(why)),
     };
+    // No series has a trend yet (a fresh store, or one day of sizes).
     let empty = history == HistoryState::Kept
-        && report.total.is_none()
-        && report.objects.is_empty()
-        && report.sequences.is_empty();
+        && report
+            .total
+            .iter()
+            .chain(&report.objects)
+            .all(|growth| growth.fit.trend().is_none())
+        && report.sequences.iter().all(|s| s.fit.trend().is_none());
     let note = note.or_else(|| {
         empty.then(|| {
             format!(
