@@ -11,4 +11,5 @@ pub mod explain;
 pub mod growth;
 pub mod login;
 pub mod overview;
+pub mod plan_changes;
 pub mod queries;

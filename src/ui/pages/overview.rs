@@ -182,9 +182,10 @@ pub fn view(data: &Overview) -> Markup {
                                     td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
                                         (format::percent(route.error_ratio))
                                     }
-                                    td.num { (format::seconds(route.p50)) }
-                                    td.num { (format::seconds(route.p95)) }
-                                    td.num { (format::seconds(route.p99)) }
+                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "interpolated in the histogram's buckets (Prometheus)".to_owned() };
+                                    td.num title=(within) { (format::seconds(route.p50)) }
+                                    td.num title=(within) { (format::seconds(route.p95)) }
+                                    td.num title=(within) { (format::seconds(route.p99)) }
                                     td { (sparkline(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1))) }
                                 }
                             }
@@ -225,12 +226,12 @@ pub fn view(data: &Overview) -> Markup {
 fn route_source(origin: &Origin, window: &str) -> String {
     match origin {
         Origin::Prometheus { selector } => format!(
-            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {} s",
+            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {} s; percentiles interpolated in the histogram's buckets",
             format::age(ROUTE_RANGE.as_secs_f64()),
             ROUTE_RANGE.as_secs().div_ceil(ROUTE_POINTS - 1)
         ),
         Origin::Process | Origin::Fallback { .. } => format!(
-            " · this process only, the last {window} at most, sampled every {} s",
+            " · this process only, the last {window} at most, sampled every {} s; percentiles from a quantile sketch, within the ± shown of a real request's duration",
             SAMPLE_INTERVAL.as_secs()
         ),
     }
@@ -253,6 +254,7 @@ mod tests {
             p95: Some(0.031),
             p99: Some(1.5),
             p95_points,
+            accuracy: 0.01,
         }
     }
 
