@@ -259,3 +259,10 @@ fn sampled_values_are_read_only_where_they_are_planned() {
         never(outside, &["db::samples"]);
     }
 }
+
+/// The growth forecast is arithmetic on `(day, value)` pairs: the store,
+/// the readers and the pool feed it through `service/growth.rs`.
+#[test]
+fn the_growth_forecast_is_plain_arithmetic() {
+    never("findings/growth.rs", &["store", "pg", "db", "service"]);
+}

@@ -407,6 +407,7 @@ async fn the_pages_show_the_demo_workload_in_a_browser() {
     )
     .await;
     assert!(database.contains("PostgreSQL"), "{database}");
+    assert!(database.contains(" · growth</span>"), "{database}");
 
     // ANALYZE from the Advice page: confirm, run, see the job.
     let csrf = csrf_of(&advice);

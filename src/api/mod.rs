@@ -27,6 +27,8 @@ mod events;
 #[cfg(feature = "postgres")]
 mod explain;
 #[cfg(feature = "postgres")]
+mod growth;
+#[cfg(feature = "postgres")]
 mod guard;
 mod health;
 mod metrics;
@@ -86,6 +88,7 @@ type Apis = (
     space::SpaceApi,
     replication::ReplicationApi,
     plan_changes::PlanChangesApi,
+    growth::GrowthApi,
     StoreApis,
 );
 /// The history store's operations (events, compare), or none without it.
@@ -150,6 +153,10 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         },
         #[cfg(feature = "postgres")]
         plan_changes::PlanChangesApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "postgres")]
+        growth::GrowthApi {
             perfscope: perfscope.clone(),
         },
         #[cfg(feature = "store")]

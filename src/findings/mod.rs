@@ -14,6 +14,7 @@
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod database;
+pub mod growth;
 #[cfg(feature = "postgres")]
 pub mod plans;
 pub mod queries;

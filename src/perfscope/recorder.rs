@@ -1,9 +1,9 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
 //! it looks at what changed and, once a minute, hands the store each
 //! statement's and each route's differences since the minute before (each
-//! hour each database's sizes), with the events it can see from here (a
-//! deploy at start, a pg_stat_statements reset, an index that appeared, a
-//! statement's plan that changed shape). It reads cumulative figures and
+//! hour each database's sizes and its sequences' positions), with the
+//! events it can see from here (a deploy at start, a pg_stat_statements
+//! reset, an index that appeared, a statement's plan that changed shape). It reads cumulative figures and
 //! keeps the previous reading, so it needs no hook in the readers and a
 //! missed minute is folded into the next.
 
@@ -446,6 +446,21 @@ impl Recorder {
                 bytes: index.bytes,
             }))
             .collect();
+        // Sequences: their position, for the days until one runs out. The
+        // checks reader reads those past 75% of their range, the ones
+        // that matter.
+        if let Some(checks) = db.checks.latest() {
+            rows.extend(
+                checks
+                    .iter()
+                    .filter(|check| check.kind == "sequence")
+                    .map(|check| RelationSize {
+                        kind: RelationKind::Sequence,
+                        name: check.object.clone(),
+                        bytes: check.value as i64,
+                    }),
+            );
+        }
         if let Some(database) = db.database.latest() {
             rows.push(RelationSize {
                 kind: RelationKind::Database,

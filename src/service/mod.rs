@@ -21,6 +21,8 @@ pub mod events;
 #[cfg(feature = "postgres")]
 pub mod explain;
 #[cfg(feature = "postgres")]
+pub mod growth;
+#[cfg(feature = "postgres")]
 pub mod maintenance;
 #[cfg(feature = "postgres")]
 pub mod signal;

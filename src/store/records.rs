@@ -62,6 +62,8 @@ pub enum RelationKind {
     Table,
     /// One index.
     Index,
+    /// A sequence: its row's "bytes" are its last value, not a size.
+    Sequence,
 }
 
 impl RelationKind {
@@ -71,6 +73,7 @@ impl RelationKind {
             Self::Database => "database",
             Self::Table => "table",
             Self::Index => "index",
+            Self::Sequence => "sequence",
         }
     }
 
@@ -80,6 +83,7 @@ impl RelationKind {
             "database" => Some(Self::Database),
             "table" => Some(Self::Table),
             "index" => Some(Self::Index),
+            "sequence" => Some(Self::Sequence),
             _ => None,
         }
     }

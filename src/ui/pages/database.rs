@@ -1,7 +1,7 @@
 //! The Database page (`GET /ui/database`): each watched database's
 //! capability self-check with the fix for each missing piece, the agent's
-//! own cost there, and its space and replication. Handler and views live
-//! together.
+//! own cost there, its space and replication, and its growth (a view of
+//! its own, `growth.rs`). Handler and views live together.
 
 #[cfg(feature = "postgres")]
 use maud::{Markup, html};
@@ -33,12 +33,26 @@ pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
                 }),
             ));
         }
+        let mut growth = Vec::new();
+        for db in ui.perfscope.watched().all() {
+            growth.push(
+                crate::service::growth::report(
+                    &ui.perfscope,
+                    Some(&db.name),
+                    Some(super::growth::SHOWN),
+                    None,
+                )
+                .await
+                .ok(),
+            );
+        }
         let views: Vec<Markup> = ui
             .perfscope
             .watched()
             .all()
             .iter()
-            .map(|db| {
+            .zip(&growth)
+            .map(|(db, growth)| {
                 maud::html! {
                     (own_cost(
                         &db.name,
@@ -50,6 +64,7 @@ pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
                         db.space.latest().as_deref(),
                         db.replication.latest().as_deref(),
                     ))
+                    @if let Some(growth) = growth { (super::growth::section(growth)) }
                 }
             })
             .collect();

@@ -7,6 +7,8 @@ pub mod activity;
 pub mod advice;
 pub mod database;
 pub mod explain;
+#[cfg(feature = "postgres")]
+pub mod growth;
 pub mod login;
 pub mod overview;
 pub mod plan_changes;
