@@ -25,11 +25,13 @@ mod guard;
 mod layout;
 pub mod login_limit;
 pub mod pages;
+mod range;
 #[cfg(feature = "postgres")]
 mod refusal;
 mod routes;
 pub mod session;
 pub mod svg;
+mod timeline;
 mod widgets;
 
 use std::sync::Arc;
