@@ -32,6 +32,8 @@ mod routes;
 pub mod session;
 pub mod svg;
 mod timeline;
+#[cfg(feature = "postgres")]
+mod trend;
 mod widgets;
 
 use std::sync::Arc;

@@ -34,6 +34,7 @@ pub enum Origin {
     },
     /// The history store: this process's requests kept across restarts
     /// (ranges past the hour, without Prometheus).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     Store,
     /// This process's history, because Prometheus failed.
     Fallback {
@@ -93,6 +94,7 @@ impl RouteSource {
     }
 
     /// Whether the routes come from Prometheus (for every range).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
     pub fn is_remote(&self) -> bool {
         #[cfg(feature = "prometheus")]
         {

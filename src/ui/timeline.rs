@@ -13,6 +13,7 @@ use crate::Perfscope;
 use crate::ui::range::ChartRange;
 
 /// Most events marked on a chart.
+#[cfg(feature = "store")]
 pub const MAX_MARKERS: usize = 50;
 
 /// A page's view of the store for one range.
