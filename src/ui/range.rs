@@ -131,14 +131,16 @@ pub struct Axis {
 
 impl Axis {
     /// Where `at` falls on a chart of `points` points, 0 (first point) to
-    /// 1 (last); `None` outside it.
+    /// 1 (last, which also holds the step after it, the one still
+    /// running); `None` outside it.
     pub fn position(&self, points: usize, at: f64) -> Option<f64> {
         if points < 2 || self.step <= 0.0 {
             return None;
         }
         let span = (points - 1) as f64 * self.step;
         let share = (at - (self.last - span)) / span;
-        (0.0..=1.0).contains(&share).then_some(share)
+        let end = (span + self.step) / span;
+        (0.0..end).contains(&share).then_some(share.min(1.0))
     }
 
     /// The markers of `events` (time and label) on a chart of `points`
@@ -219,7 +221,9 @@ mod tests {
         assert_eq!(axis.last, 997_200.0);
         assert_eq!(axis.position(169, 997_200.0), Some(1.0));
         assert_eq!(axis.position(169, 997_200.0 - 168.0 * 3_600.0), Some(0.0));
-        assert_eq!(axis.position(169, 1_000_000.0), None);
+        assert_eq!(axis.position(169, 1_000_000.0), Some(1.0));
+        assert_eq!(axis.position(169, 1_000_800.0), None);
+        assert_eq!(axis.position(169, 997_200.0 - 168.0 * 3_600.0 - 1.0), None);
         assert_eq!(axis.position(1, 997_200.0), None);
     }
 

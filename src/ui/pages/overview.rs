@@ -234,7 +234,9 @@ pub fn view(data: &Overview) -> Markup {
             @if let Origin::Fallback { reason } = &data.routes_origin {
                 p.notice.warn { "Prometheus gave no route data (" (reason) "): this table shows this process's own requests only." }
             }
-            @if data.routes.is_empty() {
+            @if data.routes.is_empty() && data.range.is_stored() {
+                p.empty { "No requests recorded over the last " (data.range.words()) "." }
+            } @else if data.routes.is_empty() {
                 p.empty { "No requests yet. Requests to this service show here within "
                     (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
             } @else {
