@@ -232,3 +232,99 @@ async fn a_week_of_stored_history_shows_on_the_7d_charts_with_its_deploy() {
     );
     agent.stop().await;
 }
+
+/// A live statement of the Queries page (pg_stat_statements on a real
+/// cluster) with a week of stored history: its row's trend is the week's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_statement_trends_over_the_stored_week() {
+    let cluster = support::pg::PgCluster::start();
+    cluster.install().await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    for _ in 0..3 {
+        client
+            .query("SELECT pg_sleep(0.05)", &[])
+            .await
+            .expect("the workload");
+    }
+    let queryid: i64 = client
+        .query_one(
+            "SELECT queryid FROM pg_stat_statements WHERE query LIKE 'SELECT pg_sleep%' LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("its queryid")
+        .get(0);
+
+    let dir = support::temp_dir("ranges-statement");
+    let now = unix_now();
+    let (store, task) = Store::open(
+        StoreSettings::new(&dir, 64 << 20),
+        Arc::new(StoreMetrics::default()),
+    );
+    for hour in 0..168 {
+        store.record(Write::Statements {
+            at: now - 7 * 86_400 + 60 + hour * 3_600,
+            database: Arc::from("default"),
+            rows: vec![StatementDelta {
+                queryid,
+                text: Some(Arc::from("SELECT pg_sleep($1)")),
+                calls: 2,
+                total_ms: 100.0,
+                ..StatementDelta::default()
+            }],
+        });
+    }
+    store.record(Write::Event(Event {
+        at: now - 2 * 86_400,
+        kind: EventKind::Deploy,
+        database: None,
+        label: "shop v3".into(),
+        detail: None,
+    }));
+    store.flush().await;
+    task.join().await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let data_dir = dir.display().to_string();
+    let agent = TestAgent::start_with(move |raw| {
+        raw.database_url = Some(url);
+        raw.read_interval = Some("300".into());
+        raw.data_dir = Some(data_dir);
+    })
+    .await;
+    let cookie = log_in(&agent).await;
+    let mut row = None;
+    for _ in 0..50 {
+        let (status, body) = page_with_store(&agent, &cookie, "/ui/queries?range=7d").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        row = body
+            .split("<tr>")
+            .find(|row| row.contains("pg_sleep"))
+            .map(str::to_owned);
+        if row.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let row = row.expect("the statement is listed within 10 s");
+    assert!(row.contains("mean per step, the last 7 days"), "{row}");
+    let points = row
+        .split("<polyline points=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a line of means: {row}"));
+    assert!(points.split(' ').count() >= 150, "{points}");
+    assert!(
+        row.contains("<title>deploy: shop v3</title>"),
+        "the deploy is marked: {row}"
+    );
+    assert!(
+        row.contains(&format!("queryid={queryid}&amp;range=7d")),
+        "its page keeps the range: {row}"
+    );
+    agent.stop().await;
+}
