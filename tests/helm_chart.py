@@ -190,7 +190,7 @@ class Chart(unittest.TestCase):
             self.assertEqual(ref["name"], secret["metadata"]["name"])
         # OTLP export is configured from the values, credentials aside.
         (config,) = [o for o in by_kind(objects, "ConfigMap") if "PERFSCOPE_LISTEN" in o["data"]]
-        self.assertEqual(config["data"]["PERFSCOPE_STORE_MAX_BYTES"], "536870912")
+        self.assertEqual(config["data"]["PERFSCOPE_STORE_MAX_BYTES"], "1073741824")
         volume = deployment["spec"]["template"]["spec"]["volumes"][0]
         self.assertEqual(volume["persistentVolumeClaim"]["claimName"], claim["metadata"]["name"])
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.monitoring:4317")

@@ -3476,3 +3476,288 @@ async fn every_top_statement_is_planned_for_its_reasons() {
     assert_eq!(reasons.len(), 2, "{not_advised:?}");
     agent.stop().await;
 }
+
+/// The index advisor's passes whose plans were compared, so far.
+async fn advisor_passes(agent: &TestAgent) -> u64 {
+    let (_, answer) = agent
+        .admin_get("/api/performance/plan-changes", &[])
+        .await
+        .unwrap_or_default();
+    answer["passes"].as_u64().unwrap_or_default()
+}
+
+/// Waits until the advisor has run `n` more passes.
+async fn advisor_passes_more(agent: &TestAgent, n: u64) {
+    let from = advisor_passes(agent).await;
+    eventually("more advisor passes", async || {
+        (advisor_passes(agent).await >= from + n).then_some(())
+    })
+    .await;
+}
+
+/// The estimated total cost of `sql`'s plan, as the superuser plans it.
+async fn total_cost(cluster: &PgCluster, sql: &str) -> f64 {
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    let task = tokio::spawn(connection);
+    let plan: Value = client
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .await
+        .expect("explain")
+        .get(0);
+    drop(client);
+    let _ = task.await;
+    plan[0]["Plan"]["Total Cost"].as_f64().expect("a cost")
+}
+
+/// The plan changes of `default`, newest first, read with the admin token.
+async fn plan_changes(agent: &TestAgent) -> Option<(u64, Vec<Value>)> {
+    let (status, answer) = agent
+        .admin_get("/api/performance/plan-changes", &[("database", "default")])
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    Some((
+        answer["trackedStatements"].as_u64()?,
+        answer["changes"].as_array()?.clone(),
+    ))
+}
+
+/// The plan regression findings of the stats (`admin` or not).
+async fn plan_regressions(agent: &TestAgent, admin: bool) -> Vec<Value> {
+    stats(agent, admin).await["recommendations"]["slowQueries"]
+        .as_array()
+        .map(|findings| {
+            findings
+                .iter()
+                .filter(|f| f["kind"] == "plan_regression")
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Plan changes on a real cluster: a statement served by an index; more
+/// rows and an ANALYZE change its costs, not its plan (no change); the
+/// index dropped, the next passes record a change from the Index Scan to a
+/// Seq Scan with both shapes, and once the statement has run enough under
+/// the new plan it is a `plan_regression` finding with the numbers before
+/// and after (no object named without the admin token); the index
+/// recreated, a second change back, and the finding ends. All from the
+/// advisor's own generic plans: no planner call of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_second_change() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE TABLE parcels (id int PRIMARY KEY, tracking int NOT NULL, weight int NOT NULL,
+                                   label text NOT NULL);
+             INSERT INTO parcels SELECT g, g, g % 90, 'parcel ' || g FROM generate_series(1, 200000) g;
+             CREATE INDEX parcels_tracking ON parcels (tracking);
+             ANALYZE;
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO perfscope_planner;
+             ALTER DATABASE postgres SET max_parallel_workers_per_gather = 0;",
+        )
+        .await;
+    let by_tracking = "SELECT id, weight FROM parcels WHERE tracking = $1";
+    let by_weight = "SELECT count(*) FROM parcels WHERE weight = $1";
+    workload(&cluster, by_tracking, &[&4242i32], 30).await;
+    workload(&cluster, by_weight, &[&7i32], 3).await;
+    let history = support::temp_dir("plan-history");
+    let agent = {
+        let (url, dir) = (
+            cluster.url("perfscope", "postgres"),
+            history.display().to_string(),
+        );
+        TestAgent::start_with(move |raw| {
+            raw.database_url = Some(url);
+            raw.read_interval = Some("300".into());
+            raw.planner_user = Some("perfscope_planner".into());
+            raw.plan_roles = Some("postgres".into());
+            raw.data_dir = Some(dir);
+        })
+        .await
+    };
+    eventually("both statements' plans to be watched", async || {
+        plan_changes(&agent)
+            .await
+            .filter(|(tracked, _)| *tracked >= 2)
+    })
+    .await;
+
+    // Costs only: twice the rows and fresh statistics change the plans'
+    // costs, not their shapes.
+    let by_weight_7 = "SELECT count(*) FROM parcels WHERE weight = 7";
+    let cost_before = total_cost(&cluster, by_weight_7).await;
+    cluster
+        .exec(
+            "postgres",
+            "INSERT INTO parcels SELECT g, g, g % 90, 'parcel ' || g FROM generate_series(200001, 400000) g;
+             ANALYZE parcels;",
+        )
+        .await;
+    let cost_after = total_cost(&cluster, by_weight_7).await;
+    assert!(
+        cost_after > cost_before * 1.5,
+        "{cost_before} → {cost_after}"
+    );
+    workload(&cluster, by_tracking, &[&4242i32], 10).await;
+    workload(&cluster, by_weight, &[&7i32], 3).await;
+    advisor_passes_more(&agent, 3).await;
+    let (_, changes) = plan_changes(&agent).await.expect("plan changes");
+    assert!(changes.is_empty(), "costs alone made a change: {changes:?}");
+
+    // The index dropped: the generic plan reads the whole table.
+    cluster
+        .exec("postgres", "DROP INDEX parcels_tracking")
+        .await;
+    workload(&cluster, by_tracking, &[&4242i32], 5).await;
+    let changes = eventually("the change to a sequential scan", async || {
+        plan_changes(&agent)
+            .await
+            .map(|(_, changes)| changes)
+            .filter(|changes| !changes.is_empty())
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&changes).unwrap_or_default();
+    assert_eq!(changes.len(), 1, "{dump}");
+    let change = &changes[0];
+    let before = change["beforeShape"].as_str().unwrap_or_default();
+    let after = change["afterShape"].as_str().unwrap_or_default();
+    assert!(
+        before.contains("Index Scan on parcels using parcels_tracking"),
+        "{dump}"
+    );
+    assert!(after.contains("Seq Scan on parcels"), "{dump}");
+    assert!(!after.contains("Index"), "{dump}");
+    for shape in [before, after] {
+        assert!(!shape.contains("4242") && !shape.contains("cost"), "{dump}");
+    }
+    assert_ne!(change["beforeFingerprint"], change["afterFingerprint"]);
+    assert!(
+        change["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("where tracking = $1")),
+        "{dump}"
+    );
+    // Before: every call since the reset up to the last pass with the
+    // index (30, then 10 more), none of those after the drop.
+    assert_eq!(change["before"]["calls"], 40, "{dump}");
+    // The page shows the two shapes side by side.
+    let base = agent.url("");
+    let cookie = support::ui_session(&base).await;
+    let (status, page) = support::ui_page(&base, "/ui/plan-changes", &cookie).await;
+    assert_eq!(status, 200, "{page}");
+    let sides = page
+        .find("class=\"sides\"")
+        .unwrap_or_else(|| panic!("{page}"));
+    let index_at = page.find("Index Scan on parcels using parcels_tracking");
+    let seq_at = page.find("Seq Scan on parcels");
+    assert!(
+        index_at
+            .zip(seq_at)
+            .is_some_and(|(i, s)| sides < i && i < s),
+        "{page}"
+    );
+
+    // Slower: once the new plan has run enough, a finding.
+    let finding = eventually("the plan regression finding", async || {
+        workload(&cluster, by_tracking, &[&4242i32], 12).await;
+        plan_regressions(&agent, true).await.into_iter().next()
+    })
+    .await;
+    let message = finding["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("where tracking = $1")
+            && message.contains("slower after its plan changed"),
+        "{finding}"
+    );
+    assert!(message.contains("over 40 calls before"), "{finding}");
+    assert_eq!(finding["source"], "pg_stat_statements", "{finding}");
+    let (_, changes) = plan_changes(&agent).await.expect("plan changes");
+    let change = &changes[0];
+    assert_eq!(change["slower"], true, "{changes:?}");
+    assert!(change["slowdown"].as_f64() >= Some(2.0), "{changes:?}");
+    assert!(change["after"]["calls"].as_u64() >= Some(10), "{changes:?}");
+    assert!(
+        change["after"]["blocksPerCall"].as_f64() > change["before"]["blocksPerCall"].as_f64(),
+        "{changes:?}"
+    );
+    // Without the admin token: the finding, no statement, no object.
+    let public = plan_regressions(&agent, false).await;
+    let public_text = serde_json::to_string(&public).unwrap_or_default();
+    assert_eq!(public.len(), 1, "{public_text}");
+    for name in ["parcels", "tracking", "Scan"] {
+        assert!(!public_text.contains(name), "{name}: {public_text}");
+    }
+    // The plans themselves are the admin's.
+    let response = client()
+        .get(agent.url("/api/performance/plan-changes"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Recreated: a second change, back to the index; the finding ends.
+    cluster
+        .exec(
+            "postgres",
+            "CREATE INDEX parcels_tracking ON parcels (tracking); ANALYZE parcels;",
+        )
+        .await;
+    let changes = eventually("the change back to the index", async || {
+        workload(&cluster, by_tracking, &[&4242i32], 2).await;
+        plan_changes(&agent)
+            .await
+            .map(|(_, changes)| changes)
+            .filter(|changes| changes.len() == 2)
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&changes).unwrap_or_default();
+    let back = &changes[0];
+    assert!(
+        back["beforeShape"]
+            .as_str()
+            .is_some_and(|s| s.contains("Seq Scan on parcels")),
+        "{dump}"
+    );
+    assert!(
+        back["afterShape"]
+            .as_str()
+            .is_some_and(|s| s.contains("Index Scan on parcels using parcels_tracking")),
+        "{dump}"
+    );
+    assert_eq!(back["beforeFingerprint"], changes[1]["afterFingerprint"]);
+    assert_eq!(back["afterFingerprint"], changes[1]["beforeFingerprint"]);
+    assert!(plan_regressions(&agent, true).await.is_empty());
+    agent.stop().await;
+    // Both changes are in the history store, with both plans.
+    let (store, task) = perfscope::store::Store::open(
+        perfscope::store::StoreSettings::new(&history, 64 << 20),
+        std::sync::Arc::new(perfscope::metrics::store::StoreMetrics::default()),
+    );
+    store.flush().await;
+    let stored = store
+        .read(|conn| {
+            perfscope::store::read::events_of(conn, perfscope::store::EventKind::PlanChange, 10)
+        })
+        .await
+        .expect("the store reads");
+    task.join().await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let detail: Value =
+        serde_json::from_str(stored[0].detail.as_deref().unwrap_or("{}")).expect("json");
+    assert_eq!(
+        detail["afterFingerprint"], back["afterFingerprint"],
+        "{stored:?}"
+    );
+    assert!(
+        detail["beforeShape"]
+            .as_str()
+            .is_some_and(|s| s.contains("Seq Scan on parcels")),
+        "{stored:?}"
+    );
+}

@@ -22,6 +22,8 @@ mod auth;
 #[cfg(feature = "postgres")]
 mod database;
 mod error;
+#[cfg(feature = "store")]
+mod events;
 #[cfg(feature = "postgres")]
 mod explain;
 #[cfg(feature = "postgres")]
@@ -32,6 +34,8 @@ mod mounted;
 #[cfg(feature = "postgres")]
 mod optimize;
 mod payload;
+#[cfg(feature = "postgres")]
+mod plan_changes;
 #[cfg(feature = "postgres")]
 mod replication;
 mod slow_queries;
@@ -81,7 +85,14 @@ type Apis = (
     explain::ExplainApi,
     space::SpaceApi,
     replication::ReplicationApi,
+    plan_changes::PlanChangesApi,
+    StoreApis,
 );
+/// The history store's operations (events, compare), or none without it.
+#[cfg(feature = "store")]
+type StoreApis = events::EventsApi;
+#[cfg(all(feature = "postgres", not(feature = "store")))]
+type StoreApis = ();
 #[cfg(not(feature = "postgres"))]
 type Apis = (
     stats::StatsApi,
@@ -137,6 +148,16 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         replication::ReplicationApi {
             perfscope: perfscope.clone(),
         },
+        #[cfg(feature = "postgres")]
+        plan_changes::PlanChangesApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(feature = "store")]
+        events::EventsApi {
+            perfscope: perfscope.clone(),
+        },
+        #[cfg(all(feature = "postgres", not(feature = "store")))]
+        (),
     );
     OpenApiService::new(apis, "perfscope", env!("CARGO_PKG_VERSION")).description(
         "Performance monitoring and optimization agent for web APIs backed by PostgreSQL.",
@@ -147,7 +168,12 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
 /// `deny_unknown_fields` but does not say so in the schema, so the spec is
 /// patched with `additionalProperties: false` for them (otherwise clients
 /// and fuzzers rightly read extra fields as allowed).
-const CLOSED_SCHEMAS: &[&str] = &["AnalyzeRequest", "OptimizeRequest", "ExplainRequest"];
+const CLOSED_SCHEMAS: &[&str] = &[
+    "AnalyzeRequest",
+    "OptimizeRequest",
+    "ExplainRequest",
+    "EventRequest",
+];
 
 fn close_schemas(spec: &str) -> String {
     let Ok(mut document) = serde_json::from_str::<serde_json::Value>(spec) else {

@@ -82,5 +82,6 @@ pub const DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE: usize = 512;
 pub const DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS: u64 = 30_000;
 /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT`, ms.
 pub const DEFAULT_OTLP_TIMEOUT_MS: u64 = 10_000;
-/// Size cap of the history store, bytes (256 MiB).
-pub const DEFAULT_STORE_MAX_BYTES: u64 = 256 << 20;
+/// Size cap of the history store, bytes (512 MiB: the steady state of 500
+/// busy statements and 200 routes is about 430 MiB, BENCHMARKS.md).
+pub const DEFAULT_STORE_MAX_BYTES: u64 = 512 << 20;

@@ -13,6 +13,8 @@
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod database;
+#[cfg(feature = "postgres")]
+pub mod plans;
 pub mod queries;
 pub mod runtime;
 #[cfg(feature = "postgres")]
@@ -23,6 +25,8 @@ mod storage;
 pub use cache::cache_advice;
 #[cfg(feature = "postgres")]
 pub use database::database_advice;
+#[cfg(feature = "postgres")]
+pub use plans::plan_findings;
 #[cfg(feature = "postgres")]
 pub use queries::pg_findings;
 pub use queries::{QueryFinding, query_findings};
@@ -72,6 +76,8 @@ pub enum Kind {
     CacheTooSmall,
     /// A slow statement.
     SlowQuery,
+    /// A statement at least twice as slow since its plan changed.
+    PlanRegression,
     /// One statement run once per item of a request.
     NPlusOne,
     /// An index left invalid by a failed concurrent build.
@@ -119,6 +125,7 @@ impl Kind {
             Self::CacheTtlTooShort => "cache_ttl_too_short",
             Self::CacheTooSmall => "cache_too_small",
             Self::SlowQuery => "slow_query",
+            Self::PlanRegression => "plan_regression",
             Self::NPlusOne => "n_plus_one",
             Self::InvalidIndex => "invalid_index",
             Self::UnusedIndex => "unused_index",

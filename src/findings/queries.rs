@@ -16,7 +16,8 @@ use crate::db::statement::Verb;
 #[derive(Clone, Debug, PartialEq, poem_openapi::Object)]
 #[oai(rename_all = "camelCase")]
 pub struct QueryFinding {
-    /// `slow_query` or `n_plus_one`.
+    /// `slow_query`, `n_plus_one` or `plan_regression` (at least twice as
+    /// slow since its generic plan changed).
     pub kind: String,
     /// Where it was seen: `app` (the timed pool of this process) or
     /// `pg_stat_statements`.

@@ -1,11 +1,11 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
-//! it reads what changed — each statement's figures, and once a minute each
-//! route's request-duration buckets, each hour each database's sizes — and
-//! hands the differences to the store, with the
-//! events it can see from here (a deploy at start, a pg_stat_statements
-//! reset, an index that appeared). It reads cumulative figures and keeps
-//! the previous reading, so it needs no hook in the readers and a missed
-//! minute is folded into the next.
+//! it looks at what changed and, once a minute, hands the store each
+//! statement's and each route's differences since the minute before (each
+//! hour each database's sizes), with the events it can see from here (a
+//! deploy at start, a pg_stat_statements reset, an index that appeared, a
+//! statement's plan that changed shape). It reads cumulative figures and
+//! keeps the previous reading, so it needs no hook in the readers and a
+//! missed minute is folded into the next.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,8 +19,18 @@ use crate::store::{
     Write,
 };
 
-/// How often route latency is written (and once more at shutdown).
-pub const ROUTE_INTERVAL: i64 = 60;
+/// How often statement and route figures are written (and once more at
+/// shutdown): a raw point is a minute, whatever the reader interval.
+pub const POINT_INTERVAL: i64 = 60;
+/// Statements kept per database and minute, by time; the rest are summed
+/// into one row, [`OTHER_STATEMENTS`]. With 5,000 statements all busy, a
+/// row each would be about 390 MiB a day (BENCHMARKS.md); most of a
+/// workload's time is in far fewer.
+pub const MAX_STATEMENTS_PER_POINT: usize = 500;
+/// The queryid of the row the tail is summed into (pg_stat_statements
+/// never gives 0).
+pub const OTHER_STATEMENTS: i64 = 0;
+
 /// Statements remembered per database between readings; past it the least
 /// recently seen are forgotten (and counted again from their next reading).
 const MAX_REMEMBERED: usize = 20_000;
@@ -45,12 +55,14 @@ type RouteFigures = (u64, u64, f64, Vec<u64>);
 struct Recorder {
     tick: u64,
     deploy_checked: bool,
-    routes_written: i64,
+    points_written: i64,
     routes: HashMap<(String, String), RouteFigures>,
     statements: HashMap<Arc<str>, HashMap<i64, Seen>>,
     resets: HashMap<Arc<str>, u64>,
     indexes: HashMap<Arc<str>, HashSet<String>>,
     sizes_day: HashMap<Arc<str>, i64>,
+    /// The newest plan change written, per database.
+    plan_seq: HashMap<Arc<str>, u64>,
 }
 
 impl Perfscope {
@@ -103,6 +115,30 @@ impl Perfscope {
     }
 }
 
+/// Keeps the [`MAX_STATEMENTS_PER_POINT`] statements with the most time
+/// and sums the rest into one [`OTHER_STATEMENTS`] row.
+fn fold_the_tail(rows: &mut Vec<StatementDelta>) {
+    if rows.len() <= MAX_STATEMENTS_PER_POINT {
+        return;
+    }
+    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    let mut other = StatementDelta {
+        queryid: OTHER_STATEMENTS,
+        text: Some(Arc::from("(other statements)")),
+        ..StatementDelta::default()
+    };
+    for row in rows.drain(MAX_STATEMENTS_PER_POINT..) {
+        other.calls += row.calls;
+        other.total_ms += row.total_ms;
+        other.rows += row.rows;
+        other.shared_hit += row.shared_hit;
+        other.shared_read += row.shared_read;
+        other.temp_written += row.temp_written;
+        other.io_ms += row.io_ms;
+    }
+    rows.push(other);
+}
+
 impl Recorder {
     async fn record(&mut self, perfscope: &Perfscope, store: &Store, last: bool) {
         // Unavailable: the store counts what it drops; the readings go on
@@ -116,13 +152,19 @@ impl Recorder {
             self.deploy_checked = true;
             self.record_deploy(perfscope, store, now).await;
         }
-        if last || now - self.routes_written >= ROUTE_INTERVAL {
-            self.routes_written = now;
+        let points = last || now - self.points_written >= POINT_INTERVAL;
+        if points {
+            self.points_written = now;
             self.record_routes(perfscope, store, now);
         }
         for db in perfscope.inner.watched.all() {
-            self.record_statements(&db, store, now);
+            if points {
+                self.record_statements(&db, store, now);
+            } else {
+                self.record_reset(&db, store, now);
+            }
             self.record_space(&db, store, now);
+            self.record_plan_changes(&db, store, now);
         }
     }
 
@@ -218,6 +260,32 @@ impl Recorder {
         }
     }
 
+    /// Records a reset pg_stat_statements had since the last look; the
+    /// last pass's snapshot.
+    fn record_reset(
+        &mut self,
+        db: &crate::pg::WatchedDatabase,
+        store: &Store,
+        now: i64,
+    ) -> Option<Arc<crate::pg::readers::statements::StatementsSnapshot>> {
+        let snapshot = db.statements.latest()?;
+        let resets = self
+            .resets
+            .entry(db.name.clone())
+            .or_insert(snapshot.resets_detected);
+        if *resets != snapshot.resets_detected {
+            *resets = snapshot.resets_detected;
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::Reset,
+                database: Some(db.name.to_string()),
+                label: "pg_stat_statements reset".into(),
+                detail: None,
+            }));
+        }
+        Some(snapshot)
+    }
+
     fn record_statements(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
         let Some(snapshot) = db.statements.latest() else {
             return;
@@ -291,12 +359,41 @@ impl Recorder {
             let cutoff = ticks[ticks.len() - MAX_REMEMBERED];
             seen.retain(|_, s| s.tick >= cutoff);
         }
+        fold_the_tail(&mut rows);
         if !rows.is_empty() {
             store.record(Write::Statements {
                 at: now,
                 database: db.name.clone(),
                 rows,
             });
+        }
+    }
+
+    /// Each new plan change as an event, both shapes in its detail.
+    fn record_plan_changes(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
+        let written = self.plan_seq.entry(db.name.clone()).or_insert(0);
+        for change in db.advisor.plan_changes().changes_since(*written) {
+            if change.seq <= *written {
+                continue;
+            }
+            *written = change.seq;
+            let detail = serde_json::json!({
+                "queryid": change.queryid,
+                "beforeFingerprint": change.before_fingerprint,
+                "afterFingerprint": change.after_fingerprint,
+                "beforeShape": change.before_shape,
+                "afterShape": change.after_shape,
+            });
+            store.record(Write::Event(Event {
+                at: now,
+                kind: EventKind::PlanChange,
+                database: Some(db.name.to_string()),
+                label: format!(
+                    "queryid {}: plan {} → {}",
+                    change.queryid, change.before_fingerprint, change.after_fingerprint
+                ),
+                detail: Some(detail.to_string()),
+            }));
         }
     }
 
@@ -309,7 +406,14 @@ impl Recorder {
             .iter()
             .map(|index| format!("{}.{}", index.schema, index.name))
             .collect();
-        if let Some(before) = self.indexes.get(&db.name) {
+        // The reader lists the largest indexes only: a name is new only
+        // when both lists were whole (fewer than that many), not one that
+        // grew into the list.
+        let whole = |n: usize| n < usize::try_from(crate::pg::readers::space::LISTED).unwrap_or(0);
+        if let Some(before) = self.indexes.get(&db.name)
+            && whole(before.len())
+            && whole(names.len())
+        {
             for name in names.difference(before).take(20) {
                 store.record(Write::Event(Event {
                     at: now,
@@ -354,5 +458,34 @@ impl Recorder {
             database: db.name.clone(),
             rows,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_is_summed_into_one_row_and_the_busiest_are_kept() {
+        let mut rows: Vec<StatementDelta> = (0..MAX_STATEMENTS_PER_POINT as i64 + 10)
+            .map(|q| StatementDelta {
+                queryid: q + 1,
+                calls: 2,
+                total_ms: q as f64,
+                ..StatementDelta::default()
+            })
+            .collect();
+        let calls: i64 = rows.iter().map(|r| r.calls).sum();
+        fold_the_tail(&mut rows);
+        assert_eq!(rows.len(), MAX_STATEMENTS_PER_POINT + 1);
+        assert_eq!(rows.iter().map(|r| r.calls).sum::<i64>(), calls);
+        let other = rows.last().expect("other");
+        assert_eq!(other.queryid, OTHER_STATEMENTS);
+        assert_eq!(other.calls, 20);
+        assert!(
+            rows.iter()
+                .any(|r| r.queryid == MAX_STATEMENTS_PER_POINT as i64 + 10)
+        );
+        assert!(!rows.iter().any(|r| r.queryid == 1));
     }
 }

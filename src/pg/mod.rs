@@ -5,7 +5,8 @@
 //!
 //! Laid out by role: [`readers`] (scheduled reads of the statistics
 //! views), [`actions`] (what an operator asks for now), [`advisor`] and
-//! [`planner`] (index advice and planning as the planner role), [`own`]
+//! [`planner`] (index advice and planning as the planner role), [`plans`]
+//! (plan changes, from the advisor's plans), [`own`]
 //! (the statements the agent sends), [`runner`] (the read loop),
 //! [`mod@watch`] (what watching one database starts) and [`election`]
 //! (which replica of a host app runs a database's readers).
@@ -15,6 +16,7 @@ pub mod advisor;
 pub mod election;
 pub mod own;
 pub mod planner;
+pub mod plans;
 pub mod readers;
 pub mod runner;
 pub mod watch;

@@ -132,5 +132,7 @@ pub fn query_findings(perfscope: &Perfscope, admin: bool, limit: usize) -> Vec<Q
         perfscope.config().database.slow_query_threshold,
         limit,
     ));
+    #[cfg(feature = "postgres")]
+    findings.extend(crate::findings::plan_findings(perfscope.watched(), admin));
     findings
 }

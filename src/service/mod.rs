@@ -10,10 +10,14 @@
 
 pub mod advice;
 pub mod auth;
+#[cfg(feature = "store")]
+pub mod compare;
 #[cfg(feature = "postgres")]
 pub mod databases;
 #[cfg(feature = "postgres")]
 mod error;
+#[cfg(feature = "store")]
+pub mod events;
 #[cfg(feature = "postgres")]
 pub mod explain;
 #[cfg(feature = "postgres")]

@@ -15,7 +15,7 @@
 //! Nothing waits on it: recorders hand batches to [`Store::record`], which
 //! never blocks (a bounded queue; a full queue drops and counts), and one
 //! writer thread owns the write connection, runs retention, downsampling
-//! and the size cap ([`retention`]). Reads run on Tokio's blocking pool
+//! and the size cap (`retention.rs`). Reads run on Tokio's blocking pool
 //! through a couple of read-only connections, behind a semaphore so no
 //! number of page loads can take more. A file that cannot be opened, is
 //! corrupt, is locked by another agent or was written by a newer perfscope

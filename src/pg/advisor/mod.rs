@@ -69,6 +69,7 @@ use std::time::Duration;
 
 use super::ReadError;
 use super::planner::{Mode, PlanError, Planner, Session, Statement};
+use super::plans::{PlanChanges, Planned};
 use super::readers::statements::{StatementView, StatementsReader};
 use crate::db::TimedTransaction;
 
@@ -114,6 +115,8 @@ pub struct IndexAdvisor {
     /// Each table's write counters when first seen (see `workload.rs`).
     write_baselines: Mutex<HashMap<i64, workload::WriteBaseline>>,
     latest: crate::pg::Latest<Advice>,
+    /// The generic plans' shapes, pass after pass (see `crate::pg::plans`).
+    plans: Arc<PlanChanges>,
 }
 
 #[derive(Clone, Debug)]
@@ -159,7 +162,6 @@ impl IndexAdvisor {
         read_timeout: Duration,
     ) -> Self {
         Self {
-            database,
             statements,
             planner,
             plan_timeout: (read_timeout / 2)
@@ -170,6 +172,8 @@ impl IndexAdvisor {
             warm: std::sync::atomic::AtomicBool::new(false),
             write_baselines: Mutex::default(),
             latest: crate::pg::Latest::default(),
+            plans: Arc::new(PlanChanges::new(database.clone())),
+            database,
         }
     }
 
@@ -184,6 +188,11 @@ impl IndexAdvisor {
     /// The last pass's advice (`None` until one succeeded).
     pub fn latest(&self) -> Option<Arc<Advice>> {
         self.latest.get()
+    }
+
+    /// The plan changes of the statements it plans.
+    pub fn plan_changes(&self) -> &Arc<PlanChanges> {
+        &self.plans
     }
 
     /// The planner, when one is configured.
@@ -272,6 +281,7 @@ impl IndexAdvisor {
                 .and_then(serde_json::Value::as_f64)
                 .ok_or_else(|| PlanError::Failed("no cost in EXPLAIN's output".into()))?,
             seq_scans,
+            shape: matches!(mode, Mode::Generic).then(|| crate::pg::plans::Shape::of(root)),
         })
     }
 
@@ -365,6 +375,7 @@ impl IndexAdvisor {
                 until: std::time::Instant::now() + self.planning_time,
             },
             calls_window: workload::calls_window(&snapshot),
+            planned: Vec::new(),
         };
         if !considered.is_empty() {
             self.warm.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -400,6 +411,11 @@ impl IndexAdvisor {
         }
         let updated =
             updates::by_table(snapshot.statements.iter().filter_map(|s| s.raw.as_deref()));
+        self.plans.record(
+            std::mem::take(&mut work.planned),
+            snapshot.resets_detected,
+            std::time::SystemTime::now(),
+        );
         self.confirm_claims(&mut work).await;
         if let Some(session) = work.planner.session.take() {
             session.close().await;
@@ -704,7 +720,17 @@ impl IndexAdvisor {
             }
         };
         match plan {
-            Ok(plan) => Some(plan),
+            Ok(mut plan) => {
+                if let Some(shape) = plan.shape.take() {
+                    work.planned.push(Planned {
+                        queryid: statement.queryid,
+                        text: statement.text.clone(),
+                        shape,
+                        cumulative: statement.cumulative,
+                    });
+                }
+                Some(plan)
+            }
             Err(error) => {
                 *work.advice.skipped.entry(error.reason()).or_default() += 1;
                 None
@@ -781,6 +807,8 @@ struct PassWork {
     /// (name parts, role) → the table.
     tables: HashMap<(Vec<String>, Option<String>), Option<Table>>,
     planner: PassPlanner,
+    /// The statements' generic plans, for the plan changes.
+    planned: Vec<Planned>,
 }
 
 /// Once warm (see `cadence.rs`), the advisor runs on every this-many

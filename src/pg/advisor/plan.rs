@@ -12,6 +12,8 @@ pub(super) struct Plan {
     /// when at least [`NESTED_LOOP_ROWS`] pairs and no index on the inner
     /// side.
     pub(super) nested_loop: Option<(f64, f64)>,
+    /// Its shape, for a generic plan (what [`crate::pg::plans`] tracks).
+    pub(super) shape: Option<crate::pg::plans::Shape>,
 }
 
 /// Row pairs an unindexed nested loop must join, estimated, to be told.

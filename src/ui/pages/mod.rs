@@ -9,4 +9,5 @@ pub mod database;
 pub mod explain;
 pub mod login;
 pub mod overview;
+pub mod plan_changes;
 pub mod queries;

@@ -285,7 +285,7 @@ fn figures(entry: &SlowQueryEntry) -> Markup {
 /// The Queries page's body.
 pub fn view(data: &Queries) -> Markup {
     html! {
-        h1 { "Queries" }
+        h1 { "Queries" span.muted { " · " a href="/ui/plan-changes" { "plan changes" } } }
         @if let Some(missing) = &data.statements_missing {
             p.notice { (missing) }
         }
