@@ -1,8 +1,9 @@
 //! Per-request cost of the metrics middleware, of the OpenTelemetry server
 //! span on top of it (sampled, and a caller's unsampled trace; spans go to
 //! a closed local port, so they are exported — and dropped — off the
-//! request path), and of one histogram observation (perfscope's lock-free
-//! histogram beside prometheus-client's).
+//! request path), of one histogram observation (perfscope's lock-free
+//! histogram beside prometheus-client's), and of one quantile-sketch
+//! observation (alone, and through the route series' capped map).
 //!
 //!     cargo bench --bench middleware
 
@@ -12,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use poem::{Endpoint, EndpointExt, Request, Route, get, handler};
 use prometheus_client::metrics::histogram::Histogram;
 
-use perfscope::metrics::{AtomicHistogram, Buckets};
+use perfscope::metrics::{AtomicHistogram, AtomicSketch, Buckets, SketchMap};
 
 #[handler]
 fn hello() -> &'static str {
@@ -116,11 +117,26 @@ fn observation(c: &mut Criterion) {
     group.finish();
 }
 
+fn sketch(c: &mut Criterion) {
+    let sketch = AtomicSketch::default();
+    let map: SketchMap<(u8, std::sync::Arc<str>)> = SketchMap::new(512, None);
+    let key = (0u8, std::sync::Arc::<str>::from("/users/:id"));
+    map.observe(&key, 0.042);
+    let mut group = c.benchmark_group("sketch observe");
+    group.bench_function("perfscope AtomicSketch", |b| {
+        b.iter(|| sketch.observe(black_box(0.042)))
+    });
+    group.bench_function("perfscope SketchMap (lookup and observe)", |b| {
+        b.iter(|| map.observe(black_box(&key), black_box(0.042)))
+    });
+    group.finish();
+}
+
 fn clock(c: &mut Criterion) {
     c.bench_function("Instant::now", |b| {
         b.iter(|| black_box(std::time::Instant::now()))
     });
 }
 
-criterion_group!(benches, middleware, tracing, observation, clock);
+criterion_group!(benches, middleware, tracing, observation, sketch, clock);
 criterion_main!(benches);

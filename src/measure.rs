@@ -93,6 +93,12 @@ impl Measurements {
     pub fn history(&self, operation: &str) -> HistogramSnapshot {
         self.metrics.history(operation)
     }
+
+    /// The durations of `operation` over all outcomes as a quantile sketch
+    /// (percentiles within 1 %, where the histogram only knows buckets).
+    pub fn sketch(&self, operation: &str) -> crate::metrics::Sketch {
+        self.metrics.sketch(operation)
+    }
 }
 
 /// Records the time since its creation when dropped.
@@ -143,5 +149,8 @@ impl Drop for MeasureGuard {
             .operation_duration
             .get(&labels)
             .observe(elapsed.as_secs_f64());
+        self.metrics
+            .operation_sketches
+            .observe(&labels, elapsed.as_secs_f64());
     }
 }

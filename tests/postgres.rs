@@ -3761,3 +3761,60 @@ async fn a_dropped_index_is_a_plan_change_and_a_regression_then_recreated_a_seco
         "{stored:?}"
     );
 }
+
+/// Every execution of a statement through the timed pool lands in its
+/// quantile sketch: the slow report shows its p50 and p95 within 1 % of
+/// the executions' own (timed here around each call), where the query
+/// histogram's 50–100 ms bucket could only interpolate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_statement_reports_its_own_percentiles() {
+    let cluster = PgCluster::start();
+    let perfscope = perfscope_with("10");
+    let pool = support::pg::pool(&perfscope, &cluster).await;
+    let client = pool.get().await.expect("a client");
+    let mut took = Vec::new();
+    for _ in 0..12 {
+        let started = std::time::Instant::now();
+        client
+            .query("SELECT pg_sleep(0.06)", &[])
+            .await
+            .expect("sleeps");
+        took.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(client);
+    took.sort_by(f64::total_cmp);
+    let addr = support::serve_loopback(perfscope::api::endpoint(&perfscope)).await;
+    let report: Value =
+        client_get_json(&format!("http://{addr}/api/performance/slow-queries")).await;
+    let entry = report["queries"]
+        .as_array()
+        .expect("queries")
+        .iter()
+        .find(|q| q["source"] == "app" && q["statement"] == "select pg_sleep(?)")
+        .unwrap_or_else(|| panic!("no app entry: {report}"))
+        .clone();
+    assert_eq!(entry["calls"], 12, "{entry}");
+    // The pool times inside the call, so a hair under the timing here.
+    for (field, q) in [("p50Ms", 0.5), ("p95Ms", 0.95)] {
+        let value = entry[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field}: {entry}"));
+        let exact = took[(q * (took.len() - 1) as f64) as usize];
+        assert!(
+            value >= exact * 0.99 - 0.5 && value <= exact * 1.01,
+            "{field} is {value} ms, the executions' own is {exact} ms ({took:?}): {entry}"
+        );
+    }
+}
+
+async fn client_get_json(url: &str) -> Value {
+    client()
+        .get(url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}

@@ -56,7 +56,7 @@ pub struct AnalyzeApi {
 impl AnalyzeApi {
     /// The operation's history: a custom measurement first, then HTTP.
     fn baseline(&self, operation: &str) -> Option<Baseline> {
-        let custom = self.perfscope.measurements().history(operation);
+        let custom = self.perfscope.measurements().sketch(operation);
         if let Some(baseline) = Baseline::from_history(BaselineSource::Custom, &custom) {
             return Some(baseline);
         }
@@ -64,9 +64,9 @@ impl AnalyzeApi {
         let history = match operation.split_once(' ') {
             Some((method, route)) => {
                 let method = poem::http::Method::from_bytes(method.as_bytes()).ok()?;
-                http.history(Some(HttpMethod::from(&method)), route)
+                http.sketch(Some(HttpMethod::from(&method)), route)
             }
-            None => http.history(None, operation),
+            None => http.sketch(None, operation),
         };
         Baseline::from_history(BaselineSource::Http, &history)
     }

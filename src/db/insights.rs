@@ -14,9 +14,9 @@ use super::context::{self, RequestDb};
 use super::n_plus_one::NPlusOne;
 use super::slow_log::{SlowLog, SlowQuery};
 use super::statement::StatementInfo;
-use crate::metrics::AtomicHistogram;
 use crate::metrics::db::{DbMetrics, ErrorKind, QueryErrorLabels, QueryLabels, RouteDbLabels};
 use crate::metrics::http::RouteLabel;
+use crate::metrics::{AtomicHistogram, SketchMap};
 use crate::telemetry::current_trace_id;
 
 /// The database side of one perfscope instance.
@@ -34,7 +34,15 @@ pub struct DbInsights {
     /// The route that last ran each statement (by fingerprint), so reports
     /// of pg_stat_statements can name it; at most [`MAX_STATEMENT_ROUTES`].
     statement_routes: parking_lot::RwLock<std::collections::HashMap<u64, Arc<str>>>,
+    /// Every execution's duration by statement fingerprint, as quantile
+    /// sketches (the reports' honest p50/p95); at most
+    /// [`MAX_STATEMENT_SKETCHES`] statements, the first come.
+    pub statement_sketches: SketchMap<u64>,
 }
+
+/// Statements with a duration sketch (a few KiB each); later ones have
+/// none (their reports show the mean and the max).
+pub const MAX_STATEMENT_SKETCHES: usize = 256;
 
 /// Statements whose route is remembered; later ones are not (the first
 /// come are the app's steady statements).
@@ -68,6 +76,7 @@ impl DbInsights {
             slow_threshold,
             pools: parking_lot::Mutex::default(),
             statement_routes: parking_lot::RwLock::default(),
+            statement_sketches: SketchMap::new(MAX_STATEMENT_SKETCHES, None),
         }
     }
 
@@ -133,6 +142,10 @@ impl DbInsights {
                 .query_duration
                 .get(&labels())
                 .observe_traced(elapsed.as_secs_f64(), current_trace_id),
+        }
+        if !own {
+            self.statement_sketches
+                .observe(&statement.fingerprint, elapsed.as_secs_f64());
         }
         if error.is_none() && (own || elapsed < self.slow_threshold) {
             if !own {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::{Reading, RouteKey, RouteReading, RuntimePoint, StatementKey};
-use crate::metrics::http::HttpMetrics;
+use crate::metrics::http::{HttpLabels, HttpMetrics};
 use crate::runtime::RuntimeMonitor;
 
 /// What one sample reads.
@@ -22,8 +22,8 @@ pub struct Sources<'a> {
     pub watched: &'a crate::pg::Watched,
 }
 
-/// One sample for the history: the routes' cumulative histograms, the
-/// runtime, and each watched database's statements.
+/// One sample for the history: the routes' cumulative histograms and
+/// duration sketches, the runtime, and each watched database's statements.
 pub fn read(sources: Sources<'_>) -> Reading {
     let mut routes: HashMap<RouteKey, RouteReading> = HashMap::new();
     sources.http.request_duration.for_each(|labels, histogram| {
@@ -37,6 +37,21 @@ pub fn read(sources: Sources<'_>) -> Reading {
             entry.errors += snapshot.count;
         }
         entry.histogram.merge(&snapshot);
+    });
+    let overflow = <HttpLabels as crate::metrics::OverflowLabels>::overflow();
+    sources.http.route_sketches.for_each(|labels, sketch| {
+        if *labels == overflow {
+            return;
+        }
+        let key = (
+            labels.method.as_str().to_owned(),
+            labels.route.as_str().to_owned(),
+        );
+        routes
+            .entry(key)
+            .or_default()
+            .sketch
+            .merge(&sketch.snapshot());
     });
     let runtime = sources.runtime.snapshot();
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]

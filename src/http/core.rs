@@ -5,7 +5,8 @@
 //! A front end knows its framework (where the route template is, when a
 //! response is over); this core knows what a request is worth recording:
 //! the in-flight gauge, the duration by method, route template and status
-//! with the trace id as exemplar, and the attribution of the request's
+//! with the trace id as exemplar (and into that series' quantile sketch,
+//! for honest percentiles), and the attribution of the request's
 //! database work (per-route database time, N+1 suspects, the route of its
 //! slow queries) from the context the timed pool recorded into
 //! ([`crate::db::context`]). One place, so both front ends cannot drift.
@@ -65,6 +66,7 @@ impl RequestCore {
             status_code: StatusLabel(Some(status)),
         };
         self.metrics.observe_traced(&labels, elapsed, trace_id);
+        self.metrics.route_sketches.observe(&labels, elapsed);
     }
 }
 

@@ -9,6 +9,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
 use super::histogram::{AtomicHistogram, Buckets, HistogramSnapshot};
+use super::sketch::Sketch;
+use super::sketches::SketchMap;
 
 /// How a measured operation ended.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -65,7 +67,14 @@ impl OverflowLabels for OperationLabels {
 pub struct CustomMetrics {
     /// `custom_operation_duration_seconds{operation, outcome}`.
     pub operation_duration: BoundedFamily<OperationLabels, AtomicHistogram, Buckets>,
+    /// The same durations as quantile sketches (not exported: the rating's
+    /// percentiles), at most [`MAX_OPERATION_SKETCHES`] series.
+    pub operation_sketches: SketchMap<OperationLabels>,
 }
+
+/// Operation series with a duration sketch; later ones share the overflow
+/// sketch.
+pub const MAX_OPERATION_SKETCHES: usize = 256;
 
 impl CustomMetrics {
     /// Defines and registers the family.
@@ -79,7 +88,17 @@ impl CustomMetrics {
                 Some(Unit::Seconds),
                 Buckets::new(Buckets::CUSTOM_DEFAULT).unwrap_or_else(|_| Buckets::default_http()),
             ),
+            operation_sketches: SketchMap::new(
+                MAX_OPERATION_SKETCHES.min(accounting.cap()),
+                Some(OperationLabels::overflow()),
+            ),
         }
+    }
+
+    /// The merged duration sketch of an operation over all outcomes.
+    pub fn sketch(&self, operation: &str) -> Sketch {
+        self.operation_sketches
+            .merged(|labels| labels.operation == operation)
     }
 
     /// The merged history of an operation over all outcomes.

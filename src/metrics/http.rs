@@ -16,6 +16,8 @@ use prometheus_client::registry::{Registry, Unit};
 
 use super::bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
 use super::histogram::{AtomicHistogram, Buckets, HistogramSnapshot, TracedBuckets};
+use super::sketch::Sketch;
+use super::sketches::SketchMap;
 
 /// The `method` label: the standard methods, everything else `other`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -173,7 +175,15 @@ pub struct HttpMetrics {
     pub connections: ConnectionGauges,
     /// `perfscope_http_connections_limit`.
     pub connections_limit: Gauge,
+    /// The same durations as quantile sketches per series (not exported:
+    /// the pages' and the rating's percentiles), at most
+    /// [`MAX_ROUTE_SKETCHES`] series.
+    pub route_sketches: SketchMap<HttpLabels>,
 }
+
+/// Request series with a duration sketch; later ones share the overflow
+/// sketch (a sketch holds a few KiB, a histogram series ~200 bytes).
+pub const MAX_ROUTE_SKETCHES: usize = 512;
 
 impl HttpMetrics {
     /// Defines and registers the families.
@@ -218,6 +228,10 @@ impl HttpMetrics {
             in_flight,
             connections,
             connections_limit,
+            route_sketches: SketchMap::new(
+                MAX_ROUTE_SKETCHES.min(accounting.cap()),
+                Some(HttpLabels::overflow()),
+            ),
         }
     }
 
@@ -240,8 +254,9 @@ impl HttpMetrics {
             .observe_traced(seconds, trace_id);
     }
 
-    /// The merged history of every series whose method and route match
-    /// (`method` `None` matches any), for rating a duration against it.
+    /// The merged histogram of every series whose method and route match
+    /// (`method` `None` matches any): the exported buckets; percentiles
+    /// come from [`HttpMetrics::sketch`].
     pub fn history(&self, method: Option<HttpMethod>, route: &str) -> HistogramSnapshot {
         let mut merged = HistogramSnapshot::default();
         self.request_duration.for_each(|labels, histogram| {
@@ -250,6 +265,15 @@ impl HttpMetrics {
             }
         });
         merged
+    }
+
+    /// The merged duration sketch of every series whose method and route
+    /// match (`method` `None` matches any): honest percentiles for the
+    /// rating.
+    pub fn sketch(&self, method: Option<HttpMethod>, route: &str) -> Sketch {
+        self.route_sketches.merged(|labels| {
+            labels.route.as_str() == route && method.is_none_or(|m| m == labels.method)
+        })
     }
 }
 

@@ -25,11 +25,15 @@ pub mod pg_activity;
 pub mod pg_replication;
 pub mod process;
 pub mod runtime;
+pub mod sketch;
+pub mod sketches;
 #[cfg(feature = "store")]
 pub mod store;
 
 pub use bounded::{BoundedFamily, OverflowLabels, SeriesAccounting};
 pub use histogram::{AtomicHistogram, Buckets, HistogramSnapshot, StoredExemplar, TracedBuckets};
+pub use sketch::{AtomicSketch, Sketch};
+pub use sketches::SketchMap;
 
 use prometheus_client::registry::Registry;
 

@@ -154,6 +154,8 @@ fn assemble(range: &TimeRange, answers: Answers) -> Vec<RouteSummary> {
             let route = key(series)?;
             let requests = series.value().filter(|v| v.is_finite() && *v >= 0.5)?;
             Some(RouteSummary {
+                // histogram_quantile interpolates in a bucket: no bound.
+                accuracy: 0.0,
                 rate: rate.get(&route).copied().unwrap_or(0.0),
                 requests: requests.round() as u64,
                 error_ratio: Some((errors.get(&route).copied().unwrap_or(0.0) / requests).min(1.0)),

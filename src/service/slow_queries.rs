@@ -129,6 +129,15 @@ pub struct SlowQueryEntry {
     /// most slow time, else the last that ran it.
     #[oai(skip_serializing_if_is_none)]
     pub route: Option<String>,
+    /// Median of every execution of this statement by this process's timed
+    /// pool (not only the slow ones), ms, within 1 % (a quantile sketch);
+    /// absent when the pool has not run it: pg_stat_statements keeps no
+    /// distribution, only a mean and a max.
+    #[oai(skip_serializing_if_is_none)]
+    pub p50_ms: Option<f64>,
+    /// 95th percentile of the same executions, ms (see `p50Ms`).
+    #[oai(skip_serializing_if_is_none)]
+    pub p95_ms: Option<f64>,
     /// The slow log's figures (`app`).
     #[oai(skip_serializing_if_is_none)]
     pub app: Option<AppFigures>,
@@ -204,12 +213,26 @@ pub fn report(perfscope: &Perfscope, database: Option<&str>) -> SlowQueries {
         |fingerprint| db.route_of(fingerprint),
         MAX_ENTRIES,
     );
+    let mut rows = merged.rows;
+    for row in &mut rows {
+        if let Ok(fingerprint) = u64::from_str_radix(&row.fingerprint, 16) {
+            row.p50_ms = percentile(db, fingerprint, 0.5);
+            row.p95_ms = percentile(db, fingerprint, 0.95);
+        }
+    }
     SlowQueries {
         threshold_ms: db.slow_threshold().as_secs_f64() * 1_000.0,
-        queries: merged.rows,
+        queries: rows,
         cap: MAX_ENTRIES as u64,
         left_out: merged.left_out,
     }
+}
+
+/// The `q` quantile (ms) of a statement's executions by this process's
+/// timed pool, from its sketch.
+fn percentile(db: &crate::db::DbInsights, fingerprint: u64, q: f64) -> Option<f64> {
+    let sketch = db.statement_sketches.get(&fingerprint)?;
+    sketch.quantile(q).map(|seconds| seconds * 1_000.0)
 }
 
 /// Every statement with a text of each watched database (only `only`'s),

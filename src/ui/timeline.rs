@@ -171,6 +171,8 @@ pub mod stored {
                     p95_points: on_axis(window, points, &series, |p: &RoutePoint| {
                         p.histogram.quantile(0.95)
                     }),
+                    // The store keeps bucket counts: no sketch.
+                    accuracy: 0.0,
                 }
             })
             .collect();

@@ -325,6 +325,8 @@ pub(super) fn merge(
         }
         sources.push("pg_stat_statements".to_owned());
         rows.push(SlowQueryEntry {
+            p50_ms: None,
+            p95_ms: None,
             sources,
             database: Some(group.database.name.clone()),
             queryid: Some(group.lead.queryid.to_string()),
@@ -339,6 +341,8 @@ pub(super) fn merge(
     }
     for app in app_by_fingerprint.into_values() {
         rows.push(SlowQueryEntry {
+            p50_ms: None,
+            p95_ms: None,
             sources: vec!["app".to_owned()],
             database: None,
             queryid: None,

@@ -255,9 +255,10 @@ pub fn view(data: &Overview) -> Markup {
                                     td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
                                         (format::percent(route.error_ratio))
                                     }
-                                    td.num { (format::seconds(route.p50)) }
-                                    td.num { (format::seconds(route.p95)) }
-                                    td.num { (format::seconds(route.p99)) }
+                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "interpolated in the histogram's buckets (Prometheus, or the history store's bucket counts)".to_owned() };
+                                    td.num title=(within) { (format::seconds(route.p50)) }
+                                    td.num title=(within) { (format::seconds(route.p95)) }
+                                    td.num title=(within) { (format::seconds(route.p99)) }
                                     @let markers = data.axis.map(|axis| axis.markers(route.p95_points.len(), &data.events)).unwrap_or_default();
                                     td { (chart(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1), &markers)) }
                                 }
@@ -300,15 +301,15 @@ fn route_source(origin: &Origin, window: &str, range: ChartRange) -> String {
     let every = format::age(range.step_secs() as f64);
     match origin {
         Origin::Prometheus { selector } => format!(
-            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {every}",
+            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
             format::age(range.span_secs() as f64),
         ),
         Origin::Store => format!(
-            " · this process's requests from the history store, the last {}, p95 every {every}",
+            " · this process's requests from the history store, the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
             range.words()
         ),
         Origin::Process | Origin::Fallback { .. } => format!(
-            " · this process only, the last {window} at most, sampled every {} s",
+            " · this process only, the last {window} at most, sampled every {} s; percentiles from a quantile sketch, within the ± shown of a real request's duration",
             SAMPLE_INTERVAL.as_secs()
         ),
     }
@@ -331,6 +332,7 @@ mod tests {
             p95: Some(0.031),
             p99: Some(1.5),
             p95_points,
+            accuracy: 0.01,
         }
     }
 
