@@ -186,6 +186,17 @@ async fn the_route_table_sums_every_replica_from_prometheus_and_nothing_else() {
         row_cells(&page, "/readyz").is_none(),
         "the other app's route does not show"
     );
+    // A longer range still reads Prometheus (not the history store), at
+    // the range's step.
+    let (status, page) = ui_page(&base, "/ui?range=24h", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("every replica, from Prometheus ({job=&quot;shop&quot;}), the last 24.0 h, p95 every 10 min"),
+        "{page}"
+    );
+    let cells = row_cells(&page, "/healthz").expect("a /healthz row over 24 h");
+    let day: u64 = cells[1].replace(',', "").parse().unwrap_or(0);
+    assert!(day >= both, "{day} requests over 24 h: {cells:?}");
     reader.stop().await;
     replica.stop().await;
     other.stop().await;

@@ -26,6 +26,7 @@ pub mod read;
 mod records;
 mod retention;
 mod schema;
+pub mod span;
 #[cfg(test)]
 mod tests;
 mod writer;

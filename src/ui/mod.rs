@@ -25,11 +25,15 @@ mod guard;
 mod layout;
 pub mod login_limit;
 pub mod pages;
+mod range;
 #[cfg(feature = "postgres")]
 mod refusal;
 mod routes;
 pub mod session;
 pub mod svg;
+mod timeline;
+#[cfg(feature = "postgres")]
+mod trend;
 mod widgets;
 
 use std::sync::Arc;

@@ -1,5 +1,6 @@
 //! Where the pages' route charts come from, chosen once at start-up: this
-//! process's own history (its requests, its last hour), or, with
+//! process's own history (its requests, its last hour; past the hour the
+//! history store, read by the pages through `super::timeline`), or, with
 //! `PERFSCOPE_PROMETHEUS_URL` set, a Prometheus server's view of every
 //! replica over any range. The pages ask for a [`TimeRange`] and get rows
 //! and the [`Origin`] that produced them, which they print beside the
@@ -31,6 +32,10 @@ pub enum Origin {
         /// The selector, as sent.
         selector: String,
     },
+    /// The history store: this process's requests kept across restarts
+    /// (ranges past the hour, without Prometheus).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    Store,
     /// This process's history, because Prometheus failed.
     Fallback {
         /// Why, in a sentence (escaped where shown).
@@ -85,6 +90,19 @@ impl RouteSource {
         {
             let _ = perfscope;
             Self::default()
+        }
+    }
+
+    /// Whether the routes come from Prometheus (for every range).
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    pub fn is_remote(&self) -> bool {
+        #[cfg(feature = "prometheus")]
+        {
+            self.prometheus.is_some()
+        }
+        #[cfg(not(feature = "prometheus"))]
+        {
+            false
         }
     }
 

@@ -1,6 +1,7 @@
 //! Server-rendered SVG charts: a sparkline is a polyline over the points
 //! of the history, scaled to its own maximum; gaps (no traffic in an
-//! interval) break the line. No script, no external asset.
+//! interval) break the line; events are vertical markers with their
+//! label as a tooltip. No script, no external asset.
 
 use maud::{Markup, PreEscaped, html};
 
@@ -48,9 +49,24 @@ pub fn segments(points: &[Option<f64>], width: f64, height: f64) -> Vec<String> 
     segments
 }
 
+/// An event on a chart: a vertical line at `share` of its width (0 the
+/// first point, 1 the last) with `label` as its tooltip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// Where, 0..=1.
+    pub share: f64,
+    /// What (escaped where drawn).
+    pub label: String,
+}
+
 /// A sparkline of `points` with `label` as its accessible name; an empty
 /// history draws a flat dotted line.
 pub fn sparkline(points: &[Option<f64>], label: &str) -> Markup {
+    chart(points, label, &[])
+}
+
+/// A sparkline with event markers.
+pub fn chart(points: &[Option<f64>], label: &str, markers: &[Marker]) -> Markup {
     let (w, h) = (f64::from(SPARK_WIDTH), f64::from(SPARK_HEIGHT));
     let lines = segments(points, w, h);
     html! {
@@ -59,6 +75,10 @@ pub fn sparkline(points: &[Option<f64>], label: &str) -> Markup {
             title { (label) }
             @if lines.is_empty() {
                 line class="spark-empty" x1="0" y1=(h - 1.0) x2=(w) y2=(h - 1.0) {}
+            }
+            @for marker in markers {
+                @let x = format!("{:.1}", marker.share.clamp(0.0, 1.0) * w);
+                line class="marker" x1=(x) y1="0" x2=(x) y2=(h) { title { (marker.label) } }
             }
             @for segment in &lines {
                 @if segment.contains(' ') {
@@ -93,5 +113,22 @@ mod tests {
         let svg = sparkline(&[Some(1.0)], "p95 <route>").into_string();
         assert!(svg.contains("<circle"), "{svg}");
         assert!(svg.contains("p95 &lt;route&gt;"), "{svg}");
+    }
+
+    #[test]
+    fn markers_are_vertical_lines_with_escaped_titles() {
+        let svg = chart(
+            &[Some(1.0), Some(2.0)],
+            "calls",
+            &[Marker {
+                share: 0.5,
+                label: "deploy <v2>".into(),
+            }],
+        )
+        .into_string();
+        assert!(
+            svg.contains(r#"<line class="marker" x1="60.0" y1="0" x2="60.0" y2="24"><title>deploy &lt;v2&gt;</title></line>"#),
+            "{svg}"
+        );
     }
 }

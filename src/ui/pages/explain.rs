@@ -1,7 +1,8 @@
 //! The Plan page (`GET /ui/explain`: the generic plan of a statement of
 //! the slow-query list) and EXPLAIN ANALYZE with the form's values (`POST
 //! /ui/explain`, confirmed first), both through
-//! `crate::service::explain`. Handlers and view live together.
+//! `crate::service::explain`. Handlers and view live together. Below the
+//! plan, the statement's trend over a range (`?range=`, `ui::trend`).
 
 use std::collections::HashMap;
 
@@ -67,11 +68,30 @@ pub async fn show(
     let (status, body) = {
         let db_name = query.get("database").map_or("default", String::as_str);
         let queryid = query.get("queryid").map_or("", String::as_str);
-        match plan_view(&ui.perfscope, db_name, queryid, None).await {
-            Ok(plan) => (StatusCode::OK, view(&plan, &session.csrf)),
-            Err((status, message)) => {
-                (status, maud::html! { h1 { "Plan" } p.notice { (message) } })
+        let range =
+            match crate::ui::range::ChartRange::parse(query.get("range").map(String::as_str)) {
+                Ok(range) => range,
+                Err(message) => {
+                    let body = maud::html! { h1 { "Plan" } p.notice { (message) } };
+                    return shown_with(StatusCode::BAD_REQUEST, Page::Queries, session, body);
+                }
+            };
+        let trend = match queryid.trim().parse::<i64>() {
+            Ok(id) => {
+                let trend = crate::ui::trend::load(&ui.perfscope, db_name, id, range).await;
+                crate::ui::trend::view(&trend, db_name, id)
             }
+            Err(_) => maud::html! {},
+        };
+        match plan_view(&ui.perfscope, db_name, queryid, None).await {
+            Ok(plan) => (
+                StatusCode::OK,
+                maud::html! { (view(&plan, &session.csrf)) (trend) },
+            ),
+            Err((status, message)) => (
+                status,
+                maud::html! { h1 { "Plan" } p.notice { (message) } (trend) },
+            ),
         }
     };
     #[cfg(not(feature = "postgres"))]

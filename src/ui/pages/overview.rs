@@ -3,10 +3,16 @@
 //! alerts. Its handler, the figures it reads and its view live together,
 //! so the page is changed in one file. The route table comes from the
 //! pages' route source (this process, or Prometheus across every replica)
-//! and says which; the other cards are always this process's.
+//! and says which; the other cards are always this process's. The route
+//! table takes a range (`?range=1h|24h|7d|30d`, see `ui::range`): past
+//! the hour it reads the history store (or Prometheus, when configured),
+//! and marks the store's events (deploys, resets, …) on its charts.
+
+use std::collections::HashMap;
 
 use maud::{Markup, html};
-use poem::web::Data;
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
 use poem::{Response, handler};
 
 use crate::Perfscope;
@@ -15,25 +21,74 @@ use crate::history::{POINTS, RouteSummary, RuntimePoint, SAMPLE_INTERVAL, TimeRa
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
-use crate::ui::layout::{Page, shown};
-use crate::ui::routes::Origin;
-use crate::ui::svg::sparkline;
+use crate::ui::layout::{Page, shown, shown_with};
+use crate::ui::range::{Axis, ChartRange, selector};
+use crate::ui::routes::{Origin, RouteView};
+use crate::ui::svg::{chart, sparkline};
+use crate::ui::timeline::Timeline;
 use crate::ui::widgets::meter;
 
-/// The route table's range, and its points (a p95 every 30 s).
-const ROUTE_RANGE: std::time::Duration = std::time::Duration::from_secs(3600);
-/// Points of the route charts over [`ROUTE_RANGE`].
-const ROUTE_POINTS: u64 = 121;
-
 #[handler]
-pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
+pub async fn show(
+    ui: Data<&Ui>,
+    Query(query): Query<HashMap<String, String>>,
+    logged_in: LoggedIn,
+) -> Response {
     let session = &logged_in.session;
+    let range = match ChartRange::parse(query.get("range").map(String::as_str)) {
+        Ok(range) => range,
+        Err(message) => {
+            return shown_with(
+                StatusCode::BAD_REQUEST,
+                Page::Overview,
+                session,
+                html! { h1 { "Overview" } (selector(ChartRange::Hour, "/ui?")) p.notice { (message) } },
+            );
+        }
+    };
     let mut data = data(&ui.perfscope);
-    let range = TimeRange::last(ROUTE_RANGE, ROUTE_POINTS);
-    let routes = ui.routes.routes(&ui.perfscope, range).await;
+    let timeline = Timeline::load(&ui.perfscope, range).await;
+    let (routes, axis) = routes(&ui, &timeline).await;
     data.routes = routes.routes;
     data.routes_origin = routes.origin;
+    data.range = range;
+    data.axis = Some(axis);
+    data.events = timeline.events;
+    data.notice = timeline
+        .notice
+        .filter(|_| !matches!(data.routes_origin, Origin::Prometheus { .. }));
     shown(Page::Overview, session, view(&data))
+}
+
+/// The route table's rows over the timeline's range, and their axis:
+/// Prometheus when configured, the store past the hour, else this
+/// process's hour.
+async fn routes(ui: &Ui, timeline: &Timeline) -> (RouteView, Axis) {
+    #[cfg(feature = "store")]
+    if let (Some(store), false) = (&timeline.store, ui.routes.is_remote()) {
+        match crate::ui::timeline::stored::routes(store, timeline.range, timeline.now).await {
+            Ok((routes, axis)) => {
+                let origin = Origin::Store;
+                return (RouteView { routes, origin }, axis);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the history store gave no route data; the overview shows this process's hour");
+            }
+        }
+    }
+    let range: TimeRange = timeline.range.time_range(timeline.now as f64);
+    let view = ui.routes.routes(&ui.perfscope, range).await;
+    let axis = match view.origin {
+        Origin::Prometheus { .. } => Axis {
+            last: range.start + range.step.as_secs_f64() * (range.points() - 1) as f64,
+            step: range.step.as_secs_f64(),
+        },
+        _ => Axis {
+            last: timeline.now as f64,
+            step: SAMPLE_INTERVAL.as_secs_f64(),
+        },
+    };
+    (view, axis)
 }
 
 /// The Overview's figures now.
@@ -53,6 +108,10 @@ pub fn data(perfscope: &Perfscope) -> Overview {
         runtime: perfscope.history().runtime(),
         routes: perfscope.history().routes(),
         routes_origin: Origin::Process,
+        range: ChartRange::Hour,
+        axis: None,
+        events: Vec::new(),
+        notice: None,
         pools: perfscope
             .db()
             .pool_readings()
@@ -92,6 +151,14 @@ pub struct Overview {
     pub routes: Vec<RouteSummary>,
     /// Where `routes` came from.
     pub routes_origin: Origin,
+    /// The route charts' range.
+    pub range: ChartRange,
+    /// The route charts' time axis, for the markers.
+    pub axis: Option<Axis>,
+    /// Events to mark: time and label.
+    pub events: Vec<(f64, String)>,
+    /// Why the route charts cover less than the range.
+    pub notice: Option<String>,
     /// Pools with their size and limit.
     pub pools: Vec<PoolRow>,
     /// Alerts firing now.
@@ -159,11 +226,17 @@ pub fn view(data: &Overview) -> Markup {
             }
         }
         section {
-            h2 { "Routes" span.muted { (route_source(&data.routes_origin, &window)) } }
+            h2 { "Routes" span.muted { (route_source(&data.routes_origin, &window, data.range)) } }
+            (selector(data.range, "/ui?"))
+            @if let Some(notice) = &data.notice {
+                p.notice.range { (notice) }
+            }
             @if let Origin::Fallback { reason } = &data.routes_origin {
                 p.notice.warn { "Prometheus gave no route data (" (reason) "): this table shows this process's own requests only." }
             }
-            @if data.routes.is_empty() {
+            @if data.routes.is_empty() && data.range.is_stored() {
+                p.empty { "No requests recorded over the last " (data.range.words()) "." }
+            } @else if data.routes.is_empty() {
                 p.empty { "No requests yet. Requests to this service show here within "
                     (SAMPLE_INTERVAL.as_secs()) " s, by route template." }
             } @else {
@@ -171,7 +244,7 @@ pub fn view(data: &Overview) -> Markup {
                     table {
                         thead { tr {
                             th { "Route" } th.num { "Rate" } th.num { "Requests" } th.num { "Errors" }
-                            th.num { "p50" } th.num { "p95" } th.num { "p99" } th { "p95, last hour" }
+                            th.num { "p50" } th.num { "p95" } th.num { "p99" } th { "p95, the last " (data.range.words()) }
                         } }
                         tbody {
                             @for route in &data.routes {
@@ -182,11 +255,12 @@ pub fn view(data: &Overview) -> Markup {
                                     td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
                                         (format::percent(route.error_ratio))
                                     }
-                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "interpolated in the histogram's buckets (Prometheus)".to_owned() };
+                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "interpolated in the histogram's buckets (Prometheus, or the history store's bucket counts)".to_owned() };
                                     td.num title=(within) { (format::seconds(route.p50)) }
                                     td.num title=(within) { (format::seconds(route.p95)) }
                                     td.num title=(within) { (format::seconds(route.p99)) }
-                                    td { (sparkline(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1))) }
+                                    @let markers = data.axis.map(|axis| axis.markers(route.p95_points.len(), &data.events)).unwrap_or_default();
+                                    td { (chart(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1), &markers)) }
                                 }
                             }
                         }
@@ -223,12 +297,16 @@ pub fn view(data: &Overview) -> Markup {
 }
 
 /// What the route table's heading says of its source.
-fn route_source(origin: &Origin, window: &str) -> String {
+fn route_source(origin: &Origin, window: &str, range: ChartRange) -> String {
+    let every = format::age(range.step_secs() as f64);
     match origin {
         Origin::Prometheus { selector } => format!(
-            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {} s; percentiles interpolated in the histogram's buckets",
-            format::age(ROUTE_RANGE.as_secs_f64()),
-            ROUTE_RANGE.as_secs().div_ceil(ROUTE_POINTS - 1)
+            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
+            format::age(range.span_secs() as f64),
+        ),
+        Origin::Store => format!(
+            " · this process's requests from the history store, the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
+            range.words()
         ),
         Origin::Process | Origin::Fallback { .. } => format!(
             " · this process only, the last {window} at most, sampled every {} s; percentiles from a quantile sketch, within the ± shown of a real request's duration",

@@ -2,12 +2,15 @@
 //! per statement, each source's figures on a line of its own with the
 //! span of time they cover) with each statement's trend, N+1 suspects and
 //! database time per route. Its handler, the figures it reads and its
-//! view live together.
+//! view live together. The trends take a range (`?range=1h|24h|7d|30d`,
+//! see `ui::range`): the hour is this process's, longer ranges the
+//! history store's, with its events marked.
 
 use std::collections::HashMap;
 
 use maud::{Markup, html};
-use poem::web::Data;
+use poem::http::StatusCode;
+use poem::web::{Data, Query};
 use poem::{Response, handler};
 
 use crate::Perfscope;
@@ -15,17 +18,74 @@ use crate::service::slow_queries::{SlowQueryEntry, Window, WindowKind};
 use crate::ui::Ui;
 use crate::ui::format;
 use crate::ui::guard::LoggedIn;
-use crate::ui::layout::{Page, shown};
+use crate::ui::layout::{Page, shown, shown_with};
+use crate::ui::range::{Axis, ChartRange, selector};
+use crate::ui::timeline::Timeline;
 use crate::ui::widgets::sql;
 use std::sync::Arc;
 
-use crate::ui::svg::sparkline;
+use crate::ui::svg::chart;
 
 #[handler]
-pub fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
+pub async fn show(
+    ui: Data<&Ui>,
+    Query(query): Query<HashMap<String, String>>,
+    logged_in: LoggedIn,
+) -> Response {
     let session = &logged_in.session;
-    let data = data(&ui.perfscope);
+    let range = match ChartRange::parse(query.get("range").map(String::as_str)) {
+        Ok(range) => range,
+        Err(message) => {
+            return shown_with(
+                StatusCode::BAD_REQUEST,
+                Page::Queries,
+                session,
+                html! { h1 { "Queries" } (selector(ChartRange::Hour, "/ui/queries?")) p.notice { (message) } },
+            );
+        }
+    };
+    let mut data = data(&ui.perfscope);
+    let timeline = Timeline::load(&ui.perfscope, range).await;
+    data.range = range;
+    data.axis = Some(Axis {
+        last: timeline.now as f64,
+        step: crate::history::SAMPLE_INTERVAL.as_secs_f64(),
+    });
+    #[cfg(feature = "store")]
+    if let Some(store) = &timeline.store {
+        stored_trends(&mut data, store, &timeline).await;
+    }
+    data.events = timeline.events;
+    data.notice = timeline.notice;
     shown(Page::Queries, session, view(&data))
+}
+
+/// Replaces the rows' trends with the store's over the timeline's range
+/// (the rows' own hour stays on a failed read, which the log says).
+#[cfg(feature = "store")]
+async fn stored_trends(data: &mut Queries, store: &crate::store::Store, timeline: &Timeline) {
+    let keys: Vec<(String, i64)> = data.slow.iter().filter_map(|row| key(&row.entry)).collect();
+    match crate::ui::timeline::stored::statements(store, keys, timeline.range, timeline.now).await {
+        Ok((mut trends, axis)) => {
+            for row in &mut data.slow {
+                row.trend = key(&row.entry)
+                    .and_then(|key| trends.remove(&key))
+                    .map(|trend| trend.mean_ms);
+            }
+            data.axis = Some(axis);
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the history store gave no statement trends; the Queries page shows this process's hour");
+        }
+    }
+}
+
+/// A row's statement in pg_stat_statements: its database and queryid.
+fn key(entry: &SlowQueryEntry) -> Option<(String, i64)> {
+    entry
+        .database
+        .clone()
+        .zip(entry.queryid.as_deref().and_then(|id| id.parse().ok()))
 }
 
 /// The Queries page's figures now.
@@ -36,15 +96,7 @@ pub fn data(perfscope: &Perfscope) -> Queries {
         .queries
         .into_iter()
         .map(|entry| {
-            let trend = entry
-                .database
-                .as_deref()
-                .zip(
-                    entry
-                        .queryid
-                        .as_deref()
-                        .and_then(|id| id.parse::<i64>().ok()),
-                )
+            let trend = key(&entry)
                 .and_then(|(db, id)| history.statement(&(Arc::from(db), id)))
                 .map(|(points, _)| points);
             SlowRow { entry, trend }
@@ -89,6 +141,7 @@ pub fn data(perfscope: &Perfscope) -> Queries {
         n_plus_one,
         routes,
         statements_missing: statements_missing(perfscope),
+        ..Queries::default()
     }
 }
 
@@ -116,7 +169,7 @@ fn statements_missing(_: &Perfscope) -> Option<String> {
 pub struct SlowRow {
     /// The report's row (each source's figures with their window).
     pub entry: SlowQueryEntry,
-    /// Mean per interval over the last hour.
+    /// Mean per step over the page's range, ms.
     pub trend: Option<Vec<Option<f64>>>,
 }
 
@@ -163,6 +216,14 @@ pub struct Queries {
     pub routes: Vec<RouteDbRow>,
     /// Why pg_stat_statements has nothing to show, when it has not.
     pub statements_missing: Option<String>,
+    /// The trends' range.
+    pub range: ChartRange,
+    /// The trends' time axis, for the markers.
+    pub axis: Option<Axis>,
+    /// Events to mark: time and label.
+    pub events: Vec<(f64, String)>,
+    /// Why the trends cover less than the range.
+    pub notice: Option<String>,
 }
 
 /// A window in a few words: `last 2 s`, `since reset 3.5 h ago`, with
@@ -235,6 +296,10 @@ pub fn view(data: &Queries) -> Markup {
         }
         section {
             h2 { "Slow and expensive statements" span.muted { " · one row per statement: the slow log's executions over " (format::millis(Some(data.threshold_ms))) " and pg_stat_statements' worst by mean and total, each over its own window" } }
+            (selector(data.range, "/ui/queries?"))
+            @if let Some(notice) = &data.notice {
+                p.notice.range { (notice) }
+            }
             @if data.slow.is_empty() {
                 p.empty { "No statement is slow yet. Statements over the threshold (SLOW_QUERY_THRESHOLD) and the worst of pg_stat_statements show here." }
             } @else {
@@ -243,7 +308,7 @@ pub fn view(data: &Queries) -> Markup {
                         thead { tr {
                             th { "Statement" } th { "Route" } th { "Source · window" } th.num { "Calls" } th.num { "Mean" } th.num { "Max" }
                             th.num title="Median and 95th percentile of every execution by this process's timed pool (a quantile sketch, within 1 %); pg_stat_statements keeps no distribution, only the mean and the max" { "p50 · p95 (app)" }
-                            th.num { "Total" } th.num { "Rows" } th.num { "Hit ratio" } th { "Mean, last hour" }
+                            th.num { "Total" } th.num { "Rows" } th.num { "Hit ratio" } th { "Mean, the last " (data.range.words()) }
                         } }
                         tbody {
                             @for row in &data.slow {
@@ -254,13 +319,16 @@ pub fn view(data: &Queries) -> Markup {
                                         div.muted {
                                             (entry.sources.join(" + ")) @if let Some(db) = &entry.database { " · " (db) }
                                             @if let (Some(db), Some(id)) = (&entry.database, &entry.queryid) {
-                                                " · " a href=(format!("/ui/explain?database={db}&queryid={id}")) { "plan" }
+                                                " · " a href=(format!("/ui/explain?database={}&queryid={id}&range={}", crate::ui::range::query_value(db), data.range.as_str())) { "plan and trend" }
                                             }
                                         }
                                     }
                                     td { @if let Some(route) = &entry.route { code { (route) } } @else { span.muted { "–" } } }
                                     (figures(entry))
-                                    td { @if let Some(trend) = &row.trend { (sparkline(trend, "mean per interval, last hour")) } }
+                                    td { @if let Some(trend) = &row.trend {
+                                        @let markers = data.axis.map(|axis| axis.markers(trend.len(), &data.events)).unwrap_or_default();
+                                        (chart(trend, &format!("mean per step, the last {}", data.range.words()), &markers))
+                                    } }
                                 }
                             }
                         }
@@ -425,7 +493,7 @@ mod tests {
         assert!(page.contains("<details class=\"sql\">"), "{page}");
         assert!(page.contains("50 %"), "{page}");
         assert!(
-            page.contains("href=\"/ui/explain?database=default&amp;queryid=42\""),
+            page.contains("href=\"/ui/explain?database=default&amp;queryid=42&amp;range=1h\""),
             "{page}"
         );
     }
