@@ -94,6 +94,9 @@ struct Inner {
     /// The history store, once [`Perfscope::start`] opened it.
     #[cfg(feature = "store")]
     store: std::sync::OnceLock<crate::store::Store>,
+    /// Asks the history recorder to write now.
+    #[cfg(feature = "store")]
+    record_now: std::sync::OnceLock<tokio::sync::mpsc::Sender<recorder::RecordNow>>,
 }
 
 impl Perfscope {
@@ -179,6 +182,8 @@ impl Perfscope {
                 store_metrics,
                 #[cfg(feature = "store")]
                 store: std::sync::OnceLock::new(),
+                #[cfg(feature = "store")]
+                record_now: std::sync::OnceLock::new(),
             }),
         }
     }

@@ -186,7 +186,9 @@ impl Perfscope {
         );
         tracing::info!(path = %store.path().display(), max_bytes = config.max_bytes, "history store");
         let _ = self.inner.store.set(store.clone());
-        Some((task, self.spawn_recorder(store, cancel)))
+        let (record_now, requests) = tokio::sync::mpsc::channel(4);
+        let _ = self.inner.record_now.set(record_now);
+        Some((task, self.spawn_recorder(store, requests, cancel)))
     }
 
     /// Samples the history of the web pages every

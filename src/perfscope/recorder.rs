@@ -65,12 +65,17 @@ struct Recorder {
     plan_seq: HashMap<Arc<str>, u64>,
 }
 
+/// A request to write now, answered once written.
+pub(super) type RecordNow = tokio::sync::oneshot::Sender<()>;
+
 impl Perfscope {
     /// Records into `store` after every reader pass until `cancel`, and
-    /// once more then.
+    /// once more then; a message on `now` writes at once (points
+    /// included) and is answered after.
     pub(super) fn spawn_recorder(
         &self,
         store: Store,
+        mut now: tokio::sync::mpsc::Receiver<RecordNow>,
         cancel: &CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let perfscope = self.clone();
@@ -91,11 +96,31 @@ impl Perfscope {
                         recorder.record(&perfscope, &store, true).await;
                         return;
                     }
+                    Some(done) = now.recv() => {
+                        recorder.record(&perfscope, &store, true).await;
+                        store.flush().await;
+                        let _ = done.send(());
+                        continue;
+                    }
                     _ = ticker.tick() => {}
                 }
                 recorder.record(&perfscope, &store, false).await;
             }
         })
+    }
+
+    /// Writes what the recorder would write at its next minute now, and
+    /// waits until it is in the store (tests; the recorder otherwise
+    /// writes points once a minute). Returns at once without a store.
+    #[doc(hidden)]
+    pub async fn record_history_now(&self) {
+        let Some(sender) = self.inner.record_now.get() else {
+            return;
+        };
+        let (done, written) = tokio::sync::oneshot::channel();
+        if sender.send(done).await.is_ok() {
+            let _ = written.await;
+        }
     }
 
     /// The release this process runs, for the deploy marker:
