@@ -14,6 +14,9 @@
 //! It takes plain `(day, value)` pairs, so it knows nothing of the store
 //! and can be tested without one.
 
+// Without the store nothing is forecast (the growth endpoint says why).
+#![cfg_attr(not(feature = "store"), allow(dead_code))]
+
 /// The most recent days a trend is fitted over.
 pub const WINDOW_DAYS: i64 = 30;
 /// The fewest days with a reading a trend needs.

@@ -34,6 +34,7 @@ pub enum History {
 
 /// What a size row measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "store"), allow(dead_code))]
 pub enum ObjectKind {
     /// The whole database.
     Database,
