@@ -76,6 +76,15 @@ impl StoreMetrics {
             "Batches of history not written, by reason (queue_full, full, unavailable, error)",
             metrics.dropped.clone(),
         );
+        // Every reason at 0 from the start, so a rate over them works.
+        for reason in [
+            DropReason::queue_full,
+            DropReason::full,
+            DropReason::unavailable,
+            DropReason::error,
+        ] {
+            let _ = metrics.dropped.get_or_create(&DropLabels { reason });
+        }
         metrics
     }
 
