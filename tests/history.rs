@@ -52,8 +52,29 @@ async fn history_survives_an_agent_restart() {
             .await
             .expect("connect");
     tokio::spawn(connection);
-    // A few passes, so the recorder has its baseline, then the workload.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The statement once, until the reader has seen it; then a recorder
+    // tick (every second here) takes its baseline, and the workload follows.
+    client
+        .query(
+            "SELECT count(*) FROM pg_class WHERE relname = $1",
+            &[&"pg_proc"],
+        )
+        .await
+        .expect("query");
+    support::eventually("the statements reader's pass", async || {
+        let report = agent.admin_json("/api/performance/slow-queries").await?;
+        report["queries"]
+            .as_array()?
+            .iter()
+            .any(|q| {
+                q["statement"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("pg_class"))
+            })
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
     for _ in 0..4 {
         for _ in 0..10 {
             client

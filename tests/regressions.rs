@@ -187,9 +187,19 @@ async fn dropping_an_index_raises_one_regression_with_before_and_after() {
     )
     .await;
     let agent = agent_on(&cluster, &dir, format!("http://{hook}/hook")).await;
-    // The recorder's first pass is its starting point; the slow calls come
-    // after it.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The recorder's first reading is its starting point; the slow calls
+    // come after it: once the statements reader has read the database, a
+    // reading now sets it.
+    support::eventually("the statements reader's first pass", async || {
+        let report = get(agent.addr, "/api/performance/slow-queries", true).await;
+        report["queries"]
+            .as_array()?
+            .iter()
+            .any(|q| q["pgStatStatements"].is_object())
+            .then_some(())
+    })
+    .await;
+    agent.perfscope.record_history_now().await;
     run(&client, 120).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     // Points are written once a minute: now, for the test.

@@ -456,7 +456,12 @@ impl Recorder {
         if self.sizes_day.get(&db.name) == Some(&day_hour) {
             return;
         }
-        self.sizes_day.insert(db.name.clone(), day_hour);
+        // The hour counts as written once every source had read: until
+        // the checks and database readers' first passes, the next tick
+        // writes again.
+        if db.checks.latest().is_some() && db.database.latest().is_some() {
+            self.sizes_day.insert(db.name.clone(), day_hour);
+        }
         let mut rows: Vec<RelationSize> = space
             .tables
             .iter()
