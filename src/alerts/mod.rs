@@ -384,25 +384,11 @@ impl Alerts {
                     at,
                 });
             }
-            for notification in &out {
-                if book.recent.len() == RECENT_CAPACITY {
-                    book.recent.pop_front();
-                }
-                book.recent.push_back(Arc::new(notification.clone()));
-            }
-            for rule in [Rule::HighMemory, Rule::EventLoopLag, Rule::PoolExhausted] {
-                let firing = book
-                    .conditions
-                    .iter()
-                    .filter(|((r, _), c)| *r == rule && c.state.is_firing())
-                    .count();
-                self.metrics
-                    .firing
-                    .get_or_create(&RuleLabels {
-                        rule: rule.as_str(),
-                    })
-                    .set(i64::try_from(firing).unwrap_or(i64::MAX));
-            }
+            self.publish(
+                &mut book,
+                &out,
+                &[Rule::HighMemory, Rule::EventLoopLag, Rule::PoolExhausted],
+            );
         }
         for notification in out {
             self.notify(Arc::new(notification));
@@ -458,6 +444,30 @@ impl Alerts {
             started_at,
             at: wall,
         });
+    }
+
+    /// Keeps `out` among the recent notifications and sets
+    /// `perfscope_alerts_firing` of each of `rules` from the book.
+    fn publish(&self, book: &mut Book, out: &[Notification], rules: &[Rule]) {
+        for notification in out {
+            if book.recent.len() == RECENT_CAPACITY {
+                book.recent.pop_front();
+            }
+            book.recent.push_back(Arc::new(notification.clone()));
+        }
+        for &rule in rules {
+            let firing = book
+                .conditions
+                .iter()
+                .filter(|((r, _), c)| *r == rule && c.state.is_firing())
+                .count();
+            self.metrics
+                .firing
+                .get_or_create(&RuleLabels {
+                    rule: rule.as_str(),
+                })
+                .set(i64::try_from(firing).unwrap_or(i64::MAX));
+        }
     }
 
     fn notify(&self, notification: Arc<Notification>) {

@@ -11,9 +11,8 @@
 use std::time::{Duration, Instant};
 
 use super::state::Levels;
-use super::{Alerts, RECENT_CAPACITY, REGRESSION_RATIO, Rule};
+use super::{Alerts, REGRESSION_RATIO, Rule};
 use crate::findings::regressions::{Measure, Regression};
-use crate::metrics::alerts::RuleLabels;
 use std::sync::Arc;
 
 const RULES: [Rule; 2] = [Rule::StatementRegression, Rule::RouteRegression];
@@ -79,25 +78,7 @@ impl Alerts {
                     notification.after = Some(regression.after);
                 }
             }
-            for notification in &out {
-                if book.recent.len() == RECENT_CAPACITY {
-                    book.recent.pop_front();
-                }
-                book.recent.push_back(Arc::new(notification.clone()));
-            }
-            for rule in RULES {
-                let firing = book
-                    .conditions
-                    .iter()
-                    .filter(|((r, _), c)| *r == rule && c.state.is_firing())
-                    .count();
-                self.metrics
-                    .firing
-                    .get_or_create(&RuleLabels {
-                        rule: rule.as_str(),
-                    })
-                    .set(i64::try_from(firing).unwrap_or(i64::MAX));
-            }
+            self.publish(&mut book, &out, &RULES);
             book.regressions = current.to_vec();
         }
         for notification in out {

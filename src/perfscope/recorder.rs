@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::Perfscope;
+use crate::pg::readers::statements::Figures;
 use crate::store::{
     Event, EventKind, RelationKind, RelationSize, RouteDelta, StatementDelta, Store, StoreState,
     Write,
@@ -35,18 +36,9 @@ pub const OTHER_STATEMENTS: i64 = 0;
 /// recently seen are forgotten (and counted again from their next reading).
 const MAX_REMEMBERED: usize = 20_000;
 
-/// A statement's cumulative figures at the previous reading.
-#[derive(Clone, Copy, Debug, Default)]
-struct Seen {
-    calls: i64,
-    total_ms: f64,
-    rows: i64,
-    shared_hit: i64,
-    shared_read: i64,
-    temp_written: i64,
-    io_ms: f64,
-    tick: u64,
-}
+/// A statement's cumulative figures at the previous reading, and the tick
+/// it was last seen.
+type Seen = (Figures, u64);
 
 /// A route's cumulative requests, 5xx, sum of seconds and bucket counts.
 type RouteFigures = (u64, u64, f64, Vec<u64>);
@@ -137,6 +129,20 @@ impl Perfscope {
             .and_then(|otlp| otlp.service_name.clone())
             .unwrap_or_else(|| "perfscope".to_owned());
         format!("{service} {}", env!("CARGO_PKG_VERSION"))
+    }
+}
+
+/// A difference of cumulative figures with no counter below zero (one that
+/// went backwards was reset: it counts from zero).
+fn not_negative(delta: Figures) -> Figures {
+    Figures {
+        calls: delta.calls.max(0),
+        total_ms: delta.total_ms.max(0.0),
+        rows: delta.rows.max(0),
+        shared_hit: delta.shared_hit.max(0),
+        shared_read: delta.shared_read.max(0),
+        io_ms: delta.io_ms.max(0.0),
+        temp_written: delta.temp_written.max(0),
     }
 }
 
@@ -312,57 +318,26 @@ impl Recorder {
     }
 
     fn record_statements(&mut self, db: &crate::pg::WatchedDatabase, store: &Store, now: i64) {
-        let Some(snapshot) = db.statements.latest() else {
+        let Some(snapshot) = self.record_reset(db, store, now) else {
             return;
         };
-        let resets = self
-            .resets
-            .entry(db.name.clone())
-            .or_insert(snapshot.resets_detected);
-        if *resets != snapshot.resets_detected {
-            *resets = snapshot.resets_detected;
-            store.record(Write::Event(Event {
-                at: now,
-                kind: EventKind::Reset,
-                database: Some(db.name.to_string()),
-                label: "pg_stat_statements reset".into(),
-                detail: None,
-            }));
-        }
         let tick = self.tick;
         let seen = self.statements.entry(db.name.clone()).or_default();
         let first = seen.is_empty();
         let mut rows = Vec::new();
         for statement in &snapshot.statements {
-            let c = &statement.cumulative;
-            let now_seen = Seen {
-                calls: c.calls,
-                total_ms: c.total_ms,
-                rows: c.rows,
-                shared_hit: c.shared_hit,
-                shared_read: c.shared_read,
-                temp_written: c.temp_written,
-                io_ms: c.io_ms,
-                tick,
-            };
-            let before = seen.insert(statement.queryid, now_seen);
+            let now_figures = statement.cumulative;
+            let before = seen.insert(statement.queryid, (now_figures, tick));
             // The first reading of a statement only sets its baseline: its
             // figures so far are not this minute's.
             let delta = match before {
-                Some(before) if before.calls <= now_seen.calls => Seen {
-                    calls: now_seen.calls - before.calls,
-                    total_ms: (now_seen.total_ms - before.total_ms).max(0.0),
-                    rows: (now_seen.rows - before.rows).max(0),
-                    shared_hit: (now_seen.shared_hit - before.shared_hit).max(0),
-                    shared_read: (now_seen.shared_read - before.shared_read).max(0),
-                    temp_written: (now_seen.temp_written - before.temp_written).max(0),
-                    io_ms: (now_seen.io_ms - before.io_ms).max(0.0),
-                    tick,
-                },
+                Some((before, _)) if before.calls <= now_figures.calls => {
+                    not_negative(now_figures.minus(&before))
+                }
                 // Reset since: everything now is new.
-                Some(_) => now_seen,
+                Some(_) => now_figures,
                 None if first => continue,
-                None => now_seen,
+                None => now_figures,
             };
             if delta.calls > 0 {
                 rows.push(StatementDelta {
@@ -379,10 +354,10 @@ impl Recorder {
             }
         }
         if seen.len() > MAX_REMEMBERED {
-            let mut ticks: Vec<u64> = seen.values().map(|s| s.tick).collect();
+            let mut ticks: Vec<u64> = seen.values().map(|(_, tick)| *tick).collect();
             ticks.sort_unstable();
             let cutoff = ticks[ticks.len() - MAX_REMEMBERED];
-            seen.retain(|_, s| s.tick >= cutoff);
+            seen.retain(|_, (_, tick)| *tick >= cutoff);
         }
         fold_the_tail(&mut rows);
         if !rows.is_empty() {
