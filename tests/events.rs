@@ -81,6 +81,8 @@ async fn bad_labels_and_missing_tokens_are_refused() {
         json!({"label": "   "}),
         json!({"label": long}),
         json!({"label": "v1\nDROP TABLE users"}),
+        json!({"label": "v1\u{85}"}),
+        json!({"label": "\u{a0}\u{3000}"}),
         json!({"kind": "marker"}),
     ] {
         let (status, answer) = agent
@@ -102,6 +104,14 @@ async fn bad_labels_and_missing_tokens_are_refused() {
         )
         .await;
     assert_refused(status, &answer, StatusCode::BAD_REQUEST, "at");
+    // An optional field is left out, not null (the schema says so too).
+    let (status, answer) = agent
+        .admin_post(
+            "/api/performance/events",
+            Some(&json!({"label": "v1", "kind": null})),
+        )
+        .await;
+    assert_refused(status, &answer, StatusCode::BAD_REQUEST, "kind");
     let (status, answer) = agent
         .admin_post(
             "/api/performance/events",
@@ -171,6 +181,24 @@ async fn compare_answers_its_shape_and_checks_its_window() {
         .await
         .expect("compare answers");
     assert_refused(status, &answer, StatusCode::BAD_REQUEST, "window");
+    // A moment nearer the epoch than the window: the window before it
+    // starts at 0 (nothing is there), not a refusal.
+    let (status, early) = agent
+        .admin_get("/api/performance/compare", &[("at", "0"), ("window", "60")])
+        .await
+        .expect("compare answers");
+    assert_eq!(status, StatusCode::OK, "{early}");
+    assert_eq!(early["routes"].as_array().map(Vec::len), Some(0), "{early}");
+    // An empty range of events is an empty list, not a refusal.
+    let (status, none) = agent
+        .admin_get(
+            "/api/performance/events",
+            &[("since", "100"), ("until", "50")],
+        )
+        .await
+        .expect("the listing answers");
+    assert_eq!(status, StatusCode::OK, "{none}");
+    assert_eq!(none["events"].as_array().map(Vec::len), Some(0), "{none}");
     let (status, answer) = agent
         .admin_get("/api/performance/compare", &[])
         .await

@@ -67,8 +67,12 @@ pub enum PostedKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventRequest {
     /// A short label (a release, a change): 1 to 200 printable
-    /// characters.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// characters, not only blanks.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub label: String,
     /// `deploy` or `marker` (the default).
     pub kind: Option<PostedKind>,
@@ -201,8 +205,8 @@ impl EventsApi {
     }
 
     /// Stored events (deploys, markers, resets, indexes created,
-    /// maintenance, plan changes) in `[since, until)`, newest first.
-    /// Admin token required.
+    /// maintenance, plan changes) in `[since, until)`, newest first (none
+    /// when `until` is not after `since`). Admin token required.
     #[oai(
         path = "/api/performance/events",
         method = "get",
@@ -246,7 +250,8 @@ impl EventsApi {
     async fn compare(
         &self,
         token: BearerToken,
-        /// The moment to compare around (a deploy's `at`), Unix seconds.
+        /// The moment to compare around (a deploy's `at`), Unix seconds
+        /// (the window before it starts no earlier than 0).
         #[oai(validator(minimum(value = "0")))]
         at: Query<i64>,
         /// Each window's length, seconds (default 3600, 60 to 2592000).

@@ -6,7 +6,8 @@
 //! serde (through `serde_path_to_error`, so the message carries the field's
 //! path: "missing field `operation`", "duration: invalid type ...") and then
 //! runs poem-openapi's parser for the declared validators, whose messages
-//! name the field too.
+//! name the field too. A top-level `null` is refused by name: no field of
+//! these bodies is declared nullable, so `null` is not "left out".
 
 use std::ops::Deref;
 
@@ -110,6 +111,17 @@ impl<T: ParseFromJSON + DeserializeOwned> ParsePayload for StrictJson<T> {
             return Err(payload_error(format!(
                 "expected a JSON object `{}`",
                 T::name()
+            )));
+        }
+        // An optional field is left out, never `null`: the schema does not
+        // declare them nullable, and serde would read `null` as "left out".
+        if let Some((field, _)) = value
+            .as_object()
+            .and_then(|object| object.iter().find(|(_, v)| v.is_null()))
+        {
+            let field: String = field.chars().take(64).collect();
+            return Err(payload_error(format!(
+                "field `{field}`: null is not allowed; leave the field out instead"
             )));
         }
         if let Err(error) = serde_path_to_error::deserialize::<_, T>(value.clone()) {

@@ -143,9 +143,9 @@ pub async fn compare(
             "parameter `window`: expected {MIN_WINDOW} to {MAX_WINDOW} seconds"
         )));
     }
-    if at < window {
+    if at < 0 {
         return Err(HistoryError::BadRequest(
-            "parameter `at`: expected Unix seconds, at least `window`".into(),
+            "parameter `at`: expected Unix seconds, at least 0".into(),
         ));
     }
     let name = database.to_owned();
@@ -158,7 +158,7 @@ pub async fn compare(
                 })
             };
             Ok((
-                window_of(at - window, at)?,
+                window_of(at.saturating_sub(window).max(0), at)?,
                 window_of(at, at.saturating_add(window))?,
             ))
         })

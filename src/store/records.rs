@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 /// The longest statement text kept, in bytes (cut on a char boundary).
 pub const MAX_TEXT_BYTES: usize = 2_048;
-/// The longest label, name or summary kept, in bytes.
-pub const MAX_LABEL_BYTES: usize = 256;
+/// The longest label, name or summary kept, in bytes (room for 200
+/// characters of four bytes each, the longest event label accepted).
+pub const MAX_LABEL_BYTES: usize = 800;
 /// The longest event detail kept, in bytes.
 pub const MAX_DETAIL_BYTES: usize = 16_384;
 
