@@ -34,15 +34,18 @@ pub enum Page {
     Database,
     /// `/ui/activity`.
     Activity,
+    /// `/ui/compare`.
+    Compare,
 }
 
 impl Page {
-    const ALL: [Page; 5] = [
+    const ALL: [Page; 6] = [
         Self::Overview,
         Self::Queries,
         Self::Activity,
         Self::Advice,
         Self::Database,
+        Self::Compare,
     ];
 
     fn path(self) -> &'static str {
@@ -52,6 +55,7 @@ impl Page {
             Self::Advice => "/ui/advice",
             Self::Database => "/ui/database",
             Self::Activity => "/ui/activity",
+            Self::Compare => "/ui/compare",
         }
     }
 
@@ -62,6 +66,7 @@ impl Page {
             Self::Advice => "Advice",
             Self::Database => "Database",
             Self::Activity => "Activity",
+            Self::Compare => "Compare",
         }
     }
 }

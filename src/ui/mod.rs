@@ -41,7 +41,9 @@ use std::sync::Arc;
 use poem::http::header;
 use poem::{Endpoint, EndpointExt, Response, Route, RouteMethod, handler};
 
-use self::pages::{activity, advice, database, explain, login, overview, plan_changes, queries};
+use self::pages::{
+    activity, advice, compare, database, explain, login, overview, plan_changes, queries,
+};
 use self::session::Sessions;
 use crate::Perfscope;
 
@@ -100,6 +102,7 @@ pub fn endpoint_with_docs_at(
         "/activity/signal" => post(activity::signal);
         "/explain" => get(explain::show), post(explain::run);
         "/plan-changes" => get(plan_changes::show);
+        "/compare" => get(compare::show);
         "/login" => get(login::show), post(login::submit);
         "/logout" => post(login::logout);
         "/assets/style.css" => get(style);

@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod advice;
+pub mod compare;
 pub mod database;
 pub mod explain;
 #[cfg(feature = "postgres")]
