@@ -144,7 +144,7 @@ impl Axis {
     }
 
     /// The markers of `events` (time and label) on a chart of `points`
-    /// points.
+    /// points, each a link to the compare view split at its moment.
     pub fn markers(&self, points: usize, events: &[(f64, String)]) -> Vec<crate::ui::svg::Marker> {
         events
             .iter()
@@ -153,6 +153,7 @@ impl Axis {
                     .map(|share| crate::ui::svg::Marker {
                         share,
                         label: label.clone(),
+                        href: Some(format!("/ui/compare?at={}", at.floor() as i64)),
                     })
             })
             .collect()
@@ -225,6 +226,15 @@ mod tests {
         assert_eq!(axis.position(169, 1_000_800.0), None);
         assert_eq!(axis.position(169, 997_200.0 - 168.0 * 3_600.0 - 1.0), None);
         assert_eq!(axis.position(1, 997_200.0), None);
+        let markers = axis.markers(
+            169,
+            &[
+                (997_200.0, "deploy: v2".into()),
+                (1_000_800.0, "later".into()),
+            ],
+        );
+        assert_eq!(markers.len(), 1, "{markers:?}");
+        assert_eq!(markers[0].href.as_deref(), Some("/ui/compare?at=997200"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Server-rendered SVG charts: a sparkline is a polyline over the points
 //! of the history, scaled to its own maximum; gaps (no traffic in an
 //! interval) break the line; events are vertical markers with their
-//! label as a tooltip. No script, no external asset.
+//! label as a tooltip, each a link when given one. No script, no
+//! external asset.
 
 use maud::{Markup, PreEscaped, html};
 
@@ -50,13 +51,16 @@ pub fn segments(points: &[Option<f64>], width: f64, height: f64) -> Vec<String> 
 }
 
 /// An event on a chart: a vertical line at `share` of its width (0 the
-/// first point, 1 the last) with `label` as its tooltip.
+/// first point, 1 the last) with `label` as its tooltip, and a link when
+/// it has one (the compare view split at that moment).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Marker {
     /// Where, 0..=1.
     pub share: f64,
     /// What (escaped where drawn).
     pub label: String,
+    /// Where a click on it leads, a path of these pages.
+    pub href: Option<String>,
 }
 
 /// A sparkline of `points` with `label` as its accessible name; an empty
@@ -78,7 +82,16 @@ pub fn chart(points: &[Option<f64>], label: &str, markers: &[Marker]) -> Markup 
             }
             @for marker in markers {
                 @let x = format!("{:.1}", marker.share.clamp(0.0, 1.0) * w);
-                line class="marker" x1=(x) y1="0" x2=(x) y2=(h) { title { (marker.label) } }
+                @if let Some(href) = &marker.href {
+                    // A wider transparent line under the visible one, so
+                    // the link is not one pixel wide.
+                    a href=(href) {
+                        line class="marker-hit" x1=(x) y1="0" x2=(x) y2=(h) {}
+                        line class="marker" x1=(x) y1="0" x2=(x) y2=(h) { title { (marker.label) } }
+                    }
+                } @else {
+                    line class="marker" x1=(x) y1="0" x2=(x) y2=(h) { title { (marker.label) } }
+                }
             }
             @for segment in &lines {
                 @if segment.contains(' ') {
@@ -123,12 +136,34 @@ mod tests {
             &[Marker {
                 share: 0.5,
                 label: "deploy <v2>".into(),
+                href: None,
             }],
         )
         .into_string();
         assert!(
             svg.contains(r#"<line class="marker" x1="60.0" y1="0" x2="60.0" y2="24"><title>deploy &lt;v2&gt;</title></line>"#),
             "{svg}"
+        );
+        assert!(!svg.contains("<a "), "{svg}");
+        let linked = chart(
+            &[Some(1.0), Some(2.0)],
+            "calls",
+            &[Marker {
+                share: 1.0,
+                label: "marker".into(),
+                href: Some("/ui/compare?at=5&window=1h".into()),
+            }],
+        )
+        .into_string();
+        assert!(
+            linked.contains(
+                r#"<a href="/ui/compare?at=5&amp;window=1h"><line class="marker-hit" x1="120.0""#
+            ),
+            "{linked}"
+        );
+        assert!(
+            linked.contains(r#"<line class="marker" x1="120.0" y1="0" x2="120.0" y2="24"><title>marker</title></line></a>"#),
+            "{linked}"
         );
     }
 }
