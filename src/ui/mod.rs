@@ -1,7 +1,9 @@
 //! The built-in web pages under `/ui`: Overview (routes, runtime, memory,
 //! pools, alerts), Queries (slow statements, N+1 suspects, database time
 //! per route), Advice (index suggestions with the ready statement, health
-//! findings, ANALYZE on request) and Database (the capability self-check).
+//! findings, ANALYZE on request), Database (the capability self-check)
+//! and Compare (routes and statements before vs after a deploy, from the
+//! history store).
 //!
 //! Server-rendered with maud, plain CSS and a few lines of JavaScript (auto
 //! refresh, copy buttons), all embedded in the binary; charts are SVG from
