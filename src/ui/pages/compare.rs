@@ -1,6 +1,6 @@
 //! The Compare page (`GET /ui/compare`, issue 19, "Deploys compared"):
-//! without `at`, the history store's recent events (deploys and markers
-//! first among them), each a link that splits the compare view there;
+//! without `at`, the history store's recent events (deploys, markers and
+//! the others), newest first, each a link that splits the view there;
 //! with `at` (and `window`, `database`), routes and statements in the
 //! window before that moment against the window after it, sorted by the
 //! change, from `crate::service::compare` (the same use case as `GET
