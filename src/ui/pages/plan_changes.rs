@@ -165,7 +165,7 @@ pub fn view(data: &PlanChanges) -> Markup {
                         pre.plan { code { (change.after_shape) } }
                     }
                 }
-                p { a href=(format!("/ui/explain?database={}&queryid={}", change.database, change.queryid)) { "the plan now" } }
+                p { a href=(format!("/ui/explain?database={}&queryid={}", crate::ui::range::query_value(&change.database), change.queryid)) { "the plan now" } }
             }
         }
     }
