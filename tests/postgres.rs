@@ -2031,6 +2031,53 @@ async fn maintenance_runs_one_safe_task_at_a_time() {
     agent.stop().await;
 }
 
+/// A maintenance run is a history event: an ANALYZE started through the
+/// API, once finished, is listed by `GET /api/performance/events` as a
+/// `maintenance` event of the database, labelled by task and table, with
+/// its outcome and duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_run_is_listed_as_an_event() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE app;
+             CREATE TABLE ledger (id int PRIMARY KEY);
+             ALTER TABLE ledger OWNER TO app;
+             GRANT app TO perfscope;",
+        )
+        .await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
+    let since = perfscope::store::unix_now().to_string();
+    let (status, job) = optimize(
+        &agent,
+        serde_json::json!({"task": "analyze", "table": "ledger"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let event = eventually("the maintenance event", async || {
+        let (_, listed) = agent
+            .admin_get("/api/performance/events", &[("since", &since)])
+            .await?;
+        listed["events"]
+            .as_array()?
+            .iter()
+            .find(|event| event["kind"] == "maintenance")
+            .cloned()
+    })
+    .await;
+    assert_eq!(event["label"], "analyze public.ledger", "{event}");
+    assert_eq!(event["database"], "default", "{event}");
+    let detail: Value =
+        serde_json::from_str(event["detail"].as_str().expect("detail")).expect("json detail");
+    assert_eq!(detail["outcome"], "succeeded", "{detail}");
+    assert_eq!(detail["job"], job["id"], "{detail}");
+    assert!(detail["durationMs"].as_f64().expect("duration") > 0.0);
+    agent.stop().await;
+}
+
 fn capability<'a>(check: &'a Value, name: &str) -> &'a Value {
     check["capabilities"]
         .as_array()
