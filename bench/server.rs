@@ -76,6 +76,7 @@ fn main() -> std::io::Result<()> {
                                 perfscope::config::OtlpProtocol::HttpProtobuf,
                             )
                         }),
+                        resource: perfscope::config::ServiceResource::default(),
                     },
                     ..perfscope::Config::default()
                 };

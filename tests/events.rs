@@ -72,6 +72,30 @@ async fn a_posted_marker_is_stored_and_listed_newest_first() {
     agent.stop().await;
 }
 
+/// The deploy marker the agent writes at start names the release from
+/// `OTEL_RESOURCE_ATTRIBUTES`: `service.name` and the percent-decoded
+/// `service.version`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_marker_is_named_by_the_resource_attributes() {
+    let agent = TestAgent::start_with(|raw| {
+        raw.read_interval = Some("200".into());
+        raw.otlp.resource_attributes =
+            Some("deployment.environment=prod,service.name=shop,service.version=2.4.1%2Bb7".into());
+    })
+    .await;
+    let deploy = support::eventually("the deploy marker", async || {
+        let (_, listed) = agent.admin_get("/api/performance/events", &[]).await?;
+        listed["events"]
+            .as_array()?
+            .iter()
+            .find(|event| event["kind"] == "deploy")
+            .cloned()
+    })
+    .await;
+    assert_eq!(deploy["label"], "shop 2.4.1+b7", "{deploy}");
+    agent.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_labels_and_missing_tokens_are_refused() {
     let agent = TestAgent::start().await;

@@ -868,6 +868,98 @@ async fn a_statement_both_sources_know_is_one_row_with_both_windows() {
     app.stop().await;
 }
 
+/// The stats' `slowQueries`: a slow statement the app's pool ran and
+/// pg_stat_statements saw is one `slow_query` finding, with
+/// pg_stat_statements' figures on top, the slow log's in `app`, each with
+/// its window, and both sources named (two routes of the slow log folded
+/// into one: `service::advice::merge`'s unit tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_both_sources_know_is_one_recommendation() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec("postgres", perfscope::testing::cluster::RESET_STATEMENTS)
+        .await;
+    let config = RawConfig {
+        listen: Some("127.0.0.1:0".into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        slow_query_threshold: Some("100".into()),
+        database_url: Some(cluster.url("perfscope", "postgres")),
+        read_interval: Some("300".into()),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid config");
+    let perfscope = Perfscope::new(config);
+    let app = support::HostApp::start(&perfscope, Route::new()).await;
+    let pool = support::pg::pool(&perfscope, &cluster).await;
+    {
+        let client = pool.get().await.expect("client");
+        for _ in 0..4 {
+            client
+                .query("SELECT pg_sleep(0.12)", &[])
+                .await
+                .expect("sleep");
+        }
+    }
+    let both = format!(
+        "{:016x}",
+        perfscope::db::statement::parse("select pg_sleep($1)").fingerprint
+    );
+    let http = client();
+    let findings = eventually("pg_stat_statements to see all four", async || {
+        let stats: Value = http
+            .get(format!("{}/api/performance/stats", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let findings: Vec<Value> = stats["recommendations"]["slowQueries"]
+            .as_array()?
+            .iter()
+            .filter(|f| f["kind"] == "slow_query" && f["fingerprint"] == both.as_str())
+            .cloned()
+            .collect();
+        findings
+            .iter()
+            .any(|f| f["pgStatStatements"]["calls"] == 4)
+            .then_some(findings)
+    })
+    .await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
+    assert_eq!(
+        finding["sources"],
+        serde_json::json!(["app", "pg_stat_statements"]),
+        "{finding}"
+    );
+    assert_eq!(finding["source"], "pg_stat_statements", "{finding}");
+    assert_eq!(finding["calls"], 4, "{finding}");
+    assert_eq!(finding["app"]["calls"], 4, "{finding}");
+    assert!(
+        finding["app"]["meanMs"].as_f64() >= Some(120.0),
+        "{finding}"
+    );
+    assert_eq!(finding["app"]["window"]["kind"], "slow_log", "{finding}");
+    let kind = finding["pgStatStatements"]["window"]["kind"]
+        .as_str()
+        .expect("kind");
+    assert!(
+        kind == "since_reset" || kind == "since_previous_read",
+        "{finding}"
+    );
+    assert!(
+        finding["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("This process's pool ran it too: 4 executions")),
+        "{finding}"
+    );
+    app.stop().await;
+}
+
 /// Runs `sql` with `params` `times` times as the superuser, so it lands in
 /// pg_stat_statements as the application's statement.
 async fn workload(
@@ -2028,6 +2120,53 @@ async fn maintenance_runs_one_safe_task_at_a_time() {
     );
     drop(holder);
     let _ = holder_task.await;
+    agent.stop().await;
+}
+
+/// A maintenance run is a history event: an ANALYZE started through the
+/// API, once finished, is listed by `GET /api/performance/events` as a
+/// `maintenance` event of the database, labelled by task and table, with
+/// its outcome and duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_run_is_listed_as_an_event() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE app;
+             CREATE TABLE ledger (id int PRIMARY KEY);
+             ALTER TABLE ledger OWNER TO app;
+             GRANT app TO perfscope;",
+        )
+        .await;
+    let url = cluster.url("perfscope", "postgres");
+    let agent = TestAgent::start_with(|raw| raw.database_url = Some(url.clone())).await;
+    let since = perfscope::store::unix_now().to_string();
+    let (status, job) = optimize(
+        &agent,
+        serde_json::json!({"task": "analyze", "table": "ledger"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let event = eventually("the maintenance event", async || {
+        let (_, listed) = agent
+            .admin_get("/api/performance/events", &[("since", &since)])
+            .await?;
+        listed["events"]
+            .as_array()?
+            .iter()
+            .find(|event| event["kind"] == "maintenance")
+            .cloned()
+    })
+    .await;
+    assert_eq!(event["label"], "analyze public.ledger", "{event}");
+    assert_eq!(event["database"], "default", "{event}");
+    let detail: Value =
+        serde_json::from_str(event["detail"].as_str().expect("detail")).expect("json detail");
+    assert_eq!(detail["outcome"], "succeeded", "{detail}");
+    assert_eq!(detail["job"], job["id"], "{detail}");
+    assert!(detail["durationMs"].as_f64().expect("duration") > 0.0);
     agent.stop().await;
 }
 

@@ -20,7 +20,9 @@ pub enum OtlpProtocol {
 /// Where and how spans are exported, from the standard OpenTelemetry
 /// variables. The exporter reads `OTEL_EXPORTER_OTLP_HEADERS` (which may
 /// hold credentials) and the SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
-/// `OTEL_TRACES_SAMPLER[_ARG]` themselves.
+/// `OTEL_TRACES_SAMPLER[_ARG]` themselves (perfscope reads the service's
+/// name and version of the first too, for its deploy marker:
+/// [`super::ServiceResource`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OtlpConfig {
     /// The full traces URL: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,

@@ -338,6 +338,8 @@ settings! {
         traces_protocol <- otel_exporter_otlp_traces_protocol: String = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"; plain; unset;
         /// service.name of the spans
         service_name <- otel_service_name: String = "OTEL_SERVICE_NAME"; plain; default("unknown_service:<executable>");
+        /// Resource attributes, key=value pairs with percent-encoded values; perfscope reads service.name and service.version for its deploy marker, the SDK all of them
+        resource_attributes <- otel_resource_attributes: String = "OTEL_RESOURCE_ATTRIBUTES"; plain; unset;
         /// true turns OpenTelemetry off
         sdk_disabled <- otel_sdk_disabled: String = "OTEL_SDK_DISABLED"; plain; unset;
         /// otlp or none
@@ -367,7 +369,6 @@ mod tests {
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
         "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "OTEL_RESOURCE_ATTRIBUTES",
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
     ];

@@ -4,6 +4,7 @@
 use super::defaults::DEFAULT_SENTRY_TRACES_SAMPLE_RATE;
 use super::otlp::OtlpConfig;
 use super::parse::label;
+use super::resource::{ServiceResource, service_resource};
 use super::{ConfigError, RawConfig, Secret};
 
 /// Sentry's settings; no DSN, Sentry is off and costs nothing.
@@ -38,6 +39,9 @@ pub struct TelemetryConfig {
     /// OpenTelemetry traces over OTLP; `None` (no `OTEL_EXPORTER_OTLP_*
     /// ENDPOINT`) leaves them off, at no cost.
     pub otlp: Option<OtlpConfig>,
+    /// `service.name` and `service.version` of `OTEL_RESOURCE_ATTRIBUTES`
+    /// (read whether or not spans are exported: they name the release).
+    pub resource: ServiceResource,
 }
 
 impl TelemetryConfig {
@@ -46,7 +50,26 @@ impl TelemetryConfig {
         Ok(Self {
             sentry: SentryConfig::from_raw(raw)?,
             otlp: super::otlp::otlp(&raw.otlp)?,
+            resource: service_resource(raw.otlp.resource_attributes.as_deref())?,
         })
+    }
+
+    /// The release this process runs, as the deploy marker names it:
+    /// `SENTRY_RELEASE` as given, else the service (`OTEL_SERVICE_NAME`
+    /// when spans are exported, else `service.name`, else `perfscope`) and
+    /// its version (`service.version`, else `binary_version`).
+    pub fn release_label(&self, binary_version: &str) -> String {
+        if let Some(release) = &self.sentry.release {
+            return release.clone();
+        }
+        let service = self
+            .otlp
+            .as_ref()
+            .and_then(|otlp| otlp.service_name.as_deref())
+            .or(self.resource.name.as_deref())
+            .unwrap_or("perfscope");
+        let version = self.resource.version.as_deref().unwrap_or(binary_version);
+        format!("{service} {version}")
     }
 }
 
@@ -91,4 +114,69 @@ fn sentry_dsn(value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
         ));
     }
     Ok(Some(Secret::new(value)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawOtlp;
+
+    fn label_of(raw: RawConfig) -> String {
+        raw.validate()
+            .expect("valid")
+            .telemetry
+            .release_label("0.1.0")
+    }
+
+    fn with(otlp: RawOtlp, release: Option<&str>) -> RawConfig {
+        RawConfig {
+            sentry_release: release.map(str::to_owned),
+            otlp,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_deploy_label_takes_service_version_from_the_resource_attributes() {
+        let attributes = Some("service.name=shop,service.version=2.4.1%2Bb7".to_owned());
+        // Nothing set: perfscope and the binary's version.
+        assert_eq!(label_of(RawConfig::default()), "perfscope 0.1.0");
+        // The resource names the service and its version.
+        let resource = RawOtlp {
+            resource_attributes: attributes.clone(),
+            ..Default::default()
+        };
+        assert_eq!(label_of(with(resource.clone(), None)), "shop 2.4.1+b7");
+        // OTEL_SERVICE_NAME wins over service.name (when spans are
+        // exported); service.version still names the release.
+        let named = RawOtlp {
+            endpoint: Some("http://collector:4318".into()),
+            service_name: Some("checkout".into()),
+            ..resource.clone()
+        };
+        assert_eq!(label_of(with(named, None)), "checkout 2.4.1+b7");
+        // A version alone.
+        let version = RawOtlp {
+            resource_attributes: Some("service.version=7".into()),
+            ..Default::default()
+        };
+        assert_eq!(label_of(with(version, None)), "perfscope 7");
+        // SENTRY_RELEASE wins over all.
+        assert_eq!(label_of(with(resource, Some("shop@2.4.2"))), "shop@2.4.2");
+    }
+
+    #[test]
+    fn a_malformed_resource_attributes_variable_fails_the_start_by_name() {
+        let error = with(
+            RawOtlp {
+                resource_attributes: Some("service.version=1%0Afake".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .validate()
+        .expect_err("refused");
+        assert_eq!(error.var, "OTEL_RESOURCE_ATTRIBUTES");
+        assert!(!error.to_string().contains("fake"), "{error}");
+    }
 }

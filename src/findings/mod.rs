@@ -14,6 +14,7 @@
 pub mod cache;
 #[cfg(feature = "postgres")]
 pub mod database;
+pub mod figures;
 pub mod growth;
 #[cfg(feature = "postgres")]
 pub mod plans;

@@ -71,6 +71,9 @@ fn finding(change: &PlanChange, admin: bool) -> Option<QueryFinding> {
         mean_ms: after.mean_ms,
         max_ms: 0.0,
         per_request: None,
+        sources: vec!["pg_stat_statements".into()],
+        app: None,
+        pg_stat_statements: None,
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::figures::{SourceFigures, Window};
 use super::{Kind, Severity};
 use crate::db::DbInsights;
 #[cfg(feature = "postgres")]
@@ -19,9 +20,15 @@ pub struct QueryFinding {
     /// `slow_query`, `n_plus_one` or `plan_regression` (at least twice as
     /// slow since its generic plan changed).
     pub kind: String,
-    /// Where it was seen: `app` (the timed pool of this process) or
-    /// `pg_stat_statements`.
+    /// Where the top-level figures (`calls`, `totalMs`, `meanMs`,
+    /// `maxMs`) come from: `app` (the timed pool of this process) or
+    /// `pg_stat_statements`; for a slow statement both know,
+    /// pg_stat_statements (it counts every execution), the slow log's
+    /// figures being in `app`.
     pub source: String,
+    /// Every source that knows it: `app`, `pg_stat_statements`, or both (a
+    /// slow statement both know is one finding, joined by fingerprint).
+    pub sources: Vec<String>,
     /// How serious it is.
     pub severity: Severity,
     /// What was seen and what to do.
@@ -48,6 +55,14 @@ pub struct QueryFinding {
     /// For N+1: the most executions seen in one request.
     #[oai(skip_serializing_if_is_none)]
     pub per_request: Option<u32>,
+    /// For a slow statement: the slow log's figures and the window they
+    /// cover (`slow_log`), when this process's pool ran it.
+    #[oai(skip_serializing_if_is_none)]
+    pub app: Option<SourceFigures>,
+    /// For a slow statement: pg_stat_statements' figures and the window
+    /// they cover (`since_previous_read` or `since_reset`).
+    #[oai(skip_serializing_if_is_none)]
+    pub pg_stat_statements: Option<SourceFigures>,
 }
 
 fn millis(d: Duration) -> f64 {
@@ -55,8 +70,13 @@ fn millis(d: Duration) -> f64 {
 }
 
 /// The worst statements of the in-process slow log and the N+1 suspects,
-/// at most `limit` of each.
-pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFinding> {
+/// at most `limit` of each; `slow_log` is the span the slow log covers.
+pub fn query_findings(
+    db: &DbInsights,
+    admin: bool,
+    limit: usize,
+    slow_log: &Window,
+) -> Vec<QueryFinding> {
     let mut findings = Vec::new();
     for suspect in db.n_plus_one.suspects().into_iter().take(limit) {
         let route = suspect.route.to_string();
@@ -89,6 +109,9 @@ pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFi
             mean_ms: 0.0,
             max_ms: 0.0,
             per_request: Some(suspect.max_per_request),
+            sources: vec!["app".into()],
+            app: None,
+            pg_stat_statements: None,
         });
     }
     let threshold = db.slow_threshold();
@@ -124,6 +147,15 @@ pub fn query_findings(db: &DbInsights, admin: bool, limit: usize) -> Vec<QueryFi
             mean_ms: millis(mean),
             max_ms: millis(slow.max),
             per_request: None,
+            sources: vec!["app".into()],
+            app: Some(SourceFigures {
+                calls: slow.count,
+                total_ms: millis(slow.total),
+                mean_ms: millis(mean),
+                max_ms: millis(slow.max),
+                window: slow_log.clone(),
+            }),
+            pg_stat_statements: None,
         });
     }
     findings
@@ -160,6 +192,9 @@ pub fn pg_findings(
     let mut findings = Vec::new();
     for database in watched.all() {
         let snapshot = database.statements.latest().unwrap_or_default();
+        let Some(read_at) = snapshot.at else {
+            continue;
+        };
         let advisor = database.advisor.latest().unwrap_or_default();
         let mut listed = 0;
         for statement in &snapshot.statements {
@@ -169,9 +204,9 @@ pub fn pg_findings(
             let Some(text) = &statement.text else {
                 continue;
             };
-            let f = match statement.window {
-                Some(window) if window.calls > 0 => window,
-                _ => statement.cumulative,
+            let (f, window) = match statement.window {
+                Some(window) if window.calls > 0 => (window, true),
+                _ => (statement.cumulative, false),
             };
             let info = crate::db::statement::parse(text);
             let dml = matches!(
@@ -267,6 +302,19 @@ pub fn pg_findings(
                 mean_ms: f.mean_ms(),
                 max_ms: statement.max_ms,
                 per_request: None,
+                sources: vec!["pg_stat_statements".into()],
+                app: None,
+                pg_stat_statements: Some(SourceFigures {
+                    calls: u64::try_from(f.calls).unwrap_or(0),
+                    total_ms: f.total_ms,
+                    mean_ms: f.mean_ms(),
+                    max_ms: statement.max_ms,
+                    window: if window {
+                        Window::since_previous_read(snapshot.previous_at, read_at)
+                    } else {
+                        Window::since_reset(statement.since.or(snapshot.stats_reset), read_at)
+                    },
+                }),
             });
         }
     }

@@ -115,20 +115,13 @@ impl Perfscope {
         }
     }
 
-    /// The release this process runs, for the deploy marker:
-    /// `SENTRY_RELEASE`, else the OTLP service name with perfscope's
-    /// version.
+    /// The release this process runs, for the deploy marker (see
+    /// [`crate::config::TelemetryConfig::release_label`]).
     fn release_label(&self) -> String {
-        let telemetry = &self.inner.config.telemetry;
-        if let Some(release) = &telemetry.sentry.release {
-            return release.clone();
-        }
-        let service = telemetry
-            .otlp
-            .as_ref()
-            .and_then(|otlp| otlp.service_name.clone())
-            .unwrap_or_else(|| "perfscope".to_owned());
-        format!("{service} {}", env!("CARGO_PKG_VERSION"))
+        self.inner
+            .config
+            .telemetry
+            .release_label(env!("CARGO_PKG_VERSION"))
     }
 }
 

@@ -3,6 +3,8 @@
 //! Advice page). Kept as separate lists, not one, because each front end
 //! orders and groups them its own way.
 
+mod merge;
+
 use crate::Perfscope;
 use crate::findings::{QueryFinding, Recommendation, runtime_advice};
 use crate::runtime::RuntimeSnapshot;
@@ -145,10 +147,13 @@ fn assemble_by_area(
 }
 
 /// Slow statements and N+1 suspects, at most `limit` of each kind per
-/// source: the in-process ones, then each watched database's.
+/// source: the in-process ones, then each watched database's; a slow
+/// statement both sources know is one finding with both sources' figures
+/// (see [`merge`]).
 pub fn query_findings(perfscope: &Perfscope, admin: bool, limit: usize) -> Vec<QueryFinding> {
+    let slow_log = super::slow_queries::slow_log_window(perfscope, std::time::SystemTime::now());
     #[cfg_attr(not(feature = "postgres"), allow(unused_mut))]
-    let mut findings = crate::findings::query_findings(perfscope.db(), admin, limit);
+    let mut findings = crate::findings::query_findings(perfscope.db(), admin, limit, &slow_log);
     #[cfg(feature = "postgres")]
     findings.extend(crate::findings::pg_findings(
         perfscope.watched(),
@@ -158,5 +163,5 @@ pub fn query_findings(perfscope: &Perfscope, admin: bool, limit: usize) -> Vec<Q
     ));
     #[cfg(feature = "postgres")]
     findings.extend(crate::findings::plan_findings(perfscope.watched(), admin));
-    findings
+    merge::one_per_statement(findings)
 }

@@ -17,42 +17,14 @@ mod merge;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use poem_openapi::{Enum, Object};
+use poem_openapi::Object;
 
 use crate::Perfscope;
+use crate::findings::figures::epoch;
+pub use crate::findings::figures::{Window, WindowKind};
 
 /// Rows returned at most.
 pub const MAX_ENTRIES: usize = 100;
-
-/// What span of time a source's figures cover.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum WindowKind {
-    /// This process's executions over `SLOW_QUERY_THRESHOLD`, since it
-    /// started or, once the bounded log dropped older ones, since the
-    /// oldest it still holds.
-    SlowLog,
-    /// pg_stat_statements between its last two reads by the agent.
-    SincePreviousRead,
-    /// pg_stat_statements since its last reset (or since the entry
-    /// appeared).
-    SinceReset,
-}
-
-/// The span of time some figures cover.
-#[derive(Clone, Debug, PartialEq, Object)]
-#[oai(rename_all = "camelCase")]
-pub struct Window {
-    /// Which span it is.
-    pub kind: WindowKind,
-    /// Its start, seconds since the Unix epoch, when known.
-    #[oai(skip_serializing_if_is_none)]
-    pub from: Option<f64>,
-    /// Its end (when the figures were read), seconds since the Unix epoch.
-    pub to: f64,
-    /// The same in words.
-    pub description: String,
-}
 
 /// The timed pool's slow executions of one statement in this process.
 #[derive(Clone, Debug, PartialEq, Object)]
@@ -162,15 +134,9 @@ pub struct SlowQueries {
     pub left_out: u64,
 }
 
-/// Seconds since the Unix epoch.
-fn epoch(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// The slow log's window: since the process started, or since the oldest
 /// execution the log still holds.
-fn slow_log_window(perfscope: &Perfscope, now: SystemTime) -> Window {
+pub(crate) fn slow_log_window(perfscope: &Perfscope, now: SystemTime) -> Window {
     let db = perfscope.db();
     let threshold = db.slow_threshold().as_millis();
     match db.slow_log.dropped_before() {

@@ -31,6 +31,9 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Finished tasks remembered.
 pub const JOBS_KEPT: usize = 50;
+/// The watched database maintenance runs on: `DATABASE_URL`'s, which the
+/// agent and a host app's integration both watch under this name.
+pub const DATABASE: &str = "default";
 
 /// A maintenance task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, poem_openapi::Enum, serde::Deserialize)]
@@ -263,12 +266,14 @@ impl Maintenance {
         }
     }
 
-    /// Starts `task` on `table` in the background and returns its job.
+    /// Starts `task` on `table` in the background and returns its job;
+    /// `on_done` is handed the job as it finished (its state, duration and
+    /// error).
     pub async fn start(
         self: &Arc<Self>,
         task: Task,
         table: Option<&str>,
-        on_done: impl FnOnce(Task, bool) + Send + 'static,
+        on_done: impl FnOnce(&Job) + Send + 'static,
     ) -> Result<Job, MaintenanceError> {
         // Bad input is refused before "busy": the caller should learn what
         // is wrong with the request whatever else is running.
@@ -373,9 +378,11 @@ impl Maintenance {
             }
             .await;
             let ok = result.is_ok();
-            this.finish(id, result.err().map(|e| describe(&e)));
+            let finished = this.finish(id, result.err().map(|e| describe(&e)));
             tracing::info!(job = id, task = task.as_str(), ok, "maintenance finished");
-            on_done(task, ok);
+            if let Some(job) = finished {
+                on_done(&job);
+            }
         });
         self.job(id)
             .await
@@ -391,17 +398,18 @@ impl Maintenance {
             .map(|j| j.job.id)
     }
 
-    fn finish(&self, id: u64, error: Option<String>) {
+    /// Marks job `id` finished and answers it as it now stands.
+    fn finish(&self, id: u64, error: Option<String>) -> Option<Job> {
         let mut jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(record) = jobs.iter_mut().find(|j| j.job.id == id) {
-            record.job.duration_ms = record.started.elapsed().as_secs_f64() * 1_000.0;
-            record.job.state = if error.is_some() {
-                JobState::Failed
-            } else {
-                JobState::Succeeded
-            };
-            record.job.error = error;
-        }
+        let record = jobs.iter_mut().find(|j| j.job.id == id)?;
+        record.job.duration_ms = record.started.elapsed().as_secs_f64() * 1_000.0;
+        record.job.state = if error.is_some() {
+            JobState::Failed
+        } else {
+            JobState::Succeeded
+        };
+        record.job.error = error;
+        Some(record.job.clone())
     }
 
     /// A job by id, with VACUUM's progress while it runs.

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{AppFigures, PgFigures, SlowQueryEntry, Window, WindowKind, epoch, millis};
+use super::{AppFigures, PgFigures, SlowQueryEntry, Window, epoch, millis};
 use crate::db::slow_log::SlowStatement;
 use crate::db::statement::{self, StatementInfo};
 
@@ -171,21 +171,9 @@ impl<'a> PgGroup<'a> {
 
     fn window(&self) -> Window {
         if self.windowed {
-            Window {
-                kind: WindowKind::SincePreviousRead,
-                from: self.database.previous_at.map(epoch),
-                to: epoch(self.database.read_at),
-                description: "pg_stat_statements between the agent's last two reads".to_owned(),
-            }
+            Window::since_previous_read(self.database.previous_at, self.database.read_at)
         } else {
-            Window {
-                kind: WindowKind::SinceReset,
-                from: self.since.map(epoch),
-                to: epoch(self.database.read_at),
-                description:
-                    "pg_stat_statements since its last reset (or since the statement first ran after it)"
-                        .to_owned(),
-            }
+            Window::since_reset(self.since, self.database.read_at)
         }
     }
 
@@ -375,6 +363,7 @@ pub(super) fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::findings::figures::WindowKind;
     use std::sync::OnceLock;
     use std::time::UNIX_EPOCH;
 

@@ -1,0 +1,182 @@
+//! What perfscope reads of `OTEL_RESOURCE_ATTRIBUTES`: `service.name` and
+//! `service.version`, for the deploy marker the history recorder writes at
+//! start (issue 19, "Deploys compared": a release is named by
+//! `SENTRY_RELEASE`, `OTEL_SERVICE_NAME`/`service.version` or the binary's
+//! version).
+//!
+//! The OpenTelemetry SDK reads the variable again for the spans' resource
+//! (when the OTLP exporter runs), with its own parser that neither decodes
+//! nor checks; this one is perfscope's only one and follows the
+//! specification: `key=value` pairs separated by commas, values
+//! percent-encoded (W3C Baggage's octets), the whole variable refused on a
+//! malformed entry. The variable is deployment text, not trusted: it is
+//! bounded ([`MAX_BYTES`] in all, [`MAX_VALUE_CHARS`] per value kept), a
+//! decoded value with a control character is refused, and no error echoes
+//! it (it may carry anything an operator put there).
+
+use super::ConfigError;
+
+/// The variable.
+const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
+/// The longest variable accepted, bytes (W3C Baggage's limit).
+pub const MAX_BYTES: usize = 8_192;
+/// The longest `service.name` or `service.version` kept, characters (the
+/// deploy label holds both, within the events' 200).
+pub const MAX_VALUE_CHARS: usize = 96;
+
+/// The service attributes of `OTEL_RESOURCE_ATTRIBUTES`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceResource {
+    /// `service.name` (`OTEL_SERVICE_NAME` wins over it).
+    pub name: Option<String>,
+    /// `service.version`: the release the deploy marker names.
+    pub version: Option<String>,
+}
+
+/// Checks `OTEL_RESOURCE_ATTRIBUTES` and keeps its service attributes.
+pub(super) fn service_resource(raw: Option<&str>) -> Result<ServiceResource, ConfigError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(ServiceResource::default()),
+        Some(text) => parse(text).map_err(|why| ConfigError::new(VAR, "***", why)),
+    }
+}
+
+/// Parses `key=value,…`, decoding the values; the error says what is
+/// expected and where, never the text.
+fn parse(text: &str) -> Result<ServiceResource, String> {
+    if text.len() > MAX_BYTES {
+        return Err(format!(
+            "expected at most {MAX_BYTES} bytes of key=value pairs, got {}",
+            text.len()
+        ));
+    }
+    let mut resource = ServiceResource::default();
+    for (n, entry) in text.split(',').enumerate() {
+        let n = n + 1;
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let Some((key, value)) = entry.split_once('=') else {
+            return Err(format!(
+                "expected key=value pairs separated by commas (entry {n} has no `=`)"
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(format!("expected key=value pairs (entry {n} has no key)"));
+        }
+        let value = decode(value.trim()).map_err(|why| format!("entry {n}: {why}"))?;
+        let slot = match key {
+            "service.name" => &mut resource.name,
+            "service.version" => &mut resource.version,
+            _ => continue,
+        };
+        let chars = value.chars().count();
+        if chars > MAX_VALUE_CHARS {
+            return Err(format!(
+                "`{key}`: expected at most {MAX_VALUE_CHARS} characters, got {chars}"
+            ));
+        }
+        *slot = (!value.trim().is_empty()).then(|| value.trim().to_owned());
+    }
+    Ok(resource)
+}
+
+/// Percent-decodes `value` into printable UTF-8.
+fn decode(value: &str) -> Result<String, String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|pair| std::str::from_utf8(pair).ok())
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .ok_or("expected `%` followed by two hex digits (percent-encoding)")?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let decoded = String::from_utf8(out).map_err(|_| "the decoded value is not UTF-8")?;
+    if decoded.chars().any(char::is_control) {
+        return Err("control characters are not allowed".into());
+    }
+    Ok(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: Option<&str>, version: Option<&str>) -> ServiceResource {
+        ServiceResource {
+            name: name.map(str::to_owned),
+            version: version.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn service_name_and_version_are_read_and_percent_decoded() {
+        assert_eq!(
+            parse("deployment.environment=prod, service.name=shop ,service.version=2.4.1"),
+            Ok(service(Some("shop"), Some("2.4.1")))
+        );
+        assert_eq!(
+            parse("service.version=2.4.1%2Bbuild%207,service.name=caf%C3%A9%2Cbar,"),
+            Ok(service(Some("café,bar"), Some("2.4.1+build 7")))
+        );
+        // The last of a key wins; others are left alone, unchecked past
+        // their encoding.
+        assert_eq!(
+            parse("service.version=1,team=a b,service.version=2"),
+            Ok(service(None, Some("2")))
+        );
+        assert_eq!(parse("service.name="), Ok(service(None, None)));
+        assert_eq!(
+            service_resource(None).map_err(|e| e.var),
+            Ok(service(None, None))
+        );
+        assert_eq!(
+            service_resource(Some("  ")).map_err(|e| e.var),
+            Ok(service(None, None))
+        );
+    }
+
+    #[test]
+    fn malformed_or_hostile_values_are_refused_without_echoing_them() {
+        for (text, why) in [
+            ("service.name", "no `=`"),
+            ("=shop", "no key"),
+            ("service.version=2%ZZ", "two hex digits"),
+            ("service.version=2%4", "two hex digits"),
+            ("service.version=%FF%FE", "not UTF-8"),
+            ("service.version=1%0AFAKE deploy", "control characters"),
+            ("service.name=\u{1b}[31mred", "control characters"),
+            ("team=%zz,service.name=shop", "entry 1"),
+        ] {
+            let error = service_resource(Some(text)).expect_err(text);
+            assert_eq!(error.var, "OTEL_RESOURCE_ATTRIBUTES");
+            assert!(error.expected.contains(why), "{text}: {error}");
+            let shown = error.to_string();
+            assert!(
+                !shown.contains("shop") && !shown.contains("FAKE"),
+                "{shown}"
+            );
+        }
+        let long = format!("service.version={}", "v".repeat(MAX_VALUE_CHARS + 1));
+        let error = service_resource(Some(&long)).expect_err("too long");
+        assert!(error.expected.contains("at most 96"), "{error}");
+        let huge = format!("a={}", "x".repeat(MAX_BYTES));
+        assert!(service_resource(Some(&huge)).is_err());
+        // Exactly at the cap is kept.
+        let fits = format!("service.version={}", "v".repeat(MAX_VALUE_CHARS));
+        assert_eq!(
+            parse(&fits).map(|r| r.version.map(|v| v.len())),
+            Ok(Some(MAX_VALUE_CHARS))
+        );
+    }
+}
