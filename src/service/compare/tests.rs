@@ -197,7 +197,7 @@ async fn windows_are_validated_and_no_store_is_said() {
     for (at, window, field) in [
         (AT, 10, "window"),
         (AT, 31 * 86_400, "window"),
-        (5, 60, "at"),
+        (-1, 60, "at"),
     ] {
         match compare(Some(&store), "shop", at, window).await {
             Err(HistoryError::BadRequest(message)) => {
@@ -206,6 +206,10 @@ async fn windows_are_validated_and_no_store_is_said() {
             other => panic!("{at} {window}: {other:?}"),
         }
     }
+    // A moment nearer the epoch than the window: the window before it
+    // starts at 0, it is not refused.
+    let early = compare(Some(&store), "shop", 5, 60).await;
+    assert!(early.is_ok(), "{early:?}");
     task.join().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
