@@ -532,7 +532,7 @@ async fn a_seeded_week_shows_in_every_range_in_a_browser() {
         &store,
         &Seed {
             statements,
-            ..Seed::days(8)
+            ..Seed::of_days(8)
         },
     )
     .await;

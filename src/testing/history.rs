@@ -100,7 +100,7 @@ pub struct Seed {
 
 impl Seed {
     /// `days` of history for database `default`, synthetic statements.
-    pub fn days(days: i64) -> Self {
+    pub fn of_days(days: i64) -> Self {
         Self {
             days,
             database: "default".into(),
@@ -487,7 +487,7 @@ mod tests {
             &Seed {
                 days: 8,
                 statements: given,
-                ..Seed::days(8)
+                ..Seed::of_days(8)
             },
         )
         .await;
