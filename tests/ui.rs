@@ -1060,6 +1060,12 @@ mod browser {
         for table in ["public.events", "public.orders", "public.orders_pkey"] {
             assert!(database.contains(table), "{table}: {database}");
         }
+        // The seeded linear growth, as the trend reads it.
+        assert!(database.contains("+60.0 MiB/day"), "{database}");
+        // The growth section, where the seeded sizes are.
+        driver
+            .execute("document.querySelector('main section.growth').scrollIntoView(); return null;")
+            .await;
         driver.screenshot("history-database").await;
         driver.go(&format!("{base}/ui/plan-changes")).await;
         let plans = driver.text("main").await;
