@@ -266,3 +266,14 @@ fn sampled_values_are_read_only_where_they_are_planned() {
 fn the_growth_forecast_is_plain_arithmetic() {
     never("findings/growth.rs", &["store", "pg", "db", "service"]);
 }
+
+/// The seeded history (`testing/history.rs`) writes through the store's
+/// public API only, as a recorder would: it names no handle, reader,
+/// use case, finding or page.
+#[test]
+fn the_seeded_history_writes_through_the_store_only() {
+    never(
+        "testing/history.rs",
+        &["perfscope", "pg", "service", "ui", "api", "findings"],
+    );
+}

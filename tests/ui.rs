@@ -470,6 +470,101 @@ async fn the_pages_show_the_demo_workload_in_a_browser() {
         .expect("joins");
 }
 
+/// Eight seeded days of history (`perfscope::testing::history`) under the
+/// agent binary watching a throwaway cluster: every page with a range, at
+/// each range, in headless Chromium, with a screenshot each
+/// (`target/ui-screenshots/history-<page>-<range>.png`).
+#[cfg(feature = "store")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_week_shows_in_every_range_in_a_browser() {
+    use perfscope::metrics::store::StoreMetrics;
+    use perfscope::store::{Store, StoreSettings};
+    use perfscope::testing::history::{Seed, seed};
+
+    let cluster = support::pg::PgCluster::start();
+    cluster.install().await;
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("postgres", "postgres"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    tokio::spawn(connection);
+    // Three real statements, so the Queries page lists them; the seeder
+    // gives them their history (the first one regresses after the deploy).
+    for _ in 0..3 {
+        // A little sleep each, so they are among the worst by mean.
+        for (sql, value) in [
+            (
+                "SELECT pg_sleep(0.02), count(*) FROM pg_class WHERE relname = $1",
+                "pg_proc",
+            ),
+            (
+                "SELECT pg_sleep(0.02), count(*) FROM pg_attribute WHERE attname = $1",
+                "oid",
+            ),
+            (
+                "SELECT pg_sleep(0.02), count(*) FROM pg_namespace WHERE nspname = $1",
+                "public",
+            ),
+        ] {
+            client.query(sql, &[&value]).await.expect("query");
+        }
+    }
+    let statements: Vec<(i64, String)> = client
+        .query(
+            "SELECT queryid, query FROM pg_stat_statements
+             WHERE query LIKE 'SELECT pg_sleep($%), count(*) FROM pg_%'
+             ORDER BY query LIKE '%pg_class%' DESC, query",
+            &[],
+        )
+        .await
+        .expect("pg_stat_statements")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+
+    let dir = support::temp_dir("history-tour");
+    let (store, task) = Store::open(
+        StoreSettings::new(&dir, 256 << 20),
+        std::sync::Arc::new(StoreMetrics::default()),
+    );
+    let seeded = seed(
+        &store,
+        &Seed {
+            statements,
+            ..Seed::of_days(8)
+        },
+    )
+    .await;
+    task.join().await;
+
+    let url = cluster.url("perfscope", "postgres");
+    let data_dir = dir.display().to_string();
+    let (_agent, address, _logs) = support::spawn_agent(&[
+        ("PERFSCOPE_DATA_DIR", &data_dir),
+        ("DATABASE_URL", &url),
+        ("PERFSCOPE_READ_INTERVAL", "1000"),
+    ]);
+    let base = format!("http://{address}");
+    let cookie = support::ui_session(&base).await;
+    support::eventually("the Queries page lists the seeded statements", async || {
+        let (status, body) = support::ui_page(&base, "/ui/queries", &cookie).await;
+        (status == 200 && body.contains("pg_class") && body.contains("pg_namespace")).then_some(())
+    })
+    .await;
+
+    let marker = browser::ranges(&base, seeded.regressed).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !browser::processes_marked(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "browser processes outlived the test ({marker})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Headless Chromium through chromedriver, with the W3C WebDriver
 /// protocol spoken directly (a handful of JSON calls; no client crate).
 mod browser {
@@ -718,6 +813,16 @@ mod browser {
             .await;
         }
 
+        /// Runs `script` (a function body) in the page; what it returns.
+        async fn execute(&self, script: &str) -> Value {
+            self.call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({ "script": script, "args": [] })),
+            )
+            .await
+        }
+
         async fn screenshot(&self, name: &str) -> PathBuf {
             let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
             let bytes = base64::engine::general_purpose::STANDARD
@@ -732,18 +837,16 @@ mod browser {
         }
     }
 
-    /// Logs in through the form and visits every page: the slow query and
-    /// the index suggestion are on screen; a screenshot of each. The
-    /// browser's marker (its profile directory), to check that nothing of
-    /// it is left once this returns.
-    pub async fn tour(base: &str) -> String {
+    /// Starts a browser and logs in through the form at `base`; the
+    /// driver, on /ui.
+    async fn logged_in(base: &str) -> Driver {
         let driver = Driver::start().await;
-        let marker = driver.marker();
         // The marker does name the browser's processes (so the check after
         // the tour means something).
         assert!(
-            !processes_marked(&marker).is_empty(),
-            "no browser process names {marker}"
+            !processes_marked(&driver.marker()).is_empty(),
+            "no browser process names {}",
+            driver.marker()
         );
         driver.go(&format!("{base}/ui")).await;
         assert!(
@@ -779,6 +882,16 @@ mod browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        driver
+    }
+
+    /// Logs in through the form and visits every page: the slow query and
+    /// the index suggestion are on screen; a screenshot of each. The
+    /// browser's marker (its profile directory), to check that nothing of
+    /// it is left once this returns.
+    pub async fn tour(base: &str) -> String {
+        let driver = logged_in(base).await;
+        let marker = driver.marker();
         driver.resize(1280, 1600).await;
         let overview = driver.text("main").await;
         assert!(overview.contains("/demo/customers/search"), "{overview}");
@@ -814,5 +927,248 @@ mod browser {
                 .unwrap_or_default()
         );
         marker
+    }
+    /// What a page shows of its charts, read in the browser: each chart's
+    /// accessible name, the row it sits in, its drawn points (polyline
+    /// vertices and lone dots, `[x, y]`), its event markers (`[x, title]`)
+    /// and its size; the range notices.
+    const CHARTS: &str = r#"
+        const charts = [...document.querySelectorAll('main svg.spark')].map(svg => ({
+            label: svg.getAttribute('aria-label') || '',
+            row: (svg.closest('tr') || svg.closest('.card') || svg).textContent,
+            width: Number(svg.getAttribute('width')),
+            height: Number(svg.getAttribute('height')),
+            points: [...svg.querySelectorAll('polyline')]
+                .flatMap(line => line.getAttribute('points').trim().split(/\s+/)
+                    .map(xy => xy.split(',').map(Number)))
+                .concat([...svg.querySelectorAll('circle')]
+                    .map(c => [Number(c.getAttribute('cx')), Number(c.getAttribute('cy'))])),
+            markers: [...svg.querySelectorAll('line.marker')]
+                .map(line => [Number(line.getAttribute('x1')), line.textContent]),
+        }));
+        const notices = [...document.querySelectorAll('main p.notice.range')].map(p => p.textContent);
+        return { charts, notices };
+    "#;
+
+    /// One chart as the page drew it.
+    #[derive(Debug, serde::Deserialize)]
+    struct Chart {
+        label: String,
+        row: String,
+        width: f64,
+        height: f64,
+        points: Vec<[f64; 2]>,
+        markers: Vec<(f64, String)>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Drawn {
+        charts: Vec<Chart>,
+        notices: Vec<String>,
+    }
+
+    impl Chart {
+        /// Its points' share of the width covered, first to last, 0..=1.
+        fn spread(&self) -> f64 {
+            let xs = self.points.iter().map(|p| p[0]);
+            let (min, max) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+            if self.points.is_empty() {
+                0.0
+            } else {
+                (max - min) / self.width
+            }
+        }
+
+        fn marked(&self, label: &str) -> Option<f64> {
+            self.markers
+                .iter()
+                .find(|(_, title)| title.contains(label))
+                .map(|(x, _)| *x)
+        }
+    }
+
+    /// Logs in and loads the overview, the Queries page and the regressed
+    /// statement's page at each range, then the database (growth) and plan
+    /// changes pages: a screenshot each, and what their charts show checked
+    /// against the seeded week. The browser's marker.
+    pub async fn ranges(base: &str, regressed: i64) -> String {
+        use perfscope::testing::history::{DEPLOY_LABEL, MARKER_LABEL, ROUTES};
+
+        let driver = logged_in(base).await;
+        let marker = driver.marker();
+        driver.resize(1280, 1600).await;
+        let statement = format!("/ui/explain?database=default&queryid={regressed}&");
+        let pages = [
+            ("overview", "/ui?".to_owned()),
+            ("queries", "/ui/queries?".to_owned()),
+            ("statement", statement),
+        ];
+        for range in ["1h", "24h", "7d", "30d"] {
+            for (page, path) in &pages {
+                driver.go(&format!("{base}{path}range={range}")).await;
+                let drawn: Drawn = serde_json::from_value(driver.execute(CHARTS).await)
+                    .expect("the charts as JSON");
+                let shot = driver.screenshot(&format!("history-{page}-{range}")).await;
+                let at = format!("{page} at {range} ({})", shot.display());
+                // The hour is this process's own (the overview's and the Queries
+                // page's): it may have no chart yet.
+                assert!(
+                    range == "1h" || !drawn.charts.is_empty(),
+                    "{at}: no chart: {drawn:?}"
+                );
+                // The deploy (3 days ago) is on the 7 d and 30 d charts, the
+                // marker (6 hours ago) from 24 h on; neither on the hour's.
+                let with = |label: &str| {
+                    drawn
+                        .charts
+                        .iter()
+                        .filter(|c| c.marked(label).is_some())
+                        .count()
+                };
+                let (deploys, markers) = (with(DEPLOY_LABEL), with(MARKER_LABEL));
+                match range {
+                    "1h" => assert_eq!((deploys, markers), (0, 0), "{at}: {drawn:?}"),
+                    "24h" => assert!(deploys == 0 && markers > 0, "{at}: {drawn:?}"),
+                    _ => assert!(deploys > 0 && markers > 0, "{at}: {drawn:?}"),
+                }
+                // 30 days asked of 8 days kept: the page says so.
+                let short = drawn.notices.iter().any(|n| {
+                    n.contains("Not enough history for the last 30 days")
+                        && n.contains("goes back 8.")
+                });
+                assert_eq!(short, range == "30d", "{at}: {:?}", drawn.notices);
+                if range == "7d" {
+                    week(page, &drawn, &at);
+                }
+                if range == "30d" && *page == "statement" {
+                    // Eight days of thirty: the points start past the
+                    // chart's first two thirds.
+                    let mean = mean_chart(&drawn, &at);
+                    let first = mean.points.iter().map(|p| p[0]).fold(f64::MAX, f64::min);
+                    assert!(first > 0.6 * mean.width, "{at}: {mean:?}");
+                }
+            }
+        }
+        // The overview at 7 d: every seeded route is a row.
+        driver.go(&format!("{base}/ui?range=7d")).await;
+        let overview = driver.text("main").await;
+        for (method, route) in ROUTES {
+            assert!(overview.contains(route), "{method} {route}: {overview}");
+        }
+        driver.go(&format!("{base}/ui/database")).await;
+        let database = driver.text("main").await;
+        for table in ["public.events", "public.orders", "public.orders_pkey"] {
+            assert!(database.contains(table), "{table}: {database}");
+        }
+        // The seeded linear growth, as the trend reads it.
+        assert!(database.contains("+60.0 MiB/day"), "{database}");
+        // The growth section, where the seeded sizes are.
+        driver
+            .execute("document.querySelector('main section.growth').scrollIntoView(); return null;")
+            .await;
+        driver.screenshot("history-database").await;
+        driver.go(&format!("{base}/ui/plan-changes")).await;
+        let plans = driver.text("main").await;
+        assert!(plans.contains("Plan changes"), "{plans}");
+        driver.screenshot("history-plan-changes").await;
+        marker
+    }
+
+    /// The statement page's mean-time chart.
+    fn mean_chart<'a>(drawn: &'a Drawn, at: &str) -> &'a Chart {
+        drawn
+            .charts
+            .iter()
+            .find(|c| c.row.contains("Mean time per call"))
+            .unwrap_or_else(|| panic!("{at}: no mean time chart: {drawn:?}"))
+    }
+
+    /// The checks at 7 days: points over the whole week, and the regressed
+    /// statement's mean rising after the deploy.
+    fn week(page: &str, drawn: &Drawn, at: &str) {
+        use perfscope::testing::history::{DEPLOY_LABEL, ROUTES, SLOW_ROUTE};
+        // A point an hour: 169 steps, of which the seeded week fills all.
+        let full = |chart: &Chart| chart.points.len() >= 160 && chart.spread() > 0.97;
+        match page {
+            "overview" => {
+                for (method, route) in ROUTES {
+                    let name = format!("p95 of {method} {route}");
+                    let chart = drawn
+                        .charts
+                        .iter()
+                        .find(|c| c.label == name)
+                        .unwrap_or_else(|| panic!("{at}: no chart {name}: {drawn:?}"));
+                    assert!(full(chart), "{at}: {chart:?}");
+                }
+                // The slow route's p95 is higher (y lower) after the deploy.
+                let name = format!("p95 of {} {}", SLOW_ROUTE.0, SLOW_ROUTE.1);
+                let chart = drawn
+                    .charts
+                    .iter()
+                    .find(|c| c.label == name)
+                    .expect("the slow route");
+                rises(chart, at);
+            }
+            "queries" => {
+                let charts: Vec<&Chart> = drawn
+                    .charts
+                    .iter()
+                    .filter(|c| c.row.to_lowercase().contains("count(*) from pg_"))
+                    .collect();
+                assert!(
+                    charts.len() >= 3,
+                    "{at}: the seeded statements' rows: {:?}",
+                    drawn
+                        .charts
+                        .iter()
+                        .map(|c| c.row.chars().take(60).collect::<String>())
+                        .collect::<Vec<_>>()
+                );
+                for chart in charts {
+                    assert!(full(chart), "{at}: {chart:?}");
+                }
+                let regressed = drawn
+                    .charts
+                    .iter()
+                    .find(|c| c.row.contains("pg_class"))
+                    .expect("the regressed statement's row");
+                rises(regressed, at);
+            }
+            _ => {
+                let mean = mean_chart(drawn, at);
+                assert!(full(mean), "{at}: {mean:?}");
+                assert!(mean.marked(DEPLOY_LABEL).is_some(), "{at}: {mean:?}");
+                rises(mean, at);
+            }
+        }
+    }
+
+    /// The chart's line is higher (smaller y) after its deploy marker than
+    /// before it, by more than a quarter of its height.
+    fn rises(chart: &Chart, at: &str) {
+        use perfscope::testing::history::DEPLOY_LABEL;
+        let deploy = chart
+            .marked(DEPLOY_LABEL)
+            .unwrap_or_else(|| panic!("{at}: no deploy marker on {chart:?}"));
+        let mean_y = |side: &dyn Fn(f64) -> bool| {
+            let ys: Vec<f64> = chart
+                .points
+                .iter()
+                .filter(|p| side(p[0]))
+                .map(|p| p[1])
+                .collect();
+            assert!(
+                ys.len() > 10,
+                "{at}: too few points on one side of the deploy: {chart:?}"
+            );
+            ys.iter().sum::<f64>() / ys.len() as f64
+        };
+        let before = mean_y(&|x| x < deploy - 2.0);
+        let after = mean_y(&|x| x > deploy + 2.0);
+        assert!(
+            before - after > chart.height / 4.0,
+            "{at}: {} does not rise after the deploy (mean y {before:.1} before, {after:.1} after)",
+            chart.label
+        );
     }
 }
