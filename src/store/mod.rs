@@ -46,7 +46,7 @@ pub use read::{
 };
 pub use records::{
     Event, EventKind, FindingChange, MAX_DETAIL_BYTES, MAX_LABEL_BYTES, MAX_TEXT_BYTES,
-    RelationKind, RelationSize, RouteDelta, StatementDelta, Write, cut,
+    RAW_POINT_SECS, RelationKind, RelationSize, RouteDelta, StatementDelta, Write, cut,
 };
 pub use retention::{TIERS, Tier};
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -5,6 +5,9 @@
 
 use std::sync::Arc;
 
+/// The time a raw point covers, seconds: the recorder writes one per
+/// series a minute, so a chart read from the store steps no finer.
+pub const RAW_POINT_SECS: i64 = 60;
 /// The longest statement text kept, in bytes (cut on a char boundary).
 pub const MAX_TEXT_BYTES: usize = 2_048;
 /// The longest label, name or summary kept, in bytes (room for 200

@@ -103,7 +103,9 @@ impl ChartRange {
     /// store's steps are aligned to multiples of the step).
     #[cfg(feature = "store")]
     pub fn store_range(self, now: i64) -> (crate::store::Range, Axis) {
-        let step = self.step_secs();
+        // The hour's 30 s step is Prometheus's; the store's points are a
+        // minute apart, and a finer step would draw every other slot empty.
+        let step = self.step_secs().max(crate::store::RAW_POINT_SECS);
         let range = crate::store::Range {
             from: now - self.span_secs(),
             to: now + 1,
@@ -212,6 +214,15 @@ mod tests {
             let points = range.span_secs() / range.step_secs();
             assert!((120..=180).contains(&points), "{range:?}: {points}");
         }
+    }
+
+    #[cfg(feature = "store")]
+    #[test]
+    fn the_stores_hour_steps_a_minute_like_its_points() {
+        let (range, axis) = ChartRange::Hour.store_range(1_000_050);
+        assert_eq!(range.step, 60);
+        assert_eq!(axis.step, 60.0);
+        assert_eq!(axis.last, 1_000_020.0);
     }
 
     #[cfg(feature = "store")]
