@@ -887,7 +887,6 @@ async fn a_statement_both_sources_know_is_one_recommendation() {
         slow_query_threshold: Some("100".into()),
         database_url: Some(cluster.url("perfscope", "postgres")),
         read_interval: Some("300".into()),
-        listen: Some("127.0.0.1:0".into()),
         ..Default::default()
     }
     .validate()
