@@ -14,6 +14,50 @@ pub fn seconds(value: Option<f64>) -> String {
     }
 }
 
+/// Where a quantile interpolated in histogram buckets lies, as the bucket
+/// that holds it rather than a point: `≤ 1 ms`, `2.5–5 ms`, `≥ 10 s`.
+/// `bounds` are the histogram's finite upper bounds, ascending. The
+/// interpolated value is somewhere in its bucket by construction, so the
+/// bucket is all it says honestly: a single 300 µs request would read
+/// "500 µs" as a point.
+pub fn bucket(value: Option<f64>, bounds: &[f64]) -> String {
+    let Some(value) = value.filter(|v| v.is_finite() && *v >= 0.0) else {
+        return "–".to_owned();
+    };
+    let Some(&last) = bounds.last() else {
+        return seconds(Some(value));
+    };
+    if value >= last {
+        return format!("≥ {}", bound(last));
+    }
+    match bounds.iter().position(|b| value <= *b) {
+        Some(0) | None => format!("≤ {}", bound(bounds[0])),
+        Some(i) => {
+            let (lower, upper) = (bound(bounds[i - 1]), bound(bounds[i]));
+            match (lower.split_once(' '), upper.split_once(' ')) {
+                (Some((low, unit)), Some((high, same))) if unit == same => {
+                    format!("{low}–{high} {unit}")
+                }
+                _ => format!("{lower}–{upper}"),
+            }
+        }
+    }
+}
+
+/// A bucket bound, as short as it reads: `2.5 ms`, `1 s`, `500 µs`.
+fn bound(value: f64) -> String {
+    let (scaled, unit) = if value >= 1.0 {
+        (value, "s")
+    } else if value >= 0.001 {
+        (value * 1e3, "ms")
+    } else {
+        (value * 1e6, "µs")
+    };
+    let text = format!("{scaled:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} {unit}")
+}
+
 /// A duration in milliseconds.
 pub fn millis(value: Option<f64>) -> String {
     seconds(value.map(|ms| ms / 1e3))
@@ -87,6 +131,22 @@ pub fn age(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_reads_as_its_bounds() {
+        let bounds = crate::metrics::Buckets::HTTP_DEFAULT;
+        assert_eq!(bucket(Some(0.0005), bounds), "≤ 1 ms");
+        assert_eq!(bucket(Some(0.001), bounds), "≤ 1 ms");
+        assert_eq!(bucket(Some(0.004), bounds), "2.5–5 ms");
+        assert_eq!(bucket(Some(0.3), bounds), "250–500 ms");
+        assert_eq!(bucket(Some(0.8), bounds), "750 ms–1 s");
+        assert_eq!(bucket(Some(3.0), bounds), "2.5–5 s");
+        assert_eq!(bucket(Some(10.0), bounds), "≥ 10 s");
+        assert_eq!(bucket(Some(0.000_2), &[0.000_25, 0.01]), "≤ 250 µs");
+        assert_eq!(bucket(None, bounds), "–");
+        assert_eq!(bucket(Some(f64::NAN), bounds), "–");
+        assert_eq!(bucket(Some(0.2), &[]), "200.0 ms");
+    }
 
     #[test]
     fn units_and_rounding() {

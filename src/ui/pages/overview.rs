@@ -105,6 +105,7 @@ pub fn data(perfscope: &Perfscope) -> Overview {
         lag_threshold: config.runtime.event_loop_lag_threshold.as_secs_f64(),
         utilization: runtime.utilization,
         workers: runtime.workers,
+        http_buckets: config.metrics.http_buckets.bounds().to_vec(),
         runtime: perfscope.history().runtime(),
         routes: perfscope.history().routes(),
         routes_origin: Origin::Process,
@@ -147,6 +148,9 @@ pub struct Overview {
     pub workers: usize,
     /// The runtime's history.
     pub runtime: Vec<RuntimePoint>,
+    /// The request histogram's bounds, seconds: where a route's quantiles
+    /// are bucket interpolations, the bucket is shown instead.
+    pub http_buckets: Vec<f64>,
     /// Routes, busiest first.
     pub routes: Vec<RouteSummary>,
     /// Where `routes` came from.
@@ -255,10 +259,11 @@ pub fn view(data: &Overview) -> Markup {
                                     td.num.warn[route.error_ratio.is_some_and(|r| r >= 0.01)] {
                                         (format::percent(route.error_ratio))
                                     }
-                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "interpolated in the histogram's buckets (Prometheus, or the history store's bucket counts)".to_owned() };
-                                    td.num title=(within) { (format::seconds(route.p50)) }
-                                    td.num title=(within) { (format::seconds(route.p95)) }
-                                    td.num title=(within) { (format::seconds(route.p99)) }
+                                    @let within = if route.accuracy > 0.0 { format!("within ±{:.0} % of a request's duration", route.accuracy * 100.0) } else { "somewhere in this histogram bucket (Prometheus, or the history store's bucket counts, keep no finer)".to_owned() };
+                                    @let quantile = |value| if route.accuracy > 0.0 { format::seconds(value) } else { format::bucket(value, &data.http_buckets) };
+                                    td.num title=(within) { (quantile(route.p50)) }
+                                    td.num title=(within) { (quantile(route.p95)) }
+                                    td.num title=(within) { (quantile(route.p99)) }
                                     @let markers = data.axis.map(|axis| axis.markers(route.p95_points.len(), &data.events)).unwrap_or_default();
                                     td { (chart(&route.p95_points, &format!("p95 of {} {}", route.key.0, route.key.1), &markers)) }
                                 }
@@ -301,11 +306,11 @@ fn route_source(origin: &Origin, window: &str, range: ChartRange) -> String {
     let every = format::age(range.step_secs() as f64);
     match origin {
         Origin::Prometheus { selector } => format!(
-            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
+            " · every replica, from Prometheus ({{{selector}}}), the last {}, p95 every {every}; percentiles as the histogram bucket that holds them",
             format::age(range.span_secs() as f64),
         ),
         Origin::Store => format!(
-            " · this process's requests from the history store, the last {}, p95 every {every}; percentiles interpolated in the histogram's buckets",
+            " · this process's requests from the history store, the last {}, p95 every {every}; percentiles as the histogram bucket that holds them",
             range.words()
         ),
         Origin::Process | Origin::Fallback { .. } => format!(
@@ -388,6 +393,25 @@ mod tests {
         ] {
             assert!(page.contains(expected), "{expected} missing from {page}");
         }
+    }
+
+    #[test]
+    fn bucket_interpolations_show_their_bucket_not_a_point() {
+        let page = view(&Overview {
+            http_buckets: crate::metrics::Buckets::HTTP_DEFAULT.to_vec(),
+            routes: vec![RouteSummary {
+                accuracy: 0.0,
+                p50: Some(0.0005),
+                ..route("GET", "/stored")
+            }],
+            range: ChartRange::Week,
+            ..Default::default()
+        })
+        .into_string();
+        for expected in ["≤ 1 ms", "25–50 ms", "1–2.5 s"] {
+            assert!(page.contains(expected), "{expected} missing from {page}");
+        }
+        assert!(!page.contains("500 µs"), "{page}");
     }
 
     #[test]
