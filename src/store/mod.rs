@@ -1,8 +1,8 @@
 //! The history store: what perfscope learns over time, kept across
 //! restarts in one SQLite file under `PERFSCOPE_DATA_DIR`: statement
-//! deltas per reader pass, route latency per minute, sizes per day,
-//! findings as they open and close, and events (deploys, resets, indexes
-//! created, maintenance, plan changes).
+//! deltas per reader pass, route latency and the runtime per minute,
+//! sizes per day, findings as they open and close, and events (deploys,
+//! resets, indexes created, maintenance, plan changes).
 //!
 //! Why SQLite (bundled through `rusqlite`): it is the best-kept embedded
 //! engine there is, crash-safe in WAL mode, its `user_version` carries the
@@ -42,11 +42,12 @@ use rusqlite::{Connection, OpenFlags};
 use crate::metrics::store::{DropReason, StoreMetrics};
 
 pub use read::{
-    EventRow, FindingRow, Range, RoutePoint, RouteTotal, SizePoint, StatementPoint, StatementTotal,
+    EventRow, FindingRow, Range, RoutePoint, RouteTotal, RuntimeStep, SizePoint, StatementPoint,
+    StatementTotal,
 };
 pub use records::{
     Event, EventKind, FindingChange, MAX_DETAIL_BYTES, MAX_LABEL_BYTES, MAX_TEXT_BYTES,
-    RelationKind, RelationSize, RouteDelta, StatementDelta, Write, cut,
+    RelationKind, RelationSize, RouteDelta, RuntimeMinute, StatementDelta, Write, cut,
 };
 pub use retention::{TIERS, Tier};
 pub use schema::VERSION as SCHEMA_VERSION;

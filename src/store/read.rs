@@ -1,7 +1,7 @@
 //! Typed reads of the store, run through [`super::Store::read`]: series of
 //! one statement, route or relation over a range, the totals of every
 //! statement or route over a window (for comparisons and regressions),
-//! events and findings. Tiers hold disjoint times (rollup deletes what it
+//! the runtime's minutes, events and findings. Tiers hold disjoint times (rollup deletes what it
 //! moves), so a read sums every tier in its range; a point's time is the
 //! start of its bucket, aligned to the range's step.
 
@@ -300,6 +300,50 @@ pub fn route_totals(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<V
     totals.sort_by_key(|total| std::cmp::Reverse(total.sums.requests));
     totals.truncate(MAX_ROWS);
     Ok(totals)
+}
+
+/// The runtime over one step: the mean of its minutes' means and the max
+/// of their maxima.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuntimeStep {
+    /// Start of the step.
+    pub ts: i64,
+    /// Minutes recorded in it.
+    pub minutes: i64,
+    /// Mean event-loop lag, seconds.
+    pub lag_mean: f64,
+    /// Worst event-loop lag, seconds.
+    pub lag_max: f64,
+    /// Mean busy share of the workers, 0..1.
+    pub utilization: f64,
+    /// Mean resident memory, bytes.
+    pub resident_mean: f64,
+    /// Highest resident memory, bytes.
+    pub resident_max: i64,
+}
+
+/// The runtime over `range`, a point per step that had a minute recorded.
+pub fn runtime_series(conn: &Connection, range: Range) -> rusqlite::Result<Vec<RuntimeStep>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT ts - ts % ?1 AS bucket, sum(minutes), sum(lag_us_sum), max(lag_max_us),
+                sum(busy_ppm_sum), sum(resident_sum), max(resident_max)
+         FROM runtime_points WHERE tier IN (0, 1, 2) AND ts >= ?2 AND ts < ?3
+         GROUP BY bucket HAVING sum(minutes) > 0 ORDER BY bucket",
+    )?;
+    let rows = statement.query_map(params![range.step(), range.from, range.to], |row| {
+        let minutes: i64 = row.get(1)?;
+        let mean = |sum: i64| sum as f64 / minutes as f64;
+        Ok(RuntimeStep {
+            ts: row.get(0)?,
+            minutes,
+            lag_mean: mean(row.get(2)?) / 1e6,
+            lag_max: row.get::<_, i64>(3)? as f64 / 1e6,
+            utilization: mean(row.get(4)?) / 1e6,
+            resident_mean: mean(row.get(5)?),
+            resident_max: row.get(6)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// A relation's size on one day.

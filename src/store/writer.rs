@@ -333,6 +333,12 @@ impl Writer {
                     )?;
                 }
             }
+            Write::Runtime(minute) => retention::add_runtime_point(
+                &tx,
+                0,
+                minute.at,
+                &retention::RuntimeSums::minute(&minute),
+            )?,
             Write::Sizes { at, database, rows } => {
                 let day = at.div_euclid(86_400);
                 for row in rows {
