@@ -187,15 +187,17 @@ pub struct RoutePoint {
 /// One stored route row: `(ts, series, requests, errors, histogram)`.
 type RouteRow = (i64, i64, i64, i64, HistogramSnapshot);
 
-/// Reads route rows of
-/// `[from, to)`, optionally of one series. Rows whose bounds differ from
-/// the newest set's are left out (the buckets changed with the config).
-fn route_rows(
+/// Hands `each` the route rows of `[from, to)`, optionally of one series,
+/// one at a time: a month of rows is never held at once (the callers keep
+/// one sum per step or per route). Rows whose bounds differ from the
+/// newest set's are left out (the buckets changed with the config).
+fn for_each_route_row(
     conn: &Connection,
     only: Option<i64>,
     from: i64,
     to: i64,
-) -> rusqlite::Result<Vec<RouteRow>> {
+    mut each: impl FnMut(RouteRow),
+) -> rusqlite::Result<()> {
     let Some((bounds_id, upper)) = conn
         .prepare_cached("SELECT id, upper FROM bounds ORDER BY id DESC LIMIT 1")?
         .query_row([], |row| {
@@ -203,7 +205,7 @@ fn route_rows(
         })
         .optional()?
     else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let bounds = parse_bounds(&upper).unwrap_or_default();
     let sql = if only.is_some() {
@@ -214,9 +216,11 @@ fn route_rows(
          WHERE tier IN (0, 1, 2) AND ts >= ?1 AND ts < ?2 AND bounds = ?3 AND ?4 IS NULL"
     };
     let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map(params![from, to, bounds_id, only], |row| {
-        let blob: Vec<u8> = row.get(5)?;
-        let counts = decode_buckets(&blob).unwrap_or_default();
+    let mut rows = statement.query(params![from, to, bounds_id, only])?;
+    while let Some(row) = rows.next()? {
+        // A value that is not a blob decodes as no buckets: left out below.
+        let blob = row.get_ref(5)?.as_blob().unwrap_or(&[]);
+        let counts = decode_buckets(blob).unwrap_or_default();
         let histogram = if counts.len() == bounds.len() {
             HistogramSnapshot {
                 sum: row.get::<_, i64>(4)? as f64 / 1e6,
@@ -226,15 +230,15 @@ fn route_rows(
         } else {
             HistogramSnapshot::default()
         };
-        Ok((
+        each((
             row.get(0)?,
             row.get(1)?,
             row.get(2)?,
             row.get(3)?,
             histogram,
-        ))
-    })?;
-    rows.collect()
+        ));
+    }
+    Ok(())
 }
 
 /// One route over `range`, a point per step that had requests.
@@ -249,16 +253,22 @@ pub fn route_series(
     };
     let step = range.step();
     let mut points: BTreeMap<i64, RoutePoint> = BTreeMap::new();
-    for (ts, _, requests, errors, histogram) in route_rows(conn, Some(id), range.from, range.to)? {
-        let bucket = ts - ts.rem_euclid(step);
-        let point = points.entry(bucket).or_insert_with(|| RoutePoint {
-            ts: bucket,
-            ..RoutePoint::default()
-        });
-        point.requests += requests;
-        point.errors += errors;
-        point.histogram.merge(&histogram);
-    }
+    for_each_route_row(
+        conn,
+        Some(id),
+        range.from,
+        range.to,
+        |(ts, _, requests, errors, histogram)| {
+            let bucket = ts - ts.rem_euclid(step);
+            let point = points.entry(bucket).or_insert_with(|| RoutePoint {
+                ts: bucket,
+                ..RoutePoint::default()
+            });
+            point.requests += requests;
+            point.errors += errors;
+            point.histogram.merge(&histogram);
+        },
+    )?;
     Ok(points.into_values().collect())
 }
 
@@ -277,15 +287,21 @@ pub struct RouteTotal {
 /// most [`MAX_ROWS`].
 pub fn route_totals(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<RouteTotal>> {
     let mut by_series: BTreeMap<i64, RoutePoint> = BTreeMap::new();
-    for (_, series, requests, errors, histogram) in route_rows(conn, None, from, to)? {
-        let point = by_series.entry(series).or_insert_with(|| RoutePoint {
-            ts: from,
-            ..RoutePoint::default()
-        });
-        point.requests += requests;
-        point.errors += errors;
-        point.histogram.merge(&histogram);
-    }
+    for_each_route_row(
+        conn,
+        None,
+        from,
+        to,
+        |(_, series, requests, errors, histogram)| {
+            let point = by_series.entry(series).or_insert_with(|| RoutePoint {
+                ts: from,
+                ..RoutePoint::default()
+            });
+            point.requests += requests;
+            point.errors += errors;
+            point.histogram.merge(&histogram);
+        },
+    )?;
     let mut names = conn.prepare_cached("SELECT key FROM series WHERE id = ?1")?;
     let mut totals = Vec::with_capacity(by_series.len());
     for (series, sums) in by_series {
