@@ -17,11 +17,13 @@
 //! writer thread owns the write connection, runs retention, downsampling
 //! and the size cap (`retention.rs`). Reads run on Tokio's blocking pool
 //! through a couple of read-only connections, behind a semaphore so no
-//! number of page loads can take more. A file that cannot be opened, is
+//! number of page loads can take more; SQLite's page caches and heap are
+//! bounded (`memory.rs`). A file that cannot be opened, is
 //! corrupt, is locked by another agent or was written by a newer perfscope
 //! is reported (log, `perfscope_store_up` 0, the status in the API) and
 //! the agent keeps working on its in-memory views.
 
+mod memory;
 pub mod read;
 mod records;
 mod retention;
@@ -187,7 +189,7 @@ struct Shared {
     max_bytes: u64,
     state: Mutex<StoreState>,
     readers: Mutex<Vec<Connection>>,
-    read_slots: tokio::sync::Semaphore,
+    read_slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<StoreMetrics>,
     clock: Clock,
 }
@@ -250,7 +252,7 @@ impl Store {
             max_bytes: settings.max_bytes,
             state: Mutex::new(StoreState::Opening),
             readers: Mutex::new(Vec::new()),
-            read_slots: tokio::sync::Semaphore::new(READERS),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             metrics,
             clock: settings.clock.clone(),
         });
@@ -354,12 +356,17 @@ impl Store {
             StoreState::Opening => return Err(StoreError::Unavailable("still opening".into())),
             StoreState::Unavailable(why) => return Err(StoreError::Unavailable(why)),
         }
-        let _permit = tokio::time::timeout(READ_WAIT, self.shared.read_slots.acquire())
-            .await
-            .map_err(|_| StoreError::Busy)?
-            .map_err(|_| StoreError::Busy)?;
+        // The permit goes with the blocking task: a caller that stops
+        // waiting (a dropped request) frees its slot only once the read
+        // ends, so no more than READERS connections are ever open.
+        let permit =
+            tokio::time::timeout(READ_WAIT, self.shared.read_slots.clone().acquire_owned())
+                .await
+                .map_err(|_| StoreError::Busy)?
+                .map_err(|_| StoreError::Busy)?;
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = shared.readers.lock().pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -381,6 +388,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(Duration::from_secs(2))?;
     conn.pragma_update(None, "query_only", true)?;
+    memory::bound(&conn, memory::READER_CACHE_KIB)?;
     Ok(conn)
 }
 
