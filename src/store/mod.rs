@@ -15,16 +15,17 @@
 //! Nothing waits on it: recorders hand batches to [`Store::record`], which
 //! never blocks (a bounded queue; a full queue drops and counts), and one
 //! writer thread owns the write connection, runs retention, downsampling
-//! and the size cap (`retention.rs`). Reads run on Tokio's blocking pool
-//! through a couple of read-only connections, behind a semaphore so no
-//! number of page loads can take more; SQLite's page caches and heap are
-//! bounded (`memory.rs`). A file that cannot be opened, is
-//! corrupt, is locked by another agent or was written by a newer perfscope
-//! is reported (log, `perfscope_store_up` 0, the status in the API) and
-//! the agent keeps working on its in-memory views.
+//! and the size cap (`retention.rs`). Reads run on a couple of reader
+//! threads, each with its read-only connection (`readers.rs`), behind a
+//! semaphore so no number of page loads can take more; SQLite's page
+//! caches and heap are bounded (`memory.rs`). A file that cannot be
+//! opened, is corrupt, is locked by another agent or was written by a
+//! newer perfscope is reported (log, `perfscope_store_up` 0, the status in
+//! the API) and the agent keeps working on its in-memory views.
 
 mod memory;
 pub mod read;
+mod readers;
 mod records;
 mod retention;
 mod schema;
@@ -188,7 +189,7 @@ struct Shared {
     path: PathBuf,
     max_bytes: u64,
     state: Mutex<StoreState>,
-    readers: Mutex<Vec<Connection>>,
+    readers: readers::Readers,
     read_slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<StoreMetrics>,
     clock: Clock,
@@ -251,7 +252,7 @@ impl Store {
             path: settings.dir.join(FILE_NAME),
             max_bytes: settings.max_bytes,
             state: Mutex::new(StoreState::Opening),
-            readers: Mutex::new(Vec::new()),
+            readers: readers::Readers::start(&settings.dir.join(FILE_NAME), READERS),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             metrics,
             clock: settings.clock.clone(),
@@ -343,7 +344,7 @@ impl Store {
         .await;
     }
 
-    /// Runs `query` on a read-only connection on the blocking pool. At
+    /// Runs `query` on a read-only connection on a reader thread. At
     /// most [`READERS`] run at once; a caller waits up to [`READ_WAIT`]
     /// for a turn, then gets [`StoreError::Busy`].
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
@@ -356,28 +357,25 @@ impl Store {
             StoreState::Opening => return Err(StoreError::Unavailable("still opening".into())),
             StoreState::Unavailable(why) => return Err(StoreError::Unavailable(why)),
         }
-        // The permit goes with the blocking task: a caller that stops
-        // waiting (a dropped request) frees its slot only once the read
-        // ends, so no more than READERS connections are ever open.
+        // The permit goes with the read: a caller that stops waiting (a
+        // dropped request) frees its slot only once the read ends.
         let permit =
             tokio::time::timeout(READ_WAIT, self.shared.read_slots.clone().acquire_owned())
                 .await
                 .map_err(|_| StoreError::Busy)?
                 .map_err(|_| StoreError::Busy)?;
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.shared.readers.send(Box::new(move |conn| {
             let _permit = permit;
-            let pooled = shared.readers.lock().pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&shared.path)?,
+            let result = match conn {
+                Ok(conn) => query(conn).map_err(StoreError::from),
+                Err(why) => Err(StoreError::Unavailable(why)),
             };
-            let result = query(&conn).map_err(StoreError::from);
-            shared.readers.lock().push(conn);
-            result
-        })
-        .await
-        .map_err(|error| StoreError::Unavailable(format!("the read stopped: {error}")))?
+            let _ = done.send(result);
+        }))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the read stopped".into()))?
     }
 }
 
