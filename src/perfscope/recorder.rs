@@ -1,6 +1,7 @@
 //! The history recorder: after every reader pass (`PERFSCOPE_READ_INTERVAL`)
 //! it looks at what changed and, once a minute, hands the store each
-//! statement's and each route's differences since the minute before (each
+//! statement's and each route's differences since the minute before and
+//! a summary of the runtime's minute (each
 //! hour each database's sizes and its sequences' positions), with the
 //! events it can see from here (a deploy at start, a pg_stat_statements
 //! reset, an index that appeared, a statement's plan that changed shape). It reads cumulative figures and
@@ -16,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::Perfscope;
 use crate::pg::readers::statements::Figures;
 use crate::store::{
-    Event, EventKind, RelationKind, RelationSize, RouteDelta, StatementDelta, Store, StoreState,
-    Write,
+    Event, EventKind, RelationKind, RelationSize, RouteDelta, RuntimeMinute, StatementDelta, Store,
+    StoreState, Write,
 };
 
 /// How often statement and route figures are written (and once more at
@@ -139,6 +140,41 @@ fn not_negative(delta: Figures) -> Figures {
     }
 }
 
+/// The runtime's last minute, from the history's samples of it (each a
+/// 10-second interval's worst lag, utilization and resident memory): the
+/// means and maxima of those, or the runtime now before the first sample.
+fn runtime_minute(perfscope: &Perfscope, now: i64) -> RuntimeMinute {
+    let per_minute = usize::try_from(
+        POINT_INTERVAL.unsigned_abs() / crate::history::SAMPLE_INTERVAL.as_secs().max(1),
+    )
+    .unwrap_or(1)
+    .max(1);
+    let samples = perfscope.history().runtime();
+    let last = &samples[samples.len().saturating_sub(per_minute)..];
+    if last.is_empty() {
+        let runtime = perfscope.runtime().snapshot();
+        let resident = crate::runtime::process::ProcessSnapshot::read().resident_bytes;
+        let lag = runtime.lag.as_secs_f64();
+        return RuntimeMinute {
+            at: now,
+            lag_mean: lag,
+            lag_max: lag,
+            utilization: runtime.utilization,
+            resident_mean: resident,
+            resident_max: resident,
+        };
+    }
+    let n = last.len() as f64;
+    RuntimeMinute {
+        at: now,
+        lag_mean: last.iter().map(|p| p.lag).sum::<f64>() / n,
+        lag_max: last.iter().map(|p| p.lag).fold(0.0, f64::max),
+        utilization: last.iter().map(|p| p.utilization).sum::<f64>() / n,
+        resident_mean: (last.iter().map(|p| p.resident as f64).sum::<f64>() / n) as u64,
+        resident_max: last.iter().map(|p| p.resident).max().unwrap_or(0),
+    }
+}
+
 /// Keeps the [`MAX_STATEMENTS_PER_POINT`] statements with the most time
 /// and sums the rest into one [`OTHER_STATEMENTS`] row.
 fn fold_the_tail(rows: &mut Vec<StatementDelta>) {
@@ -180,6 +216,7 @@ impl Recorder {
         if points {
             self.points_written = now;
             self.record_routes(perfscope, store, now);
+            store.record(Write::Runtime(runtime_minute(perfscope, now)));
         }
         for db in perfscope.inner.watched.all() {
             if points {

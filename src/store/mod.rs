@@ -1,8 +1,8 @@
 //! The history store: what perfscope learns over time, kept across
 //! restarts in one SQLite file under `PERFSCOPE_DATA_DIR`: statement
-//! deltas per reader pass, route latency per minute, sizes per day,
-//! findings as they open and close, and events (deploys, resets, indexes
-//! created, maintenance, plan changes).
+//! deltas per reader pass, route latency and the runtime per minute,
+//! sizes per day, findings as they open and close, and events (deploys,
+//! resets, indexes created, maintenance, plan changes).
 //!
 //! Why SQLite (bundled through `rusqlite`): it is the best-kept embedded
 //! engine there is, crash-safe in WAL mode, its `user_version` carries the
@@ -15,14 +15,17 @@
 //! Nothing waits on it: recorders hand batches to [`Store::record`], which
 //! never blocks (a bounded queue; a full queue drops and counts), and one
 //! writer thread owns the write connection, runs retention, downsampling
-//! and the size cap (`retention.rs`). Reads run on Tokio's blocking pool
-//! through a couple of read-only connections, behind a semaphore so no
-//! number of page loads can take more. A file that cannot be opened, is
-//! corrupt, is locked by another agent or was written by a newer perfscope
-//! is reported (log, `perfscope_store_up` 0, the status in the API) and
-//! the agent keeps working on its in-memory views.
+//! and the size cap (`retention.rs`). Reads run on a couple of reader
+//! threads, each with its read-only connection (`readers.rs`), behind a
+//! semaphore so no number of page loads can take more; SQLite's page
+//! caches and heap are bounded (`memory.rs`). A file that cannot be
+//! opened, is corrupt, is locked by another agent or was written by a
+//! newer perfscope is reported (log, `perfscope_store_up` 0, the status in
+//! the API) and the agent keeps working on its in-memory views.
 
+mod memory;
 pub mod read;
+mod readers;
 mod records;
 mod retention;
 mod schema;
@@ -42,11 +45,13 @@ use rusqlite::{Connection, OpenFlags};
 use crate::metrics::store::{DropReason, StoreMetrics};
 
 pub use read::{
-    EventRow, FindingRow, Range, RoutePoint, RouteTotal, SizePoint, StatementPoint, StatementTotal,
+    EventRow, FindingRow, Range, RoutePoint, RouteTotal, RuntimeStep, SizePoint, StatementPoint,
+    StatementTotal,
 };
 pub use records::{
     Event, EventKind, FindingChange, MAX_DETAIL_BYTES, MAX_LABEL_BYTES, MAX_TEXT_BYTES,
-    RAW_POINT_SECS, RelationKind, RelationSize, RouteDelta, StatementDelta, Write, cut,
+    RAW_POINT_SECS, RelationKind, RelationSize, RouteDelta, RuntimeMinute, StatementDelta, Write,
+    cut,
 };
 pub use retention::{TIERS, Tier};
 pub use schema::VERSION as SCHEMA_VERSION;
@@ -185,8 +190,8 @@ struct Shared {
     path: PathBuf,
     max_bytes: u64,
     state: Mutex<StoreState>,
-    readers: Mutex<Vec<Connection>>,
-    read_slots: tokio::sync::Semaphore,
+    readers: readers::Readers,
+    read_slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<StoreMetrics>,
     clock: Clock,
 }
@@ -248,8 +253,8 @@ impl Store {
             path: settings.dir.join(FILE_NAME),
             max_bytes: settings.max_bytes,
             state: Mutex::new(StoreState::Opening),
-            readers: Mutex::new(Vec::new()),
-            read_slots: tokio::sync::Semaphore::new(READERS),
+            readers: readers::Readers::start(&settings.dir.join(FILE_NAME), READERS),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             metrics,
             clock: settings.clock.clone(),
         });
@@ -340,7 +345,7 @@ impl Store {
         .await;
     }
 
-    /// Runs `query` on a read-only connection on the blocking pool. At
+    /// Runs `query` on a read-only connection on a reader thread. At
     /// most [`READERS`] run at once; a caller waits up to [`READ_WAIT`]
     /// for a turn, then gets [`StoreError::Busy`].
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
@@ -353,23 +358,25 @@ impl Store {
             StoreState::Opening => return Err(StoreError::Unavailable("still opening".into())),
             StoreState::Unavailable(why) => return Err(StoreError::Unavailable(why)),
         }
-        let _permit = tokio::time::timeout(READ_WAIT, self.shared.read_slots.acquire())
-            .await
-            .map_err(|_| StoreError::Busy)?
-            .map_err(|_| StoreError::Busy)?;
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = shared.readers.lock().pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&shared.path)?,
+        // The permit goes with the read: a caller that stops waiting (a
+        // dropped request) frees its slot only once the read ends.
+        let permit =
+            tokio::time::timeout(READ_WAIT, self.shared.read_slots.clone().acquire_owned())
+                .await
+                .map_err(|_| StoreError::Busy)?
+                .map_err(|_| StoreError::Busy)?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.shared.readers.send(Box::new(move |conn| {
+            let _permit = permit;
+            let result = match conn {
+                Ok(conn) => query(conn).map_err(StoreError::from),
+                Err(why) => Err(StoreError::Unavailable(why)),
             };
-            let result = query(&conn).map_err(StoreError::from);
-            shared.readers.lock().push(conn);
-            result
-        })
-        .await
-        .map_err(|error| StoreError::Unavailable(format!("the read stopped: {error}")))?
+            let _ = done.send(result);
+        }))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the read stopped".into()))?
     }
 }
 
@@ -380,6 +387,7 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(Duration::from_secs(2))?;
     conn.pragma_update(None, "query_only", true)?;
+    memory::bound(&conn, memory::READER_CACHE_KIB)?;
     Ok(conn)
 }
 

@@ -1,7 +1,7 @@
 //! Typed reads of the store, run through [`super::Store::read`]: series of
 //! one statement, route or relation over a range, the totals of every
 //! statement or route over a window (for comparisons and regressions),
-//! events and findings. Tiers hold disjoint times (rollup deletes what it
+//! the runtime's minutes, events and findings. Tiers hold disjoint times (rollup deletes what it
 //! moves), so a read sums every tier in its range; a point's time is the
 //! start of its bucket, aligned to the range's step.
 
@@ -187,15 +187,17 @@ pub struct RoutePoint {
 /// One stored route row: `(ts, series, requests, errors, histogram)`.
 type RouteRow = (i64, i64, i64, i64, HistogramSnapshot);
 
-/// Reads route rows of
-/// `[from, to)`, optionally of one series. Rows whose bounds differ from
-/// the newest set's are left out (the buckets changed with the config).
-fn route_rows(
+/// Hands `each` the route rows of `[from, to)`, optionally of one series,
+/// one at a time: a month of rows is never held at once (the callers keep
+/// one sum per step or per route). Rows whose bounds differ from the
+/// newest set's are left out (the buckets changed with the config).
+fn for_each_route_row(
     conn: &Connection,
     only: Option<i64>,
     from: i64,
     to: i64,
-) -> rusqlite::Result<Vec<RouteRow>> {
+    mut each: impl FnMut(RouteRow),
+) -> rusqlite::Result<()> {
     let Some((bounds_id, upper)) = conn
         .prepare_cached("SELECT id, upper FROM bounds ORDER BY id DESC LIMIT 1")?
         .query_row([], |row| {
@@ -203,7 +205,7 @@ fn route_rows(
         })
         .optional()?
     else {
-        return Ok(Vec::new());
+        return Ok(());
     };
     let bounds = parse_bounds(&upper).unwrap_or_default();
     let sql = if only.is_some() {
@@ -214,9 +216,11 @@ fn route_rows(
          WHERE tier IN (0, 1, 2) AND ts >= ?1 AND ts < ?2 AND bounds = ?3 AND ?4 IS NULL"
     };
     let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map(params![from, to, bounds_id, only], |row| {
-        let blob: Vec<u8> = row.get(5)?;
-        let counts = decode_buckets(&blob).unwrap_or_default();
+    let mut rows = statement.query(params![from, to, bounds_id, only])?;
+    while let Some(row) = rows.next()? {
+        // A value that is not a blob decodes as no buckets: left out below.
+        let blob = row.get_ref(5)?.as_blob().unwrap_or(&[]);
+        let counts = decode_buckets(blob).unwrap_or_default();
         let histogram = if counts.len() == bounds.len() {
             HistogramSnapshot {
                 sum: row.get::<_, i64>(4)? as f64 / 1e6,
@@ -226,15 +230,15 @@ fn route_rows(
         } else {
             HistogramSnapshot::default()
         };
-        Ok((
+        each((
             row.get(0)?,
             row.get(1)?,
             row.get(2)?,
             row.get(3)?,
             histogram,
-        ))
-    })?;
-    rows.collect()
+        ));
+    }
+    Ok(())
 }
 
 /// One route over `range`, a point per step that had requests.
@@ -249,16 +253,22 @@ pub fn route_series(
     };
     let step = range.step();
     let mut points: BTreeMap<i64, RoutePoint> = BTreeMap::new();
-    for (ts, _, requests, errors, histogram) in route_rows(conn, Some(id), range.from, range.to)? {
-        let bucket = ts - ts.rem_euclid(step);
-        let point = points.entry(bucket).or_insert_with(|| RoutePoint {
-            ts: bucket,
-            ..RoutePoint::default()
-        });
-        point.requests += requests;
-        point.errors += errors;
-        point.histogram.merge(&histogram);
-    }
+    for_each_route_row(
+        conn,
+        Some(id),
+        range.from,
+        range.to,
+        |(ts, _, requests, errors, histogram)| {
+            let bucket = ts - ts.rem_euclid(step);
+            let point = points.entry(bucket).or_insert_with(|| RoutePoint {
+                ts: bucket,
+                ..RoutePoint::default()
+            });
+            point.requests += requests;
+            point.errors += errors;
+            point.histogram.merge(&histogram);
+        },
+    )?;
     Ok(points.into_values().collect())
 }
 
@@ -277,15 +287,21 @@ pub struct RouteTotal {
 /// most [`MAX_ROWS`].
 pub fn route_totals(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<Vec<RouteTotal>> {
     let mut by_series: BTreeMap<i64, RoutePoint> = BTreeMap::new();
-    for (_, series, requests, errors, histogram) in route_rows(conn, None, from, to)? {
-        let point = by_series.entry(series).or_insert_with(|| RoutePoint {
-            ts: from,
-            ..RoutePoint::default()
-        });
-        point.requests += requests;
-        point.errors += errors;
-        point.histogram.merge(&histogram);
-    }
+    for_each_route_row(
+        conn,
+        None,
+        from,
+        to,
+        |(_, series, requests, errors, histogram)| {
+            let point = by_series.entry(series).or_insert_with(|| RoutePoint {
+                ts: from,
+                ..RoutePoint::default()
+            });
+            point.requests += requests;
+            point.errors += errors;
+            point.histogram.merge(&histogram);
+        },
+    )?;
     let mut names = conn.prepare_cached("SELECT key FROM series WHERE id = ?1")?;
     let mut totals = Vec::with_capacity(by_series.len());
     for (series, sums) in by_series {
@@ -300,6 +316,50 @@ pub fn route_totals(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<V
     totals.sort_by_key(|total| std::cmp::Reverse(total.sums.requests));
     totals.truncate(MAX_ROWS);
     Ok(totals)
+}
+
+/// The runtime over one step: the mean of its minutes' means and the max
+/// of their maxima.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuntimeStep {
+    /// Start of the step.
+    pub ts: i64,
+    /// Minutes recorded in it.
+    pub minutes: i64,
+    /// Mean event-loop lag, seconds.
+    pub lag_mean: f64,
+    /// Worst event-loop lag, seconds.
+    pub lag_max: f64,
+    /// Mean busy share of the workers, 0..1.
+    pub utilization: f64,
+    /// Mean resident memory, bytes.
+    pub resident_mean: f64,
+    /// Highest resident memory, bytes.
+    pub resident_max: i64,
+}
+
+/// The runtime over `range`, a point per step that had a minute recorded.
+pub fn runtime_series(conn: &Connection, range: Range) -> rusqlite::Result<Vec<RuntimeStep>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT ts - ts % ?1 AS bucket, sum(minutes), sum(lag_us_sum), max(lag_max_us),
+                sum(busy_ppm_sum), sum(resident_sum), max(resident_max)
+         FROM runtime_points WHERE tier IN (0, 1, 2) AND ts >= ?2 AND ts < ?3
+         GROUP BY bucket HAVING sum(minutes) > 0 ORDER BY bucket",
+    )?;
+    let rows = statement.query_map(params![range.step(), range.from, range.to], |row| {
+        let minutes: i64 = row.get(1)?;
+        let mean = |sum: i64| sum as f64 / minutes as f64;
+        Ok(RuntimeStep {
+            ts: row.get(0)?,
+            minutes,
+            lag_mean: mean(row.get(2)?) / 1e6,
+            lag_max: row.get::<_, i64>(3)? as f64 / 1e6,
+            utilization: mean(row.get(4)?) / 1e6,
+            resident_mean: mean(row.get(5)?),
+            resident_max: row.get(6)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// A relation's size on one day.

@@ -1,6 +1,6 @@
 //! What the store keeps, as the recorders hand it over: one [`Write`] per
 //! batch (a reader pass's statement deltas, a minute of route latency, a
-//! database's sizes, one event or finding change). Timestamps are Unix
+//! minute of the runtime, a database's sizes, one event or finding change). Timestamps are Unix
 //! seconds, taken by the recorder, so a test can write a simulated month.
 
 use std::sync::Arc;
@@ -55,6 +55,24 @@ pub struct RouteDelta {
     pub sum_seconds: f64,
     /// Count per bucket (not cumulative), one per bound, `+Inf` last.
     pub buckets: Vec<u64>,
+}
+
+/// The process's runtime over one minute, summarized from the history's
+/// 10-second samples (each sample's lag is the worst of its interval).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RuntimeMinute {
+    /// The end of the minute.
+    pub at: i64,
+    /// Mean of the samples' event-loop lag, seconds.
+    pub lag_mean: f64,
+    /// Worst event-loop lag of the minute, seconds.
+    pub lag_max: f64,
+    /// Mean busy share of the workers, 0..1.
+    pub utilization: f64,
+    /// Mean resident memory, bytes.
+    pub resident_mean: u64,
+    /// Highest resident memory sampled, bytes.
+    pub resident_max: u64,
 }
 
 /// What a size row measures.
@@ -201,6 +219,8 @@ pub enum Write {
         /// Routes with requests in the interval.
         rows: Vec<RouteDelta>,
     },
+    /// A minute of the runtime (lag, utilization, resident memory).
+    Runtime(RuntimeMinute),
     /// A database's sizes (kept per day: the last reading of a day wins).
     Sizes {
         /// When they were read.

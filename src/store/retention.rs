@@ -2,7 +2,8 @@
 //! minutes.
 //!
 //! Points live in three tiers: raw (a row per reader pass for statements,
-//! per minute for routes), 5-minute sums and hourly sums ([`TIERS`]). Once
+//! per minute for routes and the runtime), 5-minute sums and hourly sums
+//! ([`TIERS`]; the runtime's means and maxima: `retention/runtime.rs`). Once
 //! a raw row is older than its tier keeps, it is added into the next
 //! tier's row for its aligned bucket and deleted; hourly rows leave after
 //! 90 days, sizes and events after a year. Only whole buckets move (the
@@ -15,7 +16,11 @@
 //! what is kept goes, oldest first, so a cap too small for the workload
 //! costs the far past before the recent detail.
 
+mod runtime;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+pub use runtime::{RuntimeSums, add_runtime_point};
 
 /// One tier of points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +79,7 @@ pub fn run(conn: &mut Connection, now: i64, max_bytes: u64) -> Result<Outcome, r
         let cutoff = (now - from.keep).div_euclid(to.step) * to.step;
         outcome.rolled += roll_statements(&tx, from.tier, to, cutoff)?;
         outcome.rolled += roll_routes(&tx, from.tier, to, cutoff)?;
+        outcome.rolled += runtime::roll(&tx, from.tier, to, cutoff)?;
     }
     let last = TIERS[TIERS.len() - 1];
     let expiry = now - last.keep;
@@ -83,6 +89,10 @@ pub fn run(conn: &mut Connection, now: i64, max_bytes: u64) -> Result<Outcome, r
     )?;
     outcome.expired += tx.execute(
         "DELETE FROM route_points WHERE tier = ?1 AND ts < ?2",
+        params![last.tier, expiry],
+    )?;
+    outcome.expired += tx.execute(
+        "DELETE FROM runtime_points WHERE tier = ?1 AND ts < ?2",
         params![last.tier, expiry],
     )?;
     let facts = now - KEEP_FACTS;
@@ -163,6 +173,11 @@ fn shave(conn: &mut Connection) -> Result<bool, rusqlite::Error> {
             "route_points",
             "ts",
             "SELECT min(ts), max(ts) FROM route_points",
+        ),
+        (
+            "runtime_points",
+            "ts",
+            "SELECT min(ts), max(ts) FROM runtime_points",
         ),
         ("sizes", "day", "SELECT min(day), max(day) FROM sizes"),
         ("events", "ts", "SELECT min(ts), max(ts) FROM events"),

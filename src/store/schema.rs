@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Migration `n` takes the file from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -102,6 +102,24 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX findings_by_key ON findings (key, closed);
     CREATE INDEX findings_by_time ON findings (opened);
     ",
+    // 1 → 2: the runtime's minutes (the overview's runtime cards past the
+    // hour). A row sums `minutes` minutes: the means are kept as sums
+    // (divided by `minutes` when read), the maxima as maxima, so a rollup
+    // is a plain sum and max and a step's mean weighs each minute once.
+    // tier 0: one row per minute; 1: 5 minutes; 2: hourly.
+    "
+    CREATE TABLE runtime_points (
+        tier INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        minutes INTEGER NOT NULL,
+        lag_us_sum INTEGER NOT NULL,
+        lag_max_us INTEGER NOT NULL,
+        busy_ppm_sum INTEGER NOT NULL,
+        resident_sum INTEGER NOT NULL,
+        resident_max INTEGER NOT NULL,
+        PRIMARY KEY (tier, ts)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The file's schema version.
@@ -140,6 +158,37 @@ mod tests {
         assert_eq!(MIGRATIONS.len() as i64, VERSION);
         // Again: nothing to do, nothing fails.
         migrate(&mut conn).expect("migrate again");
+    }
+
+    #[test]
+    fn a_file_at_version_1_migrates_and_keeps_its_data() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("the first layout");
+        conn.pragma_update(None, "user_version", 1).expect("set");
+        conn.execute_batch(
+            "INSERT INTO series (id, kind, database, key, text) VALUES (7, 'statement', 'shop', '42', 'SELECT 1');
+             INSERT INTO statement_points VALUES (0, 7, 1000, 3, 1500, 3, 9, 1, 0, 0);
+             INSERT INTO events (ts, kind, label) VALUES (1000, 'deploy', 'v1');",
+        )
+        .expect("rows of version 1");
+
+        migrate(&mut conn).expect("migrate");
+
+        assert_eq!(version(&conn).expect("version"), VERSION);
+        let kept: (i64, String, String) = conn
+            .query_row(
+                "SELECT p.calls, s.text, e.label FROM statement_points p
+                 JOIN series s ON s.id = p.series, events e",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .expect("the old rows");
+        assert_eq!(kept, (3, "SELECT 1".to_owned(), "v1".to_owned()));
+        conn.execute(
+            "INSERT INTO runtime_points VALUES (0, 1060, 1, 250, 900, 400000, 1048576, 2097152)",
+            [],
+        )
+        .expect("the new table takes a minute");
     }
 
     #[test]

@@ -382,3 +382,5 @@ async fn a_newer_or_locked_store_is_refused() {
     first.task.join().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+mod runtime;

@@ -172,6 +172,7 @@ fn prepare(conn: &mut Connection, max_bytes: u64) -> Result<(), StoreError> {
     conn.execute_batch("PRAGMA synchronous = NORMAL")?;
     let _: i64 = conn.query_row("PRAGMA journal_size_limit = 4194304", [], |row| row.get(0))?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    super::memory::bound(conn, super::memory::WRITER_CACHE_KIB)?;
     let check: String = conn.query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
     if check != "ok" {
         return Err(StoreError::Corrupt(cut(&check, 200).to_owned()));
@@ -333,6 +334,12 @@ impl Writer {
                     )?;
                 }
             }
+            Write::Runtime(minute) => retention::add_runtime_point(
+                &tx,
+                0,
+                minute.at,
+                &retention::RuntimeSums::minute(&minute),
+            )?,
             Write::Sizes { at, database, rows } => {
                 let day = at.div_euclid(86_400);
                 for row in rows {

@@ -9,6 +9,8 @@
 //! ([`crate::store::read`]); this module only turns their rows into the
 //! points a chart draws, one per step of the range's axis.
 
+pub mod runtime;
+
 use crate::Perfscope;
 use crate::ui::range::ChartRange;
 
@@ -234,12 +236,12 @@ pub mod stored {
 
     /// The steps of `window`: from the one holding its start to the one
     /// holding now.
-    fn slots(window: Range) -> usize {
+    pub(in crate::ui::timeline) fn slots(window: Range) -> usize {
         let first = window.from - window.from.rem_euclid(window.step);
         usize::try_from((window.to - 1 - first) / window.step + 1).unwrap_or(0)
     }
 
-    trait Stamped {
+    pub(in crate::ui::timeline) trait Stamped {
         fn ts(&self) -> i64;
     }
     impl Stamped for RoutePoint {
@@ -255,7 +257,7 @@ pub mod stored {
 
     /// `series` (a point per step that had any) on every step of the
     /// window, `None` where it had none.
-    fn on_axis<P: Stamped>(
+    pub(in crate::ui::timeline) fn on_axis<P: Stamped>(
         window: Range,
         points: usize,
         series: &[P],

@@ -6,7 +6,9 @@
 //! and says which; the other cards are always this process's. The route
 //! table takes a range (`?range=1h|24h|7d|30d`, see `ui::range`): past
 //! the hour it reads the history store (or Prometheus, when configured),
-//! and marks the store's events (deploys, resets, …) on its charts.
+//! and marks the store's events (deploys, resets, …) on its charts. The
+//! runtime cards' sparklines follow the same range: past the hour they
+//! draw the store's runtime minutes (`ui::timeline::runtime`).
 
 use std::collections::HashMap;
 
@@ -26,6 +28,7 @@ use crate::ui::range::{Axis, ChartRange, selector};
 use crate::ui::routes::{Origin, RouteView};
 use crate::ui::svg::{chart, sparkline};
 use crate::ui::timeline::Timeline;
+use crate::ui::timeline::runtime::RuntimeTrend;
 use crate::ui::widgets::meter;
 
 #[handler]
@@ -53,11 +56,28 @@ pub async fn show(
     data.routes_origin = routes.origin;
     data.range = range;
     data.axis = Some(axis);
+    data.stored_runtime = stored_runtime(&timeline).await;
     data.events = timeline.events;
     data.notice = timeline
         .notice
         .filter(|_| !matches!(data.routes_origin, Origin::Prometheus { .. }));
     shown(Page::Overview, session, view(&data))
+}
+
+/// The runtime over the timeline's range from the store, past the hour
+/// (`None`: the process's own hour is drawn).
+async fn stored_runtime(timeline: &Timeline) -> Option<RuntimeTrend> {
+    #[cfg(feature = "store")]
+    if let Some(store) = &timeline.store {
+        match RuntimeTrend::load(store, timeline.range, timeline.now).await {
+            Ok(trend) => return Some(trend),
+            Err(error) => {
+                tracing::warn!(%error, "the history store gave no runtime data; the overview shows this process's hour");
+            }
+        }
+    }
+    let _ = timeline;
+    None
 }
 
 /// The route table's rows over the timeline's range, and their axis:
@@ -107,6 +127,7 @@ pub fn data(perfscope: &Perfscope) -> Overview {
         workers: runtime.workers,
         http_buckets: config.metrics.http_buckets.bounds().to_vec(),
         runtime: perfscope.history().runtime(),
+        stored_runtime: None,
         routes: perfscope.history().routes(),
         routes_origin: Origin::Process,
         range: ChartRange::Hour,
@@ -151,6 +172,9 @@ pub struct Overview {
     /// The request histogram's bounds, seconds: where a route's quantiles
     /// are bucket interpolations, the bucket is shown instead.
     pub http_buckets: Vec<f64>,
+    /// The runtime over the range from the store, drawn instead of
+    /// `runtime` past the hour.
+    pub stored_runtime: Option<RuntimeTrend>,
     /// Routes, busiest first.
     pub routes: Vec<RouteSummary>,
     /// Where `routes` came from.
@@ -185,9 +209,25 @@ pub fn view(data: &Overview) -> Markup {
     let series = |f: fn(&RuntimePoint) -> f64| -> Vec<Option<f64>> {
         data.runtime.iter().map(|p| Some(f(p))).collect()
     };
-    let lag_points = series(|p| p.lag);
-    let busy_points = series(|p| p.utilization);
-    let memory_points = series(|p| p.resident as f64);
+    let (lag_points, busy_points, memory_points, over) = match &data.stored_runtime {
+        Some(trend) => (
+            trend.lag_max.clone(),
+            trend.utilization.clone(),
+            trend.resident_max.clone(),
+            format!("the last {}", trend.range.words()),
+        ),
+        None => (
+            series(|p| p.lag),
+            series(|p| p.utilization),
+            series(|p| p.resident as f64),
+            "last hour".to_owned(),
+        ),
+    };
+    let per_step = data
+        .stored_runtime
+        .as_ref()
+        .map(|trend| format!(", the highest per {}", trend.step_words()))
+        .unwrap_or_default();
     let window = format::age((POINTS as u64 * SAMPLE_INTERVAL.as_secs()) as f64);
     html! {
         h1 { "Overview" }
@@ -201,19 +241,26 @@ pub fn view(data: &Overview) -> Markup {
                 } @else {
                     p.muted { "no container limit" }
                 }
-                (sparkline(&memory_points, "resident memory, last hour"))
+                (sparkline(&memory_points, &format!("resident memory{per_step}, {over}")))
+                @if let Some(trend) = &data.stored_runtime {
+                    p.muted { "peak " (format::bytes(trend.peak_resident)) " over " (over) }
+                }
             }
             div.card {
                 h2 { "Event-loop lag" }
                 p.figure.warn[data.lag >= data.lag_threshold] { (format::seconds(Some(data.lag))) }
                 p.muted { "threshold " (format::seconds(Some(data.lag_threshold))) }
-                (sparkline(&lag_points, "event-loop lag, last hour"))
+                (sparkline(&lag_points, &format!("event-loop lag{per_step}, {over}")))
+                @if let Some(trend) = &data.stored_runtime {
+                    p.muted { "worst " (format::seconds(trend.worst_lag)) " over " (over) }
+                }
             }
             div.card {
                 h2 { "Utilization" }
                 p.figure { (format::percent(Some(data.utilization))) }
                 p.muted { (data.workers) " workers · up " (format::age(data.uptime)) }
-                (sparkline(&busy_points, "runtime utilization, last hour"))
+                @let busy_step = data.stored_runtime.as_ref().map(|trend| format!(", the mean per {}", trend.step_words())).unwrap_or_default();
+                (sparkline(&busy_points, &format!("runtime utilization{busy_step}, {over}")))
             }
             div.card {
                 h2 { "Alerts firing" }
@@ -451,6 +498,40 @@ mod tests {
             "{fallback}"
         );
         assert!(fallback.contains("this process only"), "{fallback}");
+    }
+
+    #[test]
+    fn past_the_hour_the_runtime_cards_draw_the_stored_range() {
+        let mut resident_max = vec![None; 145];
+        resident_max[3] = Some(300.0 * 1_048_576.0);
+        resident_max[4] = Some(20.0 * 1_048_576.0);
+        let page = view(&Overview {
+            range: ChartRange::Day,
+            stored_runtime: Some(RuntimeTrend {
+                range: ChartRange::Day,
+                lag_max: vec![Some(0.002); 145],
+                utilization: vec![Some(0.3); 145],
+                resident_max,
+                worst_lag: Some(0.002),
+                peak_resident: Some(300 << 20),
+            }),
+            ..Default::default()
+        })
+        .into_string();
+        for expected in [
+            "resident memory, the highest per 10 minutes, the last 24 hours",
+            "event-loop lag, the highest per 10 minutes, the last 24 hours",
+            "runtime utilization, the mean per 10 minutes, the last 24 hours",
+            "peak 300.0 MiB over the last 24 hours",
+            "worst 2.00 ms over the last 24 hours",
+        ] {
+            assert!(page.contains(expected), "{expected} missing from {page}");
+        }
+        assert!(!page.contains("last hour"), "{page}");
+
+        let hour = view(&Overview::default()).into_string();
+        assert!(hour.contains("resident memory, last hour"), "{hour}");
+        assert!(!hour.contains("peak "), "{hour}");
     }
 
     #[test]
