@@ -23,7 +23,7 @@ use crate::store::{
 
 /// How often statement and route figures are written (and once more at
 /// shutdown): a raw point is a minute, whatever the reader interval.
-pub const POINT_INTERVAL: i64 = 60;
+pub const POINT_INTERVAL: i64 = crate::store::RAW_POINT_SECS;
 /// Statements kept per database and minute, by time; the rest are summed
 /// into one row, [`OTHER_STATEMENTS`]. With 5,000 statements all busy, a
 /// row each would be about 390 MiB a day (BENCHMARKS.md); most of a

@@ -17,6 +17,8 @@
 //!   given, then synthetic ones up to twenty), calls on the same cycle;
 //!   the first is [`Seeded::regressed`]: 2 ms per call before the deploy,
 //!   three times that after;
+//! - **runtime**: one minute per pass, lag and utilization on the same
+//!   cycle, resident memory 22–28 MiB, 2 MiB more after the deploy;
 //! - **sizes**: one reading a day (the store keeps a day's last) of the
 //!   database, three tables and two indexes, each growing linearly, and
 //!   the position of one sequence;
@@ -40,7 +42,8 @@ use std::sync::Arc;
 
 use crate::metrics::Buckets;
 use crate::store::{
-    Event, EventKind, RelationKind, RelationSize, RouteDelta, StatementDelta, Store, Write,
+    Event, EventKind, RelationKind, RelationSize, RouteDelta, RuntimeMinute, StatementDelta, Store,
+    Write,
 };
 
 const MINUTE: i64 = 60;
@@ -161,6 +164,7 @@ pub async fn seed(store: &Store, seed: &Seed) -> Seeded {
         writer
             .write(routes(at, step, after, &bounds, &mut jitter))
             .await;
+        writer.write(runtime(at, after, &mut jitter)).await;
         writer
             .write(Write::Statements {
                 at,
@@ -359,6 +363,24 @@ fn routes(
     }
 }
 
+/// The runtime's minute at `at`: lag and utilization on the daily cycle,
+/// resident memory a few MiB higher at the busy hours and after the
+/// deploy.
+fn runtime(at: i64, after_deploy: bool, jitter: &mut SplitMix) -> Write {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let busy = cycle(at);
+    let lag_mean = 0.000_4 * busy * jitter.around(1.0, 0.2);
+    let resident = (22.0 + 4.0 * busy + if after_deploy { 2.0 } else { 0.0 }) * MIB;
+    Write::Runtime(RuntimeMinute {
+        at,
+        lag_mean,
+        lag_max: lag_mean * (1.0 + jitter.around(3.0, 0.5)),
+        utilization: (0.35 * busy * jitter.around(1.0, 0.1)).min(1.0),
+        resident_mean: resident as u64,
+        resident_max: (resident * jitter.around(1.05, 0.02)) as u64,
+    })
+}
+
 /// The sizes read `days` after the seed's start.
 fn sizes(database: &Arc<str>, at: i64, days: f64) -> Write {
     const MIB: f64 = 1_048_576.0;
@@ -506,7 +528,7 @@ mod tests {
             step: DAY,
         };
         let deploy = seeded.deploy_at;
-        let (series, routes, slow, sizes, events, tiers) = store
+        let (series, routes, slow, sizes, events, tiers, runtime) = store
             .read(move |c| {
                 let slow_week = Range { step: HOUR, ..week };
                 Ok((
@@ -518,6 +540,7 @@ mod tests {
                     c.prepare("SELECT DISTINCT tier FROM statement_points ORDER BY tier")?
                         .query_map([], |r| r.get::<_, i64>(0))?
                         .collect::<Result<Vec<_>, _>>()?,
+                    read::runtime_series(c, week)?,
                 ))
             })
             .await
@@ -566,6 +589,16 @@ mod tests {
             p95(true),
             p95(false)
         );
+
+        // The runtime: a step a day, memory higher after the deploy.
+        assert!(runtime.len() >= 7, "{runtime:?}");
+        assert!(
+            runtime.iter().all(|s| s.lag_max >= s.lag_mean),
+            "{runtime:?}"
+        );
+        let first = runtime.first().expect("a first day");
+        let last = runtime.last().expect("a last day");
+        assert!(last.resident_mean > first.resident_mean, "{runtime:?}");
 
         // A reading a day, growing.
         assert!(sizes.len() >= 8, "{sizes:?}");
