@@ -142,8 +142,30 @@ fn not_negative(delta: Figures) -> Figures {
 
 /// The runtime's last minute, from the history's samples of it (each a
 /// 10-second interval's worst lag, utilization and resident memory): the
-/// means and maxima of those, or the runtime now before the first sample.
+/// means and maxima of those, or the runtime now before the first sample
+/// (and in a build without the pages, which keeps no samples).
 fn runtime_minute(perfscope: &Perfscope, now: i64) -> RuntimeMinute {
+    #[cfg(feature = "ui")]
+    if let Some(minute) = sampled_minute(perfscope, now) {
+        return minute;
+    }
+    let runtime = perfscope.runtime().snapshot();
+    let resident = crate::runtime::process::ProcessSnapshot::read().resident_bytes;
+    let lag = runtime.lag.as_secs_f64();
+    RuntimeMinute {
+        at: now,
+        lag_mean: lag,
+        lag_max: lag,
+        utilization: runtime.utilization,
+        resident_mean: resident,
+        resident_max: resident,
+    }
+}
+
+/// The means and maxima of the history's samples of the last minute, if
+/// it has any.
+#[cfg(feature = "ui")]
+fn sampled_minute(perfscope: &Perfscope, now: i64) -> Option<RuntimeMinute> {
     let per_minute = usize::try_from(
         POINT_INTERVAL.unsigned_abs() / crate::history::SAMPLE_INTERVAL.as_secs().max(1),
     )
@@ -152,27 +174,17 @@ fn runtime_minute(perfscope: &Perfscope, now: i64) -> RuntimeMinute {
     let samples = perfscope.history().runtime();
     let last = &samples[samples.len().saturating_sub(per_minute)..];
     if last.is_empty() {
-        let runtime = perfscope.runtime().snapshot();
-        let resident = crate::runtime::process::ProcessSnapshot::read().resident_bytes;
-        let lag = runtime.lag.as_secs_f64();
-        return RuntimeMinute {
-            at: now,
-            lag_mean: lag,
-            lag_max: lag,
-            utilization: runtime.utilization,
-            resident_mean: resident,
-            resident_max: resident,
-        };
+        return None;
     }
     let n = last.len() as f64;
-    RuntimeMinute {
+    Some(RuntimeMinute {
         at: now,
         lag_mean: last.iter().map(|p| p.lag).sum::<f64>() / n,
         lag_max: last.iter().map(|p| p.lag).fold(0.0, f64::max),
         utilization: last.iter().map(|p| p.utilization).sum::<f64>() / n,
         resident_mean: (last.iter().map(|p| p.resident as f64).sum::<f64>() / n) as u64,
         resident_max: last.iter().map(|p| p.resident).max().unwrap_or(0),
-    }
+    })
 }
 
 /// Keeps the [`MAX_STATEMENTS_PER_POINT`] statements with the most time
