@@ -3939,14 +3939,17 @@ async fn a_timed_statement_reports_its_own_percentiles() {
         .unwrap_or_else(|| panic!("no app entry: {report}"))
         .clone();
     assert_eq!(entry["app"]["calls"], 12, "{entry}");
-    // The pool times inside the call, so a hair under the timing here.
+    // The pool times inside the call, so under the timing here: a hair on
+    // a quiet machine, a few ms when the task waits to be woken on a busy
+    // one (the histogram's 50–100 ms bucket would put the p50 near 75 ms,
+    // 14 ms off: still far outside).
     for (field, q) in [("p50Ms", 0.5), ("p95Ms", 0.95)] {
         let value = entry[field]
             .as_f64()
             .unwrap_or_else(|| panic!("{field}: {entry}"));
         let exact = took[(q * (took.len() - 1) as f64) as usize];
         assert!(
-            value >= exact * 0.99 - 0.5 && value <= exact * 1.01,
+            value >= exact * 0.99 - 3.0 && value <= exact * 1.01,
             "{field} is {value} ms, the executions' own is {exact} ms ({took:?}): {entry}"
         );
     }
