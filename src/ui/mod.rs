@@ -59,6 +59,9 @@ pub(crate) struct Ui {
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) logins: Arc<login_limit::LoginLimit>,
     pub(crate) routes: Arc<routes::RouteSource>,
+    /// The overview's stored route rows, one read per range and minute.
+    #[cfg(feature = "store")]
+    pub(crate) stored_routes: Arc<timeline::route_cache::RouteCache>,
 }
 
 /// The route table: each path with its handlers by method, and the
@@ -93,6 +96,8 @@ pub fn endpoint_with_docs_at(
         sessions: Arc::new(Sessions::default()),
         logins: Arc::new(login_limit::LoginLimit::default()),
         routes: Arc::new(routes::RouteSource::new(perfscope)),
+        #[cfg(feature = "store")]
+        stored_routes: Arc::new(timeline::route_cache::RouteCache::default()),
     };
     let (routes, allowed) = route_table! {
         "/" => get(overview::show);

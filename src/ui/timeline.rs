@@ -9,6 +9,8 @@
 //! ([`crate::store::read`]); this module only turns their rows into the
 //! points a chart draws, one per step of the range's axis.
 
+#[cfg(feature = "store")]
+pub mod route_cache;
 pub mod runtime;
 
 use crate::Perfscope;

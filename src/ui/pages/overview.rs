@@ -86,7 +86,11 @@ async fn stored_runtime(timeline: &Timeline) -> Option<RuntimeTrend> {
 async fn routes(ui: &Ui, timeline: &Timeline) -> (RouteView, Axis) {
     #[cfg(feature = "store")]
     if let (Some(store), false) = (&timeline.store, ui.routes.is_remote()) {
-        match crate::ui::timeline::stored::routes(store, timeline.range, timeline.now).await {
+        match ui
+            .stored_routes
+            .routes(store, timeline.range, timeline.now)
+            .await
+        {
             Ok((routes, axis)) => {
                 let origin = Origin::Store;
                 return (RouteView { routes, origin }, axis);
