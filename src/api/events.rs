@@ -264,7 +264,12 @@ impl EventsApi {
         admin_only(&self.perfscope, &token)?;
         let database = database.0.as_deref().unwrap_or("default");
         let window = window.0.unwrap_or(compare::DEFAULT_WINDOW);
-        match compare::compare(self.store(), database, at.0, window).await {
+        match self
+            .perfscope
+            .comparisons()
+            .compare(self.store(), database, at.0, window)
+            .await
+        {
             Ok(comparison) => Ok(CompareResponse::Ok(Json(comparison))),
             Err(error) => failed(error).map(CompareResponse::Unavailable),
         }

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 
 use poem_openapi::Object;
 
+mod shared;
+
+pub use shared::Comparisons;
+
 use super::events::HistoryError;
 use crate::store::Store;
 use crate::store::read::{self, RouteTotal, StatementTotal};
@@ -138,16 +142,7 @@ pub async fn compare(
     window: i64,
 ) -> Result<Comparison, HistoryError> {
     let store = store.ok_or(HistoryError::NoStore)?;
-    if !(MIN_WINDOW..=MAX_WINDOW).contains(&window) {
-        return Err(HistoryError::BadRequest(format!(
-            "parameter `window`: expected {MIN_WINDOW} to {MAX_WINDOW} seconds"
-        )));
-    }
-    if at < 0 {
-        return Err(HistoryError::BadRequest(
-            "parameter `at`: expected Unix seconds, at least 0".into(),
-        ));
-    }
+    validate(at, window)?;
     let name = database.to_owned();
     let (before, after) = store
         .read(move |conn| {
@@ -164,6 +159,22 @@ pub async fn compare(
         })
         .await?;
     Ok(compare_windows(database, at, window, &before, &after))
+}
+
+/// Checks what a caller asks: a window of [`MIN_WINDOW`] to
+/// [`MAX_WINDOW`] seconds, a moment not before the epoch.
+fn validate(at: i64, window: i64) -> Result<(), HistoryError> {
+    if !(MIN_WINDOW..=MAX_WINDOW).contains(&window) {
+        return Err(HistoryError::BadRequest(format!(
+            "parameter `window`: expected {MIN_WINDOW} to {MAX_WINDOW} seconds"
+        )));
+    }
+    if at < 0 {
+        return Err(HistoryError::BadRequest(
+            "parameter `at`: expected Unix seconds, at least 0".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The comparison of two windows already read.

@@ -257,3 +257,64 @@ fn twice_as_fast_weighs_as_much_as_twice_as_slow_and_the_list_is_capped() {
     assert_eq!(comparison.statements.len(), MAX_ENTRIES);
     assert_eq!(comparison.statements_left_out, 64 - MAX_ENTRIES);
 }
+
+#[tokio::test]
+async fn a_comparison_is_read_once_a_minute_whoever_asks() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    let dir = temp_dir("shared");
+    let now = Arc::new(AtomicI64::new(AT + 3_600));
+    let clock = now.clone();
+    let (store, task) = Store::open(
+        StoreSettings {
+            dir: dir.clone(),
+            max_bytes: 64 << 20,
+            clock: Clock::from_fn(move || clock.load(Ordering::Relaxed)),
+            maintain_every: 1_000_000,
+        },
+        Arc::new(StoreMetrics::default()),
+    );
+    write_side(&store, AT - 600, vec![statement(1, 100, 1.0, 0)], vec![]);
+    write_side(&store, AT + 600, vec![statement(1, 100, 3.0, 0)], vec![]);
+    store.flush().await;
+    let shared = Comparisons::default();
+    let calls = |c: &Comparison| c.statements.first().map(|s| s.after.calls);
+
+    let first = shared
+        .compare(Some(&store), "shop", AT, 3_600)
+        .await
+        .expect("compared");
+    assert_eq!(calls(&first), Some(100));
+    // More calls after the moment, asked again within the minute: the
+    // same answer; the uncached use case sees them.
+    write_side(&store, AT + 900, vec![statement(1, 50, 3.0, 0)], vec![]);
+    store.flush().await;
+    now.fetch_add(59, Ordering::Relaxed);
+    let again = shared
+        .compare(Some(&store), "shop", AT, 3_600)
+        .await
+        .expect("compared");
+    assert_eq!(again, first);
+    let fresh = compare(Some(&store), "shop", AT, 3_600)
+        .await
+        .expect("compared");
+    assert_eq!(calls(&fresh), Some(150));
+    // A minute on, a new read.
+    now.fetch_add(1, Ordering::Relaxed);
+    let later = shared
+        .compare(Some(&store), "shop", AT, 3_600)
+        .await
+        .expect("compared");
+    assert_eq!(calls(&later), Some(150));
+    // Bad parameters are refused before anything is kept.
+    assert!(matches!(
+        shared.compare(Some(&store), "shop", AT, 10).await,
+        Err(HistoryError::BadRequest(_))
+    ));
+    assert!(matches!(
+        shared.compare(None, "shop", AT, 3_600).await,
+        Err(HistoryError::NoStore)
+    ));
+    task.join().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

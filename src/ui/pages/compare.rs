@@ -59,7 +59,6 @@ pub async fn show(
 /// The page for `params`: the events to pick from, or the comparison.
 #[cfg(feature = "store")]
 async fn load(perfscope: &crate::Perfscope, params: &params::Params) -> (StatusCode, maud::Markup) {
-    use crate::service::compare;
     use crate::service::events::{self, HistoryError};
 
     let store = perfscope.store();
@@ -75,7 +74,10 @@ async fn load(perfscope: &crate::Perfscope, params: &params::Params) -> (StatusC
             .await
             .map(|events| view::moments(params, &databases, &events, now)),
         Some(at) => {
-            let compared = compare::compare(store, &params.database, at, params.window).await;
+            let compared = perfscope
+                .comparisons()
+                .compare(store, &params.database, at, params.window)
+                .await;
             match compared {
                 Ok(comparison) => {
                     // The event of that very second, when the link came
