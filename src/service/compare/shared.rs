@@ -27,11 +27,13 @@ use crate::store::{RAW_POINT_SECS, Store};
 pub const MAX_KEPT: usize = 16;
 
 type Key = (String, i64, i64);
+/// When a comparison was first asked for, and its answer once read.
+type Entry = (i64, Arc<OnceCell<Comparison>>);
 
 /// The comparisons read in the last minute (see the module docs).
 #[derive(Debug, Default)]
 pub struct Comparisons {
-    kept: parking_lot::Mutex<HashMap<Key, (i64, Arc<OnceCell<Comparison>>)>>,
+    kept: parking_lot::Mutex<HashMap<Key, Entry>>,
 }
 
 impl Comparisons {
