@@ -94,9 +94,6 @@ struct Inner {
     /// The history store, once [`Perfscope::start`] opened it.
     #[cfg(feature = "store")]
     store: std::sync::OnceLock<crate::store::Store>,
-    /// Comparisons of the last minute, shared by the API and the pages.
-    #[cfg(feature = "store")]
-    comparisons: crate::service::compare::Comparisons,
     /// Asks the history recorder to write now.
     #[cfg(feature = "store")]
     record_now: std::sync::OnceLock<tokio::sync::mpsc::Sender<recorder::RecordNow>>,
@@ -185,8 +182,6 @@ impl Perfscope {
                 store_metrics,
                 #[cfg(feature = "store")]
                 store: std::sync::OnceLock::new(),
-                #[cfg(feature = "store")]
-                comparisons: Default::default(),
                 #[cfg(feature = "store")]
                 record_now: std::sync::OnceLock::new(),
             }),
@@ -406,13 +401,6 @@ impl Perfscope {
     #[cfg(feature = "store")]
     pub fn store(&self) -> Option<&crate::store::Store> {
         self.inner.store.get()
-    }
-
-    /// Comparisons read in the last minute, shared by the API and the
-    /// pages.
-    #[cfg(feature = "store")]
-    pub(crate) fn comparisons(&self) -> &crate::service::compare::Comparisons {
-        &self.inner.comparisons
     }
 
     /// The web pages' hour of history.

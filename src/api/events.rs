@@ -165,6 +165,8 @@ fn failed(error: HistoryError) -> Result<Json<ErrorBody>, ApiError> {
 /// The events and compare operations.
 pub struct EventsApi {
     pub(super) perfscope: Perfscope,
+    /// Comparisons of the last minute (see [`compare::Comparisons`]).
+    pub(super) comparisons: compare::Comparisons,
 }
 
 impl EventsApi {
@@ -265,8 +267,7 @@ impl EventsApi {
         let database = database.0.as_deref().unwrap_or("default");
         let window = window.0.unwrap_or(compare::DEFAULT_WINDOW);
         match self
-            .perfscope
-            .comparisons()
+            .comparisons
             .compare(self.store(), database, at.0, window)
             .await
         {

@@ -162,6 +162,7 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
         #[cfg(feature = "store")]
         events::EventsApi {
             perfscope: perfscope.clone(),
+            comparisons: Default::default(),
         },
         #[cfg(all(feature = "postgres", not(feature = "store")))]
         (),

@@ -62,6 +62,9 @@ pub(crate) struct Ui {
     /// The overview's stored route rows, one read per range and minute.
     #[cfg(feature = "store")]
     pub(crate) stored_routes: Arc<timeline::route_cache::RouteCache>,
+    /// The Compare page's comparisons of the last minute.
+    #[cfg(feature = "store")]
+    pub(crate) comparisons: Arc<crate::service::compare::Comparisons>,
 }
 
 /// The route table: each path with its handlers by method, and the
@@ -98,6 +101,8 @@ pub fn endpoint_with_docs_at(
         routes: Arc::new(routes::RouteSource::new(perfscope)),
         #[cfg(feature = "store")]
         stored_routes: Arc::new(timeline::route_cache::RouteCache::default()),
+        #[cfg(feature = "store")]
+        comparisons: Arc::default(),
     };
     let (routes, allowed) = route_table! {
         "/" => get(overview::show);

@@ -1,5 +1,7 @@
 //! Comparisons shared for a minute: one read per `(database, at, window)`
-//! whoever asks, the API or the Compare page.
+//! whoever asks. The API's compare operation and the Compare page each
+//! keep one [`Comparisons`] (the handle sits below the use cases, so it
+//! holds none).
 //!
 //! A comparison of two 15-day windows reads every route and statement row
 //! of a month (about 170 ms on release with a month of 10 routes and 20

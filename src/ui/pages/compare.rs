@@ -39,7 +39,7 @@ pub async fn show(
     let session = &logged_in.session;
     #[cfg(feature = "store")]
     let (status, body) = match params::Params::parse(&query) {
-        Ok(params) => load(&ui.perfscope, &params).await,
+        Ok(params) => load(&ui, &params).await,
         Err(message) => (
             StatusCode::BAD_REQUEST,
             view::refused(&params::Params::default(), &message),
@@ -58,9 +58,10 @@ pub async fn show(
 
 /// The page for `params`: the events to pick from, or the comparison.
 #[cfg(feature = "store")]
-async fn load(perfscope: &crate::Perfscope, params: &params::Params) -> (StatusCode, maud::Markup) {
+async fn load(ui: &Ui, params: &params::Params) -> (StatusCode, maud::Markup) {
     use crate::service::events::{self, HistoryError};
 
+    let perfscope = &ui.perfscope;
     let store = perfscope.store();
     let databases: Vec<String> = perfscope
         .watched()
@@ -74,8 +75,8 @@ async fn load(perfscope: &crate::Perfscope, params: &params::Params) -> (StatusC
             .await
             .map(|events| view::moments(params, &databases, &events, now)),
         Some(at) => {
-            let compared = perfscope
-                .comparisons()
+            let compared = ui
+                .comparisons
                 .compare(store, &params.database, at, params.window)
                 .await;
             match compared {
