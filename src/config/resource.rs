@@ -8,13 +8,15 @@
 //! (when the OTLP exporter runs), with its own parser that neither decodes
 //! nor checks; this one is perfscope's only one and follows the
 //! specification: `key=value` pairs separated by commas, values
-//! percent-encoded (W3C Baggage's octets), the whole variable refused on a
-//! malformed entry. The variable is deployment text, not trusted: it is
-//! bounded ([`MAX_BYTES`] in all, [`MAX_VALUE_CHARS`] per value kept), a
-//! decoded value with a control character is refused, and no error echoes
-//! it (it may carry anything an operator put there).
-
-use super::ConfigError;
+//! percent-encoded (W3C Baggage's octets), and, as the specification says,
+//! the whole variable discarded on a malformed entry rather than failing
+//! the start: it belongs to the host's OpenTelemetry setup as much as to
+//! perfscope, whose only use of it is a label. Why it was discarded is
+//! kept ([`ServiceResource::ignored`]) and logged once the log runs. The
+//! variable is deployment text, not trusted: it is bounded ([`MAX_BYTES`]
+//! in all, a kept value cut to [`MAX_VALUE_CHARS`]), a decoded value with
+//! a control character discards it, and no reason echoes it (it may carry
+//! anything an operator put there).
 
 /// The variable.
 const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
@@ -31,13 +33,19 @@ pub struct ServiceResource {
     pub name: Option<String>,
     /// `service.version`: the release the deploy marker names.
     pub version: Option<String>,
+    /// Why the variable was discarded, if it was (without its text).
+    pub ignored: Option<String>,
 }
 
-/// Checks `OTEL_RESOURCE_ATTRIBUTES` and keeps its service attributes.
-pub(super) fn service_resource(raw: Option<&str>) -> Result<ServiceResource, ConfigError> {
+/// Reads `OTEL_RESOURCE_ATTRIBUTES`'s service attributes; a malformed
+/// variable is discarded, with the reason.
+pub(super) fn service_resource(raw: Option<&str>) -> ServiceResource {
     match raw.map(str::trim) {
-        None | Some("") => Ok(ServiceResource::default()),
-        Some(text) => parse(text).map_err(|why| ConfigError::new(VAR, "***", why)),
+        None | Some("") => ServiceResource::default(),
+        Some(text) => parse(text).unwrap_or_else(|why| ServiceResource {
+            ignored: Some(format!("{VAR} ignored: {why}")),
+            ..ServiceResource::default()
+        }),
     }
 }
 
@@ -71,13 +79,8 @@ fn parse(text: &str) -> Result<ServiceResource, String> {
             "service.version" => &mut resource.version,
             _ => continue,
         };
-        let chars = value.chars().count();
-        if chars > MAX_VALUE_CHARS {
-            return Err(format!(
-                "`{key}`: expected at most {MAX_VALUE_CHARS} characters, got {chars}"
-            ));
-        }
-        *slot = (!value.trim().is_empty()).then(|| value.trim().to_owned());
+        let value: String = value.trim().chars().take(MAX_VALUE_CHARS).collect();
+        *slot = (!value.is_empty()).then_some(value);
     }
     Ok(resource)
 }
@@ -116,6 +119,7 @@ mod tests {
         ServiceResource {
             name: name.map(str::to_owned),
             version: version.map(str::to_owned),
+            ignored: None,
         }
     }
 
@@ -136,18 +140,12 @@ mod tests {
             Ok(service(None, Some("2")))
         );
         assert_eq!(parse("service.name="), Ok(service(None, None)));
-        assert_eq!(
-            service_resource(None).map_err(|e| e.var),
-            Ok(service(None, None))
-        );
-        assert_eq!(
-            service_resource(Some("  ")).map_err(|e| e.var),
-            Ok(service(None, None))
-        );
+        assert_eq!(service_resource(None), service(None, None));
+        assert_eq!(service_resource(Some("  ")), service(None, None));
     }
 
     #[test]
-    fn malformed_or_hostile_values_are_refused_without_echoing_them() {
+    fn a_malformed_or_hostile_variable_is_discarded_with_a_reason_that_does_not_echo_it() {
         for (text, why) in [
             ("service.name", "no `=`"),
             ("=shop", "no key"),
@@ -158,25 +156,32 @@ mod tests {
             ("service.name=\u{1b}[31mred", "control characters"),
             ("team=%zz,service.name=shop", "entry 1"),
         ] {
-            let error = service_resource(Some(text)).expect_err(text);
-            assert_eq!(error.var, "OTEL_RESOURCE_ATTRIBUTES");
-            assert!(error.expected.contains(why), "{text}: {error}");
-            let shown = error.to_string();
+            let resource = service_resource(Some(text));
+            assert_eq!(
+                (&resource.name, &resource.version),
+                (&None, &None),
+                "{text}"
+            );
+            let reason = resource.ignored.expect(text);
             assert!(
-                !shown.contains("shop") && !shown.contains("FAKE"),
-                "{shown}"
+                reason.starts_with("OTEL_RESOURCE_ATTRIBUTES ignored"),
+                "{reason}"
+            );
+            assert!(reason.contains(why), "{text}: {reason}");
+            assert!(
+                !reason.contains("shop") && !reason.contains("FAKE"),
+                "{reason}"
             );
         }
-        let long = format!("service.version={}", "v".repeat(MAX_VALUE_CHARS + 1));
-        let error = service_resource(Some(&long)).expect_err("too long");
-        assert!(error.expected.contains("at most 96"), "{error}");
         let huge = format!("a={}", "x".repeat(MAX_BYTES));
-        assert!(service_resource(Some(&huge)).is_err());
-        // Exactly at the cap is kept.
-        let fits = format!("service.version={}", "v".repeat(MAX_VALUE_CHARS));
+        assert!(service_resource(Some(&huge)).ignored.is_some());
+        // A long value is cut, not refused.
+        let long = format!("service.version={}", "v".repeat(MAX_VALUE_CHARS + 10));
+        let resource = service_resource(Some(&long));
+        assert_eq!(resource.ignored, None);
         assert_eq!(
-            parse(&fits).map(|r| r.version.map(|v| v.len())),
-            Ok(Some(MAX_VALUE_CHARS))
+            resource.version.map(|v| v.chars().count()),
+            Some(MAX_VALUE_CHARS)
         );
     }
 }

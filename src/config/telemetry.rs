@@ -50,7 +50,7 @@ impl TelemetryConfig {
         Ok(Self {
             sentry: SentryConfig::from_raw(raw)?,
             otlp: super::otlp::otlp(&raw.otlp)?,
-            resource: service_resource(raw.otlp.resource_attributes.as_deref())?,
+            resource: service_resource(raw.otlp.resource_attributes.as_deref()),
         })
     }
 
@@ -166,8 +166,8 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_resource_attributes_variable_fails_the_start_by_name() {
-        let error = with(
+    fn a_malformed_resource_attributes_variable_is_ignored_not_fatal() {
+        let config = with(
             RawOtlp {
                 resource_attributes: Some("service.version=1%0Afake".into()),
                 ..Default::default()
@@ -175,8 +175,10 @@ mod tests {
             None,
         )
         .validate()
-        .expect_err("refused");
-        assert_eq!(error.var, "OTEL_RESOURCE_ATTRIBUTES");
-        assert!(!error.to_string().contains("fake"), "{error}");
+        .expect("the start goes on, as the OpenTelemetry specification says");
+        assert_eq!(config.telemetry.release_label("0.1.0"), "perfscope 0.1.0");
+        let reason = config.telemetry.resource.ignored.expect("a reason");
+        assert!(reason.contains("control characters"), "{reason}");
+        assert!(!reason.contains("fake"), "{reason}");
     }
 }

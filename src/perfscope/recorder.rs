@@ -242,6 +242,9 @@ impl Recorder {
     }
 
     async fn record_deploy(&self, perfscope: &Perfscope, store: &Store, now: i64) {
+        if let Some(reason) = &perfscope.config().telemetry.resource.ignored {
+            tracing::warn!(%reason, "the deploy marker is named without OTEL_RESOURCE_ATTRIBUTES");
+        }
         let label = perfscope.release_label();
         let last = store
             .read(|conn| crate::store::read::last_event(conn, EventKind::Deploy))
