@@ -17,7 +17,7 @@ use perfscope::metrics::store::StoreMetrics;
 use perfscope::store::{RouteDelta, StatementDelta, Store, StoreSettings, Write, unix_now};
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{ADMIN_TOKEN, TestAgent};
+use support::TestAgent;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -25,22 +25,6 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
-}
-
-/// Logs in with the admin token; the session cookie.
-async fn log_in(agent: &TestAgent) -> String {
-    let response = client()
-        .post(agent.url("/ui/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    set_cookie.split(';').next().expect("a pair").to_owned()
 }
 
 /// The page's status, `Location` and body, once the agent's store has
@@ -153,7 +137,7 @@ async fn a_posted_marker_splits_the_compare_page_with_figures_on_both_sides() {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location.as_deref(), Some("/ui/login"));
 
-    let cookie = log_in(&agent).await;
+    let cookie = support::ui_session(&agent.url("")).await;
     let (status, _, body) = page(&agent, Some(&cookie), "/ui/compare").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(!body.contains("checkout"), "{body}");
@@ -270,7 +254,7 @@ async fn a_posted_marker_splits_the_compare_page_with_figures_on_both_sides() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_store_the_compare_page_says_so() {
     let agent = TestAgent::start_with(|raw| raw.data_dir = Some("off".into())).await;
-    let cookie = log_in(&agent).await;
+    let cookie = support::ui_session(&agent.url("")).await;
     for path in ["/ui/compare", "/ui/compare?at=1780000000&window=1h"] {
         let (status, _, body) = page(&agent, Some(&cookie), path).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

@@ -17,7 +17,7 @@ use perfscope::store::{
     Event, EventKind, RouteDelta, StatementDelta, Store, StoreSettings, Write, unix_now,
 };
 use reqwest::StatusCode;
-use support::{ADMIN_TOKEN, TestAgent};
+use support::TestAgent;
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -25,22 +25,6 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
-}
-
-/// Logs in with the admin token; the session cookie.
-async fn log_in(agent: &TestAgent) -> String {
-    let response = client()
-        .post(agent.url("/ui/login"))
-        .form(&[("token", ADMIN_TOKEN)])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let set_cookie = response.headers()[reqwest::header::SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    set_cookie.split(';').next().expect("a pair").to_owned()
 }
 
 async fn page(agent: &TestAgent, cookie: &str, path: &str) -> (StatusCode, String) {
@@ -70,7 +54,7 @@ async fn page_with_store(agent: &TestAgent, cookie: &str, path: &str) -> (Status
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_store_says_it_has_not_enough_history_and_a_bogus_range_is_refused() {
     let agent = TestAgent::start().await;
-    let cookie = log_in(&agent).await;
+    let cookie = support::ui_session(&agent.url("")).await;
 
     let (status, body) = page_with_store(&agent, &cookie, "/ui?range=7d").await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -182,7 +166,7 @@ async fn a_week_of_stored_history_shows_on_the_7d_charts_with_its_deploy() {
     seed_a_week(&dir, unix_now()).await;
     let data_dir = dir.display().to_string();
     let agent = TestAgent::start_with(move |raw| raw.data_dir = Some(data_dir)).await;
-    let cookie = log_in(&agent).await;
+    let cookie = support::ui_session(&agent.url("")).await;
     let marker = "<title>deploy: shop v2 &lt;b&gt;</title>";
 
     let (status, body) = page_with_store(&agent, &cookie, "/ui?range=7d").await;
@@ -296,7 +280,7 @@ async fn a_listed_statement_trends_over_the_stored_week() {
         raw.data_dir = Some(data_dir);
     })
     .await;
-    let cookie = log_in(&agent).await;
+    let cookie = support::ui_session(&agent.url("")).await;
     let mut row = None;
     for _ in 0..50 {
         let (status, body) = page_with_store(&agent, &cookie, "/ui/queries?range=7d").await;

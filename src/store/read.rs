@@ -184,6 +184,15 @@ pub struct RoutePoint {
     pub histogram: HistogramSnapshot,
 }
 
+impl RoutePoint {
+    /// Adds one stored row's figures into this sum.
+    fn add(&mut self, requests: i64, errors: i64, histogram: &HistogramSnapshot) {
+        self.requests += requests;
+        self.errors += errors;
+        self.histogram.merge(histogram);
+    }
+}
+
 /// One stored route row: `(ts, series, requests, errors, histogram)`.
 type RouteRow = (i64, i64, i64, i64, HistogramSnapshot);
 
@@ -264,9 +273,7 @@ pub fn route_series(
                 ts: bucket,
                 ..RoutePoint::default()
             });
-            point.requests += requests;
-            point.errors += errors;
-            point.histogram.merge(&histogram);
+            point.add(requests, errors, &histogram);
         },
     )?;
     Ok(points.into_values().collect())
@@ -297,9 +304,7 @@ pub fn route_totals(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<V
                 ts: from,
                 ..RoutePoint::default()
             });
-            point.requests += requests;
-            point.errors += errors;
-            point.histogram.merge(&histogram);
+            point.add(requests, errors, &histogram);
         },
     )?;
     let mut names = conn.prepare_cached("SELECT key FROM series WHERE id = ?1")?;
