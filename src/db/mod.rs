@@ -23,6 +23,7 @@ mod query_span;
 #[cfg(feature = "postgres")]
 pub mod samples;
 pub mod slow_log;
+pub mod sqlcomment;
 #[cfg(feature = "postgres")]
 mod ssl_mode;
 pub mod statement;
