@@ -13,6 +13,7 @@
 
 pub mod actions;
 pub mod advisor;
+pub mod ash;
 pub mod election;
 pub mod own;
 pub mod planner;
