@@ -82,6 +82,9 @@ struct Inner {
     /// shared by the readers of its databases.
     #[cfg(feature = "postgres")]
     server_views: crate::pg::readers::server::ServerViewsRegistry,
+    /// The active session history of every watched database.
+    #[cfg(feature = "postgres")]
+    ash: Arc<crate::pg::ash::AshRing>,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -171,6 +174,8 @@ impl Perfscope {
                 budget: pg.budget,
                 #[cfg(feature = "postgres")]
                 server_views: Default::default(),
+                #[cfg(feature = "postgres")]
+                ash: pg.ash,
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),

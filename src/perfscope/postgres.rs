@@ -23,6 +23,8 @@ pub(super) struct PgParts {
     pub(super) metrics: Arc<PgMetrics>,
     /// Every connection the agent opens to a database it watches.
     pub(super) budget: Arc<ConnectionBudget>,
+    /// The active session history of every watched database.
+    pub(super) ash: Arc<crate::pg::ash::AshRing>,
 }
 
 impl PgParts {
@@ -50,6 +52,9 @@ impl PgParts {
             watched,
             metrics,
             budget,
+            ash: Arc::new(crate::pg::ash::AshRing::new(
+                crate::pg::ash::Limits::default(),
+            )),
         }
     }
 }
@@ -86,6 +91,12 @@ impl Perfscope {
     /// it to the pools the agent opens for itself, never to the host app's.
     pub fn connection_budget(&self) -> &Arc<crate::db::budget::ConnectionBudget> {
         &self.inner.budget
+    }
+
+    /// The active session history of every watched database: where their
+    /// time goes, by wait, statement, route, application and role.
+    pub fn ash(&self) -> &Arc<crate::pg::ash::AshRing> {
+        &self.inner.ash
     }
 
     /// The databases the agent reads (pg_stat_statements and, later, the
