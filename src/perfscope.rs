@@ -85,6 +85,9 @@ struct Inner {
     /// The active session history of every watched database.
     #[cfg(feature = "postgres")]
     ash: Arc<crate::pg::ash::AshRing>,
+    /// The ASH samplers, one per watched server.
+    #[cfg(feature = "postgres")]
+    ash_samplers: Arc<crate::pg::ash::AshSamplers>,
     /// The OpenTelemetry tracer while OTLP runs.
     #[cfg(feature = "otlp")]
     otlp: Arc<crate::telemetry::otlp::OtlpSlot>,
@@ -176,6 +179,8 @@ impl Perfscope {
                 server_views: Default::default(),
                 #[cfg(feature = "postgres")]
                 ash: pg.ash,
+                #[cfg(feature = "postgres")]
+                ash_samplers: pg.ash_samplers,
                 started_at: Instant::now(),
                 monitoring: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),

@@ -26,4 +26,9 @@ SELECT /* perfscope */
       WHEN to_regprocedure('perfscope.sequence_positions()') IS NULL THEN false
       WHEN pg_get_function_result(to_regprocedure('perfscope.sequence_positions()')) NOT LIKE '%increment_by%' THEN false
       ELSE has_function_privilege(to_regprocedure('perfscope.sequence_positions()'), 'EXECUTE')
-    END AS sequence_positions
+    END AS sequence_positions,
+    -- Active session history: other roles' sessions in pg_stat_activity
+    -- (their statements, wait events) need pg_read_all_stats.
+    pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') AS read_all_stats,
+    current_setting('track_activity_query_size') AS track_activity_query_size,
+    coalesce(current_setting('compute_query_id', true), 'off') AS compute_query_id

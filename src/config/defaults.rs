@@ -58,6 +58,13 @@ pub const DEFAULT_MAX_DB_CONNECTIONS: u32 = 4;
 /// server for everyone else, beyond the reserved ones (a tenth of a
 /// default server's `max_connections`).
 pub const DEFAULT_DB_CONNECTION_HEADROOM: u32 = 10;
+/// `PERFSCOPE_ASH_INTERVAL`: how often each server's `pg_stat_activity`
+/// is sampled for the active session history, ms (0: off).
+pub const DEFAULT_ASH_INTERVAL_MS: u64 = 1_000;
+/// `PERFSCOPE_ASH_MEMORY`: the active session history's bytes in memory
+/// (4 MiB: 10 minutes of whole samples and about 8 hours of per-minute
+/// counts at 50 active sessions, BENCHMARKS.md).
+pub const DEFAULT_ASH_MEMORY: usize = 4 << 20;
 /// Statements per database exported as `pg_stat_statements_*` series.
 pub const DEFAULT_TOP_STATEMENTS: usize = 50;
 /// How long a condition must hold before its alert fires, in ms.

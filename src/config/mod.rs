@@ -12,6 +12,7 @@
 //! subsystem sees only its own settings.
 
 mod alerts;
+mod ash;
 mod database;
 mod defaults;
 mod otlp;
@@ -33,6 +34,7 @@ use crate::metrics::Buckets;
 use parse::{buckets, int_in, millis, ratio};
 
 pub use alerts::AlertsConfig;
+pub use ash::AshConfig;
 pub use database::DatabaseConfig;
 pub use defaults::*;
 pub use otlp::{OtlpConfig, OtlpProtocol};
@@ -64,6 +66,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// The Postgres readers.
     pub readers: ReadersConfig,
+    /// The active session history (sampling, memory).
+    pub ash: AshConfig,
     /// Alert rules' timing and webhooks.
     pub alerts: AlertsConfig,
     /// Metric families' caps and buckets.
@@ -205,6 +209,7 @@ impl RawConfig {
             log_format: log_format(self.log_format.as_deref())?,
             metrics: MetricsConfig::from_raw(self)?,
             readers: ReadersConfig::from_raw(self)?,
+            ash: AshConfig::from_raw(self)?,
             alerts: AlertsConfig::from_raw(self)?,
             telemetry: TelemetryConfig::from_raw(self)?,
             store: StoreConfig::from_raw(self)?,

@@ -290,6 +290,10 @@ settings! {
     long_query_threshold <- long_query_threshold: String = "PERFSCOPE_LONG_QUERY_THRESHOLD"; plain; default(DEFAULT_LONG_QUERY_THRESHOLD_MS);
     /// Sessions idle in a transaction longer than this are flagged, ms
     idle_in_transaction_threshold <- idle_in_transaction_threshold: String = "PERFSCOPE_IDLE_IN_TRANSACTION_THRESHOLD"; plain; default(DEFAULT_IDLE_IN_TRANSACTION_THRESHOLD_MS);
+    /// How often each server's pg_stat_activity is sampled for the active session history, ms; 0 turns it off
+    ash_interval <- ash_interval: String = "PERFSCOPE_ASH_INTERVAL"; plain; default(DEFAULT_ASH_INTERVAL_MS);
+    /// Bytes the active session history keeps in memory
+    ash_memory <- ash_memory: String = "PERFSCOPE_ASH_MEMORY"; plain; default(DEFAULT_ASH_MEMORY);
     /// Statements per database exported as pg_stat_statements_* series
     top_statements <- top_statements: String = "PERFSCOPE_TOP_STATEMENTS"; plain; default(DEFAULT_TOP_STATEMENTS);
     /// The role that plans database users' statements for index advice and EXPLAIN (sql/install.sql creates perfscope_planner); unset, nothing is planned

@@ -22,6 +22,15 @@
 //! jittered delay that doubles per failure up to [`BACKOFF_MAX`], instead
 //! of being retried every pass. The host app's own pools are not budgeted:
 //! perfscope never throttles the application's traffic.
+//!
+//! A few connections are kept rather than opened per pass: the active
+//! session history samples each server once a second, and opening a
+//! connection per sample would cost more than the sample. They take their
+//! permit from the same semaphore, so the total stays within the budget,
+//! but only after a permit of the kept lane
+//! ([`ConnectionBudget::acquire_kept_within`]), which holds at most half
+//! of the budget: the readers and the planner still get turns however
+//! many servers are sampled.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -63,6 +72,11 @@ pub enum BudgetError {
         "all {0} of the agent's database connections (PERFSCOPE_MAX_DB_CONNECTIONS) stayed busy"
     )]
     Exhausted(u32),
+    /// Every permit of the kept lane is held (half of the budget).
+    #[error(
+        "the {0} connection(s) that may be kept open (half of PERFSCOPE_MAX_DB_CONNECTIONS) are all kept"
+    )]
+    KeptFull(usize),
     /// The server is backing off after a refusal or a shortage of slots.
     #[error("backing off from {server} for {remaining:?}: {reason}")]
     BackingOff {
@@ -120,6 +134,8 @@ struct ServerState {
 #[derive(Debug)]
 pub struct BudgetPermit {
     permit: Option<OwnedSemaphorePermit>,
+    /// The kept lane's permit, for a kept connection.
+    lane: Option<OwnedSemaphorePermit>,
     gauge: prometheus_client::metrics::gauge::Gauge,
 }
 
@@ -131,9 +147,11 @@ impl Drop for BudgetPermit {
         if let (Some(permit), Ok(runtime)) =
             (self.permit.take(), tokio::runtime::Handle::try_current())
         {
+            let lane = self.lane.take();
             runtime.spawn(async move {
                 tokio::time::sleep(CLOSE_LINGER).await;
                 drop(permit);
+                drop(lane);
             });
         }
     }
@@ -146,6 +164,9 @@ pub struct ConnectionBudget {
     permits: Arc<Semaphore>,
     /// The planner's lane (see [`ConnectionBudget::with_planner_lane`]).
     planner: Option<Arc<Semaphore>>,
+    /// The kept connections' lane: at most half of the budget (see
+    /// [`ConnectionBudget::acquire_kept_within`]).
+    kept: Arc<Semaphore>,
     max: u32,
     headroom: u32,
     wait: Duration,
@@ -162,6 +183,7 @@ impl ConnectionBudget {
         Self {
             permits: Arc::new(Semaphore::new(max as usize)),
             planner: None,
+            kept: Arc::new(Semaphore::new(kept_share(max))),
             max,
             headroom,
             wait,
@@ -183,6 +205,35 @@ impl ConnectionBudget {
             self.planner = Some(Arc::new(Semaphore::new(1)));
         }
         self
+    }
+
+    /// Connections that may be kept open between uses at once (half of
+    /// the budget, rounded down: none with a budget of one).
+    pub fn kept_max(&self) -> usize {
+        kept_share(self.max)
+    }
+
+    /// A permit for a connection kept open between uses (the active
+    /// session history's, one per server): one of the kept lane's, which
+    /// is tried without waiting (a full lane is an answer, not a queue),
+    /// then one of the budget's, waiting at most `wait`. Both are held
+    /// for the connection's life.
+    pub async fn acquire_kept_within(
+        &self,
+        server: &str,
+        database: &str,
+        wait: Duration,
+    ) -> Result<BudgetPermit, BudgetError> {
+        let lane = self
+            .kept
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| BudgetError::KeptFull(self.kept_max()))?;
+        let mut permit = self
+            .acquire_from(&self.permits, server, database, wait)
+            .await?;
+        permit.lane = Some(lane);
+        Ok(permit)
     }
 
     /// `PERFSCOPE_MAX_DB_CONNECTIONS`.
@@ -278,6 +329,7 @@ impl ConnectionBudget {
         gauge.inc();
         Ok(BudgetPermit {
             permit: Some(permit),
+            lane: None,
             gauge,
         })
     }
@@ -373,6 +425,11 @@ impl ConnectionBudget {
         drop(servers);
         self.held_back(database);
     }
+}
+
+/// The kept lane's size: half of `max`, rounded down.
+fn kept_share(max: u32) -> usize {
+    (max / 2) as usize
 }
 
 /// Starts (or lengthens) `state`'s backoff: [`BACKOFF_BASE`] doubled per
@@ -482,6 +539,48 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn kept_connections_hold_at_most_half_of_the_budget() {
+        let budget = budget(4, 0).with_planner_lane();
+        let a = budget
+            .acquire_kept_within("s:1", "a", Duration::from_millis(50))
+            .await
+            .expect("first kept");
+        let _b = budget
+            .acquire_kept_within("t:1", "b", Duration::from_millis(50))
+            .await
+            .expect("second kept");
+        assert!(matches!(
+            budget
+                .acquire_kept_within("u:1", "c", Duration::from_millis(50))
+                .await,
+            Err(BudgetError::KeptFull(2))
+        ));
+        // The readers still get the third permit, the planner its lane.
+        let _reader = budget.acquire("s:1", "a").await.expect("a reader's turn");
+        let _planner = budget
+            .acquire_planner_within("s:1", "a", Duration::from_millis(50))
+            .await
+            .expect("the planner's turn");
+        drop(a);
+        tokio::time::sleep(CLOSE_LINGER * 2).await;
+        budget
+            .acquire_kept_within("u:1", "c", Duration::from_millis(50))
+            .await
+            .expect("kept again once one is given back");
+        // A budget of one keeps nothing.
+        assert!(matches!(
+            budget_of_one()
+                .acquire_kept_within("s:1", "a", Duration::from_millis(50))
+                .await,
+            Err(BudgetError::KeptFull(0))
+        ));
+    }
+
+    fn budget_of_one() -> ConnectionBudget {
+        budget(1, 0)
     }
 
     #[tokio::test(start_paused = true)]

@@ -224,6 +224,7 @@ impl Perfscope {
                 server_views: &self.inner.server_views,
                 watched: &self.inner.watched,
                 metrics: &self.inner.pg_metrics,
+                samplers: &self.inner.ash_samplers,
             },
             cancel.clone(),
         ))

@@ -25,6 +25,8 @@ pub(super) struct PgParts {
     pub(super) budget: Arc<ConnectionBudget>,
     /// The active session history of every watched database.
     pub(super) ash: Arc<crate::pg::ash::AshRing>,
+    /// The ASH samplers, one per watched server.
+    pub(super) ash_samplers: Arc<crate::pg::ash::AshSamplers>,
 }
 
 impl PgParts {
@@ -48,13 +50,25 @@ impl PgParts {
         } else {
             budget
         });
+        let ash = Arc::new(crate::pg::ash::AshRing::new(crate::pg::ash::Limits {
+            max_bytes: config.ash.max_bytes,
+            interval: config
+                .ash
+                .interval
+                .unwrap_or(std::time::Duration::from_secs(1)),
+            ..crate::pg::ash::Limits::default()
+        }));
+        let ash_samplers = Arc::new(crate::pg::ash::AshSamplers::new(
+            ash.clone(),
+            config.ash.interval,
+            crate::pg::watch::WatchSettings::from_config(config).own_roles,
+        ));
         Self {
             watched,
             metrics,
             budget,
-            ash: Arc::new(crate::pg::ash::AshRing::new(
-                crate::pg::ash::Limits::default(),
-            )),
+            ash,
+            ash_samplers,
         }
     }
 }
@@ -97,6 +111,12 @@ impl Perfscope {
     /// time goes, by wait, statement, route, application and role.
     pub fn ash(&self) -> &Arc<crate::pg::ash::AshRing> {
         &self.inner.ash
+    }
+
+    /// The ASH samplers (one per watched server): their counters and
+    /// state.
+    pub fn ash_samplers(&self) -> &Arc<crate::pg::ash::AshSamplers> {
+        &self.inner.ash_samplers
     }
 
     /// The databases the agent reads (pg_stat_statements and, later, the
@@ -189,6 +209,7 @@ impl Perfscope {
                 server_views: &self.inner.server_views,
                 watched: &self.inner.watched,
                 metrics: &self.inner.pg_metrics,
+                samplers: &self.inner.ash_samplers,
             },
             cancel,
         )

@@ -257,9 +257,12 @@ pub fn watch_elected(
             .clone(),
     };
     let metrics = shared.metrics.clone();
+    let samplers = shared.samplers.clone();
     let (interval, timeout) = (settings.interval, settings.timeout);
     election.spawn(
         move |term| {
+            // The server's ASH sampler runs while this process leads.
+            samplers.join(name.clone(), pool.clone(), term.clone());
             super::runner::spawn(
                 pool.clone(),
                 name.clone(),

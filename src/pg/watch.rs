@@ -76,6 +76,9 @@ pub struct Shared<'a> {
     pub watched: &'a Watched,
     /// The reader metrics the runner records into.
     pub metrics: &'a Arc<PgMetrics>,
+    /// The ASH samplers, one per server: a database joins its server's
+    /// while its readers run.
+    pub samplers: &'a Arc<super::ash::AshSamplers>,
 }
 
 /// Starts reading the database behind `pool`, under the `database` label
@@ -98,6 +101,9 @@ pub fn watch(
         shared,
         Arc::default(),
     );
+    shared
+        .samplers
+        .join(name.clone(), pool.clone(), cancel.clone());
     runner::spawn(
         pool,
         name,
@@ -174,6 +180,7 @@ fn build(
         replication.clone(),
     ];
     let watched = WatchedDatabase {
+        ash: shared.samplers.status(&pool),
         name,
         statements,
         database,
@@ -235,6 +242,8 @@ pub struct WatchedDatabase {
     pub pool: TimedPool,
     /// Whether this process runs its readers or another replica does.
     pub leadership: Arc<Leadership>,
+    /// Its server's ASH sampler (shared by the server's databases).
+    pub ash: Arc<super::ash::SamplerStatus>,
 }
 
 /// Every watched database, for the API and the metrics collector.

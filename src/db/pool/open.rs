@@ -65,6 +65,12 @@ impl TimedPool {
             pg_config.options(format!("{options} -c search_path=pg_catalog,public").trim());
         }
         let server = budget::server_key(&pg_config);
+        let dbname: Arc<str> = Arc::from(
+            pg_config
+                .get_dbname()
+                .or(pg_config.get_user())
+                .unwrap_or(""),
+        );
         let views_key = format!("{}@{server}", pg_config.get_user().unwrap_or(""));
         let manager = connector.clone().manager(
             pg_config,
@@ -99,6 +105,7 @@ impl TimedPool {
                 connector,
                 server,
                 views_key,
+                dbname,
                 budget: settings.budget,
                 statement_cache: settings.statement_cache,
                 last_connect: AtomicU8::new(0),
@@ -169,6 +176,34 @@ impl TimedPool {
             ),
             None => None,
         };
+        self.open_with(permit, started).await
+    }
+
+    /// A connection to keep open between uses (the active session
+    /// history's), its permit from the budget's kept lane (at most half
+    /// of the budget; see [`crate::db::budget`]) and held until the
+    /// client drops. The server's free slots are checked on opening as for
+    /// any other; the caller checks them again while it keeps it. A pool
+    /// without a budget opens it as any other.
+    pub async fn get_kept(&self, wait: Duration) -> Result<TimedClient, DbError> {
+        let started = Instant::now();
+        self.shared.attempts.fetch_add(1, Ordering::Relaxed);
+        let permit = match &self.shared.budget {
+            Some(budget) => Some(
+                budget
+                    .acquire_kept_within(&self.shared.server, &self.shared.name, wait)
+                    .await?,
+            ),
+            None => None,
+        };
+        self.open_with(permit, started).await
+    }
+
+    async fn open_with(
+        &self,
+        permit: Option<budget::BudgetPermit>,
+        started: Instant,
+    ) -> Result<TimedClient, DbError> {
         let result = self.pool.get().await;
         self.shared
             .wait_series

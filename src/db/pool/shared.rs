@@ -62,6 +62,8 @@ pub(in crate::db) struct Shared {
     pub(super) server: String,
     /// `role@host:port`: the databases whose cluster-wide views read alike.
     pub(super) views_key: String,
+    /// The database it connects to (its `datname`).
+    pub(super) dbname: Arc<str>,
     /// The agent's budget; `None` for a host app's pool.
     pub(super) budget: Option<Arc<ConnectionBudget>>,
     /// [`super::PoolSettings::statement_cache`].

@@ -36,6 +36,22 @@ impl TimedPool {
         &self.shared.views_key
     }
 
+    /// The database it connects to, as `pg_stat_activity.datname` names
+    /// it (the `database` label is the pool's name, not this).
+    pub fn dbname(&self) -> &str {
+        &self.shared.dbname
+    }
+
+    /// `host:port`: the connection budget's key of its server.
+    pub fn server(&self) -> &str {
+        &self.shared.server
+    }
+
+    /// The agent's connection budget, for a budgeted pool.
+    pub fn budget(&self) -> Option<&std::sync::Arc<crate::db::budget::ConnectionBudget>> {
+        self.shared.budget.as_ref()
+    }
+
     /// Marks the pool as perfscope's own inside a host app (see
     /// `crate::Integration`): its statements are timed but never enter
     /// the app's slow log, slow-query alerts or a request's route.

@@ -5,6 +5,8 @@
 //! `perfscope.sequence_positions()`) — and for each missing piece, which features are off and the exact SQL or
 //! configuration line that fixes it.
 
+mod ash;
+
 use crate::db::DbError;
 use crate::pg::readers::statements::MIN_SERVER_VERSION;
 
@@ -259,8 +261,9 @@ pub async fn run(watched: &crate::pg::WatchedDatabase) -> Result<SelfCheck, DbEr
         ),
         encryption(row.try_get(11)?, row.try_get(12)?),
     ];
-    drop(client);
     let mut capabilities = capabilities;
+    capabilities.extend(ash::capabilities(&row, superuser, &role, &watched.ash)?);
+    drop(client);
     capabilities.push(planner(watched.advisor.planner()).await);
     if let Some(readers) = readers(watched.leadership.role()) {
         capabilities.push(readers);

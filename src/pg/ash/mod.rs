@@ -12,12 +12,18 @@
 //!   class;
 //! - [`ring`]: the samples kept in memory, bounded in bytes (the recent
 //!   seconds whole, older ones rolled up into per-minute counts), and the
-//!   answers read from them ([`answer`]).
+//!   answers read from them ([`answer`]);
+//! - [`sampler`]: one task per server that samples `pg_stat_activity`
+//!   into the ring on a kept, budgeted connection; [`sample`] makes its
+//!   rows observations.
 
 pub mod answer;
 pub mod observation;
 pub mod ring;
+pub mod sample;
+pub mod sampler;
 
 pub use answer::{By, DbTime};
 pub use observation::{Observation, StatementRef, WaitClass};
 pub use ring::{AshRing, Limits, MinuteCount, MinuteCounts, RingStats};
+pub use sampler::{AshSamplers, SamplerState, SamplerStatus};
