@@ -28,6 +28,8 @@ use crate::metrics::runtime::RuntimeMetrics;
 use crate::metrics::{self, SeriesAccounting};
 use crate::runtime::RuntimeMonitor;
 
+#[cfg(feature = "store")]
+mod ash_history;
 mod background;
 #[cfg(feature = "postgres")]
 mod integration;

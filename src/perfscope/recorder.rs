@@ -56,6 +56,8 @@ struct Recorder {
     sizes_day: HashMap<Arc<str>, i64>,
     /// The newest plan change written, per database.
     plan_seq: HashMap<Arc<str>, u64>,
+    /// The active session history's minutes written.
+    ash: super::ash_history::AshRecorder,
 }
 
 /// A request to write now, answered once written.
@@ -229,6 +231,7 @@ impl Recorder {
             self.points_written = now;
             self.record_routes(perfscope, store, now);
             store.record(Write::Runtime(runtime_minute(perfscope, now)));
+            self.ash.record(perfscope, store, now);
         }
         for db in perfscope.inner.watched.all() {
             if points {

@@ -1,6 +1,7 @@
 //! The history store: what perfscope learns over time, kept across
 //! restarts in one SQLite file under `PERFSCOPE_DATA_DIR`: statement
-//! deltas per reader pass, route latency and the runtime per minute,
+//! deltas per reader pass, route latency, the runtime and the active
+//! session history per minute,
 //! sizes per day, findings as they open and close, and events (deploys,
 //! resets, indexes created, maintenance, plan changes).
 //!
@@ -23,6 +24,7 @@
 //! newer perfscope is reported (log, `perfscope_store_up` 0, the status in
 //! the API) and the agent keeps working on its in-memory views.
 
+pub mod ash;
 mod memory;
 pub mod read;
 mod readers;
@@ -49,9 +51,9 @@ pub use read::{
     StatementTotal,
 };
 pub use records::{
-    Event, EventKind, FindingChange, MAX_DETAIL_BYTES, MAX_LABEL_BYTES, MAX_TEXT_BYTES,
-    RAW_POINT_SECS, RelationKind, RelationSize, RouteDelta, RuntimeMinute, StatementDelta, Write,
-    cut,
+    ASH_OTHER, AshCount, AshMinute, Event, EventKind, FindingChange, MAX_ASH_KEYS_PER_MINUTE,
+    MAX_DETAIL_BYTES, MAX_LABEL_BYTES, MAX_TEXT_BYTES, RAW_POINT_SECS, RelationKind, RelationSize,
+    RouteDelta, RuntimeMinute, StatementDelta, Write, cut,
 };
 pub use retention::{TIERS, Tier};
 pub use schema::VERSION as SCHEMA_VERSION;

@@ -75,6 +75,91 @@ pub struct RuntimeMinute {
     pub resident_max: u64,
 }
 
+/// Active-session keys kept per database and minute of the active session
+/// history; the rest are summed per wait class under [`ASH_OTHER`].
+pub const MAX_ASH_KEYS_PER_MINUTE: usize = 50;
+/// The statement text of the key the rest of a minute is summed into.
+pub const ASH_OTHER: &str = "other";
+
+/// Sessions seen doing one thing in one minute of the active session
+/// history (a plain record: the store knows nothing of Postgres; the
+/// recorder converts).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AshCount {
+    /// The watched database's label.
+    pub database: Arc<str>,
+    /// The wait class (`CPU`, `IO`, `Lock`, …).
+    pub class: Arc<str>,
+    /// The wait event.
+    pub event: Option<Arc<str>>,
+    /// The statement's fingerprint (0 for [`ASH_OTHER`]).
+    pub fingerprint: u64,
+    /// Postgres' `query_id`, when known.
+    pub query_id: Option<i64>,
+    /// The normalized statement text (no literal values).
+    pub text: Arc<str>,
+    /// The session's role.
+    pub role: Arc<str>,
+    /// Its `application_name`.
+    pub application: Arc<str>,
+    /// The route of its sqlcommenter tags.
+    pub route: Option<Arc<str>>,
+    /// Samples that saw it.
+    pub samples: u32,
+}
+
+/// One minute (or, read from a coarser tier, one bucket) of the active
+/// session history.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AshMinute {
+    /// Its start, Unix seconds.
+    pub at: i64,
+    /// Samples taken per database.
+    pub ticks: Vec<(Arc<str>, u32)>,
+    /// Sessions seen, by what they were doing.
+    pub counts: Vec<AshCount>,
+}
+
+impl AshMinute {
+    /// The minute with at most [`MAX_ASH_KEYS_PER_MINUTE`] keys per
+    /// database, the busiest; the rest summed per database and wait class
+    /// into one [`ASH_OTHER`] key each, so a minute's rows stay bounded
+    /// whatever the workload.
+    pub fn bounded(mut self) -> Self {
+        let mut by_database: std::collections::BTreeMap<Arc<str>, Vec<AshCount>> =
+            std::collections::BTreeMap::new();
+        for count in self.counts.drain(..) {
+            by_database
+                .entry(count.database.clone())
+                .or_default()
+                .push(count);
+        }
+        let mut kept = Vec::new();
+        for (database, mut counts) in by_database {
+            counts.sort_by(|a, b| b.samples.cmp(&a.samples).then_with(|| a.text.cmp(&b.text)));
+            let rest = counts.split_off(counts.len().min(MAX_ASH_KEYS_PER_MINUTE));
+            kept.extend(counts);
+            let mut other: std::collections::BTreeMap<Arc<str>, u32> =
+                std::collections::BTreeMap::new();
+            for count in rest {
+                let sum = other.entry(count.class).or_default();
+                *sum = sum.saturating_add(count.samples);
+            }
+            for (class, samples) in other {
+                kept.push(AshCount {
+                    database: database.clone(),
+                    class,
+                    text: Arc::from(ASH_OTHER),
+                    samples,
+                    ..AshCount::default()
+                });
+            }
+        }
+        self.counts = kept;
+        self
+    }
+}
+
 /// What a size row measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RelationKind {
@@ -221,6 +306,9 @@ pub enum Write {
     },
     /// A minute of the runtime (lag, utilization, resident memory).
     Runtime(RuntimeMinute),
+    /// A closed minute of the active session history (bounded by the
+    /// writer: [`AshMinute::bounded`]).
+    Ash(AshMinute),
     /// A database's sizes (kept per day: the last reading of a day wins).
     Sizes {
         /// When they were read.
@@ -257,6 +345,47 @@ mod tests {
         assert_eq!(cut("héllo", 2), "h");
         assert_eq!(cut("héllo", 3), "hé");
         assert_eq!(cut("abc", 10), "abc");
+    }
+
+    #[test]
+    fn an_ash_minute_keeps_the_busiest_keys_and_sums_the_rest_per_class() {
+        let count = |i: u32, class: &str| AshCount {
+            database: Arc::from("shop"),
+            class: Arc::from(class),
+            fingerprint: u64::from(i) + 1,
+            text: Arc::from(format!("select {i}").as_str()),
+            samples: i + 1,
+            ..AshCount::default()
+        };
+        let mut counts: Vec<AshCount> = (0..80)
+            .map(|i| count(i, if i % 2 == 0 { "CPU" } else { "IO" }))
+            .collect();
+        counts.push(AshCount {
+            database: Arc::from("other"),
+            ..count(1, "Lock")
+        });
+        let minute = AshMinute {
+            at: 60,
+            ticks: vec![(Arc::from("shop"), 60)],
+            counts,
+        }
+        .bounded();
+        let shop: Vec<&AshCount> = minute
+            .counts
+            .iter()
+            .filter(|c| &*c.database == "shop")
+            .collect();
+        assert_eq!(
+            shop.len(),
+            MAX_ASH_KEYS_PER_MINUTE + 2,
+            "50 keys and CPU and IO others"
+        );
+        assert_eq!(shop[0].samples, 80, "the busiest first");
+        let total: u32 = shop.iter().map(|c| c.samples).sum();
+        assert_eq!(total, (1..=80).sum::<u32>(), "nothing lost");
+        let others: Vec<&&AshCount> = shop.iter().filter(|c| &*c.text == ASH_OTHER).collect();
+        assert_eq!(others.len(), 2);
+        assert!(minute.counts.iter().any(|c| &*c.database == "other"));
     }
 
     #[test]

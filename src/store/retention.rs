@@ -6,7 +6,8 @@
 //! ([`TIERS`]; the runtime's means and maxima: `retention/runtime.rs`). Once
 //! a raw row is older than its tier keeps, it is added into the next
 //! tier's row for its aligned bucket and deleted; hourly rows leave after
-//! 90 days, sizes and events after a year. Only whole buckets move (the
+//! 90 days, sizes and events after a year. The active session history's
+//! minutes (`retention/ash.rs`) go through the same tiers. Only whole buckets move (the
 //! cutoff is aligned to the next tier's step), so no bucket is summed
 //! twice.
 //!
@@ -16,6 +17,7 @@
 //! what is kept goes, oldest first, so a cap too small for the workload
 //! costs the far past before the recent detail.
 
+mod ash;
 mod runtime;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -80,6 +82,7 @@ pub fn run(conn: &mut Connection, now: i64, max_bytes: u64) -> Result<Outcome, r
         outcome.rolled += roll_statements(&tx, from.tier, to, cutoff)?;
         outcome.rolled += roll_routes(&tx, from.tier, to, cutoff)?;
         outcome.rolled += runtime::roll(&tx, from.tier, to, cutoff)?;
+        outcome.rolled += ash::roll(&tx, from.tier, to, cutoff)?;
     }
     let last = TIERS[TIERS.len() - 1];
     let expiry = now - last.keep;
@@ -95,6 +98,7 @@ pub fn run(conn: &mut Connection, now: i64, max_bytes: u64) -> Result<Outcome, r
         "DELETE FROM runtime_points WHERE tier = ?1 AND ts < ?2",
         params![last.tier, expiry],
     )?;
+    outcome.expired += ash::expire(&tx, last.tier, expiry)?;
     let facts = now - KEEP_FACTS;
     outcome.expired += tx.execute(
         "DELETE FROM sizes WHERE day < ?1",
@@ -119,7 +123,8 @@ pub fn run(conn: &mut Connection, now: i64, max_bytes: u64) -> Result<Outcome, r
             "DELETE FROM series WHERE
                 NOT EXISTS (SELECT 1 FROM statement_points p WHERE p.tier IN (0, 1, 2) AND p.series = series.id)
                 AND NOT EXISTS (SELECT 1 FROM route_points p WHERE p.tier IN (0, 1, 2) AND p.series = series.id)
-                AND NOT EXISTS (SELECT 1 FROM sizes s WHERE s.series = series.id)",
+                AND NOT EXISTS (SELECT 1 FROM sizes s WHERE s.series = series.id)
+                AND NOT EXISTS (SELECT 1 FROM ash_points p WHERE p.series = series.id)",
             [],
         )?;
     }
@@ -179,6 +184,12 @@ fn shave(conn: &mut Connection) -> Result<bool, rusqlite::Error> {
             "ts",
             "SELECT min(ts), max(ts) FROM runtime_points",
         ),
+        (
+            "ash_points",
+            "ts",
+            "SELECT min(ts), max(ts) FROM ash_points",
+        ),
+        ("ash_ticks", "ts", "SELECT min(ts), max(ts) FROM ash_ticks"),
         ("sizes", "day", "SELECT min(day), max(day) FROM sizes"),
         ("events", "ts", "SELECT min(ts), max(ts) FROM events"),
     ] {

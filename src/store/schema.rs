@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// Migration `n` takes the file from version `n` to `n + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -120,6 +120,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tier, ts)
     ) WITHOUT ROWID;
     ",
+    // 2 → 3: the active session history's minutes. A key (database, wait
+    // class and event, statement, role, application, route) is a series of
+    // kind 'ash' (its statement's text kept once there); a point counts the
+    // samples that saw it, a tick row the samples taken of the database,
+    // so a rollup is a plain sum and a range's AAS is points / ticks.
+    // tier 0: one row per minute; 1: 5 minutes; 2: hourly.
+    "
+    CREATE TABLE IF NOT EXISTS ash_ticks (
+        tier INTEGER NOT NULL,
+        database TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        PRIMARY KEY (tier, database, ts)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS ash_ticks_by_time ON ash_ticks (tier, ts);
+    CREATE TABLE IF NOT EXISTS ash_points (
+        tier INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        series INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        PRIMARY KEY (tier, ts, series)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS ash_points_by_series ON ash_points (series);
+    ",
 ];
 
 /// The file's schema version.
@@ -189,6 +213,11 @@ mod tests {
             [],
         )
         .expect("the new table takes a minute");
+        conn.execute_batch(
+            "INSERT INTO ash_ticks VALUES (0, 'shop', 1020, 60);
+             INSERT INTO ash_points VALUES (0, 1020, 7, 42);",
+        )
+        .expect("version 3's tables take an ASH minute");
     }
 
     #[test]

@@ -383,4 +383,5 @@ async fn a_newer_or_locked_store_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+mod ash;
 mod runtime;

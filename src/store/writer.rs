@@ -334,6 +334,12 @@ impl Writer {
                     )?;
                 }
             }
+            Write::Ash(minute) => {
+                let ids = &mut self.ids;
+                super::ash::write(&tx, &minute.bounded(), |tx, database, key, text| {
+                    series_id(tx, ids, super::ash::KIND, database, key, Some(text))
+                })?;
+            }
             Write::Runtime(minute) => retention::add_runtime_point(
                 &tx,
                 0,

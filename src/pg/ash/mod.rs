@@ -25,5 +25,5 @@ pub mod sampler;
 
 pub use answer::{By, DbTime};
 pub use observation::{Observation, StatementRef, WaitClass};
-pub use ring::{AshRing, Limits, MinuteCount, MinuteCounts, RingStats};
+pub use ring::{AshRing, Limits, MinuteCount, MinuteCounts, RingStats, answer_minutes};
 pub use sampler::{AshSamplers, SamplerState, SamplerStatus};

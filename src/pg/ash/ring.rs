@@ -257,26 +257,99 @@ impl AshRing {
         } else {
             inner.minute_units(since, until, database)
         };
-        let since = units.first().map_or(since, |u| u.at.max(since));
-        let step = if fine {
-            FINE_STEP
-        } else {
-            (until.saturating_sub(since) / MAX_STEPS)
-                .div_ceil(60)
-                .max(1)
-                * 60
-        };
-        answer(Query {
-            units: &units,
-            database,
-            since,
-            until,
-            by,
-            top,
-            step,
-            interval,
-        })
+        answer_units(&units, database, since, until, by, top, fine, interval)
     }
+}
+
+/// Where the time of `database` (every database when `None`) went from
+/// `since` to `until` (Unix seconds), from `minutes` (the history store's
+/// minutes, or buckets of several, for a range older than the ring; or
+/// the ring's closed minutes): the answer [`AshRing::db_time`] gives over
+/// its minutes, by the same code. `interval` is what one sample stands
+/// for (`PERFSCOPE_ASH_INTERVAL`). Minutes carry no trace ids or blockers.
+pub fn answer_minutes(
+    minutes: &[MinuteCounts],
+    database: Option<&str>,
+    since: u64,
+    until: u64,
+    by: By,
+    top: usize,
+    interval: Duration,
+) -> DbTime {
+    let units: Vec<Unit<'_>> = minutes
+        .iter()
+        .filter(|m| m.at + 60 > since && m.at < until)
+        .map(|m| Unit {
+            at: m.at,
+            ticks: m
+                .ticks
+                .iter()
+                .filter(|(d, _)| database.is_none_or(|want| &**d == want))
+                .cloned()
+                .collect(),
+            cells: m
+                .counts
+                .iter()
+                .filter(|c| database.is_none_or(|want| &*c.database == want))
+                .map(|c| View {
+                    database: &c.database,
+                    class: c.class,
+                    event: c.event.as_ref(),
+                    statement: &c.statement,
+                    role: &c.role,
+                    application: &c.application,
+                    route: c.route.as_ref(),
+                    count: c.samples,
+                    trace_ids: &[],
+                    blocked_by: &[],
+                })
+                .collect(),
+            cut: 0,
+        })
+        .collect();
+    answer_units(
+        &units,
+        database,
+        since,
+        until,
+        by,
+        top,
+        false,
+        interval.as_secs_f64(),
+    )
+}
+
+/// The answer over `units` (seconds when `fine`, else minutes).
+#[allow(clippy::too_many_arguments)]
+fn answer_units(
+    units: &[Unit<'_>],
+    database: Option<&str>,
+    since: u64,
+    until: u64,
+    by: By,
+    top: usize,
+    fine: bool,
+    interval: f64,
+) -> DbTime {
+    let since = units.first().map_or(since, |u| u.at.max(since));
+    let step = if fine {
+        FINE_STEP
+    } else {
+        (until.saturating_sub(since) / MAX_STEPS)
+            .div_ceil(60)
+            .max(1)
+            * 60
+    };
+    answer(Query {
+        units,
+        database,
+        since,
+        until,
+        by,
+        top,
+        step,
+        interval,
+    })
 }
 
 /// One minute of counts, as the history store keeps it.
@@ -902,6 +975,47 @@ mod tests {
         let counts = ring.closed_minutes(0, 2_000_040 + 1_799);
         assert_eq!(counts.len(), 29, "the last minute is still open");
         assert_eq!(counts[1].counts.iter().map(|c| c.samples).sum::<u32>(), 60);
+    }
+
+    #[test]
+    fn minutes_answer_as_the_ring_does() {
+        let ring = AshRing::new(Limits {
+            raw_for: Duration::from_secs(60),
+            ..Limits::default()
+        });
+        for s in 0..600u64 {
+            let mut sessions = vec![session("a", None, "SELECT 1", Some("/a"))];
+            if s % 3 == 0 {
+                sessions.push(session("a", Some("IO"), "SELECT 2", Some("/b")));
+            }
+            ring.push(5_000_040 + s, &dbs(&["a", "b"]), sessions, 0);
+        }
+        let minutes = ring.closed_minutes(0, 5_000_640);
+        for by in [
+            By::Wait,
+            By::Statement,
+            By::Route,
+            By::Application,
+            By::Role,
+        ] {
+            let from_ring = ring.db_time(Some("a"), 5_000_040, 5_000_640, by, 10);
+            let from_minutes = answer_minutes(
+                &minutes,
+                Some("a"),
+                5_000_040,
+                5_000_640,
+                by,
+                10,
+                Duration::from_secs(1),
+            );
+            assert_eq!(from_ring.top, from_minutes.top, "{by:?}");
+            assert_eq!(from_ring.series, from_minutes.series, "{by:?}");
+            assert!(
+                (from_minutes.aas - 4.0 / 3.0).abs() < 0.01,
+                "{}",
+                from_minutes.aas
+            );
+        }
     }
 
     #[test]
