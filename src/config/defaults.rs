@@ -62,8 +62,9 @@ pub const DEFAULT_DB_CONNECTION_HEADROOM: u32 = 10;
 /// is sampled for the active session history, ms (0: off).
 pub const DEFAULT_ASH_INTERVAL_MS: u64 = 1_000;
 /// `PERFSCOPE_ASH_MEMORY`: the active session history's bytes in memory
-/// (4 MiB: 10 minutes of whole samples and about 8 hours of per-minute
-/// counts at 50 active sessions, BENCHMARKS.md).
+/// (4 MiB: about 13 hours of per-minute counts and the last 3 minutes
+/// of whole samples at 50 active sessions; an idle server fills nothing.
+/// BENCHMARKS.md).
 pub const DEFAULT_ASH_MEMORY: usize = 4 << 20;
 /// Statements per database exported as `pg_stat_statements_*` series.
 pub const DEFAULT_TOP_STATEMENTS: usize = 50;
