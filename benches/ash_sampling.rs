@@ -188,7 +188,7 @@ async fn sampling(cluster: &pg::PgCluster, databases: usize) {
 /// and 10 routes, a third of them waiting.
 fn session(i: usize, s: u64, statements: &[Arc<StatementRef>]) -> Observation {
     let k = (i + s as usize) % statements.len();
-    let waiting = k % 3 == 0;
+    let waiting = k.is_multiple_of(3);
     Observation {
         database: Arc::from("shop"),
         class: if waiting {

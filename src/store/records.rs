@@ -358,7 +358,7 @@ mod tests {
             ..AshCount::default()
         };
         let mut counts: Vec<AshCount> = (0..80)
-            .map(|i| count(i, if i % 2 == 0 { "CPU" } else { "IO" }))
+            .map(|i| count(i, if i.is_multiple_of(2) { "CPU" } else { "IO" }))
             .collect();
         counts.push(AshCount {
             database: Arc::from("other"),

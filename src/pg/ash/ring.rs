@@ -985,7 +985,7 @@ mod tests {
         });
         for s in 0..600u64 {
             let mut sessions = vec![session("a", None, "SELECT 1", Some("/a"))];
-            if s % 3 == 0 {
+            if s.is_multiple_of(3) {
                 sessions.push(session("a", Some("IO"), "SELECT 2", Some("/b")));
             }
             ring.push(5_000_040 + s, &dbs(&["a", "b"]), sessions, 0);

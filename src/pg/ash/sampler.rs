@@ -368,11 +368,8 @@ impl Task {
         }
         self.kept = Some((client, pool));
         status.set(SamplerState::Sampling);
-        match self.failures.succeeded(Instant::now()) {
-            Report::Recovered { failures, .. } => {
-                tracing::info!(server = self.key(), failures, "ASH sampling again");
-            }
-            _ => {}
+        if let Report::Recovered { failures, .. } = self.failures.succeeded(Instant::now()) {
+            tracing::info!(server = self.key(), failures, "ASH sampling again");
         }
     }
 
@@ -418,12 +415,8 @@ impl Task {
 
     /// No sample this time: says why, waits longer after each failure.
     fn wait(&mut self, reason: String) {
-        let report = self.failures.failed(Instant::now());
-        match report {
-            Report::Started | Report::Still { .. } => {
-                tracing::warn!(server = self.key(), %reason, "ASH cannot sample this server; trying again");
-            }
-            _ => {}
+        if let Report::Started | Report::Still { .. } = self.failures.failed(Instant::now()) {
+            tracing::warn!(server = self.key(), %reason, "ASH cannot sample this server; trying again");
         }
         self.server.status.set(SamplerState::Waiting(reason));
         self.retry_at = Some(Instant::now() + self.retry_delay);

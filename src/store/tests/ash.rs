@@ -17,7 +17,7 @@ fn minute(at: i64) -> Write {
         counts: (0..KEYS)
             .map(|k| AshCount {
                 database: Arc::from("shop"),
-                class: Arc::from(if k % 2 == 0 { "CPU" } else { "IO" }),
+                class: Arc::from(if k.is_multiple_of(2) { "CPU" } else { "IO" }),
                 event: (k % 2 == 1).then(|| Arc::from("DataFileRead")),
                 fingerprint: u64::from(k) + 1,
                 query_id: Some(i64::from(k)),
