@@ -46,6 +46,7 @@ const SQL_FILES: &[&str] = &[
     include_str!("../../sql/queries/advisor_stats.sql"),
     include_str!("../../sql/queries/advisor_table.sql"),
     include_str!("../../sql/queries/advisor_writes.sql"),
+    include_str!("../../sql/queries/ash_sample.sql"),
     include_str!("../../sql/queries/connections.sql"),
     include_str!("../../sql/queries/database.sql"),
     include_str!("../../sql/queries/health_indexes.sql"),
