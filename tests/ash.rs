@@ -31,8 +31,12 @@ fn now() -> u64 {
 }
 
 fn handle(memory: usize) -> Perfscope {
+    handle_sampling_every("1000", memory)
+}
+
+fn handle_sampling_every(interval: &str, memory: usize) -> Perfscope {
     let config = RawConfig {
-        ash_interval: Some("1000".into()),
+        ash_interval: Some(interval.into()),
         ash_memory: Some(memory.to_string()),
         // The readers stay out of the way: ASH is under test.
         read_interval: Some("60000".into()),
@@ -410,6 +414,29 @@ async fn the_kept_connection_is_given_back_under_the_headroom_and_comes_back() {
     })
     .await;
     assert_eq!(sampler_connections(&admin).await, 1);
+    cancel.cancel();
+    watcher.await.expect("readers stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interval_of_zero_samples_nothing_and_keeps_no_connection() {
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    let perfscope = handle_sampling_every("0", 1 << 20);
+    let cancel = CancellationToken::new();
+    let watcher = watch(&perfscope, &cluster, "postgres", "default", &cancel).await;
+    let admin = session(&cluster, "postgres", "admin").await;
+    let sleeper = session(&cluster, "postgres", "app").await;
+    let sleeping = tokio::spawn(async move {
+        let _ = sleeper.query("SELECT pg_sleep(3)", &[]).await;
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(sampler_connections(&admin).await, 0);
+    assert!(perfscope.ash_samplers().statuses().is_empty());
+    assert_eq!(perfscope.ash().stats().seconds, 0, "nothing sampled");
+    let watched = perfscope.watched().get("default").expect("watched");
+    assert_eq!(watched.ash.state(), SamplerState::Off);
+    sleeping.await.expect("sleeps");
     cancel.cancel();
     watcher.await.expect("readers stop");
 }
