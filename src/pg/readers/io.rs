@@ -237,8 +237,8 @@ mod tests {
         assert_eq!(io_sql(170_006), Some(IO_16));
         assert_eq!(io_sql(180_000), Some(IO_18));
         assert_eq!(io_sql(190_000), Some(IO_18));
-        assert!(IO_16.contains("op_bytes") && !IO_16.contains("read_bytes,"));
-        assert!(IO_18.contains("coalesce(read_bytes, 0)") && !IO_18.contains("op_bytes"));
+        assert!(IO_16.contains("op_bytes") && !IO_16.contains("coalesce(read_bytes"));
+        assert!(IO_18.contains("coalesce(read_bytes, 0)") && !IO_18.contains("coalesce(op_bytes"));
     }
 
     #[test]
