@@ -5,10 +5,10 @@
 //! reset, so `rate()` works across scrapes.
 //!
 //! The view is server-wide, so its series are exported once per server,
-//! not once per watched database: under the `database` label of the first
-//! watched database of that server (by the pools' views key, as the
-//! shared reads are; the watched list only grows, so the label is
-//! stable). Repeating them under every database would multiply a few
+//! not once per watched database: under the `database` label of the
+//! watched database of that server whose name sorts first (servers told
+//! apart by the pools' views key, as the shared reads are), a choice that
+//! does not depend on the order the databases were watched in. Repeating them under every database would multiply a few
 //! hundred series by the number of databases, and a `sum` over databases
 //! would count the same I/O many times. At most [`MAX_EXPORTED`] rows per
 //! server, in the view's order (backend type, object, context), so the
@@ -19,7 +19,7 @@
 //! collectors (see [`super::pg_replication`]): it depends on the readers,
 //! never the other way round.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
@@ -77,19 +77,27 @@ pub struct IoCollector {
 }
 
 impl IoCollector {
-    /// The last pass of each server, under its first watched database.
+    /// The last pass of each server, under the name of its watched
+    /// database that sorts first.
     fn servers(&self) -> Vec<(Arc<str>, Arc<IoSnapshot>)> {
-        let mut seen = HashSet::new();
-        let mut servers = Vec::new();
+        let mut first: BTreeMap<String, Arc<crate::pg::WatchedDatabase>> = BTreeMap::new();
         for db in self.watched.all() {
-            if !seen.insert(db.pool.views_key().to_owned()) {
-                continue;
-            }
-            if let Some(snapshot) = db.io.latest().filter(|s| s.supported()) {
-                servers.push((db.name.clone(), snapshot));
-            }
+            first
+                .entry(db.pool.views_key().to_owned())
+                .and_modify(|kept| {
+                    if db.name < kept.name {
+                        *kept = db.clone();
+                    }
+                })
+                .or_insert(db);
         }
-        servers
+        first
+            .into_values()
+            .filter_map(|db| {
+                let snapshot = db.io.latest().filter(|s| s.supported())?;
+                Some((db.name.clone(), snapshot))
+            })
+            .collect()
     }
 }
 
@@ -102,7 +110,7 @@ impl Collector for IoCollector {
         let families: [(&str, &str, Option<Unit>, &[Op]); 3] = [
             (
                 "pg_io_operations",
-                "I/O operations of the server by backend type, object, context and operation (pg_stat_io, PostgreSQL 16+; exported under the server's first watched database)",
+                "I/O operations of the server by backend type, object, context and operation (pg_stat_io, PostgreSQL 16+; exported once per server, under its watched database whose name sorts first)",
                 None,
                 &OPERATIONS,
             ),
