@@ -221,6 +221,12 @@ async fn postgres_15_has_no_pg_stat_io_and_says_so_without_errors() {
         !scrape.lines().any(|l| l.starts_with("pg_io_")),
         "I/O series from a server without pg_stat_io"
     );
+    let anonymous = support::client()
+        .get(agent.url("/api/performance/io"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(anonymous.status().as_u16(), 401, "admin only");
     let io = agent
         .admin_json("/api/performance/io")
         .await
