@@ -49,6 +49,12 @@ EXPORTED_ON_FIRST_EVENT = {
     "db_pool_timeouts_total",
     "perfscope_metric_overflow_total",
 }
+# pg_stat_io exists from PostgreSQL 16 on, and the demo's cluster is the
+# newest installed major (15 here): the I/O reader exports no series and no
+# family there (a server without the view has no I/O figures, not zeros).
+# tests/io.rs checks them in a live scrape of PostgreSQL 18. These must be
+# in the README's metrics table too.
+NEEDS_POSTGRES_16 = {"pg_io_operations_total", "pg_io_bytes_total"}
 
 
 def render(values: dict | None = None) -> list[dict]:
@@ -335,10 +341,12 @@ class Dashboard(unittest.TestCase):
                 used |= metric_names(rule["expr"])
         recorded = {r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r}
         scraped = scrape_demo()
-        missing = sorted(used - recorded - NOT_IN_A_PLAIN_SCRAPE - EXPORTED_ON_FIRST_EVENT - scraped)
+        missing = sorted(
+            used - recorded - NOT_IN_A_PLAIN_SCRAPE - EXPORTED_ON_FIRST_EVENT - NEEDS_POSTGRES_16 - scraped
+        )
         self.assertEqual(missing, [], "used by the dashboard or rules but not exported by the demo")
         readme = (ROOT / "README.md").read_text()
-        for name in EXPORTED_ON_FIRST_EVENT & used:
+        for name in (EXPORTED_ON_FIRST_EVENT | NEEDS_POSTGRES_16) & used:
             self.assertIn(f"`{name}`", readme, f"{name} is not in the README's metrics table")
 
 

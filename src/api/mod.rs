@@ -31,6 +31,8 @@ mod growth;
 #[cfg(feature = "postgres")]
 mod guard;
 mod health;
+#[cfg(feature = "postgres")]
+mod io;
 mod metrics;
 mod mounted;
 #[cfg(feature = "postgres")]
@@ -86,7 +88,8 @@ type Apis = (
     activity::ActivityApi,
     explain::ExplainApi,
     space::SpaceApi,
-    replication::ReplicationApi,
+    // A pair: poem-openapi combines tuples of at most 16 APIs.
+    (replication::ReplicationApi, io::IoApi),
     plan_changes::PlanChangesApi,
     growth::GrowthApi,
     StoreApis,
@@ -148,9 +151,14 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
             perfscope: perfscope.clone(),
         },
         #[cfg(feature = "postgres")]
-        replication::ReplicationApi {
-            perfscope: perfscope.clone(),
-        },
+        (
+            replication::ReplicationApi {
+                perfscope: perfscope.clone(),
+            },
+            io::IoApi {
+                perfscope: perfscope.clone(),
+            },
+        ),
         #[cfg(feature = "postgres")]
         plan_changes::PlanChangesApi {
             perfscope: perfscope.clone(),
