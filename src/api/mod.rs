@@ -21,6 +21,8 @@ mod analyze;
 mod auth;
 #[cfg(feature = "postgres")]
 mod database;
+#[cfg(feature = "postgres")]
+mod db_time;
 mod error;
 #[cfg(feature = "store")]
 mod events;
@@ -88,7 +90,8 @@ type Apis = (
     space::SpaceApi,
     replication::ReplicationApi,
     plan_changes::PlanChangesApi,
-    growth::GrowthApi,
+    // Paired to leave the tuple (16 at most) a free slot.
+    (growth::GrowthApi, db_time::DbTimeApi),
     StoreApis,
 );
 /// The history store's operations (events, compare), or none without it.
@@ -156,9 +159,14 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
             perfscope: perfscope.clone(),
         },
         #[cfg(feature = "postgres")]
-        growth::GrowthApi {
-            perfscope: perfscope.clone(),
-        },
+        (
+            growth::GrowthApi {
+                perfscope: perfscope.clone(),
+            },
+            db_time::DbTimeApi {
+                perfscope: perfscope.clone(),
+            },
+        ),
         #[cfg(feature = "store")]
         events::EventsApi {
             perfscope: perfscope.clone(),
