@@ -65,11 +65,11 @@ impl DbTimeApi {
         #[oai(validator(min_length = 1, max_length = 63))]
         database: Query<Option<String>>,
         /// The range's start, Unix seconds (default: `until` − 15 minutes;
-        /// at most 31 days before `until`).
-        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
+        /// at most 31 days before `until`; before 2100).
+        #[oai(validator(minimum(value = "0"), maximum(value = "4102444800")))]
         since: Query<Option<i64>>,
-        /// The range's end, Unix seconds (default: now).
-        #[oai(validator(minimum(value = "0"), maximum(value = "9007199254740991")))]
+        /// The range's end, Unix seconds (default: now; before 2100).
+        #[oai(validator(minimum(value = "0"), maximum(value = "4102444800")))]
         until: Query<Option<i64>>,
         /// What the top rows are grouped by (default: `wait`).
         by: Query<Option<By>>,
