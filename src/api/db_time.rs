@@ -23,7 +23,7 @@ use crate::service::db_time::{self as service, DbTimeError, DbTimeQuery};
 enum DbTimeResponse {
     /// Where the time went (empty when the range holds no sample).
     #[oai(status = 200)]
-    Ok(Json<DbTime>),
+    Ok(Json<Box<DbTime>>),
     /// No watched database by that name.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -92,7 +92,7 @@ impl DbTimeApi {
     fn answer(&self, token: &BearerToken, query: &DbTimeQuery) -> Result<DbTimeResponse, Failure> {
         admin_only(&self.perfscope, token)?;
         match service::db_time(&self.perfscope, query, service::unix_now()) {
-            Ok(answer) => Ok(DbTimeResponse::Ok(Json(answer))),
+            Ok(answer) => Ok(DbTimeResponse::Ok(Json(Box::new(answer)))),
             Err(error @ DbTimeError::Invalid { .. }) => {
                 Err(ApiError::bad_request(error.to_string()).into())
             }
