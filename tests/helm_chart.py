@@ -248,6 +248,17 @@ class Chart(unittest.TestCase):
             result = promtool("check", "rules", f.name)
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
+    def test_the_database_load_threshold_and_trace_url_come_from_the_values(self):
+        values = ci_values()["full-values.yaml"]
+        values["prometheusRule"]["databaseLoad"] = {"activeSessions": 16}
+        values["config"]["traceUrl"] = "https://tempo.example/trace/{trace_id}"
+        objects = render(values)
+        (rule,) = by_kind(objects, "PrometheusRule")
+        (load,) = [r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("alert") == "PostgresDatabaseLoadHigh"]
+        self.assertEqual(load["expr"], "sum by (job, database) (pg_ash_active_sessions) > 16")
+        (config,) = [o for o in by_kind(objects, "ConfigMap") if "PERFSCOPE_LISTEN" in o["data"]]
+        self.assertEqual(config["data"]["PERFSCOPE_TRACE_URL"], "https://tempo.example/trace/{trace_id}")
+
     def test_schema_rejects_bad_values(self):
         chart = helm.Chart.load(str(CHART))
         chart.validate_schema({})
@@ -262,6 +273,9 @@ class Chart(unittest.TestCase):
             ({"config": {"plannerUser": "a,b"}}, "plannerUser"),
             ({"config": {"planRoles": "app\n"}}, "planRoles"),
             ({"config": {"prometheusUrl": "http://user:pw@prom:9090"}}, "prometheusUrl"),
+            ({"config": {"traceUrl": "javascript:alert(1)//{trace_id}"}}, "traceUrl"),
+            ({"config": {"traceUrl": "https://tempo.example/trace/"}}, "traceUrl"),
+            ({"prometheusRule": {"databaseLoad": {"activeSessions": 0}}}, "activeSessions"),
         ]:
             with self.assertRaises(helm.HelmValuesError, msg=str(bad)) as raised:
                 chart.validate_schema(bad)

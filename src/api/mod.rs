@@ -21,6 +21,8 @@ mod analyze;
 mod auth;
 #[cfg(feature = "postgres")]
 mod database;
+#[cfg(feature = "postgres")]
+mod db_time;
 mod error;
 #[cfg(feature = "store")]
 mod events;
@@ -91,7 +93,8 @@ type Apis = (
     // A pair: poem-openapi combines tuples of at most 16 APIs.
     (replication::ReplicationApi, io::IoApi),
     plan_changes::PlanChangesApi,
-    growth::GrowthApi,
+    // Paired to leave the tuple (16 at most) a free slot.
+    (growth::GrowthApi, db_time::DbTimeApi),
     StoreApis,
 );
 /// The history store's operations (events, compare), or none without it.
@@ -164,9 +167,14 @@ pub fn service(perfscope: &Perfscope) -> OpenApiService<Apis, ()> {
             perfscope: perfscope.clone(),
         },
         #[cfg(feature = "postgres")]
-        growth::GrowthApi {
-            perfscope: perfscope.clone(),
-        },
+        (
+            growth::GrowthApi {
+                perfscope: perfscope.clone(),
+            },
+            db_time::DbTimeApi {
+                perfscope: perfscope.clone(),
+            },
+        ),
         #[cfg(feature = "store")]
         events::EventsApi {
             perfscope: perfscope.clone(),

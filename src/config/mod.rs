@@ -24,6 +24,7 @@ mod server;
 pub mod settings;
 mod store;
 mod telemetry;
+mod trace_url;
 
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub use server::{ReadinessDatabase, ServerConfig, TlsFiles};
 pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
 pub use store::{DEFAULT_AGENT_DATA_DIR, DataDir, StoreConfig};
 pub use telemetry::{SentryConfig, TelemetryConfig};
+pub use trace_url::TraceUrl;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

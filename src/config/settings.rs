@@ -318,6 +318,8 @@ settings! {
     prometheus_url <- prometheus_url: String = "PERFSCOPE_PROMETHEUS_URL"; plain; unset;
     /// Label matchers picking this service's series on that server, e.g. job="shop",namespace="prod" (required with PERFSCOPE_PROMETHEUS_URL)
     prometheus_selector <- prometheus_selector: String = "PERFSCOPE_PROMETHEUS_SELECTOR"; plain; unset;
+    /// Where a trace id opens in the tracing tool, an http(s) URL with {trace_id} in it, e.g. `https://tempo.example/trace/{trace_id}`; unset, the pages show trace ids as text
+    trace_url <- trace_url: String = "PERFSCOPE_TRACE_URL"; plain; unset;
     /// Sentry DSN; unset, Sentry is off
     sentry_dsn <- sentry_dsn: String = "SENTRY_DSN"; secret; unset;
     /// Sentry environment tag

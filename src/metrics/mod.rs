@@ -22,6 +22,8 @@ pub mod pg;
 #[cfg(feature = "postgres")]
 pub mod pg_activity;
 #[cfg(feature = "postgres")]
+pub mod pg_ash;
+#[cfg(feature = "postgres")]
 pub mod pg_io;
 #[cfg(feature = "postgres")]
 pub mod pg_replication;

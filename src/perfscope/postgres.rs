@@ -48,14 +48,19 @@ impl PgParts {
         } else {
             budget
         });
-        Self {
+        let parts = Self {
             watched,
             metrics,
             budget,
             ash: Arc::new(crate::pg::ash::AshRing::new(
                 crate::pg::ash::Limits::default(),
             )),
-        }
+        };
+        registry.register_collector(Box::new(crate::metrics::pg_ash::AshCollector {
+            ring: parts.ash.clone(),
+            watched: parts.watched.clone(),
+        }));
+        parts
     }
 }
 
