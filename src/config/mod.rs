@@ -22,6 +22,7 @@ mod resource;
 mod secret;
 mod server;
 pub mod settings;
+mod sql_comments;
 mod store;
 mod telemetry;
 
@@ -42,6 +43,7 @@ pub use resource::ServiceResource;
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{ReadinessDatabase, ServerConfig, TlsFiles};
 pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
+pub use sql_comments::SqlComments;
 pub use store::{DEFAULT_AGENT_DATA_DIR, DataDir, StoreConfig};
 pub use telemetry::{SentryConfig, TelemetryConfig};
 

@@ -230,7 +230,13 @@ fn store(tags: &mut Tags, key: &str, raw: &str) {
     if value.is_empty() || value.chars().any(char::is_control) {
         return;
     }
-    *slot = Some(value.chars().take(MAX_VALUE_CHARS).collect::<String>().into());
+    *slot = Some(
+        value
+            .chars()
+            .take(MAX_VALUE_CHARS)
+            .collect::<String>()
+            .into(),
+    );
 }
 
 /// Percent-decodes `text` (`+` stays `+`), or `None` when it is not
@@ -260,7 +266,9 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
     let (version, trace, span, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     };
     let ok = hex(version, 2)
         && version != "ff"
