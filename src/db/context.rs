@@ -7,7 +7,7 @@
 //! A front end that knows the route template before the request runs (the
 //! tower layer: axum's `MatchedPath`, a gRPC method) opens the scope with
 //! it ([`scope_routed`]), so the timed pool can write it into a
-//! statement's sqlcommenter comment ([`route`]); Poem matches the route
+//! statement's sqlcommenter comment ([`current_route`]); Poem matches the route
 //! inside the app's `Route`, after this scope opens, so there it is
 //! unknown until the response.
 //!
