@@ -267,6 +267,7 @@ class Chart(unittest.TestCase):
             ({"unknownKey": 1}, "unknownKey"),
             ({"config": {"logFormat": "xml"}}, "logFormat"),
             ({"config": {"readinessDatabase": "maybe"}}, "readinessDatabase"),
+            ({"config": {"sqlComments": "on"}}, "sqlComments"),
             ({"config": {"highMemoryThreshold": 1.7}}, "highMemoryThreshold"),
             ({"serviceMonitor": {"enabled": "yes"}}, "enabled"),
             ({"port": 70000}, "port"),

@@ -246,6 +246,8 @@ settings! {
     pool_min <- database_pool_min: String = "DATABASE_POOL_MIN"; plain; default(DEFAULT_POOL_MIN);
     /// Pool size
     pool_max <- database_pool_max: String = "DATABASE_POOL_MAX"; plain; default(DEFAULT_POOL_MAX);
+    /// sqlcommenter comments (route, traceparent, application) on the app pool's statements: off, sampled (traced requests only) or all
+    sql_comments <- sql_comments: String = "PERFSCOPE_SQL_COMMENTS"; plain; default(DEFAULT_SQL_COMMENTS);
     /// Default TTL of cached queries, ms
     query_cache_ttl <- query_cache_ttl: String = "QUERY_CACHE_TTL"; plain; default(DEFAULT_QUERY_CACHE_TTL_MS);
     /// Entries per query cache
