@@ -291,4 +291,5 @@ fn main() {
         );
     }
     let _ = child.kill();
+    let _ = child.wait();
 }
