@@ -201,6 +201,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(volume["persistentVolumeClaim"]["claimName"], claim["metadata"]["name"])
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.monitoring:4317")
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"], "grpc")
+        self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_COMPRESSION"], "gzip")
         self.assertTrue(config["data"]["OTEL_SERVICE_NAME"].startswith("perfscope"))
         self.assertEqual(config["data"]["OTEL_TRACES_SAMPLER_ARG"], "0.25")
         self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", config["data"])

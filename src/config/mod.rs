@@ -37,7 +37,7 @@ use parse::{buckets, int_in, millis, ratio};
 pub use alerts::AlertsConfig;
 pub use database::DatabaseConfig;
 pub use defaults::*;
-pub use otlp::{OtlpConfig, OtlpProtocol};
+pub use otlp::{OtlpCompression, OtlpConfig, OtlpProtocol};
 pub use planner::PlannerConfig;
 pub use prometheus::{MatchOp, Matcher, PrometheusConfig, PrometheusSource, Selector};
 pub use resource::ServiceResource;

@@ -356,6 +356,10 @@ settings! {
         bsp_max_export_batch_size <- otel_bsp_max_export_batch_size: String = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"; plain; default(DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE);
         /// Longest export call, ms
         bsp_export_timeout <- otel_bsp_export_timeout: String = "OTEL_BSP_EXPORT_TIMEOUT"; plain; default(DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS);
+        /// gzip or none: compression of each exported batch, over gRPC and HTTP
+        compression <- otel_exporter_otlp_compression: String = "OTEL_EXPORTER_OTLP_COMPRESSION"; plain; unset;
+        /// Compression of traces alone (wins over OTEL_EXPORTER_OTLP_COMPRESSION)
+        traces_compression <- otel_exporter_otlp_traces_compression: String = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"; plain; unset;
         /// The exporter's timeout per request, ms
         timeout <- otel_exporter_otlp_timeout: String = "OTEL_EXPORTER_OTLP_TIMEOUT"; plain; default(DEFAULT_OTLP_TIMEOUT_MS);
         /// The traces exporter's timeout per request, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT)
@@ -372,7 +376,6 @@ mod tests {
     const READ_BY_THE_SDKS: &[&str] = &[
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
     ];
