@@ -77,6 +77,7 @@ fn main() -> std::io::Result<()> {
                             )
                         }),
                         resource: perfscope::config::ServiceResource::default(),
+                        trace_url: None,
                     },
                     ..perfscope::Config::default()
                 };

@@ -6,6 +6,16 @@
 //! Goal: ≥ 0.98.
 //!
 //!     cargo bench --bench pool_overhead
+//!
+//! With the `otlp` feature it then measures `PERFSCOPE_SQL_COMMENTS`:
+//! the same point query, prepared (`prepare`, cached on the connection)
+//! and as a text, on three timed pools (`off`, `sampled`, `all`), every
+//! call inside a routed request context and a sampled trace (spans go to
+//! a black hole and are dropped), so the only difference is the comment:
+//! statements per second and client CPU per statement, median of the
+//! rounds. `POOL_BENCH=comments` runs only that part.
+//!
+//!     POOL_BENCH=comments cargo bench --all-features --bench pool_overhead
 
 #[path = "../tests/support/pg.rs"]
 #[allow(dead_code)]
@@ -117,10 +127,14 @@ fn main() {
         // Open the raw pool's connections too, so neither pays for connects.
         let warm: Vec<_> = futures_join(&raw).await;
         drop(warm);
+        let only_comments = std::env::var("POOL_BENCH").as_deref() == Ok("comments");
         for (name, sql) in [
             ("SELECT 1", "SELECT 1"),
             ("point query", "SELECT id, name, price FROM items WHERE id = $1"),
         ] {
+            if only_comments {
+                break;
+            }
             let (mut raw_runs, mut timed_runs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
             let (mut cpu_added, mut raw_cpu) = (Vec::new(), Vec::new());
             let with_param = sql.contains("$1");
@@ -177,7 +191,123 @@ fn main() {
                 median(cpu_added)
             );
         }
+        #[cfg(feature = "otlp")]
+        comments::compare(&url).await;
     });
+}
+
+#[cfg(feature = "otlp")]
+mod comments {
+    //! `PERFSCOPE_SQL_COMMENTS`: off, sampled and all, per statement.
+
+    use std::sync::Arc;
+
+    use opentelemetry::context::FutureExt;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use perfscope::config::{RawConfig, RawOtlp, SqlComments};
+    use perfscope::db::{PoolSettings, TimedPool};
+
+    use super::{ROUNDS, median, rand_id, run};
+
+    const SQL: &str = "SELECT id, name, price FROM items WHERE id = $1";
+
+    /// A loopback port that accepts and never answers: spans queue and drop.
+    async fn black_hole() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    /// One call: inside a routed request and a sampled trace.
+    async fn call(pool: &TimedPool, prepared: bool) {
+        let id = 1 + (rand_id() % 100_000) as i32;
+        let trace = TraceId::from_bytes((u128::from(rand_id()) + 1).to_be_bytes());
+        let span = SpanId::from_bytes(rand_id().max(1).to_be_bytes());
+        let context = SpanContext::new(
+            trace,
+            span,
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::default(),
+        );
+        let cx = opentelemetry::Context::new().with_remote_span_context(context);
+        let work = async {
+            let client = pool.get().await.expect("client");
+            if prepared {
+                let statement = client.prepare(SQL).await.expect("prepare");
+                client.query(&statement, &[&id]).await.expect("query");
+            } else {
+                client.query(SQL, &[&id]).await.expect("query");
+            }
+        };
+        let routed = perfscope::db::context::scope_routed(work, Some(Arc::from("/items/{id}")));
+        let ((), _) = routed.with_context(cx).await;
+    }
+
+    pub(super) async fn compare(url: &str) {
+        let config = RawConfig {
+            otlp: RawOtlp {
+                endpoint: Some(black_hole().await),
+                protocol: Some("grpc".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .validate()
+        .expect("config");
+        let perfscope = perfscope::Perfscope::new(config);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let _tasks = perfscope.start(&cancel);
+        let modes = [SqlComments::Off, SqlComments::Sampled, SqlComments::All];
+        let mut pools = Vec::new();
+        for mode in modes {
+            let settings = PoolSettings {
+                name: mode.as_str().into(),
+                min: 10,
+                max: 10,
+                sql_comments: mode,
+                ..Default::default()
+            };
+            pools.push(perfscope.connect_pool(url, settings).await.expect("pool"));
+        }
+        for prepared in [true, false] {
+            let form = if prepared { "prepared" } else { "text" };
+            let mut rates = vec![Vec::new(); modes.len()];
+            let mut cpus = vec![Vec::new(); modes.len()];
+            for round in 1..=ROUNDS {
+                // Rotate which mode goes first, so drift favours none.
+                for k in 0..modes.len() {
+                    let i = (k + round) % modes.len();
+                    let pool = pools[i].clone();
+                    let (rate, cpu) = run(move || {
+                        let pool = pool.clone();
+                        async move { call(&pool, prepared).await }
+                    })
+                    .await;
+                    rates[i].push(rate);
+                    cpus[i].push(cpu);
+                }
+            }
+            for (i, mode) in modes.iter().enumerate() {
+                println!(
+                    "comments {mode}, {form} point query: median {:.0}/s, client CPU {:.1} µs/stmt",
+                    median(rates[i].clone()),
+                    median(cpus[i].clone())
+                );
+            }
+        }
+        cancel.cancel();
+    }
 }
 
 async fn futures_join(pool: &deadpool_postgres::Pool) -> Vec<deadpool_postgres::Object> {

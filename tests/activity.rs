@@ -937,3 +937,80 @@ async fn replication_alone_then_with_a_standby_and_a_stale_slot() {
     agent.stop().await;
     drop(standby);
 }
+
+/// What a Node or Python service's sqlcommenter library appends (keys
+/// sorted, values URL-encoded), as another app on the same database
+/// writes it: the activity view reads its tags from the live statement,
+/// and the slow-query list the route from the text pg_stat_statements kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_apps_sqlcommenter_tags_show_in_activity_and_slow_queries() {
+    const TRACE: &str = "5bd66ef5095369c7b0d1f8f4bd33716a";
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    cluster.create_items().await;
+    cluster
+        .exec(
+            "postgres",
+            "CREATE ROLE app LOGIN; GRANT SELECT ON items TO app",
+        )
+        .await;
+    let agent = TestAgent::start_with(|raw| {
+        raw.database_url = Some(cluster.url("perfscope", "postgres"));
+        raw.read_interval = Some("300".into());
+    })
+    .await;
+    let (node, node_pid) = session(&cluster, "postgres").await;
+    let sleeping = tokio::spawn(async move {
+        node.batch_execute(&format!(
+            "SELECT pg_sleep(30) /*controller='orders',db_driver='pg%3A8.11',\
+             framework='express%3A4.18.2',route='%2Fapi%2Forders%2F%3Aid',\
+             traceparent='00-{TRACE}-c532cb4098ac3dd2-01'*/"
+        ))
+        .await
+    });
+    let report = eventually("the tagged session", async || {
+        let (_, report) = activity(&agent, None).await;
+        session_of(&report, node_pid).filter(|s| s["tags"].is_object())
+    })
+    .await;
+    let dump = serde_json::to_string_pretty(&report).unwrap_or_default();
+    assert_eq!(report["tags"]["route"], "/api/orders/:id", "{dump}");
+    assert_eq!(report["tags"]["framework"], "express:4.18.2", "{dump}");
+    assert_eq!(report["tags"]["dbDriver"], "pg:8.11", "{dump}");
+    assert_eq!(report["tags"]["traceId"], TRACE, "{dump}");
+    // The statement stays normalized: the comment is not part of it.
+    assert_eq!(report["query"], "select pg_sleep(?)", "{dump}");
+
+    // A Python service's statement (slow enough to be listed), run a few
+    // times: pg_stat_statements keeps its first text, comment included,
+    // under the same queryid.
+    let (python, _) = session(&cluster, "postgres").await;
+    for id in 0..5 {
+        python
+            .batch_execute(&format!(
+                "SELECT (SELECT count(*) FROM items WHERE id > {id}), pg_sleep(0.2) \
+                 /*controller='items',framework='django%3A4.2',route='%5Eapi%2Fitems%2F%24'*/"
+            ))
+            .await
+            .expect("the python app's statement");
+    }
+    let row = eventually("the tagged statement in the slow-query list", async || {
+        let report = agent.admin_json("/api/performance/slow-queries").await?;
+        report["queries"]
+            .as_array()?
+            .iter()
+            .find(|q| {
+                q["statement"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("from items where id > $1), pg_sleep"))
+            })
+            .cloned()
+    })
+    .await;
+    assert_eq!(row["route"], "^api/items/$", "{row}");
+    assert!(
+        !row["statement"].as_str().unwrap_or("").contains("/*"),
+        "{row}"
+    );
+    sleeping.abort();
+}

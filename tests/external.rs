@@ -207,6 +207,11 @@ fn bad_configuration_exits_non_zero_naming_the_variable() {
             "/nonexistent.pem",
             "PERFSCOPE_TLS_KEY=",
         ),
+        (
+            "PERFSCOPE_SQL_COMMENTS",
+            "on",
+            "PERFSCOPE_SQL_COMMENTS=on: expected off, sampled or all",
+        ),
     ];
     for (var, value, expected) in cases {
         let output = agent_command()

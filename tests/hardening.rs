@@ -653,6 +653,7 @@ async fn no_secret_reaches_logs_metrics_answers_or_sinks() {
             "/ui",
             "/ui/queries",
             "/ui/activity",
+            "/ui/db-time",
             "/ui/advice",
             "/ui/database",
         ] {

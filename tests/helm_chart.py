@@ -49,6 +49,12 @@ EXPORTED_ON_FIRST_EVENT = {
     "db_pool_timeouts_total",
     "perfscope_metric_overflow_total",
 }
+# pg_stat_io exists from PostgreSQL 16 on, and the demo's cluster is the
+# newest installed major (15 here): the I/O reader exports no series and no
+# family there (a server without the view has no I/O figures, not zeros).
+# tests/io.rs checks them in a live scrape of PostgreSQL 18. These must be
+# in the README's metrics table too.
+NEEDS_POSTGRES_16 = {"pg_io_operations_total", "pg_io_bytes_total"}
 
 
 def render(values: dict | None = None) -> list[dict]:
@@ -195,6 +201,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(volume["persistentVolumeClaim"]["claimName"], claim["metadata"]["name"])
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel-collector.monitoring:4317")
         self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_PROTOCOL"], "grpc")
+        self.assertEqual(config["data"]["OTEL_EXPORTER_OTLP_COMPRESSION"], "gzip")
         self.assertTrue(config["data"]["OTEL_SERVICE_NAME"].startswith("perfscope"))
         self.assertEqual(config["data"]["OTEL_TRACES_SAMPLER_ARG"], "0.25")
         self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", config["data"])
@@ -242,6 +249,17 @@ class Chart(unittest.TestCase):
             result = promtool("check", "rules", f.name)
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
+    def test_the_database_load_threshold_and_trace_url_come_from_the_values(self):
+        values = ci_values()["full-values.yaml"]
+        values["prometheusRule"]["databaseLoad"] = {"activeSessions": 16}
+        values["config"]["traceUrl"] = "https://tempo.example/trace/{trace_id}"
+        objects = render(values)
+        (rule,) = by_kind(objects, "PrometheusRule")
+        (load,) = [r for g in rule["spec"]["groups"] for r in g["rules"] if r.get("alert") == "PostgresDatabaseLoadHigh"]
+        self.assertEqual(load["expr"], "sum by (job, database) (pg_ash_active_sessions) > 16")
+        (config,) = [o for o in by_kind(objects, "ConfigMap") if "PERFSCOPE_LISTEN" in o["data"]]
+        self.assertEqual(config["data"]["PERFSCOPE_TRACE_URL"], "https://tempo.example/trace/{trace_id}")
+
     def test_schema_rejects_bad_values(self):
         chart = helm.Chart.load(str(CHART))
         chart.validate_schema({})
@@ -250,12 +268,16 @@ class Chart(unittest.TestCase):
             ({"unknownKey": 1}, "unknownKey"),
             ({"config": {"logFormat": "xml"}}, "logFormat"),
             ({"config": {"readinessDatabase": "maybe"}}, "readinessDatabase"),
+            ({"config": {"sqlComments": "on"}}, "sqlComments"),
             ({"config": {"highMemoryThreshold": 1.7}}, "highMemoryThreshold"),
             ({"serviceMonitor": {"enabled": "yes"}}, "enabled"),
             ({"port": 70000}, "port"),
             ({"config": {"plannerUser": "a,b"}}, "plannerUser"),
             ({"config": {"planRoles": "app\n"}}, "planRoles"),
             ({"config": {"prometheusUrl": "http://user:pw@prom:9090"}}, "prometheusUrl"),
+            ({"config": {"traceUrl": "javascript:alert(1)//{trace_id}"}}, "traceUrl"),
+            ({"config": {"traceUrl": "https://tempo.example/trace/"}}, "traceUrl"),
+            ({"prometheusRule": {"databaseLoad": {"activeSessions": 0}}}, "activeSessions"),
         ]:
             with self.assertRaises(helm.HelmValuesError, msg=str(bad)) as raised:
                 chart.validate_schema(bad)
@@ -335,10 +357,12 @@ class Dashboard(unittest.TestCase):
                 used |= metric_names(rule["expr"])
         recorded = {r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r}
         scraped = scrape_demo()
-        missing = sorted(used - recorded - NOT_IN_A_PLAIN_SCRAPE - EXPORTED_ON_FIRST_EVENT - scraped)
+        missing = sorted(
+            used - recorded - NOT_IN_A_PLAIN_SCRAPE - EXPORTED_ON_FIRST_EVENT - NEEDS_POSTGRES_16 - scraped
+        )
         self.assertEqual(missing, [], "used by the dashboard or rules but not exported by the demo")
         readme = (ROOT / "README.md").read_text()
-        for name in EXPORTED_ON_FIRST_EVENT & used:
+        for name in (EXPORTED_ON_FIRST_EVENT | NEEDS_POSTGRES_16) & used:
             self.assertIn(f"`{name}`", readme, f"{name} is not in the README's metrics table")
 
 

@@ -277,3 +277,15 @@ fn the_seeded_history_writes_through_the_store_only() {
         &["perfscope", "pg", "service", "ui", "api", "findings"],
     );
 }
+
+/// The active session history reaches the front ends through its use case
+/// only (which checks the range, `top` and the database by name), never
+/// the ring directly; its metrics collector reads the ring alone: it runs
+/// no query and names no store or use case.
+#[test]
+fn the_session_history_is_answered_through_its_use_case() {
+    for front in ["api/db_time.rs", "ui/pages/db_time.rs", "ui/pages/db_time"] {
+        never(front, &["pg::ash::ring", "pg::ash::AshRing"]);
+    }
+    never("metrics/pg_ash.rs", &["service", "store", "db"]);
+}

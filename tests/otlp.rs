@@ -778,3 +778,171 @@ async fn an_axum_apps_server_span_carries_its_route_and_parents_its_query() {
     cancel.cancel();
     tasks.join().await;
 }
+
+/// A receiver that also keeps how each export request was encoded
+/// (`grpc-encoding` over gRPC, `content-encoding` over HTTP), and takes
+/// gzip bodies.
+#[derive(Clone, Default)]
+struct EncodingCollector {
+    collector: Collector,
+    encodings: Arc<Mutex<Vec<Option<String>>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for EncodingCollector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let encoding = request
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.encodings.lock().push(encoding);
+        self.collector.export(request).await
+    }
+}
+
+/// The gRPC receiver, accepting gzip; its endpoint.
+async fn gzip_grpc_receiver(collector: EncodingCollector) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(
+                TraceServiceServer::new(collector)
+                    .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+            )
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    format!("http://{addr}")
+}
+
+#[handler]
+async fn gzip_http_export(
+    request: &poem::Request,
+    body: Vec<u8>,
+    collector: Data<&EncodingCollector>,
+) -> poem::Response {
+    use std::io::Read;
+    let encoding = request.header("content-encoding").map(str::to_owned);
+    collector.encodings.lock().push(encoding.clone());
+    let body = if encoding.as_deref() == Some("gzip") {
+        let mut plain = Vec::new();
+        if flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_end(&mut plain)
+            .is_err()
+        {
+            return poem::Response::builder()
+                .status(poem::http::StatusCode::BAD_REQUEST)
+                .finish();
+        }
+        plain
+    } else {
+        body
+    };
+    match ExportTraceServiceRequest::decode(body.as_slice()) {
+        Ok(decoded) => {
+            collector.collector.0.lock().push(decoded);
+            poem::Response::builder()
+                .content_type("application/x-protobuf")
+                .body(ExportTraceServiceResponse::default().encode_to_vec())
+        }
+        Err(_) => poem::Response::builder()
+            .status(poem::http::StatusCode::BAD_REQUEST)
+            .finish(),
+    }
+}
+
+/// The HTTP/protobuf receiver, decoding gzip bodies; its base endpoint.
+async fn gzip_http_receiver(collector: EncodingCollector) -> String {
+    let app = Route::new()
+        .at("/v1/traces", post(gzip_http_export))
+        .data(collector);
+    format!("http://{}", support::serve_loopback(app).await)
+}
+
+#[handler]
+fn hello() -> &'static str {
+    "hello"
+}
+
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` over each protocol: every export
+/// request the receiver gets says gzip, and its spans decode (the
+/// request's server span, in the caller's trace). Without it, the same
+/// receiver sees plain requests. No database and no Sentry: only the
+/// exporter's encoding is under test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_batches_are_gzipped_over_grpc_and_http_when_asked() {
+    const T5: &str = "a3ce929d0e0e47364bf92f3577b34da6";
+    for (protocol, compression) in [
+        ("grpc", Some("gzip")),
+        ("http/protobuf", Some("gzip")),
+        ("http/protobuf", None),
+    ] {
+        let receiver = EncodingCollector::default();
+        let endpoint = if protocol == "grpc" {
+            gzip_grpc_receiver(receiver.clone()).await
+        } else {
+            gzip_http_receiver(receiver.clone()).await
+        };
+        let config = RawConfig {
+            listen: Some("127.0.0.1:0".into()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            otlp: RawOtlp {
+                endpoint: Some(endpoint),
+                protocol: Some(protocol.into()),
+                compression: compression.map(Into::into),
+                service_name: Some("gzip-test".into()),
+                bsp_schedule_delay: Some("100".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .validate()
+        .expect("config");
+        let perfscope = Perfscope::new(config);
+        let app = support::HostApp::start(&perfscope, Route::new().at("/hello", get(hello))).await;
+        for _ in 0..3 {
+            let answer = client()
+                .get(format!("{}/hello", app.base))
+                .header("traceparent", format!("00-{T5}-{P1}-01"))
+                .send()
+                .await
+                .expect("hello");
+            assert_eq!(answer.status(), 200);
+        }
+        app.stop().await;
+        support::until(
+            &format!("three server spans over {protocol}"),
+            Duration::from_secs(10),
+            || {
+                receiver
+                    .collector
+                    .spans()
+                    .iter()
+                    .filter(|r| r.span.kind == SpanKind::Server as i32)
+                    .count()
+                    >= 3
+            },
+        )
+        .await;
+        let spans = receiver.collector.spans();
+        let server = spans
+            .iter()
+            .find(|r| r.span.kind == SpanKind::Server as i32)
+            .expect("a server span");
+        assert_eq!(server.service, "gzip-test");
+        assert_eq!(server.span.name, "GET /hello");
+        assert_eq!(hex(&server.span.trace_id), T5);
+        let encodings = receiver.encodings.lock().clone();
+        assert!(!encodings.is_empty());
+        assert!(
+            encodings.iter().all(|e| e.as_deref() == compression),
+            "{protocol} with {compression:?}: the requests were encoded {encodings:?}"
+        );
+    }
+}

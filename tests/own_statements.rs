@@ -129,6 +129,7 @@ async fn own_statements_are_recognised_by_their_text_not_a_marker_or_the_role() 
             "activity",
             "space",
             "replication",
+            "io",
         ]
         .iter()
         .all(|reader| {

@@ -15,10 +15,11 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use support::{ADMIN_TOKEN, TestAgent, csrf_of};
 
-const PAGES: [&str; 5] = [
+const PAGES: [&str; 6] = [
     "/ui",
     "/ui/queries",
     "/ui/activity",
+    "/ui/db-time",
     "/ui/advice",
     "/ui/database",
 ];

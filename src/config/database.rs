@@ -10,6 +10,7 @@ use super::parse::{int_in, millis};
 use super::planner::{PlannerConfig, planner};
 #[cfg(feature = "postgres")]
 use super::secret::redact_dsn;
+use super::sql_comments::{SqlComments, sql_comments};
 use super::{ConfigError, DatabaseUrl, RawConfig};
 
 /// The databases and the agent's connections to them.
@@ -24,6 +25,9 @@ pub struct DatabaseConfig {
     pub pool_min: u32,
     /// Pool size.
     pub pool_max: u32,
+    /// Which of the app pool's statements carry a sqlcommenter comment
+    /// (`PERFSCOPE_SQL_COMMENTS`).
+    pub sql_comments: SqlComments,
     /// The most connections the agent opens across every watched database.
     pub max_connections: u32,
     /// Slots left free on each server beyond the reserved ones.
@@ -42,6 +46,7 @@ impl Default for DatabaseConfig {
             watch: Vec::new(),
             pool_min: DEFAULT_POOL_MIN,
             pool_max: DEFAULT_POOL_MAX,
+            sql_comments: DEFAULT_SQL_COMMENTS,
             max_connections: DEFAULT_MAX_DB_CONNECTIONS,
             connection_headroom: DEFAULT_DB_CONNECTION_HEADROOM,
             slow_query_threshold: Duration::from_millis(DEFAULT_SLOW_QUERY_THRESHOLD_MS),
@@ -65,6 +70,7 @@ impl DatabaseConfig {
             watch,
             pool_min,
             pool_max,
+            sql_comments: sql_comments(raw.sql_comments.as_deref())?,
             slow_query_threshold: millis(
                 "SLOW_QUERY_THRESHOLD",
                 raw.slow_query_threshold.as_deref(),

@@ -93,3 +93,6 @@ pub const DEFAULT_OTLP_TIMEOUT_MS: u64 = 10_000;
 /// Size cap of the history store, bytes (512 MiB: the steady state of 500
 /// busy statements and 200 routes is about 430 MiB, BENCHMARKS.md).
 pub const DEFAULT_STORE_MAX_BYTES: u64 = 512 << 20;
+/// `PERFSCOPE_SQL_COMMENTS`: no statement carries a sqlcommenter comment
+/// unless asked (a commented statement is not a reusable prepared one).
+pub const DEFAULT_SQL_COMMENTS: super::SqlComments = super::SqlComments::Off;

@@ -23,8 +23,10 @@ mod resource;
 mod secret;
 mod server;
 pub mod settings;
+mod sql_comments;
 mod store;
 mod telemetry;
+mod trace_url;
 
 use std::time::Duration;
 
@@ -37,15 +39,17 @@ pub use alerts::AlertsConfig;
 pub use ash::AshConfig;
 pub use database::DatabaseConfig;
 pub use defaults::*;
-pub use otlp::{OtlpConfig, OtlpProtocol};
+pub use otlp::{OtlpCompression, OtlpConfig, OtlpProtocol};
 pub use planner::PlannerConfig;
 pub use prometheus::{MatchOp, Matcher, PrometheusConfig, PrometheusSource, Selector};
 pub use resource::ServiceResource;
 pub use secret::{DatabaseUrl, Secret};
 pub use server::{ReadinessDatabase, ServerConfig, TlsFiles};
 pub use settings::{RawConfig, RawOtlp, SETTINGS, ServeArgs, Setting};
+pub use sql_comments::SqlComments;
 pub use store::{DEFAULT_AGENT_DATA_DIR, DataDir, StoreConfig};
 pub use telemetry::{SentryConfig, TelemetryConfig};
+pub use trace_url::TraceUrl;
 
 /// Output format of the agent's logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! The OpenTelemetry variables perfscope checks itself (endpoint,
-//! protocol, batch processor, timeouts), following the specification's
-//! precedence: a `_TRACES_` variable wins over its general one.
+//! protocol, compression, batch processor, timeouts), following the
+//! specification's precedence: a `_TRACES_` variable wins over its general
+//! one. Compression is checked here rather than left to the exporter,
+//! which warns about an unknown value and sends uncompressed: a typo would
+//! go unnoticed until the bill.
 
 use std::time::Duration;
 
@@ -17,6 +20,17 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+/// Compression of each exported batch (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpCompression {
+    /// `none` (the specification's default): sent as encoded.
+    #[default]
+    None,
+    /// `gzip`: `grpc-encoding: gzip` over gRPC, `content-encoding: gzip`
+    /// over HTTP.
+    Gzip,
+}
+
 /// Where and how spans are exported, from the standard OpenTelemetry
 /// variables. The exporter reads `OTEL_EXPORTER_OTLP_HEADERS` (which may
 /// hold credentials) and the SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
@@ -30,6 +44,8 @@ pub struct OtlpConfig {
     pub endpoint: String,
     /// gRPC or HTTP/protobuf.
     pub protocol: OtlpProtocol,
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION`: none or gzip.
+    pub compression: OtlpCompression,
     /// `OTEL_SERVICE_NAME`; unset, the SDK's `unknown_service:<executable>`
     /// unless `OTEL_RESOURCE_ATTRIBUTES` names one.
     pub service_name: Option<String>,
@@ -52,6 +68,7 @@ impl OtlpConfig {
         Self {
             endpoint: endpoint.into(),
             protocol,
+            compression: OtlpCompression::None,
             service_name: None,
             max_queue_size: DEFAULT_OTLP_MAX_QUEUE_SIZE,
             schedule_delay: Duration::from_millis(DEFAULT_OTLP_SCHEDULE_DELAY_MS),
@@ -109,6 +126,7 @@ pub(super) fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
     };
     let defaults = OtlpConfig::new(endpoint, protocol);
     Ok(Some(OtlpConfig {
+        compression: compression(raw)?,
         service_name: label("OTEL_SERVICE_NAME", raw.service_name.as_deref())?,
         max_queue_size: int_in(
             "OTEL_BSP_MAX_QUEUE_SIZE",
@@ -156,6 +174,30 @@ pub(super) fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
         }),
         ..defaults
     }))
+}
+
+/// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none` (any case), unset
+/// none; anything else is refused, naming the variable.
+fn compression(raw: &RawOtlp) -> Result<OtlpCompression, ConfigError> {
+    let set = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let (var, value) = match (set(&raw.traces_compression), set(&raw.compression)) {
+        (Some(v), _) => ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", v),
+        (None, Some(v)) => ("OTEL_EXPORTER_OTLP_COMPRESSION", v),
+        (None, None) => return Ok(OtlpCompression::None),
+    };
+    if value.eq_ignore_ascii_case("gzip") {
+        Ok(OtlpCompression::Gzip)
+    } else if value.eq_ignore_ascii_case("none") {
+        Ok(OtlpCompression::None)
+    } else {
+        Err(ConfigError::new(var, &value, "expected gzip or none"))
+    }
 }
 
 /// An OTLP endpoint: an http(s) URL with a host. Not echoed in errors (it
@@ -258,5 +300,35 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
+    }
+
+    #[test]
+    fn compression_is_gzip_or_none_and_the_traces_variable_wins() {
+        let with = |general: Option<&str>, traces: Option<&str>| {
+            otlp_of(RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                compression: general.map(Into::into),
+                traces_compression: traces.map(Into::into),
+                ..Default::default()
+            })
+        };
+        let of = |general, traces| {
+            with(general, traces)
+                .expect("valid")
+                .expect("on")
+                .compression
+        };
+        assert_eq!(of(None, None), OtlpCompression::None);
+        assert_eq!(of(Some("gzip"), None), OtlpCompression::Gzip);
+        assert_eq!(of(Some(" GZIP "), None), OtlpCompression::Gzip);
+        assert_eq!(of(Some("none"), None), OtlpCompression::None);
+        assert_eq!(of(Some("gzip"), Some("none")), OtlpCompression::None);
+        assert_eq!(of(Some("none"), Some("gzip")), OtlpCompression::Gzip);
+        assert_eq!(of(Some(""), Some("gzip")), OtlpCompression::Gzip);
+        let err = with(Some("zstd"), None).expect_err("refused");
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_COMPRESSION");
+        assert!(err.to_string().contains("expected gzip or none"), "{err}");
+        let err = with(Some("gzip"), Some("brotli")).expect_err("refused");
+        assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
     }
 }

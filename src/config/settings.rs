@@ -246,6 +246,8 @@ settings! {
     pool_min <- database_pool_min: String = "DATABASE_POOL_MIN"; plain; default(DEFAULT_POOL_MIN);
     /// Pool size
     pool_max <- database_pool_max: String = "DATABASE_POOL_MAX"; plain; default(DEFAULT_POOL_MAX);
+    /// sqlcommenter comments (route, traceparent, application) on the app pool's statements: off, sampled (traced requests only) or all
+    sql_comments <- sql_comments: String = "PERFSCOPE_SQL_COMMENTS"; plain; default(DEFAULT_SQL_COMMENTS);
     /// Default TTL of cached queries, ms
     query_cache_ttl <- query_cache_ttl: String = "QUERY_CACHE_TTL"; plain; default(DEFAULT_QUERY_CACHE_TTL_MS);
     /// Entries per query cache
@@ -322,6 +324,8 @@ settings! {
     prometheus_url <- prometheus_url: String = "PERFSCOPE_PROMETHEUS_URL"; plain; unset;
     /// Label matchers picking this service's series on that server, e.g. job="shop",namespace="prod" (required with PERFSCOPE_PROMETHEUS_URL)
     prometheus_selector <- prometheus_selector: String = "PERFSCOPE_PROMETHEUS_SELECTOR"; plain; unset;
+    /// Where a trace id opens in the tracing tool, an http(s) URL with {trace_id} in it, e.g. `https://tempo.example/trace/{trace_id}`; unset, the pages show trace ids as text
+    trace_url <- trace_url: String = "PERFSCOPE_TRACE_URL"; plain; unset;
     /// Sentry DSN; unset, Sentry is off
     sentry_dsn <- sentry_dsn: String = "SENTRY_DSN"; secret; unset;
     /// Sentry environment tag
@@ -356,6 +360,10 @@ settings! {
         bsp_max_export_batch_size <- otel_bsp_max_export_batch_size: String = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"; plain; default(DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE);
         /// Longest export call, ms
         bsp_export_timeout <- otel_bsp_export_timeout: String = "OTEL_BSP_EXPORT_TIMEOUT"; plain; default(DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS);
+        /// gzip or none: compression of each exported batch, over gRPC and HTTP
+        compression <- otel_exporter_otlp_compression: String = "OTEL_EXPORTER_OTLP_COMPRESSION"; plain; unset;
+        /// Compression of traces alone (wins over OTEL_EXPORTER_OTLP_COMPRESSION)
+        traces_compression <- otel_exporter_otlp_traces_compression: String = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"; plain; unset;
         /// The exporter's timeout per request, ms
         timeout <- otel_exporter_otlp_timeout: String = "OTEL_EXPORTER_OTLP_TIMEOUT"; plain; default(DEFAULT_OTLP_TIMEOUT_MS);
         /// The traces exporter's timeout per request, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT)
@@ -372,7 +380,6 @@ mod tests {
     const READ_BY_THE_SDKS: &[&str] = &[
         "OTEL_EXPORTER_OTLP_HEADERS",
         "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
         "OTEL_TRACES_SAMPLER",
         "OTEL_TRACES_SAMPLER_ARG",
     ];

@@ -42,6 +42,9 @@ pub struct TelemetryConfig {
     /// `service.name` and `service.version` of `OTEL_RESOURCE_ATTRIBUTES`
     /// (read whether or not spans are exported: they name the release).
     pub resource: ServiceResource,
+    /// Where a trace id opens (`PERFSCOPE_TRACE_URL`): the pages link
+    /// sampled statements' trace ids with it.
+    pub trace_url: Option<super::TraceUrl>,
 }
 
 impl TelemetryConfig {
@@ -51,6 +54,7 @@ impl TelemetryConfig {
             sentry: SentryConfig::from_raw(raw)?,
             otlp: super::otlp::otlp(&raw.otlp)?,
             resource: service_resource(raw.otlp.resource_attributes.as_deref()),
+            trace_url: super::trace_url::trace_url(raw.trace_url.as_deref())?,
         })
     }
 

@@ -4,6 +4,13 @@
 //! response comes back), counted by fingerprint for N+1 detection, and
 //! summed into per-route database time.
 //!
+//! A front end that knows the route template before the request runs (the
+//! tower layer: axum's `MatchedPath`, a gRPC method) opens the scope with
+//! it ([`scope_routed`]), so the timed pool can write it into a
+//! statement's sqlcommenter comment ([`current_route`]); Poem matches the route
+//! inside the app's `Route`, after this scope opens, so there it is
+//! unknown until the response.
+//!
 //! Nothing is allocated for a request that runs no query. Queries run on
 //! other tasks (`tokio::spawn` inside a handler) are outside the request's
 //! task and are not attributed.
@@ -35,6 +42,8 @@ thread_local! {
 #[derive(Default)]
 struct RequestScope {
     db: RefCell<Option<Box<RequestDb>>>,
+    /// The route template, when known before the request runs.
+    route: Option<Arc<str>>,
 }
 
 /// Restores the previous scope when a poll ends, panicking or not.
@@ -133,10 +142,32 @@ pub fn record(statement: &Arc<StatementInfo>, elapsed: Duration, slow: Option<&A
 /// future's output and what it did with the database (`None` when it ran no
 /// query).
 pub fn scope<F: Future>(future: F) -> Scoped<F> {
+    scope_routed(future, None)
+}
+
+/// [`scope`] for a request whose route template is already known.
+pub fn scope_routed<F: Future>(future: F, route: Option<Arc<str>>) -> Scoped<F> {
     Scoped {
-        scope: RequestScope::default(),
+        scope: RequestScope {
+            db: RefCell::default(),
+            route,
+        },
         future,
     }
+}
+
+/// Where the statement being issued stands: outside any request (`None`),
+/// or inside one, with its route template when the front end knew it
+/// before the request ran.
+pub fn current_route() -> Option<Option<Arc<str>>> {
+    let scope = CURRENT.with(Cell::get);
+    if scope.is_null() {
+        return None;
+    }
+    // SAFETY: as in `record`: a non-null `CURRENT` is the scope of the
+    // `Scoped` future being polled on this thread right now.
+    let scope = unsafe { &*scope };
+    Some(scope.route.clone())
 }
 
 #[cfg(test)]
@@ -160,6 +191,24 @@ mod tests {
         assert_eq!(db.db_time, Duration::from_millis(11));
         assert_eq!(db.statements.len(), 2);
         assert_eq!(db.statements[0].count, 3);
+    }
+
+    #[tokio::test]
+    async fn the_route_is_known_inside_its_request_only() {
+        assert_eq!(current_route(), None);
+        let ((), _) = scope(async {
+            assert_eq!(current_route(), Some(None));
+        })
+        .await;
+        let ((), _) = scope_routed(
+            async {
+                tokio::task::yield_now().await;
+                assert_eq!(current_route(), Some(Some(Arc::from("/users/:id"))));
+            },
+            Some(Arc::from("/users/:id")),
+        )
+        .await;
+        assert_eq!(current_route(), None);
     }
 
     #[tokio::test]

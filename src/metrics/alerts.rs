@@ -1,7 +1,9 @@
 //! Alert and telemetry-sink metrics, fed by [`crate::alerts`]:
 //! `perfscope_alerts_firing{rule}`,
 //! `perfscope_alert_notifications_total{rule, sink, outcome}` and
-//! `perfscope_telemetry_dropped_total{sink}`. Every label is a closed set,
+//! `perfscope_telemetry_dropped_total{sink}` and
+//! `perfscope_telemetry_rate_limited_total{sink, category}` (fed by the
+//! Sentry transport). Every label is a closed set,
 //! so these families need no cap.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,6 +35,15 @@ pub struct SinkLabels {
     pub sink: &'static str,
 }
 
+/// Labels of `perfscope_telemetry_rate_limited_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLimitedLabels {
+    /// `sentry`.
+    pub sink: &'static str,
+    /// The data category refused (`transaction`, `error`, …, `other`).
+    pub category: &'static str,
+}
+
 /// The alert families.
 #[derive(Debug, Clone)]
 pub struct AlertMetrics {
@@ -42,6 +53,8 @@ pub struct AlertMetrics {
     pub notifications: Family<NotificationLabels, Counter>,
     /// `perfscope_telemetry_dropped_total{sink}`.
     pub dropped: Family<SinkLabels, Counter>,
+    /// `perfscope_telemetry_rate_limited_total{sink, category}`.
+    pub rate_limited: Family<RateLimitedLabels, Counter>,
 }
 
 impl AlertMetrics {
@@ -51,6 +64,7 @@ impl AlertMetrics {
             firing: Family::default(),
             notifications: Family::default(),
             dropped: Family::default(),
+            rate_limited: Family::default(),
         };
         registry.register(
             "perfscope_alerts_firing",
@@ -66,6 +80,11 @@ impl AlertMetrics {
             "perfscope_telemetry_dropped",
             "Items a telemetry sink dropped because its bounded queue was full",
             metrics.dropped.clone(),
+        );
+        registry.register(
+            "perfscope_telemetry_rate_limited",
+            "Items a telemetry sink dropped because the receiver's rate limits refused their category (counted in perfscope_telemetry_dropped_total too)",
+            metrics.rate_limited.clone(),
         );
         metrics
     }

@@ -22,6 +22,10 @@ pub mod pg;
 #[cfg(feature = "postgres")]
 pub mod pg_activity;
 #[cfg(feature = "postgres")]
+pub mod pg_ash;
+#[cfg(feature = "postgres")]
+pub mod pg_io;
+#[cfg(feature = "postgres")]
 pub mod pg_replication;
 pub mod process;
 pub mod runtime;

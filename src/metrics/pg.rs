@@ -122,6 +122,9 @@ impl PgMetrics {
         registry.register_collector(Box::new(super::pg_replication::ReplicationCollector {
             watched: watched.clone(),
         }));
+        registry.register_collector(Box::new(super::pg_io::IoCollector {
+            watched: watched.clone(),
+        }));
         registry.register_collector(Box::new(StatementsCollector { watched, top }));
         metrics
     }

@@ -72,15 +72,15 @@ impl Perfscope {
         crate::telemetry::sentry::SentryGuard,
         tokio::task::JoinHandle<()>,
     )> {
-        let sentry = crate::telemetry::sentry::init(
-            &self.inner.config.telemetry.sentry,
-            self.inner
-                .alerts
-                .metrics()
+        let metrics = self.inner.alerts.metrics();
+        let drops = crate::telemetry::sentry::SentryDrops {
+            dropped: metrics
                 .dropped
                 .get_or_create(&crate::metrics::alerts::SinkLabels { sink: "sentry" })
                 .clone(),
-        );
+            rate_limited: metrics.rate_limited.clone(),
+        };
+        let sentry = crate::telemetry::sentry::init(&self.inner.config.telemetry.sentry, drops);
         if sentry.is_some() {
             self.inner
                 .alerts

@@ -97,11 +97,13 @@ impl Integration {
     }
 
     /// From a configuration built in code. The app's pool takes
-    /// `DATABASE_POOL_MIN` and `DATABASE_POOL_MAX`.
+    /// `DATABASE_POOL_MIN`, `DATABASE_POOL_MAX` and
+    /// `PERFSCOPE_SQL_COMMENTS`.
     pub fn new(config: Config) -> Self {
         let pool = PoolSettings {
             min: config.database.pool_min,
             max: config.database.pool_max,
+            sql_comments: config.database.sql_comments,
             ..Default::default()
         };
         Self { config, pool }
@@ -264,8 +266,13 @@ mod tests {
         let mut config = Config::default();
         config.database.pool_min = 1;
         config.database.pool_max = 7;
+        config.database.sql_comments = crate::config::SqlComments::Sampled;
         let integration = Integration::new(config);
         assert_eq!((integration.pool.min, integration.pool.max), (1, 7));
+        assert_eq!(
+            integration.pool.sql_comments,
+            crate::config::SqlComments::Sampled
+        );
         assert!(integration.pool.budget.is_none());
         let integration = integration.pool_settings(PoolSettings {
             max: 3,

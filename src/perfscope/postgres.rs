@@ -63,13 +63,18 @@ impl PgParts {
             config.ash.interval,
             crate::pg::watch::WatchSettings::from_config(config).own_roles,
         ));
-        Self {
+        let parts = Self {
             watched,
             metrics,
             budget,
             ash,
             ash_samplers,
-        }
+        };
+        registry.register_collector(Box::new(crate::metrics::pg_ash::AshCollector {
+            ring: parts.ash.clone(),
+            watched: parts.watched.clone(),
+        }));
+        parts
     }
 }
 

@@ -23,6 +23,7 @@ use super::planner::Planner;
 use super::readers::activity::{ActivityReader, Thresholds};
 use super::readers::checks::ChecksReader;
 use super::readers::database::DatabaseReader;
+use super::readers::io::IoReader;
 use super::readers::replication::ReplicationReader;
 use super::readers::server::ServerViewsRegistry;
 use super::readers::space::SpaceReader;
@@ -158,6 +159,7 @@ fn build(
     let space = Arc::new(SpaceReader::default());
     let replication =
         Arc::new(ReplicationReader::default().with_server_views(views.replication.clone()));
+    let io = Arc::new(IoReader::new(name.clone()).with_server_views(views.io.clone()));
     let advisor = Arc::new(IndexAdvisor::new(
         name.clone(),
         statements.clone(),
@@ -178,6 +180,7 @@ fn build(
         activity.clone(),
         space.clone(),
         replication.clone(),
+        io.clone(),
     ];
     let watched = WatchedDatabase {
         ash: shared.samplers.status(&pool),
@@ -190,6 +193,7 @@ fn build(
         activity,
         space,
         replication,
+        io,
         pool,
         leadership: Arc::default(),
     };
@@ -238,6 +242,8 @@ pub struct WatchedDatabase {
     pub space: Arc<SpaceReader>,
     /// The replication reader (standbys, lag, slots).
     pub replication: Arc<ReplicationReader>,
+    /// The I/O reader (`pg_stat_io`, server-wide, PostgreSQL 16+).
+    pub io: Arc<IoReader>,
     /// The pool its readers use.
     pub pool: TimedPool,
     /// Whether this process runs its readers or another replica does.

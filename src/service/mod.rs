@@ -15,6 +15,8 @@ pub mod compare;
 #[cfg(feature = "postgres")]
 pub mod databases;
 #[cfg(feature = "postgres")]
+pub mod db_time;
+#[cfg(feature = "postgres")]
 mod error;
 #[cfg(feature = "store")]
 pub mod events;

@@ -98,7 +98,10 @@ pub struct SlowQueryEntry {
     /// Its main table.
     pub table: String,
     /// The route template that issued it, when known: the one with the
-    /// most slow time, else the last that ran it.
+    /// most slow time, else the last that ran it; for a statement only
+    /// pg_stat_statements saw, the route of the sqlcommenter comment in
+    /// the text the server kept (another app's tags: the first
+    /// execution's, URL-decoded, at most 128 characters).
     #[oai(skip_serializing_if_is_none)]
     pub route: Option<String>,
     /// Median of every execution of this statement by this process's timed
@@ -224,6 +227,7 @@ fn pg_statements(perfscope: &Perfscope, only: Option<&str>) -> Vec<merge::PgData
                     window: s.window.map(Into::into),
                     max_ms: s.max_ms,
                     since: s.since.or(snapshot.stats_reset),
+                    route_tag: s.route_tag.clone(),
                 })
             })
             .collect();

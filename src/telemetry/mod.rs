@@ -74,3 +74,65 @@ pub fn trace_headers() -> Vec<(&'static str, String)> {
     EXPORTERS.outgoing_headers(&mut headers);
     headers
 }
+
+/// The W3C `traceparent` (`00-<trace id>-<span id>-01`) of the current
+/// span when the current request is traced and sampled: the OpenTelemetry
+/// span's, else (Sentry alone, or OpenTelemetry not sampling it) the
+/// Sentry span's trace and span ids. `None` outside a sampled trace. For a
+/// statement's sqlcommenter comment (`PERFSCOPE_SQL_COMMENTS`).
+pub fn current_traceparent() -> Option<String> {
+    let mut headers = Vec::new();
+    EXPORTERS.outgoing_headers(&mut headers);
+    traceparent_of(&headers)
+}
+
+/// The sampled `traceparent` among outgoing trace headers, or one built
+/// from a sampled `sentry-trace` (`<trace>-<span>[-<0|1>]`).
+fn traceparent_of(headers: &[(&'static str, String)]) -> Option<String> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    if let Some(parent) = header("traceparent") {
+        let sampled = parent
+            .rsplit('-')
+            .next()
+            .and_then(|flags| u8::from_str_radix(flags, 16).ok())
+            .is_some_and(|flags| flags & 1 == 1);
+        if sampled {
+            return Some(parent.to_owned());
+        }
+    }
+    let mut parts = header("sentry-trace")?.split('-');
+    let (trace, span) = (parts.next()?, parts.next()?);
+    if parts.next() == Some("0") {
+        return None;
+    }
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(trace, 32) && hex(span, 16)).then(|| format!("00-{trace}-{span}-01"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn the_sampled_traceparent_else_sentrys_ids() {
+        let otel = |flags: &str| ("traceparent", format!("00-{TRACE}-{SPAN}-{flags}"));
+        let sentry = |tail: &str| ("sentry-trace", format!("{TRACE}-{SPAN}{tail}"));
+        let want = Some(format!("00-{TRACE}-{SPAN}-01"));
+        assert_eq!(traceparent_of(&[otel("01")]), want);
+        assert_eq!(traceparent_of(&[otel("00")]), None);
+        assert_eq!(traceparent_of(&[otel("00"), sentry("-1")]), want);
+        assert_eq!(traceparent_of(&[sentry("")]), want);
+        assert_eq!(traceparent_of(&[sentry("-0")]), None);
+        assert_eq!(traceparent_of(&[("sentry-trace", "nonsense".into())]), None);
+        assert_eq!(traceparent_of(&[]), None);
+        assert_eq!(current_traceparent(), None, "no exporter runs here");
+    }
+}

@@ -14,6 +14,10 @@
 //! exporter uses reqwest's blocking client, which must not run on a Tokio
 //! worker; the gRPC exporter's channel runs on the runtime it was built in.
 //!
+//! `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` compresses each batch on the
+//! export thread, over either protocol (`grpc-encoding` / `content-encoding:
+//! gzip`); the cost is measured in BENCHMARKS.md.
+//!
 //! The tracer lives in an [`OtlpSlot`] of its [`crate::Perfscope`], not in
 //! a global: the request middleware ([`crate::http::otel`]) puts the server
 //! span and the tracer into the request's OpenTelemetry context, and the
@@ -30,14 +34,14 @@ use opentelemetry::trace::{
     SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 
-use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use crate::trace::{SpanDetails, SpanEnd, SpanKind, SpanStart};
 
 /// How long shutdown waits for queued spans.
@@ -152,19 +156,36 @@ pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Optio
     Some(OtlpGuard { provider, slot })
 }
 
+/// The exporter for `config`'s protocol, compressing as it says. Left
+/// unset, the exporter would read the compression variables itself; set
+/// here, the value perfscope checked at start is the one used.
 fn build_exporter(config: &OtlpConfig) -> Result<SpanExporter, String> {
+    let compression = match config.compression {
+        OtlpCompression::None => None,
+        OtlpCompression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
+    };
     let built = match config.protocol {
-        OtlpProtocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .with_timeout(config.export_timeout)
-            .build(),
-        OtlpProtocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(config.endpoint.clone())
-            .with_timeout(config.export_timeout)
-            .build(),
+        OtlpProtocol::Grpc => {
+            let mut builder = SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(config.endpoint.clone())
+                .with_timeout(config.export_timeout);
+            if let Some(compression) = compression {
+                builder = builder.with_compression(compression);
+            }
+            builder.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            let mut builder = SpanExporter::builder()
+                .with_http()
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint(config.endpoint.clone())
+                .with_timeout(config.export_timeout);
+            if let Some(compression) = compression {
+                builder = builder.with_compression(compression);
+            }
+            builder.build()
+        }
     };
     built.map_err(|e| e.to_string())
 }

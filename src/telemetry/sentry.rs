@@ -8,6 +8,10 @@
 //! one counts every envelope it drops — queue full, receiver down, slow,
 //! black-holed or answering 429 — in `perfscope_telemetry_dropped_total
 //! {sink="sentry"}`, so Sentry never slows a request and its losses show.
+//! It honours Sentry's rate-limit answers per category ([`rate_limits`]):
+//! while one is in force, that category's envelopes are dropped before any
+//! request is made, counted in `perfscope_telemetry_rate_limited_total
+//! {sink="sentry",category}` as well.
 //!
 //! Nothing personal leaves: `send_default_pii` is off, and every event's
 //! request keeps its method alone (no URL, query, headers, cookies or
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use sentry::protocol::Event;
 use sentry::types::Dsn;
 use sentry::{ClientOptions, Envelope, Transport};
@@ -26,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::SentryConfig;
+use crate::metrics::alerts::RateLimitedLabels;
 use crate::trace::{SpanDetails, SpanEnd, SpanExporter, SpanKind, SpanStart};
 
 /// Envelopes queued before new ones are dropped.
@@ -34,6 +40,10 @@ pub const QUEUE_CAPACITY: usize = 100;
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for queued envelopes.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+pub mod rate_limits;
+
+use rate_limits::{Admission, Category, RateLimits};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -81,11 +91,36 @@ impl Drop for SentryGuard {
     }
 }
 
+/// What the transport counts.
+#[derive(Clone, Debug)]
+pub struct SentryDrops {
+    /// `perfscope_telemetry_dropped_total{sink="sentry"}`: every envelope
+    /// lost, whatever the reason.
+    pub dropped: Counter,
+    /// `perfscope_telemetry_rate_limited_total{sink="sentry",category}`:
+    /// of those, the ones Sentry's rate limits refused (answered 429, or
+    /// not sent while their category was limited).
+    pub rate_limited: Family<RateLimitedLabels, Counter>,
+}
+
+impl SentryDrops {
+    /// One envelope of `category` lost to a rate limit.
+    fn rate_limited(&self, category: Category) {
+        self.dropped.inc();
+        self.rate_limited
+            .get_or_create(&RateLimitedLabels {
+                sink: "sentry",
+                category: category.label(),
+            })
+            .inc();
+    }
+}
+
 /// Starts Sentry when `SENTRY_DSN` is set: the client and its transport's
 /// task (which ends once the client is closed).
-pub fn init(config: &SentryConfig, dropped: Counter) -> Option<(SentryGuard, JoinHandle<()>)> {
+pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<(SentryGuard, JoinHandle<()>)> {
     let dsn: Dsn = config.dsn.as_ref()?.expose().parse().ok()?;
-    let (transport, worker) = QueueTransport::spawn(dsn.clone(), dropped);
+    let (transport, worker) = QueueTransport::spawn(dsn.clone(), drops);
     // The HTTP bridge decides which requests become transactions (at
     // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
     // every transaction it is given.
@@ -130,10 +165,11 @@ struct QueueTransport {
 }
 
 impl QueueTransport {
-    fn spawn(dsn: Dsn, dropped: Counter) -> (Self, JoinHandle<()>) {
+    fn spawn(dsn: Dsn, drops: SentryDrops) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let pending = Arc::new(AtomicUsize::new(0));
-        let worker = tokio::spawn(deliver(dsn, rx, pending.clone(), dropped.clone()));
+        let dropped = drops.dropped.clone();
+        let worker = tokio::spawn(deliver(dsn, rx, pending.clone(), drops));
         (
             Self {
                 tx,
@@ -166,12 +202,20 @@ impl Transport for QueueTransport {
     }
 }
 
-/// POSTs each envelope; failures are dropped and counted.
+/// How one envelope ended.
+enum Outcome {
+    Sent,
+    RateLimited(Category),
+    Failed,
+}
+
+/// POSTs each envelope its category's rate limit lets through; the rest,
+/// and failures, are dropped and counted.
 async fn deliver(
     dsn: Dsn,
     mut rx: mpsc::Receiver<Envelope>,
     pending: Arc<AtomicUsize>,
-    dropped: Counter,
+    drops: SentryDrops,
 ) {
     let client = match reqwest::Client::builder()
         .connect_timeout(SEND_TIMEOUT)
@@ -187,20 +231,56 @@ async fn deliver(
     let url = dsn.envelope_api_url().to_string();
     let agent = concat!("perfscope/", env!("CARGO_PKG_VERSION"));
     let auth = dsn.to_auth(Some(agent)).to_string();
+    let mut limits = RateLimits::default();
     while let Some(envelope) = rx.recv().await {
-        let mut body = Vec::new();
-        let sent = envelope.to_writer(&mut body).is_ok()
-            && client
-                .post(url.as_str())
-                .header("x-sentry-auth", auth.as_str())
-                .header("content-type", "application/x-sentry-envelope")
-                .body(body)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-        if !sent {
-            dropped.inc();
-            tracing::debug!("a Sentry envelope was dropped");
+        let outcome = match limits.admit(envelope, Instant::now()) {
+            Admission::Limited(category) => Outcome::RateLimited(category),
+            Admission::Send(envelope) => {
+                let category = envelope
+                    .items()
+                    .next()
+                    .map_or(Category::Other, Category::of);
+                let mut body = Vec::new();
+                if envelope.to_writer(&mut body).is_err() {
+                    Outcome::Failed
+                } else {
+                    let answer = client
+                        .post(url.as_str())
+                        .header("x-sentry-auth", auth.as_str())
+                        .header("content-type", "application/x-sentry-envelope")
+                        .body(body)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(response) => {
+                            let status = response.status();
+                            let header = |name| response.headers().get(name).map(|v| v.as_bytes());
+                            limits.update(
+                                status.as_u16(),
+                                header("x-sentry-rate-limits"),
+                                header("retry-after"),
+                                Instant::now(),
+                            );
+                            if status.is_success() {
+                                Outcome::Sent
+                            } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                                Outcome::RateLimited(category)
+                            } else {
+                                Outcome::Failed
+                            }
+                        }
+                        Err(_) => Outcome::Failed,
+                    }
+                }
+            }
+        };
+        match outcome {
+            Outcome::Sent => {}
+            Outcome::RateLimited(category) => drops.rate_limited(category),
+            Outcome::Failed => {
+                drops.dropped.inc();
+                tracing::debug!("a Sentry envelope was dropped");
+            }
         }
         pending.fetch_sub(1, Ordering::SeqCst);
     }

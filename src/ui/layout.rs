@@ -34,15 +34,18 @@ pub enum Page {
     Database,
     /// `/ui/activity`.
     Activity,
+    /// `/ui/db-time`.
+    DbTime,
     /// `/ui/compare`.
     Compare,
 }
 
 impl Page {
-    const ALL: [Page; 6] = [
+    const ALL: [Page; 7] = [
         Self::Overview,
         Self::Queries,
         Self::Activity,
+        Self::DbTime,
         Self::Advice,
         Self::Database,
         Self::Compare,
@@ -55,6 +58,7 @@ impl Page {
             Self::Advice => "/ui/advice",
             Self::Database => "/ui/database",
             Self::Activity => "/ui/activity",
+            Self::DbTime => "/ui/db-time",
             Self::Compare => "/ui/compare",
         }
     }
@@ -66,6 +70,7 @@ impl Page {
             Self::Advice => "Advice",
             Self::Database => "Database",
             Self::Activity => "Activity",
+            Self::DbTime => "Database time",
             Self::Compare => "Compare",
         }
     }

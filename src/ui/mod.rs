@@ -44,7 +44,7 @@ use poem::http::header;
 use poem::{Endpoint, EndpointExt, Response, Route, RouteMethod, handler};
 
 use self::pages::{
-    activity, advice, compare, database, explain, login, overview, plan_changes, queries,
+    activity, advice, compare, database, db_time, explain, login, overview, plan_changes, queries,
 };
 use self::session::Sessions;
 use crate::Perfscope;
@@ -112,6 +112,7 @@ pub fn endpoint_with_docs_at(
         "/database" => get(database::show);
         "/activity" => get(activity::show);
         "/activity/signal" => post(activity::signal);
+        "/db-time" => get(db_time::show);
         "/explain" => get(explain::show), post(explain::run);
         "/plan-changes" => get(plan_changes::show);
         "/compare" => get(compare::show);

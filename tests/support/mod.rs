@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 #[cfg(feature = "postgres")]
+pub mod ash;
+#[cfg(feature = "postgres")]
 pub mod pg;
 pub mod pgbouncer;
 

@@ -16,17 +16,22 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::comment;
 use super::sampling;
 use super::shared::Shared;
 use super::timing::{SharedRef, TimedSql, TimedStatement, timed};
 use super::unnamed;
 use crate::db::budget::BudgetPermit;
 
-/// One timed call of the driver's `$method`: through the sample store's
-/// path when this call's values are due for it (the statement prepared,
-/// the values kept once the call succeeded), as the unnamed statement
-/// (`$unnamed`, given the driver, the text and the typed parameters) when
-/// the pool's statement cache is off, else straight.
+/// One timed call of the driver's `$method`: with the pool's sqlcommenter
+/// comment when this call carries one (see `comment`: the commented text
+/// as the unnamed statement, `$unnamed` given the driver, the text and the
+/// typed parameters; through the sample store's path, the text prepared
+/// under a one-off name, when the call's values are due), else through the
+/// sample store's path when due (the statement prepared, the values kept
+/// once the call succeeded), as the unnamed statement when the pool's
+/// statement cache is off, else straight. Every way is recorded under the
+/// caller's text.
 macro_rules! timed_call {
     (
         $self:ident, $sql:ident, $params:ident, $method:ident,
@@ -34,7 +39,29 @@ macro_rules! timed_call {
     ) => {{
         let (driver, shared, op) = $self.parts();
         let cached = $sql.cached(&SharedRef(shared));
-        if let Some(typed) = unnamed::typed(shared, $sql, $params) {
+        if let Some(commented) = comment::commented(shared, &cached) {
+            if $sql.prepared().is_none() && sampling::due(shared, &cached, $params.len()) {
+                let work = async {
+                    let (statement, sample) =
+                        sampling::prepared(driver, $sql, &commented, $params).await?;
+                    let result = driver.$method(&statement, $params).await;
+                    sampling::keep(&cached, sample, &result);
+                    result
+                };
+                timed(shared, &cached, op, work).await
+            } else if let Some(typed) = comment::typed($sql, $params) {
+                let ($driver, $text, $typed) = (driver, commented.as_str(), &typed[..]);
+                timed(shared, &cached, op, $unnamed).await
+            } else {
+                timed(
+                    shared,
+                    &cached,
+                    op,
+                    driver.$method(commented.as_str(), $params),
+                )
+                .await
+            }
+        } else if let Some(typed) = unnamed::typed(shared, $sql, $params) {
             // The statement cache is off: the unnamed statement, one round
             // trip (see `unnamed`).
             let ($driver, $text, $typed) = (driver, &*cached.text, &typed[..]);
@@ -42,7 +69,7 @@ macro_rules! timed_call {
         } else if sampling::due(shared, &cached, $params.len()) {
             let work = async {
                 let (statement, sample) =
-                    sampling::prepared(driver, $sql, &cached, $params).await?;
+                    sampling::prepared(driver, $sql, &cached.text, $params).await?;
                 let result = driver.$method(&statement, $params).await;
                 sampling::keep(&cached, sample, &result);
                 result

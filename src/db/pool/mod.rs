@@ -36,6 +36,9 @@
 //! - `unnamed`: with the statement cache off (behind a transaction
 //!   pooler), a SQL text as the unnamed statement in one round trip, its
 //!   parameters typed by their Rust values;
+//! - `comment`: whether a call carries a sqlcommenter comment
+//!   (`PERFSCOPE_SQL_COMMENTS`) and the text it then sends, as the
+//!   unnamed statement, never cached;
 //! - `sampling`: on the rare call that is due, the bound values into
 //!   [`crate::db::samples`] (a host app's pool only);
 //! - `client`: [`TimedClient`], [`TimedTransaction`], [`NamedClient`],
@@ -48,6 +51,7 @@
 //! which depends on this module and never the reverse.
 
 mod client;
+mod comment;
 mod error;
 mod open;
 mod respond;

@@ -64,6 +64,13 @@ impl TimedPool {
             let options = pg_config.get_options().unwrap_or("").to_owned();
             pg_config.options(format!("{options} -c search_path=pg_catalog,public").trim());
         }
+        let application = pg_config.get_application_name().map(Box::from);
+        // The agent's own statements never carry a comment.
+        let sql_comments = if settings.budget.is_some() {
+            crate::config::SqlComments::Off
+        } else {
+            settings.sql_comments
+        };
         let server = budget::server_key(&pg_config);
         let dbname: Arc<str> = Arc::from(
             pg_config
@@ -108,6 +115,8 @@ impl TimedPool {
                 dbname,
                 budget: settings.budget,
                 statement_cache: settings.statement_cache,
+                sql_comments,
+                application,
                 last_connect: AtomicU8::new(0),
                 attempts: AtomicU64::new(0),
                 beside_app: std::sync::atomic::AtomicBool::new(false),

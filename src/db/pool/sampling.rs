@@ -29,12 +29,14 @@ pub(super) fn due(shared: &Shared, cached: &CachedStatement, params: usize) -> b
         && samples::due(cached.calls.fetch_add(1, Ordering::Relaxed))
 }
 
-/// The prepared statement for `sql` (prepared now for a text), and its
-/// values encoded against it, to [`keep`] once the call succeeded.
+/// The prepared statement for `sql` (prepared now for a text: `text`,
+/// the caller's or the one with the pool's comment, under a one-off name
+/// the driver closes after the call), and its values encoded against it,
+/// to [`keep`] once the call succeeded.
 pub(super) async fn prepared<C, S>(
     driver: &C,
     sql: &S,
-    cached: &CachedStatement,
+    text: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<(Statement, Option<Sample>), tokio_postgres::Error>
 where
@@ -43,7 +45,7 @@ where
 {
     let statement = match sql.prepared() {
         Some(statement) => statement.clone(),
-        None => driver.prepare(&cached.text).await?,
+        None => driver.prepare(text).await?,
     };
     let sample = Sample::encode(statement.params(), params);
     Ok((statement, sample))

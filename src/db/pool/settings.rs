@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::SqlComments;
 use crate::db::budget::ConnectionBudget;
 
 /// How long a caller waits for a free connection.
@@ -52,6 +53,12 @@ pub struct PoolSettings {
     /// `unnamed` in the source and the README's "Behind a transaction
     /// pooler".
     pub statement_cache: bool,
+    /// Which statements carry a sqlcommenter comment (route,
+    /// `traceparent`, application; `PERFSCOPE_SQL_COMMENTS`): `Off` by
+    /// default. A commented statement runs as the unnamed statement, never
+    /// cached on the connection (see the module `comment` in the source).
+    /// A pool with a budget (the agent's own) never comments.
+    pub sql_comments: SqlComments,
 }
 
 impl Default for PoolSettings {
@@ -66,6 +73,7 @@ impl Default for PoolSettings {
             budget: None,
             application_name: None,
             statement_cache: true,
+            sql_comments: crate::config::DEFAULT_SQL_COMMENTS,
         }
     }
 }

@@ -68,6 +68,10 @@ pub(in crate::db) struct Shared {
     pub(super) budget: Option<Arc<ConnectionBudget>>,
     /// [`super::PoolSettings::statement_cache`].
     pub(super) statement_cache: bool,
+    /// [`super::PoolSettings::sql_comments`] (`Off` on a budgeted pool).
+    pub(super) sql_comments: crate::config::SqlComments,
+    /// The connections' `application_name`, the comments' `application`.
+    pub(super) application: Option<Box<str>>,
     /// The last connection attempt: 0 none yet, 1 opened, 2 failed.
     pub(super) last_connect: AtomicU8,
     /// Connection requests so far (the health probe skips a ping when

@@ -75,6 +75,14 @@ impl TimedPool {
         &self.shared.name
     }
 
+    /// Distinct statement texts whose analysis the pool holds (at most
+    /// [`super::STATEMENT_CACHE_CAPACITY`]): the tests check that
+    /// commented statements add none.
+    #[doc(hidden)]
+    pub fn analysed_statements(&self) -> usize {
+        self.shared.statements.read().len()
+    }
+
     /// Updates the pool gauges from deadpool's status.
     pub fn refresh_status(&self) {
         let status = self.pool.status();

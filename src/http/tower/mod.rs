@@ -336,7 +336,7 @@ where
             future: self.inner.call(request),
         };
         ResponseFuture {
-            call: context::scope(OnHub { hub, future: call }),
+            call: context::scope_routed(OnHub { hub, future: call }, template.clone()),
             pending: Some(Pending {
                 shared: shared.clone(),
                 started,

@@ -57,6 +57,11 @@ pub struct Backend {
     pub state_seconds: Option<f64>,
     /// The current (or last) statement, normalized: no literal values.
     pub query: String,
+    /// The sqlcommenter tags at the end of its statement (written by the
+    /// app's library in any language, or by perfscope's pool with
+    /// `PERFSCOPE_SQL_COMMENTS`).
+    #[oai(skip_serializing_if_is_none)]
+    pub tags: Option<SqlTags>,
     /// The pids that block it, while it waits on a lock.
     pub blocked_by: Vec<i32>,
     /// When its backend started (Postgres' text): pass it back to cancel or
@@ -64,6 +69,52 @@ pub struct Backend {
     pub backend_start: String,
     /// `long_running`, `idle_in_transaction`, `blocked`, `blocking`.
     pub flags: Vec<String>,
+}
+
+/// The sqlcommenter tags of a statement, as [`crate::db::sqlcomment`]
+/// reads them: only the known keys, URL-decoded, each at most 128
+/// characters, never a control character.
+#[derive(Clone, Debug, Default, PartialEq, poem_openapi::Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SqlTags {
+    /// `route`.
+    #[oai(skip_serializing_if_is_none)]
+    pub route: Option<String>,
+    /// `controller`.
+    #[oai(skip_serializing_if_is_none)]
+    pub controller: Option<String>,
+    /// `action`.
+    #[oai(skip_serializing_if_is_none)]
+    pub action: Option<String>,
+    /// `framework`.
+    #[oai(skip_serializing_if_is_none)]
+    pub framework: Option<String>,
+    /// `db_driver`.
+    #[oai(skip_serializing_if_is_none)]
+    pub db_driver: Option<String>,
+    /// `application`.
+    #[oai(skip_serializing_if_is_none)]
+    pub application: Option<String>,
+    /// The trace id of `traceparent` (32 hex digits).
+    #[oai(skip_serializing_if_is_none)]
+    pub trace_id: Option<String>,
+}
+
+impl SqlTags {
+    /// The tags at the end of `raw`, a statement as the server shows it.
+    pub fn of(raw: &str) -> Option<Self> {
+        let tags = crate::db::sqlcomment::parse(raw).tags()?;
+        let text = |value: Option<Box<str>>| value.map(String::from);
+        Some(Self {
+            route: text(tags.route),
+            controller: text(tags.controller),
+            action: text(tags.action),
+            framework: text(tags.framework),
+            db_driver: text(tags.db_driver),
+            application: text(tags.application),
+            trace_id: text(tags.trace_id),
+        })
+    }
 }
 
 /// One pass over `pg_stat_activity`.
@@ -161,6 +212,7 @@ pub async fn read_activity(
             transaction_seconds: row.try_get("xact_seconds")?,
             state_seconds: row.try_get("state_seconds")?,
             query: crate::db::statement::normalize(&query),
+            tags: SqlTags::of(&query),
             blocked_by: row.try_get("blocked_by")?,
             backend_start: row
                 .try_get::<_, Option<String>>("backend_start")?
@@ -370,6 +422,7 @@ mod tests {
             transaction_seconds: Some(100.0 + f64::from(pid)),
             state_seconds: Some(f64::from(pid) / 2.0),
             query: format!("update t set a = $1 where id = {pid}"),
+            tags: None,
             blocked_by: blocked_by.to_vec(),
             backend_start: "2026-11-29 06:00:00+00".into(),
             flags: Vec::new(),

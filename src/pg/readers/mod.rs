@@ -12,6 +12,7 @@
 pub mod activity;
 pub mod checks;
 pub mod database;
+pub mod io;
 pub mod replication;
 pub mod server;
 pub mod shared;

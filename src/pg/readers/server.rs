@@ -10,8 +10,9 @@
 //! database's rows, on its own connection, and the others take their
 //! database's rows from that read while it is fresh (half the read
 //! interval). `pg_stat_statements_info` (evictions, last reset) is
-//! server-wide too and rides along, and replication (standbys, slots),
-//! the same for every database of the server, is shared the same way.
+//! server-wide too and rides along, and replication (standbys, slots)
+//! and `pg_stat_io`, the same for every database of the server, are
+//! shared the same way.
 //! `pg_stat_activity` and `pg_stat_database` stay per database: they are
 //! small in-memory arrays the server filters itself.
 //!
@@ -23,6 +24,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::io::IoSnapshot;
 use super::replication::ReplicationSnapshot;
 use super::shared::SharedRead;
 use super::statements::StatementsRead;
@@ -35,6 +37,8 @@ pub struct ServerViews {
     pub statements: Arc<SharedRead<StatementsRead>>,
     /// Replication as the server sees it (standbys, slots).
     pub replication: Arc<SharedRead<Arc<ReplicationSnapshot>>>,
+    /// `pg_stat_io`, the server's I/O by backend type (PostgreSQL 16+).
+    pub io: Arc<SharedRead<Arc<IoSnapshot>>>,
 }
 
 impl ServerViews {
@@ -45,6 +49,7 @@ impl ServerViews {
         Self {
             statements: Arc::new(SharedRead::new(fresh_for)),
             replication: Arc::new(SharedRead::new(fresh_for)),
+            io: Arc::new(SharedRead::new(fresh_for)),
         }
     }
 }

@@ -131,6 +131,11 @@ pub struct StatementView {
     pub fingerprint: Option<u64>,
     /// When the entry's own statistics started (`stats_since`, 17+).
     pub since: Option<SystemTime>,
+    /// The route (or `controller#action`) of the sqlcommenter comment in
+    /// the text pg_stat_statements kept: the first execution's, since the
+    /// server keeps one text per statement (comments do not change its
+    /// `queryid`).
+    pub route_tag: Option<Arc<str>>,
 }
 
 /// What one pass read.
@@ -166,6 +171,9 @@ struct State {
     previous: HashMap<EntryKey, (Figures, Option<SystemTime>)>,
     texts: HashMap<i64, Arc<str>>,
     raw: HashMap<i64, Arc<str>>,
+    /// The route a sqlcommenter comment named in the text (another app's
+    /// tags, read by [`crate::db::sqlcomment`]).
+    routes: HashMap<i64, Arc<str>>,
     fingerprints: HashMap<i64, u64>,
     /// Queryids whose text is a statement of one of the agent's helper
     /// functions (its entries nested in them are the agent's).
@@ -290,6 +298,7 @@ impl StatementsReader {
             state.texts.clear();
             state.raw.clear();
             state.fingerprints.clear();
+            state.routes.clear();
             state.helper_texts.clear();
             state.agent_texts.clear();
             state.agent_checked.clear();
@@ -316,6 +325,12 @@ impl StatementsReader {
             }
             let info = statement::parse(&text);
             state.fingerprints.insert(queryid, info.fingerprint);
+            if let Some(route) = crate::db::sqlcomment::parse(&text)
+                .tags()
+                .and_then(|tags| tags.endpoint())
+            {
+                state.routes.insert(queryid, Arc::from(route));
+            }
             if matches!(
                 info.verb,
                 statement::Verb::Select
@@ -381,6 +396,7 @@ impl StatementsReader {
                     .map(|(before, _)| row.figures.minus(before)),
                 fingerprint: state.fingerprints.get(&row.queryid).copied(),
                 since: row.since,
+                route_tag: state.routes.get(&row.queryid).cloned(),
             })
             .collect();
         state.previous = read

@@ -112,6 +112,8 @@ pub(super) struct PgStatement {
     /// When its statistics started: its own `stats_since` (17+), else the
     /// last reset.
     pub since: Option<SystemTime>,
+    /// The route a sqlcommenter comment in the server's text names.
+    pub route_tag: Option<Arc<str>>,
 }
 
 /// One watched database's last read.
@@ -322,7 +324,8 @@ pub(super) fn merge(
             fingerprint: format!("{:016x}", group.fingerprint),
             operation: info.verb.as_str().into(),
             table: info.model.to_string(),
-            route: route(app.as_ref(), group.fingerprint),
+            route: route(app.as_ref(), group.fingerprint)
+                .or_else(|| group.lead.route_tag.as_ref().map(|r| r.to_string())),
             app: app.as_ref().map(|a| app_figures(a, app_window)),
             pg_stat_statements: Some(group.figures()),
         });
@@ -398,6 +401,7 @@ mod tests {
 
     fn pg(queryid: i64, text: &str, cumulative: Numbers, window: Option<Numbers>) -> PgStatement {
         PgStatement {
+            route_tag: None,
             queryid,
             text: statement::normalize(text).into(),
             fingerprint: statement::parse(text).fingerprint,

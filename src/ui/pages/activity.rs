@@ -301,7 +301,14 @@ pub fn view(databases: &[ActivityResult], csrf: &str, flash: Option<&str>) -> Ma
                                                     } @else { span.muted { "–" } } }
                                                 td.num.warn[session.flags.iter().any(|f| f == "long_running")] { (format::seconds(session.query_seconds)) }
                                                 td.num.warn[session.transaction_seconds.is_some_and(|t| t > thresholds.idle_in_transaction.as_secs_f64())] { (format::seconds(session.transaction_seconds)) }
-                                                td.statement { (sql(&session.query)) }
+                                                td.statement { (sql(&session.query))
+                                                    @if let Some(tags) = &session.tags {
+                                                        div.muted.tags {
+                                                            @if let Some(route) = tags.route.as_ref().or(tags.controller.as_ref()) { "route " code { (route) } " " }
+                                                            @if let Some(framework) = &tags.framework { "· " (framework) " " }
+                                                            @if let Some(trace) = &tags.trace_id { "· trace " code { (trace) } }
+                                                        }
+                                                    } }
                                                 td.actions {
                                                     @if session.state == "active" { (signal_form(name, session, "cancel", csrf)) }
                                                     (signal_form(name, session, "terminate", csrf))
@@ -339,6 +346,9 @@ mod tests {
             transaction_seconds: Some(90.0),
             state_seconds: Some(42.0),
             query: query.into(),
+            tags: crate::pg::readers::activity::SqlTags::of(
+                "SELECT 1 /*route='%2Fapi%2Forders',traceparent='00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'*/",
+            ),
             blocked_by,
             backend_start: "2026-11-29 06:00:00+00".into(),
             flags: Vec::new(),
@@ -375,6 +385,8 @@ mod tests {
             "name=\"csrf\" value=\"csrf-value\"",
             "Terminate sent to pid 101",
             "idle in transaction",
+            "route <code>/api/orders</code>",
+            "trace <code>4bf92f3577b34da6a3ce929d0e0e4736</code>",
         ] {
             assert!(page.contains(expected), "{expected} missing from {page}");
         }

@@ -1,7 +1,8 @@
 //! The Database page (`GET /ui/database`): each watched database's
 //! capability self-check with the fix for each missing piece, the agent's
-//! own cost there, its space and replication, and its growth (a view of
-//! its own, `growth.rs`). Handler and views live together.
+//! own cost there, its space and replication, its server's I/O
+//! (`database/io.rs`), and its growth (a view of its own, `growth.rs`).
+//! Handler and views live together.
 
 #[cfg(feature = "postgres")]
 use maud::{Markup, html};
@@ -15,6 +16,9 @@ use crate::ui::guard::LoggedIn;
 use crate::ui::layout::{Page, shown};
 #[cfg(feature = "postgres")]
 use crate::ui::widgets::copy_button;
+
+#[cfg(feature = "postgres")]
+pub mod io;
 
 #[handler]
 pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
@@ -64,6 +68,7 @@ pub async fn show(ui: Data<&Ui>, logged_in: LoggedIn) -> Response {
                         db.space.latest().as_deref(),
                         db.replication.latest().as_deref(),
                     ))
+                    (io::section(&db.name, db.io.latest().as_deref()))
                     @if let Some(growth) = growth { (super::growth::section(growth)) }
                 }
             })

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod advice;
 pub mod compare;
 pub mod database;
+pub mod db_time;
 pub mod explain;
 #[cfg(feature = "postgres")]
 pub mod growth;

@@ -623,6 +623,7 @@ mod tests {
             window: None,
             fingerprint: None,
             since: None,
+            route_tag: None,
         };
         let read = |at, calls| StatementsSnapshot {
             at: Some(at),
@@ -696,6 +697,7 @@ mod tests {
                     window: None,
                     fingerprint: None,
                     since: None,
+                    route_tag: None,
                 })
                 .collect(),
             ..StatementsSnapshot::default()
