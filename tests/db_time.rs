@@ -238,3 +238,75 @@ async fn the_metrics_carry_wait_classes_top_statements_and_clean_routes() {
     );
     app.stop().await;
 }
+
+/// A range older than the ring is answered from the history store's
+/// minutes joined with the ring's: a minute written to the store two days
+/// ago (as the recorder writes the ring's closed minutes) and the ring's
+/// recent samples both count, and a range the ring alone covers does not
+/// read the store's.
+#[cfg(feature = "store")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_older_than_the_ring_is_answered_from_the_store() {
+    use std::sync::Arc;
+    let cluster = PgCluster::start();
+    cluster.install().await;
+    let (perfscope, app) = agent(&cluster, None).await;
+    let store = perfscope.store().expect("the agent's history store");
+    let until = now();
+    let two_days_ago = (until - 2 * 86_400) / 60 * 60;
+    let at = i64::try_from(two_days_ago).expect("a time");
+    // 60 samples of one minute, 4 sessions in each on IO: AAS 4.
+    store.record(perfscope::store::Write::Ash(perfscope::store::AshMinute {
+        at,
+        ticks: vec![(Arc::from("default"), 60)],
+        counts: vec![perfscope::store::AshCount {
+            database: Arc::from("default"),
+            class: Arc::from("IO"),
+            event: Some(Arc::from("DataFileRead")),
+            fingerprint: 42,
+            query_id: None,
+            text: Arc::from("select * from archive"),
+            role: Arc::from("reports"),
+            application: Arc::from("nightly"),
+            route: Some(Arc::from("/reports/archive")),
+            samples: 240,
+        }],
+    }));
+    store.flush().await;
+    fill(&perfscope, until, None);
+    let base = app.base.as_str();
+    let since = (two_days_ago - 3_600).to_string();
+    let (status, answer) = get(
+        base,
+        Some(ADMIN_TOKEN),
+        &[
+            ("since", since.clone()),
+            ("until", (until + 1).to_string()),
+            ("by", "route".into()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let stored = row(&answer, "/reports/archive");
+    close(&stored["seconds"], 240.0, "the stored minute's seconds");
+    assert_eq!(stored["waits"][0]["class"], "IO", "{answer}");
+    // The ring's own rows are there too.
+    row(&answer, "/pay");
+    // The ring alone: the stored minute is not in the last hour.
+    let (_, recent) = get(
+        base,
+        Some(ADMIN_TOKEN),
+        &[
+            ("since", (until - 3_600).to_string()),
+            ("until", (until + 1).to_string()),
+            ("by", "route".into()),
+        ],
+    )
+    .await;
+    assert!(
+        recent["top"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().all(|r| r["key"] != "/reports/archive")),
+        "{recent}"
+    );
+}

@@ -84,14 +84,18 @@ impl DbTimeApi {
             by: by.0.unwrap_or_default(),
             top: top.0,
         };
-        answer(self.answer(&token, &query))
+        answer(self.answer(&token, &query).await)
     }
 }
 
 impl DbTimeApi {
-    fn answer(&self, token: &BearerToken, query: &DbTimeQuery) -> Result<DbTimeResponse, Failure> {
+    async fn answer(
+        &self,
+        token: &BearerToken,
+        query: &DbTimeQuery,
+    ) -> Result<DbTimeResponse, Failure> {
         admin_only(&self.perfscope, token)?;
-        match service::db_time(&self.perfscope, query, service::unix_now()) {
+        match service::db_time(&self.perfscope, query, service::unix_now()).await {
             Ok(answer) => Ok(DbTimeResponse::Ok(Json(Box::new(answer)))),
             Err(error @ DbTimeError::Invalid { .. }) => {
                 Err(ApiError::bad_request(error.to_string()).into())

@@ -94,10 +94,11 @@ pub fn from_store(minutes: Vec<AshMinute>) -> Vec<MinuteCounts> {
 
 impl Perfscope {
     /// Where the time of `database` (every database when `None`) went
-    /// from `since` to `until` (Unix seconds), read from the history
-    /// store's minutes (for ranges older than the in-memory ring,
-    /// [`Perfscope::ash`]): grouped `by`, the `top` rows and the rest as
-    /// `other`. Without a store, [`StoreError::Unavailable`].
+    /// from `since` to `until` (Unix seconds), for a range older than the
+    /// in-memory ring ([`Perfscope::ash`]): the history store's minutes
+    /// before the ring's oldest joined with the ring's from it, grouped
+    /// `by`, the `top` rows and the rest as `other`. Without a store,
+    /// [`StoreError::Unavailable`].
     pub async fn db_time_from_store(
         &self,
         database: Option<&str>,
@@ -117,12 +118,26 @@ impl Perfscope {
             i64::try_from(until).unwrap_or(i64::MAX),
         );
         let wanted = database.map(str::to_owned);
-        let minutes = store
-            .read(move |conn| crate::store::ash::read(conn, from, to, step, wanted.as_deref()))
-            .await?;
+        // The store's minutes up to the ring's oldest, the ring's after
+        // it (the ring holds the minute still open, the store only closed
+        // ones).
+        let ring_from = self.ash().stats().oldest.unwrap_or(until);
+        let store_to = to.min(i64::try_from(ring_from).unwrap_or(i64::MAX));
+        let mut minutes = from_store(
+            store
+                .read(move |conn| {
+                    crate::store::ash::read(conn, from, store_to, step, wanted.as_deref())
+                })
+                .await?,
+        );
+        minutes.retain(|m| m.at < ring_from);
+        minutes.extend(
+            self.ash()
+                .closed_minutes(ring_from, until.saturating_add(60)),
+        );
         let interval = self.ash().limits().interval;
         Ok(crate::pg::ash::answer_minutes(
-            &from_store(minutes),
+            &minutes,
             database,
             since,
             until,

@@ -4,9 +4,10 @@
 //! active session history ([`crate::pg::ash::AshRing`]).
 //!
 //! The ring holds the recent minutes; a range that starts before its
-//! oldest minute will be answered from the history store's per-minute
-//! counts once the sampler's rollup is merged ([`older_than_ring`], `None`
-//! until then, so such a range is answered with what the ring holds).
+//! oldest minute is answered from the history store's per-minute counts
+//! joined with the ring's (`older_than_ring`; without a store, or when it
+//! cannot be read, the ring answers with what it holds and the answer's
+//! `since` says where that starts).
 //! An empty range, or one with no sample, is an empty answer, never an
 //! error: a dashboard asking about a quiet minute is not a mistake.
 
@@ -109,7 +110,7 @@ pub fn check(query: &DbTimeQuery, now: i64) -> Result<Checked, DbTimeError> {
 
 /// Where the time of the database `query` names (every watched one when
 /// none) went over its range, at `now` (Unix seconds).
-pub fn db_time(
+pub async fn db_time(
     perfscope: &Perfscope,
     query: &DbTimeQuery,
     now: i64,
@@ -131,7 +132,8 @@ pub fn db_time(
         .oldest
         .is_some_and(|oldest| checked.since < oldest);
     if before_ring
-        && let Some(answer) = older_than_ring(perfscope, database.as_deref(), checked, query.by)
+        && let Some(answer) =
+            older_than_ring(perfscope, database.as_deref(), checked, query.by).await
     {
         return Ok(answer);
     }
@@ -144,16 +146,30 @@ pub fn db_time(
     ))
 }
 
-/// The answer for a range older than the ring's oldest minute, from the
-/// history store's per-minute counts.
-///
-/// MERGE POINT: the ASH sampler's branch adds the store rollup and
-/// `pg::ash::answer_minutes(&[MinuteCounts], …) -> DbTime`; this function
-/// then reads the store's minutes of the range (joined with the ring's
-/// newer ones) and answers from them. Until then there is nothing older
-/// than the ring to read, and `None` lets the ring answer with what it
-/// holds (the answer's `since` says where that starts).
-fn older_than_ring(
+/// The answer for a range older than the ring's oldest minute: the
+/// history store's minutes before it joined with the ring's
+/// ([`Perfscope::db_time_from_store`]); `None` without a store, or when
+/// it cannot be read (logged), so the ring answers with what it holds.
+#[cfg(feature = "store")]
+async fn older_than_ring(
+    perfscope: &Perfscope,
+    database: Option<&str>,
+    checked: Checked,
+    by: By,
+) -> Option<DbTime> {
+    perfscope.store()?;
+    perfscope
+        .db_time_from_store(database, checked.since, checked.until, by, checked.top)
+        .await
+        .inspect_err(|error| {
+            tracing::warn!(%error, "db-time: the history store could not be read; answering from the ring");
+        })
+        .ok()
+}
+
+/// Without the history store, the ring answers every range.
+#[cfg(not(feature = "store"))]
+async fn older_than_ring(
     _perfscope: &Perfscope,
     _database: Option<&str>,
     _checked: Checked,

@@ -50,7 +50,7 @@ pub async fn show(
             .map(|w| w.name.to_string())
             .collect();
         match params::Params::parse(&query) {
-            Ok(params) => match load(&ui, params, databases.clone()) {
+            Ok(params) => match load(&ui, params, databases.clone()).await {
                 Ok(view) => (StatusCode::OK, view::page(&view)),
                 Err((status, message)) => (status, view::refused(&message, &databases)),
             },
@@ -70,7 +70,7 @@ pub async fn show(
 
 /// The page's data for `params`, or the status and sentence of a refusal.
 #[cfg(feature = "postgres")]
-fn load(
+async fn load(
     ui: &Ui,
     params: params::Params,
     databases: Vec<String>,
@@ -78,7 +78,7 @@ fn load(
     use crate::pg::ash::By;
     use crate::service::db_time::{self as service, DbTimeError, DbTimeQuery};
     let now = service::unix_now();
-    let read = |by: By, top: u32| {
+    let read = async |by: By, top: u32| {
         let query = DbTimeQuery {
             database: params.database.clone(),
             since: Some(now - params.range.span_secs()),
@@ -86,17 +86,19 @@ fn load(
             by,
             top: Some(top),
         };
-        service::db_time(&ui.perfscope, &query, now).map_err(|error| match error {
-            DbTimeError::Refused(error) => crate::ui::refusal::refusal(&error),
-            DbTimeError::Invalid { .. } => (StatusCode::BAD_REQUEST, format!("{error}.")),
-        })
+        service::db_time(&ui.perfscope, &query, now)
+            .await
+            .map_err(|error| match error {
+                DbTimeError::Refused(error) => crate::ui::refusal::refusal(&error),
+                DbTimeError::Invalid { .. } => (StatusCode::BAD_REQUEST, format!("{error}.")),
+            })
     };
     Ok(view::View {
-        waits: read(By::Wait, 20)?,
-        statements: read(By::Statement, ROWS)?,
-        routes: read(By::Route, ROWS)?,
-        applications: read(By::Application, ROWS)?,
-        roles: read(By::Role, ROWS)?,
+        waits: read(By::Wait, 20).await?,
+        statements: read(By::Statement, ROWS).await?,
+        routes: read(By::Route, ROWS).await?,
+        applications: read(By::Application, ROWS).await?,
+        roles: read(By::Role, ROWS).await?,
         trace_url: ui.perfscope.config().telemetry.trace_url.clone(),
         params,
         databases,
