@@ -341,6 +341,36 @@ async fn one_kept_connection_samples_100_databases_inside_the_budget_and_memory(
             answer.aas
         );
     }
+    // The metrics, read in one pass over the ring: every database's
+    // classes; the server's sampler counted once, under its first
+    // database's name.
+    let scrape = perfscope.encode_metrics().expect("metrics");
+    let samples: Vec<&str> = scrape
+        .lines()
+        .filter(|l| l.starts_with("perfscope_ash_samples_total{"))
+        .collect();
+    assert_eq!(samples.len(), 1, "{samples:?}");
+    assert!(samples[0].starts_with("perfscope_ash_samples_total{database=\"db000\"}"));
+    let taken: f64 = samples[0]
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a value");
+    assert!(taken >= 5.0, "{}", samples[0]);
+    let sleeping = scrape
+        .lines()
+        .find(|l| {
+            l.starts_with("pg_ash_active_sessions{database=\"db099\",wait_event_type=\"Timeout\"}")
+        })
+        .expect("db099's Timeout series");
+    let aas: f64 = sleeping
+        .rsplit(' ')
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a value");
+    // Over the scrape's last minute, which may start before the sleepers
+    // did: some of it.
+    assert!(aas > 0.0 && aas <= 1.0 + TOLERANCE, "{sleeping}");
     cancel.cancel();
     for sleeper in sleepers {
         let _ = sleeper.await;

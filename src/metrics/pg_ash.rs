@@ -17,8 +17,9 @@
 //! do), and eleven per database is a fixed cost. Whether samples are
 //! being taken at all is `perfscope_ash_minutes` (0 while none is kept).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -29,6 +30,7 @@ use prometheus_client::registry::Unit;
 
 use crate::pg::Watched;
 use crate::pg::ash::answer::DbTimeRow;
+use crate::pg::ash::sampler::SamplerStatus;
 use crate::pg::ash::{AshRing, By, DbTime, WaitClass};
 
 /// Statements and routes exported per database, besides `other`.
@@ -78,15 +80,13 @@ impl Collector for AshCollector {
                 None,
                 MetricType::Gauge,
             )?;
+            let each = self.each(now, CLASS_RANGE_SECS, By::Wait, usize::MAX);
             for database in &databases {
-                let answer = self.ring.db_time(
-                    Some(database),
-                    now.saturating_sub(CLASS_RANGE_SECS),
-                    now,
-                    By::Wait,
-                    usize::MAX,
-                );
-                for (class, aas) in class_totals(&answer) {
+                let totals = each
+                    .get(database)
+                    .map(class_totals)
+                    .unwrap_or_else(|| WaitClass::ALL.iter().map(|class| (*class, 0.0)).collect());
+                for (class, aas) in totals {
                     let labels = ClassLabels {
                         database: database.clone(),
                         wait_event_type: class.as_str(),
@@ -102,15 +102,12 @@ impl Collector for AshCollector {
                 None,
                 MetricType::Gauge,
             )?;
+            let each = self.each(now, TOP_RANGE_SECS, By::Statement, TOP);
             for database in &databases {
-                let answer = self.ring.db_time(
-                    Some(database),
-                    now.saturating_sub(TOP_RANGE_SECS),
-                    now,
-                    By::Statement,
-                    TOP,
-                );
-                for (fingerprint, aas) in statement_series(&answer) {
+                let Some(answer) = each.get(database) else {
+                    continue;
+                };
+                for (fingerprint, aas) in statement_series(answer) {
                     let labels = StatementLabels {
                         database: database.clone(),
                         fingerprint,
@@ -126,15 +123,12 @@ impl Collector for AshCollector {
                 None,
                 MetricType::Gauge,
             )?;
+            let each = self.each(now, TOP_RANGE_SECS, By::Route, TOP);
             for database in &databases {
-                let answer = self.ring.db_time(
-                    Some(database),
-                    now.saturating_sub(TOP_RANGE_SECS),
-                    now,
-                    By::Route,
-                    TOP,
-                );
-                for (route, aas) in route_series(&answer) {
+                let Some(answer) = each.get(database) else {
+                    continue;
+                };
+                for (route, aas) in route_series(answer) {
                     let labels = RouteLabels {
                         database: database.clone(),
                         route,
@@ -169,8 +163,74 @@ impl Collector for AshCollector {
             MetricType::Counter,
         )?;
         ConstCounter::new(stats.dropped_minutes).encode(dropped)?;
+        self.encode_samplers(&mut encoder)
+    }
+}
+
+impl AshCollector {
+    /// Every database's answer over the last `range` seconds, from one
+    /// pass over the ring.
+    fn each(&self, now: u64, range: u64, by: By, top: usize) -> HashMap<Arc<str>, DbTime> {
+        self.ring
+            .db_time_each(now.saturating_sub(range), now, by, top)
+            .into_iter()
+            .collect()
+    }
+
+    /// The samplers' counters: one sampler per server, its series under
+    /// the name of its watched database that sorts first (as pg_stat_io's:
+    /// a series per database would count the server's samples once per
+    /// database).
+    fn encode_samplers(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut samplers: BTreeMap<Arc<str>, Arc<SamplerStatus>> = BTreeMap::new();
+        let mut seen: Vec<*const SamplerStatus> = Vec::new();
+        let mut watched = self.watched.all();
+        watched.sort_by(|a, b| a.name.cmp(&b.name));
+        for database in watched {
+            let pointer = Arc::as_ptr(&database.ash);
+            if !seen.contains(&pointer) {
+                seen.push(pointer);
+                samplers.insert(database.name.clone(), database.ash.clone());
+            }
+        }
+        let counters: [(&str, &str, fn(&SamplerStatus) -> u64); 4] = [
+            (
+                "perfscope_ash_samples",
+                "Samples of pg_stat_activity the active session history took, per server (under its first watched database)",
+                |s| s.samples.load(Ordering::Relaxed),
+            ),
+            (
+                "perfscope_ash_sample_errors",
+                "Samples of pg_stat_activity that failed (error, deadline, broken connection), per server",
+                |s| s.errors.load(Ordering::Relaxed),
+            ),
+            (
+                "perfscope_ash_cut_comments",
+                "Statement texts seen with their sqlcommenter comment cut at track_activity_query_size (their tags lost), per server",
+                |s| s.cut_comments.load(Ordering::Relaxed),
+            ),
+            (
+                "perfscope_ash_connection_released",
+                "Times the sampler gave its kept connection back because the server's free slots fell under PERFSCOPE_DB_CONNECTION_HEADROOM",
+                |s| s.released.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (database, status) in &samplers {
+                let labels = SamplerLabels {
+                    database: database.clone(),
+                };
+                ConstCounter::new(read(status)).encode(family.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SamplerLabels {
+    database: Arc<str>,
 }
 
 /// Now, Unix seconds (the ring's clock: the sampler stamps samples so).

@@ -259,6 +259,70 @@ impl AshRing {
         };
         answer_units(&units, database, since, until, by, top, fine, interval)
     }
+
+    /// [`AshRing::db_time`] of each database seen in the range, read in
+    /// one pass over the ring (the scrape-time metrics ask it of every
+    /// watched database: one pass each would cost databases × samples).
+    pub fn db_time_each(
+        &self,
+        since: u64,
+        until: u64,
+        by: By,
+        top: usize,
+    ) -> Vec<(Arc<str>, DbTime)> {
+        let inner = self.lock();
+        let interval = self.limits.interval.as_secs_f64();
+        let fine = until.saturating_sub(since) <= FINE_RANGE
+            && inner.seconds.front().is_some_and(|s| s.at <= since);
+        let units = if fine {
+            inner.second_units(since, until, None)
+        } else {
+            inner.minute_units(since, until, None)
+        };
+        let mut by_database: std::collections::BTreeMap<Arc<str>, Vec<Unit<'_>>> =
+            std::collections::BTreeMap::new();
+        for unit in units {
+            let mut split: HashMap<Arc<str>, Unit<'_>> = HashMap::new();
+            for (database, ticks) in unit.ticks {
+                split.insert(
+                    database.clone(),
+                    Unit {
+                        at: unit.at,
+                        ticks: vec![(database, ticks)],
+                        cells: Vec::new(),
+                        cut: 0,
+                    },
+                );
+            }
+            for view in unit.cells {
+                if let Some(own) = split.get_mut(view.database) {
+                    own.cells.push(view);
+                }
+            }
+            // The cut comments are the sample's (the server's), as
+            // `db_time` of one database counts them.
+            for (database, mut own) in split {
+                own.cut = unit.cut;
+                by_database.entry(database).or_default().push(own);
+            }
+        }
+        by_database
+            .into_iter()
+            .map(|(database, units)| {
+                let answer = answer_units(
+                    &units,
+                    Some(&database),
+                    since,
+                    until,
+                    by,
+                    top,
+                    fine,
+                    interval,
+                );
+                (database, answer)
+            })
+            .collect()
+    }
 }
 
 /// Where the time of `database` (every database when `None`) went from
@@ -1039,6 +1103,32 @@ mod tests {
         // Still answers, with what it kept.
         let answer = ring.db_time(None, 3_003_000, 3_003_600, By::Statement, 10);
         assert!(answer.aas > 0.0);
+    }
+
+    #[test]
+    fn each_database_answered_in_one_pass_as_alone() {
+        let ring = AshRing::new(Limits::default());
+        for s in 0..300u64 {
+            let mut sessions = vec![session("a", None, "SELECT 1", Some("/a"))];
+            if s % 3 == 0 {
+                sessions.push(session("b", Some("IO"), "SELECT 2", None));
+            }
+            ring.push(5_000_000 + s, &dbs(&["a", "b", "c"]), sessions, 1);
+        }
+        for (since, until) in [(5_000_000, 5_000_300), (4_990_000, 5_000_300)] {
+            for by in [By::Wait, By::Statement, By::Route] {
+                let each = ring.db_time_each(since, until, by, 5);
+                let names: Vec<&str> = each.iter().map(|(d, _)| &**d).collect();
+                assert_eq!(names, ["a", "b", "c"]);
+                for (database, answer) in each {
+                    assert_eq!(
+                        answer,
+                        ring.db_time(Some(&database), since, until, by, 5),
+                        "{database} {by:?} {since}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
