@@ -193,7 +193,7 @@ impl AshCollector {
                 samplers.insert(database.name.clone(), database.ash.clone());
             }
         }
-        let counters: [(&str, &str, fn(&SamplerStatus) -> u64); 4] = [
+        let counters: [SamplerCounter; 4] = [
             (
                 "perfscope_ash_samples",
                 "Samples of pg_stat_activity the active session history took, per server (under its first watched database)",
@@ -227,6 +227,9 @@ impl AshCollector {
         Ok(())
     }
 }
+
+/// A sampler counter's name, help and reading.
+type SamplerCounter = (&'static str, &'static str, fn(&SamplerStatus) -> u64);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SamplerLabels {
