@@ -86,6 +86,8 @@ pub fn from_store(minutes: Vec<AshMinute>) -> Vec<MinuteCounts> {
                     application: c.application,
                     route: c.route,
                     samples: c.samples,
+                    trace_ids: Vec::new(),
+                    blocked_by: Vec::new(),
                 })
                 .collect(),
         })
@@ -170,6 +172,8 @@ mod tests {
                 application: Arc::from("api"),
                 route: Some(Arc::from("/orders")),
                 samples: 42,
+                trace_ids: Vec::new(),
+                blocked_by: Vec::new(),
             }],
         };
         assert_eq!(from_store(vec![to_store(&minute)]), vec![minute]);

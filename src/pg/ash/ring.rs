@@ -231,6 +231,8 @@ impl AshRing {
                         application: key.application.clone(),
                         route: key.route.clone(),
                         samples: cell.count,
+                        trace_ids: cell.trace_ids.clone(),
+                        blocked_by: cell.blocked_by.clone(),
                     })
                     .collect(),
             })
@@ -330,7 +332,8 @@ impl AshRing {
 /// minutes, or buckets of several, for a range older than the ring; or
 /// the ring's closed minutes): the answer [`AshRing::db_time`] gives over
 /// its minutes, by the same code. `interval` is what one sample stands
-/// for (`PERFSCOPE_ASH_INTERVAL`). Minutes carry no trace ids or blockers.
+/// for (`PERFSCOPE_ASH_INTERVAL`). The store's minutes carry no trace ids
+/// or blockers; the ring's do.
 pub fn answer_minutes(
     minutes: &[MinuteCounts],
     database: Option<&str>,
@@ -364,8 +367,8 @@ pub fn answer_minutes(
                     application: &c.application,
                     route: c.route.as_ref(),
                     count: c.samples,
-                    trace_ids: &[],
-                    blocked_by: &[],
+                    trace_ids: &c.trace_ids,
+                    blocked_by: &c.blocked_by,
                 })
                 .collect(),
             cut: 0,
@@ -446,6 +449,11 @@ pub struct MinuteCount {
     pub route: Option<Arc<str>>,
     /// Samples that saw it.
     pub samples: u32,
+    /// The last trace ids its statements carried (the ring's minutes
+    /// only: the history store keeps counts).
+    pub trace_ids: Vec<Arc<str>>,
+    /// The statements that blocked it (the ring's minutes only).
+    pub blocked_by: Vec<Arc<StatementRef>>,
 }
 
 impl Inner {
