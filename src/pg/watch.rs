@@ -159,7 +159,10 @@ fn build(
     let space = Arc::new(SpaceReader::default());
     let replication =
         Arc::new(ReplicationReader::default().with_server_views(views.replication.clone()));
-    let io = Arc::new(IoReader::new(name.clone()).with_server_views(views.io.clone()));
+    let io = Arc::new(
+        IoReader::new(name.clone())
+            .with_server_views(views.io.clone(), views.io_said_unsupported.clone()),
+    );
     let advisor = Arc::new(IndexAdvisor::new(
         name.clone(),
         statements.clone(),

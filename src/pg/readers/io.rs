@@ -171,8 +171,9 @@ pub struct IoReader {
     /// Its server's shared views: one read for every watched database of
     /// the server.
     views: Option<Arc<super::shared::SharedRead<Arc<IoSnapshot>>>>,
-    /// Whether the log has said the server has no `pg_stat_io`.
-    said_unsupported: AtomicBool,
+    /// Whether the log has said the server has no `pg_stat_io`: shared by
+    /// the readers of one server, so 100 databases log it once.
+    said_unsupported: Arc<AtomicBool>,
 }
 
 impl IoReader {
@@ -182,7 +183,7 @@ impl IoReader {
             database,
             latest: crate::pg::Latest::default(),
             views: None,
-            said_unsupported: AtomicBool::new(false),
+            said_unsupported: Arc::default(),
         }
     }
 
@@ -192,13 +193,16 @@ impl IoReader {
         self.latest.get()
     }
 
-    /// Shares its reads with the other watched databases of its server.
+    /// Shares its reads with the other watched databases of its server,
+    /// and whether the log said the server has no `pg_stat_io` (`said`).
     #[must_use]
     pub fn with_server_views(
         mut self,
         views: Arc<super::shared::SharedRead<Arc<IoSnapshot>>>,
+        said: Arc<AtomicBool>,
     ) -> Self {
         self.views = Some(views);
+        self.said_unsupported = said;
         self
     }
 

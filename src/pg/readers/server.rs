@@ -39,6 +39,9 @@ pub struct ServerViews {
     pub replication: Arc<SharedRead<Arc<ReplicationSnapshot>>>,
     /// `pg_stat_io`, the server's I/O by backend type (PostgreSQL 16+).
     pub io: Arc<SharedRead<Arc<IoSnapshot>>>,
+    /// Whether the log said the server has no `pg_stat_io` (once per
+    /// server, not once per database).
+    pub io_said_unsupported: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ServerViews {
@@ -50,6 +53,7 @@ impl ServerViews {
             statements: Arc::new(SharedRead::new(fresh_for)),
             replication: Arc::new(SharedRead::new(fresh_for)),
             io: Arc::new(SharedRead::new(fresh_for)),
+            io_said_unsupported: Arc::default(),
         }
     }
 }
