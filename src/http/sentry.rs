@@ -224,6 +224,7 @@ impl ServerTransaction {
     }
 
     /// The transaction's trace id (the latency exemplar).
+    #[cfg(feature = "tower")]
     pub(crate) fn trace_id(&self) -> Option<[u8; 16]> {
         crate::telemetry::sentry::hex_trace_id(
             &self.transaction.get_trace_context().trace_id.to_string(),
