@@ -382,8 +382,8 @@ impl Perfscope {
         crate::http::otel::OtelTracing::new(self.inner.otlp.clone())
     }
 
-    /// The Sentry middleware (sentry-tower's `SentryHttpLayer` bridged to
-    /// poem): a transaction per request named by route template, spans for
+    /// The Sentry middleware (what sentry-tower's `SentryHttpLayer` does,
+    /// for poem): a transaction per request named by route template, spans for
     /// queries and measurements, 5xx answers as events. It does nothing
     /// until [`Perfscope::start`] has started Sentry (`SENTRY_DSN`). Put it
     /// outside [`Perfscope::middleware`].

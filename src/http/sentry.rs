@@ -1,15 +1,16 @@
-//! A poem middleware that runs each sampled request through sentry-tower's
-//! `SentryHttpLayer`, which serves `http::Request`s, not poem's.
+//! A poem middleware that makes each sampled request a Sentry transaction
+//! (what sentry-tower's `SentryHttpLayer` does for `http::Request`s, done
+//! here directly: the first version ran the layer through a probe
+//! `http::Request` carrying the poem request, which cost a request, a
+//! parsed URI, header copies, a lock and the layer's own request data
+//! each time).
 //!
 //! It samples first (`Sampler`): an unsampled request goes straight to
 //! the endpoint and costs no Sentry work unless it answers 5xx.
 //!
-//! The bridge hands the layer an `http::Request<()>` with the request's
-//! method, path and the `sentry-trace` and `baggage` headers (which
-//! continue an incoming trace) and carries the original
-//! `poem::Request` — with its remote address and everything poem keeps —
-//! in the request's extensions to the inner service, which calls the poem
-//! endpoint. After routing it names the transaction `METHOD /route/:template`
+//! A sampled request's transaction continues the caller's `sentry-trace`
+//! and `baggage` (else the OpenTelemetry server span it runs in) and runs
+//! the endpoint on a hub of its own. After routing it names the transaction `METHOD /route/:template`
 //! (`METHOD unmatched` when nothing matched; never the raw path), keeps
 //! only the method as request data (no URL, query or headers), and
 //! captures 5xx answers as events tagged with the route. Each sampled
@@ -18,15 +19,11 @@
 //!
 //! With Sentry off (no `SENTRY_DSN`) the request passes straight through.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use sentry::{Hub, SentryFutureExt};
-use sentry_tower::SentryHttpLayer;
-use tower::{Layer, ServiceExt};
 
 use super::request_metrics::route_of_result;
 use crate::telemetry::sentry::enabled;
@@ -112,13 +109,6 @@ impl Sampler {
     }
 }
 
-/// The poem request, riding through the tower layer.
-#[derive(Clone)]
-struct Carried(Arc<Mutex<Option<Request>>>);
-
-/// The poem response, riding back as the body.
-struct Answer(Response);
-
 impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
     type Output = Response;
 
@@ -137,100 +127,41 @@ impl<E: Endpoint + 'static> Endpoint for SentryBridgeEndpoint<E> {
             }
             return result;
         }
-        // Only what the layer needs: the method, the path (no authority and
-        // no Host header, so it builds no URL — which would be dropped as
-        // personal data anyway), and the trace-continuation headers.
-        let mut probe = http::Request::new(());
-        *probe.method_mut() = req.method().clone();
-        if let Ok(path) = http::Uri::try_from(req.uri().path()) {
-            *probe.uri_mut() = path;
-        }
-        for name in ["sentry-trace", "baggage"] {
-            if let Some(value) = req.headers().get(name) {
-                probe.headers_mut().insert(name, value.clone());
-            }
-        }
+        // The transaction directly (no tower layer, probe request or
+        // carried request): the route template is known only once the
+        // endpoint has answered, so it is named then.
         #[cfg(feature = "otlp")]
-        continue_otel_trace(&mut probe);
-        let method = req.method().to_string();
-        probe
-            .extensions_mut()
-            .insert(Carried(Arc::new(Mutex::new(Some(req)))));
-        let inner = self.inner.clone();
-        let service = tower::service_fn(move |probe: http::Request<()>| {
-            let inner = inner.clone();
-            let method = method.clone();
-            async move {
-                let carried = probe.extensions().get::<Carried>().cloned();
-                let Some(req) = carried.and_then(|c| c.0.lock().take()) else {
-                    unreachable!("the bridge always carries its request");
-                };
-                let result = inner.call(req).await.map(IntoResponse::into_response);
-                let route = route_of_result(&result);
-                let response = match result {
-                    Ok(response) => response,
-                    Err(error) => error.into_response(),
-                };
-                let name = format!("{method} {}", route.as_str());
-                sentry::configure_scope(|scope| {
-                    scope.set_tag("route", route.as_str());
-                    if let Some(transaction) = scope.get_span() {
-                        transaction.set_name(&name);
-                        transaction.set_request(sentry::protocol::Request {
-                            method: Some(method.clone()),
-                            ..Default::default()
-                        });
-                        transaction.set_data("http.route", route.as_str().into());
-                    }
-                });
-                let status = response.status();
-                if status.is_server_error() {
-                    Hub::with_active(|hub| {
-                        report_server_error(hub, &method, route.as_str(), status)
-                    });
-                }
-                let mut answer = http::Response::new(Answer(response));
-                *answer.status_mut() = status;
-                Ok::<_, Infallible>(answer)
-            }
-        });
-        let layered = SentryHttpLayer::new().enable_transaction().layer(service);
-        let hub = Arc::new(Hub::new_from_top(Hub::main()));
-        let answer = layered.oneshot(probe).bind_hub(hub).await;
-        match answer {
-            Ok(answer) => Ok(answer.into_body().0),
-            Err(never) => match never {},
-        }
-    }
-}
-
-/// Inside an OpenTelemetry server span (see [`crate::http::otel`]) and
-/// without a caller's `sentry-trace`, the transaction continues that span:
-/// same W3C trace id, the span as its parent — one trace in both tools.
-/// No sampled flag is passed: the bridge has already decided.
-#[cfg(feature = "otlp")]
-fn continue_otel_trace(probe: &mut http::Request<()>) {
-    if probe.headers().contains_key("sentry-trace") {
-        return;
-    }
-    if let Some((trace_id, span_id)) = crate::telemetry::otlp::current_span_ids()
-        && let Ok(value) = http::HeaderValue::try_from(format!("{trace_id}-{span_id}"))
-    {
-        probe.headers_mut().insert("sentry-trace", value);
+        let otel = crate::telemetry::otlp::current_span_ids()
+            .map(|(trace, span)| (trace.to_string(), span.to_string()));
+        #[cfg(not(feature = "otlp"))]
+        let otel = None;
+        let transaction = ServerTransaction::start(req.method(), None, req.headers(), otel);
+        let hub = transaction.hub().clone();
+        let result = self
+            .inner
+            .call(req)
+            .bind_hub(hub)
+            .await
+            .map(IntoResponse::into_response);
+        let route = route_of_result(&result);
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(error) => error.status(),
+        };
+        transaction.finish(route.as_str(), status.as_u16());
+        result
     }
 }
 
 /// A request's transaction, framework-neutral: the tower layer starts one
 /// for each sampled request and runs the handler on its hub, so the timed
 /// pool's and the measurements' spans become its children.
-#[cfg(feature = "tower")]
 pub(crate) struct ServerTransaction {
     hub: Arc<Hub>,
     transaction: sentry::Transaction,
     method: String,
 }
 
-#[cfg(feature = "tower")]
 impl ServerTransaction {
     /// Starts the transaction `METHOD route` (the route as known before
     /// the call; `unmatched` otherwise), continuing the caller's
@@ -266,7 +197,20 @@ impl ServerTransaction {
             ..Default::default()
         });
         let span = sentry::TransactionOrSpan::from(transaction.clone());
-        hub.configure_scope(|scope| scope.set_span(Some(span)));
+        let event_method = method.clone();
+        hub.configure_scope(|scope| {
+            scope.set_span(Some(span));
+            // An event inside the request (a panic) keeps its method alone.
+            scope.add_event_processor(move |mut event| {
+                if event.request.is_none() {
+                    event.request = Some(sentry::protocol::Request {
+                        method: Some(event_method.clone()),
+                        ..Default::default()
+                    });
+                }
+                Some(event)
+            });
+        });
         Self {
             hub,
             transaction,
@@ -280,6 +224,7 @@ impl ServerTransaction {
     }
 
     /// The transaction's trace id (the latency exemplar).
+    #[cfg(feature = "tower")]
     pub(crate) fn trace_id(&self) -> Option<[u8; 16]> {
         crate::telemetry::sentry::hex_trace_id(
             &self.transaction.get_trace_context().trace_id.to_string(),
@@ -305,7 +250,6 @@ impl ServerTransaction {
 }
 
 /// The span status of an HTTP answer (as sentry-tower maps it).
-#[cfg(feature = "tower")]
 fn span_status(status: u16) -> sentry::protocol::SpanStatus {
     use sentry::protocol::SpanStatus;
     match status {

@@ -21,12 +21,9 @@ pub struct BackgroundTasks {
     pub(super) runtime: RuntimeTasks,
     /// The alert loop and the alert sinks' workers.
     pub(super) others: Vec<tokio::task::JoinHandle<()>>,
-    /// The Sentry client and its transport's task.
+    /// The Sentry client and its transport's thread.
     #[cfg(feature = "sentry")]
-    pub(super) sentry: Option<(
-        crate::telemetry::sentry::SentryGuard,
-        tokio::task::JoinHandle<()>,
-    )>,
+    pub(super) sentry: Option<crate::telemetry::sentry::SentryGuard>,
     /// The OTLP tracer and its export thread.
     #[cfg(feature = "otlp")]
     pub(super) otlp: Option<crate::telemetry::otlp::OtlpGuard>,
@@ -44,12 +41,10 @@ impl BackgroundTasks {
             let _ = task.await;
         }
         #[cfg(feature = "sentry")]
-        if let Some((guard, transport)) = self.sentry {
-            // Closing flushes the queue within its deadline; the transport
-            // task then only waits on a channel the SDK's options keep open.
+        if let Some(guard) = self.sentry {
+            // Closing flushes the queue within its deadline, then stops the
+            // transport's thread.
             guard.close().await;
-            transport.abort();
-            let _ = transport.await;
         }
         #[cfg(feature = "otlp")]
         if let Some(guard) = self.otlp {
@@ -66,12 +61,7 @@ impl BackgroundTasks {
 impl Perfscope {
     /// Starts Sentry when `SENTRY_DSN` is set, alerts becoming its events.
     #[cfg(feature = "sentry")]
-    pub(super) fn start_sentry(
-        &self,
-    ) -> Option<(
-        crate::telemetry::sentry::SentryGuard,
-        tokio::task::JoinHandle<()>,
-    )> {
+    pub(super) fn start_sentry(&self) -> Option<crate::telemetry::sentry::SentryGuard> {
         let metrics = self.inner.alerts.metrics();
         let drops = crate::telemetry::sentry::SentryDrops {
             dropped: metrics

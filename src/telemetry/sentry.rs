@@ -2,8 +2,10 @@
 //! spans of queries and measurements ([`SentrySpans`], Sentry behind
 //! [`crate::trace`]'s interface).
 //!
-//! The transport is ours: a bounded queue (of [`QUEUE_CAPACITY`]
-//! envelopes) and one task that POSTs them with a timeout. The SDK's own
+//! The transport is ours ([`transport`]): a bounded queue (of
+//! [`QUEUE_CAPACITY`] envelopes) emptied by a thread of its own, which
+//! keeps up to [`MAX_IN_FLIGHT`] POSTs outstanding on kept-alive
+//! connections, each with a timeout. The SDK's own
 //! transport drops on a full channel and only logs it at debug level; this
 //! one counts every envelope it drops — queue full, receiver down, slow,
 //! black-holed or answering 429 — in `perfscope_telemetry_dropped_total
@@ -19,31 +21,28 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use sentry::ClientOptions;
 use sentry::protocol::Event;
 use sentry::types::Dsn;
-use sentry::{ClientOptions, Envelope, Transport};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::config::SentryConfig;
 use crate::metrics::alerts::RateLimitedLabels;
 use crate::trace::{SpanDetails, SpanEnd, SpanExporter, SpanKind, SpanStart};
 
-/// Envelopes queued before new ones are dropped.
-pub const QUEUE_CAPACITY: usize = 100;
-/// Longest single POST.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for queued envelopes.
 pub const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
 
 pub mod rate_limits;
+pub mod transport;
 
-use rate_limits::{Admission, Category, RateLimits};
+use rate_limits::Category;
+pub use transport::{MAX_ANSWER_BYTES, MAX_IN_FLIGHT, QUEUE_CAPACITY, SEND_TIMEOUT};
+use transport::{QueueTransport, TransportThread};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
@@ -53,9 +52,11 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The running client; [`SentryGuard::close`] flushes it with a deadline.
+/// The running client and its transport's thread; [`SentryGuard::close`]
+/// flushes it with a deadline and stops the thread.
 pub struct SentryGuard {
     client: Arc<sentry::Client>,
+    thread: Option<TransportThread>,
 }
 
 impl std::fmt::Debug for SentryGuard {
@@ -71,23 +72,32 @@ impl SentryGuard {
         }
     }
 
-    /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops.
-    pub async fn close(self) {
+    /// Flushes queued envelopes (up to [`FLUSH_DEADLINE`]) and stops,
+    /// the transport's thread included.
+    pub async fn close(mut self) {
         self.stop();
         let client = self.client.clone();
+        let thread = self.thread.take();
         // Closing blocks on the flush: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || {
             client.close(Some(FLUSH_DEADLINE));
+            if let Some(thread) = thread {
+                thread.join();
+            }
         })
         .await;
     }
 }
 
 /// Dropped without closing, Sentry still stops (no more spans or events
-/// are made; queued envelopes are not waited for).
+/// are made; queued envelopes are not waited for, and the transport's
+/// thread ends, counting them as dropped).
 impl Drop for SentryGuard {
     fn drop(&mut self) {
         self.stop();
+        if let Some(thread) = &self.thread {
+            thread.stop();
+        }
     }
 }
 
@@ -117,10 +127,10 @@ impl SentryDrops {
 }
 
 /// Starts Sentry when `SENTRY_DSN` is set: the client and its transport's
-/// task (which ends once the client is closed).
-pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<(SentryGuard, JoinHandle<()>)> {
+/// thread (which ends once the client is closed).
+pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     let dsn: Dsn = config.dsn.as_ref()?.expose().parse().ok()?;
-    let (transport, worker) = QueueTransport::spawn(dsn.clone(), drops);
+    let (transport, thread) = QueueTransport::spawn(dsn.clone(), drops);
     // The HTTP bridge decides which requests become transactions (at
     // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
     // every transaction it is given.
@@ -142,7 +152,10 @@ pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<(SentryGuard, J
     sentry::Hub::main().bind_client(Some(client.clone()));
     ENABLED.store(true, Ordering::Relaxed);
     crate::trace::exporter_started();
-    Some((SentryGuard { client }, worker))
+    Some(SentryGuard {
+        client,
+        thread: Some(thread),
+    })
 }
 
 /// Keeps only the method of an event's request.
@@ -154,136 +167,6 @@ fn scrub(event: &mut Event<'static>) {
         };
     }
     event.user = None;
-}
-
-/// The bounded, counting transport.
-#[derive(Debug, Clone)]
-struct QueueTransport {
-    tx: mpsc::Sender<Envelope>,
-    pending: Arc<AtomicUsize>,
-    dropped: Counter,
-}
-
-impl QueueTransport {
-    fn spawn(dsn: Dsn, drops: SentryDrops) -> (Self, JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        let pending = Arc::new(AtomicUsize::new(0));
-        let dropped = drops.dropped.clone();
-        let worker = tokio::spawn(deliver(dsn, rx, pending.clone(), drops));
-        (
-            Self {
-                tx,
-                pending,
-                dropped,
-            },
-            worker,
-        )
-    }
-}
-
-impl Transport for QueueTransport {
-    fn send_envelope(&self, envelope: Envelope) {
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        if self.tx.try_send(envelope).is_err() {
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-            self.dropped.inc();
-        }
-    }
-
-    fn flush(&self, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
-        while self.pending.load(Ordering::SeqCst) > 0 {
-            if Instant::now() >= until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        true
-    }
-}
-
-/// How one envelope ended.
-enum Outcome {
-    Sent,
-    RateLimited(Category),
-    Failed,
-}
-
-/// POSTs each envelope its category's rate limit lets through; the rest,
-/// and failures, are dropped and counted.
-async fn deliver(
-    dsn: Dsn,
-    mut rx: mpsc::Receiver<Envelope>,
-    pending: Arc<AtomicUsize>,
-    drops: SentryDrops,
-) {
-    let client = match reqwest::Client::builder()
-        .connect_timeout(SEND_TIMEOUT)
-        .timeout(SEND_TIMEOUT)
-        .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "the Sentry transport could not start: Sentry is off");
-            return;
-        }
-    };
-    let url = dsn.envelope_api_url().to_string();
-    let agent = concat!("perfscope/", env!("CARGO_PKG_VERSION"));
-    let auth = dsn.to_auth(Some(agent)).to_string();
-    let mut limits = RateLimits::default();
-    while let Some(envelope) = rx.recv().await {
-        let outcome = match limits.admit(envelope, Instant::now()) {
-            Admission::Limited(category) => Outcome::RateLimited(category),
-            Admission::Send(envelope) => {
-                let category = envelope
-                    .items()
-                    .next()
-                    .map_or(Category::Other, Category::of);
-                let mut body = Vec::new();
-                if envelope.to_writer(&mut body).is_err() {
-                    Outcome::Failed
-                } else {
-                    let answer = client
-                        .post(url.as_str())
-                        .header("x-sentry-auth", auth.as_str())
-                        .header("content-type", "application/x-sentry-envelope")
-                        .body(body)
-                        .send()
-                        .await;
-                    match answer {
-                        Ok(response) => {
-                            let status = response.status();
-                            let header = |name| response.headers().get(name).map(|v| v.as_bytes());
-                            limits.update(
-                                status.as_u16(),
-                                header("x-sentry-rate-limits"),
-                                header("retry-after"),
-                                Instant::now(),
-                            );
-                            if status.is_success() {
-                                Outcome::Sent
-                            } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-                                Outcome::RateLimited(category)
-                            } else {
-                                Outcome::Failed
-                            }
-                        }
-                        Err(_) => Outcome::Failed,
-                    }
-                }
-            }
-        };
-        match outcome {
-            Outcome::Sent => {}
-            Outcome::RateLimited(category) => drops.rate_limited(category),
-            Outcome::Failed => {
-                drops.dropped.inc();
-                tracing::debug!("a Sentry envelope was dropped");
-            }
-        }
-        pending.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// The trace id of the current transaction, when one is sampled.
