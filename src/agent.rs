@@ -187,10 +187,11 @@ pub async fn serve_with(
 }
 
 /// Connections of the pool that reads a database of
-/// `PERFSCOPE_WATCH_DATABASES` at once (a pass and an API read), within
-/// the agent's budget.
+/// `PERFSCOPE_WATCH_DATABASES` at once (a pass, an API read, and for a
+/// server's first database the active session history's kept
+/// connection), within the agent's budget.
 #[cfg(feature = "postgres")]
-const WATCHED_POOL_SIZE: u32 = 2;
+const WATCHED_POOL_SIZE: u32 = 3;
 
 /// How long `DATABASE_URL`'s health may go without a connection attempt
 /// before the status task opens one to check (its pool holds none idle).

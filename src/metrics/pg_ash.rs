@@ -301,6 +301,9 @@ pub fn route_label(route: &str) -> String {
         .collect();
     if label.trim().is_empty() {
         "(empty)".to_owned()
+    } else if label == "other" {
+        // A route an app named `other` is not the rest of the routes.
+        "(route) other".to_owned()
     } else {
         label
     }
@@ -367,6 +370,7 @@ mod tests {
         assert_eq!(route_label(&long).chars().count(), MAX_ROUTE_CHARS);
         assert_eq!(route_label("/pay\n\u{1b}[31m"), "/pay[31m");
         assert_eq!(route_label("\u{7}"), "(empty)");
+        assert_eq!(route_label("other"), "(route) other");
         let series = route_series(&answer(
             vec![
                 row("/pay\n", None, 1.0, "CPU"),

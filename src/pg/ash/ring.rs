@@ -215,7 +215,7 @@ impl AshRing {
         inner
             .minutes
             .iter()
-            .filter(|m| m.at >= after && m.at + 60 <= before)
+            .filter(|m| m.at >= after && m.at.saturating_add(60) <= before)
             .map(|m| MinuteCounts {
                 at: m.at,
                 ticks: m.ticks.iter().map(|(d, n)| (d.clone(), *n)).collect(),
@@ -345,7 +345,7 @@ pub fn answer_minutes(
 ) -> DbTime {
     let units: Vec<Unit<'_>> = minutes
         .iter()
-        .filter(|m| m.at + 60 > since && m.at < until)
+        .filter(|m| m.at.saturating_add(60) > since && m.at < until)
         .map(|m| Unit {
             at: m.at,
             ticks: m
@@ -686,7 +686,7 @@ impl Inner {
     fn minute_units(&self, since: u64, until: u64, database: Option<&str>) -> Vec<Unit<'_>> {
         self.minutes
             .iter()
-            .filter(|m| m.at + 60 > since && m.at < until)
+            .filter(|m| m.at.saturating_add(60) > since && m.at < until)
             .map(|m| Unit {
                 at: m.at,
                 ticks: m
@@ -762,6 +762,25 @@ struct RowSum {
     blocked_by: Vec<Arc<str>>,
 }
 
+/// Keeps `trace_id` seen at `at` among the row's newest
+/// [`TRACE_IDS_PER_ROW`] distinct ids: a few comparisons per id, however
+/// many distinct ids a hot statement carries (one per request).
+fn keep_newest(kept: &mut Vec<(u64, Arc<str>)>, at: u64, trace_id: &Arc<str>) {
+    if let Some(known) = kept.iter_mut().find(|(_, t)| t == trace_id) {
+        known.0 = known.0.max(at);
+        return;
+    }
+    if kept.len() < TRACE_IDS_PER_ROW {
+        kept.push((at, trace_id.clone()));
+        return;
+    }
+    if let Some(oldest) = kept.iter_mut().min_by_key(|(seen, _)| *seen)
+        && oldest.0 < at
+    {
+        *oldest = (at, trace_id.clone());
+    }
+}
+
 fn class_index(class: WaitClass) -> usize {
     WaitClass::ALL
         .iter()
@@ -822,9 +841,7 @@ fn answer(q: Query<'_, '_>) -> DbTime {
                 row.query_id = row.query_id.or(view.statement.query_id);
             }
             for trace_id in view.trace_ids {
-                if !row.trace_ids.iter().any(|(_, t)| t == trace_id) {
-                    row.trace_ids.push((unit.at, trace_id.clone()));
-                }
+                keep_newest(&mut row.trace_ids, unit.at, trace_id);
             }
             for blocker in view.blocked_by {
                 if row.blocked_by.len() < BLOCKERS_PER_ROW
@@ -915,7 +932,7 @@ fn series(q: &Query<'_, '_>) -> Vec<AasPoint> {
     let mut points = Vec::new();
     let mut at = first;
     while at < q.until && points.len() <= MAX_STEPS as usize * 2 {
-        let end = at + step;
+        let end = at.saturating_add(step);
         let units = q.units.iter().filter(|u| u.at >= at && u.at < end);
         let mut ticks: HashMap<&str, u64> = HashMap::new();
         let mut by_class = [0.0f64; WaitClass::ALL.len()];
@@ -1137,6 +1154,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_row_keeps_its_newest_trace_ids_whatever_their_number() {
+        let mut kept = Vec::new();
+        for at in 0..10_000u64 {
+            keep_newest(&mut kept, at, &Arc::from(format!("{at:032x}")));
+        }
+        keep_newest(&mut kept, 9_999, &Arc::from(format!("{:032x}", 9_999)));
+        let mut ats: Vec<u64> = kept.iter().map(|(at, _)| *at).collect();
+        ats.sort_unstable();
+        assert_eq!(ats, [9_995, 9_996, 9_997, 9_998, 9_999]);
     }
 
     #[test]

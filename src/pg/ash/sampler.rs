@@ -277,6 +277,14 @@ impl Task {
         let Some(first) = members.first() else {
             return;
         };
+        // A kept connection belongs to a member's pool: once that database
+        // is no longer watched, give its slot back and keep another's.
+        if let Some((_, pool)) = &self.kept
+            && !members.iter().any(|m| m.pool.dbname() == pool.dbname())
+            && let Some((client, _)) = self.kept.take()
+        {
+            client.discard();
+        }
         if self.kept.is_none() {
             if self.retry_at.is_some_and(|at| Instant::now() < at) {
                 return;
