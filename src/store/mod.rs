@@ -66,7 +66,8 @@ pub const LOCK_NAME: &str = "perfscope-history.lock";
 pub const QUEUE: usize = 256;
 /// Read-only connections (and concurrent reads).
 pub const READERS: usize = 2;
-/// How long a read waits for a free connection before giving up.
+/// How long a read waits for the file to open and for a free connection
+/// before giving up.
 pub const READ_WAIT: Duration = Duration::from_secs(5);
 
 /// The store's clock, Unix seconds: the system's, or a test's.
@@ -192,6 +193,9 @@ struct Shared {
     path: PathBuf,
     max_bytes: u64,
     state: Mutex<StoreState>,
+    /// Woken when the state leaves `Opening`, so a read that comes while
+    /// the file opens waits for it instead of failing.
+    settled: tokio::sync::Notify,
     readers: readers::Readers,
     read_slots: Arc<tokio::sync::Semaphore>,
     metrics: Arc<StoreMetrics>,
@@ -203,7 +207,27 @@ impl Shared {
         self.metrics
             .up
             .set(i64::from(matches!(state, StoreState::Writing)));
+        let settled = !matches!(state, StoreState::Opening);
         *self.state.lock() = state;
+        if settled {
+            self.settled.notify_waiters();
+        }
+    }
+
+    /// The state once it has left `Opening`, waiting up to `until`.
+    async fn settled_state(&self, until: tokio::time::Instant) -> StoreState {
+        loop {
+            let woken = self.settled.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let state = self.state.lock().clone();
+            if !matches!(state, StoreState::Opening) {
+                return state;
+            }
+            if tokio::time::timeout_at(until, woken).await.is_err() {
+                return StoreState::Opening;
+            }
+        }
     }
 }
 
@@ -255,6 +279,7 @@ impl Store {
             path: settings.dir.join(FILE_NAME),
             max_bytes: settings.max_bytes,
             state: Mutex::new(StoreState::Opening),
+            settled: tokio::sync::Notify::new(),
             readers: readers::Readers::start(&settings.dir.join(FILE_NAME), READERS),
             read_slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
             metrics,
@@ -349,24 +374,25 @@ impl Store {
 
     /// Runs `query` on a read-only connection on a reader thread. At
     /// most [`READERS`] run at once; a caller waits up to [`READ_WAIT`]
-    /// for a turn, then gets [`StoreError::Busy`].
+    /// for the file to open and for a turn, then gets
+    /// [`StoreError::Unavailable`] or [`StoreError::Busy`].
     pub async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     {
-        match self.state() {
+        let until = tokio::time::Instant::now() + READ_WAIT;
+        match self.shared.settled_state(until).await {
             StoreState::Writing => {}
             StoreState::Opening => return Err(StoreError::Unavailable("still opening".into())),
             StoreState::Unavailable(why) => return Err(StoreError::Unavailable(why)),
         }
         // The permit goes with the read: a caller that stops waiting (a
         // dropped request) frees its slot only once the read ends.
-        let permit =
-            tokio::time::timeout(READ_WAIT, self.shared.read_slots.clone().acquire_owned())
-                .await
-                .map_err(|_| StoreError::Busy)?
-                .map_err(|_| StoreError::Busy)?;
+        let permit = tokio::time::timeout_at(until, self.shared.read_slots.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Busy)?
+            .map_err(|_| StoreError::Busy)?;
         let (done, answer) = tokio::sync::oneshot::channel();
         self.shared.readers.send(Box::new(move |conn| {
             let _permit = permit;

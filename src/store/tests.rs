@@ -385,3 +385,32 @@ async fn a_newer_or_locked_store_is_refused() {
 
 mod ash;
 mod runtime;
+
+#[tokio::test]
+async fn a_read_that_comes_while_the_file_opens_waits_for_it() {
+    let dir = temp_dir("read-while-opening");
+    let s = open_at(&dir, 64 << 20, 300);
+    // No flush first: the writer thread is most likely still opening.
+    let answer = s
+        .store
+        .read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
+        .await;
+    assert_eq!(answer.ok(), Some(1), "the read waited for the open");
+    s.task.join().await;
+
+    // A file that cannot open answers why at once, not "still opening".
+    let blocked = temp_dir("read-unopenable");
+    std::fs::write(&blocked, b"a file where the directory should be").expect("write");
+    let s = open_at(&blocked, 64 << 20, 300);
+    let answer = s
+        .store
+        .read(|conn| conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)))
+        .await;
+    match answer {
+        Err(StoreError::Unavailable(why)) => assert_ne!(why, "still opening"),
+        other => panic!("expected unavailable, got {:?}", other.map(|_| ())),
+    }
+    s.task.join().await;
+    let _ = std::fs::remove_file(&blocked);
+    let _ = std::fs::remove_dir_all(&dir);
+}
