@@ -94,11 +94,14 @@ async fn postgres_18_io_grows_by_backend_type_and_context() {
     // The workload, as the superuser: a table written through the bulk
     // write ring (CREATE TABLE AS), bigger than shared_buffers, scanned
     // through the bulk read ring; rows inserted one statement at a time
-    // (normal extends); a checkpoint writes what is dirty.
+    // (normal extends); a checkpoint writes what is dirty. No parallel
+    // workers: the client backend itself reads the whole table (parallel
+    // workers' reads are counted under "background worker").
     cluster
         .exec(
             "postgres",
-            "CREATE TABLE io_big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 100000) g;
+            "SET max_parallel_workers_per_gather = 0;
+             CREATE TABLE io_big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 100000) g;
              SELECT count(*) FROM io_big;
              SELECT count(*) FROM io_big;
              CREATE TABLE io_small (id int, pad text);
