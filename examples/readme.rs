@@ -227,4 +227,20 @@ mod readme {
         let pool = perfscope.connect_pool(&pooler_url, settings).await?;
         Ok(())
     }
+
+    // ### With the app's own OpenTelemetry.
+    async fn host_tracer_provider(perfscope: perfscope::Perfscope) -> Result {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        use perfscope::telemetry::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+
+        // The app's provider, built as it builds it today (exporter, resource, sampler).
+        let provider = SdkTracerProvider::builder().build();
+        perfscope.use_tracer_provider(&provider);
+        let tasks = perfscope.start(&cancel);
+        // … serve; then stop perfscope first, the app's pipeline last.
+        cancel.cancel();
+        tasks.join().await;
+        provider.shutdown()?;
+        Ok(())
+    }
 }

@@ -361,6 +361,10 @@ impl Perfscope {
         S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
     {
         use tracing_subscriber::Layer;
+        if self.inner.otlp.is_hosted() {
+            // The app's own tracing-opentelemetry layer bridges its spans.
+            return None;
+        }
         let tracer = self.inner.otlp.tracer()?;
         Some(
             tracing_opentelemetry::layer()
@@ -369,6 +373,33 @@ impl Perfscope {
                     crate::telemetry::otlp::in_traced_request()
                 })),
         )
+    }
+
+    /// Sends perfscope's spans through the app's own OpenTelemetry
+    /// pipeline instead of starting an exporter of its own: from the next
+    /// [`Perfscope::start`] on, the server, query and measurement spans are
+    /// made by `provider`'s tracer (scope `perfscope`), so the app's
+    /// resource, sampler, processors and exporter apply, and they land in
+    /// the app's traces. When the app's own middleware (or a `tracing`
+    /// span bridged by tracing-opentelemetry) has already opened the
+    /// request's span, perfscope opens no second server span: its query and
+    /// measurement spans become children of the app's span.
+    /// `OTEL_EXPORTER_OTLP_*` are then the app's business, and
+    /// [`Perfscope::otel_tracing_layer`] is `None` (the app bridges its own
+    /// `tracing` spans). The app flushes and shuts down its provider.
+    ///
+    /// ```no_run
+    /// # fn run(perfscope: perfscope::Perfscope) {
+    /// use perfscope::telemetry::otel::opentelemetry_sdk::trace::SdkTracerProvider;
+    /// let provider = SdkTracerProvider::builder().build(); // the app's exporter here
+    /// perfscope.use_tracer_provider(&provider);
+    /// # }
+    /// ```
+    #[cfg(feature = "otlp")]
+    pub fn use_tracer_provider(&self, provider: &opentelemetry_sdk::trace::SdkTracerProvider) {
+        self.inner
+            .otlp
+            .set_host(crate::telemetry::otlp::scoped_tracer(provider));
     }
 
     /// The OpenTelemetry middleware: a server span per request named by

@@ -21,8 +21,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use parking_lot::Mutex;
 use perfscope::Perfscope;
@@ -32,124 +30,9 @@ use poem::web::{Data, Json, Path};
 use poem::{EndpointExt, Route, get, handler, post};
 use prost::Message;
 use serde_json::Value;
+use support::otlp::{Collector, Received, grpc_receiver, hex, http_receiver, int, text};
 use support::pg::PgCluster;
 use support::{ADMIN_TOKEN, client};
-
-/// Every export request a receiver got.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<ExportTraceServiceRequest>>>);
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.lock().push(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-/// A received span with its service's name.
-#[derive(Clone, Debug)]
-struct Received {
-    service: String,
-    span: Span,
-}
-
-impl Collector {
-    fn spans(&self) -> Vec<Received> {
-        let mut spans = Vec::new();
-        for request in self.0.lock().iter() {
-            for resource in &request.resource_spans {
-                let service = resource
-                    .resource
-                    .as_ref()
-                    .and_then(|r| text(&r.attributes, "service.name"))
-                    .unwrap_or_default();
-                for scope in &resource.scope_spans {
-                    for span in &scope.spans {
-                        spans.push(Received {
-                            service: service.clone(),
-                            span: span.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        spans
-    }
-}
-
-fn attribute<'a>(
-    attributes: &'a [opentelemetry_proto::tonic::common::v1::KeyValue],
-    key: &str,
-) -> Option<&'a Any> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| v.value.as_ref())
-}
-
-fn text(
-    attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue],
-    key: &str,
-) -> Option<String> {
-    match attribute(attributes, key)? {
-        Any::StringValue(s) => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn int(attributes: &[opentelemetry_proto::tonic::common::v1::KeyValue], key: &str) -> Option<i64> {
-    match attribute(attributes, key)? {
-        Any::IntValue(n) => Some(*n),
-        _ => None,
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The gRPC receiver; its endpoint.
-async fn grpc_receiver(collector: Collector) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    format!("http://{addr}")
-}
-
-#[handler]
-async fn http_export(body: Vec<u8>, collector: Data<&Collector>) -> poem::Response {
-    match ExportTraceServiceRequest::decode(body.as_slice()) {
-        Ok(request) => {
-            collector.0.0.lock().push(request);
-            poem::Response::builder()
-                .content_type("application/x-protobuf")
-                .body(ExportTraceServiceResponse::default().encode_to_vec())
-        }
-        Err(_) => poem::Response::builder()
-            .status(poem::http::StatusCode::BAD_REQUEST)
-            .finish(),
-    }
-}
-
-/// The HTTP/protobuf receiver; its base endpoint (`/v1/traces` is added by
-/// the exporter).
-async fn http_receiver(collector: Collector) -> String {
-    let app = Route::new()
-        .at("/v1/traces", post(http_export))
-        .data(collector);
-    format!("http://{}", support::serve_loopback(app).await)
-}
 
 /// An item, loaded inside a measurement; the answer is the trace headers
 /// an outgoing call made here would carry.

@@ -16,69 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::trace::v1::Span;
-use parking_lot::Mutex;
 use perfscope::Perfscope;
 use perfscope::config::{RawConfig, RawOtlp, SqlComments};
 use perfscope::db::sqlcomment::{self, Tags};
 use perfscope::db::{PoolSettings, TimedPool};
+use support::otlp::{Collector, grpc_receiver};
 use support::pg::PgCluster;
-
-/// Every span an OTLP/gRPC receiver got.
-#[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<Span>>>);
-
-#[tonic::async_trait]
-impl TraceService for Collector {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let mut spans = self.0.lock();
-        for resource in request.into_inner().resource_spans {
-            for scope in resource.scope_spans {
-                spans.extend(scope.spans);
-            }
-        }
-        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
-    }
-}
-
-impl Collector {
-    /// The span ids (hex) exported under `trace` (hex).
-    fn span_ids(&self, trace: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .iter()
-            .filter(|span| hex(&span.trace_id) == trace)
-            .map(|span| hex(&span.span_id))
-            .collect()
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A receiver on loopback; its endpoint.
-async fn grpc_receiver(collector: Collector) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(collector))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    format!("http://{addr}")
-}
 
 /// perfscope exporting spans over OTLP/gRPC to `endpoint`, started; stop
 /// with the token.

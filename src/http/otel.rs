@@ -14,6 +14,10 @@
 //! the timed pool opens a client span per query and measurements an
 //! internal span there, the latency histograms take the trace id as an
 //! exemplar, and [`crate::telemetry::trace_headers`] hands the trace on.
+//! When the app's own middleware (or a `tracing` span bridged by
+//! tracing-opentelemetry) already made a span current around the request,
+//! no second server span is opened: perfscope's spans continue the app's
+//! (see [`crate::Perfscope::use_tracer_provider`]).
 //! Put it outermost: `.with(perfscope.middleware())
 //! .with(perfscope.sentry_middleware()).with(perfscope.otel_middleware())`.
 //! With OTLP off the request passes straight through.
@@ -139,7 +143,10 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
 pub struct ServerSpan {
     cx: Context,
     method: Method,
+    /// Whether perfscope's own span records.
     recording: bool,
+    /// The span is the app's, continued: perfscope neither names nor ends it.
+    continued: bool,
 }
 
 impl ServerSpan {
@@ -153,6 +160,9 @@ impl ServerSpan {
         https: bool,
         version: Version,
     ) -> Self {
+        if let Some(continued) = Self::continue_current(&tracer, method) {
+            return continued;
+        }
         let parent = parent_context(headers);
         let mut span = tracer
             .span_builder(method_name(method))
@@ -185,7 +195,31 @@ impl ServerSpan {
             cx,
             method: method.clone(),
             recording,
+            continued: false,
         }
+    }
+
+    /// The app's own request span, when its middleware (or a `tracing`
+    /// span bridged by tracing-opentelemetry) opened one around this
+    /// request: no second server span is opened, and perfscope's query and
+    /// measurement spans become its children. The app names and ends it.
+    fn continue_current(tracer: &SdkTracer, method: &Method) -> Option<Self> {
+        let current = Context::current();
+        let context = current.span().span_context().clone();
+        if !context.is_valid() || context.is_remote() {
+            return None;
+        }
+        let cx = if context.is_sampled() {
+            current.with_value(ActiveTracer(tracer.clone()))
+        } else {
+            current
+        };
+        Some(Self {
+            cx,
+            method: method.clone(),
+            recording: false,
+            continued: true,
+        })
     }
 
     /// The context the handler runs in (`FutureExt::with_context`).
@@ -220,7 +254,9 @@ impl ServerSpan {
     pub fn finish(self, route: &RouteLabel, status: u16, grpc: Option<u16>) {
         let span = self.cx.span();
         if !self.recording {
-            span.end();
+            if !self.continued {
+                span.end();
+            }
             return;
         }
         if let RouteLabel::Template(route) = route {

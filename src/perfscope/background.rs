@@ -82,7 +82,11 @@ impl Perfscope {
     /// Starts the OTLP exporter when an endpoint is configured.
     #[cfg(feature = "otlp")]
     pub(super) fn start_otlp(&self) -> Option<crate::telemetry::otlp::OtlpGuard> {
-        let config = self.inner.config.telemetry.otlp.as_ref()?;
+        let own = self.inner.config.telemetry.otlp.as_ref();
+        if let Some(guard) = crate::telemetry::otlp::start_hosted(&self.inner.otlp, own.is_some()) {
+            return Some(guard);
+        }
+        let config = own?;
         let dropped = self
             .inner
             .alerts

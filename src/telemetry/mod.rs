@@ -25,6 +25,15 @@ pub mod otlp;
 #[cfg(feature = "sentry")]
 pub mod sentry;
 
+/// The OpenTelemetry crates perfscope is built with, for an app that hands
+/// it its own tracer provider ([`crate::Perfscope::use_tracer_provider`]):
+/// the provider must come from this `opentelemetry_sdk`.
+#[cfg(feature = "otlp")]
+pub mod otel {
+    pub use opentelemetry;
+    pub use opentelemetry_sdk;
+}
+
 #[cfg(feature = "otlp")]
 type OtlpMember = otlp::OtlpSpans;
 #[cfg(not(feature = "otlp"))]

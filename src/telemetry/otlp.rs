@@ -57,6 +57,9 @@ const SCOPE: &str = "perfscope";
 pub struct OtlpSlot {
     tracer: RwLock<Option<SdkTracer>>,
     on: AtomicBool,
+    /// The host app's tracer ([`crate::Perfscope::use_tracer_provider`]):
+    /// used instead of an exporter of perfscope's own once started.
+    host: RwLock<Option<SdkTracer>>,
 }
 
 impl OtlpSlot {
@@ -71,6 +74,16 @@ impl OtlpSlot {
     fn set(&self, tracer: SdkTracer) {
         *self.tracer.write() = Some(tracer);
         self.on.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets the host app's tracer, used from the next start on.
+    pub(crate) fn set_host(&self, tracer: SdkTracer) {
+        *self.host.write() = Some(tracer);
+    }
+
+    /// Whether the spans go through the host app's tracer provider.
+    pub fn is_hosted(&self) -> bool {
+        self.host.read().is_some()
     }
 
     /// Empties the slot; whether it held a tracer.
@@ -91,7 +104,9 @@ pub struct ActiveTracer(pub SdkTracer);
 /// shuts down with the SDK's own deadline).
 #[derive(Debug)]
 pub struct OtlpGuard {
-    provider: SdkTracerProvider,
+    /// perfscope's own provider; `None` when the host app's is used (the
+    /// host flushes and shuts down its own).
+    provider: Option<SdkTracerProvider>,
     slot: Arc<OtlpSlot>,
 }
 
@@ -106,7 +121,9 @@ impl OtlpGuard {
     /// [`FLUSH_DEADLINE`]).
     pub async fn close(self) {
         self.stop_spans();
-        let provider = self.provider.clone();
+        let Some(provider) = self.provider.clone() else {
+            return;
+        };
         // Shutting down waits on the export thread: off the runtime.
         let _ = tokio::task::spawn_blocking(move || {
             if let Err(error) = provider.shutdown_with_timeout(FLUSH_DEADLINE) {
@@ -145,15 +162,42 @@ pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Optio
         .with_resource(resource)
         .with_span_processor(processor)
         .build();
-    let tracer = opentelemetry::trace::TracerProvider::tracer_with_scope(
-        &provider,
+    slot.set(scoped_tracer(&provider));
+    crate::trace::exporter_started();
+    Some(OtlpGuard {
+        provider: Some(provider),
+        slot,
+    })
+}
+
+/// perfscope's tracer (its instrumentation scope) from `provider`.
+pub(crate) fn scoped_tracer(provider: &SdkTracerProvider) -> SdkTracer {
+    opentelemetry::trace::TracerProvider::tracer_with_scope(
+        provider,
         opentelemetry::InstrumentationScope::builder(SCOPE)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build(),
-    );
+    )
+}
+
+/// Starts spans through the host app's tracer provider when one was given
+/// ([`crate::Perfscope::use_tracer_provider`]): no exporter of perfscope's
+/// own runs, so the host's resource, sampler, processors and exporter
+/// apply to perfscope's spans, in the host's traces. `None` when no host
+/// provider was given.
+pub fn start_hosted(slot: &Arc<OtlpSlot>, own_endpoint: bool) -> Option<OtlpGuard> {
+    let tracer = slot.host.read().clone()?;
+    if own_endpoint {
+        tracing::info!(
+            "perfscope's spans go through the app's tracer provider: its own OTLP exporter (OTEL_EXPORTER_OTLP_ENDPOINT) is not started"
+        );
+    }
     slot.set(tracer);
     crate::trace::exporter_started();
-    Some(OtlpGuard { provider, slot })
+    Some(OtlpGuard {
+        provider: None,
+        slot: slot.clone(),
+    })
 }
 
 /// The exporter for `config`'s protocol, compressing as it says. Left

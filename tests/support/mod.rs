@@ -7,6 +7,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod ash;
+pub mod otlp;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod pgbouncer;
