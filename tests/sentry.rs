@@ -181,6 +181,7 @@ async fn sentry_transactions_spans_and_events_over_real_envelopes() {
     );
     assert_eq!(trace["parent_span_id"], "b7ad6b7169203331");
     assert_eq!(trace["status"], "ok");
+    assert_eq!(item["tags"]["route"], "/items/:id", "{item}");
     let spans = item["spans"].as_array().cloned().unwrap_or_default();
     let measure = spans
         .iter()

@@ -232,20 +232,22 @@ impl ServerTransaction {
     }
 
     /// Ends it under the final `route` with the answer's `status`; a 5xx
-    /// is also captured as an event tagged with the route.
+    /// is also captured as an event tagged with the route. The SDK's
+    /// finishing (building the event and its envelope) happens on the
+    /// transport's thread ([`crate::telemetry::sentry::transport::finish_later`]).
     pub(crate) fn finish(self, route: &str, status: u16) {
+        let ended = std::time::SystemTime::now();
         self.transaction
             .set_name(&format!("{} {route}", self.method));
         self.transaction.set_data("http.route", route.into());
+        self.transaction.set_tag("route", route);
         self.transaction.set_status(span_status(status));
-        self.hub
-            .configure_scope(|scope| scope.set_tag("route", route));
         if let Ok(code) = poem::http::StatusCode::from_u16(status)
             && code.is_server_error()
         {
             report_server_error(&self.hub, &self.method, route, code);
         }
-        self.transaction.finish();
+        crate::telemetry::sentry::transport::finish_later(self.transaction, ended);
     }
 }
 

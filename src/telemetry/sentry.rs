@@ -68,6 +68,7 @@ impl std::fmt::Debug for SentryGuard {
 impl SentryGuard {
     fn stop(&self) {
         if ENABLED.swap(false, Ordering::Relaxed) {
+            transport::Finisher::uninstall();
             crate::trace::exporter_stopped();
         }
     }
@@ -80,7 +81,14 @@ impl SentryGuard {
         let thread = self.thread.take();
         // Closing blocks on the flush: off the runtime's workers.
         let _ = tokio::task::spawn_blocking(move || {
-            client.close(Some(FLUSH_DEADLINE));
+            // Flushed first, while the client can still take the envelopes
+            // of the transactions the transport's thread finishes: once
+            // closing, the client sends nothing more.
+            let until = std::time::Instant::now() + FLUSH_DEADLINE;
+            client.flush(Some(FLUSH_DEADLINE));
+            client.close(Some(
+                until.saturating_duration_since(std::time::Instant::now()),
+            ));
             if let Some(thread) = thread {
                 thread.join();
             }
@@ -131,6 +139,7 @@ impl SentryDrops {
 pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     let dsn: Dsn = config.dsn.as_ref()?.expose().parse().ok()?;
     let (transport, thread) = QueueTransport::spawn(dsn.clone(), drops);
+    let finisher = transport.finisher();
     // The HTTP bridge decides which requests become transactions (at
     // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
     // every transaction it is given.
@@ -150,6 +159,7 @@ pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     // explicitly, which every request's hub is made from.
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     sentry::Hub::main().bind_client(Some(client.clone()));
+    finisher.install();
     ENABLED.store(true, Ordering::Relaxed);
     crate::trace::exporter_started();
     Some(SentryGuard {

@@ -11,6 +11,14 @@
 //! one of them ends. Each answer's body is read (up to
 //! [`MAX_ANSWER_BYTES`]) so its connection goes back to the pool.
 //!
+//! A request's transaction is finished here too ([`finish_later`]): the
+//! SDK's `Transaction::finish` builds the whole event (the scope's
+//! contexts and tags copied in, the SDK's description cloned, the
+//! envelope made), about half of a sampled request's Sentry cost in
+//! process (`benches/sentry_request.rs`). The request path only queues the
+//! transaction and its end time; this thread finishes it, and the envelope
+//! it makes goes straight to sending, never through the queue again.
+//!
 //! Rate limits ([`super::rate_limits`]) are checked when an envelope is
 //! taken from the queue and updated as each answer arrives, all on the
 //! thread's one task, so no lock is needed: an envelope already in flight
@@ -24,9 +32,10 @@
 //!
 //! [`SentryGuard`]: super::SentryGuard
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
@@ -49,10 +58,67 @@ pub const MAX_IN_FLIGHT: usize = 8;
 /// is abandoned with its connection.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// What the queue holds: an envelope the SDK made, or a request's
+/// transaction for the thread to finish.
+enum Outgoing {
+    Envelope(Box<Envelope>),
+    Finish(sentry::Transaction, SystemTime),
+}
+
+thread_local! {
+    /// On the transport's thread while it finishes a transaction: the
+    /// envelope the SDK hands back, kept here instead of queued.
+    static FINISHED: RefCell<Option<Vec<Envelope>>> = const { RefCell::new(None) };
+}
+
+/// Where the request path queues transactions to finish: the running
+/// transport's queue (one client runs at a time; `None` while Sentry is
+/// off).
+static FINISHER: parking_lot::RwLock<Option<Finisher>> = parking_lot::RwLock::new(None);
+
+/// The queue's sending side, for [`finish_later`].
+#[derive(Clone, Debug)]
+pub(super) struct Finisher {
+    tx: mpsc::Sender<Outgoing>,
+    pending: Arc<AtomicUsize>,
+    dropped: Counter,
+}
+
+impl Finisher {
+    /// Makes this the finisher the request path uses.
+    pub(super) fn install(self) {
+        *FINISHER.write() = Some(self);
+    }
+
+    /// No finisher: transactions are finished where they end.
+    pub(super) fn uninstall() {
+        *FINISHER.write() = None;
+    }
+}
+
+/// Finishes `transaction` at `ended` on the transport's thread: the
+/// request path pays for one queue push. A full queue drops it and counts
+/// it (as the envelope it would have been); with no transport running it
+/// is finished here.
+pub(crate) fn finish_later(transaction: sentry::Transaction, ended: SystemTime) {
+    let finisher = FINISHER.read();
+    let Some(finisher) = finisher.as_ref() else {
+        transaction.finish_with_timestamp(ended);
+        return;
+    };
+    finisher.pending.fetch_add(1, Ordering::SeqCst);
+    if let Err(error) = finisher.tx.try_send(Outgoing::Finish(transaction, ended)) {
+        finisher.pending.fetch_sub(1, Ordering::SeqCst);
+        finisher.dropped.inc();
+        // Dropped unfinished, the transaction sends nothing.
+        drop(error);
+    }
+}
+
 /// The bounded, counting transport the SDK is given.
 #[derive(Debug)]
 pub(super) struct QueueTransport {
-    tx: mpsc::Sender<Envelope>,
+    tx: mpsc::Sender<Outgoing>,
     /// Queued plus in flight: what a flush waits for.
     pending: Arc<AtomicUsize>,
     dropped: Counter,
@@ -83,6 +149,15 @@ impl TransportThread {
 }
 
 impl QueueTransport {
+    /// The queue's sending side for transactions to finish.
+    pub(super) fn finisher(&self) -> Finisher {
+        Finisher {
+            tx: self.tx.clone(),
+            pending: self.pending.clone(),
+            dropped: self.dropped.clone(),
+        }
+    }
+
     /// The transport and its running thread, sending to `dsn`.
     pub(super) fn spawn(dsn: Dsn, drops: SentryDrops) -> (Self, TransportThread) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -120,7 +195,22 @@ impl QueueTransport {
 impl Transport for QueueTransport {
     fn send_envelope(&self, envelope: Envelope) {
         self.pending.fetch_add(1, Ordering::SeqCst);
-        if self.tx.try_send(envelope).is_err() {
+        // Made by the thread finishing a transaction: sent from there.
+        let envelope = FINISHED.with(|finished| match finished.borrow_mut().as_mut() {
+            Some(kept) => {
+                kept.push(envelope);
+                None
+            }
+            None => Some(envelope),
+        });
+        let Some(envelope) = envelope else {
+            return;
+        };
+        if self
+            .tx
+            .try_send(Outgoing::Envelope(Box::new(envelope)))
+            .is_err()
+        {
             self.pending.fetch_sub(1, Ordering::SeqCst);
             self.dropped.inc();
         }
@@ -175,7 +265,7 @@ enum Outcome {
 
 impl Worker {
     /// The thread's body: a runtime of its own, delivering until stopped.
-    fn run(self, dsn: Dsn, rx: mpsc::Receiver<Envelope>) {
+    fn run(self, dsn: Dsn, rx: mpsc::Receiver<Outgoing>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
@@ -190,7 +280,7 @@ impl Worker {
     /// Takes envelopes while fewer than [`MAX_IN_FLIGHT`] are outstanding,
     /// sends each its category's limit lets through, and accounts for each
     /// answer; on stop, what is left is dropped and counted.
-    async fn deliver(self, dsn: Dsn, mut rx: mpsc::Receiver<Envelope>) {
+    async fn deliver(self, dsn: Dsn, mut rx: mpsc::Receiver<Outgoing>) {
         let endpoint = match Endpoint::new(&dsn) {
             Ok(endpoint) => endpoint,
             Err(error) => {
@@ -225,9 +315,12 @@ impl Worker {
                     };
                     self.ended(outcome);
                 }
-                envelope = rx.recv(), if open && in_flight.len() < MAX_IN_FLIGHT => {
-                    let Some(envelope) = envelope else {
+                outgoing = rx.recv(), if open && in_flight.len() < MAX_IN_FLIGHT => {
+                    let Some(outgoing) = outgoing else {
                         open = false;
+                        continue;
+                    };
+                    let Some(envelope) = self.envelope_of(outgoing, &limits) else {
                         continue;
                     };
                     match limits.admit(envelope, Instant::now()) {
@@ -252,8 +345,44 @@ impl Worker {
             self.ended(Outcome::Failed);
         }
         rx.close();
+        // A transaction left unfinished sends nothing: one envelope lost.
         while rx.recv().await.is_some() {
             self.ended(Outcome::Failed);
+        }
+    }
+
+    /// The envelope to send for what the queue held: a transaction is
+    /// finished here first (the SDK hands its envelope back through
+    /// [`FINISHED`]), unless Sentry's limits refuse transactions now.
+    fn envelope_of(&self, outgoing: Outgoing, limits: &RateLimits) -> Option<Envelope> {
+        match outgoing {
+            Outgoing::Envelope(envelope) => Some(*envelope),
+            Outgoing::Finish(..) if limits.is_limited(Category::Transaction, Instant::now()) => {
+                // Not even built while Sentry refuses transactions.
+                self.ended(Outcome::RateLimited(Category::Transaction));
+                None
+            }
+            Outgoing::Finish(transaction, ended) => {
+                FINISHED.with(|finished| *finished.borrow_mut() = Some(Vec::with_capacity(1)));
+                transaction.finish_with_timestamp(ended);
+                let made = FINISHED
+                    .with(|finished| finished.borrow_mut().take())
+                    .unwrap_or_default();
+                // The transaction's own place in `pending`; each envelope
+                // made holds one of its own.
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                let mut made = made.into_iter();
+                let Some(first) = made.next() else {
+                    // The client made nothing (it was closed): one lost.
+                    self.drops.dropped.inc();
+                    return None;
+                };
+                // One transaction makes one envelope; any other is lost.
+                for _ in made {
+                    self.ended(Outcome::Failed);
+                }
+                Some(first)
+            }
         }
     }
 
