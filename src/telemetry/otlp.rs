@@ -25,6 +25,9 @@
 //! spans exist only inside traced requests, and two instances in one
 //! process (tests) do not share a tracer.
 
+#[doc(hidden)]
+pub mod encode;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
