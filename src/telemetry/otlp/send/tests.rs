@@ -1,0 +1,1 @@
+//! The senders against receivers on loopback.
