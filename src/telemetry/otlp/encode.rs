@@ -11,8 +11,8 @@
 //! allocated per span or attribute once the buffer has grown.
 //!
 //! A length-delimited field needs its length before its bytes, so every
-//! message is written by one generic function over an [`Out`]: with
-//! [`Count`] it only adds up lengths, with `Vec<u8>` it writes. A nested
+//! message is written by one generic function over an `Out`: with
+//! `Count` it only adds up lengths, with `Vec<u8>` it writes. A nested
 //! message is measured with `Count` (which never walks a body twice), then
 //! written; spans' lengths are measured once and kept for the batch. One
 //! definition per message means the measured and written bytes cannot
@@ -142,7 +142,7 @@ impl Out for Count {
 
 fn varint_len(value: u64) -> usize {
     // 1 byte per 7 bits, at least one.
-    ((64 - (value | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// The length of what `encode` writes.

@@ -48,11 +48,16 @@ fn config(endpoint: String, protocol: OtlpProtocol, gzip: bool) -> OtlpConfig {
     config
 }
 
+/// A request's headers and body, as received.
+type Received = (Vec<(String, String)>, Vec<u8>);
+/// A status to answer, with its `Retry-After`.
+type Answer = (u16, Option<&'static str>);
+
 /// What an HTTP receiver saw, and the statuses it answers in turn (then 200).
 #[derive(Clone, Default)]
 struct Seen {
-    requests: Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>,
-    answers: Arc<Mutex<Vec<(u16, Option<&'static str>)>>>,
+    requests: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
 }
 
 #[handler]
@@ -150,10 +155,13 @@ async fn http_sends_plain_bytes_and_does_not_retry_a_400() {
     assert_eq!(requests[0].1, body());
 }
 
+/// A call's `api-key` metadata and message, as received.
+type Call = (Option<String>, ExportTraceServiceRequest);
+
 /// A gRPC receiver answering the statuses in turn (then OK).
 #[derive(Clone, Default)]
 struct GrpcSeen {
-    requests: Arc<Mutex<Vec<(Option<String>, ExportTraceServiceRequest)>>>,
+    requests: Arc<Mutex<Vec<Call>>>,
     answers: Arc<Mutex<Vec<tonic::Code>>>,
 }
 
