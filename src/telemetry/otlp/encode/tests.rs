@@ -334,3 +334,38 @@ fn varint_lengths() {
         assert_eq!(varint_len(value), len, "{value}");
     }
 }
+
+proptest::proptest! {
+    /// Any text, number and count a span can hold encodes as
+    /// opentelemetry-proto converts it.
+    #[test]
+    fn any_span_encodes_as_opentelemetry_proto_converts_it(
+        name in ".{0,40}",
+        key in ".{0,20}",
+        text in ".{0,300}",
+        int in proptest::num::i64::ANY,
+        float in -1e300f64..1e300,
+        flag in proptest::bool::ANY,
+        dropped in proptest::num::u32::ANY,
+        nanos in proptest::num::u64::ANY,
+        ids in (proptest::num::u128::ANY, proptest::num::u64::ANY, proptest::num::u64::ANY),
+        description in ".{0,40}",
+    ) {
+        let mut span = every_field_span();
+        span.name = Cow::Owned(name);
+        span.span_context = context(ids.0, ids.1, TraceFlags::new(ids.2 as u8), ids.2 % 2 == 0, "");
+        span.parent_span_id = SpanId::from(ids.2);
+        span.start_time = UNIX_EPOCH + Duration::from_nanos(nanos);
+        span.attributes = vec![
+            KeyValue::new(key.clone(), text.clone()),
+            KeyValue::new(key.clone(), int),
+            KeyValue::new(key.clone(), float),
+            KeyValue::new(key, flag),
+            KeyValue::new("list", Value::Array(Array::String(vec![StringValue::from(text)]))),
+        ];
+        span.dropped_attributes_count = dropped;
+        span.status = Status::error(description);
+        let resource = resource();
+        check(&mut SpanEncoder::new(&resource), &[span, server_span(nanos % 1000)], &resource);
+    }
+}
