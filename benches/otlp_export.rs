@@ -105,6 +105,9 @@ fn export(c: &mut Criterion) {
     let spans = batch();
     let mut group = c.benchmark_group("otlp_export_512_spans");
     group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("dropping the batch alone (both paths pay it)", |b| {
+        b.iter_batched(|| spans.clone(), drop, BatchSize::LargeInput);
+    });
     group.bench_function("opentelemetry-proto conversion + prost", |b| {
         let with_schema = ResourceAttributesWithSchema::from(&resource);
         b.iter_batched(
@@ -129,6 +132,13 @@ fn export(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
+    group.bench_function(
+        "perfscope encoder, one batch again and again (warm caches)",
+        |b| {
+            let mut encoder = SpanEncoder::new(&resource);
+            b.iter(|| black_box(encoder.encode(&spans).len()));
+        },
+    );
     group.bench_function("perfscope encoder + gzip", |b| {
         let mut encoder = SpanEncoder::new(&resource);
         b.iter_batched(

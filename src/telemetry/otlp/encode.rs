@@ -50,9 +50,19 @@ const IS_REMOTE: u32 = 0x200;
 
 /// Where an encoding goes: counted ([`Count`]) or written (`Vec<u8>`).
 trait Out {
+    #[inline]
     fn raw(&mut self, bytes: &[u8]);
 
+    #[inline]
+    fn byte(&mut self, byte: u8);
+
+    #[inline]
     fn varint(&mut self, mut value: u64) {
+        // Tags and most lengths: one byte.
+        if value < 0x80 {
+            self.byte(value as u8);
+            return;
+        }
         let mut bytes = [0u8; 10];
         let mut n = 0;
         while value >= 0x80 {
@@ -65,17 +75,20 @@ trait Out {
     }
 
     /// A nested message of `len` bytes that `body` writes.
+    #[inline]
     fn message(&mut self, field: u32, len: usize, body: impl FnOnce(&mut Self)) {
         self.tag(field, LEN);
         self.varint(len as u64);
         body(self);
     }
 
+    #[inline]
     fn tag(&mut self, field: u32, wire: u32) {
         self.varint(u64::from((field << 3) | wire));
     }
 
     /// A bytes or string field, even when empty (a oneof's member).
+    #[inline]
     fn bytes_always(&mut self, field: u32, bytes: &[u8]) {
         self.tag(field, LEN);
         self.varint(bytes.len() as u64);
@@ -83,6 +96,7 @@ trait Out {
     }
 
     /// A bytes or string field, left out when empty (proto3's default).
+    #[inline]
     fn bytes(&mut self, field: u32, bytes: &[u8]) {
         if !bytes.is_empty() {
             self.bytes_always(field, bytes);
@@ -90,6 +104,7 @@ trait Out {
     }
 
     /// An unsigned varint field, left out when zero.
+    #[inline]
     fn uint(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.tag(field, VARINT);
@@ -98,6 +113,7 @@ trait Out {
     }
 
     /// A fixed64 field, left out when zero.
+    #[inline]
     fn fixed64(&mut self, field: u32, value: u64) {
         if value != 0 {
             self.tag(field, I64);
@@ -105,7 +121,15 @@ trait Out {
         }
     }
 
+    /// A timestamp as a fixed64 field of nanoseconds since the epoch,
+    /// left out when zero (at or before the epoch).
+    #[inline]
+    fn time(&mut self, field: u32, time: SystemTime) {
+        self.fixed64(field, nanos(time));
+    }
+
     /// A fixed32 field, left out when zero.
+    #[inline]
     fn fixed32(&mut self, field: u32, value: u32) {
         if value != 0 {
             self.tag(field, I32);
@@ -115,8 +139,14 @@ trait Out {
 }
 
 impl Out for Vec<u8> {
+    #[inline]
     fn raw(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn byte(&mut self, byte: u8) {
+        self.push(byte);
     }
 }
 
@@ -126,20 +156,38 @@ impl Out for Vec<u8> {
 struct Count(usize);
 
 impl Out for Count {
+    #[inline]
     fn raw(&mut self, bytes: &[u8]) {
         self.0 += bytes.len();
     }
 
+    #[inline]
+    fn byte(&mut self, _byte: u8) {
+        self.0 += 1;
+    }
+
+    #[inline]
+    fn time(&mut self, field: u32, time: SystemTime) {
+        // Only whether it is zero matters: no need to compute it.
+        if time > UNIX_EPOCH {
+            self.tag(field, I64);
+            self.0 += 8;
+        }
+    }
+
+    #[inline]
     fn varint(&mut self, value: u64) {
         self.0 += varint_len(value);
     }
 
+    #[inline]
     fn message(&mut self, field: u32, len: usize, _body: impl FnOnce(&mut Self)) {
         self.tag(field, LEN);
         self.0 += varint_len(len as u64) + len;
     }
 }
 
+#[inline]
 fn varint_len(value: u64) -> usize {
     // 1 byte per 7 bits, at least one.
     (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
@@ -153,6 +201,7 @@ fn len_of(encode: impl FnOnce(&mut Count)) -> usize {
 }
 
 /// Nanoseconds since the epoch; 0 before it (as opentelemetry-proto).
+#[inline]
 fn nanos(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_nanos() as u64)
@@ -222,11 +271,34 @@ fn array_value<O: Out>(out: &mut O, array: &Array) {
     }
 }
 
-/// `KeyValue`: `key` (1), `value` (2, always present).
-fn key_value<O: Out>(out: &mut O, key: &str, value: &Value) {
-    out.bytes(1, key.as_bytes());
-    let len = len_of(|count| any_value(count, value));
-    out.message(2, len, |out| any_value(out, value));
+/// The length of an `AnyValue`, straight from the value for the scalars
+/// every span has (measured, like any message, for arrays).
+fn any_value_len(value: &Value) -> usize {
+    match value {
+        Value::String(text) => {
+            let len = text.as_str().len();
+            1 + varint_len(len as u64) + len
+        }
+        Value::Bool(_) => 2,
+        Value::I64(number) => 1 + varint_len(*number as u64),
+        Value::F64(_) => 9,
+        _ => len_of(|count| any_value(count, value)),
+    }
+}
+
+/// `KeyValue` as field `field`: `key` (1), `value` (2, always present).
+fn key_value<O: Out>(out: &mut O, field: u32, key: &str, value: &Value) {
+    let value_len = any_value_len(value);
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len() as u64) + key.len()
+    };
+    let len = key_len + 1 + varint_len(value_len as u64) + value_len;
+    out.message(field, len, |out| {
+        out.bytes(1, key.as_bytes());
+        out.message(2, value_len, |out| any_value(out, value));
+    });
 }
 
 /// Repeated `KeyValue`s as field `field`.
@@ -236,8 +308,7 @@ fn attributes<'a, O: Out>(
     attributes: impl IntoIterator<Item = &'a KeyValue>,
 ) {
     for KeyValue { key, value, .. } in attributes {
-        let len = len_of(|count| key_value(count, key.as_str(), value));
-        out.message(field, len, |out| key_value(out, key.as_str(), value));
+        key_value(out, field, key.as_str(), value);
     }
 }
 
@@ -285,8 +356,8 @@ fn span<O: Out>(out: &mut O, span: &SpanData) {
     }
     out.bytes(5, span.name.as_bytes());
     out.uint(6, kind(&span.span_kind));
-    out.fixed64(7, nanos(span.start_time));
-    out.fixed64(8, nanos(span.end_time));
+    out.time(7, span.start_time);
+    out.time(8, span.end_time);
     attributes(out, 9, &span.attributes);
     out.uint(10, u64::from(span.dropped_attributes_count));
     for event in span.events.iter() {
@@ -318,7 +389,7 @@ fn kind(kind: &SpanKind) -> u64 {
 
 /// `Span.Event`.
 fn event<O: Out>(out: &mut O, event: &opentelemetry::trace::Event) {
-    out.fixed64(1, nanos(event.timestamp));
+    out.time(1, event.timestamp);
     out.bytes(2, event.name.as_bytes());
     attributes(out, 3, &event.attributes);
     out.uint(4, u64::from(event.dropped_attributes_count));
@@ -385,8 +456,7 @@ impl SpanEncoder {
     pub fn set_resource(&mut self, resource: &Resource) {
         let mut attributes = Vec::new();
         for (key, value) in resource.iter() {
-            let len = len_of(|count| key_value(count, key.as_str(), value));
-            attributes.message(1, len, |out| key_value(out, key.as_str(), value));
+            key_value(&mut attributes, 1, key.as_str(), value);
         }
         self.resource.clear();
         self.resource
