@@ -189,42 +189,26 @@ impl QueueProcessor {
         let worker_dropped = dropped.clone();
         let spawned = std::thread::Builder::new()
             .name("perfscope-otlp".into())
-            .spawn(move || {
-                let built = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|error| error.to_string())
-                    .and_then(|runtime| {
-                        // The gRPC channel is bound to the runtime it is made in.
-                        let sender = {
-                            let _entered = runtime.enter();
-                            send::Sender::new(&worker_config)
-                        }?;
-                        Ok((runtime, sender))
-                    });
-                let (runtime, sender) = match built {
-                    Ok(built) => {
-                        let _ = started.send(Ok(()));
-                        built
+            .spawn(move || match runtime_and_sender(&worker_config) {
+                Ok((runtime, sender)) => {
+                    let _ = started.send(Ok(()));
+                    ExportWorker {
+                        encoder,
+                        sender,
+                        runtime,
+                        timeout: worker_config.export_timeout,
+                        queue,
+                        queued: worker_queued,
+                        requests,
+                        dropped: worker_dropped,
+                        batch_size,
+                        delay: worker_config.schedule_delay,
                     }
-                    Err(error) => {
-                        let _ = started.send(Err(error));
-                        return;
-                    }
-                };
-                ExportWorker {
-                    encoder,
-                    sender,
-                    runtime,
-                    timeout: worker_config.export_timeout,
-                    queue,
-                    queued: worker_queued,
-                    requests,
-                    dropped: worker_dropped,
-                    batch_size,
-                    delay: worker_config.schedule_delay,
+                    .run();
                 }
-                .run();
+                Err(error) => {
+                    let _ = started.send(Err(error));
+                }
             });
         let spawned = spawned
             .map_err(|error| error.to_string())
@@ -285,6 +269,22 @@ impl SpanProcessor for QueueProcessor {
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.ask(Control::Shutdown, timeout)
     }
+}
+
+/// The export thread's runtime, and the sender made in it (a gRPC channel
+/// is bound to the runtime it is made in).
+fn runtime_and_sender(
+    config: &OtlpConfig,
+) -> Result<(tokio::runtime::Runtime, send::Sender), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let sender = {
+        let _entered = runtime.enter();
+        send::Sender::new(config)?
+    };
+    Ok((runtime, sender))
 }
 
 /// The export thread: batches by size or delay, encodes and sends one

@@ -50,10 +50,8 @@ const IS_REMOTE: u32 = 0x200;
 
 /// Where an encoding goes: counted ([`Count`]) or written (`Vec<u8>`).
 trait Out {
-    #[inline]
     fn raw(&mut self, bytes: &[u8]);
 
-    #[inline]
     fn byte(&mut self, byte: u8);
 
     #[inline]
