@@ -4,12 +4,17 @@
 //! one. Compression is checked here rather than left to the exporter,
 //! which warns about an unknown value and sends uncompressed: a typo would
 //! go unnoticed until the bill.
+//!
+//! `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` are read here too (perfscope
+//! sends its batches itself): `key=value` pairs separated by commas,
+//! values percent-decoded, as opentelemetry-otlp read them; a pair without
+//! a key or a value is skipped, as there. Their values are secrets.
 
 use std::time::Duration;
 
 use super::defaults::*;
 use super::parse::{int_in, label, millis};
-use super::{ConfigError, RawOtlp};
+use super::{ConfigError, RawOtlp, Secret};
 
 /// Wire protocol of the OTLP exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +37,7 @@ pub enum OtlpCompression {
 }
 
 /// Where and how spans are exported, from the standard OpenTelemetry
-/// variables. The exporter reads `OTEL_EXPORTER_OTLP_HEADERS` (which may
-/// hold credentials) and the SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
+/// variables. The SDK reads `OTEL_RESOURCE_ATTRIBUTES` and
 /// `OTEL_TRACES_SAMPLER[_ARG]` themselves (perfscope reads the service's
 /// name and version of the first too, for its deploy marker:
 /// [`super::ServiceResource`]).
@@ -60,6 +64,10 @@ pub struct OtlpConfig {
     /// `OTEL_BSP_EXPORT_TIMEOUT` (30 s) and the exporter's
     /// `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` (10 s).
     pub export_timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS`:
+    /// sent with every export (HTTP headers, gRPC metadata); the values may
+    /// be credentials.
+    pub headers: Vec<(String, Secret)>,
 }
 
 impl OtlpConfig {
@@ -74,6 +82,7 @@ impl OtlpConfig {
             schedule_delay: Duration::from_millis(DEFAULT_OTLP_SCHEDULE_DELAY_MS),
             max_export_batch_size: DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE,
             export_timeout: Duration::from_millis(DEFAULT_OTLP_TIMEOUT_MS),
+            headers: Vec::new(),
         }
     }
 }
@@ -172,8 +181,25 @@ pub(super) fn otlp(raw: &RawOtlp) -> Result<Option<OtlpConfig>, ConfigError> {
                 defaults.export_timeout,
             )?,
         }),
+        headers: headers(set(&raw.traces_headers).or(set(&raw.headers))),
         ..defaults
     }))
+}
+
+/// `key=value,key=value` as opentelemetry-otlp reads it: pairs trimmed,
+/// values percent-decoded (kept as written when that fails), pairs without
+/// a key or a value skipped.
+fn headers(text: Option<&str>) -> Vec<(String, Secret)> {
+    text.into_iter()
+        .flat_map(|text| text.split_terminator(','))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(key, value)| (key.trim(), value.trim()))
+        .filter(|(key, value)| !key.is_empty() && !value.is_empty())
+        .map(|(key, value)| {
+            let value = super::resource::decode(value).unwrap_or_else(|_| value.to_owned());
+            (key.to_owned(), Secret::new(value))
+        })
+        .collect()
 }
 
 /// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else
@@ -300,6 +326,48 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(err.var, "OTEL_EXPORTER_OTLP_TIMEOUT");
+    }
+
+    #[test]
+    fn headers_are_percent_decoded_pairs_and_the_traces_variable_wins() {
+        let with = |general: Option<&str>, traces: Option<&str>| {
+            otlp_of(RawOtlp {
+                endpoint: Some("http://c:4318".into()),
+                headers: general.map(Into::into),
+                traces_headers: traces.map(Into::into),
+                ..Default::default()
+            })
+            .expect("valid")
+            .expect("on")
+            .headers
+            .into_iter()
+            .map(|(key, value)| (key, value.expose().to_owned()))
+            .collect::<Vec<_>>()
+        };
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with(None, None), pairs(&[]));
+        assert_eq!(
+            with(
+                Some(" api-key = s3cr%3Dt%2C1 ,x-tenant=é,=novalue,nokey=,junk,"),
+                None
+            ),
+            pairs(&[("api-key", "s3cr=t,1"), ("x-tenant", "é")])
+        );
+        assert_eq!(
+            with(Some("a=1"), Some("b=%zz")),
+            pairs(&[("b", "%zz")]),
+            "the traces variable wins; a bad escape is kept as written"
+        );
+        let config = otlp_of(RawOtlp {
+            endpoint: Some("http://c:4318".into()),
+            headers: Some("authorization=Bearer hunter2".into()),
+            ..Default::default()
+        });
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

@@ -86,7 +86,7 @@ fn parse(text: &str) -> Result<ServiceResource, String> {
 }
 
 /// Percent-decodes `value` into printable UTF-8.
-fn decode(value: &str) -> Result<String, String> {
+pub(super) fn decode(value: &str) -> Result<String, String> {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -368,6 +368,10 @@ settings! {
         timeout <- otel_exporter_otlp_timeout: String = "OTEL_EXPORTER_OTLP_TIMEOUT"; plain; default(DEFAULT_OTLP_TIMEOUT_MS);
         /// The traces exporter's timeout per request, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT)
         traces_timeout <- otel_exporter_otlp_traces_timeout: String = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"; plain; unset;
+        /// Headers sent with every export, key=value pairs separated by commas, values percent-encoded (may carry credentials: never logged)
+        headers <- otel_exporter_otlp_headers: String = "OTEL_EXPORTER_OTLP_HEADERS"; secret; unset;
+        /// Headers of traces alone (win over OTEL_EXPORTER_OTLP_HEADERS)
+        traces_headers <- otel_exporter_otlp_traces_headers: String = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"; secret; unset;
     }
 }
 
@@ -376,13 +380,8 @@ mod tests {
     use super::*;
 
     /// Variables the README's table lists that perfscope does not read:
-    /// the OpenTelemetry exporter and SDK read them themselves.
-    const READ_BY_THE_SDKS: &[&str] = &[
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        "OTEL_TRACES_SAMPLER",
-        "OTEL_TRACES_SAMPLER_ARG",
-    ];
+    /// the OpenTelemetry SDK reads them itself.
+    const READ_BY_THE_SDKS: &[&str] = &["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"];
 
     /// One variable of the README's table and the default it shows;
     /// `None` for "unset", and for a `(_TRACES_…)` variant, whose default

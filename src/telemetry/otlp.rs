@@ -10,9 +10,11 @@
 //! `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_EXPORT_TIMEOUT`), never
 //! blocks the span's thread, and counts every span it loses — queue full or
 //! export failed — in `perfscope_telemetry_dropped_total{sink="otlp"}`. Its
-//! exports run on a thread of their own (`perfscope-otlp`): the HTTP
-//! exporter uses reqwest's blocking client, which must not run on a Tokio
-//! worker; the gRPC exporter's channel runs on the runtime it was built in.
+//! exports run on a thread of their own (`perfscope-otlp`), which encodes
+//! each batch straight into OTLP protobuf bytes (`encode.rs`) and sends
+//! them over HTTP/protobuf or gRPC (`send.rs`) on a current-thread Tokio
+//! runtime of its own; opentelemetry-otlp's exporter is not used (its
+//! conversion into message structs was most of the thread's time).
 //!
 //! `OTEL_EXPORTER_OTLP_COMPRESSION=gzip` compresses each batch on the
 //! export thread, over either protocol (`grpc-encoding` / `content-encoding:
@@ -25,6 +27,10 @@
 //! spans exist only inside traced requests, and two instances in one
 //! process (tests) do not share a tracer.
 
+#[doc(hidden)]
+pub mod encode;
+mod send;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -34,14 +40,13 @@ use opentelemetry::trace::{
     SpanContext, SpanId, Status, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor};
 use parking_lot::RwLock;
 use prometheus_client::metrics::counter::Counter;
 
-use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
+use crate::config::OtlpConfig;
 use crate::trace::{SpanDetails, SpanEnd, SpanKind, SpanStart};
 
 /// How long shutdown waits for queued spans.
@@ -141,23 +146,15 @@ impl Drop for OtlpGuard {
 }
 
 /// Starts the exporter and the tracer described by `config`, into `slot`.
-/// Errors (an endpoint the exporter refuses) are logged and leave OTLP off.
+/// Errors (an endpoint the sender refuses) are logged and leave OTLP off.
 pub fn init(config: &OtlpConfig, slot: Arc<OtlpSlot>, dropped: Counter) -> Option<OtlpGuard> {
-    let mut exporter = match build_exporter(config) {
-        Ok(exporter) => exporter,
-        Err(error) => {
-            tracing::error!(%error, "the OTLP exporter could not start: traces are off");
-            return None;
-        }
-    };
     let mut resource = Resource::builder();
     if let Some(name) = &config.service_name {
         resource = resource.with_service_name(name.clone());
     }
     let resource = resource.build();
-    // The exporter sends the resource (service.name) with every batch.
-    opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-    let processor = QueueProcessor::spawn(exporter, config, dropped)?;
+    // The resource (service.name) goes with every batch.
+    let processor = QueueProcessor::spawn(encode::SpanEncoder::new(&resource), config, dropped)?;
     let provider = SdkTracerProvider::builder()
         .with_resource(resource)
         .with_span_processor(processor)
@@ -200,40 +197,6 @@ pub fn start_hosted(slot: &Arc<OtlpSlot>, own_endpoint: bool) -> Option<OtlpGuar
     })
 }
 
-/// The exporter for `config`'s protocol, compressing as it says. Left
-/// unset, the exporter would read the compression variables itself; set
-/// here, the value perfscope checked at start is the one used.
-fn build_exporter(config: &OtlpConfig) -> Result<SpanExporter, String> {
-    let compression = match config.compression {
-        OtlpCompression::None => None,
-        OtlpCompression::Gzip => Some(opentelemetry_otlp::Compression::Gzip),
-    };
-    let built = match config.protocol {
-        OtlpProtocol::Grpc => {
-            let mut builder = SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(config.endpoint.clone())
-                .with_timeout(config.export_timeout);
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            builder.build()
-        }
-        OtlpProtocol::HttpProtobuf => {
-            let mut builder = SpanExporter::builder()
-                .with_http()
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(config.endpoint.clone())
-                .with_timeout(config.export_timeout);
-            if let Some(compression) = compression {
-                builder = builder.with_compression(compression);
-            }
-            builder.build()
-        }
-    };
-    built.map_err(|e| e.to_string())
-}
-
 /// What the export thread is asked besides spans.
 enum Control {
     Flush(SyncSender<()>),
@@ -257,24 +220,48 @@ struct QueueProcessor {
 }
 
 impl QueueProcessor {
-    fn spawn(exporter: SpanExporter, config: &OtlpConfig, dropped: Counter) -> Option<Self> {
+    /// Starts the export thread, its runtime and its sender; `None` (and
+    /// logged) when one of them cannot start.
+    fn spawn(encoder: encode::SpanEncoder, config: &OtlpConfig, dropped: Counter) -> Option<Self> {
         let (spans, queue) = mpsc::sync_channel(config.max_queue_size);
         let (control, requests) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let batch_size = config.max_export_batch_size.min(config.max_queue_size);
-        let worker = ExportWorker {
-            exporter,
-            queue,
-            queued: queued.clone(),
-            requests,
-            dropped: dropped.clone(),
-            batch_size,
-            delay: config.schedule_delay,
-        };
-        match std::thread::Builder::new()
+        let (started, start) = mpsc::sync_channel(1);
+        let worker_config = config.clone();
+        let worker_queued = queued.clone();
+        let worker_dropped = dropped.clone();
+        let spawned = std::thread::Builder::new()
             .name("perfscope-otlp".into())
-            .spawn(move || worker.run())
-        {
+            .spawn(move || match runtime_and_sender(&worker_config) {
+                Ok((runtime, sender)) => {
+                    let _ = started.send(Ok(()));
+                    ExportWorker {
+                        encoder,
+                        sender,
+                        runtime,
+                        timeout: worker_config.export_timeout,
+                        queue,
+                        queued: worker_queued,
+                        requests,
+                        dropped: worker_dropped,
+                        batch_size,
+                        delay: worker_config.schedule_delay,
+                    }
+                    .run();
+                }
+                Err(error) => {
+                    let _ = started.send(Err(error));
+                }
+            });
+        let spawned = spawned
+            .map_err(|error| error.to_string())
+            .and_then(|handle| match start.recv() {
+                Ok(Ok(())) => Ok(handle),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err("the export thread ended".to_owned()),
+            });
+        match spawned {
             Ok(handle) => Some(Self {
                 spans,
                 queued,
@@ -284,7 +271,7 @@ impl QueueProcessor {
                 dropped,
             }),
             Err(error) => {
-                tracing::error!(%error, "the OTLP export thread could not start: traces are off");
+                tracing::error!(%error, "the OTLP exporter could not start: traces are off");
                 None
             }
         }
@@ -328,10 +315,31 @@ impl SpanProcessor for QueueProcessor {
     }
 }
 
-/// The export thread: batches by size or delay, exports one batch at a
-/// time, counts what fails.
+/// The export thread's runtime, and the sender made in it (a gRPC channel
+/// is bound to the runtime it is made in).
+fn runtime_and_sender(
+    config: &OtlpConfig,
+) -> Result<(tokio::runtime::Runtime, send::Sender), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let sender = {
+        let _entered = runtime.enter();
+        send::Sender::new(config)?
+    };
+    Ok((runtime, sender))
+}
+
+/// The export thread: batches by size or delay, encodes and sends one
+/// batch at a time, counts what fails.
 struct ExportWorker {
-    exporter: SpanExporter,
+    encoder: encode::SpanEncoder,
+    sender: send::Sender,
+    /// The thread's own runtime, which the sender runs on.
+    runtime: tokio::runtime::Runtime,
+    /// The longest one batch's sending may take, retries included.
+    timeout: Duration,
     queue: Receiver<SpanData>,
     queued: Arc<AtomicUsize>,
     requests: mpsc::Receiver<Control>,
@@ -353,7 +361,6 @@ impl ExportWorker {
                 }
                 Ok(Control::Shutdown(done)) => {
                     self.drain(&mut batch);
-                    let _ = opentelemetry_sdk::trace::SpanExporter::shutdown(&self.exporter);
                     let _ = done.send(());
                     return;
                 }
@@ -410,12 +417,10 @@ impl ExportWorker {
     }
 
     fn export(&mut self, batch: &mut Vec<SpanData>) {
-        let spans = std::mem::replace(batch, Vec::with_capacity(self.batch_size));
-        let count = spans.len() as u64;
-        let result = futures_executor::block_on(opentelemetry_sdk::trace::SpanExporter::export(
-            &self.exporter,
-            spans,
-        ));
+        let count = batch.len() as u64;
+        let body = self.encoder.encode(batch);
+        let result = self.runtime.block_on(self.sender.send(body, self.timeout));
+        batch.clear();
         if let Err(error) = result {
             self.dropped.inc_by(count);
             tracing::debug!(%error, count, "OTLP spans were dropped");
