@@ -7,7 +7,8 @@
 //! measurement and query spans are children of the app's span; without
 //! one, perfscope's server span is made by the app's tracer. perfscope's
 //! own exporter is not started even with `OTEL_EXPORTER_OTLP_ENDPOINT`
-//! set. Real receivers on loopback (OTLP/gRPC, `opentelemetry-proto`);
+//! set; and without the provider, a span of the app's other pipeline is
+//! not continued. Real receivers on loopback (OTLP/gRPC, `opentelemetry-proto`);
 //! the app's pipeline is the stock SDK batch processor and
 //! opentelemetry-otlp exporter.
 
@@ -247,5 +248,58 @@ async fn a_tracing_span_bridged_by_the_app_is_the_parent_of_perfscopes_spans() {
         "{spans:#?}"
     );
     assert!(own.spans().is_empty(), "{:#?}", own.spans());
+    provider.shutdown().expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_apps_provider_a_span_of_another_pipeline_is_not_continued() {
+    let host = Collector::default();
+    let own = Collector::default();
+    // The app has a pipeline of its own, but perfscope is not given it.
+    let provider = host_provider(grpc_receiver(host.clone()).await);
+    let config = RawConfig {
+        otlp: RawOtlp {
+            endpoint: Some(grpc_receiver(own.clone()).await),
+            protocol: Some("grpc".into()),
+            service_name: Some("perfscope-own".into()),
+            bsp_schedule_delay: Some("100".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    let perfscope = Perfscope::new(config);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tasks = perfscope.start(&cancel);
+    let app = axum::Router::new()
+        .route("/wrapped/{id}", axum::routing::get(item))
+        .with_state(perfscope.clone())
+        .layer(perfscope.axum_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            provider.clone(),
+            host_span,
+        ));
+    let base = support::serve_axum(app).await;
+    let answer = client()
+        .get(format!("{base}/wrapped/3"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), 200);
+    cancel.cancel();
+    tasks.join().await;
+    let spans = own.spans();
+    // perfscope's own pipeline gets its whole request: its server span,
+    // with the measurement under it, as in any app.
+    let server = spans_named(&spans, "GET /wrapped/{id}");
+    assert_eq!(server.len(), 1, "{spans:#?}");
+    let load = spans_named(&spans, "load_item");
+    assert_eq!(load.len(), 1, "{spans:#?}");
+    assert_eq!(load[0].span.parent_span_id, server[0].span.span_id);
+    assert!(
+        spans.iter().all(|r| r.service == "perfscope-own"),
+        "{spans:#?}"
+    );
     provider.shutdown().expect("shutdown");
 }

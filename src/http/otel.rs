@@ -14,10 +14,11 @@
 //! the timed pool opens a client span per query and measurements an
 //! internal span there, the latency histograms take the trace id as an
 //! exemplar, and [`crate::telemetry::trace_headers`] hands the trace on.
-//! When the app's own middleware (or a `tracing` span bridged by
-//! tracing-opentelemetry) already made a span current around the request,
-//! no second server span is opened: perfscope's spans continue the app's
-//! (see [`crate::Perfscope::use_tracer_provider`]).
+//! With the app's own tracer provider
+//! ([`crate::Perfscope::use_tracer_provider`]), when the app's middleware
+//! (or a `tracing` span bridged by tracing-opentelemetry) already made a
+//! span current around the request, no second server span is opened:
+//! perfscope's spans continue the app's.
 //! Put it outermost: `.with(perfscope.middleware())
 //! .with(perfscope.sentry_middleware()).with(perfscope.otel_middleware())`.
 //! With OTLP off the request passes straight through.
@@ -121,7 +122,14 @@ impl<E: Endpoint> Endpoint for OtelTracingEndpoint<E> {
             return self.inner.call(req).await.map(IntoResponse::into_response);
         };
         let https = req.uri().scheme_str() == Some("https");
-        let span = ServerSpan::start(tracer, req.method(), req.headers(), https, req.version());
+        let span = ServerSpan::start(
+            tracer,
+            self.slot.runs_hosted(),
+            req.method(),
+            req.headers(),
+            https,
+            req.version(),
+        );
         let result = self
             .inner
             .call(req)
@@ -155,12 +163,13 @@ impl ServerSpan {
     /// recorded spans only, so an unsampled request allocates little.
     pub fn start(
         tracer: SdkTracer,
+        hosted: bool,
         method: &Method,
         headers: &HeaderMap,
         https: bool,
         version: Version,
     ) -> Self {
-        if let Some(continued) = Self::continue_current(&tracer, method) {
+        if hosted && let Some(continued) = Self::continue_current(&tracer, method) {
             return continued;
         }
         let parent = parent_context(headers);
@@ -199,10 +208,13 @@ impl ServerSpan {
         }
     }
 
-    /// The app's own request span, when its middleware (or a `tracing`
-    /// span bridged by tracing-opentelemetry) opened one around this
-    /// request: no second server span is opened, and perfscope's query and
+    /// The app's own request span, when perfscope runs with the app's
+    /// tracer provider and the app's middleware (or a `tracing` span
+    /// bridged by tracing-opentelemetry) opened one around this request:
+    /// no second server span is opened, and perfscope's query and
     /// measurement spans become its children. The app names and ends it.
+    /// (With an exporter of perfscope's own, a span the app made current
+    /// belongs to another pipeline and is not continued.)
     fn continue_current(tracer: &SdkTracer, method: &Method) -> Option<Self> {
         let current = Context::current();
         let context = current.span().span_context().clone();

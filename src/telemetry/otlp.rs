@@ -65,6 +65,9 @@ pub struct OtlpSlot {
     /// The host app's tracer ([`crate::Perfscope::use_tracer_provider`]):
     /// used instead of an exporter of perfscope's own once started.
     host: RwLock<Option<SdkTracer>>,
+    /// Running with the host app's tracer: a span the app made current is
+    /// continued rather than a server span of perfscope's opened.
+    hosted: AtomicBool,
 }
 
 impl OtlpSlot {
@@ -91,9 +94,15 @@ impl OtlpSlot {
         self.host.read().is_some()
     }
 
+    /// Whether the running tracer is the host app's (one atomic load).
+    pub fn runs_hosted(&self) -> bool {
+        self.hosted.load(Ordering::Relaxed)
+    }
+
     /// Empties the slot; whether it held a tracer.
     fn clear(&self) -> bool {
         let was_on = self.on.swap(false, Ordering::Relaxed);
+        self.hosted.store(false, Ordering::Relaxed);
         *self.tracer.write() = None;
         was_on
     }
@@ -190,6 +199,7 @@ pub fn start_hosted(slot: &Arc<OtlpSlot>, own_endpoint: bool) -> Option<OtlpGuar
         );
     }
     slot.set(tracer);
+    slot.hosted.store(true, Ordering::Relaxed);
     crate::trace::exporter_started();
     Some(OtlpGuard {
         provider: None,

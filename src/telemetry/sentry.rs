@@ -57,6 +57,7 @@ pub fn enabled() -> bool {
 pub struct SentryGuard {
     client: Arc<sentry::Client>,
     thread: Option<TransportThread>,
+    finisher: transport::Finisher,
 }
 
 impl std::fmt::Debug for SentryGuard {
@@ -68,7 +69,7 @@ impl std::fmt::Debug for SentryGuard {
 impl SentryGuard {
     fn stop(&self) {
         if ENABLED.swap(false, Ordering::Relaxed) {
-            transport::Finisher::uninstall();
+            self.finisher.uninstall();
             crate::trace::exporter_stopped();
         }
     }
@@ -139,7 +140,6 @@ impl SentryDrops {
 pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     let dsn: Dsn = config.dsn.as_ref()?.expose().parse().ok()?;
     let (transport, thread) = QueueTransport::spawn(dsn.clone(), drops);
-    let finisher = transport.finisher();
     // The HTTP bridge decides which requests become transactions (at
     // `SENTRY_TRACES_SAMPLE_RATE`) before doing any work; the client keeps
     // every transaction it is given.
@@ -148,8 +148,9 @@ pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     options.environment = config.environment.clone().map(Cow::Owned);
     options.release = config.release.clone().map(Cow::Owned);
     options.send_default_pii = false;
+    let transport = Arc::new(transport);
     // `Arc<impl Transport>` is the factory the options take.
-    options.transport = Some(Arc::new(Arc::new(transport)));
+    options.transport = Some(Arc::new(transport.clone()));
     options.before_send = Some(Arc::new(|mut event: Event<'static>| {
         scrub(&mut event);
         Some(event)
@@ -159,12 +160,14 @@ pub fn init(config: &SentryConfig, drops: SentryDrops) -> Option<SentryGuard> {
     // explicitly, which every request's hub is made from.
     let client = Arc::new(sentry::Client::from(sentry::apply_defaults(options)));
     sentry::Hub::main().bind_client(Some(client.clone()));
-    finisher.install();
+    let finisher = transport.finisher(client.clone());
+    finisher.clone().install();
     ENABLED.store(true, Ordering::Relaxed);
     crate::trace::exporter_started();
     Some(SentryGuard {
         client,
         thread: Some(thread),
+        finisher,
     })
 }
 

@@ -286,6 +286,7 @@ where
             let https = head.uri.scheme_str() == Some("https");
             super::otel::ServerSpan::start(
                 tracer,
+                shared.exporters.otlp.runs_hosted(),
                 head.method,
                 head.headers,
                 https,

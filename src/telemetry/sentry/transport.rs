@@ -65,10 +65,18 @@ enum Outgoing {
     Finish(sentry::Transaction, SystemTime),
 }
 
+/// On the transport's thread while it finishes a transaction: the
+/// envelopes the SDK hands back to that transport (named by its `pending`
+/// counter), kept instead of queued, and whether another transport took
+/// one instead.
+struct Capture {
+    owner: *const AtomicUsize,
+    kept: Vec<Envelope>,
+    elsewhere: bool,
+}
+
 thread_local! {
-    /// On the transport's thread while it finishes a transaction: the
-    /// envelope the SDK hands back, kept here instead of queued.
-    static FINISHED: RefCell<Option<Vec<Envelope>>> = const { RefCell::new(None) };
+    static FINISHED: RefCell<Option<Capture>> = const { RefCell::new(None) };
 }
 
 /// Where the request path queues transactions to finish: the running
@@ -76,12 +84,14 @@ thread_local! {
 /// off).
 static FINISHER: parking_lot::RwLock<Option<Finisher>> = parking_lot::RwLock::new(None);
 
-/// The queue's sending side, for [`finish_later`].
-#[derive(Clone, Debug)]
+/// The queue's sending side, for [`finish_later`], with the client whose
+/// transactions it finishes.
+#[derive(Clone)]
 pub(super) struct Finisher {
     tx: mpsc::Sender<Outgoing>,
     pending: Arc<AtomicUsize>,
     dropped: Counter,
+    client: Arc<sentry::Client>,
 }
 
 impl Finisher {
@@ -90,19 +100,33 @@ impl Finisher {
         *FINISHER.write() = Some(self);
     }
 
-    /// No finisher: transactions are finished where they end.
-    pub(super) fn uninstall() {
-        *FINISHER.write() = None;
+    /// No finisher (if this transport's is the one installed):
+    /// transactions are finished where they end.
+    pub(super) fn uninstall(&self) {
+        let mut installed = FINISHER.write();
+        if installed
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(&f.pending, &self.pending))
+        {
+            *installed = None;
+        }
     }
 }
 
 /// Finishes `transaction` at `ended` on the transport's thread: the
 /// request path pays for one queue push. A full queue drops it and counts
-/// it (as the envelope it would have been); with no transport running it
-/// is finished here.
+/// it (as the envelope it would have been). With no transport of
+/// perfscope's running, or another client on the main hub (the app's
+/// own), it is finished here, as the SDK would.
 pub(crate) fn finish_later(transaction: sentry::Transaction, ended: SystemTime) {
     let finisher = FINISHER.read();
-    let Some(finisher) = finisher.as_ref() else {
+    let ours = finisher.as_ref().filter(|f| {
+        sentry::Hub::main()
+            .client()
+            .is_some_and(|client| Arc::ptr_eq(&client, &f.client))
+    });
+    let Some(finisher) = ours else {
+        drop(finisher);
         transaction.finish_with_timestamp(ended);
         return;
     };
@@ -149,12 +173,14 @@ impl TransportThread {
 }
 
 impl QueueTransport {
-    /// The queue's sending side for transactions to finish.
-    pub(super) fn finisher(&self) -> Finisher {
+    /// The queue's sending side for transactions to finish (its client
+    /// is set when it is installed).
+    pub(super) fn finisher(&self, client: Arc<sentry::Client>) -> Finisher {
         Finisher {
             tx: self.tx.clone(),
             pending: self.pending.clone(),
             dropped: self.dropped.clone(),
+            client,
         }
     }
 
@@ -197,9 +223,13 @@ impl Transport for QueueTransport {
         self.pending.fetch_add(1, Ordering::SeqCst);
         // Made by the thread finishing a transaction: sent from there.
         let envelope = FINISHED.with(|finished| match finished.borrow_mut().as_mut() {
-            Some(kept) => {
-                kept.push(envelope);
+            Some(capture) if std::ptr::eq(capture.owner, Arc::as_ptr(&self.pending)) => {
+                capture.kept.push(envelope);
                 None
+            }
+            Some(capture) => {
+                capture.elsewhere = true;
+                Some(envelope)
             }
             None => Some(envelope),
         });
@@ -363,18 +393,28 @@ impl Worker {
                 None
             }
             Outgoing::Finish(transaction, ended) => {
-                FINISHED.with(|finished| *finished.borrow_mut() = Some(Vec::with_capacity(1)));
+                FINISHED.with(|finished| {
+                    *finished.borrow_mut() = Some(Capture {
+                        owner: Arc::as_ptr(&self.pending),
+                        kept: Vec::with_capacity(1),
+                        elsewhere: false,
+                    });
+                });
                 transaction.finish_with_timestamp(ended);
-                let made = FINISHED
-                    .with(|finished| finished.borrow_mut().take())
-                    .unwrap_or_default();
+                let capture = FINISHED.with(|finished| finished.borrow_mut().take());
                 // The transaction's own place in `pending`; each envelope
                 // made holds one of its own.
                 self.pending.fetch_sub(1, Ordering::SeqCst);
-                let mut made = made.into_iter();
+                let Capture {
+                    kept, elsewhere, ..
+                } = capture?;
+                let mut made = kept.into_iter();
                 let Some(first) = made.next() else {
-                    // The client made nothing (it was closed): one lost.
-                    self.drops.dropped.inc();
+                    // The client made nothing here: lost, unless another
+                    // transport took it (and accounts for it).
+                    if !elsewhere {
+                        self.drops.dropped.inc();
+                    }
                     return None;
                 };
                 // One transaction makes one envelope; any other is lost.

@@ -42,17 +42,20 @@ impl GrpcSender {
                 .accept_compressed(CompressionEncoding::Gzip);
         }
         let mut metadata = MetadataMap::new();
-        for (name, value) in &config.headers {
+        for (position, (name, value)) in config.headers.iter().enumerate() {
             match (
                 name.to_ascii_lowercase().parse::<AsciiMetadataKey>(),
                 AsciiMetadataValue::try_from(value.expose()),
             ) {
-                (Ok(key), Ok(value)) => {
+                (Ok(key), Ok(mut value)) => {
+                    value.set_sensitive(true);
                     metadata.insert(key, value);
                 }
+                // Neither name nor value is logged: a malformed pair may
+                // hold the secret in what was read as its name.
                 _ => tracing::warn!(
-                    header = %name,
-                    "an OTLP header is not valid gRPC metadata: it is not sent"
+                    pair = position + 1,
+                    "an OTEL_EXPORTER_OTLP_HEADERS pair is not valid gRPC metadata: it is not sent"
                 ),
             }
         }

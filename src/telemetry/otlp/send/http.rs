@@ -28,6 +28,9 @@ impl HttpSender {
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             .user_agent(USER_AGENT)
+            // A redirect would re-send the credential headers (and the
+            // spans) to wherever it points: refused, as a failed export.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| error.to_string())?;
         let mut headers = HeaderMap::new();
@@ -39,7 +42,7 @@ impl HttpSender {
         if gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        for (name, value) in &config.headers {
+        for (position, (name, value)) in config.headers.iter().enumerate() {
             match (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value.expose()),
@@ -48,9 +51,11 @@ impl HttpSender {
                     value.set_sensitive(true);
                     headers.insert(name, value);
                 }
+                // Neither name nor value is logged: a malformed pair may
+                // hold the secret in what was read as its name.
                 _ => tracing::warn!(
-                    header = %name,
-                    "an OTLP header is not a valid HTTP header: it is not sent"
+                    pair = position + 1,
+                    "an OTEL_EXPORTER_OTLP_HEADERS pair is not a valid HTTP header: it is not sent"
                 ),
             }
         }

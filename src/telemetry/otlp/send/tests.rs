@@ -20,7 +20,7 @@ use poem::web::Data;
 use poem::{EndpointExt, Route, handler, post};
 use prost::Message;
 
-use super::{Retry, Sender, retry_after};
+use super::{Sender, retry_after};
 use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol, Secret};
 
 /// A request with something in it.
@@ -85,8 +85,8 @@ fn traces(request: &poem::Request, body: Vec<u8>, seen: Data<&Seen>) -> poem::Re
     response.body(ExportTraceServiceResponse::default().encode_to_vec())
 }
 
-/// An HTTP receiver on loopback; its traces URL.
-async fn http_receiver(seen: Seen) -> String {
+/// `app` served on loopback; its traces URL.
+async fn serve(app: impl poem::Endpoint + 'static) -> String {
     let acceptor = poem::listener::TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -95,9 +95,39 @@ async fn http_receiver(seen: Seen) -> String {
         .as_socket_addr()
         .copied()
         .expect("tcp");
-    let app = Route::new().at("/v1/traces", post(traces)).data(seen);
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
     format!("http://{addr}/v1/traces")
+}
+
+/// An HTTP receiver on loopback; its traces URL.
+async fn http_receiver(seen: Seen) -> String {
+    serve(Route::new().at("/v1/traces", post(traces)).data(seen)).await
+}
+
+/// Answers every export with a redirect to the URL it holds.
+#[handler]
+fn moved(target: Data<&String>) -> poem::Response {
+    poem::Response::builder()
+        .status(poem::http::StatusCode::TEMPORARY_REDIRECT)
+        .header("location", target.0.as_str())
+        .finish()
+}
+
+#[tokio::test]
+async fn http_does_not_follow_a_redirect_with_the_headers() {
+    let seen = Seen::default();
+    let elsewhere = http_receiver(seen.clone()).await;
+    let redirecting = serve(Route::new().at("/v1/traces", post(moved)).data(elsewhere)).await;
+    let mut sender =
+        Sender::new(&config(redirecting, OtlpProtocol::HttpProtobuf, false)).expect("a sender");
+    assert!(
+        sender.send(&body(), Duration::from_secs(2)).await.is_err(),
+        "a redirect is a failed export"
+    );
+    assert!(
+        seen.requests.lock().is_empty(),
+        "the spans and the Api-Key header followed the redirect"
+    );
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -155,8 +185,9 @@ async fn http_sends_plain_bytes_and_does_not_retry_a_400() {
     assert_eq!(requests[0].1, body());
 }
 
-/// A call's `api-key` metadata and message, as received.
-type Call = (Option<String>, ExportTraceServiceRequest);
+/// A call's `api-key` metadata, its `grpc-encoding` and message, as
+/// received.
+type Call = (Option<String>, Option<String>, ExportTraceServiceRequest);
 
 /// A gRPC receiver answering the statuses in turn (then OK).
 #[derive(Clone, Default)]
@@ -171,12 +202,17 @@ impl TraceService for GrpcSeen {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let key = request
-            .metadata()
-            .get("api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        self.requests.lock().push((key, request.into_inner()));
+        let text = |name| {
+            request
+                .metadata()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let (key, encoding) = (text("api-key"), text("grpc-encoding"));
+        self.requests
+            .lock()
+            .push((key, encoding, request.into_inner()));
         let code = {
             let mut answers = self.answers.lock();
             (!answers.is_empty()).then(|| answers.remove(0))
@@ -216,8 +252,9 @@ async fn grpc_sends_the_bytes_as_the_export_message_and_retries_unavailable() {
         .expect("sent on the second attempt");
     let requests = seen.requests.lock();
     assert_eq!(requests.len(), 2);
-    for (key, request) in requests.iter() {
+    for (key, encoding, request) in requests.iter() {
         assert_eq!(key.as_deref(), Some("s3cr=t"));
+        assert_eq!(encoding.as_deref(), Some("gzip"), "compressed as asked");
         assert_eq!(request.encode_to_vec(), body());
     }
 }
@@ -241,5 +278,4 @@ fn retry_after_is_read_in_seconds_and_capped() {
     assert_eq!(retry_after(Some("99999")), Some(Duration::from_secs(600)));
     assert_eq!(retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
     assert_eq!(retry_after(None), None);
-    assert_ne!(Retry::No, Retry::Backoff);
 }
