@@ -358,15 +358,15 @@ settings! {
         bsp_schedule_delay <- otel_bsp_schedule_delay: String = "OTEL_BSP_SCHEDULE_DELAY"; plain; default(DEFAULT_OTLP_SCHEDULE_DELAY_MS);
         /// Spans per export
         bsp_max_export_batch_size <- otel_bsp_max_export_batch_size: String = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"; plain; default(DEFAULT_OTLP_MAX_EXPORT_BATCH_SIZE);
-        /// Longest export call, ms
+        /// Longest export of one batch, retries included, ms
         bsp_export_timeout <- otel_bsp_export_timeout: String = "OTEL_BSP_EXPORT_TIMEOUT"; plain; default(DEFAULT_OTLP_BSP_EXPORT_TIMEOUT_MS);
         /// gzip or none: compression of each exported batch, over gRPC and HTTP
         compression <- otel_exporter_otlp_compression: String = "OTEL_EXPORTER_OTLP_COMPRESSION"; plain; unset;
         /// Compression of traces alone (wins over OTEL_EXPORTER_OTLP_COMPRESSION)
         traces_compression <- otel_exporter_otlp_traces_compression: String = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"; plain; unset;
-        /// The exporter's timeout per request, ms
+        /// The export's timeout, ms: one batch's sending, retries included (the smaller of this and OTEL_BSP_EXPORT_TIMEOUT applies)
         timeout <- otel_exporter_otlp_timeout: String = "OTEL_EXPORTER_OTLP_TIMEOUT"; plain; default(DEFAULT_OTLP_TIMEOUT_MS);
-        /// The traces exporter's timeout per request, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT)
+        /// The traces export's timeout, ms (wins over OTEL_EXPORTER_OTLP_TIMEOUT)
         traces_timeout <- otel_exporter_otlp_traces_timeout: String = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"; plain; unset;
         /// Headers sent with every export, key=value pairs separated by commas, values percent-encoded (may carry credentials: never logged)
         headers <- otel_exporter_otlp_headers: String = "OTEL_EXPORTER_OTLP_HEADERS"; secret; unset;

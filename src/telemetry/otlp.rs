@@ -209,8 +209,8 @@ pub fn start_hosted(slot: &Arc<OtlpSlot>, own_endpoint: bool) -> Option<OtlpGuar
 
 /// What the export thread is asked besides spans.
 enum Control {
-    Flush(SyncSender<()>),
-    Shutdown(SyncSender<()>),
+    Flush(SyncSender<()>, Instant),
+    Shutdown(SyncSender<()>, Instant),
 }
 
 /// The bounded, counting span processor (see the module docs).
@@ -288,9 +288,16 @@ impl QueueProcessor {
     }
 
     /// Sends `request` and waits up to `timeout` for the thread's answer.
-    fn ask(&self, request: fn(SyncSender<()>) -> Control, timeout: Duration) -> OTelSdkResult {
+    /// The thread gets the deadline too: what it cannot send by then it
+    /// counts as dropped instead of sending past it.
+    fn ask(
+        &self,
+        request: fn(SyncSender<()>, Instant) -> Control,
+        timeout: Duration,
+    ) -> OTelSdkResult {
         let (done, answer) = mpsc::sync_channel(1);
-        if self.control.lock().send(request(done)).is_err() {
+        let deadline = Instant::now() + timeout;
+        if self.control.lock().send(request(done, deadline)).is_err() {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         self.worker.unpark();
@@ -365,18 +372,18 @@ impl ExportWorker {
         loop {
             std::thread::park_timeout(TICK.min(self.delay));
             match self.requests.try_recv() {
-                Ok(Control::Flush(done)) => {
-                    self.drain(&mut batch);
+                Ok(Control::Flush(done, deadline)) => {
+                    self.drain(&mut batch, deadline);
                     let _ = done.send(());
                 }
-                Ok(Control::Shutdown(done)) => {
-                    self.drain(&mut batch);
+                Ok(Control::Shutdown(done, deadline)) => {
+                    self.drain(&mut batch, deadline);
                     let _ = done.send(());
                     return;
                 }
                 Err(mpsc::TryRecvError::Disconnected) => {
                     // The processor is gone without a shutdown.
-                    self.drain(&mut batch);
+                    self.drain(&mut batch, Instant::now() + FLUSH_DEADLINE);
                     return;
                 }
                 Err(mpsc::TryRecvError::Empty) => {}
@@ -415,21 +422,34 @@ impl ExportWorker {
         self.queued.fetch_sub(taken, Ordering::Relaxed);
     }
 
-    /// Exports everything queued so far.
-    fn drain(&mut self, batch: &mut Vec<SpanData>) {
+    /// Exports everything queued so far, each batch within what is left
+    /// of `deadline`; once it has passed, what is left is counted as
+    /// dropped.
+    fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) {
         loop {
             self.take(batch);
             if batch.is_empty() {
                 return;
             }
-            self.export(batch);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.dropped.inc_by(batch.len() as u64);
+                batch.clear();
+                continue;
+            }
+            self.export_within(batch, left.min(self.timeout));
         }
     }
 
     fn export(&mut self, batch: &mut Vec<SpanData>) {
+        self.export_within(batch, self.timeout);
+    }
+
+    /// Encodes and sends `batch`, retries included, within `timeout`.
+    fn export_within(&mut self, batch: &mut Vec<SpanData>, timeout: Duration) {
         let count = batch.len() as u64;
         let body = self.encoder.encode(batch);
-        let result = self.runtime.block_on(self.sender.send(body, self.timeout));
+        let result = self.runtime.block_on(self.sender.send(body, timeout));
         batch.clear();
         if let Err(error) = result {
             self.dropped.inc_by(count);
