@@ -11,7 +11,7 @@
 //! one of them ends. Each answer's body is read (up to
 //! [`MAX_ANSWER_BYTES`]) so its connection goes back to the pool.
 //!
-//! A request's transaction is finished here too ([`finish_later`]): the
+//! A request's transaction is finished here too (`finish_later`): the
 //! SDK's `Transaction::finish` builds the whole event (the scope's
 //! contexts and tags copied in, the SDK's description cloned, the
 //! envelope made), about half of a sampled request's Sentry cost in
