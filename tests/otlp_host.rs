@@ -49,14 +49,22 @@ fn host_provider(endpoint: String) -> SdkTracerProvider {
         .build()
 }
 
-/// perfscope with its own OTLP endpoint set (to `own`), started after the
-/// app's provider is handed over.
-fn perfscope_with(own: String, provider: &SdkTracerProvider) -> Perfscope {
+/// perfscope with its own OTLP endpoint set (to `own`), handed the app's
+/// `provider` when there is one, started.
+fn perfscope_with(
+    own: String,
+    provider: Option<&SdkTracerProvider>,
+) -> (
+    Perfscope,
+    tokio_util::sync::CancellationToken,
+    perfscope::BackgroundTasks,
+) {
     let config = RawConfig {
         otlp: RawOtlp {
             endpoint: Some(own),
             protocol: Some("grpc".into()),
             service_name: Some("perfscope-own".into()),
+            bsp_schedule_delay: Some("100".into()),
             ..Default::default()
         },
         ..Default::default()
@@ -64,8 +72,33 @@ fn perfscope_with(own: String, provider: &SdkTracerProvider) -> Perfscope {
     .validate()
     .expect("config");
     let perfscope = Perfscope::new(config);
-    perfscope.use_tracer_provider(provider);
-    perfscope
+    if let Some(provider) = provider {
+        perfscope.use_tracer_provider(provider);
+    }
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tasks = perfscope.start(&cancel);
+    (perfscope, cancel, tasks)
+}
+
+/// Stops perfscope, then flushes the app's pipeline (the app's order) and
+/// waits for at least `spans` at the app's receiver; what it got.
+async fn stopped_and_flushed(
+    cancel: tokio_util::sync::CancellationToken,
+    tasks: perfscope::BackgroundTasks,
+    provider: &SdkTracerProvider,
+    host: &Collector,
+    spans: usize,
+) -> Vec<Received> {
+    cancel.cancel();
+    tasks.join().await;
+    provider.force_flush().expect("the app's provider flushes");
+    support::until(
+        "the app's exporter delivers",
+        Duration::from_secs(10),
+        || host.spans().len() >= spans,
+    )
+    .await;
+    host.spans()
 }
 
 /// An item loaded inside a measurement (an internal span of perfscope's).
@@ -109,9 +142,8 @@ async fn perfscopes_spans_go_through_the_host_apps_provider_under_its_request_sp
     let host = Collector::default();
     let own = Collector::default();
     let provider = host_provider(grpc_receiver(host.clone()).await);
-    let perfscope = perfscope_with(grpc_receiver(own.clone()).await, &provider);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
+    let (perfscope, cancel, tasks) =
+        perfscope_with(grpc_receiver(own.clone()).await, Some(&provider));
     assert!(
         perfscope
             .otel_tracing_layer::<tracing_subscriber::Registry>()
@@ -143,16 +175,7 @@ async fn perfscopes_spans_go_through_the_host_apps_provider_under_its_request_sp
         assert_eq!(answer.status(), 200, "{path}");
     }
     // The app flushes its own pipeline; perfscope's stop leaves it running.
-    cancel.cancel();
-    tasks.join().await;
-    provider.force_flush().expect("the app's provider flushes");
-    support::until(
-        "the app's exporter delivers",
-        Duration::from_secs(10),
-        || host.spans().len() >= 4,
-    )
-    .await;
-    let spans = host.spans();
+    let spans = stopped_and_flushed(cancel, tasks, &provider, &host, 4).await;
 
     // Under the app's span: one server span (the app's), the measurement
     // its child, one trace, all with the app's resource.
@@ -201,9 +224,8 @@ async fn a_tracing_span_bridged_by_the_app_is_the_parent_of_perfscopes_spans() {
     let host = Collector::default();
     let own = Collector::default();
     let provider = host_provider(grpc_receiver(host.clone()).await);
-    let perfscope = perfscope_with(grpc_receiver(own.clone()).await, &provider);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
+    let (perfscope, cancel, tasks) =
+        perfscope_with(grpc_receiver(own.clone()).await, Some(&provider));
     // The app's subscriber with its own tracing-opentelemetry layer (this
     // test binary's only global subscriber).
     let subscriber = tracing_subscriber::registry()
@@ -226,17 +248,7 @@ async fn a_tracing_span_bridged_by_the_app_is_the_parent_of_perfscopes_spans() {
         .await
         .expect("request");
     assert_eq!(answer.status(), 200);
-
-    cancel.cancel();
-    tasks.join().await;
-    provider.force_flush().expect("the app's provider flushes");
-    support::until(
-        "the app's exporter delivers",
-        Duration::from_secs(10),
-        || host.spans().len() >= 2,
-    )
-    .await;
-    let spans = host.spans();
+    let spans = stopped_and_flushed(cancel, tasks, &provider, &host, 2).await;
     let app_span = spans_named(&spans, "app request");
     assert_eq!(app_span.len(), 1, "{spans:#?}");
     let load = spans_named(&spans, "load_item");
@@ -257,21 +269,7 @@ async fn without_the_apps_provider_a_span_of_another_pipeline_is_not_continued()
     let own = Collector::default();
     // The app has a pipeline of its own, but perfscope is not given it.
     let provider = host_provider(grpc_receiver(host.clone()).await);
-    let config = RawConfig {
-        otlp: RawOtlp {
-            endpoint: Some(grpc_receiver(own.clone()).await),
-            protocol: Some("grpc".into()),
-            service_name: Some("perfscope-own".into()),
-            bsp_schedule_delay: Some("100".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .validate()
-    .expect("config");
-    let perfscope = Perfscope::new(config);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
+    let (perfscope, cancel, tasks) = perfscope_with(grpc_receiver(own.clone()).await, None);
     let app = axum::Router::new()
         .route("/wrapped/{id}", axum::routing::get(item))
         .with_state(perfscope.clone())
