@@ -1,7 +1,7 @@
 //! Any values for every setting: the configuration is accepted, or refused
 //! with an error that names one variable and never quotes a secret (a
 //! password in a database URL, a token, a DSN key, a webhook URL, the
-//! signing key, an OTLP endpoint, the planner's password).
+//! signing key, an OTLP endpoint or its headers, the planner's password).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -32,6 +32,9 @@ fn with_secret(var: &str, s: &str) -> Option<String> {
         "ALERT_WEBHOOK_URLS" => format!("https://h/{PASSWORD}{s}"),
         "SENTRY_DSN" => format!("https://{PASSWORD}@{s}"),
         "OTEL_EXPORTER_OTLP_ENDPOINT" => format!("http://{PASSWORD}@{s}"),
+        "OTEL_EXPORTER_OTLP_HEADERS" | "OTEL_EXPORTER_OTLP_TRACES_HEADERS" => {
+            format!("{s}api-key={PASSWORD}%zz,{PASSWORD}{s}")
+        }
         _ => return None,
     })
 }
