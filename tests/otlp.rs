@@ -583,21 +583,8 @@ async fn an_axum_apps_server_span_carries_its_route_and_parents_its_query() {
     cluster.create_items().await;
     let collector = Collector::default();
     let endpoint = grpc_receiver(collector.clone()).await;
-    let config = RawConfig {
-        otlp: RawOtlp {
-            endpoint: Some(endpoint),
-            protocol: Some("grpc".into()),
-            service_name: Some("axum-test".into()),
-            bsp_schedule_delay: Some("100".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .validate()
-    .expect("config");
-    let perfscope = Perfscope::new(config);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
+    let (perfscope, cancel, tasks) =
+        support::otlp::started_with(support::otlp::grpc_export(endpoint, "axum-test"), |_| {});
     let pool = support::pg::pool(&perfscope, &cluster).await;
     async fn item(
         State(pool): State<TimedPool>,

@@ -24,7 +24,6 @@ use axum::response::Response;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use perfscope::Perfscope;
-use perfscope::config::{RawConfig, RawOtlp};
 use perfscope::telemetry::otel::opentelemetry::context::FutureExt;
 use perfscope::telemetry::otel::opentelemetry::trace::{
     Span as _, TraceContextExt, Tracer, TracerProvider as _,
@@ -33,7 +32,7 @@ use perfscope::telemetry::otel::opentelemetry::{Context, KeyValue};
 use perfscope::telemetry::otel::opentelemetry_sdk::Resource;
 use perfscope::telemetry::otel::opentelemetry_sdk::trace::SdkTracerProvider;
 use support::client;
-use support::otlp::{Collector, Received, grpc_receiver, hex};
+use support::otlp::{Collector, Received, grpc_export, grpc_receiver, hex};
 
 /// The app's own pipeline: the SDK's batch processor and the stock OTLP
 /// exporter, to `endpoint`, as service `host-app`.
@@ -59,25 +58,11 @@ fn perfscope_with(
     tokio_util::sync::CancellationToken,
     perfscope::BackgroundTasks,
 ) {
-    let config = RawConfig {
-        otlp: RawOtlp {
-            endpoint: Some(own),
-            protocol: Some("grpc".into()),
-            service_name: Some("perfscope-own".into()),
-            bsp_schedule_delay: Some("100".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .validate()
-    .expect("config");
-    let perfscope = Perfscope::new(config);
-    if let Some(provider) = provider {
-        perfscope.use_tracer_provider(provider);
-    }
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
-    (perfscope, cancel, tasks)
+    support::otlp::started_with(grpc_export(own, "perfscope-own"), |perfscope| {
+        if let Some(provider) = provider {
+            perfscope.use_tracer_provider(provider);
+        }
+    })
 }
 
 /// Stops perfscope, then flushes the app's pipeline (the app's order) and

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use perfscope::Perfscope;
-use perfscope::config::{RawConfig, RawOtlp, SqlComments};
+use perfscope::config::SqlComments;
 use perfscope::db::sqlcomment::{self, Tags};
 use perfscope::db::{PoolSettings, TimedPool};
-use support::otlp::{Collector, grpc_receiver};
+use support::otlp::{Collector, grpc_export, grpc_receiver};
 use support::pg::PgCluster;
 
 /// perfscope exporting spans over OTLP/gRPC to `endpoint`, started; stop
@@ -32,22 +32,7 @@ async fn traced_perfscope(
     tokio_util::sync::CancellationToken,
     perfscope::BackgroundTasks,
 ) {
-    let config = RawConfig {
-        otlp: RawOtlp {
-            endpoint: Some(endpoint),
-            protocol: Some("grpc".into()),
-            service_name: Some("comments-test".into()),
-            bsp_schedule_delay: Some("100".into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .validate()
-    .expect("config");
-    let perfscope = Perfscope::new(config);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let tasks = perfscope.start(&cancel);
-    (perfscope, cancel, tasks)
+    support::otlp::started_with(grpc_export(endpoint, "comments-test"), |_| {})
 }
 
 /// A pool of one connection named `application`, commenting as `mode`.

@@ -148,3 +148,38 @@ pub async fn http_receiver(collector: Collector) -> String {
         .data(collector);
     format!("http://{}", super::serve_loopback(app).await)
 }
+
+/// perfscope's OTLP settings for a test: gRPC to `endpoint` as `service`,
+/// batches sent every 100 ms.
+pub fn grpc_export(endpoint: String, service: &str) -> perfscope::config::RawOtlp {
+    perfscope::config::RawOtlp {
+        endpoint: Some(endpoint),
+        protocol: Some("grpc".into()),
+        service_name: Some(service.into()),
+        bsp_schedule_delay: Some("100".into()),
+        ..Default::default()
+    }
+}
+
+/// perfscope with `otlp` alone configured, before `prepare` (e.g. handing
+/// it the app's tracer provider), started; stop with the token.
+pub fn started_with(
+    otlp: perfscope::config::RawOtlp,
+    prepare: impl FnOnce(&perfscope::Perfscope),
+) -> (
+    perfscope::Perfscope,
+    tokio_util::sync::CancellationToken,
+    perfscope::BackgroundTasks,
+) {
+    let config = perfscope::config::RawConfig {
+        otlp,
+        ..Default::default()
+    }
+    .validate()
+    .expect("config");
+    let perfscope = perfscope::Perfscope::new(config);
+    prepare(&perfscope);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tasks = perfscope.start(&cancel);
+    (perfscope, cancel, tasks)
+}
