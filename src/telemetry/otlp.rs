@@ -20,6 +20,11 @@
 //! export thread, over either protocol (`grpc-encoding` / `content-encoding:
 //! gzip`); the cost is measured in BENCHMARKS.md.
 //!
+//! An app with an OpenTelemetry pipeline of its own hands perfscope its
+//! tracer provider instead ([`crate::Perfscope::use_tracer_provider`],
+//! [`start_hosted`]): the slot then holds the app's tracer, and none of
+//! the queue, thread or senders above runs.
+//!
 //! The tracer lives in an [`OtlpSlot`] of its [`crate::Perfscope`], not in
 //! a global: the request middleware ([`crate::http::otel`]) puts the server
 //! span and the tracer into the request's OpenTelemetry context, and the
